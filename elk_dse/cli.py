@@ -1,0 +1,254 @@
+"""Command line: ``python -m elk_dse <evaluate|sweep|report> [key=value ...]``.
+
+Hydra composes the config (groups chip, model, scheduler, sim from conf/; ``+chip=<name>`` or ``chip=<name>``
+picks a chip); this is the only module that sees DictConfig. Every user error is one line on stderr and exit
+status 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import math
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from elk_dse import __version__
+from elk_dse.errors import ConfigError, ElkError, UnknownKeyError, nearest
+
+COMMANDS = ("evaluate", "sweep", "report")
+GROUPS = ("chip", "model", "scheduler", "sim")
+EXIT_USAGE = 2
+
+
+def group_choices(group: str) -> list[str]:
+    """Option names of a config group in conf/."""
+    root = importlib.resources.files("elk_dse.conf") / group
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def help_text() -> str:
+    from elk_dse.search.space import available_spaces
+
+    lines = [
+        f"elk_dse {__version__}: design-space exploration for inter-core connected AI chips",
+        "",
+        "usage: python -m elk_dse evaluate +chip=<chip> [model=<model>] [key=value ...] [format=json]",
+        "       python -m elk_dse sweep +chip=<chip> [sweep=<space>] [search.n_trials=N] [out=<folder>] ...",
+        "       python -m elk_dse report <sweep folder> [<sweep folder> ...]",
+        "",
+        "config groups (choose with group=<option>; the chip with +chip=<option>):",
+    ]
+    lines += [f"  {g:<10} {', '.join(group_choices(g))}" for g in GROUPS]
+    lines += [
+        f"  {'sweep':<10} {', '.join(available_spaces())}  (or a path to a YAML search space)",
+        "",
+        "common keys: model.phase=decode|prefill model.batch= model.seq_len= model.kv_len= model.dtype=",
+        "             search.n_trials= search.seed= search.workers= search.sampler=nsga2|tpe|random",
+        "             ray.address=local|host:port  out=<sweep folder>  format=text|json  progress=false",
+        "             chip.<key>=<value> overrides any chip field, e.g. chip.cores.sram_kib=2048",
+        "flags: --help, --cfg (print the composed config and exit), --debug (tracebacks)",
+    ]
+    return "\n".join(lines)
+
+
+def _split_argv(argv: list[str]) -> tuple[str, list[str], list[str], set[str]]:
+    flags = {a for a in argv if a.startswith("--")}
+    words = [a for a in argv if not a.startswith("--")]
+    command = "evaluate"
+    if words and "=" not in words[0]:
+        command = words.pop(0)
+        if command not in COMMANDS:
+            raise ConfigError("command", command, "one of " + ", ".join(COMMANDS) + nearest(command, COMMANDS))
+    positional = [w for w in words if "=" not in w]
+    overrides = [w for w in words if "=" in w]
+    if positional and command != "report":
+        raise ConfigError("argument", positional[0], "overrides look like key=value")
+    # `chip=x` is friendlier than Hydra's `+chip=x` (chip is not in the defaults list): accept both.
+    overrides = ["+" + o if o.startswith("chip=") else o for o in overrides]
+    return command, positional, overrides, flags
+
+
+def _check_choice(group: str, value: str) -> None:
+    choices = group_choices(group)
+    if value not in choices:
+        raise ConfigError(group, value, "one of " + ", ".join(choices) + nearest(value, choices))
+
+
+def compose_config(overrides: list[str]) -> dict[str, Any]:
+    """Compose conf/config.yaml with the overrides into a plain dict; ConfigError (one line) when they are bad."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    group_ovr, key_ovr = [], []
+    for o in overrides:
+        key, _, value = o.partition("=")
+        bare = key.lstrip("+~")
+        if bare in GROUPS:
+            _check_choice(bare, value)
+            group_ovr.append(o)
+        else:
+            key_ovr.append((bare, o))
+    try:
+        with initialize_config_module(config_module="elk_dse.conf", version_base=None):
+            base = compose(config_name="config", overrides=group_ovr)
+            for bare, o in key_ovr:
+                if o.startswith(("+", "~")):
+                    raise ConfigError(bare, o, "only groups may be added or removed; set existing keys as key=value")
+                _check_key(base, bare)
+            cfg = compose(config_name="config", overrides=overrides)
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except (HydraException, OmegaConfBaseException) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError("overrides", " ".join(overrides), first) from None
+
+
+def _check_key(cfg: Any, dotted: str) -> None:
+    from omegaconf import DictConfig
+
+    node = cfg
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, DictConfig) or part not in node:
+            here = ".".join(parts[:i])
+            valid = list(node.keys()) if isinstance(node, DictConfig) else []
+            if i == 0 and part == "chip":
+                raise ConfigError("chip", None, "choose a chip first with +chip=<name>: " + ", ".join(
+                    group_choices("chip")))
+            raise UnknownKeyError(dotted if not here else f"{here}.{part}", [str(k) for k in valid])
+        node = node[part]
+
+
+def _require_chip(cfg: dict[str, Any]) -> None:
+    if not cfg.get("chip"):
+        raise ConfigError("chip", None, "no chip chosen; add +chip=<name>, one of: " + ", ".join(group_choices("chip")))
+
+
+def _design(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {"chip": cfg["chip"], "model": cfg["model"], "scheduler": cfg["scheduler"], "sim": cfg["sim"]["name"]}
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _jsonable(obj.item())
+    return obj
+
+
+def cmd_evaluate(cfg: dict[str, Any]) -> int:
+    from elk_dse.evaluate import evaluate
+    from elk_dse.search.trial import design_point
+
+    _require_chip(cfg)
+    if cfg.get("format") not in ("text", "json"):
+        raise ConfigError("format", cfg.get("format"), "text or json")
+    point = design_point(_design(cfg))
+    result = evaluate(point)
+    if cfg["format"] == "json":
+        sys.stdout.write(json.dumps(_jsonable(result), allow_nan=False) + "\n")
+    else:
+        from elk_dse.results.summary import summary
+
+        sys.stdout.write(summary(result) + "\n")
+    return 0
+
+
+def default_out(cfg: dict[str, Any]) -> Path:
+    """results/<chip>__<model>-<phase>__<sweep>: the same command resumes the same folder."""
+    sweep = Path(str(cfg["sweep"])).stem
+    model = cfg["model"]
+    return Path("results") / f"{cfg['chip'].get('name', 'chip')}__{model.get('name')}-{model.get('phase')}__{sweep}"
+
+
+def cmd_sweep(cfg: dict[str, Any]) -> int:
+    from elk_dse.search.runner import SweepSettings, run_sweep
+    from elk_dse.search.space import load_space
+
+    _require_chip(cfg)
+    search = cfg["search"]
+    out_dir = Path(cfg["out"]) if cfg.get("out") else default_out(cfg)
+    settings = SweepSettings(
+        out_dir=out_dir, base=_design(cfg), space=load_space(str(cfg["sweep"])),
+        n_trials=_int(search, "n_trials"), seed=_int(search, "seed"), workers=_int(search, "workers"),
+        sampler=str(search["sampler"]), batch_size=_int(search, "batch_size"), storage=search.get("storage"),
+        ray_address=str(cfg["ray"]["address"]), progress=bool(cfg.get("progress", True)),
+        provenance={"command": "python -m elk_dse " + " ".join(sys.argv[1:]), "composed_config": cfg},
+    )
+    summary = run_sweep(settings)
+    from elk_dse.search.designs import write_design_details
+
+    write_design_details(settings)
+    counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(summary.counts.items()))
+    print(f"sweep: {summary.new_trials} new trials in {summary.duration_s:.1f} s ({counts})")
+    print(f"results: {summary.results_path}")
+    print(f"optuna storage: {summary.storage}")
+    if cfg.get("report", True):
+        from elk_dse.results.report import build_report
+
+        print(f"report: {build_report([out_dir])}")
+    return 0
+
+
+def _int(section: dict[str, Any], key: str) -> int:
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"search.{key}", value, "expected an integer")
+    return value
+
+
+def cmd_report(folders: list[str]) -> int:
+    from elk_dse.results.report import build_report
+
+    if not folders:
+        raise ConfigError("report", None, "give at least one sweep folder: python -m elk_dse report <folder>")
+    for f in folders:
+        if not (Path(f) / "results.parquet").is_dir():
+            raise ConfigError("report", f, "not a sweep folder (it has no results.parquet/)")
+    print(f"report: {build_report([Path(f) for f in folders])}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 bad input, 1 internal error, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or bool(os.environ.get("ELK_DSE_DEBUG"))
+    try:
+        if not argv or {"-h", "--help", "help"} & set(argv):
+            print(help_text())
+            return 0
+        command, positional, overrides, flags = _split_argv(argv)
+        unknown = flags - {"--cfg", "--debug", "--help"}
+        if unknown:
+            raise ConfigError("flag", sorted(unknown)[0], "one of --help, --cfg, --debug")
+        if command == "report":
+            return cmd_report(positional)
+        cfg = compose_config(overrides)
+        if "--cfg" in flags:
+            import yaml
+
+            print(yaml.safe_dump(cfg, sort_keys=False))
+            return 0
+        return cmd_evaluate(cfg) if command == "evaluate" else cmd_sweep(cfg)
+    except ElkError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: finished trials are saved; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug: say so in one line, keep the traceback behind --debug
+        if debug:
+            traceback.print_exc()
+        print(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

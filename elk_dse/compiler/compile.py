@@ -1,0 +1,178 @@
+"""Compile a workload Graph for a Chip into a Program: capacity checks, per-operator plans (cached by
+shape), cross-operator activation spills, then the chosen scheduler's dependencies."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from elk_dse.compiler.partition import NoFit, PlanChoice, plan_operator
+from elk_dse.compiler.schedulers import SCHEDULERS, SchedulerConfig
+from elk_dse.errors import ConfigError, nearest
+from elk_dse.hw.chip import KIB, Chip
+from elk_dse.ir.graph import Graph, Operator, Role
+from elk_dse.program import Infeasible, OpWork, Program, ProgramOp
+
+_PLAN_CACHE: OrderedDict[tuple, PlanChoice | NoFit] = OrderedDict()
+_PLAN_CACHE_MAX = 50_000
+
+
+@dataclass(frozen=True)
+class CompileStats:
+    """How much planning work a compile did (for tests and benchmarks)."""
+
+    op_instances: int
+    plans_computed: int
+    plan_cache_hits: int
+
+
+def clear_plan_cache() -> None:
+    """Forget all cached operator plans (tests use this to count planning work)."""
+    _PLAN_CACHE.clear()
+
+
+def _cached_plan(op: Operator, chip: Chip, budget: float, pinned: bool, stats: dict) -> PlanChoice | NoFit:
+    # Budgets are bucketed to whole KiB so that layers with equal live data share plans.
+    budget_kib = int(budget // KIB)
+    key = (op.signature, chip, budget_kib, pinned)
+    hit = _PLAN_CACHE.get(key)
+    if hit is not None:
+        stats["hits"] += 1
+        _PLAN_CACHE.move_to_end(key)
+        return hit
+    stats["computed"] += 1
+    result = plan_operator(op, chip, budget_kib * KIB, pinned)
+    _PLAN_CACHE[key] = result
+    if len(_PLAN_CACHE) > _PLAN_CACHE_MAX:
+        _PLAN_CACHE.popitem(last=False)
+    return result
+
+
+def resident_bytes(graph: Graph) -> float:
+    """Bytes that must be stored between passes: all parameters and the KV cache (read and appended)."""
+    return graph.parameter_bytes + graph.kv_cache_read_bytes + graph.kv_cache_write_bytes
+
+
+def _live_activation_bytes(ops: list[tuple[str, Operator]]) -> np.ndarray:
+    """Per op instance: bytes of activations produced earlier and still needed later, excluding the op's own
+    operands (they are part of its plan's footprint)."""
+    n = len(ops)
+    diff = np.zeros(n + 1)
+    producer: dict[str, tuple[int, float]] = {}
+    last_use: dict[tuple[str, int], int] = {}
+    for i, (_, op) in enumerate(ops):
+        for t in op.inputs:
+            if t.role in (Role.ACTIVATION, Role.OUTPUT) and t.name in producer:
+                last_use[(t.name, producer[t.name][0])] = i
+        if op.output.role in (Role.ACTIVATION, Role.OUTPUT):
+            producer[op.output.name] = (i, op.tensor_bytes(op.output))
+            last_use.setdefault((op.output.name, i), i)
+    sizes = {}
+    for i, (_, op) in enumerate(ops):
+        sizes[(op.output.name, i)] = op.tensor_bytes(op.output)
+    for (name, p), u in last_use.items():
+        if u > p + 1:
+            diff[p + 1] += sizes[(name, p)]
+            diff[u] -= sizes[(name, p)]
+    return np.cumsum(diff)[:n]
+
+
+def compile_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = None) -> Program | Infeasible:
+    """Compile ``graph`` for ``chip``; an Infeasible (with reason) when it cannot run there."""
+    scheduler = scheduler or SchedulerConfig()
+    if scheduler.name not in SCHEDULERS:
+        raise ConfigError("scheduler.name", scheduler.name,
+                          "one of " + ", ".join(sorted(SCHEDULERS)) + nearest(scheduler.name, SCHEDULERS))
+    program, _ = compile_with_stats(graph, chip, scheduler)
+    return program
+
+
+def compile_with_stats(graph: Graph, chip: Chip,
+                       scheduler: SchedulerConfig) -> tuple[Program | Infeasible, CompileStats]:
+    """Like compile_graph, and report how many plans were computed versus reused."""
+    stats = {"hits": 0, "computed": 0}
+    instances = [(f"{graph.layers[li].name}", op) for li, _, op in graph.instances()]
+    reps = [rep for _, rep, _ in graph.instances()]
+
+    def done(result):
+        return result, CompileStats(len(instances), stats["computed"], stats["hits"])
+
+    stored = resident_bytes(graph)
+    pinned = chip.hbm is None
+    if pinned and stored > chip.total_sram_bytes:
+        return done(Infeasible(
+            "sram_capacity",
+            f"chip has no HBM: weights and KV cache need {stored / 2**30:.2f} GiB, "
+            f"on-chip SRAM holds {chip.total_sram_bytes / 2**30:.2f} GiB"))
+    if not pinned and stored > chip.hbm_capacity_bytes:
+        return done(Infeasible(
+            "hbm_capacity",
+            f"weights and KV cache need {stored / 2**30:.2f} GiB, HBM holds {chip.hbm_capacity_bytes / 2**30:.2f} GiB"))
+
+    live = _live_activation_bytes(instances)
+    pinned_per_core = stored / chip.num_cores if pinned else 0.0
+    sram = chip.sram_bytes_per_core
+    choices: list[PlanChoice] = []
+    for i, (_, op) in enumerate(instances):
+        own_pinned = (op.bytes_by_role(Role.WEIGHT) + op.bytes_by_role(Role.KV_CACHE)) / chip.num_cores
+        budget = sram - live[i] / chip.num_cores - (pinned_per_core - own_pinned if pinned else 0.0)
+        choice = _cached_plan(op, chip, budget, pinned, stats)
+        if isinstance(choice, NoFit):
+            return done(Infeasible(
+                "sram_capacity",
+                f"operator {op.name} needs at least {choice.min_bytes_per_core / KIB:.1f} KiB per core, "
+                f"{max(choice.budget_bytes_per_core, 0) / KIB:.1f} KiB of the {sram / KIB:.0f} KiB are free"))
+        choices.append(choice)
+
+    works = _spill_fixups(instances, choices) if not pinned else [c.work for c in choices]
+    deps = SCHEDULERS[scheduler.name]().dependencies(len(instances))
+    ops = []
+    for i, ((layer, op), choice, work) in enumerate(zip(instances, choices, works, strict=True)):
+        load_after, exec_after = deps[i]
+        ops.append(ProgramOp(
+            index=i, name=op.name, kind=op.kind, layer=layer, repetition=reps[i], dims=op.dims,
+            flops=op.flops, weight_bytes=op.bytes_by_role(Role.WEIGHT),
+            kv_cache_bytes=op.bytes_by_role(Role.KV_CACHE), plan=choice.plan, work=work,
+            load_after=load_after, exec_after=exec_after))
+    program = Program(chip=chip, model=graph.name, phase=graph.phase, scheduler=scheduler.name,
+                      ops=tuple(ops), parameter_bytes=graph.parameter_bytes, batch=graph.batch,
+                      meta=dict(graph.meta))
+    program.check()
+    return done(program)
+
+
+def _spill_fixups(instances: list[tuple[str, Operator]], choices: list[PlanChoice]) -> list[OpWork]:
+    """Account activations that live in HBM between operators, in both directions.
+
+    A multi-pass operator reads its activation inputs from HBM (counted by its plan) — so whoever produced
+    them had to write them there: that write is added here unless it already happened. A single-pass operator
+    whose input is in HBM reads it back. Model inputs (activations nobody produced) start in HBM.
+    """
+    in_hbm: set[str] = set()
+    produced: set[str] = set()
+    works = []
+    for (_, op), choice in zip(instances, choices, strict=True):
+        work = choice.work
+        extra_read = extra_write = 0.0
+        for t in op.inputs:
+            if t.role not in (Role.ACTIVATION, Role.OUTPUT):
+                continue
+            nbytes = op.tensor_bytes(t)
+            if choice.plan.passes > 1:
+                if t.name in produced and t.name not in in_hbm:
+                    extra_write += nbytes
+            elif t.name in in_hbm or t.name not in produced:
+                extra_read += nbytes
+        if choice.plan.passes > 1:
+            in_hbm.add(op.output.name)
+        else:
+            in_hbm.discard(op.output.name)
+        produced.add(op.output.name)
+        if extra_read or extra_write:
+            work = replace(work, hbm_read_bytes=work.hbm_read_bytes + extra_read,
+                           hbm_write_bytes=work.hbm_write_bytes + extra_write,
+                           hbm_delivered_bytes=work.hbm_delivered_bytes + extra_read)
+        works.append(work)
+    return works

@@ -1,0 +1,214 @@
+"""First compiler pass: a spatial partition of each operator over the cores (no rotation yet).
+
+For every operator the candidate plans are all combinations of per-dim core factors (powers of two and
+divisors of the core count) whose product fits the cores. Each core then holds the sub-tensors its block
+touches; tensors lacking a split dim are replicated. Plans are costed vectorized with the shared formulas of
+``elk_dse.cost`` and the fastest plan that fits the SRAM budget wins. When none fits, the operator runs in
+sequential passes over one output dim and its activations stream through HBM. Issue 3 replaces this with
+T10's compute-shift plans.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from elk_dse.cost.core_models import core_model
+from elk_dse.cost.network import cross_chip_fraction
+from elk_dse.cost.op_time import exec_time, load_time_s
+from elk_dse.hw.chip import Chip
+from elk_dse.ir.graph import Operator, Role, Window
+from elk_dse.program import OpWork, Plan
+
+MAX_CANDIDATES = 400_000
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """The chosen plan of an operator and its resource demands (before cross-operator spill fix-ups)."""
+
+    plan: Plan
+    work: OpWork
+    seconds: float
+
+
+@dataclass(frozen=True)
+class NoFit:
+    """No plan fits the budget; ``min_bytes_per_core`` is the smallest footprint any candidate needs."""
+
+    min_bytes_per_core: float
+    budget_bytes_per_core: float
+
+
+def _window_kernel_dims(op: Operator) -> set[str]:
+    dims: set[str] = set()
+    for t in (*op.inputs, op.output):
+        dims.update(a.kernel for a in t.axes if isinstance(a, Window))
+    return dims
+
+
+@lru_cache(maxsize=4096)
+def _factor_tuple(length: int, num_cores: int) -> tuple[int, ...]:
+    limit = min(length, num_cores)
+    cands = {1 << i for i in range(int(math.log2(limit)) + 1)}
+    cands.update(d for d in range(1, limit + 1) if num_cores % d == 0)
+    if length <= num_cores:
+        cands.add(length)
+    return tuple(sorted(cands))
+
+
+def candidate_factors(length: int, num_cores: int) -> np.ndarray:
+    """Split factors for a dim of ``length``: powers of two and divisors of the core count, <= both."""
+    return np.array(_factor_tuple(length, num_cores), dtype=np.int64)
+
+
+def enumerate_spatial(op: Operator, num_cores: int) -> np.ndarray:
+    """All factor combinations (plans x dims) with product <= num_cores; kernel-window dims stay whole."""
+    fixed = _window_kernel_dims(op)
+    plans = np.ones((1, 0), dtype=np.int64)
+    for d, length in op.dims:
+        f = np.array([1]) if d in fixed else candidate_factors(length, num_cores)
+        prod = plans.prod(axis=1)
+        grid = np.repeat(plans, len(f), axis=0)
+        col = np.tile(f, len(plans))
+        keep = np.repeat(prod, len(f)) * col <= num_cores
+        plans = np.concatenate([grid[keep], col[keep, None]], axis=1)
+        if len(plans) > MAX_CANDIDATES:
+            # Keep the plans using the most cores: under-used chips are never the fastest here.
+            order = np.argsort(-plans.prod(axis=1), kind="stable")[:MAX_CANDIDATES]
+            plans = plans[np.sort(order)]
+    return plans
+
+
+def _tiles(t, factors: dict[str, np.ndarray]) -> np.ndarray:
+    """Distinct blocks of tensor t under the split: product of the factors of the dims indexing it."""
+    n = np.ones_like(next(iter(factors.values())))
+    for d in t.dim_names:
+        n = n * factors[d]
+    return n
+
+
+def cost_plans(op: Operator, chip: Chip, factors: np.ndarray, pinned_weights: bool,
+               passes: int = 1, pass_dim: str = "") -> dict[str, np.ndarray]:
+    """Memory per core and resource demands of every plan (rows of ``factors``), vectorized.
+
+    ``pinned_weights``: weights and KV cache sit on chip (no HBM) and are copied over the network to the
+    cores that need them; otherwise they are read from HBM. ``passes`` > 1 streams the operator in passes over
+    ``pass_dim`` with activations in HBM.
+    """
+    names = [d for d, _ in op.dims]
+    f = {d: factors[:, i] for i, d in enumerate(names)}
+    sub = {d: -(-n // f[d]) for d, n in op.dims}
+    per_pass = dict(sub)
+    if passes > 1:
+        per_pass[pass_dim] = -(-sub[pass_dim] // passes)
+    cores_used = factors.prod(axis=1).astype(np.float64)
+
+    mem = np.zeros(len(factors))
+    noc = np.zeros(len(factors))
+    max_core = np.zeros(len(factors))
+    hbm_read = np.zeros(len(factors))
+    hbm_write = np.zeros(len(factors))
+    delivered = np.zeros(len(factors))
+    streamed = passes > 1
+    for t in (*op.inputs, op.output):
+        in_pass = streamed and pass_dim in t.dim_names
+        block_bytes = t.nbytes(per_pass if in_pass else sub) * np.ones(len(factors))
+        mem += block_bytes
+        if t is op.output:
+            continue
+        moved = t.nbytes(sub) * cores_used  # every core receives its block (all passes)
+        if t.role in (Role.WEIGHT, Role.KV_CACHE):
+            if pinned_weights:
+                noc += moved
+                max_core += t.nbytes(sub)
+            else:
+                hbm_read += op.tensor_bytes(t)
+                delivered += moved
+        elif streamed:
+            hbm_read += op.tensor_bytes(t)
+            delivered += moved
+        else:
+            noc += moved
+            max_core += t.nbytes(sub)
+    out = op.output
+    if out.role == Role.KV_CACHE and not pinned_weights or streamed and out.role != Role.KV_CACHE:
+        hbm_write += op.tensor_bytes(out)
+    reduction = np.ones(len(factors))
+    for d in op.reduction_dims:
+        reduction = reduction * f[d]
+    partial = out.nbytes(sub) * (reduction - 1) / reduction
+    noc += partial * cores_used
+    max_core += partial
+    barriers = 1 + (reduction > 1)
+
+    cm = core_model(chip.cores)
+    cycles = cm.cycles(op, per_pass) * passes
+    return {
+        "mem": mem, "noc": noc, "max_core": max_core, "hbm_read": hbm_read, "hbm_write": hbm_write,
+        "delivered": delivered, "cycles": cycles, "barriers": barriers, "cores_used": cores_used,
+    }
+
+
+def _seconds(chip: Chip, c: dict[str, np.ndarray]) -> np.ndarray:
+    cross = c["noc"] * cross_chip_fraction(chip)
+    ex = exec_time(chip, c["cycles"], c["noc"], c["max_core"], cross, c["barriers"])
+    load = load_time_s(chip, c["hbm_read"] + c["hbm_write"], c["delivered"])
+    return ex.total_s + load
+
+
+def plan_operator(op: Operator, chip: Chip, budget_bytes_per_core: float,
+                  pinned_weights: bool) -> PlanChoice | NoFit:
+    """The fastest plan of ``op`` whose per-core footprint fits ``budget_bytes_per_core``.
+
+    Ties go to the plan with fewer cores, then less memory, then the first enumerated (deterministic).
+    """
+    factors = enumerate_spatial(op, chip.num_cores)
+    c = cost_plans(op, chip, factors, pinned_weights)
+    seconds = _seconds(chip, c)
+    fits = c["mem"] <= budget_bytes_per_core
+    passes, pass_dim = 1, ""
+    min_mem = float(c["mem"].min())
+    if not fits.any() and chip.hbm is None:
+        return NoFit(min_mem, budget_bytes_per_core)  # nowhere to stream activations to
+    if not fits.any():
+        # Stream in passes over one output dim; only well-used plans are worth it.
+        wide = factors[c["cores_used"] >= c["cores_used"].max() / 2]
+        best: tuple | None = None
+        for d, length in op.dims:
+            if d not in op.output.dim_names or length < 2:
+                continue
+            p = 2
+            while p <= length:
+                cp = cost_plans(op, chip, wide, pinned_weights, p, d)
+                min_mem = min(min_mem, float(cp["mem"].min()))
+                ok = cp["mem"] <= budget_bytes_per_core
+                if ok.any():
+                    s = np.where(ok, _seconds(chip, cp), np.inf)
+                    i = int(np.argmin(s))
+                    if best is None or s[i] < best[0]:
+                        best = (float(s[i]), p, d, cp, i)
+                    break
+                p *= 2
+        if best is None:
+            return NoFit(min_mem, budget_bytes_per_core)
+        _, passes, pass_dim, c, i = best
+        factors = wide
+    else:
+        order = np.lexsort((np.arange(len(factors)), c["mem"], c["cores_used"], np.where(fits, seconds, np.inf)))
+        i = int(order[0])
+    names = [d for d, _ in op.dims]
+    spatial = tuple((d, int(factors[i, k])) for k, d in enumerate(names) if factors[i, k] > 1)
+    plan = Plan(spatial=spatial, cores_used=int(c["cores_used"][i]), sram_bytes_per_core=int(c["mem"][i]),
+                passes=passes, pass_dim=pass_dim)
+    noc = float(c["noc"][i])
+    work = OpWork(
+        compute_cycles=float(c["cycles"][i]), noc_bytes=noc, noc_max_core_bytes=float(c["max_core"][i]),
+        chip_link_bytes=noc * cross_chip_fraction(chip), hbm_read_bytes=float(c["hbm_read"][i]),
+        hbm_write_bytes=float(c["hbm_write"][i]), hbm_delivered_bytes=float(c["delivered"][i]),
+        barriers=int(c["barriers"][i]),
+    )
+    return PlanChoice(plan, work, float(_seconds(chip, {k: v[i:i + 1] for k, v in c.items()})[0]))

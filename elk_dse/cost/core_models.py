@@ -1,0 +1,118 @@
+"""Per-core compute cost models: cycles for one core's share of an operator.
+
+A core model is chosen by name in the chip description (``cores.model``). Each maps the per-core sub-operator
+sizes (arrays: one entry per candidate plan) to cycles, vectorized with numpy. Every model must respect the
+physics: cycles >= FLOPs / (peak FLOP per cycle of the core) — tests/test_cost.py checks each registered model.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+import numpy as np
+
+from elk_dse.hw.chip import CoreSpec
+from elk_dse.ir.graph import Operator
+
+CORE_MODELS: dict[str, type[CoreModel]] = {}
+
+
+def register_core_model(name: str):
+    """Class decorator adding a CoreModel to the registry under ``name``."""
+
+    def deco(cls: type[CoreModel]) -> type[CoreModel]:
+        cls.name = name
+        CORE_MODELS[name] = cls
+        return cls
+
+    return deco
+
+
+def matmul_shape(op: Operator, sub: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """(batch, m, n, k) extents of a contraction for per-core dim sizes ``sub``.
+
+    m: dims of the output and the first input only; n: of the output and the second input only;
+    k: reduction dims; batch: dims in the output and both inputs. Window axes count through their out dim.
+    """
+    a, b = op.inputs[0].dim_names, op.inputs[1].dim_names
+    out = op.output.dim_names
+    one = np.ones_like(next(iter(sub.values())))
+    batch, m, n, k = one.copy(), one.copy(), one.copy(), one.copy()
+    for d, _ in op.dims:
+        s = sub[d]
+        if d not in out:
+            k = k * s
+        elif d in a and d in b:
+            batch = batch * s
+        elif d in b:
+            n = n * s
+        else:
+            m = m * s
+    return batch, m, n, k
+
+
+class CoreModel(ABC):
+    """Cycles of one core running its share of an operator. Stateless apart from the core description."""
+
+    name: str = ""
+
+    def __init__(self, core: CoreSpec):
+        self.core = core
+
+    def cycles(self, op: Operator, sub: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Cycles for one core to compute the sub-operator with per-dim sizes ``sub`` (arrays, one per plan)."""
+        if op.uses_matrix_unit:
+            return self.matrix_cycles(op, sub) + self.core.op_overhead_cycles
+        return self.vector_cycles(op, sub) + self.core.op_overhead_cycles
+
+    def vector_cycles(self, op: Operator, sub: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Element-wise / reduction work on the vector unit: FLOPs / lanes, at least one cycle per point."""
+        points = np.ones_like(next(iter(sub.values())), dtype=np.float64)
+        for d, _ in op.dims:
+            points = points * sub[d]
+        flops = points * op.flops_per_point
+        return np.ceil(np.maximum(flops / self.core.vector_lanes, points / self.core.vector_lanes))
+
+    @abstractmethod
+    def matrix_cycles(self, op: Operator, sub: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Cycles of a contraction on the matrix unit."""
+
+
+@register_core_model("systolic")
+class SystolicCore(CoreModel):
+    """A weight-stationary systolic array of ``matrix_rows`` (k) x ``matrix_cols`` (n) MACs.
+
+    Each k x n weight tile is loaded and m rows stream through it, plus rows + cols cycles of fill and drain.
+    Partial tiles waste the unused rows/cols (tile quantization).
+    """
+
+    def matrix_cycles(self, op, sub):
+        rows, cols = self.core.matrix_rows, self.core.matrix_cols
+        batch, m, n, k = matmul_shape(op, sub)
+        tiles = batch * np.ceil(k / rows) * np.ceil(n / cols)
+        return tiles * (m + rows + cols)
+
+
+@register_core_model("ipu_mk2")
+class IpuMk2Core(CoreModel):
+    """Graphcore IPU MK2 tile (AMP unit): blocks of 6 (m) x 16 (k) x 16 (n) MACs.
+
+    A full block takes 1536 / macs_per_cycle cycles (24 at 64 MAC/cycle), and each 16x16 k-n block of the
+    weight costs a fixed setup (papers.md §1: "hundreds of cycles per 16x16 k-n block"; 100 is a first value
+    that issue 3 calibrates), which is why small-m (decode) matmuls run far below peak.
+    """
+
+    BLOCK_M, BLOCK_K, BLOCK_N = 6, 16, 16
+    KN_BLOCK_SETUP_CYCLES = 100
+
+    def matrix_cycles(self, op, sub):
+        batch, m, n, k = matmul_shape(op, sub)
+        block_cycles = self.BLOCK_M * self.BLOCK_K * self.BLOCK_N / self.core.macs_per_cycle
+        kn_blocks = batch * np.ceil(k / self.BLOCK_K) * np.ceil(n / self.BLOCK_N)
+        return kn_blocks * (np.ceil(m / self.BLOCK_M) * block_cycles + self.KN_BLOCK_SETUP_CYCLES)
+
+
+def core_model(core: CoreSpec) -> CoreModel:
+    """The registered cost model named by ``core.model``."""
+    return CORE_MODELS[core.model](core)

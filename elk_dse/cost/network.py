@@ -1,0 +1,105 @@
+"""Transfer-time formulas: on-chip network, chip-to-chip links, HBM. The one place these costs live.
+
+Both the compiler (to choose plans) and the simulators (to time a Program) call these; arguments may be numpy
+arrays (one entry per candidate plan). Traffic is modelled as spread evenly over the cores it touches, which
+the event-driven simulator (issue 5) replaces with routed transfers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from elk_dse.hw.chip import Chip
+
+
+def directed_links(chip: Chip) -> float:
+    """Directed on-chip link channels of one chip (core ports on all_to_all)."""
+    if chip.interconnect.topology == "all_to_all":
+        return float(chip.cores_per_chip)
+    return 2.0 * len(chip.topology.links())
+
+
+def noc_bytes_per_s(chip: Chip) -> float:
+    """Aggregate on-chip network bandwidth of the whole system, bytes/s (the network roof)."""
+    return directed_links(chip) * chip.link_bytes_per_s * chip.num_chips
+
+
+def core_ports(chip: Chip) -> int:
+    """Network ports through which one core can send (and receive) at the same time."""
+    return 1 if chip.interconnect.topology == "all_to_all" else 2 * len(chip.grid)
+
+
+def noc_time_s(chip: Chip, total_bytes, max_core_bytes, cross_chip_bytes=0.0):
+    """Seconds to move core-to-core traffic: ``total_bytes`` spread over the cores of all chips, no core
+    sending or receiving more than ``max_core_bytes``, of which ``cross_chip_bytes`` cross chip boundaries.
+
+    The slowest of: link capacity (every byte crosses ``mean_hops`` links), the bisection (half of uniform
+    traffic crosses it), the busiest core's ports, and the chip-to-chip links; plus the network diameter's
+    hop latency once.
+    """
+    total = np.asarray(total_bytes, dtype=np.float64)
+    per_chip = total / chip.num_chips
+    link_bw = chip.link_bytes_per_s
+    t_links = per_chip * max(chip.mean_hops, 1.0) / (directed_links(chip) * link_bw)
+    t_bisection = (per_chip / 2.0) / chip.bisection_bytes_per_s if chip.cores_per_chip > 1 else 0.0 * total
+    t_ports = np.asarray(max_core_bytes, dtype=np.float64) / (core_ports(chip) * link_bw)
+    t = np.maximum(np.maximum(t_links, t_bisection), t_ports)
+    if chip.num_chips > 1:
+        t = np.maximum(t, chip_link_time_s(chip, cross_chip_bytes))
+    latency = chip.topology.diameter * chip.interconnect.hop_latency_cycles / chip.clock_hz
+    return np.where(total > 0, t + latency, 0.0)
+
+
+def chip_link_time_s(chip: Chip, cross_chip_bytes):
+    """Seconds for traffic crossing chip boundaries, spread evenly over the chips' links.
+
+    On a ring a byte travels the mean chip distance; all_to_all chips reach each other in one hop.
+    """
+    cross = np.asarray(cross_chip_bytes, dtype=np.float64)
+    n = chip.num_chips
+    if n < 2:
+        return 0.0 * cross
+    if chip.chips.topology == "ring":
+        d = np.arange(n)
+        mean_chip_hops = float(np.minimum(d, n - d)[1:].mean())
+    else:
+        mean_chip_hops = 1.0
+    t = cross / n * mean_chip_hops / chip.chip_link_bytes_per_s
+    return np.where(cross > 0, t + chip.chips.link_latency_ns * 1e-9, 0.0)
+
+
+def cross_chip_fraction(chip: Chip) -> float:
+    """Share of evenly spread all-core traffic whose destination is on another chip."""
+    return (chip.num_chips - 1) / chip.num_chips
+
+
+def hbm_time_s(chip: Chip, hbm_bytes, delivered_bytes):
+    """Seconds to move ``hbm_bytes`` across the HBM interface and deliver ``delivered_bytes`` (with on-chip
+    multicast copies) from the HBM attach cores to their destination cores.
+
+    The slowest of: HBM bandwidth, injection at the attach cores, link capacity over the mean distance from the
+    nearest attach core, and ejection at the receiving cores' ports. Raises ValueError if bytes must move on a
+    chip without HBM (the compiler must not produce that).
+    """
+    hbm = np.asarray(hbm_bytes, dtype=np.float64)
+    delivered = np.asarray(delivered_bytes, dtype=np.float64)
+    if chip.hbm is None:
+        if np.any(hbm > 0):
+            raise ValueError(f"chip {chip.name} has no HBM but {float(np.max(hbm))} bytes must cross it")
+        return 0.0 * hbm
+    t_hbm = hbm / chip.hbm_bytes_per_s
+    t_inject = hbm / chip.hbm_injection_bytes_per_s
+    link_capacity = directed_links(chip) * chip.link_bytes_per_s * chip.num_chips
+    t_links = delivered * chip.mean_hbm_hops / link_capacity
+    t_eject = delivered / (chip.num_cores * core_ports(chip) * chip.link_bytes_per_s)
+    return np.maximum(np.maximum(t_hbm, t_inject), np.maximum(t_links, t_eject))
+
+
+def barrier_time_s(chip: Chip, barriers):
+    """Seconds spent in ``barriers`` chip-wide synchronizations (plus one chip-link latency per barrier
+    on multi-chip systems)."""
+    b = np.asarray(barriers, dtype=np.float64)
+    per = chip.interconnect.barrier_cycles / chip.clock_hz
+    if chip.num_chips > 1:
+        per += chip.chips.link_latency_ns * 1e-9
+    return b * per

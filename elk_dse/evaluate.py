@@ -1,0 +1,114 @@
+"""One design point end to end: build the workload, compile it, simulate it, bound it, report it.
+
+:func:`evaluate` returns the stable output contract (a JSON-ready dict) that ``evaluate format=json`` prints
+and the sweep stores; see README "Output contract".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from elk_dse import __version__
+from elk_dse.compiler.compile import compile_graph
+from elk_dse.compiler.schedulers import SchedulerConfig
+from elk_dse.cost.area import area_proxy_mm2
+from elk_dse.cost.network import noc_bytes_per_s
+from elk_dse.cost.roofline import roofline_bound
+from elk_dse.hw.chip import Chip
+from elk_dse.models import ModelConfig, build_model
+from elk_dse.program import Infeasible
+from elk_dse.sim import simulate
+
+# The scalar metrics of the contract, in the order the Parquet rows carry them (prefixed "metric.").
+METRICS = (
+    "latency_s", "roofline_latency_s", "roofline_compute_s", "roofline_hbm_s", "roofline_fraction",
+    "throughput_per_s", "flops", "hbm_bytes", "must_hbm_bytes", "weight_bytes", "kv_cache_bytes",
+    "parameter_bytes", "noc_bytes", "chip_link_bytes", "peak_flops_per_s", "hbm_bytes_per_s",
+    "noc_bytes_per_s", "achieved_flops_per_s", "area_proxy_mm2", "compute_busy_s", "noc_busy_s",
+    "hbm_busy_s", "sync_busy_s", "eval_s",
+)
+
+
+@dataclass(frozen=True)
+class DesignPoint:
+    """Everything that determines one evaluation."""
+
+    chip: Chip
+    model: ModelConfig
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    sim: str = "analytic"
+
+
+def evaluate(point: DesignPoint, include_ops: bool = True) -> dict[str, Any]:
+    """Evaluate one design point; infeasibility is a result (``feasible: false`` with a reason), not an error.
+
+    Raises ConfigError only for invalid input (unknown model, scheduler or simulator).
+    """
+    t0 = time.perf_counter()
+    graph = build_model(point.model)
+    chip = point.chip
+    bound = roofline_bound(chip, graph.flops, graph.weight_bytes, graph.kv_cache_read_bytes,
+                           graph.kv_cache_write_bytes)
+    out: dict[str, Any] = {
+        "feasible": False,
+        "infeasible_reason": "",
+        "infeasible_detail": "",
+        "latency_s": math.nan,
+        "roofline_latency_s": bound.latency_s,
+        "roofline_compute_s": bound.compute_s,
+        "roofline_hbm_s": bound.hbm_s,
+        "roofline_fraction": math.nan,
+        "throughput_per_s": math.nan,
+        "flops": graph.flops,
+        "hbm_bytes": math.nan,
+        "must_hbm_bytes": bound.must_hbm_bytes,
+        "weight_bytes": graph.weight_bytes,
+        "kv_cache_bytes": graph.kv_cache_bytes,
+        "parameter_bytes": graph.parameter_bytes,
+        "noc_bytes": math.nan,
+        "chip_link_bytes": math.nan,
+        "peak_flops_per_s": chip.peak_flops_per_s,
+        "hbm_bytes_per_s": chip.hbm_bytes_per_s,
+        "noc_bytes_per_s": noc_bytes_per_s(chip),
+        "achieved_flops_per_s": math.nan,
+        "area_proxy_mm2": area_proxy_mm2(chip),
+        "compute_busy_s": math.nan, "noc_busy_s": math.nan, "hbm_busy_s": math.nan, "sync_busy_s": math.nan,
+        "chip": chip.resolved(),
+        "model": {"name": graph.name, "phase": graph.phase, "batch": graph.batch, "seq_len": graph.seq_len,
+                  "kv_len": graph.kv_len, "dtype": point.model.dtype, "ops": graph.num_op_instances,
+                  **{k: v for k, v in graph.meta}},
+        "scheduler": point.scheduler.name,
+        "sim": point.sim,
+        "version": __version__,
+        "ops": [],
+    }
+    program = compile_graph(graph, chip, point.scheduler)
+    if isinstance(program, Infeasible):
+        out["infeasible_reason"] = program.reason
+        out["infeasible_detail"] = program.detail
+        out["eval_s"] = time.perf_counter() - t0
+        return out
+    result = simulate(program, point.sim)
+    latency = result.latency_s
+    out.update(
+        feasible=True, latency_s=latency, roofline_fraction=bound.latency_s / latency if latency else math.nan,
+        throughput_per_s=graph.batch / latency if latency else math.nan, hbm_bytes=program.hbm_bytes,
+        noc_bytes=program.noc_bytes, chip_link_bytes=program.chip_link_bytes,
+        achieved_flops_per_s=program.flops / latency if latency else math.nan,
+        compute_busy_s=result.busy_s["compute"], noc_busy_s=result.busy_s["noc"],
+        hbm_busy_s=result.busy_s["hbm"], sync_busy_s=result.busy_s["sync"],
+    )
+    if include_ops:
+        out["ops"] = [
+            {"name": op.name, "kind": op.kind, "layer": op.layer, "repetition": op.repetition,
+             "dims": dict(op.dims), "start_s": t.start_s, "end_s": t.end_s, "load_start_s": t.load_start_s,
+             "load_end_s": t.load_end_s, "load_s": t.load_s, "compute_s": t.compute_s, "noc_s": t.noc_s,
+             "sync_s": t.sync_s, "flops": op.flops, "hbm_bytes": op.work.hbm_bytes,
+             "noc_bytes": op.work.noc_bytes + op.work.hbm_delivered_bytes, "plan": op.plan.to_dict()}
+            for op, t in zip(program.ops, result.timings, strict=True)
+        ]
+    out["eval_s"] = time.perf_counter() - t0
+    return out

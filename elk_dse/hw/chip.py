@@ -1,0 +1,285 @@
+"""The chip description: a typed, validated, immutable record from which compiler and simulators read.
+
+Config files state units in key names (``sram_kib``, ``clock_ghz``, ``bandwidth_gb_s``); the properties
+below convert once to base units (bytes, Hz, bytes/s, seconds). GB is 1e9 bytes, GiB/KiB are powers of two.
+The description never holds run state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+
+from elk_dse.errors import ConfigError
+from elk_dse.hw.topology import TOPOLOGIES, Topology
+from elk_dse.schema import at_least, build, in_range, positive
+
+KIB = 1024
+MIB = 1024**2
+GIB = 1024**3
+GB = 1e9
+
+
+@dataclass(frozen=True)
+class CoreSpec:
+    """One core: matrix unit, vector unit, scratchpad SRAM, and how it overlaps work.
+
+    The matrix unit does ``matrix_rows * matrix_cols`` fp16 multiply-accumulates per cycle; the vector unit
+    ``vector_lanes`` fp16 FLOP per cycle. ``op_overhead_cycles`` is paid once per operator step.
+    """
+
+    count: int
+    sram_kib: float
+    grid: tuple[int, ...] | None = None
+    model: str = "systolic"
+    matrix_rows: int = 16
+    matrix_cols: int = 16
+    vector_lanes: int = 16
+    op_overhead_cycles: int = 0
+    overlap_compute_comm: bool = True
+
+    def __post_init__(self) -> None:
+        at_least("count", self.count, 1)
+        positive("sram_kib", self.sram_kib, "KiB")
+        for name in ("matrix_rows", "matrix_cols", "vector_lanes"):
+            at_least(name, getattr(self, name), 1)
+        at_least("op_overhead_cycles", self.op_overhead_cycles, 0)
+        if self.grid is not None:
+            if any(g < 1 for g in self.grid):
+                raise ConfigError("grid", list(self.grid), "every grid dimension must be >= 1")
+            if int(np.prod(self.grid)) != self.count:
+                raise ConfigError(
+                    "grid", list(self.grid), f"the grid's product must equal count={self.count}"
+                )
+
+    @property
+    def sram_bytes(self) -> int:
+        return int(self.sram_kib * KIB)
+
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.matrix_rows * self.matrix_cols
+
+    @property
+    def peak_flops_per_cycle(self) -> float:
+        """Best FLOP/cycle of any unit of the core (2 FLOP per MAC)."""
+        return float(max(2 * self.macs_per_cycle, self.vector_lanes))
+
+
+@dataclass(frozen=True)
+class InterconnectSpec:
+    """The on-chip network.
+
+    ``link_bytes_per_cycle`` is per link and direction on mesh/torus/ring, and per core port (injection and
+    ejection each) on all_to_all. ``barrier_cycles`` is the cost of one chip-wide synchronization.
+    """
+
+    topology: str
+    link_bytes_per_cycle: float
+    hop_latency_cycles: float = 1.0
+    barrier_cycles: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.topology not in TOPOLOGIES:
+            raise ConfigError("topology", self.topology, "one of " + ", ".join(sorted(TOPOLOGIES)))
+        positive("link_bytes_per_cycle", self.link_bytes_per_cycle, "bytes/cycle")
+        at_least("hop_latency_cycles", self.hop_latency_cycles, 0)
+        at_least("barrier_cycles", self.barrier_cycles, 0)
+
+
+@dataclass(frozen=True)
+class HbmSpec:
+    """Off-chip memory of one chip: bandwidth, capacity, channels and where the controllers attach.
+
+    ``attach`` is ``all`` (every core has a port, IPU-POD-like), ``edge`` (controllers on the grid boundary)
+    or an explicit list of core ids. Channels are spread round-robin over the attach cores.
+    """
+
+    bandwidth_gb_s: float
+    capacity_gib: float
+    channels: int = 8
+    attach: str | tuple[int, ...] = "edge"
+
+    def __post_init__(self) -> None:
+        positive("bandwidth_gb_s", self.bandwidth_gb_s, "GB/s")
+        positive("capacity_gib", self.capacity_gib, "GiB")
+        at_least("channels", self.channels, 1)
+        if isinstance(self.attach, str) and self.attach not in ("all", "edge"):
+            raise ConfigError("attach", self.attach, "'all', 'edge' or a list of core ids")
+        if isinstance(self.attach, tuple) and not self.attach:
+            raise ConfigError("attach", [], "a list of core ids needs at least one entry")
+
+
+@dataclass(frozen=True)
+class ChipLinkSpec:
+    """Several chips joined by chip-to-chip links; ``link_gb_s`` is each chip's total, per direction."""
+
+    count: int = 1
+    topology: Literal["ring", "all_to_all"] = "ring"
+    link_gb_s: float = 100.0
+    link_latency_ns: float = 500.0
+
+    def __post_init__(self) -> None:
+        at_least("count", self.count, 1)
+        positive("link_gb_s", self.link_gb_s, "GB/s")
+        at_least("link_latency_ns", self.link_latency_ns, 0)
+
+
+@dataclass(frozen=True)
+class Chip:
+    """A chip (or a system of identical chips) as the compiler and simulators see it."""
+
+    name: str
+    clock_ghz: float
+    cores: CoreSpec
+    interconnect: InterconnectSpec
+    hbm: HbmSpec | None = None
+    chips: ChipLinkSpec = field(default_factory=ChipLinkSpec)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        in_range("clock_ghz", self.clock_ghz, 1e-3, 100.0)
+        if isinstance(self.hbm, HbmSpec) and isinstance(self.hbm.attach, tuple):
+            bad = [c for c in self.hbm.attach if not 0 <= c < self.cores.count]
+            if bad:
+                raise ConfigError(
+                    "hbm.attach", bad[0], f"core ids must be in [0, {self.cores.count - 1}]"
+                )
+        if self.interconnect.topology in ("mesh", "torus") and self.cores.grid is None:
+            raise ConfigError(
+                "cores.grid", None, f"a {self.interconnect.topology} needs a grid, e.g. [rows, cols]"
+            )
+
+    # ---- derived figures, base units -------------------------------------------------------------
+    @property
+    def clock_hz(self) -> float:
+        return self.clock_ghz * 1e9
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        return self.cores.grid if self.cores.grid is not None else (self.cores.count,)
+
+    @property
+    def num_chips(self) -> int:
+        return self.chips.count
+
+    @property
+    def cores_per_chip(self) -> int:
+        return self.cores.count
+
+    @property
+    def num_cores(self) -> int:
+        """Cores of the whole system (all chips)."""
+        return self.cores.count * self.chips.count
+
+    @property
+    def sram_bytes_per_core(self) -> int:
+        return self.cores.sram_bytes
+
+    @property
+    def total_sram_bytes(self) -> int:
+        return self.cores.sram_bytes * self.num_cores
+
+    @property
+    def peak_flops_per_s(self) -> float:
+        """Peak FLOP/s of the whole system (the compute roof)."""
+        return self.cores.peak_flops_per_cycle * self.clock_hz * self.num_cores
+
+    @property
+    def core_peak_flops_per_s(self) -> float:
+        return self.cores.peak_flops_per_cycle * self.clock_hz
+
+    @cached_property
+    def topology(self) -> Topology:
+        """The on-chip network graph of one chip."""
+        return TOPOLOGIES[self.interconnect.topology](self.grid)
+
+    @property
+    def link_bytes_per_s(self) -> float:
+        """One on-chip link (or all_to_all core port), one direction, bytes/s."""
+        return self.interconnect.link_bytes_per_cycle * self.clock_hz
+
+    @cached_property
+    def bisection_bytes_per_s(self) -> float:
+        """On-chip bisection bandwidth of one chip, one direction, derived from the topology graph."""
+        return self.topology.bisection_links() * self.link_bytes_per_s
+
+    @cached_property
+    def mean_hops(self) -> float:
+        return self.topology.mean_hops()
+
+    @property
+    def hbm_bytes_per_s(self) -> float:
+        """HBM bandwidth of the whole system (all chips), bytes/s; 0 without HBM."""
+        return self.hbm.bandwidth_gb_s * GB * self.num_chips if self.hbm else 0.0
+
+    @property
+    def hbm_capacity_bytes(self) -> int:
+        return int(self.hbm.capacity_gib * GIB * self.num_chips) if self.hbm else 0
+
+    @cached_property
+    def hbm_attach_cores(self) -> np.ndarray:
+        """Core ids (within one chip) where HBM controllers inject into the network."""
+        if self.hbm is None:
+            return np.zeros(0, dtype=np.int64)
+        if self.hbm.attach == "all":
+            return np.arange(self.cores.count)
+        if self.hbm.attach == "edge":
+            return self.topology.boundary_cores()
+        return np.asarray(self.hbm.attach, dtype=np.int64)
+
+    @cached_property
+    def mean_hbm_hops(self) -> float:
+        """Mean hops from the nearest HBM attach core to each core of a chip."""
+        attach = self.hbm_attach_cores
+        if attach.size == 0 or attach.size == self.cores.count:
+            return 0.0
+        cores = np.arange(self.cores.count)
+        # Chunk to bound memory on big chips: (cores x attach) hop matrix.
+        best = np.empty(cores.size)
+        for lo in range(0, cores.size, 1024):
+            block = cores[lo : lo + 1024]
+            best[lo : lo + block.size] = self.topology.hops(block[:, None], attach[None, :]).min(axis=1)
+        return float(best.mean())
+
+    @property
+    def hbm_injection_bytes_per_s(self) -> float:
+        """How fast the network can accept HBM data at the attach points, all chips, bytes/s.
+
+        Each attach core injects through its own ports: one port on all_to_all, its grid links otherwise.
+        """
+        if self.hbm is None:
+            return 0.0
+        ports = 1 if self.interconnect.topology == "all_to_all" else 2 * len(self.grid)
+        return self.hbm_attach_cores.size * ports * self.link_bytes_per_s * self.num_chips
+
+    @property
+    def chip_link_bytes_per_s(self) -> float:
+        """Chip-to-chip bandwidth of one chip, one direction, bytes/s (0 for a single chip)."""
+        return self.chips.link_gb_s * GB if self.num_chips > 1 else 0.0
+
+    def resolved(self) -> dict[str, Any]:
+        """The description as written plus the derived figures, for reports and JSON output."""
+        out = asdict(self)
+        out["derived"] = {
+            "num_cores": self.num_cores,
+            "total_sram_bytes": self.total_sram_bytes,
+            "peak_flops_per_s": self.peak_flops_per_s,
+            "hbm_bytes_per_s": self.hbm_bytes_per_s,
+            "hbm_capacity_bytes": self.hbm_capacity_bytes,
+            "link_bytes_per_s": self.link_bytes_per_s,
+            "bisection_bytes_per_s": self.bisection_bytes_per_s,
+            "mean_hops": self.mean_hops,
+            "diameter_hops": self.topology.diameter,
+            "mean_hbm_hops": self.mean_hbm_hops,
+            "hbm_attach_cores": int(self.hbm_attach_cores.size),
+        }
+        return out
+
+
+def chip_from_dict(data: Any, path: str = "chip") -> Chip:
+    """Build and validate a Chip from a plain mapping (parsed YAML); raises ConfigError with the field."""
+    return build(Chip, data, path)

@@ -1,0 +1,219 @@
+"""Workload IR: operators as einsum-style iteration spaces over named dims.
+
+Every operator is a loop nest over ``dims`` (name -> length). Each tensor lists the axes that index it: a dim
+name, or a :class:`Window` (sliding-window axis of a convolution input, indexed by ``out*stride + kernel*dilation``).
+FLOPs are ``flops_per_point * prod(dims)``; a tensor's elements are the product of its axis extents. Dims that
+index no axis of the output are reduction dims. A :class:`Graph` is a sequence of :class:`Layer` with explicit
+repeat counts, so that identical layers are compiled once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+import numpy as np
+
+
+class Role(StrEnum):
+    """What a tensor is, which decides where it lives between operators.
+
+    weight: model parameters, stored in HBM (or pinned on chip); kv_cache: attention state in HBM — as an input
+    it is read, as an output it is appended (written to HBM); activation: produced and consumed on chip;
+    output: the model's final result.
+    """
+
+    WEIGHT = "weight"
+    KV_CACHE = "kv_cache"
+    ACTIVATION = "activation"
+    OUTPUT = "output"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding-window axis: extent ``(out-1)*stride + (kernel-1)*dilation + 1``, capped at ``size``."""
+
+    out: str
+    kernel: str
+    stride: int = 1
+    dilation: int = 1
+    size: int = 0  # true extent of the input axis (after padding is removed); 0 = no cap
+
+    def extent(self, out_len, kernel_len):
+        """Elements along this axis touched by ``out_len`` outputs and ``kernel_len`` taps (arrays ok)."""
+        ext = (np.asarray(out_len) - 1) * self.stride + (np.asarray(kernel_len) - 1) * self.dilation + 1
+        return np.minimum(ext, self.size) if self.size else ext
+
+
+Axis = str | Window
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A tensor of an operator: name, indexing axes, role and bytes per element."""
+
+    name: str
+    axes: tuple[Axis, ...]
+    role: Role
+    bytes_per_element: float = 2.0
+
+    @cached_property
+    def dim_names(self) -> frozenset[str]:
+        names: set[str] = set()
+        for a in self.axes:
+            names.update((a.out, a.kernel) if isinstance(a, Window) else (a,))
+        return frozenset(names)
+
+    def elements(self, sizes: Mapping[str, int | np.ndarray]):
+        """Elements covered when each dim d spans ``sizes[d]`` (scalars or broadcasting arrays)."""
+        total = 1
+        for a in self.axes:
+            if isinstance(a, Window):
+                total = total * a.extent(sizes[a.out], sizes[a.kernel])
+            else:
+                total = total * np.asarray(sizes[a])
+        return total
+
+    def nbytes(self, sizes: Mapping[str, int | np.ndarray]):
+        """Bytes covered when each dim d spans ``sizes[d]``."""
+        return self.elements(sizes) * self.bytes_per_element
+
+
+MATRIX_KINDS = frozenset({"matmul", "conv"})
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One operator: an iteration space, its input tensors and its output tensor.
+
+    ``kind`` names the operator class (matmul, conv, elementwise, norm, softmax, pool, embedding, ...);
+    matmul/conv run on the matrix unit, everything else on the vector unit.
+    """
+
+    name: str
+    kind: str
+    dims: tuple[tuple[str, int], ...]
+    inputs: tuple[Tensor, ...]
+    output: Tensor
+    flops_per_point: float = 2.0
+
+    def __post_init__(self) -> None:
+        names = [d for d, _ in self.dims]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: duplicate dims {names}")
+        for d, n in self.dims:
+            if n < 1:
+                raise ValueError(f"{self.name}: dim {d} has length {n}, must be >= 1")
+        for t in (*self.inputs, self.output):
+            missing = t.dim_names - set(names)
+            if missing:
+                raise ValueError(f"{self.name}: tensor {t.name} uses unknown dims {sorted(missing)}")
+
+    @cached_property
+    def sizes(self) -> dict[str, int]:
+        return dict(self.dims)
+
+    @cached_property
+    def points(self) -> int:
+        """Points of the iteration space (MACs for a matmul)."""
+        return math.prod(n for _, n in self.dims)
+
+    @property
+    def flops(self) -> float:
+        return self.flops_per_point * self.points
+
+    @cached_property
+    def reduction_dims(self) -> tuple[str, ...]:
+        return tuple(d for d, _ in self.dims if d not in self.output.dim_names)
+
+    @property
+    def uses_matrix_unit(self) -> bool:
+        return self.kind in MATRIX_KINDS and len(self.inputs) >= 2 and bool(self.reduction_dims)
+
+    def tensor_bytes(self, tensor: Tensor) -> float:
+        """Bytes of the whole tensor."""
+        return float(tensor.nbytes(self.sizes))
+
+    def bytes_by_role(self, role: Role, include_output: bool = True) -> float:
+        """Bytes of this operator's tensors with ``role`` (inputs, and the output if it has that role)."""
+        total = sum(self.tensor_bytes(t) for t in self.inputs if t.role == role)
+        if include_output and self.output.role == role:
+            total += self.tensor_bytes(self.output)
+        return float(total)
+
+    @cached_property
+    def signature(self) -> tuple:
+        """Everything that determines how the op compiles, without its name: the planning cache key."""
+        return (
+            self.kind,
+            self.dims,
+            tuple((t.axes, t.role, t.bytes_per_element) for t in self.inputs),
+            (self.output.axes, self.output.role, self.output.bytes_per_element),
+            self.flops_per_point,
+        )
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A block of operators that runs ``repeat`` times in a row (e.g. 40 identical decoder layers)."""
+
+    name: str
+    ops: tuple[Operator, ...]
+    repeat: int = 1
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A whole workload: layers in execution order plus the facts a report needs.
+
+    ``parameter_bytes`` is what the model stores (all weights, e.g. the full embedding table), which may exceed
+    the weight bytes one step reads (a decode step reads only the embedding rows of its tokens).
+    """
+
+    name: str
+    phase: str
+    layers: tuple[Layer, ...]
+    parameter_bytes: float
+    batch: int = 1
+    seq_len: int = 0
+    kv_len: int = 0
+    meta: tuple[tuple[str, object], ...] = field(default_factory=tuple)
+
+    def instances(self) -> Iterator[tuple[int, int, Operator]]:
+        """(layer index, repetition index, operator) in execution order."""
+        for li, layer in enumerate(self.layers):
+            for rep in range(layer.repeat):
+                for op in layer.ops:
+                    yield li, rep, op
+
+    @property
+    def num_op_instances(self) -> int:
+        return sum(len(layer.ops) * layer.repeat for layer in self.layers)
+
+    def _sum(self, fn) -> float:
+        return float(sum(fn(op) * layer.repeat for layer in self.layers for op in layer.ops))
+
+    @property
+    def flops(self) -> float:
+        return self._sum(lambda op: op.flops)
+
+    @property
+    def weight_bytes(self) -> float:
+        """Weight bytes one pass reads (every weight tensor once per use)."""
+        return self._sum(lambda op: op.bytes_by_role(Role.WEIGHT))
+
+    @property
+    def kv_cache_read_bytes(self) -> float:
+        return self._sum(lambda op: sum(op.tensor_bytes(t) for t in op.inputs if t.role == Role.KV_CACHE))
+
+    @property
+    def kv_cache_write_bytes(self) -> float:
+        return self._sum(lambda op: op.tensor_bytes(op.output) if op.output.role == Role.KV_CACHE else 0.0)
+
+    @property
+    def kv_cache_bytes(self) -> float:
+        """KV-cache bytes read plus appended by one pass."""
+        return self.kv_cache_read_bytes + self.kv_cache_write_bytes

@@ -1,0 +1,53 @@
+"""Workload models: a registry from the names users type (``model.name=llama2_13b``) to graph builders.
+
+``build_model(cfg)`` turns a :class:`ModelConfig` into an :class:`elk_dse.ir.graph.Graph` whose layers make
+repetition explicit (embedding, one decoder/encoder Layer with ``repeat = num_layers``, head).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from elk_dse.errors import ConfigError, nearest
+from elk_dse.ir.graph import Graph
+from elk_dse.models.config import DTYPE_BYTES, PHASES, ModelConfig, model_config_from_dict
+from elk_dse.models.encoders import ENCODERS
+from elk_dse.models.ops import Builder
+from elk_dse.models.resnet import RESNETS
+from elk_dse.models.transformer import DECODERS
+
+__all__ = [
+    "DTYPE_BYTES",
+    "MODELS",
+    "PHASES",
+    "Builder",
+    "ModelConfig",
+    "build_model",
+    "model_config_from_dict",
+    "model_names",
+]
+
+MODELS: dict[str, Builder] = {**DECODERS, **ENCODERS, **RESNETS}
+
+
+def model_names() -> list[str]:
+    """Registered model names, sorted."""
+    return sorted(MODELS)
+
+
+def build_model(cfg: ModelConfig | Mapping[str, Any]) -> Graph:
+    """The workload graph of ``cfg`` (a ModelConfig, or a mapping of its fields).
+
+    Raises ConfigError naming ``model.name`` for an unknown model and ``model.phase`` for a phase the model
+    does not have (encoders and CNNs have no decode).
+    """
+    if not isinstance(cfg, ModelConfig):
+        cfg = model_config_from_dict(cfg)
+    builder = MODELS.get(cfg.name)
+    if builder is None:
+        allowed = "one of " + ", ".join(model_names()) + nearest(cfg.name, MODELS)
+        raise ConfigError("model.name", cfg.name, allowed)
+    if cfg.phase not in builder.phases:
+        raise ConfigError("model.phase", cfg.phase, f"{cfg.name} supports only " + ", ".join(builder.phases))
+    return builder(cfg)

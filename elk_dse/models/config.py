@@ -1,0 +1,55 @@
+"""The workload selection: which model, which phase and how big a batch/sequence, as a validated record.
+
+A config file names the model and sizes (``conf/model/<name>.yaml``); the CLI overrides them as
+``model.batch=32``. Sizes are in tokens (or images), element sizes come from ``dtype``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from elk_dse.errors import ConfigError
+from elk_dse.schema import at_least, build
+
+# Bytes per element of weights, activations and KV cache.
+DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
+PHASES = ("decode", "prefill")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which workload to build.
+
+    ``phase``: ``decode`` = one generation step of ``batch`` sequences, each attending over ``kv_len`` cached
+    tokens (the new token included); ``prefill`` = one forward pass over ``batch`` sequences of ``seq_len``
+    tokens (encoders and CNNs only have this phase). ``seq_len`` is the prompt length in tokens (encoders:
+    tokens per sequence; ViT/DiT/ResNet derive their tokens from the image size and ignore it).
+    ``dtype`` sets the bytes per element (see :data:`DTYPE_BYTES`).
+    """
+
+    name: str
+    phase: str = "decode"
+    batch: int = 1
+    seq_len: int = 2048
+    kv_len: int = 2048
+    dtype: str = "fp16"
+
+    def __post_init__(self) -> None:
+        if self.phase not in PHASES:
+            raise ConfigError("phase", self.phase, "one of " + ", ".join(PHASES))
+        at_least("batch", self.batch, 1)
+        at_least("seq_len", self.seq_len, 1, "tokens")
+        at_least("kv_len", self.kv_len, 1, "tokens")
+        if self.dtype not in DTYPE_BYTES:
+            raise ConfigError("dtype", self.dtype, "one of " + ", ".join(DTYPE_BYTES))
+
+    @property
+    def bytes_per_element(self) -> int:
+        """Bytes per element of ``dtype``."""
+        return DTYPE_BYTES[self.dtype]
+
+
+def model_config_from_dict(data: Any, path: str = "model") -> ModelConfig:
+    """Build a :class:`ModelConfig` from a mapping (parsed YAML), rejecting unknown keys."""
+    return build(ModelConfig, data, path)

@@ -1,0 +1,184 @@
+"""Encoder-only transformers: BERT-large, ViT-L/16 and DiT-XL/2, one forward pass (phase ``prefill`` only).
+
+Each graph is ``embed`` (repeat 1), ``encoder`` (repeat = num_layers) and ``head``. There is no KV cache: K
+and V are on-chip activations, and the graph's ``kv_len`` is 0. ViT and DiT take their token count from the
+image size and ignore ``seq_len``.
+"""
+
+from __future__ import annotations
+
+from elk_dse.ir.graph import Graph, Operator, Role, Tensor
+from elk_dse.models.config import ModelConfig
+from elk_dse.models.ops import (
+    ADD_FLOPS,
+    SILU_FLOPS,
+    TANH_FLOPS,
+    Builder,
+    Ops,
+    count_params,
+    make_graph,
+    stack,
+)
+from elk_dse.models.transformer import TransformerSpec, attention_ops, block_ops, check_positions, mlp_ops
+
+# google-bert/bert-large-uncased config.json; Devlin et al. 2019: post-LN, GELU, biases, 512 learned
+# positions, 2 token types (335,141,888 params with the pooler, without the MLM head).
+BERT_LARGE = TransformerSpec(24, 1024, 16, 16, 64, 4096, 30522, "gelu", "layer", bias=True, post_ln=True)
+BERT_POSITIONS = 512
+BERT_TOKEN_TYPES = 2
+
+# ViT-L/16 at 224x224 (Dosovitskiy et al. 2021; timm vit_large_patch16_224, 304,326,632 params): pre-LN,
+# GELU, biases; 196 patches of 16x16x3 plus a class token; 1000-class head on the class token.
+VIT_LARGE = TransformerSpec(24, 1024, 16, 16, 64, 4096, 0, "gelu", "layer", bias=True)
+VIT_IMAGE, VIT_PATCH, VIT_CHANNELS, VIT_CLASSES = 224, 16, 3, 1000
+
+# DiT-XL/2 on 256x256 images (Peebles & Xie 2023, facebookresearch/DiT models.py, 675,129,632 params incl. the
+# fixed sin-cos position table): a 32x32x4 VAE latent in 2x2 patches = 256 tokens; LayerNorm without affine
+# modulated by adaLN-Zero (per-layer matmul hidden -> 6*hidden from the conditioning vector); GELU (tanh);
+# output 2x2x8 values per token (noise and learned variance).
+DIT_XL = TransformerSpec(28, 1152, 16, 16, 72, 4608, 0, "gelu", "plain", bias=True)
+DIT_LATENT, DIT_LATENT_CH, DIT_PATCH, DIT_OUT_CH, DIT_CLASSES, DIT_FREQ = 32, 4, 2, 8, 1000, 256
+
+
+def bert_graph(cfg: ModelConfig) -> Graph:
+    """One BERT-large encoder forward of B sequences of ``seq_len`` (<= 512) tokens, with the pooler."""
+    spec, o, b, s = BERT_LARGE, Ops(cfg.bytes_per_element), cfg.batch, cfg.seq_len
+    check_positions(cfg, BERT_POSITIONS, "seq_len")
+    h, t, bsh = spec.hidden, b * s, ("b", "s", "h")
+    # Position rows are shared by the batch; every token uses token type 0, so one type row is read.
+    pos_type = (
+        o.act("tok", *bsh),
+        o.weight("position_embeddings", "s", "h"),
+        o.weight("token_type_embeddings", "h"),
+    )
+    embed = (
+        o.gather("word_embeddings", (("t", t),), h, "word_embeddings", "tok"),
+        o.op(
+            "position_type_embeddings",
+            "embedding",
+            (("b", b), ("s", s), ("h", h)),
+            pos_type,
+            o.act("emb", *bsh),
+            2 * ADD_FLOPS,
+        ),
+        o.norm("embed_norm", (("t", t), ("h", h)), "emb", "x", "layer"),
+    )
+    tables = {
+        "word_embeddings": spec.vocab * h,
+        "position_embeddings": BERT_POSITIONS * h,
+        "token_type_embeddings": BERT_TOKEN_TYPES * h,
+    }
+    head = (  # pooler: dense + tanh on each sequence's [CLS] token
+        o.linear("pooler", b, h, h, x="cls", y="pooler_pre", bias=True),
+        o.elementwise(
+            "pooler_tanh", (("t", b), ("o", h)), ("pooler_pre",), "pooled", TANH_FLOPS, Role.OUTPUT
+        ),
+    )
+    layers = stack(embed, "encoder", block_ops(o, spec, b, s, s), spec.num_layers, head)
+    return make_graph(cfg, layers, count_params(layers, tables), spec.meta(), batch=b, seq_len=s, kv_len=0)
+
+
+def vit_graph(cfg: ModelConfig) -> Graph:
+    """ViT-L/16 classification of B 224x224 images (197 tokens each; ``seq_len`` is ignored)."""
+    spec, o, b = VIT_LARGE, Ops(cfg.bytes_per_element), cfg.batch
+    h, patches = spec.hidden, (VIT_IMAGE // VIT_PATCH) ** 2
+    s = patches + 1  # + class token
+    embed = (
+        # The 16x16 stride-16 patch conv is a matmul over flattened, non-overlapping patches.
+        o.linear(
+            "patch_embed", b * patches, VIT_CHANNELS * VIT_PATCH**2, h, x="patches", y="patch_tok", bias=True
+        ),
+        o.elementwise(
+            "cls_pos_embed",
+            (("b", b), ("s", s), ("h", h)),
+            ("patch_tok", o.weight("cls_token", "h"), o.weight("pos_embed", "s", "h")),
+            "x",
+            ADD_FLOPS,
+        ),
+    )
+    # timm normalises every token; only the class token feeds the head, so only it is normalised here.
+    head = (
+        o.norm("final_norm", (("t", b), ("h", h)), "cls", "cls_norm", spec.norm),
+        o.linear("classifier", b, h, VIT_CLASSES, x="cls_norm", y="logits", bias=True, out_role=Role.OUTPUT),
+    )
+    layers = stack(embed, "encoder", block_ops(o, spec, b, s, s), spec.num_layers, head)
+    extra = (("tokens", s), ("image_size", VIT_IMAGE), ("patch", VIT_PATCH), ("classes", VIT_CLASSES))
+    meta = (*spec.meta(), *extra)
+    return make_graph(cfg, layers, count_params(layers, {}), meta, batch=b, seq_len=s, kv_len=0)
+
+
+def _modulate(o: Ops, name: str, dims, x: str, y: str, shift: str, scale: str) -> Operator:
+    """adaLN modulation ``x * (1 + scale[b]) + shift[b]``: 2 FLOPs per point (one multiply-add)."""
+    per_b = tuple(o.act(n, "b", "h") for n in (shift, scale))
+    return o.elementwise(name, dims, (x, *per_b), y, 2.0)
+
+
+def _dit_block(o: Ops, spec: TransformerSpec, b: int, s: int) -> tuple[Operator, ...]:
+    """One DiT block with adaLN-Zero: input and output ``x`` [b, s, h], conditioning ``c`` [b, h]."""
+    h = spec.hidden
+    bsh, bh = (("b", b), ("s", s), ("h", h)), (("t", b), ("h", h))
+    gate = 2.0  # x + gate[b] * y: one multiply-add per point
+    return (
+        o.elementwise("ada_silu", bh, ("c",), "c_act", SILU_FLOPS),
+        o.linear("ada_modulation", b, h, 6 * h, x="c_act", y="modulation", bias=True),
+        o.norm("attn_norm", bsh, "x", "x_norm", spec.norm),
+        _modulate(o, "attn_modulate", bsh, "x_norm", "x_mod", "shift_msa", "scale_msa"),
+        *attention_ops(o, spec, b, s, s, "x_mod", "attn_out", decode=False, cache=False),
+        o.elementwise("attn_gate_residual", bsh, ("x", "attn_out", o.act("gate_msa", "b", "h")), "h", gate),
+        o.norm("mlp_norm", bsh, "h", "h_norm", spec.norm),
+        _modulate(o, "mlp_modulate", bsh, "h_norm", "h_mod", "shift_mlp", "scale_mlp"),
+        *mlp_ops(o, spec, b * s, "h_mod", "mlp_out"),
+        o.elementwise("mlp_gate_residual", bsh, ("h", "mlp_out", o.act("gate_mlp", "b", "h")), "x", gate),
+    )
+
+
+def dit_graph(cfg: ModelConfig) -> Graph:
+    """One DiT-XL/2 denoising step of B 256x256 images (256 latent tokens each; ``seq_len`` is ignored),
+    conditioned on timestep and class."""
+    spec, o, b = DIT_XL, Ops(cfg.bytes_per_element), cfg.batch
+    h, s = spec.hidden, (DIT_LATENT // DIT_PATCH) ** 2
+    bsh, bh = (("b", b), ("s", s), ("h", h)), (("t", b), ("h", h))
+    embed = (
+        o.linear(
+            "patch_embed",
+            b * s,
+            DIT_LATENT_CH * DIT_PATCH**2,
+            h,
+            x="latent_patches",
+            y="patch_tok",
+            bias=True,
+        ),
+        o.elementwise("pos_embed", bsh, ("patch_tok", o.weight("pos_embed", "s", "h")), "x", ADD_FLOPS),
+        # Timestep: sinusoidal features (a multiply and a sin/cos per feature), then a 2-layer SiLU MLP.
+        o.elementwise(
+            "t_freq",
+            (("t", b), ("f", DIT_FREQ)),
+            (Tensor("timesteps", ("t",), Role.ACTIVATION, 4),),
+            "t_freq",
+            2.0,
+        ),
+        o.linear("t_mlp1", b, DIT_FREQ, h, x="t_freq", y="t_hidden", bias=True),
+        o.elementwise("t_silu", bh, ("t_hidden",), "t_act", SILU_FLOPS),
+        o.linear("t_mlp2", b, h, h, x="t_act", y="t_emb", bias=True),
+        o.gather("y_embed", (("t", b),), h, "y_embedder", "y_emb"),
+        o.elementwise("condition", bh, ("t_emb", "y_emb"), "c", ADD_FLOPS),
+    )
+    out = DIT_PATCH**2 * DIT_OUT_CH
+    head = (
+        o.elementwise("final_silu", bh, ("c",), "c_act", SILU_FLOPS),
+        o.linear("final_modulation", b, h, 2 * h, x="c_act", y="final_mod", bias=True),
+        o.norm("final_norm", bsh, "x", "x_norm", spec.norm),
+        _modulate(o, "final_modulate", bsh, "x_norm", "x_mod", "shift_final", "scale_final"),
+        o.linear("final_linear", b * s, h, out, x="x_mod", y="out_patches", bias=True, out_role=Role.OUTPUT),
+    )
+    layers = stack(embed, "encoder", _dit_block(o, spec, b, s), spec.num_layers, head)
+    tables = {"y_embedder": (DIT_CLASSES + 1) * h}  # + the null class of classifier-free guidance
+    meta = (*spec.meta(), ("tokens", s), ("image_size", DIT_LATENT * 8), ("patch", DIT_PATCH))
+    return make_graph(cfg, layers, count_params(layers, tables), meta, batch=b, seq_len=s, kv_len=0)
+
+
+ENCODERS: dict[str, Builder] = {
+    "bert_large": Builder(bert_graph, ("prefill",), "BERT-large encoder (+ pooler)"),
+    "vit_large": Builder(vit_graph, ("prefill",), "ViT-L/16, 224x224 classification"),
+    "dit_xl": Builder(dit_graph, ("prefill",), "DiT-XL/2, 256x256 class-conditional denoising step"),
+}

@@ -1,0 +1,116 @@
+"""ResNet-50 (He et al. 2016; torchvision resnet50, i.e. v1.5 with the stride on the 3x3 conv) inference.
+
+Phase ``prefill`` only: one forward of B 224x224x3 images. Every conv is kind ``conv`` with dims n (image),
+k (out channels), c (in channels), p, q (out rows, cols), r, s (kernel rows, cols); its input is indexed by
+sliding windows over the unpadded input. Batch-norm is folded into the conv (scale into the weight, shift into
+a per-channel bias), so BN adds no ops and one bias per output channel instead of torchvision's 2 BN
+parameters per channel: 25,530,472 parameters instead of 25,557,032. ReLU and residual adds are elementwise,
+max- and average-pooling are kind ``pool``.
+
+Layers: ``stem``, then per stage the first bottleneck block (with the projection shortcut) and a Layer of
+the stage's identical remaining blocks with ``repeat``, then ``head`` (global average pool + fc 2048 -> 1000).
+"""
+
+from __future__ import annotations
+
+from elk_dse.ir.graph import Graph, Layer, Operator, Role, Window
+from elk_dse.models.config import ModelConfig
+from elk_dse.models.ops import ADD_FLOPS, MATMUL_FLOPS, RELU_FLOPS, Builder, Ops, count_params, make_graph
+
+IMAGE, CHANNELS, CLASSES = 224, 3, 1000
+STEM_CHANNELS = 64
+# (blocks, bottleneck width, output channels, stride of the stage's first block)
+STAGES = ((3, 64, 256, 1), (4, 128, 512, 2), (6, 256, 1024, 2), (3, 512, 2048, 2))
+EXPANSION = 4
+
+
+def out_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    """Output rows of a conv/pool over ``size`` input rows."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def conv(
+    o: Ops, name: str, n: int, c: int, k: int, size: int, kernel: int, stride: int, x: str, y: str
+) -> tuple[Operator, int]:
+    """A BN-folded conv with 'same'-style padding (kernel // 2) on ``size`` x ``size`` inputs; returns the op
+    and its output size."""
+    p = out_size(size, kernel, stride, kernel // 2)
+    dims = (("n", n), ("k", k), ("c", c), ("p", p), ("q", p), ("r", kernel), ("s", kernel))
+    inputs = (
+        o.act(x, "n", "c", Window("p", "r", stride, 1, size), Window("q", "s", stride, 1, size)),
+        o.weight(f"{name}.weight", "k", "c", "r", "s"),
+        o.weight(f"{name}.bias", "k"),  # the folded batch-norm shift
+    )
+    return o.op(name, "conv", dims, inputs, o.act(y, "n", "k", "p", "q"), MATMUL_FLOPS), p
+
+
+def relu(o: Ops, name: str, n: int, k: int, p: int, x: str, y: str) -> Operator:
+    """ReLU over an n x k x p x p feature map (1 FLOP per element)."""
+    return o.elementwise(name, (("n", n), ("k", k), ("p", p), ("q", p)), (x,), y, RELU_FLOPS)
+
+
+def bottleneck(
+    o: Ops, prefix: str, n: int, c_in: int, width: int, c_out: int, size: int, stride: int
+) -> tuple[tuple[Operator, ...], int]:
+    """One bottleneck block (1x1 reduce, 3x3 with ``stride``, 1x1 expand, shortcut add + ReLU) on input
+    ``x``; a projection shortcut (1x1 conv) when the shape changes. Returns the ops and the output size."""
+    a, _ = conv(o, f"{prefix}conv_a", n, c_in, width, size, 1, 1, "x", "a")
+    b, p = conv(o, f"{prefix}conv_b", n, width, width, size, 3, stride, "a_act", "b")
+    c, _ = conv(o, f"{prefix}conv_c", n, width, c_out, p, 1, 1, "b_act", "c")
+    ops = [
+        a,
+        relu(o, f"{prefix}relu_a", n, width, size, "a", "a_act"),
+        b,
+        relu(o, f"{prefix}relu_b", n, width, p, "b", "b_act"),
+        c,
+    ]
+    shortcut = "x"
+    if stride != 1 or c_in != c_out:
+        ops.append(conv(o, f"{prefix}downsample", n, c_in, c_out, size, 1, stride, "x", "shortcut")[0])
+        shortcut = "shortcut"
+    # Residual add and the block's final ReLU fused: 2 FLOPs per element.
+    dims = (("n", n), ("k", c_out), ("p", p), ("q", p))
+    ops.append(o.elementwise(f"{prefix}add_relu", dims, ("c", shortcut), "x", ADD_FLOPS + RELU_FLOPS))
+    return tuple(ops), p
+
+
+def resnet50_graph(cfg: ModelConfig) -> Graph:
+    """ResNet-50 forward of ``batch`` 224x224 images (``seq_len`` and ``kv_len`` are ignored)."""
+    o, n = Ops(cfg.bytes_per_element), cfg.batch
+    stem_conv, size = conv(o, "conv1", n, CHANNELS, STEM_CHANNELS, IMAGE, 7, 2, "image", "conv1")
+    pooled = out_size(size, 3, 2, 1)
+    pool_dims = (("n", n), ("c", STEM_CHANNELS), ("p", pooled), ("q", pooled), ("r", 3), ("s", 3))
+    pool_in = o.act("conv1_act", "n", "c", Window("p", "r", 2, 1, size), Window("q", "s", 2, 1, size))
+    stem = (
+        stem_conv,
+        relu(o, "relu1", n, STEM_CHANNELS, size, "conv1", "conv1_act"),
+        o.op("maxpool", "pool", pool_dims, (pool_in,), o.act("x", "n", "c", "p", "q"), 1.0),  # 1 compare/tap
+    )
+    layers = [Layer("stem", stem)]
+    size, c_in = pooled, STEM_CHANNELS
+    for i, (blocks, width, c_out, stride) in enumerate(STAGES, start=1):
+        first, out = bottleneck(o, f"stage{i}.first.", n, c_in, width, c_out, size, stride)
+        layers.append(Layer(f"stage{i}.first", first))
+        rest, _ = bottleneck(o, f"stage{i}.", n, c_out, width, c_out, out, 1)
+        layers.append(Layer(f"stage{i}", rest, blocks - 1))
+        size, c_in = out, c_out
+    head = (
+        o.op(
+            "avgpool",
+            "pool",
+            (("n", n), ("c", c_in), ("h", size), ("w", size)),
+            (o.act("x", "n", "c", "h", "w"),),
+            o.act("features", "n", "c"),
+            1.0,
+        ),  # 1 add/element
+        o.linear("fc", n, c_in, CLASSES, x="features", y="logits", bias=True, out_role=Role.OUTPUT),
+    )
+    layers.append(Layer("head", head))
+    blocks = sum(stage[0] for stage in STAGES)
+    meta = (("num_layers", 50), ("blocks", blocks), ("image_size", IMAGE), ("classes", CLASSES))
+    return make_graph(cfg, layers, count_params(layers, {}), meta, batch=n, seq_len=0, kv_len=0)
+
+
+RESNETS: dict[str, Builder] = {
+    "resnet50": Builder(resnet50_graph, ("prefill",), "ResNet-50 v1.5, 224x224 classification"),
+}

@@ -1,0 +1,246 @@
+"""Transformer blocks and the decoder-only LLMs (Llama-2, OPT, Gemma-2).
+
+A decoder graph is three layers: ``embed`` (repeat 1), ``decoder`` (repeat = num_layers; op names carry no
+layer index, so the block compiles once) and ``head`` (final norm + LM head).
+
+- decode: one step of B sequences, B tokens. Attention reads K and V caches of ``kv_len`` rows (role
+  KV_CACHE, the new token's row included); the K/V projections' outputs are the new rows, role KV_CACHE
+  (appended to HBM). The LM head computes B rows of logits.
+- prefill: B sequences of S tokens, B*S tokens. Attention is S x S, counted in full (no causal halving: dense
+  kernels compute the masked half too). The K/V projections' outputs (role KV_CACHE) are written to HBM;
+  attention reads K and V as on-chip activations. Only the last token of each sequence gets logits.
+
+Rotary embeddings (Llama, Gemma: ~3 FLOPs per q/k element, < 0.1% of a layer) are folded into the
+projections and not modelled separately; so are Gemma-2's logit soft-capping and embedding scaling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from elk_dse.errors import ConfigError
+from elk_dse.ir.graph import Graph, Operator, Role
+from elk_dse.models.config import ModelConfig
+from elk_dse.models.ops import (
+    ADD_FLOPS,
+    GATE_FLOPS,
+    GELU_FLOPS,
+    RELU_FLOPS,
+    SILU_FLOPS,
+    Builder,
+    Ops,
+    count_params,
+    make_graph,
+    stack,
+)
+
+ACT_FLOPS = {
+    "relu": RELU_FLOPS,
+    "gelu": GELU_FLOPS,
+    "swiglu": SILU_FLOPS + GATE_FLOPS,
+    "geglu": GELU_FLOPS + GATE_FLOPS,
+}
+
+
+@dataclass(frozen=True)
+class TransformerSpec:
+    """Architecture of a transformer (sizes in elements).
+
+    ``mlp``: swiglu / geglu (gate, up, down) or relu / gelu (fc1, fc2); ``norm``: rms or layer (or plain:
+    LayerNorm without affine, DiT); ``bias``: every projection has a bias; ``tied``: the LM head reuses the
+    embedding table; ``max_positions``: rows of a learned positional embedding (0: none / rotary);
+    ``sandwich_norm``: Gemma-2's extra norms on the attention and MLP outputs; ``post_ln``: BERT's norm after
+    each residual add instead of before each sub-block.
+    """
+
+    num_layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    ffn: int
+    vocab: int
+    mlp: str
+    norm: str
+    bias: bool = False
+    tied: bool = False
+    max_positions: int = 0
+    sandwich_norm: bool = False
+    post_ln: bool = False
+
+    def meta(self) -> tuple[tuple[str, object], ...]:
+        """The architecture facts a report shows."""
+        return (
+            ("num_layers", self.num_layers),
+            ("hidden", self.hidden),
+            ("heads", self.heads),
+            ("kv_heads", self.kv_heads),
+            ("head_dim", self.head_dim),
+            ("ffn", self.ffn),
+            ("vocab", self.vocab),
+        )
+
+
+def attention_ops(
+    o: Ops, spec: TransformerSpec, b: int, s: int, kv_len: int, src: str, y: str, *, decode: bool, cache: bool
+) -> list[Operator]:
+    """Q/K/V projections of ``src``, attention and output projection to ``y`` for B sequences of s tokens.
+
+    ``cache``: the K/V projections' outputs are KV-cache rows written to HBM; with ``decode`` attention reads
+    the cache (``kv_len`` rows) instead of the fresh K/V.
+    """
+    t, h, d = b * s, spec.hidden, spec.head_dim
+    kv_role = Role.KV_CACHE if cache else Role.ACTIVATION
+    ops = [
+        o.linear("q_proj", t, h, spec.heads * d, x=src, y="q", bias=spec.bias),
+        o.linear("k_proj", t, h, spec.kv_heads * d, x=src, y="k", bias=spec.bias, out_role=kv_role),
+        o.linear("v_proj", t, h, spec.kv_heads * d, x=src, y="v", bias=spec.bias, out_role=kv_role),
+    ]
+    g, r = spec.kv_heads, spec.heads // spec.kv_heads
+    if decode:
+        ops += o.attention(b, g, r, d, kv_len, kv_role=Role.KV_CACHE)
+    else:
+        ops += o.attention(b, g, r, d, s, q_len=s)
+    ops.append(o.linear("o_proj", t, spec.heads * d, h, x="ctx", y=y, bias=spec.bias))
+    return ops
+
+
+def mlp_ops(o: Ops, spec: TransformerSpec, t: int, src: str, y: str) -> list[Operator]:
+    """The feed-forward block on t tokens: gated (gate, up, act, down) or plain (fc1, act, fc2)."""
+    h, f, ew = spec.hidden, spec.ffn, (("t", t), ("f", spec.ffn))
+    if spec.mlp in ("swiglu", "geglu"):
+        return [
+            o.linear("gate_proj", t, h, f, x=src, y="gate", bias=spec.bias),
+            o.linear("up_proj", t, h, f, x=src, y="up", bias=spec.bias),
+            o.elementwise(f"{spec.mlp}", ew, ("gate", "up"), "mlp_act", ACT_FLOPS[spec.mlp]),
+            o.linear("down_proj", t, f, h, x="mlp_act", y=y, bias=spec.bias),
+        ]
+    return [
+        o.linear("fc1", t, h, f, x=src, y="fc1", bias=spec.bias),
+        o.elementwise(spec.mlp, ew, ("fc1",), "mlp_act", ACT_FLOPS[spec.mlp]),
+        o.linear("fc2", t, f, h, x="mlp_act", y=y, bias=spec.bias),
+    ]
+
+
+def block_ops(
+    o: Ops, spec: TransformerSpec, b: int, s: int, kv_len: int, *, decode: bool = False, cache: bool = False
+) -> tuple[Operator, ...]:
+    """One transformer layer on B sequences of s tokens: input ``x``, output ``x`` (pre-LN, or post-LN for
+    BERT)."""
+    t, hd = b * s, (("t", b * s), ("h", spec.hidden))
+    ops: list[Operator] = []
+
+    def residual(name: str, a: str, c: str, y: str) -> None:
+        ops.append(o.elementwise(name, hd, (a, c), y, ADD_FLOPS))
+
+    def norm(name: str, x: str, y: str) -> None:
+        ops.append(o.norm(name, hd, x, y, spec.norm))
+
+    if spec.post_ln:
+        ops += attention_ops(o, spec, b, s, kv_len, "x", "attn_out", decode=decode, cache=cache)
+        residual("attn_residual", "x", "attn_out", "h")
+        norm("attn_norm", "h", "h_norm")
+        ops += mlp_ops(o, spec, t, "h_norm", "mlp_out")
+        residual("mlp_residual", "h_norm", "mlp_out", "h2")
+        norm("mlp_norm", "h2", "x")
+        return tuple(ops)
+    norm("attn_norm", "x", "x_norm")
+    ops += attention_ops(o, spec, b, s, kv_len, "x_norm", "attn_out", decode=decode, cache=cache)
+    attn = "attn_out"
+    if spec.sandwich_norm:
+        norm("post_attn_norm", attn, "attn_out_norm")
+        attn = "attn_out_norm"
+    residual("attn_residual", "x", attn, "h")
+    norm("mlp_norm", "h", "h_norm")
+    ops += mlp_ops(o, spec, t, "h_norm", "mlp_out")
+    mlp = "mlp_out"
+    if spec.sandwich_norm:
+        norm("post_mlp_norm", mlp, "mlp_out_norm")
+        mlp = "mlp_out_norm"
+    residual("mlp_residual", "h", mlp, "x")
+    return tuple(ops)
+
+
+def check_positions(cfg: ModelConfig, limit: int, *fields: str) -> None:
+    """A learned positional embedding has ``limit`` rows: longer sequences do not exist for the model."""
+    for name in fields:
+        value = getattr(cfg, name)
+        if limit and value > limit:
+            allowed = f"must be <= {limit} for {cfg.name} (learned positions)"
+            raise ConfigError(f"model.{name}", value, allowed)
+
+
+def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
+    """One decode step (B tokens, KV length ``kv_len``) or one prefill (B x ``seq_len`` tokens) of a decoder
+    LLM; see the module docstring for what each phase reads and writes."""
+    decode = cfg.phase == "decode"
+    check_positions(cfg, spec.max_positions, "kv_len" if decode else "seq_len")
+    o, b, h = Ops(cfg.bytes_per_element), cfg.batch, spec.hidden
+    s = 1 if decode else cfg.seq_len
+    kv_len = cfg.kv_len if decode else cfg.seq_len
+    tok = "tok" if spec.max_positions else "x"
+    embed = [o.gather("embed_tokens", (("t", b * s),), h, "embed_tokens", tok)]
+    tables = {"embed_tokens": spec.vocab * h}
+    if spec.max_positions:
+        # OPT: one learned row per position, shared by the batch (decode reads the single row of the new
+        # position). The table has 2 extra rows (HF OPTLearnedPositionalEmbedding offset).
+        dims = (("b", b), ("s", s), ("h", h))
+        pos = o.weight("embed_positions", "s", "h")
+        embed.append(
+            o.op(
+                "embed_positions",
+                "embedding",
+                dims,
+                (o.act("tok", "b", "s", "h"), pos),
+                o.act("x", "b", "s", "h"),
+                ADD_FLOPS,
+            )
+        )
+        tables["embed_positions"] = (spec.max_positions + 2) * h
+    # The head sees one token per sequence: the decoded token, or the last prompt token in prefill.
+    head = (
+        o.norm("final_norm", (("t", b), ("h", h)), "x", "x_norm", spec.norm),
+        o.linear(
+            "lm_head",
+            b,
+            h,
+            spec.vocab,
+            x="x_norm",
+            y="logits",
+            out_role=Role.OUTPUT,
+            weight="embed_tokens" if spec.tied else None,
+        ),
+    )
+    block = block_ops(o, spec, b, s, kv_len, decode=decode, cache=True)
+    layers = stack(embed, "decoder", block, spec.num_layers, head)
+    params = count_params(layers, tables)
+    return make_graph(cfg, layers, params, spec.meta(), batch=b, seq_len=s, kv_len=kv_len)
+
+
+# Published configurations (Hugging Face config.json of each checkpoint).
+DECODER_SPECS: dict[str, TransformerSpec] = {
+    # meta-llama/Llama-2-7b-hf config.json; Touvron et al. 2023, "Llama 2" (6,738,415,616 params).
+    "llama2_7b": TransformerSpec(32, 4096, 32, 32, 128, 11008, 32000, "swiglu", "rms"),
+    # meta-llama/Llama-2-13b-hf config.json (13,015,864,320 params).
+    "llama2_13b": TransformerSpec(40, 5120, 40, 40, 128, 13824, 32000, "swiglu", "rms"),
+    # meta-llama/Llama-2-70b-hf config.json: GQA with 8 KV heads (68,976,648,192 params).
+    "llama2_70b": TransformerSpec(80, 8192, 64, 8, 128, 28672, 32000, "swiglu", "rms"),
+    # facebook/opt-30b config.json; Zhang et al. 2022, "OPT". Pre-LN, ReLU, biases everywhere, learned
+    # positions (2048 + 2 offset rows); the HF checkpoint ties lm_head to embed_tokens.
+    "opt_30b": TransformerSpec(
+        48, 7168, 56, 56, 128, 28672, 50272, "relu", "layer", bias=True, tied=True, max_positions=2048
+    ),
+    # google/gemma-2-27b config.json; Gemma Team 2024, "Gemma 2". GeGLU (gelu_pytorch_tanh), tied embeddings,
+    # RMSNorm before and after each sub-block. Every other layer uses a 4096-token sliding window in the real
+    # model; all layers are modelled as global attention (identical layers, and equal up to kv_len 4096).
+    "gemma2_27b": TransformerSpec(
+        46, 4608, 32, 16, 128, 36864, 256000, "geglu", "rms", tied=True, sandwich_norm=True
+    ),
+}
+
+
+def _decoder_builder(spec: TransformerSpec) -> Builder:
+    return Builder(lambda cfg: decoder_graph(spec, cfg), ("decode", "prefill"), "decoder-only LLM")
+
+
+DECODERS: dict[str, Builder] = {name: _decoder_builder(spec) for name, spec in DECODER_SPECS.items()}

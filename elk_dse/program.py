@@ -1,0 +1,150 @@
+"""The compiled artifact: what runs where, what it moves, and what waits for what.
+
+The compiler produces a :class:`Program`; simulators read only this (and the chip description). Resource
+demands (cycles, bytes per resource class, barriers) are recorded per operator instance; times are the
+simulators' business, computed from the shared formulas in ``elk_dse.cost``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from elk_dse.hw.chip import Chip
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one operator is partitioned over the cores.
+
+    ``spatial``: the number of cores each dim is split over (dims not listed are not split).
+    ``passes``: sequential passes over ``pass_dim`` when the working set does not fit SRAM at once; the
+    operator's activations then stream through HBM. ``sram_bytes_per_core``: peak footprint on one core.
+    """
+
+    spatial: tuple[tuple[str, int], ...]
+    cores_used: int
+    sram_bytes_per_core: int
+    passes: int = 1
+    pass_dim: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spatial": dict(self.spatial),
+            "cores_used": self.cores_used,
+            "sram_bytes_per_core": self.sram_bytes_per_core,
+            "passes": self.passes,
+            "pass_dim": self.pass_dim,
+        }
+
+
+@dataclass(frozen=True)
+class OpWork:
+    """Resource demands of one operator instance.
+
+    compute_cycles: the busiest core's cycles, all passes. noc_bytes: core-to-core bytes (redistribution,
+    reductions); noc_max_core_bytes: the most any one core sends or receives; chip_link_bytes: part of the
+    core-to-core traffic that crosses chips. hbm_read_bytes / hbm_write_bytes cross the HBM interface;
+    hbm_delivered_bytes: bytes ejected at cores from HBM, multicast copies included. barriers: chip-wide syncs.
+    """
+
+    compute_cycles: float
+    noc_bytes: float = 0.0
+    noc_max_core_bytes: float = 0.0
+    chip_link_bytes: float = 0.0
+    hbm_read_bytes: float = 0.0
+    hbm_write_bytes: float = 0.0
+    hbm_delivered_bytes: float = 0.0
+    barriers: int = 0
+
+    @property
+    def hbm_bytes(self) -> float:
+        return self.hbm_read_bytes + self.hbm_write_bytes
+
+
+@dataclass(frozen=True)
+class ProgramOp:
+    """One operator instance in execution order, with its plan, work and dependencies.
+
+    Its HBM load (if any) starts after the execution of every op in ``load_after`` has ended; its execution
+    starts after its own load and after the execution of every op in ``exec_after``.
+    """
+
+    index: int
+    name: str
+    kind: str
+    layer: str
+    repetition: int
+    dims: tuple[tuple[str, int], ...]
+    flops: float
+    weight_bytes: float
+    kv_cache_bytes: float
+    plan: Plan
+    work: OpWork
+    load_after: tuple[int, ...] = ()
+    exec_after: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Program:
+    """A workload compiled for a chip by a scheduler."""
+
+    chip: Chip
+    model: str
+    phase: str
+    scheduler: str
+    ops: tuple[ProgramOp, ...]
+    parameter_bytes: float
+    batch: int = 1
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def flops(self) -> float:
+        return float(sum(op.flops for op in self.ops))
+
+    @property
+    def hbm_bytes(self) -> float:
+        return float(sum(op.work.hbm_bytes for op in self.ops))
+
+    @property
+    def noc_bytes(self) -> float:
+        """On-chip bytes: core-to-core traffic plus HBM data delivered over the network."""
+        return float(sum(op.work.noc_bytes + op.work.hbm_delivered_bytes for op in self.ops))
+
+    @property
+    def chip_link_bytes(self) -> float:
+        return float(sum(op.work.chip_link_bytes for op in self.ops))
+
+    @property
+    def weight_bytes(self) -> float:
+        return float(sum(op.weight_bytes for op in self.ops))
+
+    @property
+    def kv_cache_bytes(self) -> float:
+        return float(sum(op.kv_cache_bytes for op in self.ops))
+
+    def check(self) -> None:
+        """Verify the Program's invariants (dependencies point backwards, non-negative work); raise
+        AssertionError naming the first bad op. Run between compiler and simulator."""
+        for op in self.ops:
+            for dep in (*op.load_after, *op.exec_after):
+                assert 0 <= dep < op.index, f"op {op.index} {op.name}: dependency {dep} is not earlier"
+            w = asdict(op.work)
+            bad = {k: v for k, v in w.items() if v < 0}
+            assert not bad, f"op {op.index} {op.name}: negative work {bad}"
+            assert op.plan.sram_bytes_per_core <= self.chip.sram_bytes_per_core, (
+                f"op {op.index} {op.name}: plan uses {op.plan.sram_bytes_per_core} B/core > SRAM"
+            )
+            assert 1 <= op.plan.cores_used <= self.chip.num_cores, f"op {op.index} {op.name}: bad core count"
+
+
+@dataclass(frozen=True)
+class Infeasible:
+    """A design point on which the workload cannot run, with a machine-readable reason and a sentence.
+
+    reason codes: ``sram_capacity`` (an operator's smallest plan does not fit), ``hbm_capacity`` (weights and
+    KV cache exceed HBM, or exceed on-chip SRAM on a chip without HBM), ``no_plan``.
+    """
+
+    reason: str
+    detail: str

@@ -1,0 +1,155 @@
+"""Pareto fronts and knee points of trial tables (pure numpy / pandas, no plotting)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from elk_dse.results.store import METRIC_PREFIX
+
+Direction = Literal["minimize", "maximize"]
+_DIRECTIONS = ("minimize", "maximize")
+# Comparisons per numpy block in pareto_mask: big enough to amortize call overhead, small enough for cache.
+_BLOCK_ELEMENTS = 2_000_000
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective: a column of the results table (``metric.<name>``) and whether to minimize it."""
+
+    name: str
+    direction: Direction = "minimize"
+
+    def __post_init__(self) -> None:
+        if self.direction not in _DIRECTIONS:
+            raise ValueError(f"objective {self.name!r}: direction {self.direction!r} is not one of {_DIRECTIONS}")
+
+
+ObjectiveLike = Objective | Mapping[str, Any] | tuple[str, str] | str
+
+
+def as_objectives(objectives: Sequence[ObjectiveLike]) -> list[Objective]:
+    """Normalize objectives given as Objective, ``{"name", "direction"}`` dicts (sweep.json), ``(name,
+    direction)`` tuples or bare names (minimized). Bare metric names get the ``metric.`` prefix."""
+    out = []
+    for obj in objectives:
+        if isinstance(obj, Objective):
+            pass
+        elif isinstance(obj, str):
+            obj = Objective(obj)
+        elif isinstance(obj, Mapping):
+            obj = Objective(str(obj["name"]), obj.get("direction", "minimize"))
+        else:
+            name, direction = obj
+            obj = Objective(str(name), direction)  # type: ignore[arg-type]
+        out.append(obj)
+    if not out:
+        raise ValueError("at least one objective is required")
+    return out
+
+
+def resolve_column(df: pd.DataFrame, name: str) -> str:
+    """The column of ``df`` holding ``name``: as given, or with the ``metric.`` prefix added."""
+    if name in df.columns:
+        return name
+    if METRIC_PREFIX + name in df.columns:
+        return METRIC_PREFIX + name
+    raise KeyError(f"no column {name!r} (nor {METRIC_PREFIX + name!r}) in the results table")
+
+
+def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``values`` (n points x k objectives, any units).
+
+    Row a dominates row b when a is no worse in every objective and strictly better in one, so exact
+    duplicates of a front point are all on the front. Rows containing NaN are never on the front and
+    dominate nothing (a failed evaluation must not hide real designs). +-inf compare as numbers.
+    Cost: O(n * front size * k) in numpy blocks.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2:
+        raise ValueError(f"values must be 2-D (points x objectives), got shape {v.shape}")
+    if len(directions) != v.shape[1]:
+        raise ValueError(f"{len(directions)} directions for {v.shape[1]} objective columns")
+    bad = [d for d in directions if d not in _DIRECTIONS]
+    if bad:
+        raise ValueError(f"direction {bad[0]!r} is not one of {_DIRECTIONS}")
+    sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    m = v * sign  # everything minimized from here on
+    mask = np.zeros(v.shape[0], dtype=bool)
+    idx = np.flatnonzero(~np.isnan(m).any(axis=1))
+    if idx.size == 0:
+        return mask
+    pts = m[idx][np.lexsort(m[idx].T[::-1])]
+    order = idx[np.lexsort(m[idx].T[::-1])]
+    # In lexicographic order a point can only be dominated by points before it, and a point dominated by
+    # an earlier dominated point is also dominated by an earlier front point (dominance is transitive).
+    # So each block of points is compared with the front found so far and with itself: O(n x front x k),
+    # in numpy blocks of a few million comparisons.
+    front = np.empty((0, pts.shape[1]))
+    start = 0
+    while start < len(pts):
+        # Largest block with size x (front + size) x k <= _BLOCK_ELEMENTS.
+        f, budget = len(front), _BLOCK_ELEMENTS / pts.shape[1]
+        size = int(np.clip((-f + np.sqrt(f * f + 4 * budget)) / 2, 16, 4096))
+        block = pts[start : start + size]
+        keep = ~(_dominated_by(block, front) | _dominated_by(block, block))
+        mask[order[start : start + size][keep]] = True
+        front = np.concatenate([front, block[keep]])
+        start += size
+    return mask
+
+
+def _dominated_by(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """For each of ``points`` (minimized), whether some row of ``others`` dominates it."""
+    if len(others) == 0:
+        return np.zeros(len(points), dtype=bool)
+    a, b = points[:, None, :], others[None, :, :]
+    return ((b <= a).all(axis=2) & (b < a).any(axis=2)).any(axis=1)
+
+
+def feasible_mask(df: pd.DataFrame) -> np.ndarray:
+    """Rows that completed and met every constraint (status COMPLETE and feasible True)."""
+    if df.empty:
+        return np.zeros(0, dtype=bool)
+    complete = (df["status"] == "COMPLETE").fillna(False).to_numpy(dtype=bool)
+    feasible = df["feasible"].fillna(False).astype(bool).to_numpy(dtype=bool)
+    return complete & feasible
+
+
+def pareto_front(df: pd.DataFrame, objectives: Sequence[ObjectiveLike]) -> pd.DataFrame:
+    """The non-dominated feasible COMPLETE rows of ``df`` under ``objectives``.
+
+    Keeps the original index and all columns, sorted by the first objective (best first). Rows with a
+    NaN objective are left out.
+    """
+    objs = as_objectives(objectives)
+    cols = [resolve_column(df, o.name) for o in objs]
+    ok = df[feasible_mask(df)]
+    if ok.empty:
+        return ok
+    mask = pareto_mask(ok[cols].to_numpy(dtype=np.float64), [o.direction for o in objs])
+    front = ok[mask]
+    return front.sort_values(cols[0], ascending=objs[0].direction == "minimize", kind="stable")
+
+
+def knee_point(front_df: pd.DataFrame, objectives: Sequence[ObjectiveLike]) -> Hashable:
+    """Index label of the front row closest (Euclidean) to the utopia point.
+
+    Each objective is min-max normalized over the front to [0, 1] with 0 the best value, so the utopia
+    point is the origin and objectives in different units weigh the same. An objective that is constant
+    over the front contributes 0. Ties go to the first row. Raises ValueError on an empty front.
+    """
+    if front_df.empty:
+        raise ValueError("knee_point of an empty front")
+    objs = as_objectives(objectives)
+    cols = [resolve_column(front_df, o.name) for o in objs]
+    v = front_df[cols].to_numpy(dtype=np.float64)
+    v = v * np.array([1.0 if o.direction == "minimize" else -1.0 for o in objs])
+    lo, hi = np.nanmin(v, axis=0), np.nanmax(v, axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    norm = np.nan_to_num((v - lo) / span, nan=np.inf)
+    return front_df.index[int(np.argmin(np.sqrt((norm**2).sum(axis=1))))]

@@ -1,0 +1,76 @@
+"""A readable plain-text summary of one evaluation (the dict of the output contract)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+
+def fmt_seconds(s: float) -> str:
+    """Seconds with a unit that keeps 3-4 significant digits (s, ms, us, ns)."""
+    if s is None or not math.isfinite(s):
+        return "n/a"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if abs(s) >= scale:
+            return f"{s / scale:.4g} {unit}"
+    return f"{s / 1e-9:.4g} ns"
+
+
+def fmt_bytes(b: float) -> str:
+    """Bytes in B, KiB, MiB, GiB or TiB."""
+    if b is None or not math.isfinite(b):
+        return "n/a"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(b) < 1024:
+            return f"{b:.4g} {unit}"
+        b /= 1024
+    return f"{b:.4g} TiB"
+
+
+def fmt_si(x: float, unit: str) -> str:
+    """A number with an SI prefix (k, M, G, T, P) and a unit, e.g. 1.2 TFLOP/s."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    for prefix, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.4g} {prefix}{unit}"
+    return f"{x:.4g} {unit}"
+
+
+def summary(result: dict[str, Any]) -> str:
+    """Multi-line summary: design, verdict, latency against the roofline, traffic, and where the time goes."""
+    chip, model = result["chip"], result["model"]
+    d = chip["derived"]
+    lines = [
+        f"chip      {chip['name']}: {d['num_cores']} cores, {fmt_bytes(d['total_sram_bytes'])} SRAM, "
+        f"{fmt_si(d['peak_flops_per_s'], 'FLOP/s')} peak, HBM {fmt_si(d['hbm_bytes_per_s'], 'B/s')}, "
+        f"{chip['interconnect']['topology']}",
+        f"model     {model['name']} {model['phase']} batch {model['batch']}"
+        + (f" kv_len {model['kv_len']}" if model["phase"] == "decode" else f" seq_len {model['seq_len']}")
+        + f" ({model['ops']} operator instances), scheduler {result['scheduler']}, sim {result['sim']}",
+    ]
+    if not result["feasible"]:
+        lines.append(f"INFEASIBLE ({result['infeasible_reason']}): {result['infeasible_detail']}")
+        lines.append(f"roofline  {fmt_seconds(result['roofline_latency_s'])} (lower bound)")
+        return "\n".join(lines)
+    lines += [
+        f"latency   {fmt_seconds(result['latency_s'])}   throughput {result['throughput_per_s']:.4g} /s",
+        f"roofline  {fmt_seconds(result['roofline_latency_s'])} (compute {fmt_seconds(result['roofline_compute_s'])},"
+        f" HBM {fmt_seconds(result['roofline_hbm_s'])}) -> {100 * result['roofline_fraction']:.1f}% of the bound",
+        f"work      {fmt_si(result['flops'], 'FLOP')}, HBM {fmt_bytes(result['hbm_bytes'])} "
+        f"(weights {fmt_bytes(result['weight_bytes'])}, KV {fmt_bytes(result['kv_cache_bytes'])}), "
+        f"on-chip network {fmt_bytes(result['noc_bytes'])}",
+        f"busy      compute {fmt_seconds(result['compute_busy_s'])}, network {fmt_seconds(result['noc_busy_s'])}, "
+        f"HBM {fmt_seconds(result['hbm_busy_s'])}, sync {fmt_seconds(result['sync_busy_s'])}",
+        f"area      {result['area_proxy_mm2']:.1f} mm^2 (proxy)",
+    ]
+    by_kind: dict[str, float] = defaultdict(float)
+    for op in result.get("ops", []):
+        by_kind[op["kind"]] += op["end_s"] - op["load_start_s"]
+    if by_kind:
+        total = sum(by_kind.values()) or 1.0
+        top = sorted(by_kind.items(), key=lambda kv: -kv[1])[:6]
+        lines.append("time by operator kind (load + run): " + ", ".join(
+            f"{k} {100 * v / total:.0f}%" for k, v in top))
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""Display units derived from column-name suffixes (values are stored in base SI units).
+
+``_s`` seconds (shown as s / ms / us / ns), ``_bytes`` bytes, ``_mm2`` mm^2, ``_per_s`` rates, ``flops``
+floating-point operations. Decimal prefixes throughout (1 GB = 1e9 B), as bandwidth figures use them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from elk_dse.results.store import METRIC_PREFIX, PARAM_PREFIX
+
+_SI = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+_TIME = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"))
+
+
+@dataclass(frozen=True)
+class Unit:
+    """How to display a column: ``displayed = value * scale`` followed by ``symbol``."""
+
+    symbol: str
+    scale: float = 1.0
+
+
+def bare_name(column: str) -> str:
+    """``metric.latency_s`` -> ``latency_s`` (also strips ``param.``)."""
+    for prefix in (METRIC_PREFIX, PARAM_PREFIX):
+        if column.startswith(prefix):
+            return column[len(prefix) :]
+    return column
+
+
+def _base_symbol(name: str) -> tuple[str, str]:
+    """(kind, base symbol) of a bare column name; kind is "time", "si" or "plain"."""
+    if name.endswith("flops_per_s"):
+        return "si", "FLOP/s"
+    if name.endswith("bytes_per_s"):
+        return "si", "B/s"
+    if name.endswith("_per_s"):
+        return "si", "/s"
+    if name.endswith("_s") or name == "s":
+        return "time", "s"
+    if name.endswith("_bytes") or name == "bytes":
+        return "si", "B"
+    if name.endswith("_mm2"):
+        return "plain", "mm²"
+    if name == "flops" or name.endswith("_flops"):
+        return "si", "FLOP"
+    return "plain", ""
+
+
+def unit_for(column: str, values: Iterable[float] | float | None = None) -> Unit:
+    """The display unit of ``column`` for data ``values`` (base units): the largest prefix that keeps the
+    largest magnitude >= 1, so small latencies show in ms and big byte counts in GB."""
+    kind, symbol = _base_symbol(bare_name(column))
+    arr = np.atleast_1d(np.asarray(values if values is not None else [], dtype=np.float64))
+    finite = np.abs(arr[np.isfinite(arr)])
+    top = float(finite.max()) if finite.size else 0.0
+    if kind == "time":
+        for factor, sym in _TIME:
+            if top >= factor:
+                return Unit(sym, 1.0 / factor)
+        return Unit("s" if top == 0 else "ns", 1.0 if top == 0 else 1e9)
+    if kind == "si":
+        for factor, prefix in _SI:
+            if top >= factor:
+                return Unit(prefix + symbol, 1.0 / factor)
+        return Unit(symbol)
+    return Unit(symbol)
+
+
+def axis_label(column: str, unit: Unit) -> str:
+    """``latency_s [ms]`` style axis label."""
+    name = bare_name(column)
+    return f"{name} [{unit.symbol}]" if unit.symbol else name
+
+
+def format_quantity(column: str, value: object, digits: int = 4) -> str:
+    """One value with its own best unit, e.g. ``12.35 ms``, ``4.1 GB``; NaN -> ``n/a``; non-numbers
+    as ``str``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return "n/a" if value is None else str(value)
+    v = float(value)
+    if math.isnan(v):
+        return "n/a"
+    if math.isinf(v):
+        return "inf"
+    unit = unit_for(column, v)
+    if unit.symbol == "" and isinstance(value, int | np.integer):
+        return str(int(value))
+    text = f"{v * unit.scale:.{digits}g}"
+    return f"{text} {unit.symbol}" if unit.symbol else text
+
+
+def format_duration(seconds: float | None) -> str:
+    """Wall time as ``1h 02m 03s`` / ``2m 05s`` / ``3.2 s``; None or NaN -> ``n/a``."""
+    if seconds is None or not isinstance(seconds, int | float) or math.isnan(seconds):
+        return "n/a"
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"

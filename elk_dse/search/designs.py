@@ -1,0 +1,48 @@
+"""Full evaluations (with per-operator timelines) of the sweep's Pareto designs, for the report."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from elk_dse.evaluate import evaluate
+from elk_dse.results.pareto import Objective, knee_point, pareto_front
+from elk_dse.results.store import ResultStore
+from elk_dse.search.runner import SweepSettings
+from elk_dse.search.space import apply_params
+from elk_dse.search.trial import METRIC_PREFIX, PARAM_PREFIX, design_point
+
+MAX_DESIGNS = 8
+
+
+def write_design_details(settings: SweepSettings) -> list[int]:
+    """Re-evaluate the knee and up to MAX_DESIGNS Pareto designs with their operator timelines and write
+    ``designs/trial_<n>.json``; returns the trial numbers written."""
+    df = ResultStore(settings.out_dir).read()
+    objectives = [Objective(METRIC_PREFIX + o.metric, o.direction) for o in settings.space.objectives]
+    front = pareto_front(df, objectives)
+    if front.empty:
+        return []
+    knee = knee_point(front, objectives)
+    chosen = [front.loc[knee]] + [r for i, r in front.iterrows() if i != knee][: MAX_DESIGNS - 1]
+    folder = settings.out_dir / "designs"
+    folder.mkdir(exist_ok=True)
+    written = []
+    for row in chosen:
+        params = {c[len(PARAM_PREFIX):]: _plain(row[c]) for c in row.index if c.startswith(PARAM_PREFIX)}
+        result = evaluate(design_point(apply_params(settings.base, params)))
+        result["trial"] = int(row["trial"])
+        result["params"] = params
+        path = folder / f"trial_{int(row['trial'])}.json"
+        tmp = folder / f".{path.name}.tmp"
+        tmp.write_text(json.dumps(result, default=_plain))
+        os.replace(tmp, path)
+        written.append(int(row["trial"]))
+    return written
+
+
+def _plain(v: Any) -> Any:
+    if hasattr(v, "item") and callable(v.item):
+        return v.item()
+    return v

@@ -1,0 +1,303 @@
+"""The sweep driver: Optuna ask/tell, trials evaluated on Ray workers, every finished row on disk at once.
+
+Determinism: trials are asked in fixed-size batches (``batch_size``, one NSGA-II generation), evaluated in
+parallel, and told in trial order when the whole batch is back; the sampler is re-seeded per batch from
+(seed, batch index). So the same config and seed give the same rows whatever the worker count, and a resumed
+sweep continues exactly as an uninterrupted one would.
+
+Fault tolerance: each result row is appended to the Parquet dataset the moment it arrives, before the study
+hears of it. A rerun of the same command first re-evaluates the trials that were asked but never told (from
+their stored parameters, skipping those whose rows already exist), then continues to ``n_trials`` rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from elk_dse import __version__
+from elk_dse.errors import ConfigError
+from elk_dse.results.store import DATASET_DIRNAME, ResultStore, make_schema
+from elk_dse.search.space import SearchSpace, apply_params
+from elk_dse.search.trial import METRIC_PREFIX, design_point, evaluate_trial
+
+STUDY_NAME = "elk_dse"
+SAMPLERS = ("nsga2", "tpe", "random")
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Everything a sweep needs, validated; ``base`` is the design {chip, model, scheduler, sim} as dicts."""
+
+    out_dir: Path
+    base: dict[str, Any]
+    space: SearchSpace
+    n_trials: int = 64
+    seed: int = 0
+    workers: int = 2
+    sampler: str = "nsga2"
+    batch_size: int = 16
+    storage: str | None = None
+    ray_address: str = "local"
+    progress: bool = True
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.n_trials < 1:
+            raise ConfigError("search.n_trials", self.n_trials, "must be >= 1")
+        if self.workers < 0:
+            raise ConfigError("search.workers", self.workers, "must be >= 0 (0 = evaluate in-process, no Ray)")
+        if self.batch_size < 1:
+            raise ConfigError("search.batch_size", self.batch_size, "must be >= 1")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError("search.sampler", self.sampler, "one of " + ", ".join(SAMPLERS))
+        # Reject a space that does not fit the base design now, not in the middle of the sweep.
+        for key, spec in self.space.params:
+            probe = spec.choices[0] if spec.choices is not None else spec.low
+            apply_params(self.base, {key: probe})
+        design_point(self.base)
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """Where a sweep's outputs landed and how its trials ended."""
+
+    out_dir: Path
+    results_path: Path
+    storage: str
+    counts: dict[str, int]
+    new_trials: int
+    duration_s: float
+
+
+def check_writable(out_dir: Path) -> None:
+    """ConfigError naming ``out`` unless the sweep folder can be created and written."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write_probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError("out", str(out_dir), f"the sweep folder must be writable ({err.strerror})") from None
+
+
+def _make_sampler(settings: SweepSettings, batch_index: int):
+    import optuna
+
+    seed = settings.seed * 1_000_003 + batch_index
+    if settings.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(population_size=max(settings.batch_size, 2), seed=seed)
+    if settings.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=settings.batch_size)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def open_study(settings: SweepSettings):
+    """Create or load the sweep's Optuna study (journal file in the sweep folder unless a URL is given)."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if settings.storage:
+        storage: Any = settings.storage
+    else:
+        storage = JournalStorage(JournalFileBackend(str(settings.out_dir / "optuna.journal")))
+    directions = [o.direction for o in settings.space.objectives]
+    try:
+        study = optuna.create_study(storage=storage, study_name=STUDY_NAME, directions=directions,
+                                    load_if_exists=True, sampler=_make_sampler(settings, 0))
+    except Exception as err:  # bad URL, unreachable server, corrupt journal: one line, the field named
+        raise ConfigError("search.storage", settings.storage or str(settings.out_dir / "optuna.journal"),
+                          f"cannot open the Optuna storage ({type(err).__name__}: {str(err).splitlines()[0]})"
+                          ) from None
+    if [d.name.lower() for d in study.directions] != directions:
+        raise ConfigError("sweep", settings.space.name, "this sweep folder holds a study with other objectives; "
+                          "choose another out= folder")
+    return study
+
+
+def _schema(space: SearchSpace):
+    from elk_dse.evaluate import METRICS
+
+    return make_schema({k: spec.value_type for k, spec in space.params}, list(METRICS))
+
+
+class _Evaluator:
+    """Runs trial evaluations in-process (workers=0) or as Ray tasks, keeping ``workers`` in flight."""
+
+    def __init__(self, settings: SweepSettings):
+        self.settings = settings
+        self.ray = None
+        if settings.workers > 0:
+            self.ray = _init_ray(settings)
+            self._remote = self.ray.remote(num_cpus=1, max_retries=0)(evaluate_trial)
+            self._base_ref = self.ray.put(settings.base)
+
+    def run(self, jobs: list[tuple[int, dict[str, Any]]], on_row: Callable[[dict[str, Any]], None]) -> None:
+        seed = self.settings.seed
+        if self.ray is None:
+            for number, params in jobs:
+                on_row(evaluate_trial(self.settings.base, params, number, seed))
+            return
+        ray = self.ray
+        queue = list(jobs)
+        in_flight: dict[Any, tuple[int, dict[str, Any]]] = {}
+        limit = max(1, self.settings.workers)
+        while queue or in_flight:
+            while queue and len(in_flight) < limit:
+                number, params = queue.pop(0)
+                in_flight[self._remote.remote(self._base_ref, params, number, seed)] = (number, params)
+            done, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in done:
+                number, params = in_flight.pop(ref)
+                try:
+                    row = ray.get(ref)
+                except Exception as err:  # worker died or the task raised: the trial fails, the sweep goes on
+                    row = _failed_row(number, params, seed, f"worker failure: {type(err).__name__}: "
+                                      f"{str(err).splitlines()[0] if str(err) else ''}")
+                on_row(row)
+
+
+def _failed_row(number: int, params: dict[str, Any], seed: int, error: str) -> dict[str, Any]:
+    from elk_dse.search.trial import PARAM_PREFIX
+
+    row = {"trial": number, "status": "FAIL", "feasible": False, "infeasible_reason": "", "error": error[:2000],
+           "seed": seed, "config_hash": "", "package_version": __version__, "duration_s": float("nan")}
+    row.update({PARAM_PREFIX + k: v for k, v in params.items()})
+    return row
+
+
+def _init_ray(settings: SweepSettings):
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    address = settings.ray_address
+    if address == "local" and os.environ.get("RAY_ADDRESS"):
+        address = os.environ["RAY_ADDRESS"]
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "logging_level": logging.ERROR, "configure_logging": True}
+    try:
+        if address == "local":
+            ray.init(address="local", num_cpus=settings.workers, **kwargs)
+        else:
+            ray.init(address=address, **kwargs)
+    except Exception as err:
+        raise ConfigError("ray.address", address, f"cannot start or reach Ray ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    return ray
+
+
+def _tell(study, number: int, row: dict[str, Any], space: SearchSpace) -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    trial = optuna.trial.Trial(study, trial_id)
+    trial.set_user_attr("status", row["status"])
+    if row.get("infeasible_reason"):
+        trial.set_user_attr("infeasible_reason", row["infeasible_reason"])
+    if row["status"] == "COMPLETE":
+        values = [float(row[METRIC_PREFIX + o.metric]) for o in space.objectives]
+        study.tell(number, values, skip_if_finished=True)
+    else:
+        study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def run_sweep(settings: SweepSettings) -> SweepSummary:
+    """Run (or resume) the sweep to ``n_trials`` finished rows; returns where everything landed."""
+    from optuna.trial import TrialState
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    check_writable(settings.out_dir)
+    store = ResultStore(settings.out_dir / DATASET_DIRNAME, _schema(settings.space))
+    study = open_study(settings)
+    _write_provenance(settings, started=True)
+    finished = store.trials()
+    new_trials = 0
+    bar = tqdm(total=settings.n_trials, initial=min(len(finished), settings.n_trials), unit="trial",
+               desc="sweep", disable=not settings.progress, file=sys.stderr, dynamic_ncols=True)
+    evaluator: _Evaluator | None = None
+    try:
+        while True:
+            # Asked but never told: an interrupted batch. Finish it from the stored parameters first.
+            pending = sorted(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)), key=lambda t: t.number)
+            if not pending:
+                remaining = settings.n_trials - len(finished)
+                if remaining <= 0:
+                    break
+                study.sampler = _make_sampler(settings, len(study.trials) // settings.batch_size)
+                asked = []
+                for _ in range(min(settings.batch_size, remaining)):
+                    trial = study.ask()
+                    settings.space.suggest(trial)
+                    asked.append(trial.number)
+                pending = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                           if t.number in asked]
+            jobs = [(t.number, dict(t.params)) for t in pending if t.number not in finished]
+            rows: dict[int, dict[str, Any]] = {}
+
+            def on_row(row: dict[str, Any]) -> None:
+                store.append([row])
+                rows[row["trial"]] = row
+                finished.add(row["trial"])
+                bar.update(1)
+
+            if jobs:
+                evaluator = evaluator or _Evaluator(settings)
+                evaluator.run(jobs, on_row)
+                new_trials += len(jobs)
+            stored = None
+            for t in pending:
+                row = rows.get(t.number)
+                if row is None:  # evaluated before an interruption: its row is on disk
+                    stored = store.read() if stored is None else stored
+                    row = stored[stored["trial"] == t.number].iloc[0].to_dict()
+                _tell(study, t.number, row, settings.space)
+    finally:
+        bar.close()
+    store.compact()
+    counts = store.read()["status"].value_counts().to_dict()
+    duration = time.perf_counter() - t0
+    _write_provenance(settings, started=False, duration_s=duration, counts=counts)
+    return SweepSummary(settings.out_dir, settings.out_dir / DATASET_DIRNAME,
+                        settings.storage or str(settings.out_dir / "optuna.journal"),
+                        {str(k): int(v) for k, v in counts.items()}, new_trials, duration)
+
+
+def _write_provenance(settings: SweepSettings, started: bool, **extra: Any) -> None:
+    path = settings.out_dir / "sweep.json"
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            data = {}
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    data.update(settings.provenance)
+    data.update({
+        "package_version": __version__, "seed": settings.seed, "sweep": settings.space.name,
+        "sweep_description": settings.space.description, "n_trials": settings.n_trials,
+        "sampler": settings.sampler, "batch_size": settings.batch_size, "workers": settings.workers,
+        "objectives": [{"name": METRIC_PREFIX + o.metric, "direction": o.direction}
+                       for o in settings.space.objectives],
+        "params": [k for k, _ in settings.space.params],
+        "chip": settings.base["chip"].get("name", ""), "model": settings.base["model"].get("name", ""),
+    })
+    if started:
+        data.setdefault("started_at", now)
+    else:
+        data["finished_at"] = now
+        data.update(extra)
+    tmp = path.with_name(".sweep.json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)

@@ -1,0 +1,167 @@
+"""Search spaces: which config keys a sweep varies, over what ranges, and what it optimizes.
+
+A space is a YAML file in ``sweeps/`` (chosen by name) or anywhere (chosen by path)::
+
+    description: ...
+    objectives:
+      - {metric: latency_s, direction: minimize}
+    params:
+      chip.cores.sram_kib: {low: 256, high: 4096, log: true, type: int}
+      chip.interconnect.link_bytes_per_cycle: {choices: [16, 32, 64]}
+
+Parameter names are dotted keys into the composed design (``chip.``, ``model.``, ``scheduler.``); objectives
+name metrics of the evaluation contract (elk_dse.evaluate.METRICS).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.resources
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from elk_dse.errors import ConfigError, nearest
+from elk_dse.evaluate import METRICS
+from elk_dse.schema import build
+
+PARAM_ROOTS = ("chip", "model", "scheduler")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched parameter: a numeric range (``low``..``high``, optionally log-scaled, with ``step``)
+    or a list of ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    type: Literal["float", "int"] = "float"
+    choices: tuple[float | str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.choices is not None:
+            if not self.choices:
+                raise ConfigError("choices", [], "give at least one choice")
+            if self.low is not None or self.high is not None:
+                raise ConfigError("choices", list(self.choices), "use either choices or low/high, not both")
+            return
+        if self.low is None or self.high is None:
+            raise ConfigError("low", self.low, "a range needs low and high (or give choices)")
+        if not self.low <= self.high:
+            raise ConfigError("high", self.high, f"must be >= low={self.low}")
+        if self.log and self.low <= 0:
+            raise ConfigError("low", self.low, "must be > 0 on a log scale")
+
+    @property
+    def value_type(self) -> str:
+        """Parquet column type: "float", "int" or "str"."""
+        if self.choices is not None:
+            kinds = {type(c) for c in self.choices}
+            if kinds <= {int}:
+                return "int"
+            if kinds <= {int, float}:
+                return "float"
+            return "str"
+        return self.type
+
+    def suggest(self, trial: Any, name: str) -> Any:
+        """Ask an Optuna trial for a value of this parameter."""
+        if self.choices is not None:
+            return trial.suggest_categorical(name, list(self.choices))
+        if self.type == "int":
+            step = int(self.step) if self.step else 1
+            return trial.suggest_int(name, int(self.low), int(self.high), step=step, log=self.log)
+        return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A metric of the evaluation contract and whether smaller or larger is better."""
+
+    metric: str
+    direction: Literal["minimize", "maximize"] = "minimize"
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ConfigError("metric", self.metric, "one of " + ", ".join(METRICS) + nearest(self.metric, METRICS))
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A named search space: parameters (dotted config key -> spec) and objectives."""
+
+    name: str
+    objectives: tuple[Objective, ...]
+    params: tuple[tuple[str, ParamSpec], ...]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.objectives:
+            raise ConfigError("objectives", [], "give at least one objective")
+        for key, _ in self.params:
+            if key.split(".", 1)[0] not in PARAM_ROOTS or "." not in key:
+                raise ConfigError(f"params.{key}", key, "parameter keys start with " + ", ".join(
+                    f"'{r}.'" for r in PARAM_ROOTS))
+
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        """Ask the trial for every parameter; returns {dotted key: value}."""
+        return {key: spec.suggest(trial, key) for key, spec in self.params}
+
+
+def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``base`` with each dotted key of ``params`` set; ConfigError for keys not in ``base``."""
+    out = copy.deepcopy(base)
+    for key, value in params.items():
+        node = out
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node.get(part), dict):
+                here = ".".join(parts[: i + 1])
+                raise ConfigError(f"params.{key}", value, f"'{here}' is not a section of the design config")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(f"params.{key}", value, "not a key of the design config; keys here: "
+                              + ", ".join(sorted(node)) + nearest(parts[-1], node))
+        node[parts[-1]] = value
+    return out
+
+
+def available_spaces() -> list[str]:
+    """Names of the search spaces shipped in sweeps/."""
+    root = importlib.resources.files("elk_dse.sweeps")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_space(name_or_path: str) -> SearchSpace:
+    """Load a search space by name (sweeps/<name>.yaml) or by path to a YAML file."""
+    path = Path(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")) or path.exists():
+        if not path.is_file():
+            raise ConfigError("sweep", name_or_path, "no such file")
+        text, name = path.read_text(), path.stem
+    else:
+        names = available_spaces()
+        if name_or_path not in names:
+            raise ConfigError("sweep", name_or_path, "one of " + ", ".join(names) + nearest(name_or_path, names))
+        text = (importlib.resources.files("elk_dse.sweeps") / f"{name_or_path}.yaml").read_text()
+        name = name_or_path
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError("sweep", name_or_path, f"not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError("sweep", name_or_path, "the file must hold a mapping")
+    raw_params = data.get("params") or {}
+    if not isinstance(raw_params, dict):
+        raise ConfigError("sweep.params", raw_params, "a mapping of dotted key -> range or choices")
+    params = tuple((str(k), build(ParamSpec, v, f"sweep.params.{k}")) for k, v in raw_params.items())
+    objectives = tuple(build(Objective, o, f"sweep.objectives[{i}]")
+                       for i, o in enumerate(data.get("objectives") or []))
+    extra = set(data) - {"description", "objectives", "params"}
+    if extra:
+        raise ConfigError("sweep", sorted(extra)[0], "allowed top-level keys: description, objectives, params")
+    return SearchSpace(name=name, objectives=objectives, params=params, description=str(data.get("description", "")))

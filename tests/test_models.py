@@ -1,0 +1,294 @@
+"""Workload models against hand computations and published figures.
+
+Every expected number below is written out by hand from the published architecture (HF config.json / paper),
+not computed by the code under test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from elk_dse.errors import ConfigError, UnknownKeyError
+from elk_dse.ir.graph import Graph, Role
+from elk_dse.models import MODELS, ModelConfig, build_model, model_config_from_dict, model_names
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
+DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b")
+ENCODERS = ("bert_large", "vit_large", "dit_xl")
+
+
+def graph(name: str, **kw) -> Graph:
+    return build_model(ModelConfig(name, **kw))
+
+
+def op(g: Graph, name: str):
+    return next(o for layer in g.layers for o in layer.ops if o.name == name)
+
+
+# --- Llama-2-13B decode ------------------------------------------------------------------------------------
+
+
+def test_llama2_13b_decode_kv_cache_bytes():
+    g = graph("llama2_13b", batch=32, kv_len=2048)
+    # K and V, 40 layers, 32 sequences, 2048 rows of 5120 (40 heads x 128) fp16 values.
+    assert g.kv_cache_read_bytes == 2 * 40 * 32 * 2048 * 5120 * 2
+    # The step appends one K and one V row per sequence and layer.
+    assert g.kv_cache_write_bytes == 2 * 40 * 32 * 5120 * 2
+
+
+def test_llama2_13b_parameter_count_matches_published():
+    per_layer = 4 * 5120 * 5120 + 3 * 5120 * 13824 + 2 * 5120  # q k v o, gate up down, 2 RMSNorms
+    # Layers, final norm, embedding table and untied LM head: the published count.
+    assert 40 * per_layer + 5120 + 2 * 32000 * 5120 == 13_015_864_320
+    g = graph("llama2_13b", batch=32, kv_len=2048)
+    assert g.parameter_bytes == 2 * 13_015_864_320
+    assert dict(g.meta)["params"] == 13_015_864_320
+
+
+def test_llama2_13b_decode_weight_bytes_and_flops():
+    b, kv, hidden, layers = 32, 2048, 5120, 40
+    g = graph("llama2_13b", batch=b, kv_len=kv)
+    per_layer = 4 * 5120 * 5120 + 3 * 5120 * 13824 + 2 * 5120
+    # Layers, final norm, the whole LM head, and only the 32 gathered embedding rows.
+    params_read = 40 * per_layer + 5120 + 32000 * 5120 + 32 * 5120
+    assert g.weight_bytes == 2 * params_read
+    # Each weight element read does one MAC per token (2 FLOPs x batch); attention is QK^T plus PV, each
+    # 2 FLOPs x B x L x hidden per layer. The rest -- softmax (5 FLOPs per score, 5*40/(4*5120) ~ 1% of
+    # attention = 0.06% of the total), norms, SwiGLU, residuals, minus the embedding rows and norm weights
+    # that do no MAC -- is < 0.1%, so 0.5% is a tight but safe tolerance.
+    expected = 2 * params_read * b + 2 * 2 * b * kv * hidden * layers
+    assert g.flops == pytest.approx(expected, rel=5e-3)
+    assert g.flops > expected  # the non-matmul ops only add
+
+
+def test_decoder_layer_structure():
+    g = graph("llama2_13b", batch=4, kv_len=100)
+    assert [(layer.name, layer.repeat) for layer in g.layers] == [("embed", 1), ("decoder", 40), ("head", 1)]
+    score = op(g, "attn_score")
+    assert score.sizes == {"b": 4, "g": 40, "r": 1, "l": 100, "d": 128}
+    assert [t.role for t in score.inputs] == [Role.ACTIVATION, Role.KV_CACHE]
+    assert op(g, "k_proj").output.role == Role.KV_CACHE and op(g, "v_proj").output.role == Role.KV_CACHE
+    assert op(g, "lm_head").output.role == Role.OUTPUT
+    assert (g.batch, g.seq_len, g.kv_len, g.phase, g.name) == (4, 1, 100, "decode", "llama2_13b")
+
+
+def test_llama2_7b_prefill():
+    b, s = 2, 128
+    g = graph("llama2_7b", phase="prefill", batch=b, seq_len=s)
+    assert g.kv_cache_read_bytes == 0  # K/V stay on chip within a prefill
+    assert g.kv_cache_write_bytes == 2 * 32 * b * s * 4096 * 2
+    assert op(g, "attn_score").sizes == {"b": 2, "g": 32, "r": 1, "s": 128, "s2": 128, "d": 128}
+    assert op(g, "lm_head").sizes == {"t": b, "h": 4096, "o": 32000}  # last token of each sequence only
+    assert op(g, "embed_tokens").bytes_by_role(Role.WEIGHT) == b * s * 4096 * 2  # gathered rows only
+    # 6,738,415,616 published parameters.
+    assert g.parameter_bytes == 2 * 6_738_415_616
+
+
+# --- Llama-2-70B (GQA) ----------------------------------------------------------------------------------------
+
+
+def test_llama2_70b_gqa_kv_bytes_and_params():
+    kv = 1024
+    g = graph("llama2_70b", batch=1, kv_len=kv)
+    # K and V, 80 layers, 8 KV heads of 128, fp16: bytes per token of KV length.
+    assert g.kv_cache_read_bytes / kv == 2 * 80 * 8 * 128 * 2
+    assert op(g, "attn_score").sizes == {"b": 1, "g": 8, "r": 8, "l": kv, "d": 128}
+    per_layer = 2 * 8192 * 8192 + 2 * 8192 * 1024 + 3 * 8192 * 28672 + 2 * 8192
+    assert 80 * per_layer + 8192 + 2 * 32000 * 8192 == 68_976_648_192  # published
+    params = dict(g.meta)["params"]
+    assert params == 68_976_648_192
+    assert params == pytest.approx(68.98e9, rel=1e-3)
+
+
+# --- OPT-30B and Gemma-2-27B ------------------------------------------------------------------------------------
+
+
+def test_opt_30b_params_biases_and_positions():
+    h, f = 7168, 28672
+    per_layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h  # biased projections, 2 LayerNorms
+    # Layers, final LayerNorm, tied token embedding (counted once), 2050 learned position rows.
+    expected = 48 * per_layer + 2 * h + 50272 * h + 2050 * h
+    assert expected == 29_974_540_288
+    g = graph("opt_30b", batch=1, kv_len=2048)
+    assert dict(g.meta)["params"] == expected
+    assert expected == pytest.approx(30e9, rel=0.01)  # "OPT-30B"
+    assert op(g, "lm_head").inputs[1].name == "embed_tokens"  # tied head
+    assert any(t.name == "q_proj.bias" for t in op(g, "q_proj").inputs)
+
+
+def test_gemma2_27b_tied_embedding_and_params():
+    h, v = 4608, 256000
+    per_layer = h * 4096 + 2 * h * 2048 + 4096 * h + 3 * h * 36864 + 4 * h  # 32x128 q, 16x128 k/v, 4 norms
+    expected = 46 * per_layer + h + v * h  # the tied table counted once
+    assert expected == 27_227_128_320  # HF google/gemma-2-27b: 27.2B
+    g = graph("gemma2_27b", batch=1, kv_len=2048)
+    assert g.parameter_bytes == 2 * expected
+    # A decode step reads the whole table through the LM head plus one embedding row.
+    assert g.weight_bytes == 2 * (46 * per_layer + h + v * h + h)
+    assert g.kv_cache_read_bytes == 2 * 46 * 1 * 2048 * 16 * 128 * 2
+
+
+# --- Encoders ----------------------------------------------------------------------------------------------
+
+
+def test_bert_large_params_and_layer():
+    h, f = 1024, 4096
+    per_layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h
+    embeddings = 30522 * h + 512 * h + 2 * h + 2 * h  # word, position, token type, LayerNorm
+    expected = embeddings + 24 * per_layer + h * h + h  # + pooler
+    assert expected == 335_141_888
+    g = graph("bert_large", phase="prefill", batch=2, seq_len=384)
+    assert dict(g.meta)["params"] == expected
+    assert expected == pytest.approx(335e6, rel=0.03)
+    assert g.layers[1].repeat == 24 and g.kv_cache_bytes == 0
+    assert op(g, "attn_score").sizes == {"b": 2, "g": 16, "r": 1, "s": 384, "s2": 384, "d": 64}
+
+
+def test_vit_large_params_and_flops():
+    h, f = 1024, 4096
+    per_layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h
+    expected = (768 * h + h) + h + 197 * h + 24 * per_layer + 2 * h + (h * 1000 + 1000)
+    assert expected == 304_326_632
+    g = graph("vit_large", phase="prefill", batch=1, seq_len=5)  # seq_len is ignored
+    assert dict(g.meta)["params"] == expected
+    assert expected == pytest.approx(304e6, rel=0.03)
+    assert g.seq_len == 197
+    # Published 61.6 GMACs per image (timm); non-matmul FLOPs add < 0.5%.
+    assert g.flops / 2 == pytest.approx(61.6e9, rel=0.01)
+
+
+def test_dit_xl_params_and_flops():
+    g = graph("dit_xl", phase="prefill", batch=1)
+    # DiT paper Table 4: 118.6 Gflop (multiply-adds) and 675M params for DiT-XL/2 at 256x256.
+    assert g.flops / 2 == pytest.approx(118.6e9, rel=0.01)
+    assert dict(g.meta)["params"] == pytest.approx(675e6, rel=0.01)
+    assert op(g, "ada_modulation").sizes == {"t": 1, "h": 1152, "o": 6 * 1152}
+    assert op(g, "attn_score").sizes["s"] == 256
+
+
+# --- ResNet-50 ---------------------------------------------------------------------------------------------
+
+
+def test_resnet50_macs_and_params():
+    g = graph("resnet50", phase="prefill", batch=1)
+    macs = sum(o.points * layer.repeat for layer in g.layers for o in layer.ops if o.uses_matrix_unit)
+    assert macs == pytest.approx(4.1e9, rel=0.02)  # ~4.1 GMACs per 224x224 image (torchvision v1.5)
+    assert g.flops == pytest.approx(8.2e9, rel=0.05)
+    # torchvision's 25,557,032 include 2 BN parameters per channel; folding leaves 1 bias per channel.
+    bn_channels = (
+        64
+        + 3 * (64 + 64 + 256) + 256
+        + 4 * (128 + 128 + 512) + 512
+        + 6 * (256 + 256 + 1024) + 1024
+        + 3 * (512 + 512 + 2048) + 2048
+    )
+    assert bn_channels == 26_560
+    expected = 25_557_032 - bn_channels
+    assert dict(g.meta)["params"] == expected == 25_530_472
+    assert expected == pytest.approx(25.5e6, rel=0.02)
+    assert [(layer.name, layer.repeat) for layer in g.layers[1:9]] == [
+        ("stage1.first", 1), ("stage1", 2), ("stage2.first", 1), ("stage2", 3),
+        ("stage3.first", 1), ("stage3", 5), ("stage4.first", 1), ("stage4", 2),
+    ]  # fmt: skip
+    conv_b = op(g, "stage2.first.conv_b")  # the strided 3x3 of stage 2: 56x56 -> 28x28
+    assert conv_b.sizes == {"n": 1, "k": 128, "c": 128, "p": 28, "q": 28, "r": 3, "s": 3}
+    assert conv_b.tensor_bytes(conv_b.inputs[0]) == 128 * 56 * 56 * 2  # the window is capped at the input
+
+
+# --- Every model, every phase ------------------------------------------------------------------------------
+
+
+CASES = [(n, p) for n in sorted(MODELS) for p in MODELS[n].phases]
+
+
+@pytest.mark.parametrize(("name", "phase"), CASES)
+def test_every_op_is_well_formed(name, phase):
+    g = graph(name, phase=phase, batch=2, seq_len=64, kv_len=96)
+    assert (g.name, g.phase, g.batch) == (name, phase, 2)
+    meta = dict(g.meta)
+    assert meta["params"] > 0 and g.parameter_bytes == meta["params"] * 2
+    assert g.flops > 0 and g.weight_bytes > 0
+    for layer in g.layers:
+        assert layer.repeat >= 1
+        for o in layer.ops:
+            assert o.flops >= 0
+            assert all(n >= 1 for _, n in o.dims)
+    assert g.layers[-1].ops[-1].output.role == Role.OUTPUT
+    if name in DECODERS + ENCODERS:
+        body = g.layers[1]
+        assert body.repeat == meta["num_layers"]
+        # Op names of the repeated block carry no layer index, so the block compiles once.
+        assert not any(ch.isdigit() for o in body.ops for ch in o.name)
+        for key in ("hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab"):
+            assert key in meta
+
+
+def test_dtype_scales_bytes():
+    fp16 = graph("llama2_7b", batch=4, kv_len=512)
+    fp32 = graph("llama2_7b", batch=4, kv_len=512, dtype="fp32")
+    int8 = graph("llama2_7b", batch=4, kv_len=512, dtype="int8")
+    assert fp32.weight_bytes == 2 * fp16.weight_bytes == 4 * int8.weight_bytes
+    assert fp32.kv_cache_bytes == 2 * fp16.kv_cache_bytes
+    assert fp32.flops == fp16.flops
+
+
+# --- Config errors and files -------------------------------------------------------------------------------
+
+
+def test_bad_batch_names_the_field():
+    with pytest.raises(ConfigError) as err:
+        ModelConfig("llama2_7b", batch=0)
+    assert err.value.field == "batch"
+    with pytest.raises(ConfigError) as err:
+        model_config_from_dict({"name": "llama2_7b", "batch": 0})
+    assert err.value.field == "model.batch"
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"), [({"phase": "train"}, "phase"), ({"dtype": "fp4"}, "dtype"), ({"kv_len": 0}, "kv_len")]
+)
+def test_bad_values_name_the_field(kw, field):
+    with pytest.raises(ConfigError) as err:
+        ModelConfig("llama2_7b", **kw)
+    assert err.value.field == field
+
+
+def test_unknown_model_suggests_nearest():
+    with pytest.raises(ConfigError) as err:
+        build_model(ModelConfig("llama2_13"))
+    assert err.value.field == "model.name"
+    assert "did you mean 'llama2_13b'" in str(err.value)
+
+
+def test_unknown_key_is_rejected():
+    with pytest.raises(UnknownKeyError, match="did you mean 'batch'"):
+        model_config_from_dict({"name": "llama2_7b", "batchsize": 4})
+
+
+def test_unsupported_phase_and_lengths():
+    with pytest.raises(ConfigError) as err:
+        build_model(ModelConfig("bert_large", phase="decode"))
+    assert err.value.field == "model.phase"
+    with pytest.raises(ConfigError) as err:  # learned positions: OPT has 2048, BERT 512
+        build_model(ModelConfig("opt_30b", kv_len=4096))
+    assert err.value.field == "model.kv_len"
+    with pytest.raises(ConfigError) as err:
+        build_model({"name": "bert_large", "phase": "prefill", "seq_len": 1024})
+    assert err.value.field == "model.seq_len"
+
+
+def test_config_files_match_registry():
+    files = {p.stem: p for p in CONF.glob("*.yaml")}
+    assert sorted(files) == model_names()
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    for stem, path in files.items():
+        data = yaml.safe_load(path.read_text())
+        assert set(data) == fields, path
+        assert data["name"] == stem
+        g = build_model(model_config_from_dict(data))
+        assert g.phase == data["phase"]
+        assert g.phase == ("decode" if stem in DECODERS else "prefill")
