@@ -18,6 +18,7 @@ from elk_dse.cost.area import area_proxy_mm2
 from elk_dse.cost.network import noc_bytes_per_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.hw.chip import Chip
+from elk_dse.ir.graph import Graph
 from elk_dse.models import ModelConfig, build_model
 from elk_dse.program import Infeasible
 from elk_dse.sim import simulate
@@ -49,7 +50,15 @@ def evaluate(point: DesignPoint, include_ops: bool = True) -> dict[str, Any]:
     """
     t0 = time.perf_counter()
     graph = build_model(point.model)
-    chip = point.chip
+    return evaluate_graph(graph, point.chip, point.scheduler, point.sim, dtype=point.model.dtype,
+                          include_ops=include_ops, t0=t0)
+
+
+def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = None, sim: str = "analytic",
+                   dtype: str = "", include_ops: bool = True, t0: float | None = None) -> dict[str, Any]:
+    """Evaluate an already-built workload graph on ``chip`` (the contract of :func:`evaluate`)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    scheduler = scheduler or SchedulerConfig()
     bound = roofline_bound(chip, graph.flops, graph.weight_bytes, graph.kv_cache_read_bytes,
                            graph.kv_cache_write_bytes)
     out: dict[str, Any] = {
@@ -78,20 +87,20 @@ def evaluate(point: DesignPoint, include_ops: bool = True) -> dict[str, Any]:
         "compute_busy_s": math.nan, "noc_busy_s": math.nan, "hbm_busy_s": math.nan, "sync_busy_s": math.nan,
         "chip": chip.resolved(),
         "model": {"name": graph.name, "phase": graph.phase, "batch": graph.batch, "seq_len": graph.seq_len,
-                  "kv_len": graph.kv_len, "dtype": point.model.dtype, "ops": graph.num_op_instances,
+                  "kv_len": graph.kv_len, "dtype": dtype, "ops": graph.num_op_instances,
                   **{k: v for k, v in graph.meta}},
-        "scheduler": point.scheduler.name,
-        "sim": point.sim,
+        "scheduler": scheduler.name,
+        "sim": sim,
         "version": __version__,
         "ops": [],
     }
-    program = compile_graph(graph, chip, point.scheduler)
+    program = compile_graph(graph, chip, scheduler)
     if isinstance(program, Infeasible):
         out["infeasible_reason"] = program.reason
         out["infeasible_detail"] = program.detail
         out["eval_s"] = time.perf_counter() - t0
         return out
-    result = simulate(program, point.sim)
+    result = simulate(program, sim)
     latency = result.latency_s
     out.update(
         feasible=True, latency_s=latency, roofline_fraction=bound.latency_s / latency if latency else math.nan,

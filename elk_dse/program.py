@@ -18,23 +18,30 @@ class Plan:
     """How one operator is partitioned over the cores.
 
     ``spatial``: the number of cores each dim is split over (dims not listed are not split).
-    ``passes``: sequential passes over ``pass_dim`` when the working set does not fit SRAM at once; the
-    operator's activations then stream through HBM. ``sram_bytes_per_core``: peak footprint on one core.
+    ``passes``: when the working set does not fit SRAM at once, the number of sequential blocks each output
+    dim is cut into (dims not listed: 1); the operator's tensors then stream through HBM block by block.
+    ``sram_bytes_per_core``: peak footprint on one core.
     """
 
     spatial: tuple[tuple[str, int], ...]
     cores_used: int
     sram_bytes_per_core: int
-    passes: int = 1
-    pass_dim: str = ""
+    passes: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def num_passes(self) -> int:
+        """Sequential blocks the operator runs in (1 = everything at once)."""
+        n = 1
+        for _, p in self.passes:
+            n *= p
+        return n
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "spatial": dict(self.spatial),
             "cores_used": self.cores_used,
             "sram_bytes_per_core": self.sram_bytes_per_core,
-            "passes": self.passes,
-            "pass_dim": self.pass_dim,
+            "passes": dict(self.passes),
         }
 
 

@@ -61,6 +61,8 @@ def _convert(tp: Any, value: Any, field: str) -> Any:
             if type(None) in get_args(tp):
                 return None
             raise ConfigError(field, value, "a value is required")
+        if len(args) == 1:
+            return _convert(args[0], value, field)
         errors = []
         for arg in args:
             try:

@@ -7,6 +7,7 @@ not computed by the code under test.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,7 @@ def test_llama2_7b_prefill():
     assert g.parameter_bytes == 2 * 6_738_415_616
 
 
-# --- Llama-2-70B (GQA) ----------------------------------------------------------------------------------------
+# --- Llama-2-70B (GQA) -------------------------------------------------------------------------------------
 
 
 def test_llama2_70b_gqa_kv_bytes_and_params():
@@ -104,7 +105,7 @@ def test_llama2_70b_gqa_kv_bytes_and_params():
     assert params == pytest.approx(68.98e9, rel=1e-3)
 
 
-# --- OPT-30B and Gemma-2-27B ------------------------------------------------------------------------------------
+# --- OPT-30B and Gemma-2-27B -------------------------------------------------------------------------------
 
 
 def test_opt_30b_params_biases_and_positions():
@@ -165,6 +166,13 @@ def test_dit_xl_params_and_flops():
     g = graph("dit_xl", phase="prefill", batch=1)
     # DiT paper Table 4: 118.6 Gflop (multiply-adds) and 675M params for DiT-XL/2 at 256x256.
     assert g.flops / 2 == pytest.approx(118.6e9, rel=0.01)
+    h, f = 1152, 4608
+    # per block: q k v and proj, MLP, adaLN modulation (LayerNorms have no affine), all with biases
+    per_block = 4 * (h * h + h) + (h * f + f + f * h + h) + (h * 6 * h + 6 * h)
+    embed = (16 * h + h) + 256 * h + (256 * h + h + h * h + h) + 1001 * h  # patch, pos table, t-MLP, labels
+    final = (h * 2 * h + 2 * h) + (h * 32 + 32)  # final adaLN and linear to 2x2x8 per token
+    assert embed + 28 * per_block + final == 675_129_632  # facebookresearch/DiT parameter count
+    assert dict(g.meta)["params"] == 675_129_632
     assert dict(g.meta)["params"] == pytest.approx(675e6, rel=0.01)
     assert op(g, "ada_modulation").sizes == {"t": 1, "h": 1152, "o": 6 * 1152}
     assert op(g, "attn_score").sizes["s"] == 256
@@ -179,13 +187,9 @@ def test_resnet50_macs_and_params():
     assert macs == pytest.approx(4.1e9, rel=0.02)  # ~4.1 GMACs per 224x224 image (torchvision v1.5)
     assert g.flops == pytest.approx(8.2e9, rel=0.05)
     # torchvision's 25,557,032 include 2 BN parameters per channel; folding leaves 1 bias per channel.
-    bn_channels = (
-        64
-        + 3 * (64 + 64 + 256) + 256
-        + 4 * (128 + 128 + 512) + 512
-        + 6 * (256 + 256 + 1024) + 1024
-        + 3 * (512 + 512 + 2048) + 2048
-    )
+    # stem, then per stage: blocks x (width + width + out) plus the projection shortcut's out channels
+    stages = [(3, 64, 256), (4, 128, 512), (6, 256, 1024), (3, 512, 2048)]
+    bn_channels = 64 + sum(n * (w + w + out) + out for n, w, out in stages)
     assert bn_channels == 26_560
     expected = 25_557_032 - bn_channels
     assert dict(g.meta)["params"] == expected == 25_530_472
@@ -221,8 +225,10 @@ def test_every_op_is_well_formed(name, phase):
     if name in DECODERS + ENCODERS:
         body = g.layers[1]
         assert body.repeat == meta["num_layers"]
-        # Op names of the repeated block carry no layer index, so the block compiles once.
-        assert not any(ch.isdigit() for o in body.ops for ch in o.name)
+        # Op names of the repeated block are unique and carry no layer index ("layers.3.q_proj").
+        names = [o.name for o in body.ops]
+        assert len(set(names)) == len(names)
+        assert not any(re.search(r"(^|[._])\d+($|[._])", n) for n in names)
         for key in ("hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab"):
             assert key in meta
 

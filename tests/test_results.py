@@ -1,4 +1,4 @@
-"""elk_dse.results: Parquet store, Pareto analysis, roofline data and the HTML report (real files, no mocks)."""
+"""elk_dse.results: Parquet store, Pareto analysis, roofline data and the HTML report (real files only)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,16 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from elk_dse.results.pareto import knee_point, pareto_front, pareto_mask
-from elk_dse.results.plots import roofline_ops_data, roofline_sweep_data
+from elk_dse.results.plots import pareto_data, roofline_ops_data, roofline_sweep_data
 from elk_dse.results.report import build_report
 from elk_dse.results.store import META_COLUMNS, REQUIRED_METRICS, ResultStore, make_schema
 from elk_dse.results.units import format_quantity, unit_for
 
 PARAMS = {"cores": "int", "clock_ghz": "float", "topology": "str"}
-OBJECTIVES = [{"name": "metric.latency_s", "direction": "minimize"},
-              {"name": "metric.area_proxy_mm2", "direction": "minimize"}]
+OBJECTIVES = [
+    {"name": "metric.latency_s", "direction": "minimize"},
+    {"name": "metric.area_proxy_mm2", "direction": "minimize"},
+]
 
 
 def _schema() -> pa.Schema:
@@ -47,13 +49,13 @@ def test_schema_has_meta_params_and_required_metrics():
 
 def test_round_trip_keeps_types_nan_and_empty_strings(tmp_path):
     store = ResultStore(tmp_path, _schema())
+    base = dict(status="COMPLETE", feasible=True, infeasible_reason="", error="", seed=7)
     rows = [
-        {"trial": 0, "status": "COMPLETE", "feasible": True, "infeasible_reason": "", "error": "", "seed": 7,
-         "param.cores": 64, "param.clock_ghz": 1, "param.topology": "mesh", "metric.latency_s": 1.5e-3},
-        {"trial": 1, "status": "INFEASIBLE", "feasible": False, "infeasible_reason": "sram", "error": "",
-         "seed": 7, "param.cores": 16, "param.clock_ghz": 1.2, "param.topology": "",
-         "metric.latency_s": float("nan")},
+        base | {"trial": 0, "param.cores": 64, "param.clock_ghz": 1, "param.topology": "mesh"},
+        base | {"trial": 1, "status": "INFEASIBLE", "feasible": False, "infeasible_reason": "sram"},
     ]
+    rows[0]["metric.latency_s"] = 1.5e-3
+    rows[1] |= {"param.cores": 16, "param.clock_ghz": 1.2, "param.topology": "", "metric.latency_s": math.nan}
     part = store.append(rows)
     assert part is not None and part.name == "part-00000000-00000001.parquet"
     assert pq.read_schema(part).equals(_schema())  # exactly the schema, metadata aside
@@ -142,8 +144,12 @@ def _brute_force_mask(values: np.ndarray, directions: list[str]) -> np.ndarray:
 @given(
     data=st.integers(1, 3).flatmap(
         lambda k: st.tuples(
-            hnp.arrays(np.float64, st.tuples(st.integers(0, 40), st.just(k)),
-                       elements=st.sampled_from([0.0, 1.0, 2.0, 3.0, -1.5, np.nan, np.inf]) | st.floats(-5, 5)),
+            hnp.arrays(
+                np.float64,
+                st.tuples(st.integers(0, 40), st.just(k)),
+                elements=st.sampled_from([0.0, -0.0, 1.0, 2.0, 3.0, -1.5, np.nan, np.inf, -np.inf])
+                | st.floats(-5, 5),
+            ),
             st.lists(st.sampled_from(["minimize", "maximize"]), min_size=k, max_size=k),
         )
     )
@@ -168,33 +174,43 @@ def test_pareto_mask_is_fast_on_10000_by_3():
 def _random_trials(n: int, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     status = rng.choice(["COMPLETE", "INFEASIBLE", "FAIL"], size=n, p=[0.7, 0.2, 0.1])
-    return pd.DataFrame({
-        "trial": np.arange(n),
-        "status": status,
-        "feasible": status == "COMPLETE",
-        "metric.latency_s": rng.random(n),
-        "metric.area_proxy_mm2": rng.random(n) * 100,
-        "metric.throughput_per_s": rng.random(n),
-    })
+    return pd.DataFrame(
+        {
+            "trial": np.arange(n),
+            "status": status,
+            "feasible": status == "COMPLETE",
+            "metric.latency_s": rng.random(n),
+            "metric.area_proxy_mm2": rng.random(n) * 100,
+            "metric.throughput_per_s": rng.random(n),
+        }
+    )
 
 
 def test_front_is_exactly_the_non_dominated_feasible_set():
     df = _random_trials(300)
     # Infeasible rows that dominate everything must still never be on the front.
     df.loc[df["status"] != "COMPLETE", ["metric.latency_s", "metric.area_proxy_mm2"]] = -1.0
-    objs = [("metric.latency_s", "minimize"), ("area_proxy_mm2", "minimize"), ("throughput_per_s", "maximize")]
+    objs = [
+        ("metric.latency_s", "minimize"),
+        ("area_proxy_mm2", "minimize"),
+        ("throughput_per_s", "maximize"),
+    ]
     front = pareto_front(df, objs)
     ok = df[df["status"] == "COMPLETE"]
-    ref = _brute_force_mask(ok[["metric.latency_s", "metric.area_proxy_mm2", "metric.throughput_per_s"]]
-                            .to_numpy(), ["minimize", "minimize", "maximize"])
+    ref = _brute_force_mask(
+        ok[["metric.latency_s", "metric.area_proxy_mm2", "metric.throughput_per_s"]].to_numpy(),
+        ["minimize", "minimize", "maximize"],
+    )
     assert set(front["trial"]) == set(ok["trial"][ref])
     assert (front["status"] == "COMPLETE").all()
     assert front["metric.latency_s"].is_monotonic_increasing
 
 
 def test_knee_point_is_closest_to_utopia():
-    front = pd.DataFrame({"metric.latency_s": [1.0, 2.0, 10.0], "metric.area_proxy_mm2": [100.0, 20.0, 1.0]},
-                         index=[10, 11, 12])
+    front = pd.DataFrame(
+        {"metric.latency_s": [1.0, 2.0, 10.0], "metric.area_proxy_mm2": [100.0, 20.0, 1.0]},
+        index=[10, 11, 12],
+    )
     assert knee_point(front, OBJECTIVES) == 11
     with pytest.raises(ValueError):
         knee_point(front.iloc[:0], OBJECTIVES)
@@ -207,8 +223,7 @@ def _metrics(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     flops = rng.uniform(1e9, 1e13, n)
     hbm = rng.uniform(1e6, 1e11, n)
     bound = np.maximum(flops / peak, hbm / bw)
-    return {"peak": peak, "bw": bw, "flops": flops, "hbm": hbm, "bound": bound,
-            "latency": bound * rng.uniform(1.0, 3.0, n)}
+    return dict(peak=peak, bw=bw, flops=flops, hbm=hbm, bound=bound, latency=bound * rng.uniform(1, 3, n))
 
 
 def _sweep_rows(n: int, seed: int = 2) -> list[dict]:
@@ -217,18 +232,18 @@ def _sweep_rows(n: int, seed: int = 2) -> list[dict]:
     rows = []
     for i in range(n):
         status = "COMPLETE" if i % 7 else ("INFEASIBLE" if i % 2 else "FAIL")
-        row = {"trial": i, "status": status, "feasible": status == "COMPLETE", "seed": 3,
-               "infeasible_reason": "sram overflow" if status == "INFEASIBLE" else "",
-               "error": "Traceback: boom" if status == "FAIL" else "", "config_hash": f"h{i}",
-               "package_version": "0.1.0", "duration_s": 0.01,
-               "param.cores": int(rng.choice([16, 64, 256])), "param.clock_ghz": float(rng.uniform(0.8, 2)),
-               "param.topology": str(rng.choice(["mesh", "torus"]))}
+        row = dict(trial=i, status=status, feasible=status == "COMPLETE", seed=3, duration_s=0.01)
+        row |= dict(config_hash=f"h{i}", package_version="0.1.0")
+        row["infeasible_reason"] = "sram overflow" if status == "INFEASIBLE" else ""
+        row["error"] = "Traceback: boom" if status == "FAIL" else ""
+        params = dict(cores=int(rng.choice([16, 64, 256])), clock_ghz=rng.uniform(0.8, 2))
+        params["topology"] = str(rng.choice(["mesh", "torus"]))
+        row |= {f"param.{k}": v for k, v in params.items()}
         if status != "FAIL":
-            row.update({"metric.latency_s": m["latency"][i], "metric.roofline_latency_s": m["bound"][i],
-                        "metric.flops": m["flops"][i], "metric.hbm_bytes": m["hbm"][i],
-                        "metric.peak_flops_per_s": m["peak"][i], "metric.hbm_bytes_per_s": m["bw"][i],
-                        "metric.area_proxy_mm2": float(row["param.cores"] * rng.uniform(1, 2)),
-                        "metric.noc_bytes": 1e8, "metric.noc_bytes_per_s": 1e13})
+            metrics = dict(latency_s=m["latency"][i], roofline_latency_s=m["bound"][i], flops=m["flops"][i])
+            metrics |= dict(hbm_bytes=m["hbm"][i], peak_flops_per_s=m["peak"][i], hbm_bytes_per_s=m["bw"][i])
+            metrics |= dict(area_proxy_mm2=params["cores"] * rng.uniform(1, 2), noc_bytes=1e8)
+            row |= {f"metric.{k}": float(v) for k, v in metrics.items()}
         rows.append(row)
     return rows
 
@@ -254,15 +269,15 @@ def _design(n_ops: int = 12, seed: int = 4) -> dict:
         flops = float(rng.uniform(1e8, 1e11))
         hbm = 0.0 if i % 5 == 4 else float(rng.uniform(1e5, 1e9))
         dur = max(flops / peak, hbm / bw) * float(rng.uniform(1.0, 2.0))
-        ops.append({"name": f"op{i}", "kind": ["matmul", "attention", "norm"][i % 3], "layer": i // 3,
-                    "start_s": t, "end_s": t + dur, "flops": flops, "hbm_bytes": hbm, "noc_bytes": 1e6,
-                    "compute_s": flops / peak, "noc_s": 0.0, "load_s": hbm / bw, "sync_s": 0.0})
+        op = dict(name=f"op{i}", kind=["matmul", "attention", "norm"][i % 3], layer=i // 3, start_s=t)
+        op |= dict(end_s=t + dur, flops=flops, hbm_bytes=hbm, noc_bytes=1e6, compute_s=flops / peak)
+        ops.append(op | dict(noc_s=0.0, load_s=hbm / bw, sync_s=0.0))
         t += dur
-    ops.append({"name": "copy", "kind": "copy", "layer": 0, "start_s": t, "end_s": t + 1e-6, "flops": 0.0,
-                "hbm_bytes": 1e6, "noc_bytes": 0.0, "compute_s": 0.0, "noc_s": 0.0, "load_s": 1e-6, "sync_s": 0})
-    return {"latency_s": t + 1e-6, "roofline_latency_s": t / 2, "flops": 1.0, "hbm_bytes": 1.0, "noc_bytes": 0.0,
-            "chip": {"derived": {"peak_flops_per_s": peak, "hbm_bytes_per_s": bw, "bisection_bytes_per_s": 1e13}},
-            "ops": ops}
+    copy = dict(name="copy", kind="copy", layer=0, start_s=t, end_s=t + 1e-6, flops=0.0, hbm_bytes=1e6)
+    ops.append(copy | dict(noc_bytes=0.0, compute_s=0.0, noc_s=0.0, load_s=1e-6, sync_s=0.0))
+    derived = dict(peak_flops_per_s=peak, hbm_bytes_per_s=bw, bisection_bytes_per_s=1e13)
+    totals = dict(latency_s=t + 1e-6, roofline_latency_s=t / 2, flops=1.0, hbm_bytes=1.0, noc_bytes=0.0)
+    return totals | {"chip": {"derived": derived}, "ops": ops}
 
 
 def test_roofline_ops_never_above_the_roof():
@@ -274,6 +289,15 @@ def test_roofline_ops_never_above_the_roof():
     bad["ops"][2]["end_s"] = bad["ops"][2]["start_s"] + 1e-12  # faster than the roof allows
     with pytest.raises(ValueError, match="op2"):
         roofline_ops_data(bad)
+
+
+def test_pareto_plot_data_partitions_the_points():
+    df = pd.DataFrame(_sweep_rows(200))
+    d = pareto_data(df, "latency_s", "metric.area_proxy_mm2", ["minimize", "minimize"], label="a")
+    assert np.all(d.front.astype(int) + d.dominated + d.infeasible == 1)
+    assert d.n_missing == (df["status"] == "FAIL").sum()  # FAIL rows have no metrics to draw
+    assert set(d.trial[d.front]) == set(pareto_front(df, OBJECTIVES)["trial"])
+    assert d.knee is not None and d.front[d.knee]
 
 
 def test_units_follow_the_suffix():
@@ -291,11 +315,12 @@ def _make_sweep(folder: Path, n: int = 60, model: str = "llama-7b", seed: int = 
     rows = _sweep_rows(n, seed)
     for lo in range(0, n, 16):
         store.append(rows[lo : lo + 16])
-    (folder / "sweep.json").write_text(json.dumps({
-        "command": "sweep", "chip": {"name": "mesh64"}, "model": model, "sweep": "small", "seed": 3,
-        "package_version": "0.1.0", "started_at": "2025-01-01T00:00:00Z", "finished_at": "2025-01-01T00:01:00Z",
-        "duration_s": 61.0, "objectives": OBJECTIVES, "composed_config": {"model": {"name": model}},
-    }))
+    meta = dict(command="sweep", chip={"name": "mesh64"}, model=model, sweep="small", seed=3, duration_s=61.0)
+    meta |= dict(
+        package_version="0.1.0", started_at="2025-01-01T00:00:00Z", finished_at="2025-01-01T00:01:00Z"
+    )
+    meta |= dict(objectives=OBJECTIVES, composed_config={"model": {"name": model}})
+    (folder / "sweep.json").write_text(json.dumps(meta))
     df = store.read()
     front = pareto_front(df, OBJECTIVES)
     knee_trial = int(front.loc[knee_point(front, OBJECTIVES), "trial"])

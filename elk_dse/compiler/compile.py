@@ -66,7 +66,7 @@ def _live_activation_bytes(ops: list[tuple[str, Operator]]) -> np.ndarray:
         for t in op.inputs:
             if t.role in (Role.ACTIVATION, Role.OUTPUT) and t.name in producer:
                 last_use[(t.name, producer[t.name][0])] = i
-        if op.output.role in (Role.ACTIVATION, Role.OUTPUT):
+        if op.output.role in (Role.ACTIVATION, Role.OUTPUT, Role.KV_CACHE):
             producer[op.output.name] = (i, op.tensor_bytes(op.output))
             last_use.setdefault((op.output.name, i), i)
     sizes = {}
@@ -160,12 +160,12 @@ def _spill_fixups(instances: list[tuple[str, Operator]], choices: list[PlanChoic
             if t.role not in (Role.ACTIVATION, Role.OUTPUT):
                 continue
             nbytes = op.tensor_bytes(t)
-            if choice.plan.passes > 1:
+            if choice.plan.num_passes > 1:
                 if t.name in produced and t.name not in in_hbm:
                     extra_write += nbytes
             elif t.name in in_hbm or t.name not in produced:
                 extra_read += nbytes
-        if choice.plan.passes > 1:
+        if choice.plan.num_passes > 1:
             in_hbm.add(op.output.name)
         else:
             in_hbm.discard(op.output.name)

@@ -92,61 +92,67 @@ def _tiles(t, factors: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def cost_plans(op: Operator, chip: Chip, factors: np.ndarray, pinned_weights: bool,
-               passes: int = 1, pass_dim: str = "") -> dict[str, np.ndarray]:
+               passes: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Memory per core and resource demands of every plan (rows of ``factors``), vectorized.
 
     ``pinned_weights``: weights and KV cache sit on chip (no HBM) and are copied over the network to the
-    cores that need them; otherwise they are read from HBM. ``passes`` > 1 streams the operator in passes over
-    ``pass_dim`` with activations in HBM.
+    cores that need them; otherwise they are read from HBM. ``passes`` (rows x dims, 1 = whole dim) cuts each
+    core's block into sequential sub-blocks, like a tiled loop: everything then streams through HBM, and a
+    tensor is re-read once for every pass over a dim that does not index it.
     """
     names = [d for d, _ in op.dims]
+    rows = len(factors)
     f = {d: factors[:, i] for i, d in enumerate(names)}
     sub = {d: -(-n // f[d]) for d, n in op.dims}
-    per_pass = dict(sub)
-    if passes > 1:
-        per_pass[pass_dim] = -(-sub[pass_dim] // passes)
+    streamed = passes is not None
+    if streamed:
+        pf = {d: passes[:, i] for i, d in enumerate(names)}
+        per_pass = {d: -(-sub[d] // pf[d]) for d in names}
+        num_passes = passes.prod(axis=1).astype(np.float64)
+    else:
+        per_pass, num_passes = sub, np.ones(rows)
     cores_used = factors.prod(axis=1).astype(np.float64)
+    # Data laid out evenly over the chip is already local for 1/num_cores of the receivers.
+    remote = 1.0 - 1.0 / chip.num_cores
 
-    mem = np.zeros(len(factors))
-    noc = np.zeros(len(factors))
-    max_core = np.zeros(len(factors))
-    hbm_read = np.zeros(len(factors))
-    hbm_write = np.zeros(len(factors))
-    delivered = np.zeros(len(factors))
-    streamed = passes > 1
+    mem = np.zeros(rows)
+    noc = np.zeros(rows)
+    max_core = np.zeros(rows)
+    hbm_read = np.zeros(rows)
+    hbm_write = np.zeros(rows)
+    delivered = np.zeros(rows)
     for t in (*op.inputs, op.output):
-        in_pass = streamed and pass_dim in t.dim_names
-        block_bytes = t.nbytes(per_pass if in_pass else sub) * np.ones(len(factors))
-        mem += block_bytes
+        mem += t.nbytes(per_pass) * np.ones(rows)
         if t is op.output:
             continue
-        moved = t.nbytes(sub) * cores_used  # every core receives its block (all passes)
-        if t.role in (Role.WEIGHT, Role.KV_CACHE):
-            if pinned_weights:
-                noc += moved
-                max_core += t.nbytes(sub)
-            else:
-                hbm_read += op.tensor_bytes(t)
-                delivered += moved
-        elif streamed:
-            hbm_read += op.tensor_bytes(t)
+        rereads = np.ones(rows)
+        if streamed:
+            for d in names:
+                if d not in t.dim_names:
+                    rereads = rereads * pf[d]
+        moved = t.nbytes(sub) * cores_used * rereads  # every core receives its block, once per re-read
+        if t.role in (Role.WEIGHT, Role.KV_CACHE) and pinned_weights:
+            noc += moved * remote
+            max_core += t.nbytes(sub) * rereads * remote
+        elif t.role in (Role.WEIGHT, Role.KV_CACHE) or streamed:
+            hbm_read += op.tensor_bytes(t) * rereads
             delivered += moved
         else:
-            noc += moved
-            max_core += t.nbytes(sub)
+            noc += moved * remote
+            max_core += t.nbytes(sub) * remote
     out = op.output
-    if out.role == Role.KV_CACHE and not pinned_weights or streamed and out.role != Role.KV_CACHE:
+    if (out.role == Role.KV_CACHE and not pinned_weights) or (streamed and out.role != Role.KV_CACHE):
         hbm_write += op.tensor_bytes(out)
-    reduction = np.ones(len(factors))
+    reduction = np.ones(rows)
     for d in op.reduction_dims:
         reduction = reduction * f[d]
     partial = out.nbytes(sub) * (reduction - 1) / reduction
     noc += partial * cores_used
     max_core += partial
-    barriers = 1 + (reduction > 1)
+    barriers = (1 + (reduction > 1)) * num_passes
 
     cm = core_model(chip.cores)
-    cycles = cm.cycles(op, per_pass) * passes
+    cycles = cm.cycles(op, per_pass) * num_passes
     return {
         "mem": mem, "noc": noc, "max_core": max_core, "hbm_read": hbm_read, "hbm_write": hbm_write,
         "delivered": delivered, "cycles": cycles, "barriers": barriers, "cores_used": cores_used,
@@ -160,50 +166,62 @@ def _seconds(chip: Chip, c: dict[str, np.ndarray]) -> np.ndarray:
     return ex.total_s + load
 
 
+STREAM_PLANS = 64  # spatial plans (the fastest unconstrained ones) tried with passes
+MAX_PASSES_PER_DIM = 1 << 12
+
+
+def _pass_grid(op: Operator, sub_max: dict[str, int]) -> np.ndarray:
+    """Pass-factor combinations (combos x dims): powers of two over output dims, 1 elsewhere."""
+    grid = np.ones((1, 0), dtype=np.int64)
+    for d, _ in op.dims:
+        if d in op.output.dim_names and sub_max[d] > 1:
+            top = min(sub_max[d], MAX_PASSES_PER_DIM)
+            p = np.array([1 << i for i in range(int(math.log2(top)) + 2) if (1 << i) < 2 * top])
+        else:
+            p = np.array([1])
+        grid = np.concatenate([np.repeat(grid, len(p), axis=0), np.tile(p, len(grid))[:, None]], axis=1)
+    return grid[grid.prod(axis=1) > 1]
+
+
 def plan_operator(op: Operator, chip: Chip, budget_bytes_per_core: float,
                   pinned_weights: bool) -> PlanChoice | NoFit:
     """The fastest plan of ``op`` whose per-core footprint fits ``budget_bytes_per_core``.
 
     Ties go to the plan with fewer cores, then less memory, then the first enumerated (deterministic).
+    Without a fitting plan, and with HBM to stream through, the fastest tiled (multi-pass) plan is taken.
     """
     factors = enumerate_spatial(op, chip.num_cores)
     c = cost_plans(op, chip, factors, pinned_weights)
     seconds = _seconds(chip, c)
     fits = c["mem"] <= budget_bytes_per_core
-    passes, pass_dim = 1, ""
-    min_mem = float(c["mem"].min())
-    if not fits.any() and chip.hbm is None:
-        return NoFit(min_mem, budget_bytes_per_core)  # nowhere to stream activations to
-    if not fits.any():
-        # Stream in passes over one output dim; only well-used plans are worth it.
-        wide = factors[c["cores_used"] >= c["cores_used"].max() / 2]
-        best: tuple | None = None
-        for d, length in op.dims:
-            if d not in op.output.dim_names or length < 2:
-                continue
-            p = 2
-            while p <= length:
-                cp = cost_plans(op, chip, wide, pinned_weights, p, d)
-                min_mem = min(min_mem, float(cp["mem"].min()))
-                ok = cp["mem"] <= budget_bytes_per_core
-                if ok.any():
-                    s = np.where(ok, _seconds(chip, cp), np.inf)
-                    i = int(np.argmin(s))
-                    if best is None or s[i] < best[0]:
-                        best = (float(s[i]), p, d, cp, i)
-                    break
-                p *= 2
-        if best is None:
-            return NoFit(min_mem, budget_bytes_per_core)
-        _, passes, pass_dim, c, i = best
-        factors = wide
-    else:
+    passes = None
+    if fits.any():
         order = np.lexsort((np.arange(len(factors)), c["mem"], c["cores_used"], np.where(fits, seconds, np.inf)))
         i = int(order[0])
+    elif chip.hbm is None:
+        return NoFit(float(c["mem"].min()), budget_bytes_per_core)  # nowhere to stream to
+    else:
+        best = np.argsort(seconds, kind="stable")[:STREAM_PLANS]
+        spatial = factors[best]
+        sub_max = {d: int(-(-n // spatial[:, k].min())) for k, (d, n) in enumerate(op.dims)}
+        grid = _pass_grid(op, sub_max)
+        if len(grid) == 0:
+            return NoFit(float(c["mem"].min()), budget_bytes_per_core)
+        rep_f = np.repeat(spatial, len(grid), axis=0)
+        rep_p = np.tile(grid, (len(spatial), 1))
+        cp = cost_plans(op, chip, rep_f, pinned_weights, rep_p)
+        ok = cp["mem"] <= budget_bytes_per_core
+        if not ok.any():
+            return NoFit(float(cp["mem"].min()), budget_bytes_per_core)
+        s = np.where(ok, _seconds(chip, cp), np.inf)
+        i = int(np.lexsort((np.arange(len(s)), cp["mem"], s))[0])
+        factors, c, passes = rep_f, cp, rep_p
     names = [d for d, _ in op.dims]
-    spatial = tuple((d, int(factors[i, k])) for k, d in enumerate(names) if factors[i, k] > 1)
-    plan = Plan(spatial=spatial, cores_used=int(c["cores_used"][i]), sram_bytes_per_core=int(c["mem"][i]),
-                passes=passes, pass_dim=pass_dim)
+    spatial_t = tuple((d, int(factors[i, k])) for k, d in enumerate(names) if factors[i, k] > 1)
+    passes_t = () if passes is None else tuple(
+        (d, int(passes[i, k])) for k, d in enumerate(names) if passes[i, k] > 1)
+    plan = Plan(spatial=spatial_t, cores_used=int(c["cores_used"][i]), sram_bytes_per_core=int(c["mem"][i]),
+                passes=passes_t)
     noc = float(c["noc"][i])
     work = OpWork(
         compute_cycles=float(c["cycles"][i]), noc_bytes=noc, noc_max_core_bytes=float(c["max_core"][i]),

@@ -40,7 +40,8 @@ def noc_time_s(chip: Chip, total_bytes, max_core_bytes, cross_chip_bytes=0.0):
     total = np.asarray(total_bytes, dtype=np.float64)
     per_chip = total / chip.num_chips
     link_bw = chip.link_bytes_per_s
-    t_links = per_chip * max(chip.mean_hops, 1.0) / (directed_links(chip) * link_bw)
+    links = directed_links(chip)
+    t_links = per_chip * max(chip.mean_hops, 1.0) / (links * link_bw) if links else 0.0 * total
     t_bisection = (per_chip / 2.0) / chip.bisection_bytes_per_s if chip.cores_per_chip > 1 else 0.0 * total
     t_ports = np.asarray(max_core_bytes, dtype=np.float64) / (core_ports(chip) * link_bw)
     t = np.maximum(np.maximum(t_links, t_bisection), t_ports)
@@ -90,7 +91,7 @@ def hbm_time_s(chip: Chip, hbm_bytes, delivered_bytes):
     t_hbm = hbm / chip.hbm_bytes_per_s
     t_inject = hbm / chip.hbm_injection_bytes_per_s
     link_capacity = directed_links(chip) * chip.link_bytes_per_s * chip.num_chips
-    t_links = delivered * chip.mean_hbm_hops / link_capacity
+    t_links = delivered * chip.mean_hbm_hops / link_capacity if chip.mean_hbm_hops else 0.0 * delivered
     t_eject = delivered / (chip.num_cores * core_ports(chip) * chip.link_bytes_per_s)
     return np.maximum(np.maximum(t_hbm, t_inject), np.maximum(t_links, t_eject))
 

@@ -14,7 +14,7 @@ from elk_dse.results.store import METRIC_PREFIX
 Direction = Literal["minimize", "maximize"]
 _DIRECTIONS = ("minimize", "maximize")
 # Comparisons per numpy block in pareto_mask: big enough to amortize call overhead, small enough for cache.
-_BLOCK_ELEMENTS = 2_000_000
+_BLOCK_ELEMENTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class Objective:
 
     def __post_init__(self) -> None:
         if self.direction not in _DIRECTIONS:
-            raise ValueError(f"objective {self.name!r}: direction {self.direction!r} is not one of {_DIRECTIONS}")
+            raise ValueError(
+                f"objective {self.name!r}: direction {self.direction!r} is not one of {_DIRECTIONS}"
+            )
 
 
 ObjectiveLike = Objective | Mapping[str, Any] | tuple[str, str] | str
@@ -67,11 +69,14 @@ def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     Row a dominates row b when a is no worse in every objective and strictly better in one, so exact
     duplicates of a front point are all on the front. Rows containing NaN are never on the front and
     dominate nothing (a failed evaluation must not hide real designs). +-inf compare as numbers.
-    Cost: O(n * front size * k) in numpy blocks.
+    Cost: O(n log n) sort plus O(n * front size * k) comparisons in numpy blocks; 10,000 x 3 points take
+    ~0.03 s (random) to ~0.08 s (every point on the front).
     """
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 2:
         raise ValueError(f"values must be 2-D (points x objectives), got shape {v.shape}")
+    if v.shape[1] == 0:
+        raise ValueError("values need at least one objective column")
     if len(directions) != v.shape[1]:
         raise ValueError(f"{len(directions)} directions for {v.shape[1]} objective columns")
     bad = [d for d in directions if d not in _DIRECTIONS]
@@ -83,32 +88,48 @@ def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     idx = np.flatnonzero(~np.isnan(m).any(axis=1))
     if idx.size == 0:
         return mask
-    pts = m[idx][np.lexsort(m[idx].T[::-1])]
-    order = idx[np.lexsort(m[idx].T[::-1])]
-    # In lexicographic order a point can only be dominated by points before it, and a point dominated by
-    # an earlier dominated point is also dominated by an earlier front point (dominance is transitive).
-    # So each block of points is compared with the front found so far and with itself: O(n x front x k),
-    # in numpy blocks of a few million comparisons.
-    front = np.empty((0, pts.shape[1]))
-    start = 0
-    while start < len(pts):
-        # Largest block with size x (front + size) x k <= _BLOCK_ELEMENTS.
-        f, budget = len(front), _BLOCK_ELEMENTS / pts.shape[1]
-        size = int(np.clip((-f + np.sqrt(f * f + 4 * budget)) / 2, 16, 4096))
-        block = pts[start : start + size]
-        keep = ~(_dominated_by(block, front) | _dominated_by(block, block))
-        mask[order[start : start + size][keep]] = True
-        front = np.concatenate([front, block[keep]])
-        start += size
+    # Sorted lexicographically, with exact duplicates merged (+0.0 folds -0.0 into 0.0): a point can then
+    # only be dominated by a point before it, and such a point dominates it as soon as it is no worse in
+    # objectives 1..k-1 (objective 0 is already no worse, and the points differ).
+    pts = m[idx] + 0.0
+    order = np.lexsort(pts.T[::-1])
+    pts = pts[order]
+    new = np.ones(len(pts), dtype=bool)
+    new[1:] = np.any(pts[1:] != pts[:-1], axis=1)
+    unique_front = _front_of_sorted_unique(pts[new][:, 1:])
+    mask[idx[order]] = unique_front[np.cumsum(new) - 1]
     return mask
 
 
-def _dominated_by(points: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """For each of ``points`` (minimized), whether some row of ``others`` dominates it."""
-    if len(others) == 0:
-        return np.zeros(len(points), dtype=bool)
-    a, b = points[:, None, :], others[None, :, :]
-    return ((b <= a).all(axis=2) & (b < a).any(axis=2)).any(axis=1)
+def _front_of_sorted_unique(rest: np.ndarray) -> np.ndarray:
+    """Front mask of distinct points in lexicographic order, given objectives 1..k-1 (minimized).
+
+    A point dominated by an earlier dominated point is also dominated by an earlier front point
+    (dominance is transitive), so each block is compared with the front found so far and with its own
+    earlier points: O(n x front) comparisons in numpy blocks of at most _BLOCK_ELEMENTS.
+    """
+    n = len(rest)
+    out = np.zeros(n, dtype=bool)
+    front = rest[:0]
+    start = 0
+    while start < n:
+        f = len(front)  # largest block with size x (front + size) <= _BLOCK_ELEMENTS
+        size = int(np.clip((-f + np.sqrt(f * f + 4.0 * _BLOCK_ELEMENTS)) / 2, 16, 8192))
+        block = rest[start : start + size]
+        dominated = _no_worse(front, block).any(axis=1) if f else np.zeros(len(block), dtype=bool)
+        dominated |= np.tril(_no_worse(block, block), k=-1).any(axis=1)
+        out[start : start + size] = ~dominated
+        front = np.concatenate([front, block[~dominated]])
+        start += size
+    return out
+
+
+def _no_worse(others: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``[i, j]``: others[j] <= points[i] in every column (True when there are no columns)."""
+    acc = np.ones((len(points), len(others)), dtype=bool)
+    for c in range(points.shape[1]):
+        acc &= others[None, :, c] <= points[:, None, c]
+    return acc
 
 
 def feasible_mask(df: pd.DataFrame) -> np.ndarray:

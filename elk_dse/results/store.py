@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -135,10 +136,14 @@ class ResultStore:
         for i, row in enumerate(rows):
             unknown = [k for k in row if k not in names]
             if unknown:
-                raise ValueError(f"row {i}: unknown column(s) {', '.join(map(repr, unknown))} not in the schema")
+                raise ValueError(
+                    f"row {i}: unknown column(s) {', '.join(map(repr, unknown))} not in the schema"
+                )
             if row.get("trial") is None:
                 raise ValueError(f"row {i}: 'trial' is required")
-        table = self._to_table(rows)
+        return self._write_table(self._to_table(rows))
+
+    def _write_table(self, table: pa.Table) -> Path:
         trials = table.column("trial").to_pylist()
         seq = self._next_seq()
         table = table.replace_schema_metadata({_WRITE_SEQ_KEY: str(seq).encode()})
@@ -214,6 +219,31 @@ class ResultStore:
         df = pa.concat_tables(tables).to_pandas()
         df = df.drop_duplicates("trial", keep="last").sort_values("trial", kind="stable")
         return df.reset_index(drop=True)
+
+    def compact(self) -> Path | None:
+        """Merge all parts into one (the last row of each trial wins), then delete the old parts.
+
+        Crash-safe: the merged part is written (atomically, newest in write order) before any old part is
+        removed, so an interruption leaves duplicates that ``read`` already resolves, never a loss.
+        Returns the merged part, or None when there was nothing to merge.
+        """
+        parts = self._parts_in_write_order()
+        if len(parts) <= 1:
+            return None
+        schema = self.schema if self.schema is not None else _unified_schema(parts)
+        assert schema is not None
+        table = pa.concat_tables([_conform(pq.read_table(p), schema, p, strict=False) for p in parts])
+        trials = np.asarray(table.column("trial").to_numpy())
+        position = np.arange(len(trials))
+        order = np.lexsort((position, trials))
+        last = np.ones(len(order), dtype=bool)
+        last[:-1] = trials[order][1:] != trials[order][:-1]
+        merged = self._write_table(table.take(pa.array(order[last])).replace_schema_metadata(None))
+        for p in parts:
+            if p != merged:
+                p.unlink(missing_ok=True)
+        _fsync_dir(self.path)
+        return merged
 
     def trials(self) -> set[int]:
         """Trial numbers present in the store."""

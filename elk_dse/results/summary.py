@@ -71,6 +71,7 @@ def summary(result: dict[str, Any]) -> str:
     if by_kind:
         total = sum(by_kind.values()) or 1.0
         top = sorted(by_kind.items(), key=lambda kv: -kv[1])[:6]
-        lines.append("time by operator kind (load + run): " + ", ".join(
-            f"{k} {100 * v / total:.0f}%" for k, v in top))
+        lines.append(
+            "time by operator kind (load + run): " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in top)
+        )
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """Display units derived from column-name suffixes (values are stored in base SI units).
 
-``_s`` seconds (shown as s / ms / us / ns), ``_bytes`` bytes, ``_mm2`` mm^2, ``_per_s`` rates, ``flops``
+``_s`` seconds (shown as s / ms / µs / ns), ``_bytes`` bytes, ``_mm2`` mm^2, ``_per_s`` rates, ``flops``
 floating-point operations. Decimal prefixes throughout (1 GB = 1e9 B), as bandwidth figures use them.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 from elk_dse.results.store import METRIC_PREFIX, PARAM_PREFIX
 
 _SI = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
-_TIME = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"))
+_TIME = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,89 @@
+"""make bench: seconds per design point (cold and warm plan cache) and sweep throughput with 1 and 2 workers.
+
+Prints one table; numbers go into docs/benchmarks.md by hand with the date and machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+import yaml  # noqa: E402
+
+from elk_dse.compiler.compile import clear_plan_cache  # noqa: E402
+from elk_dse.compiler.schedulers import SchedulerConfig  # noqa: E402
+from elk_dse.evaluate import DesignPoint, evaluate  # noqa: E402
+from elk_dse.hw.chip import chip_from_dict  # noqa: E402
+from elk_dse.models import ModelConfig  # noqa: E402
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "chip"
+
+POINTS = [
+    ("mesh64", ModelConfig("llama2_7b", phase="decode", batch=1, kv_len=2048)),
+    ("ipu_pod4", ModelConfig("llama2_13b", phase="decode", batch=32, kv_len=2048)),
+    ("torus256", ModelConfig("resnet50", phase="prefill", batch=8)),
+]
+
+
+def chip(name: str):
+    return chip_from_dict(yaml.safe_load((CONF / f"{name}.yaml").read_text()))
+
+
+def time_point(chip_name: str, model: ModelConfig, repeats: int = 3) -> tuple[float, float, bool]:
+    point = DesignPoint(chip(chip_name), model, SchedulerConfig())
+    clear_plan_cache()
+    t0 = time.perf_counter()
+    result = evaluate(point, include_ops=False)
+    cold = time.perf_counter() - t0
+    warm = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        evaluate(point, include_ops=False)
+        warm.append(time.perf_counter() - t0)
+    return cold, statistics.median(warm), result["feasible"]
+
+
+def sweep_rate(workers: int, n_trials: int) -> float:
+    import ray
+
+    from elk_dse.cli import main
+
+    if workers and not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        code = main(["sweep", "+chip=mesh64", f"out={tmp}/s", f"search.n_trials={n_trials}",
+                     f"search.workers={workers}", "progress=false", "report=false"])
+        elapsed = time.perf_counter() - t0
+    assert code == 0
+    return n_trials / elapsed * 60
+
+
+def main() -> None:
+    rows = []
+    for chip_name, model in POINTS:
+        cold, warm, feasible = time_point(chip_name, model)
+        rows.append((f"{chip_name} {model.name} {model.phase} b{model.batch}", f"{cold:.3f}", f"{warm:.3f}",
+                     "yes" if feasible else "no"))
+    print(f"{'design point':<40} {'cold s':>8} {'warm s':>8} {'feasible':>9}")
+    for r in rows:
+        print(f"{r[0]:<40} {r[1]:>8} {r[2]:>8} {r[3]:>9}")
+    print()
+    n = int(os.environ.get("BENCH_TRIALS", "96"))
+    print(f"{'sweep (mesh64, llama2_7b decode, default space)':<52} {'trials/min':>10}")
+    for workers in (0, 1, 2):
+        label = "in-process (workers=0)" if workers == 0 else f"Ray, {workers} worker(s)"
+        print(f"{label:<52} {sweep_rate(workers, n):>10.0f}", flush=True)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Shared matplotlib setup for the results plots: headless Agg backend, colours, safe text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: reports are built on servers and in CI, before pyplot is imported
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+COLORS: list[str] = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def frozen(a: Any, dtype: Any = np.float64) -> np.ndarray:
+    """A read-only copy: the data records are frozen dataclasses, their arrays should be too."""
+    arr = np.array(a, dtype=dtype)
+    arr.flags.writeable = False
+    return arr
+
+
+def mpl_text(text: str) -> str:
+    # User strings go into matplotlib: '$' would start mathtext (and can crash the parser), a leading
+    # '_' hides a legend entry.
+    text = str(text).replace("$", r"\$")
+    return " " + text if text.startswith("_") else text
