@@ -5,6 +5,8 @@ Prints one table; numbers go into docs/benchmarks.md by hand with the date and m
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import statistics
@@ -58,7 +60,7 @@ def sweep_rate(workers: int, n_trials: int) -> float:
     if workers and not ray.is_initialized():
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         t0 = time.perf_counter()
         code = main(["sweep", "+chip=mesh64", f"out={tmp}/s", f"search.n_trials={n_trials}",
                      f"search.workers={workers}", "progress=false", "report=false"])

@@ -105,4 +105,4 @@ def test_report_command_rebuilds_from_files(tmp_path, capsys):
 def test_default_sweep_finishes(tmp_path, ray_session, capsys):
     """The README's main command with its defaults (slow: ~1 minute)."""
     assert main(["sweep", "+chip=mesh64", f"out={tmp_path / 'default'}", "progress=false"]) == 0
-    assert len(ResultStore(tmp_path / "default").read()) == 64
+    assert len(ResultStore(tmp_path / "default").read()) == 320

@@ -246,7 +246,7 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
             jobs = [(t.number, dict(t.params)) for t in pending if t.number not in finished]
             rows: dict[int, dict[str, Any]] = {}
 
-            def on_row(row: dict[str, Any]) -> None:
+            def on_row(row: dict[str, Any], rows: dict[int, dict[str, Any]] = rows) -> None:
                 store.append([row])
                 rows[row["trial"]] = row
                 finished.add(row["trial"])
