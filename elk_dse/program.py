@@ -15,18 +15,24 @@ from elk_dse.hw.chip import Chip
 
 @dataclass(frozen=True)
 class Plan:
-    """How one operator is partitioned over the cores.
+    """How one operator is distributed over the cores.
 
-    ``spatial``: the number of cores each dim is split over (dims not listed are not split).
-    ``passes``: when the working set does not fit SRAM at once, the number of sequential blocks each output
-    dim is cut into (dims not listed: 1); the operator's tensors then stream through HBM block by block.
-    ``sram_bytes_per_core``: peak footprint on one core.
+    ``spatial``: cores each dim is split over (dims not listed: 1). ``rotation``: (tensor, dim, factor) for
+    every input that T10-style rotates instead of being replicated: each core of its ring holds 1/factor of its
+    block along ``dim`` and the pieces shift around the ring. ``steps``: compute-shift steps; ``inner_dim``:
+    innermost stepped dim of the loop nest. ``passes``: when even that does not fit, the sequential blocks each
+    output dim is cut into, with the operator's tensors streaming through HBM. ``padding``: executed points /
+    true points. ``sram_bytes_per_core``: peak footprint on one core.
     """
 
     spatial: tuple[tuple[str, int], ...]
     cores_used: int
     sram_bytes_per_core: int
     passes: tuple[tuple[str, int], ...] = ()
+    rotation: tuple[tuple[str, str, int], ...] = ()
+    steps: int = 1
+    inner_dim: str = ""
+    padding: float = 1.0
 
     @property
     def num_passes(self) -> int:
@@ -39,9 +45,13 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "spatial": dict(self.spatial),
+            "rotation": {t: {"dim": d, "factor": f} for t, d, f in self.rotation},
+            "steps": self.steps,
+            "inner_dim": self.inner_dim,
             "cores_used": self.cores_used,
             "sram_bytes_per_core": self.sram_bytes_per_core,
             "passes": dict(self.passes),
+            "padding": self.padding,
         }
 
 
@@ -49,13 +59,21 @@ class Plan:
 class OpWork:
     """Resource demands of one operator instance.
 
-    compute_cycles: the busiest core's cycles, all passes. noc_bytes: core-to-core bytes (redistribution,
+    compute_cycles: the busiest core's cycles, all steps and passes. steps: compute-shift steps; shift_*:
+    bytes rotated in total, by the busiest core, times hops, and across chips; overlap: whether the core runs
+    compute beside the shifts (from the chip description). noc_bytes: core-to-core bytes (redistribution,
     reductions); noc_max_core_bytes: the most any one core sends or receives; chip_link_bytes: part of the
     core-to-core traffic that crosses chips. hbm_read_bytes / hbm_write_bytes cross the HBM interface;
     hbm_delivered_bytes: bytes ejected at cores from HBM, multicast copies included. barriers: chip-wide syncs.
     """
 
     compute_cycles: float
+    steps: int = 1
+    shift_bytes: float = 0.0
+    shift_core_bytes: float = 0.0
+    shift_link_bytes: float = 0.0
+    shift_cross_bytes: float = 0.0
+    overlap: bool = False
     noc_bytes: float = 0.0
     noc_max_core_bytes: float = 0.0
     chip_link_bytes: float = 0.0
@@ -116,11 +134,11 @@ class Program:
     @property
     def noc_bytes(self) -> float:
         """On-chip bytes: core-to-core traffic plus HBM data delivered over the network."""
-        return float(sum(op.work.noc_bytes + op.work.hbm_delivered_bytes for op in self.ops))
+        return float(sum(op.work.noc_bytes + op.work.shift_bytes + op.work.hbm_delivered_bytes for op in self.ops))
 
     @property
     def chip_link_bytes(self) -> float:
-        return float(sum(op.work.chip_link_bytes for op in self.ops))
+        return float(sum(op.work.chip_link_bytes + op.work.shift_cross_bytes for op in self.ops))
 
     @property
     def weight_bytes(self) -> float:
@@ -137,7 +155,7 @@ class Program:
             for dep in (*op.load_after, *op.exec_after):
                 assert 0 <= dep < op.index, f"op {op.index} {op.name}: dependency {dep} is not earlier"
             w = asdict(op.work)
-            bad = {k: v for k, v in w.items() if v < 0}
+            bad = {k: v for k, v in w.items() if not isinstance(v, bool) and v < 0}
             assert not bad, f"op {op.index} {op.name}: negative work {bad}"
             assert op.plan.sram_bytes_per_core <= self.chip.sram_bytes_per_core, (
                 f"op {op.index} {op.name}: plan uses {op.plan.sram_bytes_per_core} B/core > SRAM"

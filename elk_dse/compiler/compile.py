@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from elk_dse.compiler.partition import NoFit, PlanChoice, plan_operator
+from elk_dse.compiler.partition import NoFit, PlanChoice
+from elk_dse.compiler.select import choose_plan
 from elk_dse.compiler.schedulers import SCHEDULERS, SchedulerConfig
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import KIB, Chip
@@ -43,7 +44,7 @@ def _cached_plan(op: Operator, chip: Chip, budget: float, pinned: bool, stats: d
         _PLAN_CACHE.move_to_end(key)
         return hit
     stats["computed"] += 1
-    result = plan_operator(op, chip, budget_kib * KIB, pinned)
+    result = choose_plan(op, chip, budget_kib * KIB, pinned)
     _PLAN_CACHE[key] = result
     if len(_PLAN_CACHE) > _PLAN_CACHE_MAX:
         _PLAN_CACHE.popitem(last=False)

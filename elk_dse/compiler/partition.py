@@ -1,16 +1,15 @@
-"""First compiler pass: a spatial partition of each operator over the cores (no rotation yet).
+"""Spatial partitions and the streaming fallback.
 
-For every operator the candidate plans are all combinations of per-dim core factors (powers of two and
-divisors of the core count) whose product fits the cores. Each core then holds the sub-tensors its block
-touches; tensors lacking a split dim are replicated. Plans are costed vectorized with the shared formulas of
-``elk_dse.cost`` and the fastest plan that fits the SRAM budget wins. When none fits, the operator runs in
-sequential passes over one output dim and its activations stream through HBM. Issue 3 replaces this with
-T10's compute-shift plans.
+``enumerate_spatial`` lists every combination of per-dim core factors (powers of two and divisors of the core
+count) whose product fits the cores; T10 plans (t10.py) build on it. ``stream_plan`` is the fallback when no
+compute-shift plan fits SRAM: the operator is tiled into sequential passes over its output dims, each core
+holding every sub-tensor its tile touches (replicated), and its tensors stream through HBM.
 """
 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -159,11 +158,21 @@ def cost_plans(op: Operator, chip: Chip, factors: np.ndarray, pinned_weights: bo
     }
 
 
+def work_arrays(chip: Chip, c: dict[str, np.ndarray]) -> SimpleNamespace:
+    """Resource demands of costed streaming plans in the attribute form of ``program.OpWork``."""
+    n = len(c["mem"])
+    zeros = np.zeros(n)
+    return SimpleNamespace(
+        compute_cycles=c["cycles"], steps=np.ones(n), shift_bytes=zeros, shift_core_bytes=zeros,
+        shift_link_bytes=zeros, shift_cross_bytes=zeros, overlap=np.zeros(n, dtype=bool), noc_bytes=c["noc"],
+        noc_max_core_bytes=c["max_core"], chip_link_bytes=c["noc"] * cross_chip_fraction(chip),
+        hbm_read_bytes=c["hbm_read"], hbm_write_bytes=c["hbm_write"], hbm_delivered_bytes=c["delivered"],
+        barriers=c["barriers"])
+
+
 def _seconds(chip: Chip, c: dict[str, np.ndarray]) -> np.ndarray:
-    cross = c["noc"] * cross_chip_fraction(chip)
-    ex = exec_time(chip, c["cycles"], c["noc"], c["max_core"], cross, c["barriers"])
-    load = load_time_s(chip, c["hbm_read"] + c["hbm_write"], c["delivered"])
-    return ex.total_s + load
+    w = work_arrays(chip, c)
+    return exec_time(chip, w).total_s + load_time_s(chip, w)
 
 
 STREAM_PLANS = 64  # spatial plans (the fastest unconstrained ones) tried with passes
@@ -183,50 +192,40 @@ def _pass_grid(op: Operator, sub_max: dict[str, int]) -> np.ndarray:
     return grid[grid.prod(axis=1) > 1]
 
 
-def plan_operator(op: Operator, chip: Chip, budget_bytes_per_core: float,
-                  pinned_weights: bool) -> PlanChoice | NoFit:
-    """The fastest plan of ``op`` whose per-core footprint fits ``budget_bytes_per_core``.
+def stream_plan(op: Operator, chip: Chip, budget_bytes_per_core: float, pinned_weights: bool) -> PlanChoice | NoFit:
+    """The fastest tiled (multi-pass) plan of ``op`` that fits ``budget_bytes_per_core``, its tensors
+    streaming through HBM; NoFit without HBM or when even the smallest tile does not fit.
 
-    Ties go to the plan with fewer cores, then less memory, then the first enumerated (deterministic).
-    Without a fitting plan, and with HBM to stream through, the fastest tiled (multi-pass) plan is taken.
+    Used when no compute-shift plan fits. Ties go to less memory, then the first enumerated.
     """
     factors = enumerate_spatial(op, chip.num_cores)
     c = cost_plans(op, chip, factors, pinned_weights)
-    seconds = _seconds(chip, c)
-    fits = c["mem"] <= budget_bytes_per_core
-    passes = None
-    if fits.any():
-        order = np.lexsort((np.arange(len(factors)), c["mem"], c["cores_used"], np.where(fits, seconds, np.inf)))
-        i = int(order[0])
-    elif chip.hbm is None:
+    if chip.hbm is None:
         return NoFit(float(c["mem"].min()), budget_bytes_per_core)  # nowhere to stream to
-    else:
-        best = np.argsort(seconds, kind="stable")[:STREAM_PLANS]
-        spatial = factors[best]
-        sub_max = {d: int(-(-n // spatial[:, k].min())) for k, (d, n) in enumerate(op.dims)}
-        grid = _pass_grid(op, sub_max)
-        if len(grid) == 0:
-            return NoFit(float(c["mem"].min()), budget_bytes_per_core)
-        rep_f = np.repeat(spatial, len(grid), axis=0)
-        rep_p = np.tile(grid, (len(spatial), 1))
-        cp = cost_plans(op, chip, rep_f, pinned_weights, rep_p)
-        ok = cp["mem"] <= budget_bytes_per_core
-        if not ok.any():
-            return NoFit(float(cp["mem"].min()), budget_bytes_per_core)
-        s = np.where(ok, _seconds(chip, cp), np.inf)
-        i = int(np.lexsort((np.arange(len(s)), cp["mem"], s))[0])
-        factors, c, passes = rep_f, cp, rep_p
+    seconds = _seconds(chip, c)
+    best = np.argsort(seconds, kind="stable")[:STREAM_PLANS]
+    spatial = factors[best]
+    sub_max = {d: int(-(-n // spatial[:, k].min())) for k, (d, n) in enumerate(op.dims)}
+    grid = _pass_grid(op, sub_max)
+    if len(grid) == 0:
+        return NoFit(float(c["mem"].min()), budget_bytes_per_core)
+    rep_f = np.repeat(spatial, len(grid), axis=0)
+    rep_p = np.tile(grid, (len(spatial), 1))
+    cp = cost_plans(op, chip, rep_f, pinned_weights, rep_p)
+    ok = cp["mem"] <= budget_bytes_per_core
+    if not ok.any():
+        return NoFit(float(min(cp["mem"].min(), c["mem"].min())), budget_bytes_per_core)
+    s = np.where(ok, _seconds(chip, cp), np.inf)
+    i = int(np.lexsort((np.arange(len(s)), cp["mem"], s))[0])
     names = [d for d, _ in op.dims]
-    spatial_t = tuple((d, int(factors[i, k])) for k, d in enumerate(names) if factors[i, k] > 1)
-    passes_t = () if passes is None else tuple(
-        (d, int(passes[i, k])) for k, d in enumerate(names) if passes[i, k] > 1)
-    plan = Plan(spatial=spatial_t, cores_used=int(c["cores_used"][i]), sram_bytes_per_core=int(c["mem"][i]),
-                passes=passes_t)
-    noc = float(c["noc"][i])
+    plan = Plan(spatial=tuple((d, int(rep_f[i, k])) for k, d in enumerate(names) if rep_f[i, k] > 1),
+                cores_used=int(cp["cores_used"][i]), sram_bytes_per_core=int(cp["mem"][i]),
+                passes=tuple((d, int(rep_p[i, k])) for k, d in enumerate(names) if rep_p[i, k] > 1))
+    noc = float(cp["noc"][i])
     work = OpWork(
-        compute_cycles=float(c["cycles"][i]), noc_bytes=noc, noc_max_core_bytes=float(c["max_core"][i]),
-        chip_link_bytes=noc * cross_chip_fraction(chip), hbm_read_bytes=float(c["hbm_read"][i]),
-        hbm_write_bytes=float(c["hbm_write"][i]), hbm_delivered_bytes=float(c["delivered"][i]),
-        barriers=int(c["barriers"][i]),
+        compute_cycles=float(cp["cycles"][i]), noc_bytes=noc, noc_max_core_bytes=float(cp["max_core"][i]),
+        chip_link_bytes=noc * cross_chip_fraction(chip), hbm_read_bytes=float(cp["hbm_read"][i]),
+        hbm_write_bytes=float(cp["hbm_write"][i]), hbm_delivered_bytes=float(cp["delivered"][i]),
+        barriers=int(cp["barriers"][i]),
     )
-    return PlanChoice(plan, work, float(_seconds(chip, {k: v[i:i + 1] for k, v in c.items()})[0]))
+    return PlanChoice(plan, work, float(s[i]))

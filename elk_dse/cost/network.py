@@ -7,6 +7,8 @@ the event-driven simulator (issue 5) replaces with routed transfers.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from elk_dse.hw.chip import Chip
@@ -104,3 +106,48 @@ def barrier_time_s(chip: Chip, barriers):
     if chip.num_chips > 1:
         per += chip.chips.link_latency_ns * 1e-9
     return b * per
+
+
+def ring_hops(chip: Chip, stride: int, length: int) -> tuple[float, float]:
+    """(mean hops per shift, share of shifts that cross chips) for a rotation ring of ``length`` cores whose
+    members are ``stride`` apart in the system's core numbering (core id = chip * cores_per_chip + local id).
+
+    Computed on the real topology from the ring's edges, closing edge included.
+    """
+    return _ring_hops(chip.topology, chip.cores_per_chip, chip.num_chips, int(stride), int(length))
+
+
+@lru_cache(maxsize=65536)
+def _ring_hops(topology, cores_per_chip: int, num_chips: int, stride: int, length: int) -> tuple[float, float]:
+    if length < 2:
+        return 0.0, 0.0
+    members = (np.arange(length, dtype=np.int64) * stride) % (cores_per_chip * num_chips)
+    nxt = np.roll(members, -1)
+    chip_a, chip_b = members // cores_per_chip, nxt // cores_per_chip
+    local_a, local_b = members % cores_per_chip, nxt % cores_per_chip
+    hops = topology.hops(local_a, local_b).astype(np.float64)
+    crossing = chip_a != chip_b
+    # A shift to another chip leaves through the chip's link port: count one on-chip hop to reach it.
+    hops = np.where(crossing, np.maximum(hops, 1.0), hops)
+    return float(hops.mean()), float(crossing.mean())
+
+
+def shift_time_s(chip: Chip, shift_bytes, shift_core_bytes, shift_link_bytes, shift_cross_bytes, steps):
+    """Seconds spent rotating tensor pieces around their rings (compute-shift plans).
+
+    The slowest of: the busiest core's outgoing link (each core sends each piece to one ring neighbour),
+    the links' capacity (bytes x hops over all directed links), and the chip-to-chip links; plus the hop
+    latency of every step's transfer.
+    """
+    total = np.asarray(shift_bytes, dtype=np.float64)
+    link_bw = chip.link_bytes_per_s
+    t_port = np.asarray(shift_core_bytes, dtype=np.float64) / link_bw
+    links = directed_links(chip) * chip.num_chips
+    t_links = np.asarray(shift_link_bytes, dtype=np.float64) / (links * link_bw) if links else 0.0 * total
+    t = np.maximum(t_port, t_links)
+    if chip.num_chips > 1:
+        t = np.maximum(t, chip_link_time_s(chip, shift_cross_bytes))
+    mean_hops = np.divide(np.asarray(shift_link_bytes, dtype=np.float64), total,
+                          out=np.zeros_like(total), where=total > 0)
+    latency = np.asarray(steps) * np.maximum(mean_hops, 1.0) * chip.interconnect.hop_latency_cycles / chip.clock_hz
+    return np.where(total > 0, t + latency, 0.0)

@@ -7,10 +7,13 @@ modelled here (the event-driven simulator of issue 5 does).
 
 from __future__ import annotations
 
+from dataclasses import fields
+from types import SimpleNamespace
+
 import numpy as np
 
 from elk_dse.cost.op_time import exec_time, load_time_s
-from elk_dse.program import Program
+from elk_dse.program import OpWork, Program
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 
 
@@ -23,19 +26,15 @@ class AnalyticSimulator(Simulator):
         ops = program.ops
         if not ops:
             return SimResult(0.0, (), {"compute": 0.0, "noc": 0.0, "hbm": 0.0, "sync": 0.0})
-        w = [op.work for op in ops]
-        arr = {k: np.array([getattr(x, k) for x in w], dtype=np.float64) for k in (
-            "compute_cycles", "noc_bytes", "noc_max_core_bytes", "chip_link_bytes", "hbm_read_bytes",
-            "hbm_write_bytes", "hbm_delivered_bytes", "barriers")}
-        ex = exec_time(chip, arr["compute_cycles"], arr["noc_bytes"], arr["noc_max_core_bytes"],
-                       arr["chip_link_bytes"], arr["barriers"])
-        compute_s = np.broadcast_to(ex.compute_s, len(ops))
-        noc_s = np.broadcast_to(ex.noc_s, len(ops))
-        sync_s = np.broadcast_to(ex.sync_s, len(ops))
-        exec_s = compute_s + noc_s + sync_s
-        load_s = np.broadcast_to(
-            load_time_s(chip, arr["hbm_read_bytes"] + arr["hbm_write_bytes"], arr["hbm_delivered_bytes"]),
-            len(ops))
+        work = SimpleNamespace(**{
+            f.name: np.array([getattr(op.work, f.name) for op in ops]) for f in fields(OpWork)})
+        ex = exec_time(chip, work)
+        n = len(ops)
+        compute_s = np.broadcast_to(ex.compute_s, n)
+        noc_s = np.broadcast_to(ex.noc_s + ex.shift_s, n)
+        sync_s = np.broadcast_to(ex.sync_s, n)
+        exec_s = np.broadcast_to(ex.total_s, n)
+        load_s = np.broadcast_to(load_time_s(chip, work), n)
 
         end = np.zeros(len(ops))
         timings = []

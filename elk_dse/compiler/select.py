@@ -1,0 +1,120 @@
+"""Choosing plans: plan tables -> seconds on a chip -> the fastest plan that fits, and frontiers.
+
+``hot`` means the operator's weights already sit in their active layout (T10's hot idle layout), so no
+warm-up moves them; otherwise, on a chip without HBM, they are moved from the compact idle layout over the
+network first (the warm-up cost), and on a chip with HBM they stream from HBM into the active layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+
+from elk_dse.compiler.partition import NoFit, PlanChoice, stream_plan
+from elk_dse.compiler.t10 import PlanTable, plan_table
+from elk_dse.cost.op_time import exec_time, load_time_s
+from elk_dse.hw.chip import Chip
+from elk_dse.ir.graph import Operator
+from elk_dse.program import OpWork, Plan
+
+
+def table_work(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False) -> SimpleNamespace:
+    """Resource demands of every plan of ``table`` on ``chip`` (attribute form of program.OpWork)."""
+    remote = 1.0 - 1.0 / chip.num_cores  # evenly laid out data is local for 1/num_cores of receivers
+    n = len(table)
+    noc = table.act_in_bytes * remote + table.reduce_bytes
+    core = table.act_in_core_bytes * remote + table.reduce_core_bytes
+    if pinned and not hot:
+        noc = noc + table.weight_in_bytes * remote
+        core = core + table.weight_in_core_bytes * remote
+    bsp = not chip.cores.overlap_compute_comm
+    barriers = 1 + (table.reduction_factor > 1) + (table.steps if bsp else 0)
+    cross = noc * (chip.num_chips - 1) / chip.num_chips
+    hbm_read = np.full(n, 0.0 if pinned else table.hbm_weight_bytes)
+    return SimpleNamespace(
+        compute_cycles=table.compute_cycles, steps=table.steps, shift_bytes=table.shift_bytes,
+        shift_core_bytes=table.shift_core_bytes, shift_link_bytes=table.shift_link_bytes,
+        shift_cross_bytes=table.shift_cross_bytes, overlap=np.full(n, chip.cores.overlap_compute_comm),
+        noc_bytes=noc, noc_max_core_bytes=core, chip_link_bytes=cross, hbm_read_bytes=hbm_read,
+        hbm_write_bytes=np.full(n, 0.0 if pinned else table.kv_write_bytes),
+        hbm_delivered_bytes=np.zeros(n) if pinned else table.weight_in_bytes, barriers=barriers)
+
+
+def table_seconds(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False):
+    """(seconds per plan including its HBM load, the work namespace)."""
+    w = table_work(table, chip, pinned, hot)
+    return exec_time(chip, w).total_s + load_time_s(chip, w), w
+
+
+def frontier(mem_bytes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """Indices of the (memory, time) Pareto frontier, by increasing memory and strictly decreasing time."""
+    order = np.lexsort((seconds, mem_bytes))
+    best = np.minimum.accumulate(seconds[order])
+    prev = np.concatenate([[np.inf], best[:-1]])
+    keep = seconds[order] < prev
+    return order[keep]
+
+
+def plan_of(table: PlanTable, i: int) -> Plan:
+    """The Plan record of row i."""
+    rot = tuple((table.tensors[j], table.dims[table.rot_dim[i, j]], int(table.rot_factor[i, j]))
+                for j in range(len(table.tensors)) if table.rot_factor[i, j] > 1)
+    return Plan(
+        spatial=tuple((d, int(f)) for d, f in zip(table.dims, table.factors[i], strict=True) if f > 1),
+        cores_used=int(table.cores_used[i]), sram_bytes_per_core=int(np.ceil(table.mem_bytes[i])),
+        rotation=rot, steps=int(table.steps[i]),
+        inner_dim=table.dims[table.order_inner[i]] if table.order_inner[i] >= 0 else "",
+        padding=float(table.padding[i]))
+
+
+def work_of(w: SimpleNamespace, i: int) -> OpWork:
+    """The OpWork of row i of a work namespace."""
+    return OpWork(
+        compute_cycles=float(w.compute_cycles[i]), steps=int(w.steps[i]), shift_bytes=float(w.shift_bytes[i]),
+        shift_core_bytes=float(w.shift_core_bytes[i]), shift_link_bytes=float(w.shift_link_bytes[i]),
+        shift_cross_bytes=float(w.shift_cross_bytes[i]), overlap=bool(w.overlap[i]),
+        noc_bytes=float(w.noc_bytes[i]), noc_max_core_bytes=float(w.noc_max_core_bytes[i]),
+        chip_link_bytes=float(w.chip_link_bytes[i]), hbm_read_bytes=float(w.hbm_read_bytes[i]),
+        hbm_write_bytes=float(w.hbm_write_bytes[i]), hbm_delivered_bytes=float(w.hbm_delivered_bytes[i]),
+        barriers=int(w.barriers[i]))
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """An operator's frontier on a chip: plans by increasing memory and decreasing time."""
+
+    table: PlanTable
+    index: np.ndarray
+    mem_bytes: np.ndarray
+    weight_active_bytes: np.ndarray
+    seconds: np.ndarray
+    work: SimpleNamespace
+
+
+def plan_options(op: Operator, chip: Chip, pinned: bool, hot: bool = False, rotation: bool = True) -> PlanOptions:
+    """The (memory per core, seconds) frontier of ``op`` on ``chip``."""
+    table = plan_table(op, chip, rotation)
+    seconds, w = table_seconds(table, chip, pinned, hot)
+    idx = frontier(table.mem_bytes, seconds)
+    return PlanOptions(table, idx, table.mem_bytes[idx], table.weight_active_bytes[idx], seconds[idx], w)
+
+
+def choose_plan(op: Operator, chip: Chip, budget_bytes_per_core: float, pinned: bool, rotation: bool = True,
+                hot: bool = False) -> PlanChoice | NoFit:
+    """The fastest plan of ``op`` fitting ``budget_bytes_per_core``; the streaming fallback when none does.
+
+    Ties go to fewer cores, then less memory, then the first enumerated (deterministic).
+    """
+    table = plan_table(op, chip, rotation)
+    seconds, w = table_seconds(table, chip, pinned, hot)
+    fits = table.mem_bytes <= budget_bytes_per_core
+    if fits.any():
+        i = int(np.lexsort((np.arange(len(table)), table.mem_bytes, table.cores_used,
+                            np.where(fits, seconds, np.inf)))[0])
+        return PlanChoice(plan_of(table, i), work_of(w, i), float(seconds[i]))
+    fallback = stream_plan(op, chip, budget_bytes_per_core, pinned)
+    if isinstance(fallback, NoFit):
+        return NoFit(min(fallback.min_bytes_per_core, float(table.mem_bytes.min())), budget_bytes_per_core)
+    return fallback

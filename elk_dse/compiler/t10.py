@@ -1,0 +1,311 @@
+"""T10 compute-shift plans: distributed tensors that rotate instead of being replicated.
+
+A plan has a spatial factor per dim (the operator is cut into one sub-operator per core) and, per input
+tensor, a temporal (rotation) factor along one of its dims: the cores of a replica group (cores whose blocks
+need the same sub-tensor) each hold 1/f of it and pass the pieces around a ring of f cores, one shift per
+change of piece, while the sub-operator runs in steps. Along one dim the factors of the tensors rotating on it
+divide each other (the divisibility chain), the dim runs in max(f) steps, and the steps form a loop nest whose
+order decides how often a tensor's piece changes.
+
+Tables are costed in hardware-independent units (cycles, bytes, bytes x hops) and cached by the operator's
+shape and the core arrangement, so design points that change only link or HBM figures reuse them; turning
+them into seconds (cost/op_time.py) is cheap and vectorized.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from elk_dse.compiler.partition import enumerate_spatial
+from elk_dse.cost.core_models import core_model
+from elk_dse.cost.network import ring_hops
+from elk_dse.hw.chip import Chip
+from elk_dse.ir.graph import Operator, Role, Window
+
+MAX_SPATIAL = 96  # spatial plans kept per operator after pruning (best utilization, then least padding)
+UTILIZATION_FLOOR = 0.9  # T10: keep plans using >= 90% of the cores an operator can use
+PADDING_CEILING = 1.10  # T10: drop plans that pad away more than 10% (unless nothing else is left)
+
+
+@dataclass(frozen=True)
+class PlanTable:
+    """Every candidate plan of one operator on one core arrangement (arrays: one entry per plan).
+
+    Per core unless noted: ``mem_bytes`` held during execution (pieces, x2 for rotating ones as double
+    buffers, plus the output block); ``weight_active_bytes`` weight/KV pieces of the active layout;
+    ``compute_cycles`` all steps of the busiest core. Totals over cores: ``shift_bytes`` rotated,
+    ``shift_link_bytes`` rotated x hops, ``shift_cross_bytes`` rotated across chips, ``act_in_bytes`` /
+    ``weight_in_bytes`` initial pieces delivered to cores, ``reduce_bytes`` partial sums reduce-scattered.
+    ``padding`` is executed points / true points (>= 1).
+    """
+
+    dims: tuple[str, ...]
+    tensors: tuple[str, ...]
+    factors: np.ndarray
+    rot_factor: np.ndarray
+    rot_dim: np.ndarray
+    order_inner: np.ndarray
+    steps: np.ndarray
+    cores_used: np.ndarray
+    mem_bytes: np.ndarray
+    weight_active_bytes: np.ndarray
+    compute_cycles: np.ndarray
+    shift_bytes: np.ndarray
+    shift_core_bytes: np.ndarray
+    shift_link_bytes: np.ndarray
+    shift_cross_bytes: np.ndarray
+    act_in_bytes: np.ndarray
+    act_in_core_bytes: np.ndarray
+    weight_in_bytes: np.ndarray
+    weight_in_core_bytes: np.ndarray
+    reduce_bytes: np.ndarray
+    reduce_core_bytes: np.ndarray
+    reduction_factor: np.ndarray
+    padding: np.ndarray
+    hbm_weight_bytes: float
+    kv_write_bytes: float
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def describe(self, i: int) -> dict:
+        """Plan i as plain data: spatial split, rotations, steps, loop order."""
+        rot = {}
+        for j, name in enumerate(self.tensors):
+            if self.rot_factor[i, j] > 1:
+                rot[name] = {"dim": self.dims[self.rot_dim[i, j]], "factor": int(self.rot_factor[i, j])}
+        return {
+            "spatial": {d: int(f) for d, f in zip(self.dims, self.factors[i], strict=True) if f > 1},
+            "rotation": rot,
+            "steps": int(self.steps[i]),
+            "inner_dim": self.dims[self.order_inner[i]] if self.order_inner[i] >= 0 else "",
+            "padding": float(self.padding[i]),
+        }
+
+
+@lru_cache(maxsize=4096)
+def _temporal_candidates(num_cores: int) -> tuple[int, ...]:
+    cands = {1 << i for i in range(1, int(math.log2(max(num_cores, 1))) + 1)}
+    cands.update(d for d in range(2, num_cores + 1) if num_cores % d == 0)
+    return tuple(sorted(cands))
+
+
+def _prune_spatial(op: Operator, factors: np.ndarray, num_cores: int) -> np.ndarray:
+    used = factors.prod(axis=1)
+    sizes = np.array([n for _, n in op.dims])
+    padded = (-(-sizes // factors) * factors).prod(axis=1) / float(np.prod(sizes, dtype=np.float64))
+    best_used = used.max()
+    keep = (used >= UTILIZATION_FLOOR * best_used) & (padded <= PADDING_CEILING)
+    if not keep.any():
+        keep = used >= UTILIZATION_FLOOR * best_used
+    idx = np.flatnonzero(keep)
+    order = np.lexsort((idx, padded[idx], -used[idx]))
+    # Always keep the single-core-per-op... no: keep a spread of splits, fastest-looking first.
+    return factors[idx[order[:MAX_SPATIAL]]]
+
+
+def _plain_dims(tensor) -> list[str]:
+    return [a for a in tensor.axes if not isinstance(a, Window)]
+
+
+def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
+    """Enumerate and cost every T10 plan of ``op`` on ``chip``'s cores (vectorized).
+
+    ``rotation=False`` gives the replicate-everything baseline (spatial plans only).
+    """
+    names = [d for d, _ in op.dims]
+    sizes = dict(op.dims)
+    num_cores = chip.num_cores
+    spatial = _prune_spatial(op, enumerate_spatial(op, num_cores), num_cores)
+    S = len(spatial)
+    inputs = list(op.inputs)
+    T = len(inputs)
+    sub_all = -(-np.array([sizes[d] for d in names])[None, :] // spatial)  # (S, D)
+
+    # Expand spatial rows by each input tensor's rotation options, filtering as we go.
+    row_s = np.arange(S)
+    rot_f = np.ones((S, T), dtype=np.int64)
+    rot_d = np.full((S, T), -1, dtype=np.int64)
+    temporal = np.array(_temporal_candidates(num_cores), dtype=np.int64) if rotation else np.zeros(0, np.int64)
+    for j, t in enumerate(inputs):
+        tdims = [names.index(d) for d in t.dim_names]
+        replicas = np.ones(S, dtype=np.int64)
+        for k, _ in enumerate(names):
+            if k not in tdims:
+                replicas = replicas * spatial[:, k]
+        opts_d = [-1] + [names.index(d) for d in _plain_dims(t) for _ in temporal]
+        opts_f = [1] + [int(f) for _ in _plain_dims(t) for f in temporal]
+        opts_d, opts_f = np.array(opts_d), np.array(opts_f)
+        n = len(opts_d)
+        rs = np.repeat(row_s, n)
+        od, of = np.tile(opts_d, len(row_s)), np.tile(opts_f, len(row_s))
+        rep = replicas[rs]
+        sub_on_dim = np.where(od >= 0, sub_all[rs, np.maximum(od, 0)], 1)
+        ok = (of == 1) | ((rep % of == 0) & (of <= sub_on_dim))
+        # Divisibility chain with tensors already rotating on the same dim.
+        for jj in range(j):
+            same = (rot_d[np.repeat(np.arange(len(row_s)), n), jj] == od) & (od >= 0)
+            other = rot_f[np.repeat(np.arange(len(row_s)), n), jj]
+            lo, hi = np.minimum(other, of), np.maximum(other, of)
+            ok &= ~same | (hi % lo == 0)
+        base = np.repeat(np.arange(len(row_s)), n)[ok]
+        row_s = rs[ok]
+        rot_f = rot_f[base].copy()
+        rot_d = rot_d[base].copy()
+        rot_f[:, j] = of[ok]
+        rot_d[:, j] = od[ok]
+
+    P = len(row_s)
+    f_sp = spatial[row_s]  # (P, D)
+    sub = {d: sub_all[row_s, k] for k, d in enumerate(names)}
+    cores_used = f_sp.prod(axis=1).astype(np.float64)
+
+    # Steps per dim: the largest factor of the tensors rotating on it.
+    steps_d = np.ones((P, len(names)), dtype=np.int64)
+    for j in range(T):
+        has = rot_d[:, j] >= 0
+        k = np.maximum(rot_d[:, j], 0)
+        cur = steps_d[np.arange(P), k]
+        steps_d[np.arange(P), k] = np.where(has, np.maximum(cur, rot_f[:, j]), cur)
+    steps = steps_d.prod(axis=1)
+    step_sub = {d: -(-sub[d] // steps_d[:, k]) for k, d in enumerate(names)}
+    cm = core_model(chip.cores)
+    compute_cycles = cm.cycles(op, step_sub) * steps
+
+    # Loop order: at most two dims carry steps when two inputs rotate on different dims. Try both nestings.
+    rot_dims_sorted = np.sort(np.where(rot_d >= 0, rot_d, len(names)), axis=1)
+    dim_a = rot_dims_sorted[:, 0]
+    dim_b = np.where(T > 1, rot_dims_sorted[:, min(1, T - 1)], len(names))
+    two = (dim_b < len(names)) & (dim_a != dim_b)
+
+    piece_bytes = np.zeros((P, T))
+    for j, t in enumerate(inputs):
+        piece_sizes = dict(sub)
+        for k, d in enumerate(names):
+            on = rot_d[:, j] == k
+            if on.any():
+                piece_sizes[d] = np.where(on, -(-sub[d] // np.maximum(rot_f[:, j], 1)), piece_sizes[d])
+        piece_bytes[:, j] = t.nbytes(piece_sizes) * np.ones(P)
+
+    def changes(inner: np.ndarray) -> np.ndarray:
+        """Piece changes per tensor for a loop nest with ``inner`` the innermost stepped dim."""
+        out = np.zeros((P, T))
+        for j in range(T):
+            f = rot_f[:, j].astype(np.float64)
+            d = rot_d[:, j]
+            outer_steps = np.ones(P)
+            for k in range(len(names)):
+                # Dims outside the tensor's rotation dim re-run its full rotation once per iteration.
+                is_outer = two & (d >= 0) & (d == inner) & (k != d) & (steps_d[:, k] > 1)
+                outer_steps = np.where(is_outer, outer_steps * steps_d[:, k], outer_steps)
+            out[:, j] = np.where(f > 1, f * outer_steps - 1, 0.0)
+        return out
+
+    ch_b = changes(dim_b)  # dim_b innermost
+    ch_a = changes(dim_a)  # dim_a innermost
+    vol_b, vol_a = (ch_b * piece_bytes).sum(axis=1), (ch_a * piece_bytes).sum(axis=1)
+    use_a = two & (vol_a < vol_b)
+    ch = np.where(use_a[:, None], ch_a, ch_b)
+    order_inner = np.where(two, np.where(use_a, dim_a, dim_b), np.where(dim_a < len(names), dim_a, -1))
+
+    # Ring geometry: members of a tensor's ring differ along its group's innermost free dim.
+    strides = np.ones((P, len(names)), dtype=np.int64)
+    for k in range(len(names) - 2, -1, -1):
+        strides[:, k] = strides[:, k + 1] * f_sp[:, k + 1]
+    shift_bytes = np.zeros(P)
+    shift_link = np.zeros(P)
+    shift_cross = np.zeros(P)
+    shift_core = np.zeros(P)
+    for j, t in enumerate(inputs):
+        free = [k for k, d in enumerate(names) if d not in t.dim_names]
+        if not free:
+            continue
+        stride = np.full(P, np.iinfo(np.int64).max)
+        for k in free:
+            stride = np.where(f_sp[:, k] > 1, np.minimum(stride, strides[:, k]), stride)
+        stride = np.where(stride == np.iinfo(np.int64).max, 1, stride)
+        length = rot_f[:, j]
+        pairs, inverse = np.unique(np.stack([stride, length], axis=1), axis=0, return_inverse=True)
+        geo = np.array([ring_hops(chip, int(s), int(n)) for s, n in pairs]).reshape(-1, 2)
+        hops, cross = geo[inverse.ravel(), 0], geo[inverse.ravel(), 1]
+        per_core = ch[:, j] * piece_bytes[:, j]
+        shift_core += per_core
+        shift_bytes += per_core * cores_used
+        shift_link += per_core * cores_used * hops
+        shift_cross += per_core * cores_used * cross
+
+    # Memory, initial delivery, reductions.
+    mem = np.zeros(P)
+    weight_active = np.zeros(P)
+    act_in = np.zeros(P)
+    act_core = np.zeros(P)
+    w_in = np.zeros(P)
+    w_core = np.zeros(P)
+    for j, t in enumerate(inputs):
+        rotating = rot_f[:, j] > 1
+        mem += piece_bytes[:, j] * np.where(rotating, 2.0, 1.0)
+        if t.role in (Role.WEIGHT, Role.KV_CACHE):
+            weight_active += piece_bytes[:, j]
+            w_in += piece_bytes[:, j] * cores_used
+            w_core += piece_bytes[:, j]
+        else:
+            act_in += piece_bytes[:, j] * cores_used
+            act_core += piece_bytes[:, j]
+    out_block = op.output.nbytes(sub) * np.ones(P)
+    mem += out_block
+    reduction = np.ones(P)
+    for k, d in enumerate(names):
+        if d in op.reduction_dims:
+            reduction = reduction * f_sp[:, k]
+    partial = out_block * (reduction - 1) / reduction
+    true_points = float(np.prod([sizes[d] for d in names], dtype=np.float64))
+    padded_points = np.ones(P)
+    for d in names:
+        padded_points = padded_points * sub[d]
+    padding = padded_points * cores_used / true_points
+
+    weights = [t for t in inputs if t.role in (Role.WEIGHT, Role.KV_CACHE)]
+    return PlanTable(
+        dims=tuple(names), tensors=tuple(t.name for t in inputs), factors=f_sp, rot_factor=rot_f, rot_dim=rot_d,
+        order_inner=order_inner, steps=steps, cores_used=cores_used, mem_bytes=mem,
+        weight_active_bytes=weight_active, compute_cycles=compute_cycles.astype(np.float64),
+        shift_bytes=shift_bytes, shift_core_bytes=shift_core, shift_link_bytes=shift_link,
+        shift_cross_bytes=shift_cross, act_in_bytes=act_in, act_in_core_bytes=act_core, weight_in_bytes=w_in,
+        weight_in_core_bytes=w_core, reduce_bytes=partial * cores_used, reduce_core_bytes=partial,
+        reduction_factor=reduction, padding=padding,
+        hbm_weight_bytes=float(sum(op.tensor_bytes(t) for t in weights)),
+        kv_write_bytes=float(op.tensor_bytes(op.output)) if op.output.role == Role.KV_CACHE else 0.0,
+    )
+
+
+_TABLES: OrderedDict[tuple, PlanTable] = OrderedDict()
+_TABLES_MAX = 4096
+
+
+def table_key(op: Operator, chip: Chip, rotation: bool) -> tuple:
+    """What a plan table depends on: the operator's shape and the core arrangement, not link/HBM figures."""
+    return (op.signature, chip.cores, chip.grid, chip.interconnect.topology, chip.num_chips, rotation)
+
+
+def plan_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
+    """The cached plan table of ``op`` for ``chip``'s cores (built on first use)."""
+    key = table_key(op, chip, rotation)
+    table = _TABLES.get(key)
+    if table is None:
+        table = build_table(op, chip, rotation)
+        _TABLES[key] = table
+        if len(_TABLES) > _TABLES_MAX:
+            _TABLES.popitem(last=False)
+    else:
+        _TABLES.move_to_end(key)
+    return table
+
+
+def clear_tables() -> None:
+    """Forget all cached plan tables."""
+    _TABLES.clear()
