@@ -29,7 +29,7 @@ METRICS = (
     "throughput_per_s", "flops", "hbm_bytes", "must_hbm_bytes", "weight_bytes", "kv_cache_bytes",
     "parameter_bytes", "noc_bytes", "chip_link_bytes", "peak_flops_per_s", "hbm_bytes_per_s",
     "noc_bytes_per_s", "achieved_flops_per_s", "area_proxy_mm2", "compute_busy_s", "noc_busy_s",
-    "hbm_busy_s", "sync_busy_s", "eval_s",
+    "hbm_busy_s", "sync_busy_s", "sram_used_bytes_per_core", "eval_s",
 )
 
 
@@ -84,6 +84,7 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         "noc_bytes_per_s": noc_bytes_per_s(chip),
         "achieved_flops_per_s": math.nan,
         "area_proxy_mm2": area_proxy_mm2(chip),
+        "sram_used_bytes_per_core": math.nan,
         "compute_busy_s": math.nan, "noc_busy_s": math.nan, "hbm_busy_s": math.nan, "sync_busy_s": math.nan,
         "chip": chip.resolved(),
         "model": {"name": graph.name, "phase": graph.phase, "batch": graph.batch, "seq_len": graph.seq_len,
@@ -109,6 +110,7 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         achieved_flops_per_s=program.flops / latency if latency else math.nan,
         compute_busy_s=result.busy_s["compute"], noc_busy_s=result.busy_s["noc"],
         hbm_busy_s=result.busy_s["hbm"], sync_busy_s=result.busy_s["sync"],
+        sram_used_bytes_per_core=float(program.meta.get("sram_used_bytes_per_core", math.nan)),
     )
     if include_ops:
         out["ops"] = [

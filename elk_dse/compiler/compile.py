@@ -9,12 +9,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from elk_dse.compiler.partition import NoFit, PlanChoice
-from elk_dse.compiler.select import choose_plan
 from elk_dse.compiler.schedulers import SCHEDULERS, SchedulerConfig
+from elk_dse.compiler.select import choose_plan, plan_of, table_work, work_of
+from elk_dse.compiler.t10 import plan_table
+from elk_dse.compiler.tradeoff import GroupOptions, group_options, trade_off
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import KIB, Chip
 from elk_dse.ir.graph import Graph, Operator, Role
 from elk_dse.program import Infeasible, OpWork, Program, ProgramOp
+from elk_dse.units import format_bytes
 
 _PLAN_CACHE: OrderedDict[tuple, PlanChoice | NoFit] = OrderedDict()
 _PLAN_CACHE_MAX = 50_000
@@ -34,17 +37,18 @@ def clear_plan_cache() -> None:
     _PLAN_CACHE.clear()
 
 
-def _cached_plan(op: Operator, chip: Chip, budget: float, pinned: bool, stats: dict) -> PlanChoice | NoFit:
+def _cached_plan(op: Operator, chip: Chip, budget: float, pinned: bool, rotation: bool,
+                 stats: dict) -> PlanChoice | NoFit:
     # Budgets are bucketed to whole KiB so that layers with equal live data share plans.
     budget_kib = int(budget // KIB)
-    key = (op.signature, chip, budget_kib, pinned)
+    key = (op.signature, chip, budget_kib, pinned, rotation)
     hit = _PLAN_CACHE.get(key)
     if hit is not None:
         stats["hits"] += 1
         _PLAN_CACHE.move_to_end(key)
         return hit
     stats["computed"] += 1
-    result = choose_plan(op, chip, budget_kib * KIB, pinned)
+    result = choose_plan(op, chip, budget_kib * KIB, pinned, rotation)
     _PLAN_CACHE[key] = result
     if len(_PLAN_CACHE) > _PLAN_CACHE_MAX:
         _PLAN_CACHE.popitem(last=False)
@@ -105,27 +109,34 @@ def compile_with_stats(graph: Graph, chip: Chip,
     if pinned and stored > chip.total_sram_bytes:
         return done(Infeasible(
             "sram_capacity",
-            f"chip has no HBM: weights and KV cache need {stored / 2**30:.2f} GiB, "
-            f"on-chip SRAM holds {chip.total_sram_bytes / 2**30:.2f} GiB"))
+            f"chip has no HBM: weights and KV cache need {format_bytes(stored)}, "
+            f"on-chip SRAM holds {format_bytes(chip.total_sram_bytes)}"))
     if not pinned and stored > chip.hbm_capacity_bytes:
         return done(Infeasible(
             "hbm_capacity",
-            f"weights and KV cache need {stored / 2**30:.2f} GiB, HBM holds {chip.hbm_capacity_bytes / 2**30:.2f} GiB"))
+            f"weights and KV cache need {format_bytes(stored)}, HBM holds {format_bytes(chip.hbm_capacity_bytes)}"))
 
     live = _live_activation_bytes(instances)
-    pinned_per_core = stored / chip.num_cores if pinned else 0.0
+    rotation = scheduler.plans == "t10"
     sram = chip.sram_bytes_per_core
-    choices: list[PlanChoice] = []
-    for i, (_, op) in enumerate(instances):
-        own_pinned = (op.bytes_by_role(Role.WEIGHT) + op.bytes_by_role(Role.KV_CACHE)) / chip.num_cores
-        budget = sram - live[i] / chip.num_cores - (pinned_per_core - own_pinned if pinned else 0.0)
-        choice = _cached_plan(op, chip, budget, pinned, stats)
-        if isinstance(choice, NoFit):
-            return done(Infeasible(
-                "sram_capacity",
-                f"operator {op.name} needs at least {choice.min_bytes_per_core / KIB:.1f} KiB per core, "
-                f"{max(choice.budget_bytes_per_core, 0) / KIB:.1f} KiB of the {sram / KIB:.0f} KiB are free"))
-        choices.append(choice)
+    if pinned:
+        on_chip = _on_chip_choices(graph, chip, instances, rotation, stats)
+        if isinstance(on_chip, Infeasible):
+            return done(on_chip)
+        choices, sram_used = on_chip
+    else:
+        choices = []
+        for i, (_, op) in enumerate(instances):
+            budget = sram - live[i] / chip.num_cores
+            choice = _cached_plan(op, chip, budget, pinned, rotation, stats)
+            if isinstance(choice, NoFit):
+                return done(Infeasible(
+                    "sram_capacity",
+                    f"operator {op.name} needs at least {format_bytes(choice.min_bytes_per_core)} per core, "
+                    f"{format_bytes(max(choice.budget_bytes_per_core, 0))} of the {format_bytes(sram)} are free"))
+            choices.append(choice)
+        sram_used = float(max(c.plan.sram_bytes_per_core + live[i] / chip.num_cores
+                              for i, c in enumerate(choices)))
 
     works = _spill_fixups(instances, choices) if not pinned else [c.work for c in choices]
     deps = SCHEDULERS[scheduler.name]().dependencies(len(instances))
@@ -139,9 +150,65 @@ def compile_with_stats(graph: Graph, chip: Chip,
             load_after=load_after, exec_after=exec_after))
     program = Program(chip=chip, model=graph.name, phase=graph.phase, scheduler=scheduler.name,
                       ops=tuple(ops), parameter_bytes=graph.parameter_bytes, batch=graph.batch,
-                      meta=dict(graph.meta))
+                      meta={**dict(graph.meta), "sram_used_bytes_per_core": sram_used})
     program.check()
     return done(program)
+
+
+def instance_groups(graph: Graph) -> dict[tuple[int, int], list[int]]:
+    """Instance indices of each (layer, position) operator: the repetitions of one op in a repeated layer."""
+    positions: dict[tuple[int, int], list[int]] = {}
+    i = 0
+    for li, layer in enumerate(graph.layers):
+        for _rep in range(layer.repeat):
+            for k, _op in enumerate(layer.ops):
+                positions.setdefault((li, k), []).append(i)
+                i += 1
+    return positions
+
+
+def tradeoff_groups(graph: Graph, chip: Chip, rotation: bool = True) -> list[GroupOptions]:
+    """The T10 trade-off's option groups of ``graph`` on ``chip`` (one per (layer, position) operator)."""
+    instances = [op for _, _, op in graph.instances()]
+    live = _live_activation_bytes([("", op) for op in instances])
+    groups = []
+    for (li, k), idx in instance_groups(graph).items():
+        op = graph.layers[li].ops[k]
+        groups.append(group_options(op, chip, len(idx), float(live[idx].max()) / chip.num_cores, rotation))
+    return groups
+
+
+def _on_chip_choices(graph: Graph, chip: Chip, instances: list[tuple[str, Operator]], rotation: bool,
+                     stats: dict) -> tuple[list[PlanChoice], float] | Infeasible:
+    """Plans for a chip without HBM: T10's global trade-off over idle/active layouts of all operators.
+    Returns the per-instance choices and the SRAM bytes per core they need."""
+    positions = instance_groups(graph)
+    keys = list(positions)
+    groups = tradeoff_groups(graph, chip, rotation)
+    stats["computed"] += len(groups)
+    result = trade_off(groups, chip.sram_bytes_per_core)
+    if not result.fits:
+        # Name the operator whose smallest active layout leaves the least room.
+        idle_total = sum(g.multiplicity * float(g.idle.min()) for g in groups)
+        extra = [float((g.active - g.idle).min()) + g.live_bytes for g in groups]
+        worst = int(np.argmax(extra))
+        return Infeasible(
+            "sram_capacity",
+            f"operator {groups[worst].op.name} needs at least {format_bytes(extra[worst])} per core while it runs, "
+            f"on top of {format_bytes(idle_total)} of idle weights; SRAM has "
+            f"{format_bytes(chip.sram_bytes_per_core)} per core (best trade-off needs "
+            f"{format_bytes(result.requirement_bytes)})")
+    choices: list[PlanChoice | None] = [None] * len(instances)
+    for g, key in enumerate(keys):
+        opt = int(result.choice[g])
+        group = groups[g]
+        table = plan_table(group.op, chip, rotation)
+        row, hot = int(group.row[opt]), bool(group.hot[opt])
+        w = table_work(table, chip, pinned=True, hot=hot)
+        choice = PlanChoice(plan_of(table, row), work_of(w, row), float(group.seconds[opt]))
+        for j in positions[key]:
+            choices[j] = choice
+    return [c for c in choices if c is not None], result.requirement_bytes
 
 
 def _spill_fixups(instances: list[tuple[str, Operator]], choices: list[PlanChoice]) -> list[OpWork]:

@@ -9,9 +9,9 @@ holding every sub-tensor its tile touches (replicated), and its tensors stream t
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 from dataclasses import dataclass
 from functools import lru_cache
+from types import SimpleNamespace
 
 import numpy as np
 

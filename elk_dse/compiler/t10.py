@@ -105,7 +105,6 @@ def _prune_spatial(op: Operator, factors: np.ndarray, num_cores: int) -> np.ndar
         keep = used >= UTILIZATION_FLOOR * best_used
     idx = np.flatnonzero(keep)
     order = np.lexsort((idx, padded[idx], -used[idx]))
-    # Always keep the single-core-per-op... no: keep a spread of splits, fastest-looking first.
     return factors[idx[order[:MAX_SPATIAL]]]
 
 
@@ -265,8 +264,8 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
     partial = out_block * (reduction - 1) / reduction
     true_points = float(np.prod([sizes[d] for d in names], dtype=np.float64))
     padded_points = np.ones(P)
-    for d in names:
-        padded_points = padded_points * sub[d]
+    for k, d in enumerate(names):
+        padded_points = padded_points * step_sub[d] * steps_d[:, k]
     padding = padded_points * cores_used / true_points
 
     weights = [t for t in inputs if t.role in (Role.WEIGHT, Role.KV_CACHE)]

@@ -23,11 +23,25 @@ def register_scheduler(name: str):
     return deco
 
 
+PLAN_FAMILIES = ("t10", "replicate")
+
+
 @dataclass(frozen=True)
 class SchedulerConfig:
-    """Which scheduler to use; schedule knobs join here as schedulers gain them."""
+    """Which scheduler to use and the compiler knobs it runs with.
+
+    ``plans``: the intra-operator plan family: ``t10`` (compute-shift plans with rotating tensors) or
+    ``replicate`` (spatial partitions only, every tensor a core needs held whole: the baseline T10 beats).
+    """
 
     name: str = "sequential"
+    plans: str = "t10"
+
+    def __post_init__(self) -> None:
+        if self.plans not in PLAN_FAMILIES:
+            from elk_dse.errors import ConfigError
+
+            raise ConfigError("plans", self.plans, "one of " + ", ".join(PLAN_FAMILIES))
 
 
 class Scheduler(ABC):
