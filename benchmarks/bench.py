@@ -39,8 +39,11 @@ def chip(name: str):
 
 
 def time_point(chip_name: str, model: ModelConfig, repeats: int = 3) -> tuple[float, float, bool]:
+    from elk_dse.compiler.t10 import clear_tables
+
     point = DesignPoint(chip(chip_name), model, SchedulerConfig())
     clear_plan_cache()
+    clear_tables()
     t0 = time.perf_counter()
     result = evaluate(point, include_ops=False)
     cold = time.perf_counter() - t0
@@ -69,7 +72,41 @@ def sweep_rate(workers: int, n_trials: int) -> float:
     return n_trials / elapsed * 60
 
 
+def t10_compile() -> None:
+    """Plan-table throughput and the issue-3 compile targets (Llama-2-13B decode b32 kv2048 on ipu_pod4)."""
+    from elk_dse.compiler.compile import compile_with_stats
+    from elk_dse.compiler.t10 import build_table, clear_tables
+    from elk_dse.models import build_model
+
+    pod = chip("ipu_pod4")
+    graph = build_model(ModelConfig("llama2_13b", phase="decode", batch=32, kv_len=2048))
+    colds, warms = [], []
+    for _ in range(3):
+        clear_plan_cache()
+        clear_tables()
+        t0 = time.perf_counter()
+        _, stats = compile_with_stats(graph, pod, SchedulerConfig())
+        colds.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        compile_with_stats(graph, pod, SchedulerConfig())
+        warms.append(time.perf_counter() - t0)
+    print(f"{'compile llama2_13b decode b32 kv2048 on ipu_pod4 (5,888 cores)':<64} {'seconds':>8}")
+    print(f"{'  cold (plan tables and plan cache empty), median of 3':<64} {statistics.median(colds):>8.3f}")
+    print(f"{'  warm (caches filled), median of 3':<64} {statistics.median(warms):>8.3f}")
+    print(f"{'  operator instances / unique plans computed':<64} {stats.op_instances:>4} / {stats.plans_computed}")
+    bert = build_model(ModelConfig("bert_large", phase="prefill", batch=8, seq_len=384))
+    mk2 = chip("ipu_mk2")
+    for name, g, c in (("llama2_13b decode on ipu_pod4", graph, pod), ("bert_large b8 s384 on ipu_mk2", bert, mk2)):
+        ops = {op.signature: op for layer in g.layers for op in layer.ops}
+        t0 = time.perf_counter()
+        plans = sum(len(build_table(op, c)) for op in ops.values())
+        dt = time.perf_counter() - t0
+        print(f"{'  plans enumerated and costed per second, ' + name:<64} {plans / dt:>8.0f}")
+    print()
+
+
 def main() -> None:
+    t10_compile()
     rows = []
     for chip_name, model in POINTS:
         cold, warm, feasible = time_point(chip_name, model)
