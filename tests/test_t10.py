@@ -186,3 +186,17 @@ def test_no_plan_fits_names_operator_and_footprint():
     result = compile_graph(graph, chip)
     assert isinstance(result, Infeasible) and result.reason == "sram_capacity"
     assert "operator scores needs at least" in result.detail and "SRAM has 16 KiB" in result.detail
+
+
+def test_tables_are_reused_across_link_and_hbm_changes():
+    from elk_dse.compiler.t10 import clear_tables, plan_table
+
+    clear_tables()
+    op = matmul(64, 256, 256)
+    a = chip_of(16, [4, 4])
+    b = chip_from_dict(small_chip_dict(cores={"count": 16, "grid": [4, 4], "sram_kib": 256},
+                                       interconnect={"link_bytes_per_cycle": 4, "hop_latency_cycles": 9},
+                                       hbm={"bandwidth_gb_s": 3000}))
+    c = chip_from_dict(small_chip_dict(cores={"count": 16, "grid": [4, 4], "sram_kib": 256, "matrix_rows": 8}))
+    assert plan_table(op, a) is plan_table(op, b)
+    assert plan_table(op, a) is not plan_table(op, c)  # a different core changes the compute cycles
