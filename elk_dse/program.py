@@ -61,7 +61,8 @@ class OpWork:
 
     compute_cycles: the busiest core's cycles, all steps and passes. steps: compute-shift steps; shift_*:
     bytes rotated in total, by the busiest core, times hops, and across chips; overlap: whether the core runs
-    compute beside the shifts (from the chip description). noc_bytes: core-to-core bytes (redistribution,
+    compute beside the shifts (from the chip description). warm_*: replica copies made before execution from
+    an aligned idle layout (total, busiest core, x hops, across chips). noc_bytes: core-to-core bytes (redistribution,
     reductions); noc_max_core_bytes: the most any one core sends or receives; chip_link_bytes: part of the
     core-to-core traffic that crosses chips. hbm_read_bytes / hbm_write_bytes cross the HBM interface;
     hbm_delivered_bytes: bytes ejected at cores from HBM, multicast copies included. barriers: chip-wide syncs.
@@ -74,6 +75,10 @@ class OpWork:
     shift_link_bytes: float = 0.0
     shift_cross_bytes: float = 0.0
     overlap: bool = False
+    warm_bytes: float = 0.0
+    warm_core_bytes: float = 0.0
+    warm_link_bytes: float = 0.0
+    warm_cross_bytes: float = 0.0
     noc_bytes: float = 0.0
     noc_max_core_bytes: float = 0.0
     chip_link_bytes: float = 0.0
@@ -91,8 +96,10 @@ class OpWork:
 class ProgramOp:
     """One operator instance in execution order, with its plan, work and dependencies.
 
-    Its HBM load (if any) starts after the execution of every op in ``load_after`` has ended; its execution
-    starts after its own load and after the execution of every op in ``exec_after``.
+    Its HBM load (if any) starts after the execution of every op in ``load_after`` has ended (and after the
+    loads before it in the Program's load order); its execution starts after its own load and after the
+    execution of every op in ``exec_after``. ``sram_exec_bytes`` / ``sram_preload_bytes``: the per-core SRAM
+    split while it runs (its active layout / idle layouts of operators preloaded meanwhile).
     """
 
     index: int
@@ -108,6 +115,8 @@ class ProgramOp:
     work: OpWork
     load_after: tuple[int, ...] = ()
     exec_after: tuple[int, ...] = ()
+    sram_exec_bytes: float = 0.0
+    sram_preload_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,7 @@ class Program:
     parameter_bytes: float
     batch: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
+    load_order: tuple[int, ...] = ()
 
     @property
     def flops(self) -> float:
@@ -134,11 +144,13 @@ class Program:
     @property
     def noc_bytes(self) -> float:
         """On-chip bytes: core-to-core traffic plus HBM data delivered over the network."""
-        return float(sum(op.work.noc_bytes + op.work.shift_bytes + op.work.hbm_delivered_bytes for op in self.ops))
+        return float(sum(op.work.noc_bytes + op.work.shift_bytes + op.work.warm_bytes + op.work.hbm_delivered_bytes
+                         for op in self.ops))
 
     @property
     def chip_link_bytes(self) -> float:
-        return float(sum(op.work.chip_link_bytes + op.work.shift_cross_bytes for op in self.ops))
+        return float(sum(op.work.chip_link_bytes + op.work.shift_cross_bytes + op.work.warm_cross_bytes
+                         for op in self.ops))
 
     @property
     def weight_bytes(self) -> float:
@@ -149,9 +161,12 @@ class Program:
         return float(sum(op.kv_cache_bytes for op in self.ops))
 
     def check(self) -> None:
-        """Verify the Program's invariants (dependencies point backwards, non-negative work); raise
-        AssertionError naming the first bad op. Run between compiler and simulator."""
+        """Verify the Program's invariants (dependencies point backwards, non-negative work, SRAM split within
+        SRAM, load order a permutation); raise AssertionError naming the first bad op."""
+        assert sorted(self.load_order) == list(range(len(self.ops))), "load order is not a permutation of the ops"
         for op in self.ops:
+            assert op.sram_exec_bytes + op.sram_preload_bytes <= self.chip.sram_bytes_per_core * (1 + 1e-9), (
+                f"op {op.index} {op.name}: SRAM split exceeds SRAM")
             for dep in (*op.load_after, *op.exec_after):
                 assert 0 <= dep < op.index, f"op {op.index} {op.name}: dependency {dep} is not earlier"
             w = asdict(op.work)

@@ -3,13 +3,25 @@ shape), cross-operator activation spills, then the chosen scheduler's dependenci
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from elk_dse.compiler.elk import (
+    INFEASIBLE,
+    ElkSchedule,
+    OpChoices,
+    fixed_window_schedule,
+    induction,
+    load_dependencies,
+    op_choices,
+    search_orders,
+    stream_fallbacks,
+)
 from elk_dse.compiler.partition import NoFit, PlanChoice
-from elk_dse.compiler.schedulers import SCHEDULERS, SchedulerConfig
+from elk_dse.compiler.schedulers import PRELOADING, SCHEDULERS, SchedulerConfig
 from elk_dse.compiler.select import choose_plan, plan_of, table_work, work_of
 from elk_dse.compiler.t10 import plan_table
 from elk_dse.compiler.tradeoff import GroupOptions, group_options, trade_off
@@ -33,8 +45,9 @@ class CompileStats:
 
 
 def clear_plan_cache() -> None:
-    """Forget all cached operator plans (tests use this to count planning work)."""
+    """Forget all cached operator plans and preloading choices (tests use this to count planning work)."""
     _PLAN_CACHE.clear()
+    _CHOICES.clear()
 
 
 def _cached_plan(op: Operator, chip: Chip, budget: float, pinned: bool, rotation: bool,
@@ -89,7 +102,7 @@ def compile_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = 
     scheduler = scheduler or SchedulerConfig()
     if scheduler.name not in SCHEDULERS:
         raise ConfigError("scheduler.name", scheduler.name,
-                          "one of " + ", ".join(sorted(SCHEDULERS)) + nearest(scheduler.name, SCHEDULERS))
+                          "one of " + ", ".join(SCHEDULERS) + nearest(scheduler.name, SCHEDULERS))
     program, _ = compile_with_stats(graph, chip, scheduler)
     return program
 
@@ -124,35 +137,128 @@ def compile_with_stats(graph: Graph, chip: Chip,
         if isinstance(on_chip, Infeasible):
             return done(on_chip)
         choices, sram_used = on_chip
+    elif scheduler.name in PRELOADING:
+        return done(_preloading_program(graph, chip, scheduler, instances, reps, live, rotation, stats))
     else:
         choices = []
         for i, (_, op) in enumerate(instances):
             budget = sram - live[i] / chip.num_cores
             choice = _cached_plan(op, chip, budget, pinned, rotation, stats)
             if isinstance(choice, NoFit):
-                return done(Infeasible(
-                    "sram_capacity",
-                    f"operator {op.name} needs at least {format_bytes(choice.min_bytes_per_core)} per core, "
-                    f"{format_bytes(max(choice.budget_bytes_per_core, 0))} of the {format_bytes(sram)} are free"))
+                return done(_no_fit(op, choice, sram))
             choices.append(choice)
         sram_used = float(max(c.plan.sram_bytes_per_core + live[i] / chip.num_cores
                               for i, c in enumerate(choices)))
 
     works = _spill_fixups(instances, choices) if not pinned else [c.work for c in choices]
-    deps = SCHEDULERS[scheduler.name]().dependencies(len(instances))
+    n = len(instances)
     ops = []
     for i, ((layer, op), choice, work) in enumerate(zip(instances, choices, works, strict=True)):
-        load_after, exec_after = deps[i]
         ops.append(ProgramOp(
             index=i, name=op.name, kind=op.kind, layer=layer, repetition=reps[i], dims=op.dims,
             flops=op.flops, weight_bytes=op.bytes_by_role(Role.WEIGHT),
             kv_cache_bytes=op.bytes_by_role(Role.KV_CACHE), plan=choice.plan, work=work,
-            load_after=load_after, exec_after=exec_after))
+            load_after=(i - 1,) if i else (), exec_after=(i - 1,) if i else (),
+            sram_exec_bytes=float(choice.plan.sram_bytes_per_core), sram_preload_bytes=0.0))
     program = Program(chip=chip, model=graph.name, phase=graph.phase, scheduler=scheduler.name,
                       ops=tuple(ops), parameter_bytes=graph.parameter_bytes, batch=graph.batch,
-                      meta={**dict(graph.meta), "sram_used_bytes_per_core": sram_used})
+                      meta={**dict(graph.meta), "sram_used_bytes_per_core": sram_used},
+                      load_order=tuple(range(n)))
     program.check()
     return done(program)
+
+
+def _no_fit(op: Operator, choice: NoFit, sram: float) -> Infeasible:
+    return Infeasible(
+        "sram_capacity",
+        f"operator {op.name} needs at least {format_bytes(choice.min_bytes_per_core)} per core, "
+        f"{format_bytes(max(choice.budget_bytes_per_core, 0))} of the {format_bytes(sram)} are free")
+
+
+_CHOICES: OrderedDict[tuple, OpChoices] = OrderedDict()
+
+
+def _op_choices(op: Operator, chip: Chip, rotation: bool, stats: dict) -> OpChoices:
+    key = (op.signature, chip, rotation)
+    hit = _CHOICES.get(key)
+    if hit is not None:
+        stats["hits"] += 1
+        return hit
+    stats["computed"] += 1
+    result = op_choices(op, chip, rotation)
+    _CHOICES[key] = result
+    if len(_CHOICES) > _PLAN_CACHE_MAX:
+        _CHOICES.popitem(last=False)
+    return result
+
+
+def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, instances, reps, live: np.ndarray,
+                        rotation: bool, stats: dict) -> Program | Infeasible:
+    """Program of a preloading scheduler (basic, static, elk_dyn, elk_full, ideal) on a chip with HBM."""
+    sram = chip.sram_bytes_per_core
+    ops = [op for _, op in instances]
+    free = [float(sram - live[i] / chip.num_cores) for i in range(len(ops))]
+    choices = [copy.copy(_op_choices(op, chip, rotation, stats)) for op in ops]
+    if not stream_fallbacks(choices, ops, chip, free):
+        worst = int(np.argmax([c.mem[0] - f if c.mem else np.inf for c, f in zip(choices, free, strict=True)]))
+        return _no_fit(ops[worst], NoFit(choices[worst].mem[0] if choices[worst].mem else np.inf, free[worst]),
+                       sram)
+    repeated = [len(layer.ops) for layer in graph.layers if layer.repeat > 1] or [len(layer.ops) for layer in graph.layers]
+    depth = scheduler.max_preload_depth or max(repeated)
+    margin = scheduler.margin
+    name = scheduler.name
+    sched: ElkSchedule | None
+    if name == "basic":
+        sched = fixed_window_schedule(choices, free, 1, INFEASIBLE, margin)
+    elif name == "static":
+        smallest = max(c.mem[0] for c in choices if c.mem)
+        sizes = ([scheduler.static_exec_kib * KIB] if scheduler.static_exec_kib
+                 else list(np.linspace(smallest, sram, scheduler.static_steps)))
+        sched = None
+        for x in sizes:
+            cand = fixed_window_schedule(choices, free, depth, float(x), margin)
+            if cand is not None and (sched is None or cand.latency_s < sched.latency_s):
+                sched = cand
+    elif name == "elk_dyn":
+        sched = induction(choices, free, list(range(len(ops))), depth, margin)
+    elif name == "elk_full":
+        sched = search_orders(choices, free, graph.layers, depth, margin, scheduler.order_edit_distance,
+                              scheduler.max_orders)
+    else:  # ideal
+        sched = induction(choices, free, list(range(len(ops))), len(ops), 0.0, ideal=True)
+    if sched is None:
+        return Infeasible("sram_capacity", f"scheduler {name} found no schedule whose plans fit SRAM "
+                          f"({format_bytes(sram)} per core)")
+    deps = load_dependencies(sched.window_end, sched.load_order)
+    plan_choices: list[PlanChoice] = []
+    for i, (op, c) in enumerate(zip(ops, choices, strict=True)):
+        fi = sched.plan_index[i]
+        if fi < 0:
+            plan_choices.append(c.stream)
+            continue
+        row = (c.ideal_rows if sched.ideal else c.rows)[fi]
+        w = table_work(c.table, chip, pinned=False, preloaded=not sched.ideal)
+        work = work_of(w, row)
+        if sched.ideal:  # loads free of network cost: HBM bytes only
+            work = replace(work, hbm_delivered_bytes=0.0)
+        plan_choices.append(PlanChoice(plan_of(c.table, row), work, 0.0))
+    works = _spill_fixups(instances, plan_choices)
+    program_ops = []
+    for i, ((layer, op), choice, work) in enumerate(zip(instances, plan_choices, works, strict=True)):
+        program_ops.append(ProgramOp(
+            index=i, name=op.name, kind=op.kind, layer=layer, repetition=reps[i], dims=op.dims,
+            flops=op.flops, weight_bytes=op.bytes_by_role(Role.WEIGHT),
+            kv_cache_bytes=op.bytes_by_role(Role.KV_CACHE), plan=choice.plan, work=work,
+            load_after=deps[i], exec_after=(i - 1,) if i else (),
+            sram_exec_bytes=float(choice.plan.sram_bytes_per_core), sram_preload_bytes=float(sched.preload_bytes[i])))
+    used = max(op.sram_exec_bytes + op.sram_preload_bytes + live[op.index] / chip.num_cores for op in program_ops)
+    program = Program(chip=chip, model=graph.name, phase=graph.phase, scheduler=name, ops=tuple(program_ops),
+                      parameter_bytes=graph.parameter_bytes, batch=graph.batch,
+                      meta={**dict(graph.meta), "sram_used_bytes_per_core": float(used),
+                            "schedule_estimate_s": sched.latency_s, "preload_depth": depth},
+                      load_order=sched.load_order)
+    program.check()
+    return program
 
 
 def instance_groups(graph: Graph) -> dict[tuple[int, int], list[int]]:

@@ -20,26 +20,43 @@ from elk_dse.ir.graph import Operator
 from elk_dse.program import OpWork, Plan
 
 
-def table_work(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False) -> SimpleNamespace:
-    """Resource demands of every plan of ``table`` on ``chip`` (attribute form of program.OpWork)."""
+def table_work(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False,
+               preloaded: bool = False) -> SimpleNamespace:
+    """Resource demands of every plan of ``table`` on ``chip`` (attribute form of program.OpWork).
+
+    ``preloaded`` (chips with HBM): the weights/KV arrive from HBM in the compact idle layout (each byte
+    delivered to one core) and are warmed up into the active layout over the network before execution;
+    otherwise they stream from HBM straight into the active layout (replicas delivered as copies).
+    """
     remote = 1.0 - 1.0 / chip.num_cores  # evenly laid out data is local for 1/num_cores of receivers
     n = len(table)
     noc = table.act_in_bytes * remote + table.reduce_bytes
     core = table.act_in_core_bytes * remote + table.reduce_core_bytes
-    if pinned and not hot:
+    zeros = np.zeros(n)
+    warm = (zeros, zeros, zeros, zeros)
+    if pinned and not hot:  # T10's compact idle layout: spread over all cores, moved over the network
         noc = noc + table.weight_in_bytes * remote
         core = core + table.weight_in_core_bytes * remote
+    elif preloaded:  # Elk: loaded aligned (each piece once, where it is used), then replicated in place
+        warm = (table.warm_bytes, table.warm_core_bytes, table.warm_link_bytes, table.warm_cross_bytes)
     bsp = not chip.cores.overlap_compute_comm
     barriers = 1 + (table.reduction_factor > 1) + (table.steps if bsp else 0)
-    cross = noc * (chip.num_chips - 1) / chip.num_chips
+    # Across chips, each chip needs at most one copy of the activations (replicated on chip afterwards) and
+    # exchanges at most one copy of the partial sums: cap the evenly-spread estimate by that.
+    per_chip_copy = table.act_unique_bytes + np.where(table.reduction_factor > 1, table.out_bytes, 0.0)
+    if pinned and not hot:
+        per_chip_copy = per_chip_copy + table.hbm_weight_bytes
+    cross = np.minimum(noc * (chip.num_chips - 1) / chip.num_chips, per_chip_copy * (chip.num_chips - 1))
     hbm_read = np.full(n, 0.0 if pinned else table.hbm_weight_bytes)
     return SimpleNamespace(
         compute_cycles=table.compute_cycles, steps=table.steps, shift_bytes=table.shift_bytes,
         shift_core_bytes=table.shift_core_bytes, shift_link_bytes=table.shift_link_bytes,
         shift_cross_bytes=table.shift_cross_bytes, overlap=np.full(n, chip.cores.overlap_compute_comm),
+        warm_bytes=warm[0], warm_core_bytes=warm[1], warm_link_bytes=warm[2], warm_cross_bytes=warm[3],
         noc_bytes=noc, noc_max_core_bytes=core, chip_link_bytes=cross, hbm_read_bytes=hbm_read,
         hbm_write_bytes=np.full(n, 0.0 if pinned else table.kv_write_bytes),
-        hbm_delivered_bytes=np.zeros(n) if pinned else table.weight_in_bytes, barriers=barriers)
+        hbm_delivered_bytes=(np.zeros(n) if pinned else np.full(n, table.hbm_weight_bytes) if preloaded
+                             else table.weight_in_bytes), barriers=barriers)
 
 
 def table_seconds(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False):
@@ -75,6 +92,8 @@ def work_of(w: SimpleNamespace, i: int) -> OpWork:
         compute_cycles=float(w.compute_cycles[i]), steps=int(w.steps[i]), shift_bytes=float(w.shift_bytes[i]),
         shift_core_bytes=float(w.shift_core_bytes[i]), shift_link_bytes=float(w.shift_link_bytes[i]),
         shift_cross_bytes=float(w.shift_cross_bytes[i]), overlap=bool(w.overlap[i]),
+        warm_bytes=float(w.warm_bytes[i]), warm_core_bytes=float(w.warm_core_bytes[i]),
+        warm_link_bytes=float(w.warm_link_bytes[i]), warm_cross_bytes=float(w.warm_cross_bytes[i]),
         noc_bytes=float(w.noc_bytes[i]), noc_max_core_bytes=float(w.noc_max_core_bytes[i]),
         chip_link_bytes=float(w.chip_link_bytes[i]), hbm_read_bytes=float(w.hbm_read_bytes[i]),
         hbm_write_bytes=float(w.hbm_write_bytes[i]), hbm_delivered_bytes=float(w.hbm_delivered_bytes[i]),

@@ -40,7 +40,10 @@ class PlanTable:
     buffers, plus the output block); ``weight_active_bytes`` weight/KV pieces of the active layout;
     ``compute_cycles`` all steps of the busiest core. Totals over cores: ``shift_bytes`` rotated,
     ``shift_link_bytes`` rotated x hops, ``shift_cross_bytes`` rotated across chips, ``act_in_bytes`` /
-    ``weight_in_bytes`` initial pieces delivered to cores, ``reduce_bytes`` partial sums reduce-scattered.
+    ``weight_in_bytes`` initial pieces delivered to cores, ``reduce_bytes`` partial sums reduce-scattered,
+    ``warm_*`` the replica copies that turn an aligned idle layout of the weights (each unique piece once, on a
+    core that uses it) into the active layout, sent around the replica rings (per core, total, x hops, across
+    chips).
     ``padding`` is executed points / true points (>= 1).
     """
 
@@ -65,10 +68,16 @@ class PlanTable:
     weight_in_core_bytes: np.ndarray
     reduce_bytes: np.ndarray
     reduce_core_bytes: np.ndarray
+    warm_bytes: np.ndarray
+    warm_core_bytes: np.ndarray
+    warm_link_bytes: np.ndarray
+    warm_cross_bytes: np.ndarray
     reduction_factor: np.ndarray
     padding: np.ndarray
     hbm_weight_bytes: float
     kv_write_bytes: float
+    act_unique_bytes: float = 0.0
+    out_bytes: float = 0.0
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -238,6 +247,32 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         shift_link += per_core * cores_used * hops
         shift_cross += per_core * cores_used * cross
 
+    # Warm-up from an aligned idle layout: every weight piece exists once; the other replicas are copied
+    # around the ring of cores that hold the same piece (stride * f apart, rep / f of them).
+    warm_core = np.zeros(P)
+    warm_total = np.zeros(P)
+    warm_link = np.zeros(P)
+    warm_cross = np.zeros(P)
+    for j, t in enumerate(inputs):
+        if t.role not in (Role.WEIGHT, Role.KV_CACHE):
+            continue
+        free = [k for k, d in enumerate(names) if d not in t.dim_names]
+        rep = np.ones(P, dtype=np.int64)
+        stride = np.full(P, np.iinfo(np.int64).max)
+        for k in free:
+            rep = rep * f_sp[:, k]
+            stride = np.where(f_sp[:, k] > 1, np.minimum(stride, strides[:, k]), stride)
+        stride = np.where(stride == np.iinfo(np.int64).max, 1, stride)
+        copies = np.maximum(rep // np.maximum(rot_f[:, j], 1), 1)
+        per_core = piece_bytes[:, j] * (1.0 - 1.0 / copies)
+        pairs, inverse = np.unique(np.stack([stride * rot_f[:, j], copies], axis=1), axis=0, return_inverse=True)
+        geo = np.array([ring_hops(chip, int(s), int(n)) for s, n in pairs]).reshape(-1, 2)
+        hops, cross = geo[inverse.ravel(), 0], geo[inverse.ravel(), 1]
+        warm_core += per_core
+        warm_total += per_core * cores_used
+        warm_link += per_core * cores_used * hops
+        warm_cross += per_core * cores_used * cross
+
     # Memory, initial delivery, reductions.
     mem = np.zeros(P)
     weight_active = np.zeros(P)
@@ -276,9 +311,12 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         shift_bytes=shift_bytes, shift_core_bytes=shift_core, shift_link_bytes=shift_link,
         shift_cross_bytes=shift_cross, act_in_bytes=act_in, act_in_core_bytes=act_core, weight_in_bytes=w_in,
         weight_in_core_bytes=w_core, reduce_bytes=partial * cores_used, reduce_core_bytes=partial,
-        reduction_factor=reduction, padding=padding,
+        reduction_factor=reduction, padding=padding, warm_bytes=warm_total, warm_core_bytes=warm_core,
+        warm_link_bytes=warm_link, warm_cross_bytes=warm_cross,
         hbm_weight_bytes=float(sum(op.tensor_bytes(t) for t in weights)),
         kv_write_bytes=float(op.tensor_bytes(op.output)) if op.output.role == Role.KV_CACHE else 0.0,
+        act_unique_bytes=float(sum(op.tensor_bytes(t) for t in inputs if t.role not in (Role.WEIGHT, Role.KV_CACHE))),
+        out_bytes=float(op.tensor_bytes(op.output)),
     )
 
 

@@ -18,13 +18,15 @@ from elk_dse.hw.chip import Chip
 class ExecTime:
     """Execution-phase seconds by part.
 
-    ``noc_s`` (redistribution, warm-up, partial-sum reduction) runs before/after the compute-shift body;
+    ``warm_s`` (replica copies from an aligned idle layout) and ``noc_s`` (redistribution, warm-up from a
+    compact layout, partial-sum reduction) run before/after the compute-shift body;
     in the body, compute and shifts overlap when the core can (then the first step's transfer is exposed).
     """
 
     compute_s: np.ndarray | float
     shift_s: np.ndarray | float
     noc_s: np.ndarray | float
+    warm_s: np.ndarray | float
     sync_s: np.ndarray | float
     overlap: np.ndarray | bool
     steps: np.ndarray | float
@@ -37,7 +39,7 @@ class ExecTime:
 
     @property
     def total_s(self):
-        return self.noc_s + self.body_s + self.sync_s
+        return self.warm_s + self.noc_s + self.body_s + self.sync_s
 
 
 def exec_time(chip: Chip, work) -> ExecTime:
@@ -47,7 +49,9 @@ def exec_time(chip: Chip, work) -> ExecTime:
                            work.shift_cross_bytes, work.steps)
     noc_s = noc_time_s(chip, work.noc_bytes, work.noc_max_core_bytes, work.chip_link_bytes)
     sync_s = barrier_time_s(chip, work.barriers)
-    return ExecTime(compute_s, shift_s, noc_s, sync_s, np.asarray(work.overlap), np.asarray(work.steps))
+    warm_s = shift_time_s(chip, work.warm_bytes, work.warm_core_bytes, work.warm_link_bytes, work.warm_cross_bytes,
+                          np.ones_like(np.asarray(work.steps)))
+    return ExecTime(compute_s, shift_s, noc_s, warm_s, sync_s, np.asarray(work.overlap), np.asarray(work.steps))
 
 
 def load_time_s(chip: Chip, work):

@@ -1,7 +1,7 @@
 """Analytic simulator: phase durations from the shared cost formulas, start times from the dependencies.
 
-Two resources: the HBM path (loads run one at a time, in program order) and the cores (operators execute
-one at a time, in program order). Contention between a load and a running operator's network traffic is not
+Two resources: the HBM path (loads run one at a time, in the Program's load order) and the cores (operators
+execute one at a time, in program order); the timing rule is cost/timeline.py's. Contention between a load and a running operator's network traffic is not
 modelled here (the event-driven simulator of issue 5 does).
 """
 
@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from elk_dse.cost.op_time import exec_time, load_time_s
+from elk_dse.cost.timeline import asap_timeline
 from elk_dse.program import OpWork, Program
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 
@@ -36,19 +37,13 @@ class AnalyticSimulator(Simulator):
         exec_s = np.broadcast_to(ex.total_s, n)
         load_s = np.broadcast_to(load_time_s(chip, work), n)
 
-        end = np.zeros(len(ops))
-        timings = []
-        hbm_free = cores_free = 0.0
-        for i, op in enumerate(ops):
-            load_start = max([hbm_free, *(end[j] for j in op.load_after)])
-            load_end = load_start + load_s[i]
-            if load_s[i] > 0:
-                hbm_free = load_end
-            start = max([load_end, cores_free, *(end[j] for j in op.exec_after)])
-            end[i] = start + exec_s[i]
-            cores_free = end[i]
-            timings.append(OpTiming(i, float(load_start), float(load_end), float(start), float(end[i]),
-                                    float(load_s[i]), float(compute_s[i]), float(noc_s[i]), float(sync_s[i])))
+        load_start, load_end, start, end = asap_timeline(
+            load_s, exec_s, [op.load_after for op in ops], [op.exec_after for op in ops],
+            program.load_order or None)
+        timings = tuple(
+            OpTiming(i, float(load_start[i]), float(load_end[i]), float(start[i]), float(end[i]), float(load_s[i]),
+                     float(compute_s[i]), float(noc_s[i]), float(sync_s[i]))
+            for i in range(n))
         busy = {"compute": float(compute_s.sum()), "noc": float(noc_s.sum()), "hbm": float(load_s.sum()),
                 "sync": float(sync_s.sum())}
-        return SimResult(float(end.max()), tuple(timings), busy)
+        return SimResult(float(end.max()), timings, busy)

@@ -1,63 +1,57 @@
-"""Inter-operator schedulers: they decide what waits for what (HBM loads versus execution).
+"""Inter-operator schedulers: which operator's data loads from HBM when, and how SRAM is split.
 
-A scheduler maps the operator sequence to dependencies; the foundation has ``sequential`` (load an
-operator's data, then run it, then the next: no overlap). Issue 4 adds basic, static, elk_dyn, elk_full, ideal.
+``sequential`` loads an operator's data straight into its active layout, then runs it (no overlap).
+The preloading schedulers (compiler/elk.py) load into compact idle layouts while earlier operators run:
+``basic`` (the next operator only), ``static`` (one execution-space size for all), ``elk_dyn`` (inductive
+scheduling), ``elk_full`` (plus the load-order search) and the ``ideal`` reference. On chips without HBM
+everything stays on chip and T10's global trade-off decides the plans whatever the scheduler.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-SCHEDULERS: dict[str, type[Scheduler]] = {}
+from elk_dse.errors import ConfigError
+from elk_dse.schema import at_least, in_range
 
-
-def register_scheduler(name: str):
-    """Class decorator adding a Scheduler to the registry under ``name``."""
-
-    def deco(cls: type[Scheduler]) -> type[Scheduler]:
-        cls.name = name
-        SCHEDULERS[name] = cls
-        return cls
-
-    return deco
-
-
+SCHEDULERS: dict[str, str] = {
+    "sequential": "load an operator's data, then run it; no overlap",
+    "basic": "preload only the next operator",
+    "static": "one execution-space size for every operator (best of a sweep), the rest preloads",
+    "elk_dyn": "inductive scheduling of preload depth and SRAM split in the default load order",
+    "elk_full": "elk_dyn plus the search over per-layer load orders",
+    "ideal": "reference: best plans in all SRAM, loads cost only HBM bandwidth, preload bounded by SRAM",
+}
+PRELOADING = ("basic", "static", "elk_dyn", "elk_full", "ideal")
 PLAN_FAMILIES = ("t10", "replicate")
 
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    """Which scheduler to use and the compiler knobs it runs with.
+    """The scheduler and its knobs (all searchable as ``scheduler.<knob>`` in a sweep).
 
-    ``plans``: the intra-operator plan family: ``t10`` (compute-shift plans with rotating tensors) or
-    ``replicate`` (spatial partitions only, every tensor a core needs held whole: the baseline T10 beats).
+    plans: intra-operator plan family, ``t10`` (compute-shift) or ``replicate`` (spatial only).
+    max_preload_depth: most operators preloaded ahead (0 = one repeated layer's worth).
+    order_edit_distance / max_orders: elk_full's load-order search (adjacent group swaps, candidates).
+    static_exec_kib: static's execution-space size per core in KiB (0 = best of ``static_steps`` sizes).
+    margin: fraction added to every preloaded idle size (Elk uses 1%).
     """
 
     name: str = "sequential"
     plans: str = "t10"
+    max_preload_depth: int = 0
+    order_edit_distance: int = 4
+    max_orders: int = 24
+    static_exec_kib: float = 0.0
+    static_steps: int = 16
+    margin: float = 0.01
 
     def __post_init__(self) -> None:
         if self.plans not in PLAN_FAMILIES:
-            from elk_dse.errors import ConfigError
-
             raise ConfigError("plans", self.plans, "one of " + ", ".join(PLAN_FAMILIES))
-
-
-class Scheduler(ABC):
-    """Protocol: ``dependencies(n)`` returns, for each of n ops in order, (load_after, exec_after): indices of
-    earlier ops whose execution must end before this op's load, respectively execution, may start."""
-
-    name: str = ""
-
-    @abstractmethod
-    def dependencies(self, n: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-        ...
-
-
-@register_scheduler("sequential")
-class Sequential(Scheduler):
-    """Load operator i's data from HBM only after operator i-1 has finished, then run it (no overlap)."""
-
-    def dependencies(self, n):
-        return [((i - 1,), (i - 1,)) if i else ((), ()) for i in range(n)]
+        at_least("max_preload_depth", self.max_preload_depth, 0)
+        in_range("order_edit_distance", self.order_edit_distance, 0, 8)
+        in_range("max_orders", self.max_orders, 1, 1000)
+        at_least("static_exec_kib", self.static_exec_kib, 0)
+        in_range("static_steps", self.static_steps, 1, 1000)
+        in_range("margin", self.margin, 0.0, 1.0)

@@ -1,0 +1,340 @@
+"""Elk inter-operator scheduling for chips with HBM: preloading, inductive scheduling, SRAM split, load order.
+
+While operator i runs, the weights/KV of the operators in its preload window stream from HBM into their compact
+idle layouts; i's execution space is what SRAM leaves after the live activations and those preloaded idle bytes
+(+ a margin), and i runs the fastest plan that fits there (after warming its own weights up into the active
+layout). Loads run one at a time in the load order; a load may start once the operator whose window first
+covers it has ended... i.e. when the SRAM it needs has been freed.
+
+All schedules are described by (load order pi, window end e_i per operator, plan per operator); the window end
+e_i = P_i + k_i is the last load position that may be resident while i runs (P_i: the last position holding an
+operator <= i; k_i: the preload depth), and must not decrease along the program.
+
+- ``elk_dyn``: inductive (backward) scheduling in the default load order: from the last operator back, every
+  depth k is tried, the op's plan follows from the space left, its latest start is
+  min(S_{i+1}, LS[P_i+k+1]) - E_i(k) (LS: latest start of the load at that position), the best k kept.
+- ``elk_full``: the same over per-layer permutations of operator groups (each ending with a large matmul/conv)
+  within a small edit distance, the same permutation in every repetition of a layer; best kept.
+- ``basic``: depth 1 everywhere; ``static``: one execution-space size for all operators (best of a sweep), the
+  rest of SRAM for preloading; ``ideal``: every operator's best plan in the whole free SRAM, loads costing only
+  bytes / HBM bandwidth, preloading bounded only by SRAM.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from elk_dse.compiler.partition import NoFit, stream_plan
+from elk_dse.compiler.select import frontier, table_work
+from elk_dse.compiler.t10 import PlanTable, plan_table
+from elk_dse.cost.op_time import exec_time, load_time_s
+from elk_dse.cost.timeline import asap_timeline
+from elk_dse.hw.chip import Chip
+from elk_dse.ir.graph import Operator, Role
+
+INFEASIBLE = float("inf")
+
+
+@dataclass
+class OpChoices:
+    """One operator's options in preloaded mode: frontier plans (memory ascending, exec time descending)."""
+
+    table: PlanTable
+    rows: list[int]
+    mem: list[float]
+    exec_s: list[float]
+    load_s: float  # HBM -> idle layout, network delivery included
+    idle_bytes: float  # per core, compact
+    ideal_rows: list[int] = field(default_factory=list)
+    ideal_mem: list[float] = field(default_factory=list)
+    ideal_exec_s: list[float] = field(default_factory=list)
+    ideal_load_s: float = 0.0
+    stream: object | None = None  # PlanChoice of the streaming fallback when no plan fits at all
+
+    def exec_at(self, budget: float, ideal: bool = False) -> tuple[float, int]:
+        """(exec seconds, frontier index) of the fastest plan with memory <= budget; (inf, -1) if none."""
+        mem, ex = (self.ideal_mem, self.ideal_exec_s) if ideal else (self.mem, self.exec_s)
+        k = bisect.bisect_right(mem, budget) - 1
+        return (ex[k], k) if k >= 0 else (INFEASIBLE, -1)
+
+
+def op_choices(op: Operator, chip: Chip, rotation: bool) -> OpChoices:
+    """Preloaded-mode and ideal-mode frontiers of ``op`` on ``chip``."""
+    table = plan_table(op, chip, rotation)
+    w = table_work(table, chip, pinned=False, preloaded=True)
+    ex = np.asarray(exec_time(chip, w).total_s, dtype=np.float64)
+    idx = frontier(table.mem_bytes, ex)
+    weight_bytes = op.bytes_by_role(Role.WEIGHT) + op.bytes_by_role(Role.KV_CACHE)
+    kv_write = op.tensor_bytes(op.output) if op.output.role == Role.KV_CACHE else 0.0
+    load = float(load_time_s(chip, _Load(weight_bytes, kv_write, weight_bytes)))
+    wi = table_work(table, chip, pinned=False, preloaded=False)
+    w_direct = exec_time(chip, wi).total_s
+    ex_i = np.asarray(w_direct, dtype=np.float64)
+    idx_i = frontier(table.mem_bytes, ex_i)
+    hbm_only = (weight_bytes + kv_write) / chip.hbm_bytes_per_s
+    return OpChoices(
+        table=table, rows=[int(i) for i in idx], mem=[float(m) for m in table.mem_bytes[idx]],
+        exec_s=[float(e) for e in ex[idx]], load_s=load, idle_bytes=weight_bytes / chip.num_cores,
+        ideal_rows=[int(i) for i in idx_i], ideal_mem=[float(m) for m in table.mem_bytes[idx_i]],
+        ideal_exec_s=[float(e) for e in ex_i[idx_i]], ideal_load_s=hbm_only)
+
+
+@dataclass(frozen=True)
+class _Load:
+    hbm_read_bytes: float
+    hbm_write_bytes: float
+    hbm_delivered_bytes: float
+
+
+@dataclass(frozen=True)
+class ElkSchedule:
+    """Per operator: frontier index of its plan (-1: streaming fallback), window end, SRAM split; the load
+    order; and the schedule's own latency estimate (seconds)."""
+
+    plan_index: tuple[int, ...]
+    window_end: tuple[int, ...]
+    load_order: tuple[int, ...]
+    exec_budget_bytes: tuple[float, ...]
+    preload_bytes: tuple[float, ...]
+    latency_s: float
+    ideal: bool = False
+
+
+def _positions(order: list[int]) -> tuple[list[int], list[int]]:
+    n = len(order)
+    pos = [0] * n
+    for p, o in enumerate(order):
+        pos[o] = p
+    last = []
+    run = -1
+    for i in range(n):
+        run = max(run, pos[i])
+        last.append(run)
+    return pos, last
+
+
+def _early_idle(order: list[int], last: list[int], idle: list[float]) -> list[float]:
+    """Per op i: idle bytes of operators > i loaded at positions <= P_i (moved earlier by the load order)."""
+    n = len(order)
+    diff = [0.0] * (n + 1)
+    for p, o in enumerate(order):
+        i0 = bisect.bisect_left(last, p)  # first op whose P_i >= p
+        if i0 < o:
+            diff[i0] += idle[o]
+            diff[o] -= idle[o]
+    out, run = [], 0.0
+    for i in range(n):
+        run += diff[i]
+        out.append(run)
+    return out
+
+
+def induction(choices: list[OpChoices], free_bytes: list[float], order: list[int], max_depth: int,
+              margin: float, ideal: bool = False) -> ElkSchedule | None:
+    """Elk's inductive scheduling for a given load order; None if some operator fits no plan at depth 0."""
+    n = len(choices)
+    pos, last = _positions(order)
+    idle = [c.idle_bytes * (1.0 + margin) for c in choices]
+    load = [c.ideal_load_s if ideal else c.load_s for c in choices]
+    early = _early_idle(order, last, idle)
+    prefix = [0.0]
+    for p in range(n):
+        prefix.append(prefix[-1] + idle[order[p]])
+    S = [0.0] * (n + 1)
+    LS = [0.0] * (n + 1)
+    ready = n  # LS[p] is known for p >= ready
+    plan_index = [0] * n
+    window = [0] * n
+    budgets = [0.0] * n
+    preload = [0.0] * n
+    next_end = n - 1
+    for i in range(n - 1, -1, -1):
+        while ready - 1 > last[i]:
+            p = ready - 1
+            o = order[p]
+            LS[p] = min(S[o], LS[p + 1]) - load[o]
+            ready = p
+        c = choices[i]
+        best = None
+        k_hi = min(max_depth, n - 1 - last[i], next_end - last[i])
+        for k in range(0, max(k_hi, 0) + 1):
+            resident = early[i] + prefix[last[i] + k + 1] - prefix[last[i] + 1]
+            if ideal:
+                if resident > free_bytes[i]:
+                    break
+                budget = free_bytes[i]
+            else:
+                budget = free_bytes[i] - resident
+            e, fi = c.exec_at(budget, ideal)
+            if fi < 0:
+                if c.stream is not None and k == 0:
+                    e, fi = c.stream.seconds, -1  # streaming fallback: its own HBM traffic, no preload
+                else:
+                    break
+            s = min(S[i + 1], LS[last[i] + k + 1]) - e
+            if best is None or s > best[0] + 1e-15:
+                best = (s, k, fi, budget, resident)
+        if best is None:
+            return None
+        S[i], k, plan_index[i], budgets[i], preload[i] = best
+        window[i] = last[i] + k
+        next_end = window[i]
+    while ready > 0:
+        p = ready - 1
+        o = order[p]
+        LS[p] = min(S[o], LS[p + 1]) - load[o]
+        ready = p
+    latency = -min(LS[0], S[0])
+    return ElkSchedule(tuple(plan_index), tuple(window), tuple(order), tuple(budgets), tuple(preload),
+                       latency, ideal)
+
+
+def load_dependencies(window_end: tuple[int, ...], order: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """load_after per operator: the last operator whose window ends before the load's position."""
+    n = len(order)
+    pos, _ = _positions(list(order))
+    deps = []
+    for j in range(n):
+        p = pos[j]
+        m = bisect.bisect_left(list(window_end), p) - 1  # window_end is non-decreasing
+        deps.append((m,) if m >= 0 else ())
+    return deps
+
+
+def forward_latency(choices: list[OpChoices], sched: ElkSchedule) -> float:
+    """Latency of the schedule run as soon as possible (<= the inductive estimate)."""
+    n = len(choices)
+    load = [c.ideal_load_s if sched.ideal else c.load_s for c in choices]
+    ex = []
+    for c, fi in zip(choices, sched.plan_index, strict=True):
+        if fi < 0:
+            ex.append(c.stream.seconds)
+        else:
+            ex.append((c.ideal_exec_s if sched.ideal else c.exec_s)[fi])
+    deps = load_dependencies(sched.window_end, sched.load_order)
+    _, _, _, end = asap_timeline(load, ex, deps, [(i - 1,) if i else () for i in range(n)], sched.load_order)
+    return float(end[-1]) if n else 0.0
+
+
+def fixed_window_schedule(choices: list[OpChoices], free_bytes: list[float], depth: int, exec_cap: float,
+                          margin: float) -> ElkSchedule | None:
+    """A schedule with one preload depth and one cap on the execution space for all operators.
+
+    basic: depth 1, no cap (preload the next operator if its plan still fits); static: the cap is the fixed
+    execution-space size and the rest of SRAM holds as many following operators as fit (up to ``depth``).
+    """
+    n = len(choices)
+    idle = [c.idle_bytes * (1.0 + margin) for c in choices]
+    plan_index, window, budgets, preload = [], [], [], []
+    prev_end = -1
+    for i, c in enumerate(choices):
+        space = free_bytes[i] - (0.0 if exec_cap == INFEASIBLE else exec_cap)
+        k = max(0, min(depth, n - 1 - i))
+        while k > 0 and (sum(idle[i + 1:i + 1 + k]) > space or c.exec_at(free_bytes[i] - sum(idle[i + 1:i + 1 + k]))[1] < 0):
+            k -= 1
+        end = max(i + k, prev_end, i)
+        resident = sum(idle[i + 1:end + 1])
+        budget = min(exec_cap, free_bytes[i] - resident)
+        _, fi = c.exec_at(budget)
+        if fi < 0:
+            if c.stream is None or end > i:
+                return None
+        plan_index.append(fi)
+        window.append(end)
+        budgets.append(budget)
+        preload.append(resident)
+        prev_end = end
+    sched = ElkSchedule(tuple(plan_index), tuple(window), tuple(range(n)), tuple(budgets), tuple(preload), 0.0)
+    return ElkSchedule(sched.plan_index, sched.window_end, sched.load_order, sched.exec_budget_bytes,
+                       sched.preload_bytes, forward_latency(choices, sched))
+
+
+def layer_groups(ops: tuple[Operator, ...]) -> list[list[int]]:
+    """Split a layer's operators into groups, each ending with a matmul/conv that reads weights or KV cache."""
+    groups, cur = [], []
+    for k, op in enumerate(ops):
+        cur.append(k)
+        if op.kind in ("matmul", "conv") and any(t.role in (Role.WEIGHT, Role.KV_CACHE) for t in op.inputs):
+            groups.append(cur)
+            cur = []
+    if cur:
+        if groups:
+            groups[-1].extend(cur)
+        else:
+            groups.append(cur)
+    return groups
+
+
+def group_permutations(num_groups: int, max_distance: int, limit: int) -> list[tuple[int, ...]]:
+    """Permutations of the groups reachable by at most ``max_distance`` adjacent swaps (identity first),
+    breadth-first and in lexicographic order within a distance, at most ``limit`` of them."""
+    identity = tuple(range(num_groups))
+    seen = {identity}
+    out = [identity]
+    frontier_ = [identity]
+    for _ in range(max_distance):
+        nxt = []
+        for perm in frontier_:
+            for a in range(num_groups - 1):
+                q = list(perm)
+                q[a], q[a + 1] = q[a + 1], q[a]
+                t = tuple(q)
+                if t not in seen:
+                    seen.add(t)
+                    nxt.append(t)
+        nxt.sort()
+        out.extend(nxt)
+        frontier_ = nxt
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def permuted_order(layer_sizes: list[tuple[int, int]], layer_perms: list[list[int] | None]) -> list[int]:
+    """Global load order: each layer instance's operators in the given within-layer order."""
+    order = []
+    base = 0
+    for (size, repeat), perm in zip(layer_sizes, layer_perms, strict=True):
+        for _ in range(repeat):
+            local = perm if perm is not None else list(range(size))
+            order.extend(base + k for k in local)
+            base += size
+    return order
+
+
+def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, free_bytes: list[float]) -> bool:
+    """Attach the streaming fallback to operators with no plan in their free SRAM; False if one cannot run."""
+    for c, op, free in zip(choices, ops, free_bytes, strict=True):
+        if c.mem and c.mem[0] <= free:
+            continue
+        fb = stream_plan(op, chip, free, pinned_weights=False)
+        if isinstance(fb, NoFit):
+            return False
+        c.stream = fb
+    return True
+
+
+def search_orders(choices, free_bytes, graph_layers, max_depth, margin, max_distance, limit) -> ElkSchedule | None:
+    """elk_full: inductive scheduling over per-layer group permutations; the best schedule found."""
+    sizes = [(len(layer.ops), layer.repeat) for layer in graph_layers]
+    per_layer = []
+    for layer in graph_layers:
+        groups = layer_groups(layer.ops)
+        perms = group_permutations(len(groups), max_distance, limit) if len(groups) > 1 else [None]
+        per_layer.append([None if p is None else [k for g in p for k in groups[g]] for p in perms])
+    best = None
+    # The same permutation index is tried in every repeated layer at once (layers differ in group count, so
+    # the index is taken modulo each layer's own list; index 0 is the identity everywhere).
+    count = max(len(p) for p in per_layer)
+    for idx in itertools.islice(range(count), limit):
+        perms = [p[idx % len(p)] if layer.repeat > 1 else p[0] for p, layer in zip(per_layer, graph_layers,
+                                                                                   strict=True)]
+        order = permuted_order(sizes, perms)
+        sched = induction(choices, free_bytes, order, max_depth, margin)
+        if sched is not None and (best is None or sched.latency_s < best.latency_s - 1e-15):
+            best = sched
+    return best
