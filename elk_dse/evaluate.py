@@ -118,7 +118,9 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
              "dims": dict(op.dims), "start_s": t.start_s, "end_s": t.end_s, "load_start_s": t.load_start_s,
              "load_end_s": t.load_end_s, "load_s": t.load_s, "compute_s": t.compute_s, "noc_s": t.noc_s,
              "sync_s": t.sync_s, "flops": op.flops, "hbm_bytes": op.work.hbm_bytes,
-             "noc_bytes": op.work.noc_bytes + op.work.hbm_delivered_bytes, "plan": op.plan.to_dict()}
+             "noc_bytes": op.work.noc_bytes + op.work.shift_bytes + op.work.warm_bytes + op.work.hbm_delivered_bytes,
+             "sram_exec_bytes": op.sram_exec_bytes, "sram_preload_bytes": op.sram_preload_bytes,
+             "plan": op.plan.to_dict()}
             for op, t in zip(program.ops, result.timings, strict=True)
         ]
     out["eval_s"] = time.perf_counter() - t0

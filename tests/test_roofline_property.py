@@ -98,10 +98,12 @@ def test_random_graphs_never_beat_the_roofline(chip, graph):
     _check(result)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chip=chips(), model=st.sampled_from(["llama2_7b", "llama2_70b", "gemma2_27b", "bert_large", "resnet50"]),
-       batch=st.integers(1, 16), length=st.integers(16, 1024))
-def test_zoo_models_never_beat_the_roofline(chip, model, batch, length):
+       batch=st.integers(1, 16), length=st.integers(16, 1024),
+       scheduler=st.sampled_from(["sequential", "basic", "static", "elk_dyn", "elk_full", "ideal"]),
+       plans=st.sampled_from(["t10", "replicate"]))
+def test_zoo_models_never_beat_the_roofline(chip, model, batch, length, scheduler, plans):
     phase = "prefill" if model in ("bert_large", "resnet50") else "decode"
     cfg = ModelConfig(model, phase=phase, batch=batch, kv_len=length, seq_len=min(length, 512))
-    _check(evaluate(DesignPoint(chip, cfg, SchedulerConfig())))
+    _check(evaluate(DesignPoint(chip, cfg, SchedulerConfig(name=scheduler, plans=plans, max_orders=4))))

@@ -231,7 +231,7 @@ def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, in
                           f"({format_bytes(sram)} per core)")
     deps = load_dependencies(sched.window_end, sched.load_order)
     plan_choices: list[PlanChoice] = []
-    for i, (op, c) in enumerate(zip(ops, choices, strict=True)):
+    for i, c in enumerate(choices):
         fi = sched.plan_index[i]
         if fi < 0:
             plan_choices.append(c.stream)
@@ -250,7 +250,9 @@ def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, in
             flops=op.flops, weight_bytes=op.bytes_by_role(Role.WEIGHT),
             kv_cache_bytes=op.bytes_by_role(Role.KV_CACHE), plan=choice.plan, work=work,
             load_after=deps[i], exec_after=(i - 1,) if i else (),
-            sram_exec_bytes=float(choice.plan.sram_bytes_per_core), sram_preload_bytes=float(sched.preload_bytes[i])))
+            sram_exec_bytes=float(choice.plan.sram_bytes_per_core),
+            # The ideal reference preloads into space of its own (bounded by SRAM, not shared with execution).
+            sram_preload_bytes=0.0 if sched.ideal else float(sched.preload_bytes[i])))
     used = max(op.sram_exec_bytes + op.sram_preload_bytes + live[op.index] / chip.num_cores for op in program_ops)
     program = Program(chip=chip, model=graph.name, phase=graph.phase, scheduler=name, ops=tuple(program_ops),
                       parameter_bytes=graph.parameter_bytes, batch=graph.batch,

@@ -98,6 +98,19 @@ def hbm_time_s(chip: Chip, hbm_bytes, delivered_bytes):
     return np.maximum(np.maximum(t_hbm, t_inject), np.maximum(t_links, t_eject))
 
 
+def hbm_network_time_s(chip: Chip, delivered_bytes):
+    """The on-chip part of an HBM load: seconds the network needs to carry ``delivered_bytes`` from the HBM
+    attach cores to their destinations (link capacity over the mean distance, and the receivers' ports).
+    This is the traffic that competes with a running operator's own network use."""
+    delivered = np.asarray(delivered_bytes, dtype=np.float64)
+    if chip.hbm is None:
+        return 0.0 * delivered
+    link_capacity = directed_links(chip) * chip.link_bytes_per_s * chip.num_chips
+    t_links = delivered * chip.mean_hbm_hops / link_capacity if chip.mean_hbm_hops else 0.0 * delivered
+    t_eject = delivered / (chip.num_cores * core_ports(chip) * chip.link_bytes_per_s)
+    return np.maximum(t_links, t_eject)
+
+
 def barrier_time_s(chip: Chip, barriers):
     """Seconds spent in ``barriers`` chip-wide synchronizations (plus one chip-link latency per barrier
     on multi-chip systems)."""

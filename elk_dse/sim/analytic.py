@@ -1,7 +1,8 @@
 """Analytic simulator: phase durations from the shared cost formulas, start times from the dependencies.
 
 Two resources: the HBM path (loads run one at a time, in the Program's load order) and the cores (operators
-execute one at a time, in program order); the timing rule is cost/timeline.py's. Contention between a load and a running operator's network traffic is not
+execute one at a time, in program order); the timing rule is cost/timeline.py's. HBM data crossing the on-chip network during an operator's execution
+competes with the operator's own traffic: the operator is stretched by the excess (one re-timing pass). Contention between a load and a running operator's network traffic is not
 modelled here (the event-driven simulator of issue 5 does).
 """
 
@@ -12,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from elk_dse.cost.network import hbm_network_time_s
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.cost.timeline import asap_timeline
 from elk_dse.program import OpWork, Program
@@ -32,14 +34,31 @@ class AnalyticSimulator(Simulator):
         ex = exec_time(chip, work)
         n = len(ops)
         compute_s = np.broadcast_to(ex.compute_s, n)
-        noc_s = np.broadcast_to(ex.noc_s + ex.shift_s, n)
+        noc_s = np.array(np.broadcast_to(ex.noc_s + ex.shift_s + ex.warm_s, n), dtype=np.float64)
         sync_s = np.broadcast_to(ex.sync_s, n)
-        exec_s = np.broadcast_to(ex.total_s, n)
+        exec_s = np.array(np.broadcast_to(ex.total_s, n), dtype=np.float64)
         load_s = np.broadcast_to(load_time_s(chip, work), n)
 
-        load_start, load_end, start, end = asap_timeline(
-            load_s, exec_s, [op.load_after for op in ops], [op.exec_after for op in ops],
-            program.load_order or None)
+        load_after = [op.load_after for op in ops]
+        exec_after = [op.exec_after for op in ops]
+        order = program.load_order or None
+        load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order)
+        # Contention: HBM data crossing the network while an operator runs competes with that operator's own
+        # network use. Stretch an operator whose network demand (its own plus its share of overlapping loads)
+        # exceeds its execution time, then re-time once.
+        load_net = np.asarray(hbm_network_time_s(chip, work.hbm_delivered_bytes), dtype=np.float64)
+        own_net = np.broadcast_to(ex.noc_s + ex.shift_s + ex.warm_s, n)
+        stretch = np.zeros(n)
+        dur = np.maximum(load_end - load_start, 1e-30)
+        for i in range(n):
+            overlap = np.clip(np.minimum(load_end, end[i]) - np.maximum(load_start, start[i]), 0.0, None)
+            overlap[i] = 0.0  # its own load finished before it started
+            shared = float((load_net * overlap / dur).sum())
+            stretch[i] = max(0.0, own_net[i] + shared - exec_s[i])
+        if stretch.any():
+            exec_s = exec_s + stretch
+            noc_s = noc_s + stretch
+            load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order)
         timings = tuple(
             OpTiming(i, float(load_start[i]), float(load_end[i]), float(start[i]), float(end[i]), float(load_s[i]),
                      float(compute_s[i]), float(noc_s[i]), float(sync_s[i]))
