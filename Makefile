@@ -1,7 +1,7 @@
 # elk_dse developer entry points. PYTHON may point at a virtualenv's interpreter.
 PYTHON ?= python
 
-.PHONY: install test test-all bench lint sweep clean
+.PHONY: install test test-all bench lint sweep clean elk-study t10-table
 
 install:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -23,3 +23,10 @@ sweep:
 
 clean:
 	rm -rf results/*/ .pytest_cache .ruff_cache .hypothesis
+
+elk-study:
+	$(PYTHON) -m elk_dse sweep +chip=ipu_pod4 sweep=elk_study search.sampler=grid search.n_trials=144 out=results/elk_study report=false
+	$(PYTHON) benchmarks/elk_study.py results/elk_study docs
+
+t10-table:
+	$(PYTHON) benchmarks/t10_table.py

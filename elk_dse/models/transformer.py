@@ -174,7 +174,8 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
     """One decode step (B tokens, KV length ``kv_len``) or one prefill (B x ``seq_len`` tokens) of a decoder
     LLM; see the module docstring for what each phase reads and writes."""
     decode = cfg.phase == "decode"
-    check_positions(cfg, spec.max_positions, "kv_len" if decode else "seq_len")
+    # Decoders may run past their learned position table (the Elk study runs OPT-30B at KV 4096): the shapes
+    # are what a performance study needs; the table keeps its published size in parameter_bytes.
     o, b, h = Ops(cfg.bytes_per_element), cfg.batch, spec.hidden
     s = 1 if decode else cfg.seq_len
     kv_len = cfg.kv_len if decode else cfg.seq_len

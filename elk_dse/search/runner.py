@@ -29,7 +29,7 @@ from elk_dse.search.space import SearchSpace, apply_params
 from elk_dse.search.trial import METRIC_PREFIX, design_point, evaluate_trial
 
 STUDY_NAME = "elk_dse"
-SAMPLERS = ("nsga2", "tpe", "random")
+SAMPLERS = ("nsga2", "tpe", "random", "grid")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,10 @@ class SweepSettings:
             raise ConfigError("search.batch_size", self.batch_size, "must be >= 1")
         if self.sampler not in SAMPLERS:
             raise ConfigError("search.sampler", self.sampler, "one of " + ", ".join(SAMPLERS))
+        if self.sampler == "grid":
+            ranged = [k for k, spec in self.space.params if spec.choices is None]
+            if ranged:
+                raise ConfigError(f"sweep.params.{ranged[0]}", "low/high", "the grid sampler needs choices: [...]")
         # Reject a space that does not fit the base design now, not in the middle of the sweep.
         for key, spec in self.space.params:
             probe = spec.choices[0] if spec.choices is not None else spec.low
@@ -77,6 +81,14 @@ class SweepSummary:
     duration_s: float
 
 
+def grid_size(space: SearchSpace) -> int:
+    """Number of points of a grid over the space's choices."""
+    size = 1
+    for _, spec in space.params:
+        size *= len(spec.choices) if spec.choices is not None else 1
+    return size
+
+
 def check_writable(out_dir: Path) -> None:
     """ConfigError naming ``out`` unless the sweep folder can be created and written."""
     try:
@@ -92,11 +104,26 @@ def _make_sampler(settings: SweepSettings, batch_index: int):
     import optuna
 
     seed = settings.seed * 1_000_003 + batch_index
+    if settings.sampler == "grid":  # points come from grid_points via enqueue_trial; nothing left to sample
+        return optuna.samplers.RandomSampler(seed=seed)
     if settings.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=max(settings.batch_size, 2), seed=seed)
     if settings.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=settings.batch_size)
     return optuna.samplers.RandomSampler(seed=seed)
+
+
+def grid_points(settings: SweepSettings) -> list[dict[str, Any]]:
+    """Every point of the grid over the space's choices, in a seeded shuffled order (so that a partial grid
+    still spreads over the space)."""
+    import itertools
+    import random
+
+    keys = [k for k, _ in settings.space.params]
+    values = [list(spec.choices) for _, spec in settings.space.params]
+    points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+    random.Random(settings.seed).shuffle(points)
+    return points
 
 
 def open_study(settings: SweepSettings):
@@ -223,8 +250,9 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
     study = open_study(settings)
     _write_provenance(settings, started=True)
     finished = store.trials()
+    target = min(settings.n_trials, grid_size(settings.space)) if settings.sampler == "grid" else settings.n_trials
     new_trials = 0
-    bar = tqdm(total=settings.n_trials, initial=min(len(finished), settings.n_trials), unit="trial",
+    bar = tqdm(total=target, initial=min(len(finished), target), unit="trial",
                desc="sweep", disable=not settings.progress, file=sys.stderr, dynamic_ncols=True)
     evaluator: _Evaluator | None = None
     try:
@@ -232,12 +260,15 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
             # Asked but never told: an interrupted batch. Finish it from the stored parameters first.
             pending = sorted(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)), key=lambda t: t.number)
             if not pending:
-                remaining = settings.n_trials - len(finished)
+                remaining = target - len(finished)
                 if remaining <= 0:
                     break
                 study.sampler = _make_sampler(settings, len(study.trials) // settings.batch_size)
                 asked = []
+                grid = grid_points(settings) if settings.sampler == "grid" else None
                 for _ in range(min(settings.batch_size, remaining)):
+                    if grid is not None:  # the next grid point, by trial number: no duplicates, resumable
+                        study.enqueue_trial(grid[len(study.trials) % len(grid)])
                     trial = study.ask()
                     settings.space.suggest(trial)
                     asked.append(trial.number)
