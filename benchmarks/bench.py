@@ -105,8 +105,37 @@ def t10_compile() -> None:
     print()
 
 
+def schedulers_per_point() -> None:
+    """Issue 4 targets: seconds per design point per scheduler, Llama-2-13B b32 KV 2048 on ipu_pod4; warm =
+    plan tables cached and only HBM/network parameters changed (a new chip object each time)."""
+    import yaml as _yaml
+
+    from elk_dse.compiler.schedulers import SCHEDULERS
+    from elk_dse.compiler.t10 import clear_tables
+
+    base = _yaml.safe_load((CONF / "ipu_pod4.yaml").read_text())
+    model = ModelConfig("llama2_13b", phase="decode", batch=32, kv_len=2048)
+    print(f"{'scheduler (llama2_13b b32 kv2048, ipu_pod4)':<44} {'cold s':>8} {'warm s':>8} {'latency ms':>11}")
+    for name in SCHEDULERS:
+        clear_plan_cache()
+        clear_tables()
+        t0 = time.perf_counter()
+        result = evaluate(DesignPoint(chip_from_dict(base), model, SchedulerConfig(name=name)), include_ops=False)
+        cold = time.perf_counter() - t0
+        warm = []
+        for bw in (3000, 3500, 4500):
+            changed = {**base, "hbm": {**base["hbm"], "bandwidth_gb_s": bw},
+                       "interconnect": {**base["interconnect"], "link_bytes_per_cycle": bw / 1000}}
+            t0 = time.perf_counter()
+            evaluate(DesignPoint(chip_from_dict(changed), model, SchedulerConfig(name=name)), include_ops=False)
+            warm.append(time.perf_counter() - t0)
+        print(f"{name:<44} {cold:>8.3f} {statistics.median(warm):>8.3f} {result['latency_s'] * 1e3:>11.2f}")
+    print()
+
+
 def main() -> None:
     t10_compile()
+    schedulers_per_point()
     rows = []
     for chip_name, model in POINTS:
         cold, warm, feasible = time_point(chip_name, model)

@@ -115,7 +115,7 @@ def test_operator_that_cannot_fit_even_streamed_is_infeasible():
     chip = chip_from_dict(small_chip_dict(cores={"count": 4, "grid": [2, 2], "sram_kib": 1}))
     result = compile_graph(mlp_graph(tokens=64, hidden=4096, ffn=4096, layers=1), chip)
     assert isinstance(result, Infeasible) and result.reason == "sram_capacity"
-    assert "KiB per core" in result.detail
+    assert "operator up needs at least" in result.detail and "per core" in result.detail
 
 
 def test_enumeration_respects_core_count_and_is_vectorized_costed():

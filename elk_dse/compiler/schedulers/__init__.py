@@ -37,7 +37,7 @@ class SchedulerConfig:
     margin: fraction added to every preloaded idle size (Elk uses 1%).
     """
 
-    name: str = "sequential"
+    name: str = "elk_full"
     plans: str = "t10"
     max_preload_depth: int = 0
     order_edit_distance: int = 4
