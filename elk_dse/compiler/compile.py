@@ -154,18 +154,22 @@ def compile_with_stats(graph: Graph, chip: Chip,
     n = len(instances)
     ops = []
     for i, ((layer, op), choice, work) in enumerate(zip(instances, choices, works, strict=True)):
-        ops.append(ProgramOp(
-            index=i, name=op.name, kind=op.kind, layer=layer, repetition=reps[i], dims=op.dims,
-            flops=op.flops, weight_bytes=op.bytes_by_role(Role.WEIGHT),
-            kv_cache_bytes=op.bytes_by_role(Role.KV_CACHE), plan=choice.plan, work=work,
-            load_after=(i - 1,) if i else (), exec_after=(i - 1,) if i else (),
-            sram_exec_bytes=float(choice.plan.sram_bytes_per_core), sram_preload_bytes=0.0))
+        ops.append(_program_op(i, layer, op, reps[i], choice, work, (i - 1,) if i else (), 0.0))
     program = Program(chip=chip, model=graph.name, phase=graph.phase, scheduler=scheduler.name,
                       ops=tuple(ops), parameter_bytes=graph.parameter_bytes, batch=graph.batch,
                       meta={**dict(graph.meta), "sram_used_bytes_per_core": sram_used},
                       load_order=tuple(range(n)))
     program.check()
     return done(program)
+
+
+def _program_op(i: int, layer: str, op: Operator, repetition: int, choice: PlanChoice, work: OpWork,
+                load_after: tuple[int, ...], preload_bytes: float) -> ProgramOp:
+    return ProgramOp(
+        index=i, name=op.name, kind=op.kind, layer=layer, repetition=repetition, dims=op.dims, flops=op.flops,
+        weight_bytes=op.bytes_by_role(Role.WEIGHT), kv_cache_bytes=op.bytes_by_role(Role.KV_CACHE),
+        plan=choice.plan, work=work, load_after=load_after, exec_after=(i - 1,) if i else (),
+        sram_exec_bytes=float(choice.plan.sram_bytes_per_core), sram_preload_bytes=preload_bytes)
 
 
 def _no_fit(op: Operator, choice: NoFit, sram: float) -> Infeasible:
@@ -245,14 +249,9 @@ def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, in
     works = _spill_fixups(instances, plan_choices)
     program_ops = []
     for i, ((layer, op), choice, work) in enumerate(zip(instances, plan_choices, works, strict=True)):
-        program_ops.append(ProgramOp(
-            index=i, name=op.name, kind=op.kind, layer=layer, repetition=reps[i], dims=op.dims,
-            flops=op.flops, weight_bytes=op.bytes_by_role(Role.WEIGHT),
-            kv_cache_bytes=op.bytes_by_role(Role.KV_CACHE), plan=choice.plan, work=work,
-            load_after=deps[i], exec_after=(i - 1,) if i else (),
-            sram_exec_bytes=float(choice.plan.sram_bytes_per_core),
-            # The ideal reference preloads into space of its own (bounded by SRAM, not shared with execution).
-            sram_preload_bytes=0.0 if sched.ideal else float(sched.preload_bytes[i])))
+        # The ideal reference preloads into space of its own (bounded by SRAM, not shared with execution).
+        program_ops.append(_program_op(i, layer, op, reps[i], choice, work, deps[i],
+                                       0.0 if sched.ideal else float(sched.preload_bytes[i])))
     used = max(op.sram_exec_bytes + op.sram_preload_bytes + live[op.index] / chip.num_cores for op in program_ops)
     program = Program(chip=chip, model=graph.name, phase=graph.phase, scheduler=name, ops=tuple(program_ops),
                       parameter_bytes=graph.parameter_bytes, batch=graph.batch,

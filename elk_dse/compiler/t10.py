@@ -121,6 +121,17 @@ def _plain_dims(tensor) -> list[str]:
     return [a for a in tensor.axes if not isinstance(a, Window)]
 
 
+def _ring_traffic(chip: Chip, per_core: np.ndarray, cores_used: np.ndarray, stride: np.ndarray,
+                  length: np.ndarray) -> np.ndarray:
+    """(per core, total, total x hops, total across chips) bytes of ``per_core`` bytes sent by every core
+    around rings of ``length`` cores ``stride`` apart, hops measured on the chip graph per distinct ring."""
+    pairs, inverse = np.unique(np.stack([stride, length], axis=1), axis=0, return_inverse=True)
+    geo = np.array([ring_hops(chip, int(s), int(n)) for s, n in pairs]).reshape(-1, 2)
+    hops, cross = geo[inverse.ravel(), 0], geo[inverse.ravel(), 1]
+    total = per_core * cores_used
+    return np.stack([per_core, total, total * hops, total * cross])
+
+
 def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
     """Enumerate and cost every T10 plan of ``op`` on ``chip``'s cores (vectorized).
 
@@ -225,53 +236,27 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
     strides = np.ones((P, len(names)), dtype=np.int64)
     for k in range(len(names) - 2, -1, -1):
         strides[:, k] = strides[:, k + 1] * f_sp[:, k + 1]
-    shift_bytes = np.zeros(P)
-    shift_link = np.zeros(P)
-    shift_cross = np.zeros(P)
-    shift_core = np.zeros(P)
+    shift = np.zeros((4, P))  # per core, total, x hops, across chips
+    warm = np.zeros((4, P))
     for j, t in enumerate(inputs):
         free = [k for k, d in enumerate(names) if d not in t.dim_names]
         if not free:
             continue
+        replicas = np.ones(P, dtype=np.int64)
         stride = np.full(P, np.iinfo(np.int64).max)
         for k in free:
+            replicas = replicas * f_sp[:, k]
             stride = np.where(f_sp[:, k] > 1, np.minimum(stride, strides[:, k]), stride)
         stride = np.where(stride == np.iinfo(np.int64).max, 1, stride)
-        length = rot_f[:, j]
-        pairs, inverse = np.unique(np.stack([stride, length], axis=1), axis=0, return_inverse=True)
-        geo = np.array([ring_hops(chip, int(s), int(n)) for s, n in pairs]).reshape(-1, 2)
-        hops, cross = geo[inverse.ravel(), 0], geo[inverse.ravel(), 1]
-        per_core = ch[:, j] * piece_bytes[:, j]
-        shift_core += per_core
-        shift_bytes += per_core * cores_used
-        shift_link += per_core * cores_used * hops
-        shift_cross += per_core * cores_used * cross
-
-    # Warm-up from an aligned idle layout: every weight piece exists once; the other replicas are copied
-    # around the ring of cores that hold the same piece (stride * f apart, rep / f of them).
-    warm_core = np.zeros(P)
-    warm_total = np.zeros(P)
-    warm_link = np.zeros(P)
-    warm_cross = np.zeros(P)
-    for j, t in enumerate(inputs):
-        if t.role not in (Role.WEIGHT, Role.KV_CACHE):
-            continue
-        free = [k for k, d in enumerate(names) if d not in t.dim_names]
-        rep = np.ones(P, dtype=np.int64)
-        stride = np.full(P, np.iinfo(np.int64).max)
-        for k in free:
-            rep = rep * f_sp[:, k]
-            stride = np.where(f_sp[:, k] > 1, np.minimum(stride, strides[:, k]), stride)
-        stride = np.where(stride == np.iinfo(np.int64).max, 1, stride)
-        copies = np.maximum(rep // np.maximum(rot_f[:, j], 1), 1)
-        per_core = piece_bytes[:, j] * (1.0 - 1.0 / copies)
-        pairs, inverse = np.unique(np.stack([stride * rot_f[:, j], copies], axis=1), axis=0, return_inverse=True)
-        geo = np.array([ring_hops(chip, int(s), int(n)) for s, n in pairs]).reshape(-1, 2)
-        hops, cross = geo[inverse.ravel(), 0], geo[inverse.ravel(), 1]
-        warm_core += per_core
-        warm_total += per_core * cores_used
-        warm_link += per_core * cores_used * hops
-        warm_cross += per_core * cores_used * cross
+        shift += _ring_traffic(chip, ch[:, j] * piece_bytes[:, j], cores_used, stride, rot_f[:, j])
+        if t.role in (Role.WEIGHT, Role.KV_CACHE):
+            # Warm-up from an aligned idle layout: every weight piece exists once; the other replicas are
+            # copied around the ring of cores holding the same piece (stride * f apart, replicas / f of them).
+            copies = np.maximum(replicas // np.maximum(rot_f[:, j], 1), 1)
+            warm += _ring_traffic(chip, piece_bytes[:, j] * (1.0 - 1.0 / copies), cores_used,
+                                  stride * rot_f[:, j], copies)
+    shift_core, shift_bytes, shift_link, shift_cross = shift
+    warm_core, warm_total, warm_link, warm_cross = warm
 
     # Memory, initial delivery, reductions.
     mem = np.zeros(P)

@@ -14,19 +14,12 @@ import numpy as np
 
 from elk_dse.hw.chip import CoreSpec
 from elk_dse.ir.graph import Operator
+from elk_dse.registry import registrar
 
 CORE_MODELS: dict[str, type[CoreModel]] = {}
+register_core_model = registrar(CORE_MODELS)
 
 
-def register_core_model(name: str):
-    """Class decorator adding a CoreModel to the registry under ``name``."""
-
-    def deco(cls: type[CoreModel]) -> type[CoreModel]:
-        cls.name = name
-        CORE_MODELS[name] = cls
-        return cls
-
-    return deco
 
 
 def matmul_shape(op: Operator, sub: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:

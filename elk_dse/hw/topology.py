@@ -13,18 +13,12 @@ from functools import cached_property
 
 import numpy as np
 
+from elk_dse.registry import registrar
+
 TOPOLOGIES: dict[str, type[Topology]] = {}
+register_topology = registrar(TOPOLOGIES)
 
 
-def register_topology(name: str):
-    """Class decorator adding a Topology subclass to the registry under ``name``."""
-
-    def deco(cls: type[Topology]) -> type[Topology]:
-        cls.name = name
-        TOPOLOGIES[name] = cls
-        return cls
-
-    return deco
 
 
 class Topology(ABC):

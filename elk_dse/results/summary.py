@@ -6,6 +6,8 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from elk_dse.units import format_bytes
+
 
 def fmt_seconds(s: float) -> str:
     """Seconds with a unit that keeps 3-4 significant digits (s, ms, us, ns)."""
@@ -17,15 +19,7 @@ def fmt_seconds(s: float) -> str:
     return f"{s / 1e-9:.4g} ns"
 
 
-def fmt_bytes(b: float) -> str:
-    """Bytes in B, KiB, MiB, GiB or TiB."""
-    if b is None or not math.isfinite(b):
-        return "n/a"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(b) < 1024:
-            return f"{b:.4g} {unit}"
-        b /= 1024
-    return f"{b:.4g} TiB"
+fmt_bytes = format_bytes
 
 
 def fmt_si(x: float, unit: str) -> str:

@@ -7,19 +7,12 @@ from dataclasses import dataclass
 
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.program import Program
+from elk_dse.registry import registrar
 
 SIMULATORS: dict[str, type[Simulator]] = {}
+register_simulator = registrar(SIMULATORS)
 
 
-def register_simulator(name: str):
-    """Class decorator adding a Simulator to the registry under ``name``."""
-
-    def deco(cls: type[Simulator]) -> type[Simulator]:
-        cls.name = name
-        SIMULATORS[name] = cls
-        return cls
-
-    return deco
 
 
 @dataclass(frozen=True)
