@@ -66,6 +66,8 @@ class OpWork:
     reductions); noc_max_core_bytes: the most any one core sends or receives; chip_link_bytes: part of the
     core-to-core traffic that crosses chips. hbm_read_bytes / hbm_write_bytes cross the HBM interface;
     hbm_delivered_bytes: bytes ejected at cores from HBM, multicast copies included. barriers: chip-wide syncs.
+    rings: the transfers behind shift_* and warm_* as (kind "shift" | "warm", core-id stride between ring
+    neighbours, ring length, bytes each core sends), for simulators that route them core by core.
     """
 
     compute_cycles: float
@@ -86,6 +88,7 @@ class OpWork:
     hbm_write_bytes: float = 0.0
     hbm_delivered_bytes: float = 0.0
     barriers: int = 0
+    rings: tuple[tuple[str, int, int, float], ...] = ()
 
     @property
     def hbm_bytes(self) -> float:
@@ -170,7 +173,7 @@ class Program:
             for dep in (*op.load_after, *op.exec_after):
                 assert 0 <= dep < op.index, f"op {op.index} {op.name}: dependency {dep} is not earlier"
             w = asdict(op.work)
-            bad = {k: v for k, v in w.items() if not isinstance(v, bool) and v < 0}
+            bad = {k: v for k, v in w.items() if isinstance(v, int | float) and not isinstance(v, bool) and v < 0}
             assert not bad, f"op {op.index} {op.name}: negative work {bad}"
             assert op.plan.sram_bytes_per_core <= self.chip.sram_bytes_per_core, (
                 f"op {op.index} {op.name}: plan uses {op.plan.sram_bytes_per_core} B/core > SRAM"

@@ -242,7 +242,7 @@ def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, in
             continue
         row = (c.ideal_rows if sched.ideal else c.rows)[fi]
         w = table_work(c.table, chip, pinned=False, preloaded=not sched.ideal)
-        work = work_of(w, row)
+        work = work_of(w, row, c.table)
         if sched.ideal:  # loads free of network cost: HBM bytes only
             work = replace(work, hbm_delivered_bytes=0.0)
         plan_choices.append(PlanChoice(plan_of(c.table, row), work, 0.0))
@@ -312,7 +312,7 @@ def _on_chip_choices(graph: Graph, chip: Chip, instances: list[tuple[str, Operat
         table = plan_table(group.op, chip, rotation)
         row, hot = int(group.row[opt]), bool(group.hot[opt])
         w = table_work(table, chip, pinned=True, hot=hot)
-        choice = PlanChoice(plan_of(table, row), work_of(w, row), float(group.seconds[opt]))
+        choice = PlanChoice(plan_of(table, row), work_of(w, row, table), float(group.seconds[opt]))
         for j in positions[key]:
             choices[j] = choice
     return [c for c in choices if c is not None], result.requirement_bytes

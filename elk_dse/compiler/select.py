@@ -86,9 +86,11 @@ def plan_of(table: PlanTable, i: int) -> Plan:
         padding=float(table.padding[i]))
 
 
-def work_of(w: SimpleNamespace, i: int) -> OpWork:
-    """The OpWork of row i of a work namespace."""
+def work_of(w: SimpleNamespace, i: int, table: PlanTable | None = None) -> OpWork:
+    """The OpWork of row i of a work namespace (with the plan's rings when ``table`` is given)."""
+    rings = table.rings(i, warm=float(w.warm_bytes[i]) > 0) if table is not None else ()
     return OpWork(
+        rings=rings,
         compute_cycles=float(w.compute_cycles[i]), steps=int(w.steps[i]), shift_bytes=float(w.shift_bytes[i]),
         shift_core_bytes=float(w.shift_core_bytes[i]), shift_link_bytes=float(w.shift_link_bytes[i]),
         shift_cross_bytes=float(w.shift_cross_bytes[i]), overlap=bool(w.overlap[i]),
@@ -132,7 +134,7 @@ def choose_plan(op: Operator, chip: Chip, budget_bytes_per_core: float, pinned: 
     if fits.any():
         i = int(np.lexsort((np.arange(len(table)), table.mem_bytes, table.cores_used,
                             np.where(fits, seconds, np.inf)))[0])
-        return PlanChoice(plan_of(table, i), work_of(w, i), float(seconds[i]))
+        return PlanChoice(plan_of(table, i), work_of(w, i, table), float(seconds[i]))
     fallback = stream_plan(op, chip, budget_bytes_per_core, pinned)
     if isinstance(fallback, NoFit):
         return NoFit(min(fallback.min_bytes_per_core, float(table.mem_bytes.min())), budget_bytes_per_core)

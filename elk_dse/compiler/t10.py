@@ -78,6 +78,23 @@ class PlanTable:
     kv_write_bytes: float
     act_unique_bytes: float = 0.0
     out_bytes: float = 0.0
+    ring_stride: np.ndarray | None = None  # (P, T) core-id distance between ring neighbours of each input
+    ring_shift_bytes: np.ndarray | None = None  # (P, T) bytes each core shifts per input, whole operator
+    ring_warm_bytes: np.ndarray | None = None  # (P, T) bytes each core receives as warm-up copies
+    ring_copies: np.ndarray | None = None  # (P, T) replicas of each piece (the warm-up ring's length)
+
+    def rings(self, i: int, warm: bool) -> tuple[tuple[str, int, int, float], ...]:
+        """The rotation (and, if ``warm``, warm-up) rings of plan i: (kind, stride, length, bytes per core).
+        Simulators route these transfers core by core."""
+        out = []
+        for j in range(len(self.tensors)):
+            stride = int(self.ring_stride[i, j])
+            if self.rot_factor[i, j] > 1 and self.ring_shift_bytes[i, j] > 0:
+                out.append(("shift", stride, int(self.rot_factor[i, j]), float(self.ring_shift_bytes[i, j])))
+            if warm and self.ring_warm_bytes[i, j] > 0:
+                out.append(("warm", stride * int(self.rot_factor[i, j]), int(self.ring_copies[i, j]),
+                            float(self.ring_warm_bytes[i, j])))
+        return tuple(out)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -238,6 +255,10 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         strides[:, k] = strides[:, k + 1] * f_sp[:, k + 1]
     shift = np.zeros((4, P))  # per core, total, x hops, across chips
     warm = np.zeros((4, P))
+    ring_stride = np.ones((P, T), dtype=np.int64)
+    ring_shift_bytes = np.zeros((P, T))
+    ring_warm_bytes = np.zeros((P, T))
+    ring_copies = np.ones((P, T), dtype=np.int64)
     for j, t in enumerate(inputs):
         free = [k for k, d in enumerate(names) if d not in t.dim_names]
         if not free:
@@ -248,11 +269,15 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
             replicas = replicas * f_sp[:, k]
             stride = np.where(f_sp[:, k] > 1, np.minimum(stride, strides[:, k]), stride)
         stride = np.where(stride == np.iinfo(np.int64).max, 1, stride)
+        ring_stride[:, j] = stride
+        ring_shift_bytes[:, j] = ch[:, j] * piece_bytes[:, j]
         shift += _ring_traffic(chip, ch[:, j] * piece_bytes[:, j], cores_used, stride, rot_f[:, j])
         if t.role in (Role.WEIGHT, Role.KV_CACHE):
             # Warm-up from an aligned idle layout: every weight piece exists once; the other replicas are
             # copied around the ring of cores holding the same piece (stride * f apart, replicas / f of them).
             copies = np.maximum(replicas // np.maximum(rot_f[:, j], 1), 1)
+            ring_copies[:, j] = copies
+            ring_warm_bytes[:, j] = piece_bytes[:, j] * (1.0 - 1.0 / copies)
             warm += _ring_traffic(chip, piece_bytes[:, j] * (1.0 - 1.0 / copies), cores_used,
                                   stride * rot_f[:, j], copies)
     shift_core, shift_bytes, shift_link, shift_cross = shift
@@ -302,6 +327,8 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         kv_write_bytes=float(op.tensor_bytes(op.output)) if op.output.role == Role.KV_CACHE else 0.0,
         act_unique_bytes=float(sum(op.tensor_bytes(t) for t in inputs if t.role not in (Role.WEIGHT, Role.KV_CACHE))),
         out_bytes=float(op.tensor_bytes(op.output)),
+        ring_stride=ring_stride, ring_shift_bytes=ring_shift_bytes, ring_warm_bytes=ring_warm_bytes,
+        ring_copies=ring_copies,
     )
 
 

@@ -30,7 +30,7 @@ class AnalyticSimulator(Simulator):
         if not ops:
             return SimResult(0.0, (), {"compute": 0.0, "noc": 0.0, "hbm": 0.0, "sync": 0.0})
         work = SimpleNamespace(**{
-            f.name: np.array([getattr(op.work, f.name) for op in ops]) for f in fields(OpWork)})
+            f.name: np.array([getattr(op.work, f.name) for op in ops]) for f in fields(OpWork) if f.name != "rings"})
         ex = exec_time(chip, work)
         n = len(ops)
         compute_s = np.broadcast_to(ex.compute_s, n)
