@@ -49,6 +49,7 @@ def help_text() -> str:
         "common keys: model.phase=decode|prefill model.batch= model.seq_len= model.kv_len= model.dtype=",
         "             search.n_trials= search.seed= search.workers= search.sampler=nsga2|tpe|random",
         "             ray.address=local|host:port  out=<sweep folder>  format=text|json  progress=false",
+        "             sim=event trace=<file.json> (Perfetto trace)  search.recheck=event (re-check Pareto points)",
         "             chip.<key>=<value> overrides any chip field, e.g. chip.cores.sram_kib=2048",
         "flags: --help, --cfg (print the composed config and exit), --debug (tracebacks)",
     ]
@@ -130,7 +131,7 @@ def _require_chip(cfg: dict[str, Any]) -> None:
 
 
 def _design(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {"chip": cfg["chip"], "model": cfg["model"], "scheduler": cfg["scheduler"], "sim": cfg["sim"]["name"]}
+    return {"chip": cfg["chip"], "model": cfg["model"], "scheduler": cfg["scheduler"], "sim": cfg["sim"]}
 
 
 def _jsonable(obj: Any) -> Any:
@@ -153,7 +154,7 @@ def cmd_evaluate(cfg: dict[str, Any]) -> int:
     if cfg.get("format") not in ("text", "json"):
         raise ConfigError("format", cfg.get("format"), "text or json")
     point = design_point(_design(cfg))
-    result = evaluate(point)
+    result = evaluate(point, trace=cfg.get("trace"))
     if cfg["format"] == "json":
         sys.stdout.write(json.dumps(_jsonable(result), allow_nan=False) + "\n")
     else:
@@ -188,6 +189,13 @@ def cmd_sweep(cfg: dict[str, Any]) -> int:
     from elk_dse.search.designs import write_design_details
 
     write_design_details(settings)
+    if search.get("recheck"):
+        if search["recheck"] != "event":
+            raise ConfigError("search.recheck", search["recheck"], "null or event")
+        from elk_dse.search.designs import recheck_pareto
+
+        print(f"re-checked {len(recheck_pareto(settings))} Pareto designs with the event simulator "
+              "(metric.event_latency_s)")
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(summary.counts.items()))
     print(f"sweep: {summary.new_trials} new trials in {summary.duration_s:.1f} s ({counts})")
     print(f"results: {summary.results_path}")

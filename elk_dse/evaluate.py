@@ -21,7 +21,8 @@ from elk_dse.hw.chip import Chip
 from elk_dse.ir.graph import Graph
 from elk_dse.models import ModelConfig, build_model
 from elk_dse.program import Infeasible
-from elk_dse.sim import simulate
+from elk_dse.errors import ConfigError
+from elk_dse.sim import SimConfig, simulate
 
 # The scalar metrics of the contract, in the order the Parquet rows carry them (prefixed "metric.").
 METRICS = (
@@ -29,7 +30,7 @@ METRICS = (
     "throughput_per_s", "flops", "hbm_bytes", "must_hbm_bytes", "weight_bytes", "kv_cache_bytes",
     "parameter_bytes", "noc_bytes", "chip_link_bytes", "peak_flops_per_s", "hbm_bytes_per_s",
     "noc_bytes_per_s", "achieved_flops_per_s", "area_proxy_mm2", "compute_busy_s", "noc_busy_s",
-    "hbm_busy_s", "sync_busy_s", "sram_used_bytes_per_core", "eval_s",
+    "hbm_busy_s", "sync_busy_s", "sram_used_bytes_per_core", "event_latency_s", "eval_s",
 )
 
 
@@ -40,10 +41,10 @@ class DesignPoint:
     chip: Chip
     model: ModelConfig
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    sim: str = "analytic"
+    sim: SimConfig = field(default_factory=SimConfig)
 
 
-def evaluate(point: DesignPoint, include_ops: bool = True) -> dict[str, Any]:
+def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = None) -> dict[str, Any]:
     """Evaluate one design point; infeasibility is a result (``feasible: false`` with a reason), not an error.
 
     Raises ConfigError only for invalid input (unknown model, scheduler or simulator).
@@ -51,13 +52,16 @@ def evaluate(point: DesignPoint, include_ops: bool = True) -> dict[str, Any]:
     t0 = time.perf_counter()
     graph = build_model(point.model)
     return evaluate_graph(graph, point.chip, point.scheduler, point.sim, dtype=point.model.dtype,
-                          include_ops=include_ops, t0=t0)
+                          include_ops=include_ops, t0=t0, trace=trace)
 
 
-def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = None, sim: str = "analytic",
-                   dtype: str = "", include_ops: bool = True, t0: float | None = None) -> dict[str, Any]:
-    """Evaluate an already-built workload graph on ``chip`` (the contract of :func:`evaluate`)."""
+def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = None,
+                   sim: SimConfig | str = "analytic", dtype: str = "", include_ops: bool = True,
+                   t0: float | None = None, trace: str | None = None) -> dict[str, Any]:
+    """Evaluate an already-built workload graph on ``chip`` (the contract of :func:`evaluate`). ``trace``: a
+    path for the event simulator's Chrome/Perfetto trace JSON."""
     t0 = time.perf_counter() if t0 is None else t0
+    sim = SimConfig(sim) if isinstance(sim, str) else sim
     scheduler = scheduler or SchedulerConfig()
     bound = roofline_bound(chip, graph.flops, graph.weight_bytes, graph.kv_cache_read_bytes,
                            graph.kv_cache_write_bytes)
@@ -85,13 +89,14 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         "achieved_flops_per_s": math.nan,
         "area_proxy_mm2": area_proxy_mm2(chip),
         "sram_used_bytes_per_core": math.nan,
+        "event_latency_s": math.nan,
         "compute_busy_s": math.nan, "noc_busy_s": math.nan, "hbm_busy_s": math.nan, "sync_busy_s": math.nan,
         "chip": chip.resolved(),
         "model": {"name": graph.name, "phase": graph.phase, "batch": graph.batch, "seq_len": graph.seq_len,
                   "kv_len": graph.kv_len, "dtype": dtype, "ops": graph.num_op_instances,
                   **{k: v for k, v in graph.meta}},
         "scheduler": scheduler.name,
-        "sim": sim,
+        "sim": sim.name,
         "version": __version__,
         "ops": [],
     }
@@ -101,7 +106,12 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         out["infeasible_detail"] = program.detail
         out["eval_s"] = time.perf_counter() - t0
         return out
-    result = simulate(program, sim)
+    options = sim.options()
+    if trace:
+        if sim.name != "event":
+            raise ConfigError("trace", trace, "traces come from the event simulator: add sim=event")
+        options["trace"] = trace
+    result = simulate(program, sim.name, **options)
     latency = result.latency_s
     out.update(
         feasible=True, latency_s=latency, roofline_fraction=bound.latency_s / latency if latency else math.nan,
@@ -111,6 +121,7 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         compute_busy_s=result.busy_s["compute"], noc_busy_s=result.busy_s["noc"],
         hbm_busy_s=result.busy_s["hbm"], sync_busy_s=result.busy_s["sync"],
         sram_used_bytes_per_core=float(program.meta.get("sram_used_bytes_per_core", math.nan)),
+        event_latency_s=latency if sim.name == "event" else math.nan,
     )
     if include_ops:
         out["ops"] = [

@@ -49,8 +49,17 @@ def noc_time_s(chip: Chip, total_bytes, max_core_bytes, cross_chip_bytes=0.0):
     t = np.maximum(np.maximum(t_links, t_bisection), t_ports)
     if chip.num_chips > 1:
         t = np.maximum(t, chip_link_time_s(chip, cross_chip_bytes))
-    latency = chip.topology.diameter * chip.interconnect.hop_latency_cycles / chip.clock_hz
-    return np.where(total > 0, t + latency, 0.0)
+    return np.where(total > 0, t + noc_latency_s(chip), 0.0)
+
+
+def noc_latency_s(chip: Chip) -> float:
+    """Pipeline latency of one spread-out transfer phase: the network diameter's hops."""
+    return chip.topology.diameter * chip.interconnect.hop_latency_cycles / chip.clock_hz
+
+
+def chip_link_latency_s(chip: Chip) -> float:
+    """Latency of one chip-to-chip transfer."""
+    return chip.chips.link_latency_ns * 1e-9
 
 
 def chip_link_time_s(chip: Chip, cross_chip_bytes):
@@ -68,7 +77,7 @@ def chip_link_time_s(chip: Chip, cross_chip_bytes):
     else:
         mean_chip_hops = 1.0
     t = cross / n * mean_chip_hops / chip.chip_link_bytes_per_s
-    return np.where(cross > 0, t + chip.chips.link_latency_ns * 1e-9, 0.0)
+    return np.where(cross > 0, t + chip_link_latency_s(chip), 0.0)
 
 
 def cross_chip_fraction(chip: Chip) -> float:
@@ -80,8 +89,8 @@ def hbm_time_s(chip: Chip, hbm_bytes, delivered_bytes):
     """Seconds to move ``hbm_bytes`` across the HBM interface and deliver ``delivered_bytes`` (with on-chip
     multicast copies) from the HBM attach cores to their destination cores.
 
-    The slowest of: HBM bandwidth, injection at the attach cores, link capacity over the mean distance from the
-    nearest attach core, and ejection at the receiving cores' ports. Raises ValueError if bytes must move on a
+    The slowest of: HBM bandwidth, injection of every delivered copy at the channels' attach cores, link capacity
+    over the mean distance from the nearest attach core, and ejection at the receiving cores' ports. Raises ValueError if bytes must move on a
     chip without HBM (the compiler must not produce that).
     """
     hbm = np.asarray(hbm_bytes, dtype=np.float64)
@@ -91,11 +100,21 @@ def hbm_time_s(chip: Chip, hbm_bytes, delivered_bytes):
             raise ValueError(f"chip {chip.name} has no HBM but {float(np.max(hbm))} bytes must cross it")
         return 0.0 * hbm
     t_hbm = hbm / chip.hbm_bytes_per_s
-    t_inject = hbm / chip.hbm_injection_bytes_per_s
+    t_inject = delivered / chip.hbm_injection_bytes_per_s  # every delivered copy leaves an attach core
     link_capacity = directed_links(chip) * chip.link_bytes_per_s * chip.num_chips
     t_links = delivered * chip.mean_hbm_hops / link_capacity if chip.mean_hbm_hops else 0.0 * delivered
     t_eject = delivered / (chip.num_cores * core_ports(chip) * chip.link_bytes_per_s)
-    return np.maximum(np.maximum(t_hbm, t_inject), np.maximum(t_links, t_eject))
+    t_cut = _cut_time_s(chip, delivered)
+    return np.maximum(np.maximum(np.maximum(t_hbm, t_inject), np.maximum(t_links, t_eject)), t_cut)
+
+
+def _cut_time_s(chip: Chip, delivered):
+    """Data for cores without an HBM port crosses the links around the attach cores; and the busiest link of
+    the routed delivery pattern (hw.chip.hbm_delivery_link_share) carries its share of every byte."""
+    cut = chip.hbm_cut_bytes_per_s
+    t_cut = delivered * chip.hbm_interior_fraction / cut if cut else 0.0 * delivered
+    share = chip.hbm_delivery_link_share / chip.num_chips
+    return np.maximum(t_cut, delivered * share / chip.link_bytes_per_s)
 
 
 def hbm_network_time_s(chip: Chip, delivered_bytes):
@@ -108,7 +127,7 @@ def hbm_network_time_s(chip: Chip, delivered_bytes):
     link_capacity = directed_links(chip) * chip.link_bytes_per_s * chip.num_chips
     t_links = delivered * chip.mean_hbm_hops / link_capacity if chip.mean_hbm_hops else 0.0 * delivered
     t_eject = delivered / (chip.num_cores * core_ports(chip) * chip.link_bytes_per_s)
-    return np.maximum(t_links, t_eject)
+    return np.maximum(np.maximum(t_links, t_eject), _cut_time_s(chip, delivered))
 
 
 def barrier_time_s(chip: Chip, barriers):
@@ -160,7 +179,12 @@ def shift_time_s(chip: Chip, shift_bytes, shift_core_bytes, shift_link_bytes, sh
     t = np.maximum(t_port, t_links)
     if chip.num_chips > 1:
         t = np.maximum(t, chip_link_time_s(chip, shift_cross_bytes))
+    return np.where(total > 0, t + shift_latency_s(chip, shift_bytes, shift_link_bytes, steps), 0.0)
+
+
+def shift_latency_s(chip: Chip, shift_bytes, shift_link_bytes, steps):
+    """Hop latency paid once per compute-shift step, over the rings' mean hop count."""
+    total = np.asarray(shift_bytes, dtype=np.float64)
     mean_hops = np.divide(np.asarray(shift_link_bytes, dtype=np.float64), total,
                           out=np.zeros_like(total), where=total > 0)
-    latency = np.asarray(steps) * np.maximum(mean_hops, 1.0) * chip.interconnect.hop_latency_cycles / chip.clock_hz
-    return np.where(total > 0, t + latency, 0.0)
+    return np.asarray(steps) * np.maximum(mean_hops, 1.0) * chip.interconnect.hop_latency_cycles / chip.clock_hz

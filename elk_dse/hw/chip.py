@@ -245,16 +245,75 @@ class Chip:
             best[lo : lo + block.size] = self.topology.hops(block[:, None], attach[None, :]).min(axis=1)
         return float(best.mean())
 
-    @property
-    def hbm_injection_bytes_per_s(self) -> float:
-        """How fast the network can accept HBM data at the attach points, all chips, bytes/s.
+    @cached_property
+    def resources(self):
+        """The chip's shared resources and routes (hw.resources.Resources), built on first use."""
+        from elk_dse.hw.resources import Resources
 
-        Each attach core injects through its own ports: one port on all_to_all, its grid links otherwise.
-        """
+        return Resources(self)
+
+    @cached_property
+    def hbm_delivery_link_share(self) -> float:
+        """Bytes on the busiest on-chip link per byte delivered from HBM to evenly spread destinations (every
+        core of a chip, from every channel), routed on the chip graph; 0 without HBM."""
+        if self.hbm is None or self.cores.count < 2 or self.hbm.attach == "all":
+            return 0.0  # every core has its own HBM port: nothing crosses the network
+        res = self.resources
+        attach = self.hbm_channel_attach
+        dst = np.arange(self.cores.count)
+        src = np.repeat(attach, dst.size)
+        ids, amounts = res.demand(src, np.tile(dst, attach.size), 1.0 / src.size)
+        links = (ids >= res.link_base) & (ids < res.chip_link_base)
+        return float(amounts[links].max()) if links.any() else 0.0
+
+    @cached_property
+    def hbm_channel_attach(self) -> np.ndarray:
+        """The core (within one chip) where each HBM channel injects: channels evenly spaced over the attach
+        cores (which, for ``edge``, run around the perimeter)."""
+        attach = self.hbm_attach_cores
+        if self.hbm is None or attach.size == 0:
+            return attach
+        return attach[(np.arange(self.hbm.channels) * attach.size) // self.hbm.channels]
+
+    @cached_property
+    def hbm_channel_cores(self) -> np.ndarray:
+        """Distinct cores (within one chip) through which the HBM channels inject."""
+        return np.unique(self.hbm_channel_attach)
+
+    @cached_property
+    def hbm_cut_bytes_per_s(self) -> float:
+        """Bandwidth of the links from the HBM attach cores into the other cores (all chips), bytes/s: data
+        for cores without an HBM port must cross this cut. 0 when every core has one."""
+        attach = self.hbm_attach_cores
+        if self.hbm is None or attach.size in (0, self.cores.count) or self.interconnect.topology == "all_to_all":
+            return 0.0
+        inside = np.zeros(self.cores.count, dtype=bool)
+        inside[attach] = True
+        links = self.topology.links()
+        crossing = np.count_nonzero(inside[links[:, 0]] != inside[links[:, 1]])
+        return crossing * self.link_bytes_per_s * self.num_chips
+
+    @property
+    def hbm_interior_fraction(self) -> float:
+        """Share of the cores without an HBM attach point (their data crosses hbm_cut_bytes_per_s)."""
         if self.hbm is None:
             return 0.0
-        ports = 1 if self.interconnect.topology == "all_to_all" else 2 * len(self.grid)
-        return self.hbm_attach_cores.size * ports * self.link_bytes_per_s * self.num_chips
+        return 1.0 - self.hbm_attach_cores.size / self.cores.count
+
+    @cached_property
+    def hbm_injection_bytes_per_s(self) -> float:
+        """How fast the network can accept HBM data at the channels' attach cores, all chips, bytes/s: the
+        out-links of those cores on the chip graph (one port each on all_to_all)."""
+        if self.hbm is None:
+            return 0.0
+        cores = self.hbm_channel_cores if self.hbm.attach != "all" else self.hbm_attach_cores
+        if self.interconnect.topology == "all_to_all":
+            ports = float(cores.size)
+        else:
+            links = self.topology.links()
+            degree = np.bincount(links.ravel(), minlength=self.cores.count)
+            ports = float(degree[cores].sum())
+        return max(ports, 1.0) * self.link_bytes_per_s * self.num_chips
 
     @property
     def chip_link_bytes_per_s(self) -> float:

@@ -51,7 +51,7 @@ class Topology(ABC):
         """Mean hop count over all ordered pairs of distinct cores."""
 
     def boundary_cores(self) -> np.ndarray:
-        """Core ids on the outer boundary of the grid (for edge-attached HBM)."""
+        """Core ids on the outer boundary of the grid (for edge-attached HBM), around the perimeter."""
         ids = np.arange(self.num_cores)
         c = self.coords(ids)
         on_edge = np.zeros(self.num_cores, dtype=bool)
@@ -60,7 +60,14 @@ class Topology(ABC):
                 on_edge |= (c[:, axis] == 0) | (c[:, axis] == size - 1)
         if len(self.grid) == 1 or all(g == 1 for g in self.grid):
             on_edge[:] = True
-        return ids[on_edge]
+        edge = ids[on_edge]
+        if len(self.grid) == 2 and edge.size > 1:
+            # Order around the perimeter, so that evenly spaced picks spread over every side of the die.
+            rc = c[on_edge].astype(np.float64)
+            centre = (np.array(self.grid, dtype=np.float64) - 1) / 2
+            angle = np.arctan2(rc[:, 0] - centre[0], rc[:, 1] - centre[1])
+            edge = edge[np.lexsort((edge, angle))]
+        return edge
 
     @cached_property
     def diameter(self) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 from elk_dse.evaluate import evaluate
 from elk_dse.results.pareto import Objective, knee_point, pareto_front
 from elk_dse.results.store import ResultStore
-from elk_dse.search.runner import SweepSettings
+from elk_dse.search.runner import SweepSettings, _schema
 from elk_dse.search.space import apply_params
 from elk_dse.search.trial import METRIC_PREFIX, PARAM_PREFIX, design_point
 
@@ -46,3 +46,26 @@ def _plain(v: Any) -> Any:
     if hasattr(v, "item") and callable(v.item):
         return v.item()
     return v
+
+
+def recheck_pareto(settings: SweepSettings, sim: str = "event") -> list[int]:
+    """Multi-fidelity: re-evaluate the Pareto trials with the event simulator and store
+    ``metric.event_latency_s`` in their rows (a newer row per trial; the store keeps the last)."""
+    from elk_dse.search.trial import evaluate_trial
+
+    store = ResultStore(settings.out_dir, _schema(settings.space))
+    df = store.read()
+    objectives = [Objective(METRIC_PREFIX + o.metric, o.direction) for o in settings.space.objectives]
+    front = pareto_front(df, objectives)
+    rows = []
+    for _, r in front.iterrows():
+        params = {c[len(PARAM_PREFIX):]: _plain(r[c]) for c in r.index if c.startswith(PARAM_PREFIX)}
+        row = evaluate_trial(settings.base, params, int(r["trial"]), settings.seed)
+        event_base = {**settings.base, "sim": {"name": sim, "mode": "auto"}}
+        event_row = evaluate_trial(event_base, params, int(r["trial"]), settings.seed)
+        row[METRIC_PREFIX + "event_latency_s"] = event_row[METRIC_PREFIX + "latency_s"]
+        rows.append(row)
+    if rows:
+        store.append(rows)
+        store.compact()  # one row per trial in the dataset again
+    return [int(r["trial"]) for r in rows]

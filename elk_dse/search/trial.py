@@ -20,6 +20,7 @@ from elk_dse.evaluate import METRICS, DesignPoint, evaluate
 from elk_dse.hw.chip import chip_from_dict
 from elk_dse.models import ModelConfig
 from elk_dse.schema import build
+from elk_dse.sim import SimConfig
 from elk_dse.search.space import apply_params
 
 PARAM_PREFIX = "param."
@@ -37,7 +38,7 @@ def design_point(design: dict[str, Any]) -> DesignPoint:
         chip=chip_from_dict(design["chip"], "chip"),
         model=build(ModelConfig, design["model"], "model"),
         scheduler=build(SchedulerConfig, design["scheduler"], "scheduler"),
-        sim=str(design["sim"]),
+        sim=build(SimConfig, design["sim"], "sim") if isinstance(design["sim"], dict) else SimConfig(design["sim"]),
     )
 
 

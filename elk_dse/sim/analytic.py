@@ -24,6 +24,9 @@ from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 class AnalyticSimulator(Simulator):
     """Closed-form per-operator times, scheduled by the Program's dependencies."""
 
+    def __init__(self, **_options):
+        self.stats: dict = {}
+
     def run(self, program: Program) -> SimResult:
         chip = program.chip
         ops = program.ops

@@ -39,6 +39,23 @@ class SimResult:
     busy_s: dict[str, float]
 
 
+@dataclass(frozen=True)
+class SimConfig:
+    """Which simulator and its options: ``mode`` for ``event`` (auto | exact | aggregated)."""
+
+    name: str = "analytic"
+    mode: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.name not in SIMULATORS:
+            raise ConfigError("name", self.name, "one of " + ", ".join(sorted(SIMULATORS)) + nearest(self.name, SIMULATORS))
+        if self.mode not in ("auto", "exact", "aggregated"):
+            raise ConfigError("mode", self.mode, "one of auto, exact, aggregated")
+
+    def options(self) -> dict:
+        return {"mode": self.mode} if self.name == "event" else {}
+
+
 class Simulator(ABC):
     """Protocol: ``run(program)`` returns a SimResult; it reads only the Program and its chip."""
 
@@ -49,8 +66,9 @@ class Simulator(ABC):
         ...
 
 
-def simulate(program: Program, name: str = "analytic") -> SimResult:
-    """Run the simulator registered as ``name``; ConfigError for an unknown name."""
+def simulate(program: Program, name: str = "analytic", **options) -> SimResult:
+    """Run the simulator registered as ``name`` (with its options, e.g. ``trace=`` for ``event``);
+    ConfigError for an unknown name."""
     if name not in SIMULATORS:
         raise ConfigError("sim.name", name, "one of " + ", ".join(sorted(SIMULATORS)) + nearest(name, SIMULATORS))
-    return SIMULATORS[name]().run(program)
+    return SIMULATORS[name](**options).run(program)

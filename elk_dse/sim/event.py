@@ -1,0 +1,449 @@
+"""Event-driven simulator: operators as jobs on shared resources, with contention from max-min fair sharing.
+
+Every operator decomposes into stages run in order: warm-up copies -> redistribution/reduction traffic ->
+the compute-shift body (compute on each used core, and each core's shifts routed around its ring on the chip
+graph; concurrent when the core overlaps compute and communication, else compute then shifts) -> barriers.
+An HBM load is one job: each chip's channels deliver its bytes to that chip's destination cores along routes
+from the channels' attach cores. Identical steps of an operator are simulated as one stage (the transfer-level
+volume per resource is exact; the per-step interleaving is not).
+
+Events are job starts and ends. Between events every active job progresses at a max-min fair rate: each
+resource's capacity is shared by the jobs using it in proportion to their demands (progressive filling), so
+a load that crosses the links a running operator shifts on slows both. ``mode="aggregated"`` merges
+resources whose demand from every active job is identical (symmetric cores and links) before the filling —
+an exact reduction, used by default above 1,024 cores.
+
+Timing dependencies are the Program's: loads in its load order, each after its load_after executions; an
+operator after its own load, the previous operator and its exec_after operators.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from elk_dse.cost.network import barrier_time_s, chip_link_latency_s, noc_latency_s, shift_latency_s
+from elk_dse.hw.resources import CLASS_NAMES, Resources
+from elk_dse.program import Program, ProgramOp
+from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
+
+EXACT_MAX_CORES = 1024
+UNIFORM_SOURCES = 4  # sampled sources per receiving core for redistribution traffic
+
+
+@dataclass
+class Job:
+    """Work on resources: ``ids``/``amounts`` (resource units) or a pure ``delay_s``; ``done`` fraction."""
+
+    name: str
+    track: str
+    ids: np.ndarray
+    amounts: np.ndarray
+    delay_s: float = 0.0
+    tail_s: float = 0.0  # pipeline latency after the last byte moved (hops, chip links)
+    progress: float = 0.0
+    rate: float = 0.0
+    start_s: float = 0.0
+    stage: object = None
+
+
+@dataclass
+class Stage:
+    jobs: list[Job]
+    pending: int = 0
+
+
+@dataclass
+class OpRun:
+    """Stages of one operator's execution, started one after the other."""
+
+    stages: list[list[Job]]
+    next_stage: int = 0
+    pending: int = 0
+    start_s: float = float("nan")
+    end_s: float = float("nan")
+    parts: dict[str, float] = field(default_factory=lambda: {"compute": 0.0, "noc": 0.0, "sync": 0.0})
+
+
+class Patterns:
+    """Per-resource demand patterns per byte (or per second of compute), cached by their shape."""
+
+    def __init__(self, res: Resources):
+        self.res = res
+        self._ring = lru_cache(maxsize=4096)(self._ring_pattern)
+        self._uniform = lru_cache(maxsize=1024)(self._uniform_pattern)
+        self._load = lru_cache(maxsize=1024)(self._load_pattern)
+
+    def ring(self, stride: int, length: int, cores: int):
+        return self._ring(stride, length, cores)
+
+    def _ring_pattern(self, stride: int, length: int, cores: int):
+        c = np.arange(cores, dtype=np.int64)
+        pos = (c // stride) % length
+        nxt = np.where(pos == length - 1, c - stride * (length - 1), c + stride)
+        nxt = np.clip(nxt, 0, self.res.num_cores - 1)
+        return self.res.demand(c, nxt, 1.0)
+
+    def uniform(self, cores: int):
+        return self._uniform(cores)
+
+    def _uniform_pattern(self, cores: int):
+        # Each receiving core gets equal shares from a few deterministic pseudo-random sources on its chip.
+        res = self.res
+        dst = np.repeat(np.arange(cores, dtype=np.int64), UNIFORM_SOURCES)
+        k = np.tile(np.arange(UNIFORM_SOURCES, dtype=np.int64), cores)
+        src = (dst // res.cpc) * res.cpc + (dst * 7919 + (k + 1) * 104729) % res.cpc
+        return res.demand(src, dst, 1.0 / (cores * UNIFORM_SOURCES))
+
+    def chip_ports(self, cores: int):
+        """Per byte crossing chips: spread evenly over the output and input ports of the chips in use."""
+        res = self.res
+        used = np.unique(np.arange(cores) // res.cpc)
+        if used.size < 2:
+            used = np.arange(res.num_chips)
+        ids = np.concatenate([res.chip_link_base + 2 * used, res.chip_link_base + 2 * used + 1])
+        return ids, np.full(ids.size, 1.0 / used.size)
+
+    def load(self, cores: int):
+        return self._load(cores)
+
+    def _load_pattern(self, cores: int):
+        """Per delivered byte: links from each chip's channels to that chip's destination cores; and per HBM
+        byte: the channels (returned separately)."""
+        res = self.res
+        ch = res.channels_per_chip
+        dst_all = np.arange(cores, dtype=np.int64)
+        chips_used = sorted({int(c) for c in np.unique(dst_all // res.cpc)})
+        chan = np.concatenate([res.hbm_base + c * ch + np.arange(ch) for c in chips_used])
+        if res.chip.hbm.attach == "all":
+            # Every core has its own HBM port: data arrives through the destination's ejection port only.
+            if res.all_to_all:
+                port = res.link_base + (dst_all // res.cpc) * res.links_per_chip + res.cpc + dst_all % res.cpc
+                links = (port, np.full(port.size, 1.0 / port.size))
+            else:
+                links = (np.zeros(0, dtype=np.int64), np.zeros(0))
+            return links, (chan, np.full(chan.size, 1.0 / chan.size))
+        srcs, dsts = [], []
+        for chip in range(res.num_chips):
+            dst = dst_all[dst_all // res.cpc == chip]
+            if dst.size == 0:
+                continue
+            attach = chip * res.cpc + res.channel_attach
+            srcs.append(np.repeat(attach, dst.size))
+            dsts.append(np.tile(dst, ch))
+        src = np.concatenate(srcs)
+        dst = np.concatenate(dsts)
+        ids, amounts = res.demand(src, dst, 1.0 / src.size)
+        return (ids, amounts), (chan, np.full(chan.size, 1.0 / chan.size))
+
+
+def _merge(parts):
+    ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    amounts = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
+    if ids.size == 0:
+        return ids, amounts
+    uniq, inv = np.unique(ids, return_inverse=True)
+    return uniq, np.bincount(inv, weights=amounts)
+
+
+@register_simulator("event")
+class EventSimulator(Simulator):
+    """Event-driven simulation with max-min fair sharing of cores, links, chip links and HBM channels."""
+
+    def __init__(self, mode: str = "auto", trace: str | None = None, sample_cores: int = 2):
+        if mode not in ("auto", "exact", "aggregated"):
+            from elk_dse.errors import ConfigError
+
+            raise ConfigError("sim.mode", mode, "one of auto, exact, aggregated")
+        self.mode = mode
+        self.trace = trace
+        self.sample_cores = sample_cores
+        self.stats: dict[str, float] = {}
+
+    # ---- decomposition ---------------------------------------------------------------------------
+    def _exec_stages(self, op: ProgramOp, chip, pat: Patterns) -> list[list[Job]]:
+        w = op.work
+        cores = op.plan.cores_used
+        stages: list[list[Job]] = []
+        warm = [(pat.ring(s, n, cores), b) for kind, s, n, b in w.rings if kind == "warm"]
+        if warm:
+            tail = float(shift_latency_s(chip, w.warm_bytes, w.warm_link_bytes, 1))
+            stages.append([Job(f"{op.name}.warm", "noc", *_scale_merge(warm), tail_s=tail)])
+        if w.noc_bytes > 0:
+            # Redistribution and reductions: evenly spread core-to-core traffic within each chip, plus the
+            # bytes the Program says cross chips, spread over the chips' ports.
+            parts = [(pat.uniform(cores), w.noc_bytes)]
+            if w.chip_link_bytes > 0 and chip.num_chips > 1:
+                parts.append((pat.chip_ports(cores), w.chip_link_bytes))
+            cross = w.chip_link_bytes > 0 and chip.num_chips > 1
+            tail = noc_latency_s(chip) + (chip_link_latency_s(chip) if cross else 0.0)
+            stages.append([Job(f"{op.name}.noc", "noc", *_scale_merge(parts), tail_s=tail)])
+        compute_s = w.compute_cycles / chip.clock_hz
+        compute = Job(f"{op.name}.compute", "compute", np.arange(cores, dtype=np.int64), np.full(cores, compute_s))
+        shifts = [(pat.ring(s, n, cores), b) for kind, s, n, b in w.rings if kind == "shift"]
+        body = [compute]
+        if shifts:
+            tail = float(shift_latency_s(chip, w.shift_bytes, w.shift_link_bytes, w.steps))
+            if w.shift_cross_bytes > 0:
+                tail += chip_link_latency_s(chip)
+            shift = Job(f"{op.name}.shift", "noc", *_scale_merge(shifts), tail_s=tail)
+            if w.overlap:
+                body.append(shift)
+            else:
+                stages.append(body)
+                body = [shift]
+        stages.append(body)
+        sync = float(barrier_time_s(chip, w.barriers))
+        if sync > 0:
+            stages.append([Job(f"{op.name}.sync", "sync", np.zeros(0, np.int64), np.zeros(0), delay_s=sync)])
+        return stages
+
+    def _load_job(self, op: ProgramOp, pat: Patterns) -> Job | None:
+        w = op.work
+        hbm = w.hbm_read_bytes + w.hbm_write_bytes
+        if hbm <= 0 and w.hbm_delivered_bytes <= 0:
+            return None
+        (lid, lam), (cid, cam) = pat.load(op.plan.cores_used)
+        ids, amounts = _merge([(lid, lam * w.hbm_delivered_bytes), (cid, cam * hbm)])
+        return Job(f"{op.name}.load", "hbm", ids, amounts)
+
+    # ---- engine ----------------------------------------------------------------------------------
+    def run(self, program: Program) -> SimResult:
+        chip = program.chip
+        res = Resources(chip)
+        pat = Patterns(res)
+        ops = program.ops
+        n = len(ops)
+        mode = self.mode if self.mode != "auto" else ("exact" if chip.num_cores <= EXACT_MAX_CORES else "aggregated")
+        order = list(program.load_order) or list(range(n))
+        runs = [OpRun(self._exec_stages(op, chip, pat)) for op in ops]
+        loads = [self._load_job(op, pat) for op in ops]
+        load_start = np.full(n, np.nan)
+        load_end = np.full(n, np.nan)
+        exec_done = np.zeros(n, dtype=bool)
+        load_done = np.zeros(n, dtype=bool)
+        busy = np.zeros(res.size)
+        util_series: list[tuple[float, list[float]]] = []
+        trace_events: list[dict] = []
+        active: list[Job] = []
+        delays: list[tuple[float, int, Job]] = []
+        now = 0.0
+        next_load = 0
+        next_exec = 0
+        events = 0
+        seq = 0
+
+        def start_job(job: Job, owner) -> None:
+            nonlocal seq
+            job.start_s = now
+            job.stage = owner
+            if job.delay_s > 0:
+                seq += 1
+                heapq.heappush(delays, (now + job.delay_s, seq, job))
+            elif job.amounts.size == 0 or job.amounts.max() <= 0:
+                job.progress = 1.0
+                finished.append(job)
+            else:
+                active.append(job)
+
+        def start_stage(i: int) -> None:
+            run = runs[i]
+            jobs = run.stages[run.next_stage]
+            run.pending = len(jobs)
+            for job in jobs:
+                start_job(job, ("exec", i))
+
+        finished: list[Job] = []
+        while next_exec < n:
+            # Start whatever the dependencies allow.
+            progressed = True
+            while progressed:
+                progressed = False
+                while next_load < n and np.isnan(load_start[order[next_load]]) and (
+                        next_load == 0 or load_done[order[next_load - 1]]) and all(
+                        exec_done[m] for m in ops[order[next_load]].load_after):
+                    j = order[next_load]
+                    load_start[j] = now
+                    job = loads[j]
+                    if job is None:
+                        load_end[j] = now
+                        load_done[j] = True
+                    else:
+                        start_job(job, ("load", j))
+                    next_load += 1
+                    progressed = True
+                if next_exec < n and np.isnan(runs[next_exec].start_s) and load_done[next_exec] and (
+                        next_exec == 0 or exec_done[next_exec - 1]) and all(
+                        exec_done[m] for m in ops[next_exec].exec_after):
+                    runs[next_exec].start_s = now
+                    start_stage(next_exec)
+                    progressed = True
+                if finished:
+                    self._complete(finished, runs, load_end, load_done, exec_done, now, start_stage, trace_events)
+                    progressed = True
+                    while next_exec < n and exec_done[next_exec]:
+                        next_exec += 1
+            if next_exec >= n:
+                break
+            # Rates and the next event: the earliest job end or delay end. Advancing by a duration (not to an
+            # absolute time) keeps tiny remainders from vanishing in the float sum.
+            rates = _fair_rates(active, res, mode)
+            remaining = []
+            for job, r in zip(active, rates, strict=True):
+                job.rate = r
+                remaining.append((1.0 - job.progress) / r if r > 0 else np.inf)
+            dt = min(remaining, default=np.inf)
+            if delays:
+                dt = min(dt, max(delays[0][0] - now, 0.0))
+            if not np.isfinite(dt):
+                raise RuntimeError(f"event simulation stalled at op {next_exec} ({ops[next_exec].name})")
+            if dt > 0 and active:
+                used = np.zeros(res.size)
+                for job in active:
+                    np.add.at(used, job.ids, job.amounts * job.rate)
+                busy += used * dt / np.where(res.capacity > 0, res.capacity, 1.0)
+                if self.trace:
+                    util = used / res.capacity
+                    util_series.append((now, [float(util[res.kind == k].max()) if (res.kind == k).any() else 0.0
+                                              for k in range(len(CLASS_NAMES))]))
+            now += dt
+            events += 1
+            still = []
+            for job, left in zip(active, remaining, strict=True):
+                if left <= dt * (1 + 1e-9):
+                    job.progress = 1.0
+                    if job.tail_s > 0:
+                        seq += 1
+                        heapq.heappush(delays, (now + job.tail_s, seq, job))
+                        job.tail_s = 0.0
+                    else:
+                        finished.append(job)
+                else:
+                    job.progress += job.rate * dt
+                    still.append(job)
+            active[:] = still
+            while delays and delays[0][0] <= now * (1 + 1e-12) + 1e-18:
+                _, _, job = heapq.heappop(delays)
+                job.progress = 1.0
+                finished.append(job)
+
+        latency = float(max((r.end_s for r in runs), default=0.0))
+        timings = []
+        for i, run in enumerate(runs):
+            timings.append(OpTiming(i, float(load_start[i]), float(load_end[i]), float(run.start_s), float(run.end_s),
+                                    float(load_end[i] - load_start[i]), run.parts["compute"], run.parts["noc"],
+                                    run.parts["sync"]))
+        classes = {}
+        for k, name in enumerate(CLASS_NAMES):
+            sel = res.kind == k
+            if sel.any():
+                classes[name] = (float(busy[sel].mean()), float(busy[sel].max()))
+        busy_s = {"compute": classes.get("compute", (0, 0))[1], "noc": classes.get("link", (0, 0))[1],
+                  "hbm": classes.get("hbm_channel", (0, 0))[1], "sync": float(sum(t.sync_s for t in timings))}
+        hbm_sel = res.kind == 3
+        compute_sel = res.kind == 0
+        self.stats = {"events": events, "resources": res.size, "mode": mode,
+                      "hbm_bytes": float(sum(job.amounts[np.isin(job.ids, np.flatnonzero(hbm_sel))].sum()
+                                             for job in loads if job is not None)),
+                      "compute_core_s": float(sum(j.amounts.sum() for r in runs for st in r.stages for j in st
+                                                  if j.track == "compute")),
+                      **{f"busy_mean_s.{k}": v[0] for k, v in classes.items()},
+                      **{f"busy_max_s.{k}": v[1] for k, v in classes.items()}}
+        if self.trace:
+            _write_trace(Path(self.trace), program, timings, trace_events, util_series, self.sample_cores)
+        return SimResult(latency, tuple(timings), busy_s)
+
+    @staticmethod
+    def _complete(finished, runs, load_end, load_done, exec_done, now, start_stage, trace_events) -> None:
+        while finished:
+            job = finished.pop()
+            kind, i = job.stage
+            trace_events.append({"name": job.name, "track": job.track, "start": job.start_s, "end": now, "op": i})
+            if kind == "load":
+                load_end[i] = now
+                load_done[i] = True
+                continue
+            run = runs[i]
+            part = {"compute": "compute", "noc": "noc", "sync": "sync"}.get(job.track, "noc")
+            run.parts[part] += now - job.start_s
+            run.pending -= 1
+            if run.pending == 0:
+                run.next_stage += 1
+                if run.next_stage < len(run.stages):
+                    start_stage(i)
+                else:
+                    run.end_s = now
+                    exec_done[i] = True
+
+
+def _scale_merge(parts):
+    return _merge([(ids, amounts * b) for (ids, amounts), b in parts])
+
+
+def _fair_rates(active: list[Job], res: Resources, mode: str) -> list[float]:
+    """Max-min fair progress rates (fraction of the job per second) by progressive filling."""
+    if not active:
+        return []
+    union = np.unique(np.concatenate([j.ids for j in active]))
+    D = np.zeros((len(active), union.size))
+    for k, job in enumerate(active):
+        D[k, np.searchsorted(union, job.ids)] = job.amounts / res.capacity[job.ids]
+    if mode == "aggregated" and union.size > 1:
+        # Resources with the same demand from every job are one constraint: simulate one per class.
+        D = np.unique(D.round(15), axis=1)
+    rates = np.zeros(len(active))
+    frozen = np.zeros(len(active), dtype=bool)
+    residual = np.ones(D.shape[1])
+    for _ in range(len(active) + 1):
+        live = ~frozen
+        if not live.any():
+            break
+        load = D[live].sum(axis=0)
+        pos = load > 0
+        if not pos.any():
+            break
+        t = float((residual[pos] / load[pos]).min())
+        rates[live] += t
+        residual -= t * load
+        saturated = residual <= 1e-12 * np.maximum(load, 1.0)
+        frozen |= (D[:, saturated] > 0).any(axis=1)
+    return list(rates)
+
+
+def _write_trace(path: Path, program: Program, timings, events, util_series, sample_cores: int) -> None:
+    """Chrome/Perfetto trace-event JSON: operators, loads, stages per class, sampled cores, utilization."""
+    us = 1e6
+    out = [{"ph": "M", "pid": 1, "name": "process_name", "args": {"name": f"elk_dse {program.model} on "
+                                                                           f"{program.chip.name}"}}]
+    tracks = {"ops": 1, "hbm load": 2, "compute": 3, "noc": 4, "sync": 5}
+    for name, tid in tracks.items():
+        out.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_name", "args": {"name": name}})
+    for op, t in zip(program.ops, timings, strict=True):
+        out.append({"ph": "X", "pid": 1, "tid": 1, "name": op.name, "ts": t.start_s * us,
+                    "dur": max(t.end_s - t.start_s, 0) * us, "args": {"layer": op.layer, "rep": op.repetition}})
+    for e in events:
+        tid = tracks["hbm load"] if e["track"] == "hbm" else tracks.get(e["track"], 4)
+        out.append({"ph": "X", "pid": 1, "tid": tid, "name": e["name"], "ts": e["start"] * us,
+                    "dur": max(e["end"] - e["start"], 0) * us})
+    # Sampled cores: core 0 and the last core compute whenever their operator's compute stage runs.
+    cores = sorted({0, program.chip.num_cores - 1})[:sample_cores]
+    for k, core in enumerate(cores):
+        tid = 10 + k
+        out.append({"ph": "M", "pid": 2, "tid": tid, "name": "thread_name", "args": {"name": f"core {core}"}})
+        for e in events:
+            if e["track"] == "compute" and program.ops[e["op"]].plan.cores_used > core:
+                out.append({"ph": "X", "pid": 2, "tid": tid, "name": e["name"], "ts": e["start"] * us,
+                            "dur": max(e["end"] - e["start"], 0) * us})
+    out.append({"ph": "M", "pid": 2, "name": "process_name", "args": {"name": "sampled cores"}})
+    for t, util in util_series:
+        out.append({"ph": "C", "pid": 3, "name": "max utilization", "ts": t * us,
+                    "args": dict(zip(CLASS_NAMES, util, strict=True))})
+    out.append({"ph": "M", "pid": 3, "name": "process_name", "args": {"name": "resource utilization"}})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"traceEvents": out, "displayTimeUnit": "ms"}))
+
