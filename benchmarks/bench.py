@@ -133,7 +133,29 @@ def schedulers_per_point() -> None:
     print()
 
 
+def event_sim() -> None:
+    """Issue 5 targets: event-simulation wall time and events/s, Llama-2-13B decode (elk_full)."""
+    from elk_dse.compiler.compile import compile_graph
+    from elk_dse.models import build_model
+    from elk_dse.sim.event import EventSimulator
+
+    print(f"{'event simulation, llama2_13b decode, elk_full':<52} {'wall s':>8} {'events':>8} {'events/s':>9} "
+          f"{'mode':>10}")
+    for chip_name, batch in (("mesh64", 1), ("ipu_pod4", 32)):
+        program = compile_graph(build_model(ModelConfig("llama2_13b", batch=batch, kv_len=2048)), chip(chip_name),
+                                SchedulerConfig(name="elk_full"))
+        sim = EventSimulator()
+        t0 = time.perf_counter()
+        sim.run(program)
+        wall = time.perf_counter() - t0
+        label = f"  {chip_name} (batch {batch})"
+        print(f"{label:<52} {wall:>8.2f} {sim.stats['events']:>8} {sim.stats['events'] / wall:>9.0f} "
+              f"{sim.stats['mode']:>10}")
+    print()
+
+
 def main() -> None:
+    event_sim()
     t10_compile()
     schedulers_per_point()
     rows = []

@@ -17,11 +17,11 @@ from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.cost.area import area_proxy_mm2
 from elk_dse.cost.network import noc_bytes_per_s
 from elk_dse.cost.roofline import roofline_bound
+from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import Chip
 from elk_dse.ir.graph import Graph
 from elk_dse.models import ModelConfig, build_model
 from elk_dse.program import Infeasible
-from elk_dse.errors import ConfigError
 from elk_dse.sim import SimConfig, simulate
 
 # The scalar metrics of the contract, in the order the Parquet rows carry them (prefixed "metric.").

@@ -60,7 +60,7 @@ class OpWork:
     """Resource demands of one operator instance.
 
     compute_cycles: the busiest core's cycles, all steps and passes. steps: compute-shift steps; shift_*:
-    bytes rotated in total, by the busiest core, times hops, and across chips; overlap: whether the core runs
+    bytes rotated in total, by the busiest core, times hops, across chips, and on the busiest link; overlap: whether the core runs
     compute beside the shifts (from the chip description). warm_*: replica copies made before execution from
     an aligned idle layout (total, busiest core, x hops, across chips). noc_bytes: core-to-core bytes (redistribution,
     reductions); noc_max_core_bytes: the most any one core sends or receives; chip_link_bytes: part of the
@@ -76,11 +76,13 @@ class OpWork:
     shift_core_bytes: float = 0.0
     shift_link_bytes: float = 0.0
     shift_cross_bytes: float = 0.0
+    shift_maxlink_bytes: float = 0.0
     overlap: bool = False
     warm_bytes: float = 0.0
     warm_core_bytes: float = 0.0
     warm_link_bytes: float = 0.0
     warm_cross_bytes: float = 0.0
+    warm_maxlink_bytes: float = 0.0
     noc_bytes: float = 0.0
     noc_max_core_bytes: float = 0.0
     chip_link_bytes: float = 0.0

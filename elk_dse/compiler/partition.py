@@ -165,7 +165,8 @@ def work_arrays(chip: Chip, c: dict[str, np.ndarray]) -> SimpleNamespace:
     return SimpleNamespace(
         compute_cycles=c["cycles"], steps=np.ones(n), shift_bytes=zeros, shift_core_bytes=zeros,
         shift_link_bytes=zeros, shift_cross_bytes=zeros, overlap=np.zeros(n, dtype=bool), warm_bytes=zeros,
-        warm_core_bytes=zeros, warm_link_bytes=zeros, warm_cross_bytes=zeros, noc_bytes=c["noc"],
+        warm_core_bytes=zeros, warm_link_bytes=zeros, warm_cross_bytes=zeros, warm_maxlink_bytes=zeros,
+        shift_maxlink_bytes=zeros, noc_bytes=c["noc"],
         noc_max_core_bytes=c["max_core"], chip_link_bytes=c["noc"] * cross_chip_fraction(chip),
         hbm_read_bytes=c["hbm_read"], hbm_write_bytes=c["hbm_write"], hbm_delivered_bytes=c["delivered"],
         barriers=c["barriers"])

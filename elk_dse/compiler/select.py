@@ -33,12 +33,13 @@ def table_work(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False,
     noc = table.act_in_bytes * remote + table.reduce_bytes
     core = table.act_in_core_bytes * remote + table.reduce_core_bytes
     zeros = np.zeros(n)
-    warm = (zeros, zeros, zeros, zeros)
+    warm = (zeros, zeros, zeros, zeros, zeros)
     if pinned and not hot:  # T10's compact idle layout: spread over all cores, moved over the network
         noc = noc + table.weight_in_bytes * remote
         core = core + table.weight_in_core_bytes * remote
     elif preloaded:  # Elk: loaded aligned (each piece once, where it is used), then replicated in place
-        warm = (table.warm_bytes, table.warm_core_bytes, table.warm_link_bytes, table.warm_cross_bytes)
+        warm = (table.warm_bytes, table.warm_core_bytes, table.warm_link_bytes, table.warm_cross_bytes,
+                table.warm_maxlink_bytes)
     bsp = not chip.cores.overlap_compute_comm
     barriers = 1 + (table.reduction_factor > 1) + (table.steps if bsp else 0)
     # Across chips, each chip needs at most one copy of the activations (replicated on chip afterwards) and
@@ -53,6 +54,7 @@ def table_work(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False,
         shift_core_bytes=table.shift_core_bytes, shift_link_bytes=table.shift_link_bytes,
         shift_cross_bytes=table.shift_cross_bytes, overlap=np.full(n, chip.cores.overlap_compute_comm),
         warm_bytes=warm[0], warm_core_bytes=warm[1], warm_link_bytes=warm[2], warm_cross_bytes=warm[3],
+        warm_maxlink_bytes=warm[4], shift_maxlink_bytes=table.shift_maxlink_bytes,
         noc_bytes=noc, noc_max_core_bytes=core, chip_link_bytes=cross, hbm_read_bytes=hbm_read,
         hbm_write_bytes=np.full(n, 0.0 if pinned else table.kv_write_bytes),
         hbm_delivered_bytes=(np.zeros(n) if pinned else np.full(n, table.hbm_weight_bytes) if preloaded
@@ -96,6 +98,7 @@ def work_of(w: SimpleNamespace, i: int, table: PlanTable | None = None) -> OpWor
         shift_cross_bytes=float(w.shift_cross_bytes[i]), overlap=bool(w.overlap[i]),
         warm_bytes=float(w.warm_bytes[i]), warm_core_bytes=float(w.warm_core_bytes[i]),
         warm_link_bytes=float(w.warm_link_bytes[i]), warm_cross_bytes=float(w.warm_cross_bytes[i]),
+        warm_maxlink_bytes=float(w.warm_maxlink_bytes[i]), shift_maxlink_bytes=float(w.shift_maxlink_bytes[i]),
         noc_bytes=float(w.noc_bytes[i]), noc_max_core_bytes=float(w.noc_max_core_bytes[i]),
         chip_link_bytes=float(w.chip_link_bytes[i]), hbm_read_bytes=float(w.hbm_read_bytes[i]),
         hbm_write_bytes=float(w.hbm_write_bytes[i]), hbm_delivered_bytes=float(w.hbm_delivered_bytes[i]),

@@ -23,7 +23,7 @@ import numpy as np
 
 from elk_dse.compiler.partition import enumerate_spatial
 from elk_dse.cost.core_models import core_model
-from elk_dse.cost.network import ring_hops
+from elk_dse.cost.network import ring_hops, ring_link_share
 from elk_dse.hw.chip import Chip
 from elk_dse.ir.graph import Operator, Role, Window
 
@@ -72,6 +72,8 @@ class PlanTable:
     warm_core_bytes: np.ndarray
     warm_link_bytes: np.ndarray
     warm_cross_bytes: np.ndarray
+    shift_maxlink_bytes: np.ndarray
+    warm_maxlink_bytes: np.ndarray
     reduction_factor: np.ndarray
     padding: np.ndarray
     hbm_weight_bytes: float
@@ -140,13 +142,16 @@ def _plain_dims(tensor) -> list[str]:
 
 def _ring_traffic(chip: Chip, per_core: np.ndarray, cores_used: np.ndarray, stride: np.ndarray,
                   length: np.ndarray) -> np.ndarray:
-    """(per core, total, total x hops, total across chips) bytes of ``per_core`` bytes sent by every core
-    around rings of ``length`` cores ``stride`` apart, hops measured on the chip graph per distinct ring."""
-    pairs, inverse = np.unique(np.stack([stride, length], axis=1), axis=0, return_inverse=True)
-    geo = np.array([ring_hops(chip, int(s), int(n)) for s, n in pairs]).reshape(-1, 2)
-    hops, cross = geo[inverse.ravel(), 0], geo[inverse.ravel(), 1]
+    """(per core, total, total x hops, total across chips, on the busiest link) bytes of ``per_core`` bytes
+    sent by every core around rings of ``length`` cores ``stride`` apart, routed on the chip graph."""
+    cores = cores_used.astype(np.int64)
+    triples, inverse = np.unique(np.stack([stride, length, cores], axis=1), axis=0, return_inverse=True)
+    geo = np.array([(*ring_hops(chip, int(s), int(n)), ring_link_share(chip, int(s), int(n), int(c)))
+                    for s, n, c in triples]).reshape(-1, 3)
+    inverse = inverse.ravel()
+    hops, cross, share = geo[inverse, 0], geo[inverse, 1], geo[inverse, 2]
     total = per_core * cores_used
-    return np.stack([per_core, total, total * hops, total * cross])
+    return np.stack([per_core, total, total * hops, total * cross, per_core * share])
 
 
 def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
@@ -253,8 +258,8 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
     strides = np.ones((P, len(names)), dtype=np.int64)
     for k in range(len(names) - 2, -1, -1):
         strides[:, k] = strides[:, k + 1] * f_sp[:, k + 1]
-    shift = np.zeros((4, P))  # per core, total, x hops, across chips
-    warm = np.zeros((4, P))
+    shift = np.zeros((5, P))  # per core, total, x hops, across chips, busiest link
+    warm = np.zeros((5, P))
     ring_stride = np.ones((P, T), dtype=np.int64)
     ring_shift_bytes = np.zeros((P, T))
     ring_warm_bytes = np.zeros((P, T))
@@ -280,8 +285,8 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
             ring_warm_bytes[:, j] = piece_bytes[:, j] * (1.0 - 1.0 / copies)
             warm += _ring_traffic(chip, piece_bytes[:, j] * (1.0 - 1.0 / copies), cores_used,
                                   stride * rot_f[:, j], copies)
-    shift_core, shift_bytes, shift_link, shift_cross = shift
-    warm_core, warm_total, warm_link, warm_cross = warm
+    shift_core, shift_bytes, shift_link, shift_cross, shift_maxlink = shift
+    warm_core, warm_total, warm_link, warm_cross, warm_maxlink = warm
 
     # Memory, initial delivery, reductions.
     mem = np.zeros(P)
@@ -322,7 +327,8 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         shift_cross_bytes=shift_cross, act_in_bytes=act_in, act_in_core_bytes=act_core, weight_in_bytes=w_in,
         weight_in_core_bytes=w_core, reduce_bytes=partial * cores_used, reduce_core_bytes=partial,
         reduction_factor=reduction, padding=padding, warm_bytes=warm_total, warm_core_bytes=warm_core,
-        warm_link_bytes=warm_link, warm_cross_bytes=warm_cross,
+        warm_link_bytes=warm_link, warm_cross_bytes=warm_cross, shift_maxlink_bytes=shift_maxlink,
+        warm_maxlink_bytes=warm_maxlink,
         hbm_weight_bytes=float(sum(op.tensor_bytes(t) for t in weights)),
         kv_write_bytes=float(op.tensor_bytes(op.output)) if op.output.role == Role.KV_CACHE else 0.0,
         act_unique_bytes=float(sum(op.tensor_bytes(t) for t in inputs if t.role not in (Role.WEIGHT, Role.KV_CACHE))),

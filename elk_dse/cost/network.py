@@ -44,7 +44,8 @@ def noc_time_s(chip: Chip, total_bytes, max_core_bytes, cross_chip_bytes=0.0):
     link_bw = chip.link_bytes_per_s
     links = directed_links(chip)
     t_links = per_chip * max(chip.mean_hops, 1.0) / (links * link_bw) if links else 0.0 * total
-    t_bisection = (per_chip / 2.0) / chip.bisection_bytes_per_s if chip.cores_per_chip > 1 else 0.0 * total
+    # Half of evenly spread traffic crosses the bisection, half of that in each direction.
+    t_bisection = (per_chip / 4.0) / chip.bisection_bytes_per_s if chip.cores_per_chip > 1 else 0.0 * total
     t_ports = np.asarray(max_core_bytes, dtype=np.float64) / (core_ports(chip) * link_bw)
     t = np.maximum(np.maximum(t_links, t_bisection), t_ports)
     if chip.num_chips > 1:
@@ -100,6 +101,8 @@ def hbm_time_s(chip: Chip, hbm_bytes, delivered_bytes):
             raise ValueError(f"chip {chip.name} has no HBM but {float(np.max(hbm))} bytes must cross it")
         return 0.0 * hbm
     t_hbm = hbm / chip.hbm_bytes_per_s
+    if _hbm_is_local(chip):
+        return t_hbm  # every core reads through its own HBM port: nothing crosses the network
     t_inject = delivered / chip.hbm_injection_bytes_per_s  # every delivered copy leaves an attach core
     link_capacity = directed_links(chip) * chip.link_bytes_per_s * chip.num_chips
     t_links = delivered * chip.mean_hbm_hops / link_capacity if chip.mean_hbm_hops else 0.0 * delivered
@@ -117,12 +120,18 @@ def _cut_time_s(chip: Chip, delivered):
     return np.maximum(t_cut, delivered * share / chip.link_bytes_per_s)
 
 
+def _hbm_is_local(chip: Chip) -> bool:
+    """HBM attached at every core of a mesh/torus/ring: data needs no network hop to reach its core.
+    (On all_to_all the exchange port stays the way in, as on the IPU.)"""
+    return chip.hbm is not None and chip.hbm.attach == "all" and chip.interconnect.topology != "all_to_all"
+
+
 def hbm_network_time_s(chip: Chip, delivered_bytes):
     """The on-chip part of an HBM load: seconds the network needs to carry ``delivered_bytes`` from the HBM
     attach cores to their destinations (link capacity over the mean distance, and the receivers' ports).
     This is the traffic that competes with a running operator's own network use."""
     delivered = np.asarray(delivered_bytes, dtype=np.float64)
-    if chip.hbm is None:
+    if chip.hbm is None or _hbm_is_local(chip):
         return 0.0 * delivered
     link_capacity = directed_links(chip) * chip.link_bytes_per_s * chip.num_chips
     t_links = delivered * chip.mean_hbm_hops / link_capacity if chip.mean_hbm_hops else 0.0 * delivered
@@ -164,19 +173,42 @@ def _ring_hops(topology, cores_per_chip: int, num_chips: int, stride: int, lengt
     return float(hops.mean()), float(crossing.mean())
 
 
-def shift_time_s(chip: Chip, shift_bytes, shift_core_bytes, shift_link_bytes, shift_cross_bytes, steps):
+def ring_link_share(chip: Chip, stride: int, length: int, cores: int) -> float:
+    """Bytes on the busiest on-chip link per byte each core sends, when cores [0, cores) all shift to their
+    ring neighbour (rings of ``length`` cores ``stride`` apart), routed on the chip graph."""
+    key = (chip.interconnect.topology, chip.grid, chip.cores_per_chip, chip.num_chips, chip.chips.topology)
+    return _ring_link_share(key, chip, int(stride), int(length), int(cores))
+
+
+@lru_cache(maxsize=65536)
+def _ring_link_share(key, chip: Chip, stride: int, length: int, cores: int) -> float:
+    del key  # the cache key: what the routes depend on
+    if length < 2 or cores < 2:
+        return 0.0
+    res = chip.resources
+    c = np.arange(cores, dtype=np.int64)
+    pos = (c // stride) % length
+    nxt = np.clip(np.where(pos == length - 1, c - stride * (length - 1), c + stride), 0, chip.num_cores - 1)
+    ids, amounts = res.demand(c, nxt, 1.0)
+    links = (ids >= res.link_base) & (ids < res.chip_link_base)
+    return float(amounts[links].max()) if links.any() else 0.0
+
+
+def shift_time_s(chip: Chip, shift_bytes, shift_core_bytes, shift_link_bytes, shift_cross_bytes, steps,
+                 shift_maxlink_bytes=0.0):
     """Seconds spent rotating tensor pieces around their rings (compute-shift plans).
 
     The slowest of: the busiest core's outgoing link (each core sends each piece to one ring neighbour),
-    the links' capacity (bytes x hops over all directed links), and the chip-to-chip links; plus the hop
-    latency of every step's transfer.
+    the links' capacity (bytes x hops over all directed links), the busiest link of the routed rings
+    (``shift_maxlink_bytes``, from ring_link_share) and the chip-to-chip links; plus the hop latency of every
+    step's transfer.
     """
     total = np.asarray(shift_bytes, dtype=np.float64)
     link_bw = chip.link_bytes_per_s
     t_port = np.asarray(shift_core_bytes, dtype=np.float64) / link_bw
     links = directed_links(chip) * chip.num_chips
     t_links = np.asarray(shift_link_bytes, dtype=np.float64) / (links * link_bw) if links else 0.0 * total
-    t = np.maximum(t_port, t_links)
+    t = np.maximum(np.maximum(t_port, t_links), np.asarray(shift_maxlink_bytes, dtype=np.float64) / link_bw)
     if chip.num_chips > 1:
         t = np.maximum(t, chip_link_time_s(chip, shift_cross_bytes))
     return np.where(total > 0, t + shift_latency_s(chip, shift_bytes, shift_link_bytes, steps), 0.0)

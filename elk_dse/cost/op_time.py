@@ -46,11 +46,11 @@ def exec_time(chip: Chip, work) -> ExecTime:
     """Execution time of an operator (or of many candidate plans) from its resource demands."""
     compute_s = np.asarray(work.compute_cycles, dtype=np.float64) / chip.clock_hz
     shift_s = shift_time_s(chip, work.shift_bytes, work.shift_core_bytes, work.shift_link_bytes,
-                           work.shift_cross_bytes, work.steps)
+                           work.shift_cross_bytes, work.steps, work.shift_maxlink_bytes)
     noc_s = noc_time_s(chip, work.noc_bytes, work.noc_max_core_bytes, work.chip_link_bytes)
     sync_s = barrier_time_s(chip, work.barriers)
     warm_s = shift_time_s(chip, work.warm_bytes, work.warm_core_bytes, work.warm_link_bytes, work.warm_cross_bytes,
-                          np.ones_like(np.asarray(work.steps)))
+                          np.ones_like(np.asarray(work.steps)), work.warm_maxlink_bytes)
     return ExecTime(compute_s, shift_s, noc_s, warm_s, sync_s, np.asarray(work.overlap), np.asarray(work.steps))
 
 

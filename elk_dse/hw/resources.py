@@ -91,8 +91,24 @@ class Resources:
         local_s, local_d = src % self.cpc, dst % self.cpc
         cross = chip_s != chip_d
         if cross.any():
-            out_t += [idx[cross], idx[cross]]
-            out_r += [self.chip_link_base + 2 * chip_s[cross], self.chip_link_base + 2 * chip_d[cross] + 1]
+            # Chip to chip: out of each chip and into the next along the path (the shorter way round a ring
+            # of chips; one hop between all_to_all chips).
+            t = idx[cross]
+            cur, goal = chip_s[cross].copy(), chip_d[cross]
+            n = self.num_chips
+            if self.chip.chips.topology == "ring":
+                fwd = (goal - cur) % n
+                step = np.where(fwd <= n - fwd, 1, -1)
+                hops = np.minimum(fwd, n - fwd)
+            else:
+                step = goal - cur
+                hops = np.ones_like(cur)
+            for k in range(int(hops.max())):
+                moving = hops > k
+                nxt = (cur[moving] + step[moving]) % n
+                out_t += [t[moving], t[moving]]
+                out_r += [self.chip_link_base + 2 * cur[moving], self.chip_link_base + 2 * nxt + 1]
+                cur[moving] = nxt
         same = ~cross & (src != dst)
         if self.all_to_all:
             t = idx[same]

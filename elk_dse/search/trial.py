@@ -20,8 +20,8 @@ from elk_dse.evaluate import METRICS, DesignPoint, evaluate
 from elk_dse.hw.chip import chip_from_dict
 from elk_dse.models import ModelConfig
 from elk_dse.schema import build
-from elk_dse.sim import SimConfig
 from elk_dse.search.space import apply_params
+from elk_dse.sim import SimConfig
 
 PARAM_PREFIX = "param."
 METRIC_PREFIX = "metric."

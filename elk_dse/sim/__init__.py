@@ -2,6 +2,14 @@
 
 from elk_dse.sim import analytic as _analytic  # noqa: F401  (registers itself)
 from elk_dse.sim import event as _event  # noqa: F401  (registers itself)
-from elk_dse.sim.base import SIMULATORS, OpTiming, SimConfig, SimResult, Simulator, register_simulator, simulate
+from elk_dse.sim.base import (
+    SIMULATORS,
+    OpTiming,
+    SimConfig,
+    SimResult,
+    Simulator,
+    register_simulator,
+    simulate,
+)
 
 __all__ = ["SIMULATORS", "OpTiming", "SimConfig", "SimResult", "Simulator", "register_simulator", "simulate"]

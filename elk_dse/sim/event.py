@@ -33,7 +33,8 @@ from elk_dse.program import Program, ProgramOp
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 
 EXACT_MAX_CORES = 1024
-UNIFORM_SOURCES = 4  # sampled sources per receiving core for redistribution traffic
+UNIFORM_SOURCES = 32  # sampled sources per receiving core for redistribution traffic on big chips
+EXACT_UNIFORM = 256  # chips up to this many cores route redistribution from every other core
 
 
 @dataclass
@@ -93,21 +94,29 @@ class Patterns:
         return self._uniform(cores)
 
     def _uniform_pattern(self, cores: int):
-        # Each receiving core gets equal shares from a few deterministic pseudo-random sources on its chip.
+        # Each receiving core gets equal shares from the other cores of its chip: all of them on chips up to
+        # EXACT_UNIFORM cores, else a deterministic sample. (The Program's noc bytes already exclude the local
+        # share, so a core never sources its own data.)
         res = self.res
-        dst = np.repeat(np.arange(cores, dtype=np.int64), UNIFORM_SOURCES)
-        k = np.tile(np.arange(UNIFORM_SOURCES, dtype=np.int64), cores)
-        src = (dst // res.cpc) * res.cpc + (dst * 7919 + (k + 1) * 104729) % res.cpc
-        return res.demand(src, dst, 1.0 / (cores * UNIFORM_SOURCES))
+        others = res.cpc - 1
+        if others < 1:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        k_count = others if res.cpc <= EXACT_UNIFORM else UNIFORM_SOURCES
+        dst = np.repeat(np.arange(cores, dtype=np.int64), k_count)
+        k = np.tile(np.arange(k_count, dtype=np.int64), cores)
+        offset = 1 + (k if k_count == others else (dst * 7919 + (k + 1) * 104729) % others)
+        src = (dst // res.cpc) * res.cpc + (dst % res.cpc + offset) % res.cpc
+        return res.demand(src, dst, 1.0 / (cores * k_count))
 
     def chip_ports(self, cores: int):
         """Per byte crossing chips: spread evenly over the output and input ports of the chips in use."""
         res = self.res
-        used = np.unique(np.arange(cores) // res.cpc)
-        if used.size < 2:
-            used = np.arange(res.num_chips)
-        ids = np.concatenate([res.chip_link_base + 2 * used, res.chip_link_base + 2 * used + 1])
-        return ids, np.full(ids.size, 1.0 / used.size)
+        # Evenly spread chip-to-chip traffic: route one unit between every ordered pair of chips.
+        chips = np.arange(res.num_chips)
+        src = np.repeat(chips, chips.size) * res.cpc
+        dst = np.tile(chips, chips.size) * res.cpc
+        keep = src != dst
+        return res.demand(src[keep], dst[keep], 1.0 / keep.sum())
 
     def load(self, cores: int):
         return self._load(cores)
@@ -346,7 +355,6 @@ class EventSimulator(Simulator):
         busy_s = {"compute": classes.get("compute", (0, 0))[1], "noc": classes.get("link", (0, 0))[1],
                   "hbm": classes.get("hbm_channel", (0, 0))[1], "sync": float(sum(t.sync_s for t in timings))}
         hbm_sel = res.kind == 3
-        compute_sel = res.kind == 0
         self.stats = {"events": events, "resources": res.size, "mode": mode,
                       "hbm_bytes": float(sum(job.amounts[np.isin(job.ids, np.flatnonzero(hbm_sel))].sum()
                                              for job in loads if job is not None)),
