@@ -109,6 +109,9 @@ def mesh(base: dict) -> dict:
     base["interconnect"]["topology"] = "mesh"
     base["cores"]["grid"] = [32, base["cores"]["count"] // 32]
     base["hbm"]["attach"] = "edge"
+    # A mesh link must carry what an all-to-all port did plus through-traffic: 32 B/cycle per link (the mesh64
+    # class of NoC); at 4 B/cycle the edge-fed mesh cannot deliver HBM data faster than ~0.1 TB/s.
+    base["interconnect"]["link_bytes_per_cycle"] = 32
     return base
 
 
@@ -148,7 +151,7 @@ def draw_trends(path: Path) -> str:
                      f"{t['elk_full'][-1] * 1e3:.2f} ms at 18 TB/s")
     axes[0].set_xlabel("HBM bandwidth, whole system [TB/s]")
     axes[0].set_ylabel("latency per decode step [ms]")
-    axes[0].set_title("vs HBM bandwidth (solid: all-to-all, dashed: mesh)")
+    axes[0].set_title("vs HBM bandwidth (solid: all-to-all, dashed: mesh 32 B/cycle, edge HBM)")
     axes[0].legend(fontsize=7, ncol=2)
     # Interconnect bandwidth x0.75 .. x1.5.
     scales = [0.75, 0.875, 1.0, 1.25, 1.5]
