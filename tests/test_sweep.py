@@ -106,3 +106,15 @@ def test_default_sweep_finishes(tmp_path, ray_session, capsys):
     """The README's main command with its defaults (slow: ~1 minute)."""
     assert main(["sweep", "+chip=mesh64", f"out={tmp_path / 'default'}", "progress=false"]) == 0
     assert len(ResultStore(tmp_path / "default").read()) == 320
+
+
+def test_recheck_pareto_with_event_simulator(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(sweep_args(out, "search.n_trials=6", "search.workers=0", "report=false",
+                           "search.recheck=event")) == 0
+    assert "re-checked" in capsys.readouterr().out
+    raw = pd.read_parquet(out / "results.parquet")  # the dataset itself: one row per trial
+    assert sorted(raw["trial"]) == list(range(6))
+    checked = raw[raw["metric.event_latency_s"].notna()]
+    assert len(checked) >= 1
+    assert (abs(checked["metric.event_latency_s"] / checked["metric.latency_s"] - 1) < 0.15).all()
