@@ -7,7 +7,7 @@ simulators' business, computed from the shared formulas in ``elk_dse.cost``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from elk_dse.hw.chip import Chip
@@ -97,6 +97,9 @@ class OpWork:
         return self.hbm_read_bytes + self.hbm_write_bytes
 
 
+_WORK_FIELDS = fields(OpWork)
+
+
 @dataclass(frozen=True)
 class ProgramOp:
     """One operator instance in execution order, with its plan, work and dependencies.
@@ -174,8 +177,8 @@ class Program:
                 f"op {op.index} {op.name}: SRAM split exceeds SRAM")
             for dep in (*op.load_after, *op.exec_after):
                 assert 0 <= dep < op.index, f"op {op.index} {op.name}: dependency {dep} is not earlier"
-            w = asdict(op.work)
-            bad = {k: v for k, v in w.items() if isinstance(v, int | float) and not isinstance(v, bool) and v < 0}
+            bad = {f.name: v for f in _WORK_FIELDS if isinstance(v := getattr(op.work, f.name), int | float)
+                   and not isinstance(v, bool) and v < 0}
             assert not bad, f"op {op.index} {op.name}: negative work {bad}"
             assert op.plan.sram_bytes_per_core <= self.chip.sram_bytes_per_core, (
                 f"op {op.index} {op.name}: plan uses {op.plan.sram_bytes_per_core} B/core > SRAM"

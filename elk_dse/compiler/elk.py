@@ -308,10 +308,14 @@ def permuted_order(layer_sizes: list[tuple[int, int]], layer_perms: list[list[in
 
 def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, free_bytes: list[float]) -> bool:
     """Attach the streaming fallback to operators with no plan in their free SRAM; False if one cannot run."""
+    memo: dict[tuple, object] = {}
     for c, op, free in zip(choices, ops, free_bytes, strict=True):
         if c.mem and c.mem[0] <= free:
             continue
-        fb = stream_plan(op, chip, free, pinned_weights=False)
+        key = (op.signature, int(free // 1024))  # identical layers with equal free SRAM share the fallback
+        fb = memo.get(key)
+        if fb is None:
+            fb = memo[key] = stream_plan(op, chip, int(free // 1024) * 1024, pinned_weights=False)
         if isinstance(fb, NoFit):
             return False
         c.stream = fb

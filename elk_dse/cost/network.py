@@ -175,14 +175,23 @@ def _ring_hops(topology, cores_per_chip: int, num_chips: int, stride: int, lengt
 
 def ring_link_share(chip: Chip, stride: int, length: int, cores: int) -> float:
     """Bytes on the busiest on-chip link per byte each core sends, when cores [0, cores) all shift to their
-    ring neighbour (rings of ``length`` cores ``stride`` apart), routed on the chip graph."""
-    key = (chip.interconnect.topology, chip.grid, chip.cores_per_chip, chip.num_chips, chip.chips.topology)
-    return _ring_link_share(key, chip, int(stride), int(length), int(cores))
+    ring neighbour (rings of ``length`` cores ``stride`` apart), routed on the chip graph. Cached by the
+    routing structure, so design points that change only bandwidths reuse it."""
+    key = (chip.interconnect.topology, chip.grid, chip.cores_per_chip, chip.num_chips, chip.chips.topology,
+           int(stride), int(length), int(cores))
+    share = _RING_SHARE.get(key)
+    if share is None:
+        share = _ring_link_share(chip, int(stride), int(length), int(cores))
+        if len(_RING_SHARE) > 65536:
+            _RING_SHARE.clear()
+        _RING_SHARE[key] = share
+    return share
 
 
-@lru_cache(maxsize=65536)
-def _ring_link_share(key, chip: Chip, stride: int, length: int, cores: int) -> float:
-    del key  # the cache key: what the routes depend on
+_RING_SHARE: dict[tuple, float] = {}
+
+
+def _ring_link_share(chip: Chip, stride: int, length: int, cores: int) -> float:
     if length < 2 or cores < 2:
         return 0.0
     res = chip.resources
