@@ -14,7 +14,7 @@ from typing import Any
 from elk_dse import __version__
 from elk_dse.compiler.compile import compile_graph
 from elk_dse.compiler.schedulers import SchedulerConfig
-from elk_dse.cost.area import area_proxy_mm2
+from elk_dse.cost.area import area_mm2, area_proxy_mm2, run_energy, static_power_w
 from elk_dse.cost.network import noc_bytes_per_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.errors import ConfigError
@@ -29,7 +29,8 @@ METRICS = (
     "latency_s", "roofline_latency_s", "roofline_compute_s", "roofline_hbm_s", "roofline_fraction",
     "throughput_per_s", "flops", "hbm_bytes", "must_hbm_bytes", "weight_bytes", "kv_cache_bytes",
     "parameter_bytes", "noc_bytes", "chip_link_bytes", "peak_flops_per_s", "hbm_bytes_per_s",
-    "noc_bytes_per_s", "achieved_flops_per_s", "area_proxy_mm2", "compute_busy_s", "noc_busy_s",
+    "noc_bytes_per_s", "achieved_flops_per_s", "area_proxy_mm2", "area_mm2", "power_w", "static_power_w",
+    "energy_j", "energy_per_item_j", "latency_per_item_s", "perf_per_mm2", "perf_per_w", "constraint_violation", "compute_busy_s", "noc_busy_s",
     "hbm_busy_s", "sync_busy_s", "sram_used_bytes_per_core", "event_latency_s", "eval_s",
 )
 
@@ -88,6 +89,10 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         "noc_bytes_per_s": noc_bytes_per_s(chip),
         "achieved_flops_per_s": math.nan,
         "area_proxy_mm2": area_proxy_mm2(chip),
+        "area_mm2": area_mm2(chip),
+        "static_power_w": static_power_w(chip),
+        "power_w": math.nan, "energy_j": math.nan, "energy_per_item_j": math.nan, "latency_per_item_s": math.nan,
+        "perf_per_mm2": math.nan, "perf_per_w": math.nan, "constraint_violation": math.nan,
         "sram_used_bytes_per_core": math.nan,
         "event_latency_s": math.nan,
         "compute_busy_s": math.nan, "noc_busy_s": math.nan, "hbm_busy_s": math.nan, "sync_busy_s": math.nan,
@@ -123,6 +128,15 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         sram_used_bytes_per_core=float(program.meta.get("sram_used_bytes_per_core", math.nan)),
         event_latency_s=latency if sim.name == "event" else math.nan,
     )
+    energy = run_energy(chip, program.flops, program.hbm_bytes, program.noc_bytes, program.chip_link_bytes, latency)
+    items = max(graph.batch, 1)
+    out.update(
+        energy_j=energy.total_j, energy_per_item_j=energy.total_j / items, power_w=energy.total_j / latency,
+        latency_per_item_s=latency / items, perf_per_mm2=out["throughput_per_s"] / out["area_mm2"],
+        perf_per_w=out["throughput_per_s"] / (energy.total_j / latency),
+    )
+    out["energy_breakdown_j"] = {k: getattr(energy, k) for k in ("compute_j", "sram_j", "noc_j", "hbm_j",
+                                                                "chip_link_j", "static_j")}
     if include_ops:
         out["ops"] = [
             {"name": op.name, "kind": op.kind, "layer": op.layer, "repetition": op.repetition,

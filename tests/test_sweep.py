@@ -118,3 +118,36 @@ def test_recheck_pareto_with_event_simulator(tmp_path, capsys):
     checked = raw[raw["metric.event_latency_s"].notna()]
     assert len(checked) >= 1
     assert (abs(checked["metric.event_latency_s"] / checked["metric.latency_s"] - 1) < 0.15).all()
+
+
+def test_pareto_designs_satisfy_the_budget(tmp_path, capsys):
+    from elk_dse.results.pareto import pareto_front
+
+    out = tmp_path / "budget"
+    assert main(["sweep", "+chip=mesh64", "sweep=sram_vs_cores", f"out={out}", "search.n_trials=16",
+                 "search.batch_size=8", "search.workers=0", "progress=false", "report=false"]) == 0
+    df = ResultStore(out).read()
+    assert (df["status"] == "COMPLETE").all()  # the grid follows the searched core count
+    assert set(df["param.chip.cores.count"]) > {64}
+    front = pareto_front(df, [("metric.latency_per_item_s", "minimize"), ("metric.energy_per_item_j", "minimize")])
+    assert len(front) >= 1
+    assert (front["metric.area_mm2"] <= 400).all() and (front["metric.constraint_violation"] <= 0).all()
+
+
+@pytest.mark.parametrize("space, needle", [
+    ("params:\n  chip.cores.sram_kib: {low: 512, high: 256}\nobjectives: [{metric: latency_s}]", "high"),
+    ("params:\n  chip.cores.sram_kib: {low: 0, high: 256, log: true}\nobjectives: [{metric: latency_s}]", "log"),
+    ("params:\n  chip.cores.sram_mb: {low: 1, high: 2}\nobjectives: [{metric: latency_s}]", "sram_mb"),
+    ("params:\n  chip.cores.sram_kib: {low: 1, high: 2}\nobjectives: [{metric: latncy_s}]", "latency_s"),
+    ("params:\n  chip.cores.sram_kib: {low: 1, high: 2}\nobjectives: [{metric: latency_s}]\n"
+     "constraints: [{metric: area_mm2, max: 0}]", "max"),
+    ("params:\n  chip.cores.sram_kib: {choices: []}\nobjectives: [{metric: latency_s}]", "choices"),
+])
+def test_bad_search_space_rejected_before_any_trial(tmp_path, capsys, space, needle):
+    path = tmp_path / "space.yaml"
+    path.write_text(space)
+    out = tmp_path / "out"
+    code = main(["sweep", "+chip=mesh64", f"sweep={path}", f"out={out}", "search.workers=0", "progress=false"])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert not (out / "results.parquet").exists()

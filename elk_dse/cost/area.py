@@ -1,33 +1,78 @@
-"""A first silicon-area proxy (mm^2), the cost objective until the area/energy model of issue 6 lands.
+"""Silicon area (mm^2), energy (J) and power (W) of a chip and a workload run, from hw/tech.py coefficients.
 
-Coefficients are round figures for a 7 nm-class process, not calibrated: SRAM ~0.45 mm^2/MiB with periphery
-(TSMC N7 high-density bit cell 0.027 um^2, about half the macro is bit cells), ~0.0015 mm^2 per fp16 MAC,
-~0.0005 mm^2 per vector lane, ~0.05 mm^2 per core for router and control, ~15 mm^2 of PHY per HBM stack
-(counted as one stack per 8 channels), ~2 mm^2 per chip-to-chip link PHY. Measured: the IPU MK2 description
-gives ~630 mm^2 against the published 823 mm^2 (the proxy leaves out exchange wiring, IO and pads).
+Area per die: cores x (SRAM + matrix MACs + vector lanes + core base + router) + HBM PHYs (one stack per 8
+channels) + chip-to-chip PHYs + pads and misc. Energy of one pass: FLOPs x pJ/FLOP + SRAM traffic x pJ/byte +
+on-chip bytes x mean hops x pJ/byte/hop + HBM bytes x pJ/bit + chip-link bytes x pJ/bit + static power x time.
+SRAM traffic is estimated as every byte that arrives from HBM or the network being written and read once, plus
+``SRAM_BYTES_PER_FLOP`` of operand traffic per FLOP (register reuse inside the matrix unit).
 """
 
 from __future__ import annotations
 
-from elk_dse.hw.chip import MIB, Chip
+from dataclasses import dataclass
 
-SRAM_MM2_PER_MIB = 0.45
-MAC_MM2 = 0.0015
-VECTOR_LANE_MM2 = 0.0005
-ROUTER_MM2_PER_CORE = 0.05
-HBM_PHY_MM2_PER_STACK = 15.0
+from elk_dse.hw.chip import MIB, Chip
+from elk_dse.hw.tech import TECH_NODES
+
 CHANNELS_PER_STACK = 8
-CHIP_LINK_PHY_MM2 = 2.0
+SRAM_BYTES_PER_FLOP = 0.25
+
+
+def die_area_mm2(chip: Chip) -> float:
+    """Area of one die (chip), mm^2."""
+    t = TECH_NODES[chip.process]
+    core = (chip.cores.sram_bytes / MIB * t.sram_mm2_per_mib + chip.cores.macs_per_cycle * t.mac_mm2
+            + chip.cores.vector_lanes * t.vector_lane_mm2 + t.core_base_mm2 + t.router_mm2)
+    area = core * chip.cores_per_chip + t.die_misc_mm2
+    if chip.hbm is not None:
+        area += -(-chip.hbm.channels // CHANNELS_PER_STACK) * t.hbm_phy_mm2_per_stack
+    if chip.num_chips > 1:
+        area += t.chip_link_phy_mm2 * (2 if chip.chips.topology == "ring" else chip.num_chips - 1)
+    return area
+
+
+def area_mm2(chip: Chip) -> float:
+    """Silicon area of the whole system (all dies), mm^2."""
+    return die_area_mm2(chip) * chip.num_chips
 
 
 def area_proxy_mm2(chip: Chip) -> float:
-    """Silicon area proxy of the whole system (all chips), mm^2."""
-    core = (chip.cores.sram_bytes / MIB * SRAM_MM2_PER_MIB + chip.cores.macs_per_cycle * MAC_MM2
-            + chip.cores.vector_lanes * VECTOR_LANE_MM2 + ROUTER_MM2_PER_CORE)
-    per_chip = core * chip.cores_per_chip
-    if chip.hbm is not None:
-        stacks = -(-chip.hbm.channels // CHANNELS_PER_STACK)
-        per_chip += stacks * HBM_PHY_MM2_PER_STACK
-    if chip.num_chips > 1:
-        per_chip += CHIP_LINK_PHY_MM2 * (2 if chip.chips.topology == "ring" else chip.num_chips - 1)
-    return per_chip * chip.num_chips
+    """Kept for sweep folders written before the area model: now the same as :func:`area_mm2`."""
+    return area_mm2(chip)
+
+
+def static_power_w(chip: Chip) -> float:
+    """Leakage and always-on power of the whole system, W."""
+    return area_mm2(chip) * TECH_NODES[chip.process].static_w_per_mm2
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Energy of one pass by part, joules; ``total_j`` sums them."""
+
+    compute_j: float
+    sram_j: float
+    noc_j: float
+    hbm_j: float
+    chip_link_j: float
+    static_j: float
+
+    @property
+    def total_j(self) -> float:
+        return self.compute_j + self.sram_j + self.noc_j + self.hbm_j + self.chip_link_j + self.static_j
+
+
+def run_energy(chip: Chip, flops: float, hbm_bytes: float, noc_bytes: float, chip_link_bytes: float,
+               latency_s: float) -> Energy:
+    """Energy of one pass of a workload that moved the given bytes and ran ``latency_s`` seconds."""
+    t = TECH_NODES[chip.process]
+    pj = 1e-12
+    sram_bytes = 2 * (hbm_bytes + noc_bytes) + SRAM_BYTES_PER_FLOP * flops
+    return Energy(
+        compute_j=flops * t.mac_pj_per_flop * pj,
+        sram_j=sram_bytes * t.sram_pj_per_byte * pj,
+        noc_j=noc_bytes * max(chip.mean_hops, 1.0) * t.noc_pj_per_byte_hop * pj,
+        hbm_j=hbm_bytes * 8 * t.hbm_pj_per_bit * pj,
+        chip_link_j=chip_link_bytes * 8 * t.chip_link_pj_per_bit * pj,
+        static_j=static_power_w(chip) * latency_s,
+    )

@@ -139,9 +139,14 @@ class Chip:
     hbm: HbmSpec | None = None
     chips: ChipLinkSpec = field(default_factory=ChipLinkSpec)
     description: str = ""
+    process: str = "n7"
 
     def __post_init__(self) -> None:
         in_range("clock_ghz", self.clock_ghz, 1e-3, 100.0)
+        from elk_dse.hw.tech import TECH_NODES
+
+        if self.process not in TECH_NODES:
+            raise ConfigError("process", self.process, "one of " + ", ".join(sorted(TECH_NODES)))
         if isinstance(self.hbm, HbmSpec) and isinstance(self.hbm.attach, tuple):
             bad = [c for c in self.hbm.attach if not 0 <= c < self.cores.count]
             if bad:

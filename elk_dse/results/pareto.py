@@ -133,11 +133,16 @@ def _no_worse(others: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def feasible_mask(df: pd.DataFrame) -> np.ndarray:
-    """Rows that completed and met every constraint (status COMPLETE and feasible True)."""
+    """Rows that completed and met every constraint (status COMPLETE, feasible True, and no budget of the
+    search space exceeded)."""
     if df.empty:
         return np.zeros(0, dtype=bool)
     complete = (df["status"] == "COMPLETE").fillna(False).to_numpy(dtype=bool)
-    feasible = df["feasible"].fillna(False).astype(bool).to_numpy(dtype=bool)
+    feasible = df["feasible"].fillna(False).astype(bool).to_numpy(dtype=bool).copy()
+    if "metric.constraint_violation" in df.columns:
+        # Budgets of the search space (area, power, ...): a violation > 0 is outside them; NaN = no budgets.
+        violation = df["metric.constraint_violation"].to_numpy(dtype=float)
+        feasible &= ~(violation > 0)
     return complete & feasible
 
 

@@ -57,7 +57,8 @@ def summary(result: dict[str, Any]) -> str:
         f"on-chip network {fmt_bytes(result['noc_bytes'])}",
         f"busy      compute {fmt_seconds(result['compute_busy_s'])}, network {fmt_seconds(result['noc_busy_s'])}, "
         f"HBM {fmt_seconds(result['hbm_busy_s'])}, sync {fmt_seconds(result['sync_busy_s'])}",
-        f"area      {result['area_proxy_mm2']:.1f} mm^2 (proxy)",
+        f"silicon   {result['area_mm2']:.1f} mm^2, {result['power_w']:.1f} W ({result['static_power_w']:.1f} W static), "
+        f"{result['energy_per_item_j'] * 1e3:.3g} mJ per item, {result['perf_per_w']:.3g} items/s/W",
     ]
     by_kind: dict[str, float] = defaultdict(float)
     for op in result.get("ops", []):

@@ -60,7 +60,7 @@ def recheck_pareto(settings: SweepSettings, sim: str = "event") -> list[int]:
     rows = []
     for _, r in front.iterrows():
         params = {c[len(PARAM_PREFIX):]: _plain(r[c]) for c in r.index if c.startswith(PARAM_PREFIX)}
-        row = evaluate_trial(settings.base, params, int(r["trial"]), settings.seed)
+        row = evaluate_trial(settings.base, params, int(r["trial"]), settings.seed, settings.space.constraints)
         event_base = {**settings.base, "sim": {"name": sim, "mode": "auto"}}
         event_row = evaluate_trial(event_base, params, int(r["trial"]), settings.seed)
         row[METRIC_PREFIX + "event_latency_s"] = event_row[METRIC_PREFIX + "latency_s"]

@@ -171,7 +171,7 @@ class _Evaluator:
         seed = self.settings.seed
         if self.ray is None:
             for number, params in jobs:
-                on_row(evaluate_trial(self.settings.base, params, number, seed))
+                on_row(evaluate_trial(self.settings.base, params, number, seed, self.settings.space.constraints))
             return
         ray = self.ray
         queue = list(jobs)
@@ -180,7 +180,8 @@ class _Evaluator:
         while queue or in_flight:
             while queue and len(in_flight) < limit:
                 number, params = queue.pop(0)
-                in_flight[self._remote.remote(self._base_ref, params, number, seed)] = (number, params)
+                in_flight[self._remote.remote(self._base_ref, params, number, seed,
+                                              self.settings.space.constraints)] = (number, params)
             done, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in done:
                 number, params = in_flight.pop(ref)
@@ -232,6 +233,10 @@ def _tell(study, number: int, row: dict[str, Any], space: SearchSpace) -> None:
     trial.set_user_attr("status", row["status"])
     if row.get("infeasible_reason"):
         trial.set_user_attr("infeasible_reason", row["infeasible_reason"])
+    if space.constraints and row["status"] == "COMPLETE":
+        # Optuna 5: constraints go with the trial (<= 0 is feasible); samplers read them.
+        for c in space.constraints:
+            trial.set_constraint(c.metric, c.violation(float(row[METRIC_PREFIX + c.metric])))
     if row["status"] == "COMPLETE":
         values = [float(row[METRIC_PREFIX + o.metric]) for o in space.objectives]
         study.tell(number, values, skip_if_finished=True)

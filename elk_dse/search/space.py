@@ -40,9 +40,11 @@ class ParamSpec:
     log: bool = False
     step: float | None = None
     type: Literal["float", "int"] = "float"
-    choices: tuple[float | str, ...] | None = None
+    choices: tuple[int | float | str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.step is not None and not self.step > 0:
+            raise ConfigError("step", self.step, "must be > 0")
         if self.choices is not None:
             if not self.choices:
                 raise ConfigError("choices", [], "give at least one choice")
@@ -91,13 +93,32 @@ class Objective:
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """A budget: ``metric`` (of the evaluation contract) must stay <= ``max`` (in the metric's unit)."""
+
+    metric: str
+    max: float
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ConfigError("metric", self.metric, "one of " + ", ".join(METRICS) + nearest(self.metric, METRICS))
+        if not self.max > 0:
+            raise ConfigError("max", self.max, "a budget must be > 0")
+
+    def violation(self, value: float) -> float:
+        """Relative excess over the budget: <= 0 when satisfied (Optuna's convention)."""
+        return (value - self.max) / self.max
+
+
+@dataclass(frozen=True)
 class SearchSpace:
-    """A named search space: parameters (dotted config key -> spec) and objectives."""
+    """A named search space: parameters (dotted config key -> spec), objectives and budget constraints."""
 
     name: str
     objectives: tuple[Objective, ...]
     params: tuple[tuple[str, ParamSpec], ...]
     description: str = ""
+    constraints: tuple[Constraint, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.objectives:
@@ -127,7 +148,24 @@ def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
             raise ConfigError(f"params.{key}", value, "not a key of the design config; keys here: "
                               + ", ".join(sorted(node)) + nearest(parts[-1], node))
         node[parts[-1]] = value
+    if "chip.cores.count" in params and "chip.cores.grid" not in params:
+        _grid_follows_count(out)
     return out
+
+
+def _grid_follows_count(design: dict[str, Any]) -> None:
+    """A searched core count reshapes a 2-D grid: keep its column count when it divides the count, else take
+    the most square factorization (a mesh shape is a consequence of the count, not a separate choice)."""
+    cores = design.get("chip", {}).get("cores", {})
+    grid, count = cores.get("grid"), cores.get("count")
+    if isinstance(count, float) and count.is_integer():
+        count = int(count)
+    if not isinstance(grid, list | tuple) or len(grid) != 2 or not isinstance(count, int) or count < 1:
+        return
+    cols = int(grid[1])
+    if count % cols != 0:
+        cols = max(d for d in range(1, int(count**0.5) + 1) if count % d == 0)
+    cores["grid"] = [count // cols, cols]
 
 
 def available_spaces() -> list[str]:
@@ -161,7 +199,11 @@ def load_space(name_or_path: str) -> SearchSpace:
     params = tuple((str(k), build(ParamSpec, v, f"sweep.params.{k}")) for k, v in raw_params.items())
     objectives = tuple(build(Objective, o, f"sweep.objectives[{i}]")
                        for i, o in enumerate(data.get("objectives") or []))
-    extra = set(data) - {"description", "objectives", "params"}
+    constraints = tuple(build(Constraint, c, f"sweep.constraints[{i}]")
+                        for i, c in enumerate(data.get("constraints") or []))
+    extra = set(data) - {"description", "objectives", "params", "constraints"}
     if extra:
-        raise ConfigError("sweep", sorted(extra)[0], "allowed top-level keys: description, objectives, params")
-    return SearchSpace(name=name, objectives=objectives, params=params, description=str(data.get("description", "")))
+        raise ConfigError("sweep", sorted(extra)[0],
+                          "allowed top-level keys: description, objectives, params, constraints")
+    return SearchSpace(name=name, objectives=objectives, params=params, description=str(data.get("description", "")),
+                       constraints=constraints)

@@ -42,7 +42,8 @@ def design_point(design: dict[str, Any]) -> DesignPoint:
     )
 
 
-def evaluate_trial(base: dict[str, Any], params: dict[str, Any], trial: int, seed: int) -> dict[str, Any]:
+def evaluate_trial(base: dict[str, Any], params: dict[str, Any], trial: int, seed: int,
+                   constraints: tuple = ()) -> dict[str, Any]:
     """Result row of one trial: meta columns, ``param.<key>`` and ``metric.<name>`` columns."""
     t0 = time.perf_counter()
     row: dict[str, Any] = {"trial": trial, "seed": seed, "package_version": __version__, "error": "",
@@ -65,5 +66,7 @@ def evaluate_trial(base: dict[str, Any], params: dict[str, Any], trial: int, see
         row["status"] = "COMPLETE" if result["feasible"] else "INFEASIBLE"
         row["infeasible_reason"] = result["infeasible_reason"]
         row["error"] = result["infeasible_detail"]
+        if constraints and result["feasible"]:
+            row[METRIC_PREFIX + "constraint_violation"] = max(c.violation(float(result[c.metric])) for c in constraints)
     row["duration_s"] = time.perf_counter() - t0
     return row
