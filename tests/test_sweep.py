@@ -151,3 +151,45 @@ def test_bad_search_space_rejected_before_any_trial(tmp_path, capsys, space, nee
     err = capsys.readouterr().err
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
     assert not (out / "results.parquet").exists()
+
+
+def _ray_processes(marker: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd:
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_killed_worker_fails_its_trial_and_the_sweep_goes_on(ray_session, tmp_path, capsys):
+    """SIGKILL a Ray worker while it evaluates a trial: that trial is FAIL with the reason, the rest complete."""
+    import threading
+
+    out = tmp_path / "crash"
+    args = ["sweep", "+chip=ipu_pod4", "model=llama2_70b", "model.batch=16", "sweep=hbm_noc", f"out={out}",
+            "search.n_trials=8", "search.batch_size=4", "search.workers=2", "progress=false", "report=false"]
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("code", main(args)))
+    thread.start()
+    killed = []
+    deadline = time.time() + 120
+    while thread.is_alive() and not killed and time.time() < deadline:
+        for pid in _ray_processes("ray::evaluate_trial"):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            break
+        time.sleep(0.01)
+    thread.join(timeout=300)
+    assert killed, "no worker was caught mid-trial"
+    assert result["code"] == 0
+    df = ResultStore(out).read()
+    assert list(df["trial"]) == list(range(8))
+    failed = df[df["status"] == "FAIL"]
+    assert len(failed) >= 1 and failed["error"].str.contains("worker failure").all()
+    assert (df["status"] == "COMPLETE").sum() >= 4
