@@ -154,7 +154,16 @@ def event_sim() -> None:
     print()
 
 
+def search_efficiency() -> None:
+    import search_efficiency as se
+
+    se.main()
+    print()
+
+
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    search_efficiency()
     event_sim()
     t10_compile()
     schedulers_per_point()
