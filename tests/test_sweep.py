@@ -193,3 +193,42 @@ def test_killed_worker_fails_its_trial_and_the_sweep_goes_on(ray_session, tmp_pa
     failed = df[df["status"] == "FAIL"]
     assert len(failed) >= 1 and failed["error"].str.contains("worker failure").all()
     assert (df["status"] == "COMPLETE").sum() >= 4
+
+
+def test_sweep_on_a_ray_cluster_started_by_the_test(tmp_path):
+    """`ray start --head` on its own port and temp dir, the sweep joins it by address; only its processes stop."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    import shutil
+    import tempfile
+
+    temp = Path(tempfile.mkdtemp(prefix="elkray"))  # short: Ray's unix socket paths must stay < 108 chars
+    # A Ray started earlier in this test process exports RAY_ADDRESS; the child must not inherit it.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(RAY_AUTH_MODE="disabled", PYTHONWARNINGS="ignore")
+    head = subprocess.Popen(["ray", "start", "--head", f"--port={port}", "--num-cpus=1", f"--temp-dir={temp}",
+                             "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--block"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(8)  # GCS and raylet up
+        out = tmp_path / "cluster"
+        proc = subprocess.run([sys.executable, "-m", "elk_dse", *sweep_args(out, "search.n_trials=4",
+                               "search.workers=1", "report=false", f"ray.address=127.0.0.1:{port}")],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert list(ResultStore(out).read()["trial"]) == list(range(4))
+    finally:
+        head.terminate()
+        try:
+            head.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        for pid in _ray_processes(str(temp)):  # whatever the head left behind, and nothing else
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)
