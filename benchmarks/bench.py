@@ -154,6 +154,45 @@ def event_sim() -> None:
     print()
 
 
+REUSE_SPACE = {  # only HBM and link figures change: every trial reuses the cached plan tables
+    "objectives": [{"metric": "latency_s", "direction": "minimize"}, {"metric": "area_mm2", "direction": "minimize"}],
+    "params": {"chip.hbm.bandwidth_gb_s": {"low": 200, "high": 3200, "log": True},
+               "chip.interconnect.link_bytes_per_cycle": {"choices": [16, 32, 64, 128]}},
+}
+COMPILE_SPACE = {  # the core changes: nearly every trial builds its plan tables anew
+    "objectives": [{"metric": "latency_s", "direction": "minimize"}, {"metric": "area_mm2", "direction": "minimize"}],
+    "params": {"chip.cores.sram_kib": {"low": 256, "high": 4096, "log": True, "type": "int"},
+               "chip.cores.matrix_rows": {"choices": [8, 16, 32, 64]},
+               "chip.cores.matrix_cols": {"choices": [8, 16, 32, 64]}},
+}
+
+
+def reuse_vs_compile(n: int = 64) -> None:
+    """Trials/min with 1 and 2 Ray workers on a space that reuses compiles and on one that compiles every point."""
+    import ray
+
+    from elk_dse.cli import main as cli_main
+
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR)
+    print(f"{'trials/min (mesh64, llama2_7b decode, ' + str(n) + ' trials)':<44} {'1 worker':>9} {'2 workers':>10} "
+          f"{'speedup':>8}")
+    for label, space in (("space reusing compiles", REUSE_SPACE), ("space compiling every point", COMPILE_SPACE)):
+        rates = []
+        for workers in (1, 2):
+            with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+                path = Path(tmp) / "space.yaml"
+                path.write_text(yaml.safe_dump(space))
+                t0 = time.perf_counter()
+                code = cli_main(["sweep", "+chip=mesh64", f"sweep={path}", f"out={tmp}/s", f"search.n_trials={n}",
+                                 f"search.workers={workers}", "progress=false", "report=false"])
+                rates.append(n / (time.perf_counter() - t0) * 60)
+            assert code == 0
+        print(f"  {label:<42} {rates[0]:>9.0f} {rates[1]:>10.0f} {rates[1] / rates[0]:>7.2f}x", flush=True)
+    print()
+
+
 def search_efficiency() -> None:
     import search_efficiency as se
 
@@ -163,6 +202,7 @@ def search_efficiency() -> None:
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    reuse_vs_compile()
     search_efficiency()
     event_sim()
     t10_compile()
