@@ -153,28 +153,26 @@ def draw_trends(path: Path) -> str:
     axes[0].set_ylabel("latency per decode step [ms]")
     axes[0].set_title("vs HBM bandwidth (solid: all-to-all, dashed: mesh 32 B/cycle, edge HBM)")
     axes[0].legend(fontsize=7, ncol=2)
-    # Interconnect bandwidth x0.75 .. x1.5.
+    # Interconnect bandwidth x0.75 .. x1.5; core count with HBM bandwidth scaled per core.
     scales = [0.75, 0.875, 1.0, 1.25, 1.5]
-    chips = [(sc, pod4(**{"interconnect.link_bytes_per_cycle": 4 * sc})) for sc in scales]
-    t = trend(graph, chips)
-    for s in TREND_SCHEDULERS:
-        axes[1].plot(scales, np.array(t[s]) * 1e3, "-o", color=COLORS[s], ms=3, label=s)
-    axes[1].plot(scales, np.array(t["bound"]) * 1e3, ":", color="k", label="roofline bound")
-    axes[1].set_xlabel("interconnect bandwidth, x of 4 B/cycle per core")
-    axes[1].set_title("vs on-chip interconnect bandwidth")
-    axes[1].legend(fontsize=8)
-    notes.append(f"interconnect: elk_full {t['elk_full'][0] * 1e3:.2f} ms at x0.75 -> {t['elk_full'][-1] * 1e3:.2f} ms at x1.5")
-    # Core count with HBM scaled per core.
     counts = [2208, 2944, 3680, 4416, 5152]
-    chips = [(c, pod4(**{"cores.count": c // 4, "hbm.bandwidth_gb_s": 4000 * c / 5888})) for c in counts]
-    t = trend(graph, chips)
-    for s in TREND_SCHEDULERS:
-        axes[2].plot(counts, np.array(t[s]) * 1e3, "-o", color=COLORS[s], ms=3, label=s)
-    axes[2].plot(counts, np.array(t["bound"]) * 1e3, ":", color="k", label="roofline bound")
-    axes[2].set_xlabel("cores (4 chips), HBM bandwidth scaled per core")
-    axes[2].set_title("vs core count")
-    axes[2].legend(fontsize=8)
-    notes.append(f"cores: elk_full {t['elk_full'][0] * 1e3:.2f} ms at 2,208 -> {t['elk_full'][-1] * 1e3:.2f} ms at 5,152")
+    panels = [
+        (axes[1], scales, [pod4(**{"interconnect.link_bytes_per_cycle": 4 * sc}) for sc in scales],
+         "interconnect bandwidth, x of 4 B/cycle per core", "vs on-chip interconnect bandwidth", "interconnect",
+         ("x0.75", "x1.5")),
+        (axes[2], counts, [pod4(**{"cores.count": c // 4, "hbm.bandwidth_gb_s": 4000 * c / 5888}) for c in counts],
+         "cores (4 chips), HBM bandwidth scaled per core", "vs core count", "cores", ("2,208", "5,152")),
+    ]
+    for ax, xs, chip_dicts, xlabel, title, what, ends in panels:
+        t = trend(graph, list(zip(xs, chip_dicts, strict=True)))
+        for s in TREND_SCHEDULERS:
+            ax.plot(xs, np.array(t[s]) * 1e3, "-o", color=COLORS[s], ms=3, label=s)
+        ax.plot(xs, np.array(t["bound"]) * 1e3, ":", color="k", label="roofline bound")
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        notes.append(f"{what}: elk_full {t['elk_full'][0] * 1e3:.2f} ms at {ends[0]} -> "
+                     f"{t['elk_full'][-1] * 1e3:.2f} ms at {ends[1]}")
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)

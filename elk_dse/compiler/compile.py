@@ -3,7 +3,6 @@ shape), cross-operator activation spills, then the chosen scheduler's dependenci
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -78,22 +77,19 @@ def _live_activation_bytes(ops: list[tuple[str, Operator]]) -> np.ndarray:
     operands (they are part of its plan's footprint)."""
     n = len(ops)
     diff = np.zeros(n + 1)
-    producer: dict[str, tuple[int, float]] = {}
-    last_use: dict[tuple[str, int], int] = {}
+    producer: dict[str, int] = {}  # tensor name -> index of its latest producer
+    last_use: dict[int, int] = {}  # producer index -> index of the last consumer of its output
     for i, (_, op) in enumerate(ops):
         for t in op.inputs:
             if t.role in (Role.ACTIVATION, Role.OUTPUT) and t.name in producer:
-                last_use[(t.name, producer[t.name][0])] = i
+                last_use[producer[t.name]] = i
         if op.output.role in (Role.ACTIVATION, Role.OUTPUT, Role.KV_CACHE):
-            producer[op.output.name] = (i, op.tensor_bytes(op.output))
-            last_use.setdefault((op.output.name, i), i)
-    sizes = {}
-    for i, (_, op) in enumerate(ops):
-        sizes[(op.output.name, i)] = op.tensor_bytes(op.output)
-    for (name, p), u in last_use.items():
+            producer[op.output.name] = i
+            last_use.setdefault(i, i)
+    for p, u in last_use.items():
         if u > p + 1:
-            diff[p + 1] += sizes[(name, p)]
-            diff[u] -= sizes[(name, p)]
+            diff[p + 1] += ops[p][1].output_bytes
+            diff[u] -= ops[p][1].output_bytes
     return np.cumsum(diff)[:n]
 
 
@@ -202,7 +198,7 @@ def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, in
     sram = chip.sram_bytes_per_core
     ops = [op for _, op in instances]
     free = [float(sram - live[i] / chip.num_cores) for i in range(len(ops))]
-    choices = [copy.copy(_op_choices(op, chip, rotation, stats)) for op in ops]
+    choices = [_op_choices(op, chip, rotation, stats) for op in ops]
     if not stream_fallbacks(choices, ops, chip, free):
         worst = int(np.argmax([c.mem[0] - f if c.mem else np.inf for c, f in zip(choices, free, strict=True)]))
         return _no_fit(ops[worst], NoFit(choices[worst].mem[0] if choices[worst].mem else np.inf, free[worst]),
@@ -241,11 +237,7 @@ def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, in
             plan_choices.append(c.stream)
             continue
         row = (c.ideal_rows if sched.ideal else c.rows)[fi]
-        w = table_work(c.table, chip, pinned=False, preloaded=not sched.ideal)
-        work = work_of(w, row, c.table)
-        if sched.ideal:  # loads free of network cost: HBM bytes only
-            work = replace(work, hbm_delivered_bytes=0.0)
-        plan_choices.append(PlanChoice(plan_of(c.table, row), work, 0.0))
+        plan_choices.append(PlanChoice(plan_of(c.table, row), c.work_of(fi, sched.ideal), 0.0))
     works = _spill_fixups(instances, plan_choices)
     program_ops = []
     for i, ((layer, op), choice, work) in enumerate(zip(instances, plan_choices, works, strict=True)):

@@ -24,17 +24,18 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from elk_dse.compiler.partition import NoFit, stream_plan
-from elk_dse.compiler.select import frontier, table_work
+from elk_dse.compiler.select import frontier, table_work, work_of
 from elk_dse.compiler.t10 import PlanTable, plan_table
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.cost.timeline import asap_timeline
 from elk_dse.hw.chip import Chip
 from elk_dse.ir.graph import Operator, Role
+from elk_dse.program import OpWork
 
 INFEASIBLE = float("inf")
 
@@ -54,6 +55,14 @@ class OpChoices:
     ideal_exec_s: list[float] = field(default_factory=list)
     ideal_load_s: float = 0.0
     stream: object | None = None  # PlanChoice of the streaming fallback when no plan fits at all
+    work: object = None  # resource demands of every plan, preloaded mode (select.table_work)
+    ideal_work: object = None  # the same, loaded straight into the active layout (the ideal reference)
+
+    def work_of(self, fi: int, ideal: bool) -> OpWork:
+        """The OpWork of frontier plan ``fi`` (ideal: loads free of network cost)."""
+        row = (self.ideal_rows if ideal else self.rows)[fi]
+        work = work_of(self.ideal_work if ideal else self.work, row, self.table)
+        return replace(work, hbm_delivered_bytes=0.0) if ideal else work
 
     def exec_at(self, budget: float, ideal: bool = False) -> tuple[float, int]:
         """(exec seconds, frontier index) of the fastest plan with memory <= budget; (inf, -1) if none."""
@@ -70,7 +79,8 @@ def op_choices(op: Operator, chip: Chip, rotation: bool) -> OpChoices:
     idx = frontier(table.mem_bytes, ex)
     weight_bytes = op.bytes_by_role(Role.WEIGHT) + op.bytes_by_role(Role.KV_CACHE)
     kv_write = op.tensor_bytes(op.output) if op.output.role == Role.KV_CACHE else 0.0
-    load = float(load_time_s(chip, _Load(weight_bytes, kv_write, weight_bytes)))
+    load = float(load_time_s(chip, OpWork(compute_cycles=0.0, hbm_read_bytes=weight_bytes, hbm_write_bytes=kv_write,
+                                          hbm_delivered_bytes=weight_bytes)))
     wi = table_work(table, chip, pinned=False, preloaded=False)
     w_direct = exec_time(chip, wi).total_s
     ex_i = np.asarray(w_direct, dtype=np.float64)
@@ -80,14 +90,7 @@ def op_choices(op: Operator, chip: Chip, rotation: bool) -> OpChoices:
         table=table, rows=[int(i) for i in idx], mem=[float(m) for m in table.mem_bytes[idx]],
         exec_s=[float(e) for e in ex[idx]], load_s=load, idle_bytes=weight_bytes / chip.num_cores,
         ideal_rows=[int(i) for i in idx_i], ideal_mem=[float(m) for m in table.mem_bytes[idx_i]],
-        ideal_exec_s=[float(e) for e in ex_i[idx_i]], ideal_load_s=hbm_only)
-
-
-@dataclass(frozen=True)
-class _Load:
-    hbm_read_bytes: float
-    hbm_write_bytes: float
-    hbm_delivered_bytes: float
+        ideal_exec_s=[float(e) for e in ex_i[idx_i]], ideal_load_s=hbm_only, work=w, ideal_work=wi)
 
 
 @dataclass(frozen=True)
@@ -195,12 +198,11 @@ def induction(choices: list[OpChoices], free_bytes: list[float], order: list[int
 
 def load_dependencies(window_end: tuple[int, ...], order: tuple[int, ...]) -> list[tuple[int, ...]]:
     """load_after per operator: the last operator whose window ends before the load's position."""
-    n = len(order)
     pos, _ = _positions(list(order))
+    ends = list(window_end)  # non-decreasing
     deps = []
-    for j in range(n):
-        p = pos[j]
-        m = bisect.bisect_left(list(window_end), p) - 1  # window_end is non-decreasing
+    for p in pos:
+        m = bisect.bisect_left(ends, p) - 1
         deps.append((m,) if m >= 0 else ())
     return deps
 
@@ -228,29 +230,31 @@ def fixed_window_schedule(choices: list[OpChoices], free_bytes: list[float], dep
     execution-space size and the rest of SRAM holds as many following operators as fit (up to ``depth``).
     """
     n = len(choices)
-    idle = [c.idle_bytes * (1.0 + margin) for c in choices]
+    prefix = np.concatenate([[0.0], np.cumsum([c.idle_bytes * (1.0 + margin) for c in choices])])
+
+    def idle_between(a: int, b: int) -> float:  # idle bytes of operators a+1 .. b
+        return float(prefix[b + 1] - prefix[a + 1])
+
     plan_index, window, budgets, preload = [], [], [], []
     prev_end = -1
     for i, c in enumerate(choices):
         space = free_bytes[i] - (0.0 if exec_cap == INFEASIBLE else exec_cap)
         k = max(0, min(depth, n - 1 - i))
-        while k > 0 and (sum(idle[i + 1:i + 1 + k]) > space or c.exec_at(free_bytes[i] - sum(idle[i + 1:i + 1 + k]))[1] < 0):
+        while k > 0 and (idle_between(i, i + k) > space or c.exec_at(free_bytes[i] - idle_between(i, i + k))[1] < 0):
             k -= 1
         end = max(i + k, prev_end, i)
-        resident = sum(idle[i + 1:end + 1])
+        resident = idle_between(i, end)
         budget = min(exec_cap, free_bytes[i] - resident)
         _, fi = c.exec_at(budget)
-        if fi < 0:
-            if c.stream is None or end > i:
-                return None
+        if fi < 0 and (c.stream is None or end > i):
+            return None
         plan_index.append(fi)
         window.append(end)
         budgets.append(budget)
         preload.append(resident)
         prev_end = end
     sched = ElkSchedule(tuple(plan_index), tuple(window), tuple(range(n)), tuple(budgets), tuple(preload), 0.0)
-    return ElkSchedule(sched.plan_index, sched.window_end, sched.load_order, sched.exec_budget_bytes,
-                       sched.preload_bytes, forward_latency(choices, sched))
+    return replace(sched, latency_s=forward_latency(choices, sched))
 
 
 def layer_groups(ops: tuple[Operator, ...]) -> list[list[int]]:
@@ -307,9 +311,10 @@ def permuted_order(layer_sizes: list[tuple[int, int]], layer_perms: list[list[in
 
 
 def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, free_bytes: list[float]) -> bool:
-    """Attach the streaming fallback to operators with no plan in their free SRAM; False if one cannot run."""
+    """Give operators with no plan in their free SRAM a copy of their choices with the streaming fallback
+    (in place in ``choices``; the shared, cached choices stay untouched); False if one cannot run at all."""
     memo: dict[tuple, object] = {}
-    for c, op, free in zip(choices, ops, free_bytes, strict=True):
+    for k, (c, op, free) in enumerate(zip(choices, ops, free_bytes, strict=True)):
         if c.mem and c.mem[0] <= free:
             continue
         key = (op.signature, int(free // 1024))  # identical layers with equal free SRAM share the fallback
@@ -318,7 +323,7 @@ def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, 
             fb = memo[key] = stream_plan(op, chip, int(free // 1024) * 1024, pinned_weights=False)
         if isinstance(fb, NoFit):
             return False
-        c.stream = fb
+        choices[k] = replace(c, stream=fb)
     return True
 
 

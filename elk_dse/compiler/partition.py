@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from elk_dse.cost.core_models import core_model
-from elk_dse.cost.network import cross_chip_fraction
+from elk_dse.cost.network import cross_chip_fraction, remote_fraction
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.hw.chip import Chip
 from elk_dse.ir.graph import Operator, Role, Window
@@ -111,8 +111,7 @@ def cost_plans(op: Operator, chip: Chip, factors: np.ndarray, pinned_weights: bo
     else:
         per_pass, num_passes = sub, np.ones(rows)
     cores_used = factors.prod(axis=1).astype(np.float64)
-    # Data laid out evenly over the chip is already local for 1/num_cores of the receivers.
-    remote = 1.0 - 1.0 / chip.num_cores
+    remote = remote_fraction(chip)
 
     mem = np.zeros(rows)
     noc = np.zeros(rows)

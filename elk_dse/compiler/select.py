@@ -14,6 +14,7 @@ import numpy as np
 
 from elk_dse.compiler.partition import NoFit, PlanChoice, stream_plan
 from elk_dse.compiler.t10 import PlanTable, plan_table
+from elk_dse.cost.network import remote_fraction
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.hw.chip import Chip
 from elk_dse.ir.graph import Operator
@@ -28,7 +29,7 @@ def table_work(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False,
     delivered to one core) and are warmed up into the active layout over the network before execution;
     otherwise they stream from HBM straight into the active layout (replicas delivered as copies).
     """
-    remote = 1.0 - 1.0 / chip.num_cores  # evenly laid out data is local for 1/num_cores of receivers
+    remote = remote_fraction(chip)
     n = len(table)
     noc = table.act_in_bytes * remote + table.reduce_bytes
     core = table.act_in_core_bytes * remote + table.reduce_core_bytes

@@ -7,11 +7,10 @@ the event-driven simulator (issue 5) replaces with routed transfers.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from elk_dse.hw.chip import Chip
+from elk_dse.hw.resources import routed, routing_key
 
 
 def directed_links(chip: Chip) -> float:
@@ -79,6 +78,11 @@ def chip_link_time_s(chip: Chip, cross_chip_bytes):
         mean_chip_hops = 1.0
     t = cross / n * mean_chip_hops / chip.chip_link_bytes_per_s
     return np.where(cross > 0, t + chip_link_latency_s(chip), 0.0)
+
+
+def remote_fraction(chip: Chip) -> float:
+    """Share of receivers for which data laid out evenly over the cores is not already local."""
+    return 1.0 - 1.0 / chip.num_cores
 
 
 def cross_chip_fraction(chip: Chip) -> float:
@@ -155,10 +159,11 @@ def ring_hops(chip: Chip, stride: int, length: int) -> tuple[float, float]:
 
     Computed on the real topology from the ring's edges, closing edge included.
     """
-    return _ring_hops(chip.topology, chip.cores_per_chip, chip.num_chips, int(stride), int(length))
+    key = (*routing_key(chip), "ring_hops", int(stride), int(length))
+    return routed(key, lambda: _ring_hops(chip.topology, chip.cores_per_chip, chip.num_chips, int(stride),
+                                          int(length)))
 
 
-@lru_cache(maxsize=65536)
 def _ring_hops(topology, cores_per_chip: int, num_chips: int, stride: int, length: int) -> tuple[float, float]:
     if length < 2:
         return 0.0, 0.0
@@ -175,20 +180,9 @@ def _ring_hops(topology, cores_per_chip: int, num_chips: int, stride: int, lengt
 
 def ring_link_share(chip: Chip, stride: int, length: int, cores: int) -> float:
     """Bytes on the busiest on-chip link per byte each core sends, when cores [0, cores) all shift to their
-    ring neighbour (rings of ``length`` cores ``stride`` apart), routed on the chip graph. Cached by the
-    routing structure, so design points that change only bandwidths reuse it."""
-    key = (chip.interconnect.topology, chip.grid, chip.cores_per_chip, chip.num_chips, chip.chips.topology,
-           int(stride), int(length), int(cores))
-    share = _RING_SHARE.get(key)
-    if share is None:
-        share = _ring_link_share(chip, int(stride), int(length), int(cores))
-        if len(_RING_SHARE) > 65536:
-            _RING_SHARE.clear()
-        _RING_SHARE[key] = share
-    return share
-
-
-_RING_SHARE: dict[tuple, float] = {}
+    ring neighbour (rings of ``length`` cores ``stride`` apart), routed on the chip graph."""
+    key = (*routing_key(chip), "ring_share", int(stride), int(length), int(cores))
+    return routed(key, lambda: _ring_link_share(chip, int(stride), int(length), int(cores)))
 
 
 def _ring_link_share(chip: Chip, stride: int, length: int, cores: int) -> float:

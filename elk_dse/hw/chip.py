@@ -263,13 +263,18 @@ class Chip:
         core of a chip, from every channel), routed on the chip graph; 0 without HBM."""
         if self.hbm is None or self.cores.count < 2 or self.hbm.attach == "all":
             return 0.0  # every core has its own HBM port: nothing crosses the network
-        res = self.resources
+        from elk_dse.hw.resources import routed, routing_key
+
         attach = self.hbm_channel_attach
-        dst = np.arange(self.cores.count)
-        src = np.repeat(attach, dst.size)
-        ids, amounts = res.demand(src, np.tile(dst, attach.size), 1.0 / src.size)
-        links = (ids >= res.link_base) & (ids < res.chip_link_base)
-        return float(amounts[links].max()) if links.any() else 0.0
+
+        def compute() -> float:
+            res = self.resources
+            dst = np.arange(self.cores.count)
+            ids, amounts = res.demand(np.repeat(attach, dst.size), np.tile(dst, attach.size), 1.0 / (attach.size * dst.size))
+            links = (ids >= res.link_base) & (ids < res.chip_link_base)
+            return float(amounts[links].max()) if links.any() else 0.0
+
+        return routed((*routing_key(self), "hbm_delivery", tuple(attach.tolist())), compute)
 
     @cached_property
     def hbm_channel_attach(self) -> np.ndarray:

@@ -14,6 +14,24 @@ import numpy as np
 from elk_dse.hw.chip import GB, Chip
 
 COMPUTE, LINK, CHIP_LINK, HBM = 0, 1, 2, 3
+
+_ROUTED: dict[tuple, object] = {}
+
+
+def routing_key(chip: Chip) -> tuple:
+    """What routes depend on: the graph and the chips' arrangement, not any bandwidth or latency."""
+    return (chip.interconnect.topology, chip.grid, chip.cores_per_chip, chip.num_chips, chip.chips.topology)
+
+
+def routed(key: tuple, compute):
+    """A figure derived from routes, cached by ``key`` (which must start with routing_key(chip)), so that
+    design points that change only bandwidths, clocks or sizes reuse it."""
+    value = _ROUTED.get(key)
+    if value is None:
+        if len(_ROUTED) > 65536:
+            _ROUTED.clear()
+        value = _ROUTED[key] = compute()
+    return value
 CLASS_NAMES = ("compute", "link", "chip_link", "hbm_channel")
 
 

@@ -137,11 +137,24 @@ class Operator:
         """Bytes of the whole tensor."""
         return float(tensor.nbytes(self.sizes))
 
+    @cached_property
+    def _input_bytes_by_role(self) -> dict[Role, float]:
+        # Asked for every operator instance of every design point: computed once per operator.
+        out = dict.fromkeys(Role, 0.0)
+        for t in self.inputs:
+            out[t.role] += self.tensor_bytes(t)
+        return out
+
+    @cached_property
+    def output_bytes(self) -> float:
+        """Bytes of the output tensor."""
+        return self.tensor_bytes(self.output)
+
     def bytes_by_role(self, role: Role, include_output: bool = True) -> float:
         """Bytes of this operator's tensors with ``role`` (inputs, and the output if it has that role)."""
-        total = sum(self.tensor_bytes(t) for t in self.inputs if t.role == role)
+        total = self._input_bytes_by_role[role]
         if include_output and self.output.role == role:
-            total += self.tensor_bytes(self.output)
+            total += self.output_bytes
         return float(total)
 
     @cached_property

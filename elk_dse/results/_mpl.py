@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -25,3 +26,16 @@ def mpl_text(text: str) -> str:
     # '_' hides a legend entry.
     text = str(text).replace("$", r"\$")
     return " " + text if text.startswith("_") else text
+
+
+def finish(fig: Any, ax: Any, path: str | Path, legend_loc: str) -> Path:
+    """Grid, legend (when anything is labelled), tight layout, PNG; the figure is closed even on error."""
+    try:
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc=legend_loc)
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)

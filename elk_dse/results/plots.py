@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from elk_dse.results._mpl import COLORS as _COLORS
+from elk_dse.results._mpl import finish, plt
 from elk_dse.results._mpl import frozen as _frozen
 from elk_dse.results._mpl import mpl_text as _mpl_text
-from elk_dse.results._mpl import plt
 from elk_dse.results.pareto import feasible_mask, knee_point, pareto_mask, resolve_column
 from elk_dse.results.roofline import (
     EDGE_FACTOR,
@@ -178,11 +178,7 @@ def draw_pareto(data: ParetoData | Sequence[ParetoData], path: Path | str, title
         ax.set_title(
             _mpl_text(title) if title else f"Pareto: {bare_name(sets[0].y)} vs {bare_name(sets[0].x)}"
         )
-        ax.grid(True, which="both", alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="best")
-        fig.tight_layout()
-        fig.savefig(path, format="png")
-    finally:
+    except BaseException:
         plt.close(fig)
-    return Path(path)
+        raise
+    return finish(fig, ax, path, "best")

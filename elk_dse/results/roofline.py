@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from elk_dse.results._mpl import COLORS as _COLORS
+from elk_dse.results._mpl import finish, plt
 from elk_dse.results._mpl import frozen as _frozen
 from elk_dse.results._mpl import mpl_text as _mpl_text
-from elk_dse.results._mpl import plt
 from elk_dse.results.pareto import feasible_mask, resolve_column
 from elk_dse.results.units import unit_for
 
@@ -141,13 +141,10 @@ def draw_roofline_sweep(
         ax.set_xlabel("arithmetic intensity / ridge point (FLOP/B relative to peak / HBM bandwidth)")
         ax.set_ylabel("achieved FLOP/s / peak FLOP/s")
         ax.set_title(_mpl_text(title) if title else "Roofline of feasible designs (each on its own chip)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-        fig.tight_layout()
-        fig.savefig(path, format="png")
-    finally:
+    except BaseException:
         plt.close(fig)
-    return Path(path)
+        raise
+    return finish(fig, ax, path, "lower right")
 
 
 # ---- roofline of one design's ops --------------------------------------------------------------------
@@ -292,10 +289,7 @@ def draw_roofline_ops(data: RooflineOpsData, path: Path | str, title: str | None
         ax.set_xlabel("arithmetic intensity [FLOP/B of HBM traffic]")
         ax.set_ylabel(f"achieved [{unit.symbol}]")
         ax.set_title(_mpl_text(title) if title else "Per-op roofline")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-        fig.tight_layout()
-        fig.savefig(path, format="png")
-    finally:
+    except BaseException:
         plt.close(fig)
-    return Path(path)
+        raise
+    return finish(fig, ax, path, "lower right")

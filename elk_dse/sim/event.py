@@ -54,12 +54,6 @@ class Job:
 
 
 @dataclass
-class Stage:
-    jobs: list[Job]
-    pending: int = 0
-
-
-@dataclass
 class OpRun:
     """Stages of one operator's execution, started one after the other."""
 
