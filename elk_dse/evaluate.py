@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elk_dse import __version__
+from elk_dse.breakdown import PARTS, latency_breakdown
 from elk_dse.compiler.compile import compile_graph
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.cost.area import area_mm2, area_proxy_mm2, run_energy, static_power_w
@@ -32,6 +33,8 @@ METRICS = (
     "noc_bytes_per_s", "achieved_flops_per_s", "area_proxy_mm2", "area_mm2", "power_w", "static_power_w",
     "energy_j", "energy_per_item_j", "latency_per_item_s", "perf_per_mm2", "perf_per_w", "constraint_violation", "compute_busy_s", "noc_busy_s",
     "hbm_busy_s", "sync_busy_s", "sram_used_bytes_per_core", "event_latency_s", "eval_s",
+    # Where the latency goes (elk_dse/breakdown.py); the five sum to latency_s.
+    "breakdown_compute_s", "breakdown_shift_s", "breakdown_hbm_exposed_s", "breakdown_sync_s", "breakdown_idle_s",
 )
 
 
@@ -96,6 +99,7 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         "sram_used_bytes_per_core": math.nan,
         "event_latency_s": math.nan,
         "compute_busy_s": math.nan, "noc_busy_s": math.nan, "hbm_busy_s": math.nan, "sync_busy_s": math.nan,
+        **{f"breakdown_{part}_s": math.nan for part in PARTS},
         "chip": chip.resolved(),
         "model": {"name": graph.name, "phase": graph.phase, "batch": graph.batch, "seq_len": graph.seq_len,
                   "kv_len": graph.kv_len, "dtype": dtype, "ops": graph.num_op_instances,
@@ -128,6 +132,9 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         sram_used_bytes_per_core=float(program.meta.get("sram_used_bytes_per_core", math.nan)),
         event_latency_s=latency if sim.name == "event" else math.nan,
     )
+    breakdown = latency_breakdown(program, result)
+    out.update({f"breakdown_{k}": v for k, v in breakdown.total.to_dict().items()})
+    out["breakdown"] = breakdown.to_dict()
     energy = run_energy(chip, program.flops, program.hbm_bytes, program.noc_bytes, program.chip_link_bytes, latency)
     items = max(graph.batch, 1)
     out.update(
