@@ -15,6 +15,7 @@ from elk_dse.schema import at_least, build
 # Bytes per element of weights, activations and KV cache.
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
 PHASES = ("decode", "prefill")
+UNSUPPORTED = ("error", "passthrough")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class ModelConfig:
     tokens (encoders and CNNs only have this phase). ``seq_len`` is the prompt length in tokens (encoders:
     tokens per sequence; ViT/DiT/ResNet derive their tokens from the image size and ignore it).
     ``dtype`` sets the bytes per element (see :data:`DTYPE_BYTES`).
+    ``path``: the ONNX file of ``name=onnx`` (its symbolic dims named like batch / seq are bound to ``batch``
+    and ``seq_len``); ``unsupported``: what an ONNX op without a model does — ``error`` (stop, naming the op
+    type and node) or ``passthrough`` (count it as an element-wise op over its output, 1 FLOP per element).
     """
 
     name: str
@@ -34,6 +38,8 @@ class ModelConfig:
     seq_len: int = 2048
     kv_len: int = 2048
     dtype: str = "fp16"
+    path: str = ""
+    unsupported: str = "error"
 
     def __post_init__(self) -> None:
         if self.phase not in PHASES:
@@ -43,6 +49,8 @@ class ModelConfig:
         at_least("kv_len", self.kv_len, 1, "tokens")
         if self.dtype not in DTYPE_BYTES:
             raise ConfigError("dtype", self.dtype, "one of " + ", ".join(DTYPE_BYTES))
+        if self.unsupported not in UNSUPPORTED:
+            raise ConfigError("unsupported", self.unsupported, "one of " + ", ".join(UNSUPPORTED))
 
     @property
     def bytes_per_element(self) -> int:

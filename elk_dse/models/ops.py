@@ -4,7 +4,7 @@ FLOPs per iteration point, counting a multiply-add as 2 and a transcendental (ex
 
 - matmul / conv: 2 (one multiply-accumulate per point).
 - residual add: 1; ReLU: 1; tanh: 1; gating multiply of a GLU: 1.
-- SiLU ``x * sigmoid(x)``: 4 (exp, +1, reciprocal, x *).
+- SiLU ``x * sigmoid(x)``: 4 (exp, +1, reciprocal, x *); sigmoid alone: 3.
 - GELU (tanh form, also used for the erf form): 8 (x^3: 2, FMA with 0.044715: 2, * sqrt(2/pi): 1, tanh: 1,
   +1: 1, * x/2: 1).
 - softmax: 5 (max, subtract, exp, sum, divide); the 1/sqrt(head_dim) scale is folded into it.
@@ -29,6 +29,7 @@ RELU_FLOPS = 1.0
 TANH_FLOPS = 1.0
 GATE_FLOPS = 1.0
 SILU_FLOPS = 4.0
+SIGMOID_FLOPS = SILU_FLOPS - GATE_FLOPS  # the sigmoid without the final multiply
 GELU_FLOPS = 8.0
 SOFTMAX_FLOPS = 5.0
 NORM_FLOPS = {"rms": 4.0, "layer": 7.0, "plain": 5.0}
