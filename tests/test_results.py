@@ -345,7 +345,7 @@ def test_report_embeds_every_png_and_escapes_user_strings(tmp_path):
     text = html_path.read_text()
     names = _embedded_pngs(text, sweep / "report")
     assert "pareto_latency_s__area_proxy_mm2.png" in names and "roofline_sweep.png" in names
-    assert any(n.startswith("roofline_ops_trial") for n in names)
+    assert any(n.startswith("roofline_ops_sweep_a_trial") for n in names)
     assert evil not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "<script" not in text.lower()
     assert "http://" not in text and "https://" not in text  # self-contained: opens without network

@@ -29,11 +29,15 @@ def mpl_text(text: str) -> str:
 
 
 def finish(fig: Any, ax: Any, path: str | Path, legend_loc: str) -> Path:
-    """Grid, legend (when anything is labelled), tight layout, PNG; the figure is closed even on error."""
+    """Grid, legend (when anything is labelled; ``legend_loc`` a matplotlib location or "outside" for right
+    of the axes), tight layout, PNG; the figure is closed even on error."""
     try:
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc=legend_loc)
+            if legend_loc == "outside":  # right of the axes: dense plots have no free corner
+                ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+            else:
+                ax.legend(fontsize=8, loc=legend_loc)
         fig.tight_layout()
         fig.savefig(path, format="png")
     finally:

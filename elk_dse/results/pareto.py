@@ -167,7 +167,8 @@ def knee_point(front_df: pd.DataFrame, objectives: Sequence[ObjectiveLike]) -> H
 
     Each objective is min-max normalized over the front to [0, 1] with 0 the best value, so the utopia
     point is the origin and objectives in different units weigh the same. An objective that is constant
-    over the front contributes 0. Ties go to the first row. Raises ValueError on an empty front.
+    over the front contributes 0. Ties go to the best first objective, then the first row. Raises ValueError
+    on an empty front.
     """
     if front_df.empty:
         raise ValueError("knee_point of an empty front")
@@ -178,4 +179,7 @@ def knee_point(front_df: pd.DataFrame, objectives: Sequence[ObjectiveLike]) -> H
     lo, hi = np.nanmin(v, axis=0), np.nanmax(v, axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)
     norm = np.nan_to_num((v - lo) / span, nan=np.inf)
-    return front_df.index[int(np.argmin(np.sqrt((norm**2).sum(axis=1))))]
+    dist = np.sqrt((norm**2).sum(axis=1))
+    # Ties (common: with a poor middle, both extremes are at distance 1) go to the best first objective,
+    # then to the first row, so the same front gives the same knee in whatever order its rows come.
+    return front_df.index[int(np.lexsort((np.arange(len(v)), v[:, 0], dist))[0])]

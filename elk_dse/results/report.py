@@ -3,6 +3,11 @@
 Reads ``results.parquet/``, ``sweep.json`` and ``designs/trial_<n>.json``; writes PNGs and ``report.html``
 (images embedded as base64 data URIs, inline CSS, no script, no network) into ``out_dir``.
 Every string that comes from a file goes through ``html.escape``: model and chip names are user input.
+
+Sections, pictures first (docs/report.md): summary, Pareto fronts, Pareto designs (table), latency
+breakdown, rooflines, sensitivity, timeline, provenance. A file that exists but cannot be read
+(``results.parquet`` parts, ``sweep.json``) is a ConfigError naming it; what is merely missing (no
+``sweep.json`` yet, no design files) becomes a note and the rest of the report is still built.
 """
 
 from __future__ import annotations
@@ -22,20 +27,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from elk_dse.results import plots
-from elk_dse.results.pareto import Objective, as_objectives, knee_point, pareto_front
-from elk_dse.results.store import PARAM_PREFIX, STATUSES, ResultStore
-from elk_dse.results.units import bare_name, format_duration, format_quantity
+from elk_dse.errors import ConfigError
+from elk_dse.results import breakdown_plot, plots, sensitivity, timeline
+from elk_dse.results.pareto import Objective, as_objectives, feasible_mask, knee_point, pareto_front
+from elk_dse.results.store import PARAM_PREFIX, STATUSES, ResultStore, UnreadableFileError
+from elk_dse.results.units import bare_name, config_unit, format_duration, format_quantity
 
 DEFAULT_OBJECTIVES = (Objective("metric.latency_s"), Objective("metric.area_proxy_mm2"))
+# Rows of the Pareto table; a longer front is cut (the note says how many are not shown).
+MAX_TABLE_ROWS = 40
+# Parameters whose effect on the first objective is drawn, most important first.
+TOP_PARAMS = 3
+# Long parameter names (chip.interconnect.link_bytes_per_cycle) break after dots and underscores, and a
+# table still too wide scrolls inside its own box instead of widening the page (it used to overflow).
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-table{border-collapse:collapse;margin:.5em 0 1.5em}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
-th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}tr.knee{background:#fff6d5}
+.tablebox{max-width:100%;overflow-x:auto;margin:.5em 0 1.5em}
+table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;font-size:.85em;vertical-align:top}
+th{background:#f3f3f3;overflow-wrap:anywhere;min-width:4em;max-width:11em}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}tr.knee{background:#fff6d5}
 img{max-width:100%;border:1px solid #eee}.warn{background:#fdecea;padding:.5em 1em;border-left:4px solid #d33}
-.empty{background:#eef3fb;padding:.5em 1em;border-left:4px solid #48c}figure{margin:1em 0}
-figcaption{color:#555;font-size:.9em}
+.empty,.note{background:#eef3fb;padding:.5em 1em;border-left:4px solid #48c}figure{margin:1em 0}
+figcaption{color:#555;font-size:.9em}pre{background:#f7f7f7;padding:.5em;overflow-x:auto;font-size:.8em}
+h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 """
 
 
@@ -51,7 +66,8 @@ class SweepFolder:
 
 
 def load_sweep(path: Path | str, label: str | None = None) -> SweepFolder:
-    """Read one sweep folder; a missing or unreadable sweep.json becomes a warning, not an error."""
+    """Read one sweep folder. A missing sweep.json (a sweep still starting) becomes a warning; a sweep.json
+    or Parquet part that exists but cannot be read raises ConfigError naming the file."""
     path = Path(path)
     warnings: list[str] = []
     meta: dict[str, Any] = {}
@@ -59,12 +75,22 @@ def load_sweep(path: Path | str, label: str | None = None) -> SweepFolder:
     if meta_path.exists():
         try:
             loaded = json.loads(meta_path.read_text())
-            meta = loaded if isinstance(loaded, dict) else {}
         except (OSError, ValueError) as err:
-            warnings.append(f"sweep.json could not be read: {err}")
+            detail = (str(err).splitlines() or [""])[0]
+            raise ConfigError(
+                "report", str(meta_path), f"cannot be read ({type(err).__name__}: {detail})"
+            ) from None
+        if not isinstance(loaded, dict):
+            raise ConfigError("report", str(meta_path), "expected a JSON object")
+        meta = loaded
     else:
         warnings.append("sweep.json is missing: provenance unknown")
-    df = ResultStore(path).read()
+    try:
+        df = ResultStore(path).read()
+    except UnreadableFileError as err:
+        raise ConfigError("report", str(err.path), str(err).split(": ", 1)[-1]) from None
+    except (ValueError, KeyError) as err:  # e.g. parts with clashing column types
+        raise ConfigError("report", str(path / "results.parquet"), f"cannot be read ({err})") from None
     return SweepFolder(path, label or path.resolve().name, meta, df, tuple(warnings))
 
 
@@ -100,14 +126,14 @@ def _objectives(sweeps: Sequence[SweepFolder]) -> list[Objective]:
 def _table(
     header: Sequence[str], rows: Sequence[Sequence[tuple[str, bool]]], row_class: Sequence[str] = ()
 ) -> str:
-    """HTML table; cells are (already escaped text, is_number)."""
-    out = ["<table><tr>", *(f"<th>{h}</th>" for h in header), "</tr>"]
+    """HTML table in a horizontally scrolling box; cells are (already escaped text, is_number)."""
+    out = ['<div class="tablebox"><table><tr>', *(f"<th>{h}</th>" for h in header), "</tr>"]
     for i, row in enumerate(rows):
         cls = f' class="{row_class[i]}"' if i < len(row_class) and row_class[i] else ""
         out.append(
             f"<tr{cls}>" + "".join(f"<td{' class=num' if n else ''}>{c}</td>" for c, n in row) + "</tr>"
         )
-    out.append("</table>")
+    out.append("</table></div>")
     return "".join(out)
 
 
@@ -119,6 +145,10 @@ def _provenance(sweeps: Sequence[SweepFolder]) -> str:
         ("model", "model"),
         ("sweep", "sweep"),
         ("seed", "seed"),
+        ("sampler", "sampler"),
+        ("trials asked (target)", "n_trials"),
+        ("batch size", "batch_size"),
+        ("workers", "workers"),
         ("package version", "package_version"),
         ("started", "started_at"),
         ("finished", "finished_at"),
@@ -172,28 +202,45 @@ def _reasons(s: SweepFolder) -> str:
     return "".join(parts)
 
 
+def _breakable(name: str) -> str:
+    """Escaped name with line-break opportunities after dots and underscores (long parameter keys)."""
+    return "".join(_esc(ch) + ("<wbr>" if ch in "._" else "") for ch in name)
+
+
+# Metrics shown beside the objectives in the Pareto table when the sweep has them.
+_CONTEXT_METRICS = ("metric.latency_s", "metric.area_mm2", "metric.power_w", "metric.throughput_per_s")
+
+
 def _front_table(front: pd.DataFrame, objs: Sequence[Objective], knee: Any) -> str:
     params = [c for c in front.columns if c.startswith(PARAM_PREFIX)]
     metrics = [o.name if o.name in front.columns else "metric." + o.name for o in objs]
+    extra = [
+        c for c in _CONTEXT_METRICS if c in front.columns and c not in metrics and front[c].notna().any()
+    ]
     header = [
         "trial",
-        *(_esc(bare_name(c)) for c in params),
-        *(_esc(bare_name(c)) + " (objective)" for c in metrics),
+        *(
+            _breakable(bare_name(c)) + (f" [{_esc(u.symbol)}]" if (u := config_unit(c)).symbol else "")
+            for c in params
+        ),
+        *(_breakable(bare_name(c)) + " (objective)" for c in metrics),
+        *(_breakable(bare_name(c)) for c in extra),
     ]
     rows, classes = [], []
     for idx, row in front.iterrows():
         cells = [(str(int(row["trial"])) + (" (knee)" if idx == knee else ""), True)]
-        for c in (*params, *metrics):
+        for c in (*params, *metrics, *extra):
             value = row[c]
             numeric = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
                 value, bool
             )
-            cells.append(
-                (
-                    _esc(format_quantity(c, value) if numeric else ("n/a" if pd.isna(value) else value)),
-                    numeric,
-                )
-            )
+            if numeric and c.startswith(PARAM_PREFIX):  # config units, named in the header
+                text = str(int(value)) if float(value).is_integer() else f"{float(value):.4g}"
+            elif numeric:
+                text = format_quantity(c, value)
+            else:
+                text = "n/a" if pd.isna(value) else str(value)
+            cells.append((_esc(text), numeric))
         rows.append(cells)
         classes.append("knee" if idx == knee else "")
     return _table(header, rows, classes)
@@ -217,18 +264,21 @@ def build_report(sweep_dirs: Sequence[Path | str], out_dir: Path | str | None = 
     ``out_dir`` defaults to ``<first sweep>/report/``. Several sweeps give one page with their fronts
     overlaid (one colour per sweep); objectives come from the first sweep.json that names them (default:
     latency_s and area_proxy_mm2, minimized). Sweeps with no rows yet are reported as "no trials yet".
+    Raises ConfigError naming the folder or file when a folder does not exist or a file in it is corrupt.
     """
     if not sweep_dirs:
-        raise ValueError("build_report needs at least one sweep folder")
+        raise ConfigError("report", None, "give at least one sweep folder")
     dirs = [Path(d) for d in sweep_dirs]
     missing = [str(d) for d in dirs if not d.is_dir()]
     if missing:  # a typo should fail, not produce an empty "no trials yet" report
-        raise FileNotFoundError(f"not a sweep folder: {', '.join(missing)}")
+        raise ConfigError("report", missing[0], "not a sweep folder (no such directory)")
     names = [d.resolve().name for d in dirs]
     labels = [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
     sweeps = [load_sweep(d, lab) for d, lab in zip(dirs, labels, strict=True)]
     out = Path(out_dir) if out_dir is not None else dirs[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):  # figures of an earlier build that this one may not redraw
+        old.unlink()
     objs = _objectives(sweeps)
     with_rows = [s for s in sweeps if not s.df.empty]
 
@@ -241,28 +291,80 @@ def build_report(sweep_dirs: Sequence[Path | str], out_dir: Path | str | None = 
         f"<h1>{_esc(title)}</h1>",
         f"<p>Generated {_esc(datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC'))} from "
         f"{', '.join(_esc(s.path) for s in sweeps)}.</p>",
-        "<h2>Provenance</h2>",
-        _provenance(sweeps),
     ]
     for s in sweeps:
         body.extend(_warn(f"{s.label}: {w}") for w in s.warnings)
         if s.df.empty:
             body.append(f'<p class="empty">{_esc(s.label)}: no trials yet.</p>')
+    if not with_rows:
+        body.append('<p class="empty">No trials yet: nothing to plot.</p>')
+        body += ["<h2>Provenance</h2>", _provenance(sweeps)]
+        return _write_html(out, title, body)
+
+    fronts: dict[str, tuple[pd.DataFrame, Any]] = {}  # label -> (front rows, knee index)
+    front_notes: dict[str, str] = {}
+    for s in with_rows:
+        try:
+            front = pareto_front(s.df, objs)
+        except KeyError as err:
+            front_notes[s.label] = _warn(f"{s.label}: {err.args[0]}")
+            continue
+        if front.empty:
+            front_notes[s.label] = f'<p class="empty">{_esc(s.label)}: no feasible completed design yet.</p>'
+            continue
+        fronts[s.label] = (front, knee_point(front, objs))
+    body.append(_summary(with_rows, objs, fronts))
+    body += _pareto_section(with_rows, objs, out)
+    body += _front_tables(with_rows, objs, fronts, front_notes)
+    body += _breakdown_section(with_rows, fronts, out)
+    body += _roofline_section(with_rows, fronts, objs, out)
+    body += _sensitivity_section(with_rows, objs, out)
+    body += _timeline_section(with_rows, fronts, out)
+    body += ["<h2>Provenance</h2>", _provenance(sweeps)]
+    for s in sweeps:
         reasons = _reasons(s)
         if reasons:
             body.append(f"<h3>{_esc(s.label)}: infeasible and failed trials</h3>{reasons}")
-    if not with_rows:
-        body.append('<p class="empty">No trials yet: nothing to plot.</p>')
-        return _write_html(out, title, body)
+        config = s.meta.get("composed_config")
+        if config is not None:
+            text = json.dumps(config, indent=2, sort_keys=True, default=str)
+            body.append(
+                f"<details><summary>{_esc(s.label)}: composed config (sweep.json)</summary>"
+                f"<pre>{_esc(text)}</pre></details>"
+            )
+    return _write_html(out, title, body)
 
-    # Pareto plots, one per objective pair, all sweeps overlaid.
-    body.append("<h2>Pareto fronts</h2>")
+
+def _summary(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], fronts: dict[str, Any]) -> str:
+    """One line per sweep: trials by status, the front's size, the best value of each objective."""
+    items = []
+    for s in sweeps:
+        ok = s.df[feasible_mask(s.df)]
+        counts = ", ".join(f"{int((s.df['status'] == st).sum())} {st.lower()}" for st in STATUSES)
+        text = f"<b>{_esc(s.label)}</b>: {len(s.df)} trials ({_esc(counts)})"
+        if s.label in fronts:
+            front, knee = fronts[s.label]
+            best = []
+            for o in objs:
+                col = o.name if o.name in ok.columns else "metric." + o.name
+                if col in ok.columns and ok[col].notna().any():
+                    v = ok[col].min() if o.direction == "minimize" else ok[col].max()
+                    best.append(f"best {bare_name(col)} {format_quantity(col, v)}")
+            text += f"; {len(front)} Pareto designs, knee trial {int(front.loc[knee, 'trial'])}"
+            text += ("; " + ", ".join(_esc(b) for b in best)) if best else ""
+        items.append(f"<li>{text}</li>")
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+def _pareto_section(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], out: Path) -> list[str]:
+    """Pareto plots, one per objective pair, all sweeps overlaid."""
+    body = ["<h2>Pareto fronts</h2>"]
     pairs = list(itertools.combinations(objs, 2))
     if not pairs:
         body.append("<p>Only one objective: no trade-off to plot; see the table of best designs.</p>")
     for ox, oy in pairs:
         datasets = []
-        for s in with_rows:
+        for s in sweeps:
             try:
                 datasets.append(
                     plots.pareto_data(s.df, ox.name, oy.name, [ox.direction, oy.direction], s.label)
@@ -279,11 +381,155 @@ def build_report(sweep_dirs: Sequence[Path | str], out_dir: Path | str | None = 
                     "plane, dominated designs faded, infeasible ones as crosses, knee starred.",
                 )
             )
+    return body
 
-    # Roofline of all feasible designs, each normalized to its own chip.
-    body.append("<h2>Roofline</h2>")
+
+def _front_tables(
+    sweeps: Sequence[SweepFolder], objs: Sequence[Objective], fronts: dict[str, Any], notes: dict[str, str]
+) -> list[str]:
+    body = ["<h2>Pareto designs</h2>"]
+    for s in sweeps:
+        body.append(f"<h3>{_esc(s.label)}</h3>")
+        if s.label not in fronts:
+            body.append(notes.get(s.label, ""))
+            continue
+        front, knee = fronts[s.label]
+        body.append(
+            f"<p>{len(front)} non-dominated feasible designs over "
+            f"{', '.join(_esc(f'{bare_name(o.name)} ({o.direction})') for o in objs)}; "
+            f"knee (closest to the ideal after normalization, highlighted): trial {int(front.loc[knee, 'trial'])}."
+            "</p>"
+        )
+        shown = front.iloc[:MAX_TABLE_ROWS]
+        if knee not in shown.index:
+            shown = pd.concat([shown.iloc[: MAX_TABLE_ROWS - 1], front.loc[[knee]]])
+        body.append(_front_table(shown, objs, knee))
+        if len(front) > len(shown):
+            body.append(f'<p class="note">{len(front) - len(shown)} more Pareto designs not listed.</p>')
+    return body
+
+
+def _breakdown_section(sweeps: Sequence[SweepFolder], fronts: dict[str, Any], out: Path) -> list[str]:
+    """Per Pareto design and per operator kind of the knee: compute, shift, exposed HBM load, sync, idle."""
+    body = ["<h2>Latency breakdown</h2>"]
+    for s in sweeps:
+        if s.label not in fronts:
+            continue
+        front, knee = fronts[s.label]
+        knee_trial = int(front.loc[knee, "trial"])
+        trials = [int(t) for t in front["trial"].iloc[:MAX_TABLE_ROWS]]
+        try:
+            data = breakdown_plot.breakdown_designs_data(
+                s.df, trials, title=f"{s.label}: latency breakdown of the Pareto designs"
+            )
+        except ValueError as err:
+            body.append(_warn(f"{s.label}: breakdown skipped: {err}"))
+            continue
+        if data.labels:
+            png = breakdown_plot.draw_breakdown(
+                data, out / _safe_filename(f"breakdown_designs_{s.label}.png")
+            )
+            missing = f" {data.n_missing} designs have no stored breakdown." if data.n_missing else ""
+            body.append(
+                _figure(
+                    png,
+                    "Where each Pareto design's latency goes (sorted like the table; each bar sums to the "
+                    "design's latency): compute, network time not hidden behind compute, HBM load the cores "
+                    "wait for, barriers, idle." + missing,
+                )
+            )
+        elif data.n_missing:
+            body.append(
+                f'<p class="note">{_esc(s.label)}: no latency breakdown stored (sweep from an older version).</p>'
+            )
+        design = _design_json(s, knee_trial, body)
+        if design is not None:
+            try:
+                kinds = breakdown_plot.breakdown_kinds_data(
+                    design, title=f"{s.label}: knee design (trial {knee_trial}) by operator kind"
+                )
+            except ValueError as err:
+                body.append(_warn(f"{s.label}: per-kind breakdown of trial {knee_trial} skipped: {err}"))
+            else:
+                png = breakdown_plot.draw_breakdown(
+                    kinds, out / _safe_filename(f"breakdown_kinds_{s.label}_trial{knee_trial}.png")
+                )
+                body.append(
+                    _figure(
+                        png,
+                        "The knee design's latency split by operator kind (bars sum to its latency); a gap "
+                        "before an operator counts for that operator's kind.",
+                    )
+                )
+    return body
+
+
+def _design_json(s: SweepFolder, trial: int, body: list[str]) -> dict[str, Any] | None:
+    """designs/trial_<n>.json, or None with a note (missing: the sweep has not finished) or a warning."""
+    path = s.path / "designs" / f"trial_{trial}.json"
+    if not path.exists():
+        body.append(
+            f'<p class="note">{_esc(s.label)}: no design file {_esc(path.name)} (written at the end of a '
+            "sweep): per-operator figures of this design not drawn.</p>"
+        )
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        body.append(
+            _warn(f"{path}: cannot be read ({type(err).__name__}: {(str(err).splitlines() or [''])[0]})")
+        )
+        return None
+    if not isinstance(data, dict):
+        body.append(_warn(f"{path}: not a JSON object"))
+        return None
+    return data
+
+
+def _chosen_trials(front: pd.DataFrame, knee: Any) -> list[tuple[int, str]]:
+    """The designs drawn in detail: the knee and the best design of the first objective."""
+    chosen = [(int(front.loc[knee, "trial"]), "knee")]
+    best = int(front["trial"].iloc[0])  # the front is sorted best-first by the first objective
+    if best != chosen[0][0]:
+        chosen.append((best, "best first objective"))
+    return chosen
+
+
+def _roofline_section(
+    sweeps: Sequence[SweepFolder], fronts: dict[str, Any], objs: Sequence[Objective], out: Path
+) -> list[str]:
+    body = ["<h2>Rooflines</h2>"]
+    for s in sweeps:
+        if s.label not in fronts:
+            continue
+        front, knee = fronts[s.label]
+        for trial, role in _chosen_trials(front, knee):
+            design = _design_json(s, trial, body)
+            if design is None:
+                continue
+            try:
+                data = plots.roofline_ops_data(design)
+            except ValueError as err:
+                body.append(_warn(f"{s.label}: per-op roofline of trial {trial} skipped: {err}"))
+                continue
+            png = plots.draw_roofline_ops(
+                data,
+                out / _safe_filename(f"roofline_ops_{s.label}_trial{trial}.png"),
+                title=f"Per-op roofline: {s.label}, trial {trial} ({role})",
+            )
+            skipped = f" {data.n_skipped} ops without FLOPs are not shown." if data.n_skipped else ""
+            body.append(
+                _figure(
+                    png,
+                    f"Trial {trial} ({role}): each operator's achieved FLOP/s (its FLOPs over its execution plus "
+                    "its own HBM load time) at its FLOP per HBM byte (filled) and per on-chip network byte "
+                    "(hollow), under the compute, HBM and network roofs; one colour per operator kind; ops "
+                    f"without HBM traffic sit at the right edge.{skipped}",
+                )
+            )
+    # All designs of every sweep, each normalized to its own chip.
     roof_sets = []
-    for s in with_rows:
+    for s in sweeps:
         try:
             roof_sets.append(plots.roofline_sweep_data(s.df, s.label))
         except (KeyError, ValueError) as err:
@@ -295,55 +541,73 @@ def build_report(sweep_dirs: Sequence[Path | str], out_dir: Path | str | None = 
         body.append(
             _figure(
                 png,
-                "Each feasible design at its arithmetic intensity relative to its own ridge "
-                "point and its achieved FLOP/s relative to its own peak." + note,
+                "Every feasible design at its arithmetic intensity relative to its own ridge point and its "
+                "achieved FLOP/s relative to its own peak (both dimensionless)." + note,
             )
         )
+    return body
 
-    # Pareto designs and the knee design's per-op roofline, per sweep.
-    body.append("<h2>Pareto designs</h2>")
-    used_names: set[str] = set()
-    for s in with_rows:
-        body.append(f"<h3>{_esc(s.label)}</h3>")
+
+def _sensitivity_section(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], out: Path) -> list[str]:
+    body = ["<h2>Sensitivity</h2>"]
+    target = objs[0]
+    for s in sweeps:
         try:
-            front = pareto_front(s.df, objs)
-        except KeyError as err:
-            body.append(_warn(str(err.args[0])))
+            imp = sensitivity.importance_data(s.df, target)
+        except (ValueError, KeyError) as err:
+            body.append(f'<p class="note">{_esc(s.label)}: no parameter importance: {_esc(err)}.</p>')
             continue
-        if front.empty:
-            body.append('<p class="empty">No feasible completed design yet.</p>')
+        except ImportError as err:
+            body.append(_warn(f"{s.label}: parameter importance needs Optuna ({err})"))
             continue
-        knee = knee_point(front, objs)
-        knee_trial = int(front.loc[knee, "trial"])
+        png = sensitivity.draw_importance(imp, out / _safe_filename(f"importance_{s.label}.png"))
         body.append(
-            f"<p>{len(front)} non-dominated designs over "
-            f"{', '.join(_esc(f'{bare_name(o.name)} ({o.direction})') for o in objs)}; "
-            f"knee (closest to the ideal after normalization): trial {knee_trial}.</p>"
+            _figure(
+                png,
+                f"{s.label}: how much of the variation of {bare_name(imp.objective)} over the feasible trials "
+                f"each parameter explains ({imp.evaluator}, Optuna's importance evaluator on the stored rows).",
+            )
         )
-        body.append(_front_table(front, objs, knee))
-        body.append(_ops_section(s, knee_trial, out, used_names))
-    return _write_html(out, title, body)
+        effects = [sensitivity.effect_data(s.df, p, target.name) for p in imp.params[:TOP_PARAMS]]
+        png = sensitivity.draw_effects(effects, out / _safe_filename(f"effects_{s.label}.png"))
+        body.append(
+            _figure(
+                png,
+                f"{s.label}: {bare_name(imp.objective)} of every feasible trial against the "
+                f"{len(effects)} most important parameters (config units).",
+            )
+        )
+    return body
 
 
-def _ops_section(s: SweepFolder, trial: int, out: Path, used_names: set[str]) -> str:
-    design_path = s.path / "designs" / f"trial_{trial}.json"
-    if not design_path.exists():
-        return f"<p>No design file for the knee (designs/trial_{trial}.json): per-op roofline not drawn.</p>"
-    try:
-        data = plots.roofline_ops_data(json.loads(design_path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        return _warn(f"{s.label}: per-op roofline of trial {trial} skipped: {err}")
-    name = f"roofline_ops_trial{trial}.png"
-    if name in used_names:  # the same trial number in another sweep
-        name = _safe_filename(f"roofline_ops_trial{trial}_{s.label}.png")
-    used_names.add(name)
-    png = plots.draw_roofline_ops(data, out / name, title=f"Per-op roofline: {s.label}, trial {trial}")
-    skipped = f" {data.n_skipped} ops without FLOPs are not shown." if data.n_skipped else ""
-    return _figure(
-        png,
-        f"Per-op roofline of the knee design (trial {trial}), one colour per op kind; "
-        f"ops without HBM traffic sit at the right edge.{skipped}",
-    )
+def _timeline_section(sweeps: Sequence[SweepFolder], fronts: dict[str, Any], out: Path) -> list[str]:
+    body = ["<h2>Timeline</h2>"]
+    for s in sweeps:
+        if s.label not in fronts:
+            continue
+        front, knee = fronts[s.label]
+        trial = int(front.loc[knee, "trial"])
+        design = _design_json(s, trial, body)
+        if design is None:
+            continue
+        try:
+            data = timeline.timeline_data(design)
+        except ValueError as err:
+            body.append(_warn(f"{s.label}: timeline of trial {trial} skipped: {err}"))
+            continue
+        png = timeline.draw_timeline(
+            data,
+            out / _safe_filename(f"timeline_{s.label}_trial{trial}.png"),
+            title=f"{s.label}: knee design (trial {trial}), {len(data.kind)} operator instances",
+        )
+        body.append(
+            _figure(
+                png,
+                "One pass of the knee design as simulated: HBM loads (top lane; preloads run ahead of their "
+                "operator) and operator executions on the cores (bottom lane), one colour per operator kind.",
+            )
+        )
+    return body
 
 
 def _write_html(out: Path, title: str, body: Sequence[str]) -> Path:

@@ -8,7 +8,7 @@ ValueError naming the offending trial or op, because such a point means the inpu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ def draw_roofline_sweep(
 ) -> Path:
     """Draw normalized roofline points (log-log, one colour per sweep) and the roof min(1, x) to ``path``."""
     sets = [data] if isinstance(data, RooflineSweepData) else list(data)
-    fig, ax = plt.subplots(figsize=(7.5, 5.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(10.5, 5.5), dpi=110)
     try:
         xs = np.concatenate([d.x for d in sets]) if sets else np.zeros(0)
         lo = min(0.1, float(xs.min()) / 2) if xs.size else 0.1
@@ -144,16 +144,19 @@ def draw_roofline_sweep(
     except BaseException:
         plt.close(fig)
         raise
-    return finish(fig, ax, path, "lower right")
+    return finish(fig, ax, path, "outside")
 
 
 # ---- roofline of one design's ops --------------------------------------------------------------------
 @dataclass(frozen=True)
 class RooflineOpsData:
-    """One point per op of a design: ``intensity`` FLOP/byte, ``achieved`` FLOP/s.
+    """One point per op of a design: ``intensity`` FLOP per HBM byte, ``achieved`` FLOP/s.
 
     Ops without HBM traffic sit at ``x_edge`` and are flagged ``no_hbm``; ops with zero FLOPs (pure data
-    movement) have no place on a roofline and are counted in ``n_skipped``.
+    movement) have no place on a roofline and are counted in ``n_skipped``. The on-chip network is a third
+    roof (a hierarchical roofline): ``noc_intensity`` is FLOP per on-chip network byte (NaN for ops that move
+    nothing over it) under ``noc_bytes_per_s`` x intensity (``noc_bytes_per_s`` NaN when the design JSON
+    does not give the network roof).
     """
 
     name: tuple[str, ...]
@@ -166,12 +169,22 @@ class RooflineOpsData:
     hbm_bytes_per_s: float
     x_edge: float
     n_skipped: int
+    noc_intensity: np.ndarray = field(default_factory=lambda: _frozen([]))
+    noc_bytes_per_s: float = float("nan")
 
     @property
     def roof(self) -> np.ndarray:
         """FLOP/s roof above each op: min(peak, HBM bandwidth x intensity); peak for no-HBM ops."""
         hbm_roof = np.where(self.no_hbm, np.inf, self.hbm_bytes_per_s * self.intensity)
         return np.minimum(self.peak_flops_per_s, hbm_roof)
+
+    @property
+    def noc_roof(self) -> np.ndarray:
+        """FLOP/s roof of each op at its network intensity: min(peak, network bandwidth x intensity); peak
+        where the op moves no network bytes or the network roof is unknown."""
+        with np.errstate(invalid="ignore"):
+            r = self.noc_bytes_per_s * self.noc_intensity
+        return np.minimum(self.peak_flops_per_s, np.where(np.isfinite(r), r, np.inf))
 
 
 def roofline_ops_data(design: Mapping[str, Any]) -> RooflineOpsData:
@@ -185,6 +198,7 @@ def roofline_ops_data(design: Mapping[str, Any]) -> RooflineOpsData:
         peak = float(derived["peak_flops_per_s"])
         bw = float(derived["hbm_bytes_per_s"])
         ops = list(design["ops"])
+        noc_bw = float(design.get("noc_bytes_per_s", float("nan")) or float("nan"))
     except (KeyError, TypeError) as err:
         raise ValueError(f"design JSON lacks {err}: need ops and chip.derived") from None
     if not peak > 0 or not bw >= 0:
@@ -204,10 +218,14 @@ def roofline_ops_data(design: Mapping[str, Any]) -> RooflineOpsData:
             raise ValueError(f"{who}: {flops:g} FLOPs in {dur:g} s")
         if hbm > 0 and bw == 0:
             raise ValueError(f"{who}: HBM bytes on a chip without HBM")
-        kept.append((str(op.get("name", i)), str(op.get("kind", "?")), op.get("layer"), flops, hbm, dur, who))
+        noc = float(op.get("noc_bytes", 0.0) or 0.0)
+        kept.append(
+            (str(op.get("name", i)), str(op.get("kind", "?")), op.get("layer"), flops, hbm, dur, who, noc)
+        )
     flops = np.array([k[3] for k in kept], dtype=np.float64)
     hbm = np.array([k[4] for k in kept], dtype=np.float64)
     dur = np.array([k[5] for k in kept], dtype=np.float64)
+    noc = np.array([k[7] for k in kept], dtype=np.float64)
     no_hbm = hbm == 0
     with np.errstate(divide="ignore"):
         intensity = np.where(no_hbm, np.nan, flops / np.where(no_hbm, 1.0, hbm))
@@ -225,21 +243,29 @@ def roofline_ops_data(design: Mapping[str, Any]) -> RooflineOpsData:
         hbm_bytes_per_s=bw,
         x_edge=x_edge,
         n_skipped=len(ops) - len(kept),
+        noc_intensity=_frozen(np.where(noc > 0, flops / np.where(noc > 0, noc, 1.0), np.nan)),
+        noc_bytes_per_s=noc_bw if noc_bw > 0 else float("nan"),
     )
-    _check_under_roof(data.achieved, data.roof, np.array([k[6] for k in kept], dtype=object), "op")
+    who = np.array([k[6] for k in kept], dtype=object)
+    _check_under_roof(data.achieved, data.roof, who, "op")
+    _check_under_roof(data.achieved, data.noc_roof, who, "op (network roof)")
     return data
 
 
 def draw_roofline_ops(data: RooflineOpsData, path: Path | str, title: str | None = None) -> Path:
     """Draw the per-op roofline (log-log, one colour per op kind, compute and HBM roofs) to ``path``."""
-    fig, ax = plt.subplots(figsize=(7.5, 5.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(10.5, 5.5), dpi=110)
     try:
         unit = unit_for("peak_flops_per_s", data.peak_flops_per_s)
         peak = data.peak_flops_per_s * unit.scale
         xs = data.intensity
-        lo = float(xs.min()) / 4 if xs.size else 0.1
+        has_noc = bool(np.isfinite(data.noc_bytes_per_s)) and bool(np.isfinite(data.noc_intensity).any())
+        noc_x = data.noc_intensity[np.isfinite(data.noc_intensity)] if has_noc else np.zeros(0)
+        all_x = np.concatenate([xs, noc_x])
+        lo = float(all_x.min()) / 4 if all_x.size else 0.1
         lo = min(lo, data.peak_flops_per_s / data.hbm_bytes_per_s / 4) if data.hbm_bytes_per_s > 0 else lo
-        grid = np.geomspace(max(lo, 1e-6), data.x_edge * 2, 300)
+        hi = max(data.x_edge, float(noc_x.max()) if noc_x.size else 0.0) * 2
+        grid = np.geomspace(max(lo, 1e-6), hi, 300)
         ax.plot(
             grid,
             np.full_like(grid, peak),
@@ -257,6 +283,17 @@ def draw_roofline_ops(data: RooflineOpsData, path: Path | str, title: str | None
                 ls="--",
                 lw=1.5,
                 label=f"HBM roof {data.hbm_bytes_per_s * bw_unit.scale:.3g} {bw_unit.symbol} x intensity",
+            )
+        if has_noc:
+            noc_line = data.noc_bytes_per_s * grid * unit.scale
+            noc_unit = unit_for("noc_bytes_per_s", data.noc_bytes_per_s)
+            ax.plot(
+                grid[noc_line <= peak],
+                noc_line[noc_line <= peak],
+                color="dimgrey",
+                ls="-.",
+                lw=1.5,
+                label=f"network roof {data.noc_bytes_per_s * noc_unit.scale:.3g} {noc_unit.symbol} x intensity",
             )
         kinds = np.array(data.kind, dtype=object)
         for i, kind in enumerate(sorted(set(data.kind))):
@@ -282,14 +319,32 @@ def draw_roofline_ops(data: RooflineOpsData, path: Path | str, title: str | None
                     alpha=0.9,
                     label=None if m.any() else f"{_mpl_text(kind)} ({int(e.sum())})",
                 )
+        if has_noc:
+            k = np.isfinite(data.noc_intensity)
+            for i, kind in enumerate(sorted(set(data.kind))):
+                m = k & (kinds == kind)
+                if m.any():
+                    ax.scatter(
+                        data.noc_intensity[m],
+                        data.achieved[m] * unit.scale,
+                        s=22,
+                        facecolors="none",
+                        edgecolors=_COLORS[i % len(_COLORS)],
+                        alpha=0.6,
+                    )
+            ax.scatter([], [], s=22, facecolors="none", edgecolors="grey", label="same ops per network byte")
         if data.no_hbm.any():
             ax.axvline(data.x_edge, color="grey", ls=":", lw=1, label="no HBM traffic (placed at this edge)")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("arithmetic intensity [FLOP/B of HBM traffic]")
+        ax.set_xlabel(
+            "arithmetic intensity [FLOP/B]: filled per HBM byte, hollow per network byte"
+            if has_noc
+            else "arithmetic intensity [FLOP/B of HBM traffic]"
+        )
         ax.set_ylabel(f"achieved [{unit.symbol}]")
         ax.set_title(_mpl_text(title) if title else "Per-op roofline")
     except BaseException:
         plt.close(fig)
         raise
-    return finish(fig, ax, path, "lower right")
+    return finish(fig, ax, path, "outside")

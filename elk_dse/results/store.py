@@ -71,6 +71,23 @@ _WRITE_SEQ_KEY = b"elk_dse.write_seq"
 _PART_GLOB = "part-*.parquet"
 
 
+class UnreadableFileError(ValueError):
+    """A file of a sweep folder exists but cannot be read (truncated, not Parquet / JSON); ``path`` names it."""
+
+    def __init__(self, path: Path | str, err: BaseException):
+        self.path = Path(path)
+        detail = (str(err).strip().splitlines() or [""])[0][:200]
+        super().__init__(f"{self.path}: cannot be read ({type(err).__name__}: {detail})")
+
+
+def _guarded(path: Path, read: Any) -> Any:
+    """``read(path)``, with any failure of a corrupt file turned into UnreadableFileError naming it."""
+    try:
+        return read(path)
+    except (OSError, pa.ArrowException, ValueError) as err:
+        raise UnreadableFileError(path, err) from err
+
+
 def make_schema(param_types: Mapping[str, str], metric_names: Iterable[str]) -> pa.Schema:
     """The Arrow schema of a sweep: meta columns, then ``param.<name>``, then ``metric.<name>``.
 
@@ -215,7 +232,9 @@ class ResultStore:
             schema = pa.schema(META_FIELDS)
         if not parts:
             return schema.empty_table().to_pandas()
-        tables = [_conform(pq.read_table(p), schema, p, strict=self.schema is not None) for p in parts]
+        tables = [
+            _conform(_guarded(p, pq.read_table), schema, p, strict=self.schema is not None) for p in parts
+        ]
         df = pa.concat_tables(tables).to_pandas()
         df = df.drop_duplicates("trial", keep="last").sort_values("trial", kind="stable")
         return df.reset_index(drop=True)
@@ -249,12 +268,13 @@ class ResultStore:
         """Trial numbers present in the store."""
         out: set[int] = set()
         for p in self._parts():
-            out.update(pq.read_table(p, columns=["trial"]).column("trial").to_pylist())
+            table = _guarded(p, lambda q: pq.read_table(q, columns=["trial"]))
+            out.update(table.column("trial").to_pylist())
         return out
 
 
 def _write_seq(path: Path) -> int:
-    meta = pq.read_schema(path).metadata or {}
+    meta = _guarded(path, pq.read_schema).metadata or {}
     try:
         return int(meta.get(_WRITE_SEQ_KEY, b"0"))
     except ValueError:
@@ -265,7 +285,7 @@ def _unified_schema(parts: list[Path]) -> pa.Schema | None:
     if not parts:
         return None
     # Read-only use: tolerate parts from an older writer that lacked a column (filled with nulls).
-    schemas = [pq.read_schema(p).remove_metadata() for p in parts]
+    schemas = [_guarded(p, pq.read_schema).remove_metadata() for p in parts]
     return pa.unify_schemas(schemas, promote_options="permissive")
 
 

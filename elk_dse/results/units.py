@@ -73,6 +73,31 @@ def unit_for(column: str, values: Iterable[float] | float | None = None) -> Unit
     return Unit(symbol)
 
 
+# Config-unit suffixes of searched parameters (values stay in config units: ``sram_kib: 624``).
+_CONFIG_SUFFIXES = (
+    ("_kib", "KiB"),
+    ("_mib", "MiB"),
+    ("_gib", "GiB"),
+    ("_gb_s", "GB/s"),
+    ("_ghz", "GHz"),
+    ("_bytes_per_cycle", "B/cycle"),
+    ("_cycles", "cycles"),
+    ("_mm2", "mm²"),
+    ("_nm", "nm"),
+    ("_w", "W"),
+)
+
+
+def config_unit(param: str) -> Unit:
+    """The unit of a searched parameter in config units, from its key's suffix (``chip.cores.sram_kib`` ->
+    KiB); no symbol for counts and names (``chip.cores.count``, ``chip.interconnect.topology``)."""
+    leaf = bare_name(param).rsplit(".", 1)[-1]
+    for suffix, symbol in _CONFIG_SUFFIXES:
+        if leaf.endswith(suffix):
+            return Unit(symbol)
+    return Unit("")
+
+
 def axis_label(column: str, unit: Unit) -> str:
     """``latency_s [ms]`` style axis label."""
     name = bare_name(column)
