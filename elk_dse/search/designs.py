@@ -11,7 +11,7 @@ from elk_dse.results.pareto import Objective, knee_point, pareto_front
 from elk_dse.results.store import ResultStore
 from elk_dse.search.runner import SweepSettings, _schema
 from elk_dse.search.space import apply_params
-from elk_dse.search.trial import METRIC_PREFIX, PARAM_PREFIX, design_point
+from elk_dse.search.trial import METRIC_PREFIX, design_point, params_of_row
 
 MAX_DESIGNS = 8
 
@@ -30,7 +30,7 @@ def write_design_details(settings: SweepSettings) -> list[int]:
     folder.mkdir(exist_ok=True)
     written = []
     for row in chosen:
-        params = {c[len(PARAM_PREFIX):]: _plain(row[c]) for c in row.index if c.startswith(PARAM_PREFIX)}
+        params = params_of_row(row)
         result = evaluate(design_point(apply_params(settings.base, params)))
         result["trial"] = int(row["trial"])
         result["params"] = params
@@ -59,7 +59,7 @@ def recheck_pareto(settings: SweepSettings, sim: str = "event") -> list[int]:
     front = pareto_front(df, objectives)
     rows = []
     for _, r in front.iterrows():
-        params = {c[len(PARAM_PREFIX):]: _plain(r[c]) for c in r.index if c.startswith(PARAM_PREFIX)}
+        params = params_of_row(r)
         row = evaluate_trial(settings.base, params, int(r["trial"]), settings.seed, settings.space.constraints)
         event_base = {**settings.base, "sim": {"name": sim, "mode": "auto"}}
         event_row = evaluate_trial(event_base, params, int(r["trial"]), settings.seed)

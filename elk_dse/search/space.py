@@ -16,6 +16,7 @@ name metrics of the evaluation contract (elk_dse.evaluate.METRICS).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.resources
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from elk_dse.evaluate import METRICS
 from elk_dse.schema import build
 
 PARAM_ROOTS = ("chip", "model", "scheduler")
+RANK_SUFFIX = "[i]"  # Optuna-side name suffix of a parameter asked as its rank among ordered choices
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class ParamSpec:
     step: float | None = None
     type: Literal["float", "int"] = "float"
     choices: tuple[int | float | str, ...] | None = None
+    # Conditional parameter: sampled only when every named earlier parameter took one of the listed values
+    # (e.g. a grid shape only for mesh and torus); otherwise absent from the trial, the base value stays.
+    when: tuple[tuple[str, tuple[int | float | str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if self.step is not None and not self.step > 0:
@@ -70,10 +75,34 @@ class ParamSpec:
             return "str"
         return self.type
 
+    @property
+    def ordered(self) -> bool:
+        """Numeric choices are ordered: the sampler sees their rank (an integer), not unrelated categories."""
+        return self.choices is not None and all(
+            isinstance(c, int | float) and not isinstance(c, bool) for c in self.choices)
+
+    @property
+    def ranked_choices(self) -> tuple[int | float | str, ...]:
+        """The choices in the order the sampler sees them (ascending for numeric choices)."""
+        assert self.choices is not None
+        return tuple(sorted(set(self.choices))) if self.ordered else self.choices
+
+    def optuna_name(self, key: str) -> str:
+        """Name of this parameter in the Optuna study: ``<key>[i]`` for a rank among ordered choices."""
+        return f"{key}{RANK_SUFFIX}" if self.ordered else key
+
     def suggest(self, trial: Any, name: str) -> Any:
-        """Ask an Optuna trial for a value of this parameter."""
+        """Ask an Optuna trial for a value of this parameter.
+
+        Numeric choices are asked as their rank (``suggest_int`` over 0..n-1, named ``<key>[i]``), so that
+        TPE and NSGA-II learn that 32 lies between 16 and 64; on the 4-parameter efficiency benchmark this
+        lifts TPE's hypervolume at 10% of the grid from 0.936 to 0.962 (mean of 16 seeds, docs/benchmarks.md).
+        """
         if self.choices is not None:
-            return trial.suggest_categorical(name, list(self.choices))
+            ranked = self.ranked_choices
+            if self.ordered:
+                return ranked[trial.suggest_int(self.optuna_name(name), 0, len(ranked) - 1)]
+            return trial.suggest_categorical(name, list(ranked))
         if self.type == "int":
             step = int(self.step) if self.step else 1
             return trial.suggest_int(name, int(self.low), int(self.high), step=step, log=self.log)
@@ -123,14 +152,70 @@ class SearchSpace:
     def __post_init__(self) -> None:
         if not self.objectives:
             raise ConfigError("objectives", [], "give at least one objective")
-        for key, _ in self.params:
+        earlier: dict[str, ParamSpec] = {}
+        for key, spec in self.params:
             if key.split(".", 1)[0] not in PARAM_ROOTS or "." not in key:
                 raise ConfigError(f"params.{key}", key, "parameter keys start with " + ", ".join(
                     f"'{r}.'" for r in PARAM_ROOTS))
+            for cond_key, allowed in spec.when:
+                if cond_key not in earlier:
+                    raise ConfigError(f"params.{key}.when", cond_key, "name a parameter declared above this one"
+                                      + nearest(cond_key, earlier))
+                cond = earlier[cond_key]
+                bad = [v for v in allowed if cond.choices is not None and v not in cond.choices]
+                if bad or not allowed:
+                    raise ConfigError(f"params.{key}.when.{cond_key}", list(allowed),
+                                      "give values among its choices: " + ", ".join(map(str, cond.choices or [])))
+            earlier[key] = spec
 
     def suggest(self, trial: Any) -> dict[str, Any]:
-        """Ask the trial for every parameter; returns {dotted key: value}."""
-        return {key: spec.suggest(trial, key) for key, spec in self.params}
+        """Ask the trial for every active parameter (conditions met, in file order); returns {dotted key: value}."""
+        values: dict[str, Any] = {}
+        for key, spec in self.params:
+            if active(spec, values):
+                values[key] = spec.suggest(trial, key)
+        return values
+
+    def decode(self, optuna_params: dict[str, Any]) -> dict[str, Any]:
+        """{dotted key: value} from a trial's Optuna parameters (ranks of ordered choices turned into values)."""
+        out: dict[str, Any] = {}
+        for key, spec in self.params:
+            name = spec.optuna_name(key)
+            if name in optuna_params and name != key:
+                out[key] = spec.ranked_choices[int(optuna_params[name])]
+            elif key in optuna_params:  # asked as a plain value (a range, string choices, or an older study)
+                out[key] = optuna_params[key]
+        return out
+
+    def encode(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Optuna parameters of a point given as {dotted key: value} (the inverse of :meth:`decode`)."""
+        out: dict[str, Any] = {}
+        for key, spec in self.params:
+            if key in values:
+                name = spec.optuna_name(key)
+                out[name] = spec.ranked_choices.index(values[key]) if name != key else values[key]
+        return out
+
+
+def active(spec: ParamSpec, values: dict[str, Any]) -> bool:
+    """Whether a (possibly conditional) parameter is sampled, given the values of the parameters before it."""
+    return all(cond_key in values and values[cond_key] in allowed for cond_key, allowed in spec.when)
+
+
+def grid_points(space: SearchSpace) -> list[dict[str, Any]]:
+    """Every distinct point of the grid over the space's choices, in file order (inactive conditional
+    parameters dropped, so a grid shape is not crossed with a ring)."""
+    import itertools
+
+    values = [list(spec.choices or ()) for _, spec in space.params]
+    points: dict[tuple, dict[str, Any]] = {}
+    for combo in itertools.product(*values):
+        point: dict[str, Any] = {}
+        for (key, spec), value in zip(space.params, combo, strict=True):
+            if active(spec, point):
+                point[key] = value
+        points.setdefault(tuple(sorted((k, str(v)) for k, v in point.items())), point)
+    return list(points.values())
 
 
 def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -147,10 +232,21 @@ def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
         if parts[-1] not in node:
             raise ConfigError(f"params.{key}", value, "not a key of the design config; keys here: "
                               + ", ".join(sorted(node)) + nearest(parts[-1], node))
+        if isinstance(node[parts[-1]], list) and isinstance(value, str):
+            value = _parse_shape(f"params.{key}", value)
         node[parts[-1]] = value
     if "chip.cores.count" in params and "chip.cores.grid" not in params:
         _grid_follows_count(out)
     return out
+
+
+def _parse_shape(field: str, text: str) -> list[int]:
+    """A list-valued key (a core grid) searched as text: "4x16" -> [4, 16]."""
+    try:
+        shape = [int(part) for part in text.lower().split("x")]
+    except ValueError:
+        raise ConfigError(field, text, "a shape like 8x8 or 4x16 (integers joined by 'x')") from None
+    return shape
 
 
 def _grid_follows_count(design: dict[str, Any]) -> None:
@@ -196,7 +292,7 @@ def load_space(name_or_path: str) -> SearchSpace:
     raw_params = data.get("params") or {}
     if not isinstance(raw_params, dict):
         raise ConfigError("sweep.params", raw_params, "a mapping of dotted key -> range or choices")
-    params = tuple((str(k), build(ParamSpec, v, f"sweep.params.{k}")) for k, v in raw_params.items())
+    params = tuple((str(k), _param_spec(str(k), v)) for k, v in raw_params.items())
     objectives = tuple(build(Objective, o, f"sweep.objectives[{i}]")
                        for i, o in enumerate(data.get("objectives") or []))
     constraints = tuple(build(Constraint, c, f"sweep.constraints[{i}]")
@@ -207,3 +303,16 @@ def load_space(name_or_path: str) -> SearchSpace:
                           "allowed top-level keys: description, objectives, params, constraints")
     return SearchSpace(name=name, objectives=objectives, params=params, description=str(data.get("description", "")),
                        constraints=constraints)
+
+
+def _param_spec(key: str, raw: Any) -> ParamSpec:
+    """A ParamSpec from its YAML mapping; ``when: {other.key: value or [values]}`` makes it conditional."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"sweep.params.{key}", raw, "a mapping with low/high or choices")
+    raw = dict(raw)
+    when_raw = raw.pop("when", None) or {}
+    if not isinstance(when_raw, dict):
+        raise ConfigError(f"sweep.params.{key}.when", when_raw, "a mapping of earlier parameter -> value(s)")
+    when = tuple((str(k), tuple(v) if isinstance(v, list | tuple) else (v,)) for k, v in when_raw.items())
+    spec = build(ParamSpec, raw, f"sweep.params.{key}")
+    return dataclasses.replace(spec, when=when) if when else spec

@@ -27,6 +27,19 @@ PARAM_PREFIX = "param."
 METRIC_PREFIX = "metric."
 
 
+def params_of_row(row: Any) -> dict[str, Any]:
+    """{dotted key: value} of a result row (a pandas Series); null columns (conditional parameters that were
+    not active in this trial) are left out, so the base design's value stays."""
+    out: dict[str, Any] = {}
+    for column, value in row.items():
+        if not str(column).startswith(PARAM_PREFIX) or value is None:
+            continue
+        if isinstance(value, float) and math.isnan(value):
+            continue
+        out[str(column)[len(PARAM_PREFIX):]] = value.item() if hasattr(value, "item") else value
+    return out
+
+
 def config_hash(design: dict[str, Any]) -> str:
     """Stable 16-hex-digit hash of a design config (base with parameters applied)."""
     return hashlib.sha256(json.dumps(design, sort_keys=True, default=str).encode()).hexdigest()[:16]
