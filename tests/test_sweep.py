@@ -92,6 +92,49 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
     pd.testing.assert_frame_equal(rows(out), rows(ref))
 
 
+def test_driver_killed_mid_batch_keeps_its_logged_rows(tmp_path):
+    """One batch of 48: kill -9 the driver after some rows are logged but before the batch's Parquet part;
+    the rerun moves the logged rows into Parquet unchanged (not evaluated again) and finishes the rest."""
+    import json
+
+    out = tmp_path / "batch"
+    cmd = [sys.executable, "-m", "elk_dse", "sweep", "+chip=mesh64", f"out={out}", "search.batch_size=48",
+           "search.n_trials=48", "search.workers=0", "progress=false", "report=false"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = out / "pending_rows.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or log.read_text().count("\n") < 6):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    logged = [json.loads(line) for line in log.read_text().splitlines() if line.endswith("}")]
+    assert 6 <= len(logged) < 48, "the kill should land mid-batch"
+    assert ResultStore(out).read().empty  # nothing in Parquet yet: the batch was not finished
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
+    after = ResultStore(out).read().set_index("trial")
+    assert list(after.index) == list(range(48)) and not log.exists()
+    for row in logged:  # the same row, down to its measured duration: recovered, not re-evaluated
+        assert after.loc[row["trial"], "duration_s"] == row["duration_s"]
+        assert after.loc[row["trial"], "metric.latency_s"] == pytest.approx(row["metric.latency_s"], nan_ok=True)
+
+
+def test_row_log_ignores_a_line_cut_short(tmp_path):
+    from elk_dse.search.rowlog import RowLog
+
+    log = RowLog(tmp_path)
+    log.append({"trial": 0, "metric.latency_s": float("nan"), "status": "FAIL"})
+    log.append({"trial": 1, "metric.latency_s": 2.5, "status": "COMPLETE"})
+    log.close()
+    with open(log.path, "a") as fh:
+        fh.write('{"trial": 2, "metric.lat')  # a kill in the middle of a write
+    rows = RowLog(tmp_path).rows()
+    assert [r["trial"] for r in rows] == [0, 1] and rows[1]["metric.latency_s"] == 2.5
+    assert rows[0]["metric.latency_s"] != rows[0]["metric.latency_s"]  # NaN survives the round trip
+    RowLog(tmp_path).clear()
+    assert not log.path.exists()
+
+
 def test_report_command_rebuilds_from_files(tmp_path, capsys):
     out = tmp_path / "s"
     assert main(sweep_args(out, "search.n_trials=4", "search.workers=0", "report=false")) == 0

@@ -29,9 +29,8 @@ def write_design_details(settings: SweepSettings) -> list[int]:
     folder = settings.out_dir / "designs"
     folder.mkdir(exist_ok=True)
     written = []
-    for row in chosen:
-        params = params_of_row(row)
-        result = evaluate(design_point(apply_params(settings.base, params)))
+    all_params = [params_of_row(row) for row in chosen]
+    for row, params, result in zip(chosen, all_params, _evaluate_all(settings, all_params), strict=True):
         result["trial"] = int(row["trial"])
         result["params"] = params
         path = folder / f"trial_{int(row['trial'])}.json"
@@ -40,6 +39,23 @@ def write_design_details(settings: SweepSettings) -> list[int]:
         os.replace(tmp, path)
         written.append(int(row["trial"]))
     return written
+
+
+def design_detail(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Full evaluation (operator timelines included) of one design: base config with ``params`` applied."""
+    return evaluate(design_point(apply_params(base, params)))
+
+
+def _evaluate_all(settings: SweepSettings, all_params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evaluate the designs on the sweep's Ray workers when it has them (in parallel), else in-process."""
+    if settings.workers > 0:
+        import ray
+
+        if ray.is_initialized():
+            remote = ray.remote(num_cpus=1, max_retries=0)(design_detail)
+            base_ref = ray.put(settings.base)
+            return ray.get([remote.remote(base_ref, params) for params in all_params])
+    return [design_detail(settings.base, params) for params in all_params]
 
 
 def _plain(v: Any) -> Any:

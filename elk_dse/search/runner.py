@@ -5,9 +5,10 @@ parallel, and told in trial order when the whole batch is back; the sampler is r
 (seed, batch index). So the same config and seed give the same rows whatever the worker count, and a resumed
 sweep continues exactly as an uninterrupted one would.
 
-Fault tolerance: each result row is appended to the Parquet dataset the moment it arrives, before the study
-hears of it. A rerun of the same command first re-evaluates the trials that were asked but never told (from
-their stored parameters, skipping those whose rows already exist), then continues to ``n_trials`` rows.
+Fault tolerance: each result row is logged (``pending_rows.jsonl``, flushed) the moment it arrives, and the
+batch's rows become one Parquet part before the study hears of them. A rerun of the same command first moves
+logged rows into Parquet, re-evaluates the trials that were asked but never told (from their stored
+parameters, skipping those whose rows exist), then continues to ``n_trials`` rows.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from elk_dse import __version__
 from elk_dse.errors import ConfigError
 from elk_dse.results.store import DATASET_DIRNAME, ResultStore, make_schema
+from elk_dse.search.rowlog import RowLog
 from elk_dse.search.space import SearchSpace, apply_params
 from elk_dse.search.space import grid_points as space_grid_points
 from elk_dse.search.trial import METRIC_PREFIX, design_point, evaluate_trial
@@ -179,7 +181,9 @@ class _Evaluator:
         ray = self.ray
         queue = list(jobs)
         in_flight: dict[Any, tuple[int, dict[str, Any]]] = {}
-        limit = max(1, self.settings.workers)
+        # Twice the workers in flight: a worker finishing a trial finds the next one already queued instead of
+        # idling while the driver logs the row and submits another.
+        limit = 2 * max(1, self.settings.workers)
         while queue or in_flight:
             while queue and len(in_flight) < limit:
                 number, params = queue.pop(0)
@@ -255,6 +259,11 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
     t0 = time.perf_counter()
     check_writable(settings.out_dir)
     store = ResultStore(settings.out_dir / DATASET_DIRNAME, _schema(settings.space))
+    row_log = RowLog(settings.out_dir)
+    recovered = row_log.rows()
+    if recovered:  # rows finished by a driver that was killed mid-batch: into Parquet before anything else
+        store.append(list({r["trial"]: r for r in recovered}.values()))
+        row_log.clear()
     study = open_study(settings)
     _write_provenance(settings, started=True)
     finished = store.trials()
@@ -286,7 +295,7 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
             rows: dict[int, dict[str, Any]] = {}
 
             def on_row(row: dict[str, Any], rows: dict[int, dict[str, Any]] = rows) -> None:
-                store.append([row])
+                row_log.append(row)
                 rows[row["trial"]] = row
                 finished.add(row["trial"])
                 bar.update(1)
@@ -295,6 +304,8 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
                 evaluator = evaluator or _Evaluator(settings)
                 evaluator.run(jobs, on_row)
                 new_trials += len(jobs)
+                store.append([rows[n] for n in sorted(rows)])  # one Parquet part per batch
+                row_log.clear()
             stored = None
             for t in pending:
                 row = rows.get(t.number)
@@ -304,6 +315,7 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
                 _tell(study, t.number, row, settings.space)
     finally:
         bar.close()
+        row_log.close()
     store.compact()
     counts = store.read()["status"].value_counts().to_dict()
     duration = time.perf_counter() - t0
