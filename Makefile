@@ -1,7 +1,7 @@
 # elk_dse developer entry points. PYTHON may point at a virtualenv's interpreter.
 PYTHON ?= python
 
-.PHONY: install test test-all bench lint sweep clean elk-study t10-table
+.PHONY: install test test-all bench lint sweep clean elk-study t10-table traffic-table
 
 install:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -30,3 +30,6 @@ elk-study:
 
 t10-table:
 	$(PYTHON) benchmarks/t10_table.py
+
+traffic-table:
+	$(PYTHON) benchmarks/traffic_table.py

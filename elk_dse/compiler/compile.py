@@ -1,10 +1,10 @@
 """Compile a workload Graph for a Chip into a Program: capacity checks, per-operator plans (cached by
-shape), cross-operator activation spills, then the chosen scheduler's dependencies."""
+shape), the cross-operator traffic analysis (traffic.py), then the chosen scheduler's dependencies."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from elk_dse.compiler.schedulers import PRELOADING, SCHEDULERS, SchedulerConfig
 from elk_dse.compiler.select import choose_plan, plan_of, table_work, work_of
 from elk_dse.compiler.t10 import plan_table
 from elk_dse.compiler.tradeoff import GroupOptions, group_options, trade_off
+from elk_dse.compiler.traffic import Residency, account, residency
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import KIB, Chip
 from elk_dse.ir.graph import Graph, Operator, Role
@@ -72,27 +73,6 @@ def resident_bytes(graph: Graph) -> float:
     return graph.parameter_bytes + graph.kv_cache_read_bytes + graph.kv_cache_write_bytes
 
 
-def _live_activation_bytes(ops: list[tuple[str, Operator]]) -> np.ndarray:
-    """Per op instance: bytes of activations produced earlier and still needed later, excluding the op's own
-    operands (they are part of its plan's footprint)."""
-    n = len(ops)
-    diff = np.zeros(n + 1)
-    producer: dict[str, int] = {}  # tensor name -> index of its latest producer
-    last_use: dict[int, int] = {}  # producer index -> index of the last consumer of its output
-    for i, (_, op) in enumerate(ops):
-        for t in op.inputs:
-            if t.role in (Role.ACTIVATION, Role.OUTPUT) and t.name in producer:
-                last_use[producer[t.name]] = i
-        if op.output.role in (Role.ACTIVATION, Role.OUTPUT, Role.KV_CACHE):
-            producer[op.output.name] = i
-            last_use.setdefault(i, i)
-    for p, u in last_use.items():
-        if u > p + 1:
-            diff[p + 1] += ops[p][1].output_bytes
-            diff[u] -= ops[p][1].output_bytes
-    return np.cumsum(diff)[:n]
-
-
 def compile_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = None) -> Program | Infeasible:
     """Compile ``graph`` for ``chip``; an Infeasible (with reason) when it cannot run there."""
     scheduler = scheduler or SchedulerConfig()
@@ -125,38 +105,68 @@ def compile_with_stats(graph: Graph, chip: Chip,
             "hbm_capacity",
             f"weights and KV cache need {format_bytes(stored)}, HBM holds {format_bytes(chip.hbm_capacity_bytes)}"))
 
-    live = _live_activation_bytes(instances)
+    ops = [op for _, op in instances]
+
+    def resident(**kw) -> Residency:
+        return residency(ops, chip.sram_bytes_per_core, chip.num_cores, can_spill=not pinned, **kw)
+
+    res = resident(cross_op=scheduler.cross_op)
+    program = _compile_resident(graph, chip, scheduler, instances, reps, res, pinned, stats)
+    if not pinned and scheduler.cross_op:
+        # Keeping activations on chip can squeeze operators into streamed (multi-pass) plans that move more
+        # than spilling would, or leave no plan at all: then also try spilling what is live across those
+        # operators, and spilling everything, and keep the program that moves the fewest HBM bytes.
+        alts: list[Residency] = []
+        if isinstance(program, Program):
+            squeezed = frozenset(op.index for op in program.ops
+                                 if op.plan.num_passes > 1 and res.live_bytes[op.index] > 0)
+            if squeezed:
+                alts = [resident(relieve=squeezed), resident(cross_op=False)]
+        elif program.reason == "sram_capacity":
+            alts = [resident(cross_op=False)]
+        for alt in alts:
+            cand = _compile_resident(graph, chip, scheduler, instances, reps, alt, pinned, stats)
+            if isinstance(cand, Program) and (not isinstance(program, Program) or cand.hbm_bytes < program.hbm_bytes):
+                program = cand
+    return done(program)
+
+
+def _compile_resident(graph: Graph, chip: Chip, scheduler: SchedulerConfig, instances, reps, res: Residency,
+                      pinned: bool, stats: dict) -> Program | Infeasible:
+    """Plans, cross-operator traffic and dependencies for one residency decision."""
+    live = res.live_bytes
     rotation = scheduler.plans == "t10"
     sram = chip.sram_bytes_per_core
     if pinned:
         on_chip = _on_chip_choices(graph, chip, instances, rotation, stats)
         if isinstance(on_chip, Infeasible):
-            return done(on_chip)
+            return on_chip
         choices, sram_used = on_chip
     elif scheduler.name in PRELOADING:
-        return done(_preloading_program(graph, chip, scheduler, instances, reps, live, rotation, stats))
+        return _preloading_program(graph, chip, scheduler, instances, reps, res, rotation, stats)
     else:
         choices = []
         for i, (_, op) in enumerate(instances):
             budget = sram - live[i] / chip.num_cores
             choice = _cached_plan(op, chip, budget, pinned, rotation, stats)
             if isinstance(choice, NoFit):
-                return done(_no_fit(op, choice, sram))
+                return _no_fit(op, choice, sram)
             choices.append(choice)
         sram_used = float(max(c.plan.sram_bytes_per_core + live[i] / chip.num_cores
                               for i, c in enumerate(choices)))
 
-    works = _spill_fixups(instances, choices) if not pinned else [c.work for c in choices]
+    works = account([op for _, op in instances], choices, res) if not pinned else [c.work for c in choices]
     n = len(instances)
     ops = []
     for i, ((layer, op), choice, work) in enumerate(zip(instances, choices, works, strict=True)):
         ops.append(_program_op(i, layer, op, reps[i], choice, work, (i - 1,) if i else (), 0.0))
     program = Program(chip=chip, model=graph.name, phase=graph.phase, scheduler=scheduler.name,
                       ops=tuple(ops), parameter_bytes=graph.parameter_bytes, batch=graph.batch,
-                      meta={**dict(graph.meta), "sram_used_bytes_per_core": sram_used},
+                      meta={**dict(graph.meta), "sram_used_bytes_per_core": sram_used,
+                            **_traffic_meta(choices, works, res, scheduler)},
                       load_order=tuple(range(n)))
     program.check()
-    return done(program)
+    return program
 
 
 def _program_op(i: int, layer: str, op: Operator, repetition: int, choice: PlanChoice, work: OpWork,
@@ -192,10 +202,11 @@ def _op_choices(op: Operator, chip: Chip, rotation: bool, stats: dict) -> OpChoi
     return result
 
 
-def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, instances, reps, live: np.ndarray,
+def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, instances, reps, res: Residency,
                         rotation: bool, stats: dict) -> Program | Infeasible:
     """Program of a preloading scheduler (basic, static, elk_dyn, elk_full, ideal) on a chip with HBM."""
     sram = chip.sram_bytes_per_core
+    live = res.live_bytes
     ops = [op for _, op in instances]
     free = [float(sram - live[i] / chip.num_cores) for i in range(len(ops))]
     choices = [_op_choices(op, chip, rotation, stats) for op in ops]
@@ -238,7 +249,7 @@ def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, in
             continue
         row = (c.ideal_rows if sched.ideal else c.rows)[fi]
         plan_choices.append(PlanChoice(plan_of(c.table, row), c.work_of(fi, sched.ideal), 0.0))
-    works = _spill_fixups(instances, plan_choices)
+    works = account(ops, plan_choices, res)
     program_ops = []
     for i, ((layer, op), choice, work) in enumerate(zip(instances, plan_choices, works, strict=True)):
         # The ideal reference preloads into space of its own (bounded by SRAM, not shared with execution).
@@ -248,7 +259,8 @@ def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, in
     program = Program(chip=chip, model=graph.name, phase=graph.phase, scheduler=name, ops=tuple(program_ops),
                       parameter_bytes=graph.parameter_bytes, batch=graph.batch,
                       meta={**dict(graph.meta), "sram_used_bytes_per_core": float(used),
-                            "schedule_estimate_s": sched.latency_s, "preload_depth": depth},
+                            "schedule_estimate_s": sched.latency_s, "preload_depth": depth,
+                            **_traffic_meta(plan_choices, works, res, scheduler)},
                       load_order=sched.load_order)
     program.check()
     return program
@@ -269,7 +281,8 @@ def instance_groups(graph: Graph) -> dict[tuple[int, int], list[int]]:
 def tradeoff_groups(graph: Graph, chip: Chip, rotation: bool = True) -> list[GroupOptions]:
     """The T10 trade-off's option groups of ``graph`` on ``chip`` (one per (layer, position) operator)."""
     instances = [op for _, _, op in graph.instances()]
-    live = _live_activation_bytes([("", op) for op in instances])
+    # Without HBM nothing spills: every activation stays on chip.
+    live = residency(instances, chip.sram_bytes_per_core, chip.num_cores, can_spill=False).live_bytes
     groups = []
     for (li, k), idx in instance_groups(graph).items():
         op = graph.layers[li].ops[k]
@@ -310,36 +323,10 @@ def _on_chip_choices(graph: Graph, chip: Chip, instances: list[tuple[str, Operat
     return [c for c in choices if c is not None], result.requirement_bytes
 
 
-def _spill_fixups(instances: list[tuple[str, Operator]], choices: list[PlanChoice]) -> list[OpWork]:
-    """Account activations that live in HBM between operators, in both directions.
-
-    A multi-pass operator reads its activation inputs from HBM (counted by its plan) — so whoever produced
-    them had to write them there: that write is added here unless it already happened. A single-pass operator
-    whose input is in HBM reads it back. Model inputs (activations nobody produced) start in HBM.
-    """
-    in_hbm: set[str] = set()
-    produced: set[str] = set()
-    works = []
-    for (_, op), choice in zip(instances, choices, strict=True):
-        work = choice.work
-        extra_read = extra_write = 0.0
-        for t in op.inputs:
-            if t.role not in (Role.ACTIVATION, Role.OUTPUT):
-                continue
-            nbytes = op.tensor_bytes(t)
-            if choice.plan.num_passes > 1:
-                if t.name in produced and t.name not in in_hbm:
-                    extra_write += nbytes
-            elif t.name in in_hbm or t.name not in produced:
-                extra_read += nbytes
-        if choice.plan.num_passes > 1:
-            in_hbm.add(op.output.name)
-        else:
-            in_hbm.discard(op.output.name)
-        produced.add(op.output.name)
-        if extra_read or extra_write:
-            work = replace(work, hbm_read_bytes=work.hbm_read_bytes + extra_read,
-                           hbm_write_bytes=work.hbm_write_bytes + extra_write,
-                           hbm_delivered_bytes=work.hbm_delivered_bytes + extra_read)
-        works.append(work)
-    return works
+def _traffic_meta(choices: list[PlanChoice], works: list[OpWork], res: Residency,
+                  scheduler: SchedulerConfig) -> dict[str, object]:
+    """What the cross-operator analysis decided: bytes it added across HBM (activation traffic between
+    operators, both directions) and how many producer outputs were spilled."""
+    added = sum(w.hbm_bytes - c.work.hbm_bytes for c, w in zip(choices, works, strict=True))
+    return {"cross_op": scheduler.cross_op, "residency": res.policy, "activation_hbm_bytes": float(added),
+            "spilled_outputs": len(res.spilled)}

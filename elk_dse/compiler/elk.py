@@ -174,8 +174,10 @@ def induction(choices: list[OpChoices], free_bytes: list[float], order: list[int
                 budget = free_bytes[i] - resident
             e, fi = c.exec_at(budget, ideal)
             if fi < 0:
-                if c.stream is not None and k == 0:
-                    e, fi = c.stream.seconds, -1  # streaming fallback: its own HBM traffic, no preload
+                # Streaming fallback: its own HBM traffic, no preload; its tiles were sized for all the free
+                # SRAM, so it must still fit beside what earlier windows keep resident here.
+                if c.stream is not None and k == 0 and c.stream.plan.sram_bytes_per_core <= budget:
+                    e, fi = c.stream.seconds, -1
                 else:
                     break
             s = min(S[i + 1], LS[last[i] + k + 1]) - e

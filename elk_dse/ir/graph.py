@@ -230,3 +230,9 @@ class Graph:
     def kv_cache_bytes(self) -> float:
         """KV-cache bytes read plus appended by one pass."""
         return self.kv_cache_read_bytes + self.kv_cache_write_bytes
+
+    @property
+    def activation_bytes(self) -> float:
+        """Bytes of the activations one pass produces (every activation or output tensor once): what a
+        compiler that keeps nothing on chip between operators would write to HBM, and read back at least once."""
+        return self._sum(lambda op: op.output_bytes if op.output.role in (Role.ACTIVATION, Role.OUTPUT) else 0.0)

@@ -35,6 +35,8 @@ class SchedulerConfig:
     order_edit_distance / max_orders: elk_full's load-order search (adjacent group swaps, candidates).
     static_exec_kib: static's execution-space size per core in KiB (0 = best of ``static_steps`` sizes).
     margin: fraction added to every preloaded idle size (Elk uses 1%).
+    cross_op: the cross-operator traffic analysis (compiler/traffic.py): activations stay on chip between
+    operators unless capacity forces a spill; False = every activation round-trips through HBM (baseline).
     """
 
     name: str = "elk_full"
@@ -45,6 +47,7 @@ class SchedulerConfig:
     static_exec_kib: float = 0.0
     static_steps: int = 16
     margin: float = 0.01
+    cross_op: bool = True
 
     def __post_init__(self) -> None:
         if self.plans not in PLAN_FAMILIES:
