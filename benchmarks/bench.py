@@ -193,6 +193,29 @@ def reuse_vs_compile(n: int = 64) -> None:
     print()
 
 
+def report_build(n: int = 2000) -> None:
+    """Seconds to build the HTML report (issue 7; target <= 30 s) of a real n-trial sweep, made once in a temp
+    dir on a cheap space: the default space with the sequential scheduler, in-process (workers=0)."""
+    from elk_dse.cli import main as cli_main
+    from elk_dse.results.report import build_report
+
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        t0 = time.perf_counter()
+        code = cli_main(["sweep", "+chip=mesh64", "scheduler=sequential", f"out={tmp}/s", f"search.n_trials={n}",
+                         "search.workers=0", "search.batch_size=100", "progress=false", "report=false"])
+        sweep_s = time.perf_counter() - t0
+        assert code == 0
+        times = []
+        for _ in range(2):  # the second build also replaces the first one's files
+            t0 = time.perf_counter()
+            build_report([Path(tmp) / "s"])
+            times.append(time.perf_counter() - t0)
+    print(f"{'report of a ' + str(n) + '-trial sweep (sweep itself ' + format(sweep_s, '.0f') + ' s)':<52} "
+          f"{'seconds':>8}")
+    print(f"{'  build_report, first / second build':<52} {times[0]:>8.2f} / {times[1]:.2f}", flush=True)
+    print()
+
+
 def search_efficiency() -> None:
     import search_efficiency as se
 
@@ -202,6 +225,7 @@ def search_efficiency() -> None:
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    report_build(int(os.environ.get("BENCH_REPORT_TRIALS", "2000")))
     reuse_vs_compile()
     search_efficiency()
     event_sim()

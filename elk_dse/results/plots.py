@@ -139,7 +139,7 @@ def draw_pareto(data: ParetoData | Sequence[ParetoData], path: Path | str, title
                     alpha=0.3,
                     marker="x",
                     lw=0.8,
-                    label=f"{name}infeasible",
+                    label=f"{name}infeasible or over budget",
                 )
             if d.front.any():
                 order = np.argsort(px[d.front], kind="stable")

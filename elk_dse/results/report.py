@@ -45,7 +45,7 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#22
 .tablebox{max-width:100%;overflow-x:auto;margin:.5em 0 1.5em}
 table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;font-size:.85em;vertical-align:top}
-th{background:#f3f3f3;overflow-wrap:anywhere;min-width:4em;max-width:11em}
+th{background:#f3f3f3;overflow-wrap:break-word;max-width:11em}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}tr.knee{background:#fff6d5}
 img{max-width:100%;border:1px solid #eee}.warn{background:#fdecea;padding:.5em 1em;border-left:4px solid #d33}
 .empty,.note{background:#eef3fb;padding:.5em 1em;border-left:4px solid #48c}figure{margin:1em 0}
@@ -195,6 +195,11 @@ def _reasons(s: SweepFolder) -> str:
         if column == "infeasible_reason":  # an infeasible trial always counts, reason recorded or not
             infeasible = (s.df["status"] == "INFEASIBLE").fillna(False).to_numpy(dtype=bool)
             text = text.where(~(infeasible & (text == "").to_numpy()), "(no reason recorded)")
+            if "metric.constraint_violation" in s.df.columns:  # ran fine, but outside the space's budgets
+                over = (s.df["metric.constraint_violation"] > 0).to_numpy(dtype=bool) & (
+                    text == ""
+                ).to_numpy()
+                text = text.where(~over, "over a budget of the space (constraint_violation > 0)")
         counts = text[text != ""].value_counts()
         if len(counts):
             rows = [[(_esc(reason), False), (str(int(n)), True)] for reason, n in counts.items()]
@@ -208,7 +213,7 @@ def _breakable(name: str) -> str:
 
 
 # Metrics shown beside the objectives in the Pareto table when the sweep has them.
-_CONTEXT_METRICS = ("metric.latency_s", "metric.area_mm2", "metric.power_w", "metric.throughput_per_s")
+_CONTEXT_METRICS = ("metric.latency_s", "metric.area_mm2", "metric.power_w")
 
 
 def _front_table(front: pd.DataFrame, objs: Sequence[Objective], knee: Any) -> str:
@@ -341,6 +346,9 @@ def _summary(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], fronts: d
     for s in sweeps:
         ok = s.df[feasible_mask(s.df)]
         counts = ", ".join(f"{int((s.df['status'] == st).sum())} {st.lower()}" for st in STATUSES)
+        if "metric.constraint_violation" in s.df.columns:
+            over = int((s.df["metric.constraint_violation"] > 0).sum())
+            counts += f"; {over} complete but over a budget of the space" if over else ""
         text = f"<b>{_esc(s.label)}</b>: {len(s.df)} trials ({_esc(counts)})"
         if s.label in fronts:
             front, knee = fronts[s.label]
@@ -550,8 +558,9 @@ def _roofline_section(
 
 def _sensitivity_section(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], out: Path) -> list[str]:
     body = ["<h2>Sensitivity</h2>"]
-    target = objs[0]
     for s in sweeps:
+        # Latency is what architects ask about first; a sweep without it falls back to its first objective.
+        target = Objective("metric.latency_s") if "metric.latency_s" in s.df.columns else objs[0]
         try:
             imp = sensitivity.importance_data(s.df, target)
         except (ValueError, KeyError) as err:

@@ -1,7 +1,7 @@
 """Display units derived from column-name suffixes (values are stored in base SI units).
 
 ``_s`` seconds (shown as s / ms / µs / ns), ``_bytes`` bytes, ``_mm2`` mm^2, ``_per_s`` rates, ``flops``
-floating-point operations. Decimal prefixes throughout (1 GB = 1e9 B), as bandwidth figures use them.
+floating-point operations, ``_j`` joules and ``_w`` watts (mJ / mW below 1). Decimal prefixes throughout (1 GB = 1e9 B), as bandwidth figures use them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ def _base_symbol(name: str) -> tuple[str, str]:
     """(kind, base symbol) of a bare column name; kind is "time", "si" or "plain"."""
     if name.endswith("flops_per_s"):
         return "si", "FLOP/s"
+    if name.endswith("perf_per_mm2"):  # items per second per mm^2 of silicon
+        return "plain", "/s/mm²"
+    if name.endswith("perf_per_w"):  # items per second per watt
+        return "plain", "/s/W"
     if name.endswith("bytes_per_s"):
         return "si", "B/s"
     if name.endswith("_per_s"):
@@ -48,6 +52,10 @@ def _base_symbol(name: str) -> tuple[str, str]:
         return "si", "B"
     if name.endswith("_mm2"):
         return "plain", "mm²"
+    if name.endswith("_j"):
+        return "milli", "J"
+    if name.endswith("_w"):
+        return "milli", "W"
     if name == "flops" or name.endswith("_flops"):
         return "si", "FLOP"
     return "plain", ""
@@ -65,6 +73,8 @@ def unit_for(column: str, values: Iterable[float] | float | None = None) -> Unit
             if top >= factor:
                 return Unit(sym, 1.0 / factor)
         return Unit("s" if top == 0 else "ns", 1.0 if top == 0 else 1e9)
+    if kind == "milli":  # energies and powers: mJ for a decode step, kJ never needed
+        return Unit("m" + symbol, 1e3) if 0 < top < 1 else Unit(symbol)
     if kind == "si":
         for factor, prefix in _SI:
             if top >= factor:
