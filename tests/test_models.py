@@ -18,7 +18,7 @@ from elk_dse.ir.graph import Graph, Role
 from elk_dse.models import MODELS, ModelConfig, build_model, model_config_from_dict, model_names
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
-DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b")
+DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b", "mixtral_8x7b")
 ENCODERS = ("bert_large", "vit_large", "dit_xl")
 
 
@@ -203,6 +203,59 @@ def test_resnet50_macs_and_params():
     assert conv_b.tensor_bytes(conv_b.inputs[0]) == 128 * 56 * 56 * 2  # the window is capped at the input
 
 
+# --- Mixtral-8x7B (mixture of experts) --------------------------------------------------------------------
+
+MIX_H, MIX_F, MIX_E, MIX_L = 4096, 14336, 8, 32
+MIX_EXPERT = 3 * MIX_H * MIX_F  # gate, up, down of one expert (elements)
+MIX_ATTN = 2 * MIX_H * MIX_H + 2 * MIX_H * 8 * 128  # q, o; k, v with 8 KV heads of 128
+
+
+def test_mixtral_parameter_count_matches_published():
+    per_layer = MIX_ATTN + MIX_E * MIX_EXPERT + MIX_H * MIX_E + 2 * MIX_H  # + router, 2 RMSNorms
+    assert MIX_L * per_layer + MIX_H + 2 * 32000 * MIX_H == 46_702_792_704
+    g = graph("mixtral_8x7b")
+    assert dict(g.meta)["params"] == 46_702_792_704 and g.parameter_bytes == 2 * 46_702_792_704
+
+
+def mixtral_layer_weight_elements(loaded: float) -> float:
+    return MIX_ATTN + loaded * MIX_EXPERT + MIX_H * MIX_E + 2 * MIX_H
+
+
+@pytest.mark.parametrize(
+    ("batch", "k", "loaded"),
+    [
+        (1, 2, 2.0),  # one token: exactly its 2 experts
+        (4, 2, 8 * (1 - (6 / 8) ** 4)),  # 4 tokens: 8 x (1 - P(an expert is missed by all 4)) = 5.46875
+        (64, 2, 8 * (1 - (6 / 8) ** 64)),  # practically all 8
+        (1, 1, 1.0),  # model.active_experts=1
+        (4, 8, 8.0),  # every expert active
+    ],
+)
+def test_mixtral_decode_loads_the_expected_experts(batch, k, loaded):
+    g = graph("mixtral_8x7b", batch=batch, kv_len=1024, active_experts=0 if k == 2 else k)
+    # Layers, final norm, the LM head and the batch's embedding rows.
+    expected = MIX_L * mixtral_layer_weight_elements(loaded) + MIX_H + 32000 * MIX_H + batch * MIX_H
+    assert g.weight_bytes == pytest.approx(2 * expected, rel=1e-12)
+    layer = g.layers[1]
+    experts = {o.name: o for o in layer.ops if o.name.startswith("expert_")}
+    # Every token runs through k experts: FLOPs of the expert matmuls are 2 x (batch x k) x h x f each.
+    for name in ("expert_gate_proj", "expert_up_proj", "expert_down_proj"):
+        assert experts[name].flops == 2 * batch * k * MIX_H * MIX_F
+    # Router (2 h E per token + softmax 5 E) and the combine (2 per element and expert) are counted too.
+    router = sum(o.flops for o in layer.ops if o.name.startswith("router"))
+    assert router == batch * (2 * MIX_H * MIX_E + 5 * MIX_E)
+    assert experts["expert_combine"].flops == 2 * batch * k * MIX_H
+
+
+def test_active_experts_is_validated():
+    with pytest.raises(ConfigError) as err:
+        graph("llama2_7b", active_experts=2)
+    assert err.value.field == "model.active_experts"
+    with pytest.raises(ConfigError) as err:
+        graph("mixtral_8x7b", active_experts=9)
+    assert err.value.field == "model.active_experts" and "at most 8" in str(err.value)
+
+
 # --- Every model, every phase ------------------------------------------------------------------------------
 
 
@@ -294,9 +347,11 @@ def test_config_files_match_registry():
     fields = {f.name for f in dataclasses.fields(ModelConfig)}
     for stem, path in files.items():
         data = yaml.safe_load(path.read_text())
-        # Every file sets the sizes; only the ONNX importer's file sets its path and unsupported-op policy.
-        onnx_keys = {"path", "unsupported"}
-        assert set(data) == (fields if stem == "onnx" else fields - onnx_keys), path
+        # Every file sets the sizes; only the ONNX importer's file sets its path and unsupported-op policy,
+        # only an MoE model's its active experts.
+        optional = {"path", "unsupported", "active_experts"}
+        assert fields - optional <= set(data) <= fields, path
+        assert ("path" in data) == (stem == "onnx") and ("active_experts" in data) == (stem == "mixtral_8x7b")
         assert data["name"] == stem
         if stem == "onnx":
             assert data["path"] == "" and data["phase"] == "prefill"

@@ -27,6 +27,8 @@ class ModelConfig:
     tokens (encoders and CNNs only have this phase). ``seq_len`` is the prompt length in tokens (encoders:
     tokens per sequence; ViT/DiT/ResNet derive their tokens from the image size and ignore it).
     ``dtype`` sets the bytes per element (see :data:`DTYPE_BYTES`).
+    ``active_experts``: experts each token is routed to in a mixture-of-experts model (0 = the model's own
+    top-k, e.g. 2 for Mixtral; other models reject a non-zero value).
     ``path``: the ONNX file of ``name=onnx`` (its symbolic dims named like batch / seq are bound to ``batch``
     and ``seq_len``); ``unsupported``: what an ONNX op without a model does — ``error`` (stop, naming the op
     type and node) or ``passthrough`` (count it as an element-wise op over its output, 1 FLOP per element).
@@ -38,6 +40,7 @@ class ModelConfig:
     seq_len: int = 2048
     kv_len: int = 2048
     dtype: str = "fp16"
+    active_experts: int = 0
     path: str = ""
     unsupported: str = "error"
 
@@ -49,6 +52,7 @@ class ModelConfig:
         at_least("kv_len", self.kv_len, 1, "tokens")
         if self.dtype not in DTYPE_BYTES:
             raise ConfigError("dtype", self.dtype, "one of " + ", ".join(DTYPE_BYTES))
+        at_least("active_experts", self.active_experts, 0)
         if self.unsupported not in UNSUPPORTED:
             raise ConfigError("unsupported", self.unsupported, "one of " + ", ".join(UNSUPPORTED))
 

@@ -10,6 +10,15 @@ layer index, so the block compiles once) and ``head`` (final norm + LM head).
   kernels compute the masked half too). The K/V projections' outputs (role KV_CACHE) are written to HBM;
   attention reads K and V as on-chip activations. Only the last token of each sequence gets logits.
 
+Mixture of experts (Mixtral): the MLP is a router (linear hidden -> experts, softmax with the top-k choice
+folded in, 5 FLOPs per logit) and ``top_k`` SwiGLU experts per token, whose outputs are combined with the
+router weights (a multiply-add per element and expert). The experts' matmuls run over the B*top_k
+token-expert pairs (exact FLOPs); their weight tensors hold the *expected number of distinct experts* the
+step touches, E * (1 - (1 - k/E)^T) for T tokens routed uniformly and independently (each token picks k of
+E), times one expert's matrix: decode at batch 1 reads exactly k experts per layer, large batches approach
+all E. That count is folded into the weight tensor's bytes per element, so the planner sees the stacked
+weights of the loaded experts as one matrix (a grouped GEMM).
+
 Rotary embeddings (Llama, Gemma: ~3 FLOPs per q/k element, < 0.1% of a layer) are folded into the
 projections and not modelled separately; so are Gemma-2's logit soft-capping and embedding scaling.
 """
@@ -19,14 +28,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from elk_dse.errors import ConfigError
-from elk_dse.ir.graph import Graph, Operator, Role
+from elk_dse.ir.graph import Graph, Operator, Role, Tensor
 from elk_dse.models.config import ModelConfig
 from elk_dse.models.ops import (
     ADD_FLOPS,
     GATE_FLOPS,
     GELU_FLOPS,
+    MATMUL_FLOPS,
     RELU_FLOPS,
     SILU_FLOPS,
+    SOFTMAX_FLOPS,
     Builder,
     Ops,
     count_params,
@@ -50,7 +61,8 @@ class TransformerSpec:
     LayerNorm without affine, DiT); ``bias``: every projection has a bias; ``tied``: the LM head reuses the
     embedding table; ``max_positions``: rows of a learned positional embedding (0: none / rotary);
     ``sandwich_norm``: Gemma-2's extra norms on the attention and MLP outputs; ``post_ln``: BERT's norm after
-    each residual add instead of before each sub-block.
+    each residual add instead of before each sub-block; ``experts`` / ``top_k``: a mixture-of-experts MLP
+    with ``experts`` SwiGLU experts of width ``ffn``, each token routed to ``top_k`` (0: a dense MLP).
     """
 
     num_layers: int
@@ -67,6 +79,8 @@ class TransformerSpec:
     max_positions: int = 0
     sandwich_norm: bool = False
     post_ln: bool = False
+    experts: int = 0
+    top_k: int = 0
 
     def meta(self) -> tuple[tuple[str, object], ...]:
         """The architecture facts a report shows."""
@@ -78,6 +92,7 @@ class TransformerSpec:
             ("head_dim", self.head_dim),
             ("ffn", self.ffn),
             ("vocab", self.vocab),
+            *((("experts", self.experts), ("top_k", self.top_k)) if self.experts else ()),
         )
 
 
@@ -105,8 +120,44 @@ def attention_ops(
     return ops
 
 
-def mlp_ops(o: Ops, spec: TransformerSpec, t: int, src: str, y: str) -> list[Operator]:
-    """The feed-forward block on t tokens: gated (gate, up, act, down) or plain (fc1, act, fc2)."""
+def expected_experts(experts: int, top_k: int, tokens: int) -> float:
+    """Expected distinct experts that ``tokens`` tokens touch, each routed uniformly to ``top_k`` of ``experts``:
+    an expert is missed by one token with probability 1 - k/E, by all T independent tokens with (1 - k/E)^T."""
+    return experts * (1.0 - (1.0 - top_k / experts) ** tokens)
+
+
+def moe_ops(o: Ops, spec: TransformerSpec, t: int, src: str, y: str, top_k: int) -> list[Operator]:
+    """A mixture-of-experts SwiGLU MLP on t tokens, each routed to ``top_k`` experts (see module docstring)."""
+    h, f, e, k = spec.hidden, spec.ffn, spec.experts, top_k
+    pairs = t * k  # token-expert pairs: each token's row goes through k experts
+    loaded = expected_experts(e, k, t)
+
+    def expert(name: str, d_in: int, d_out: int, x: str, out: str) -> Operator:
+        # The loaded experts' matrices, stacked: ``loaded`` x d_in x d_out elements, as d_in x d_out elements
+        # of ``loaded`` x bpe bytes.
+        w = Tensor(f"experts.{name}", ("h", "o"), Role.WEIGHT, o.bpe * loaded)
+        dims = (("t", pairs), ("h", d_in), ("o", d_out))
+        return o.op(f"expert_{name}", "matmul", dims, (o.act(x, "t", "h"), w), o.act(out, "t", "o"), MATMUL_FLOPS)
+
+    return [
+        o.linear("router", t, h, e, x=src, y="router_logits"),
+        o.op("router_softmax", "softmax", (("t", t), ("e", e)), (o.act("router_logits", "t", "e"),),
+             o.act("router_probs", "t", "e"), SOFTMAX_FLOPS),
+        expert("gate_proj", h, f, src, "gate"),
+        expert("up_proj", h, f, src, "up"),
+        o.elementwise("swiglu", (("t", pairs), ("f", f)), ("gate", "up"), "mlp_act", ACT_FLOPS["swiglu"]),
+        expert("down_proj", f, h, "mlp_act", "expert_out"),
+        # y[t] = sum over the k chosen experts of router weight x expert output: a multiply-add each.
+        o.op("expert_combine", "elementwise", (("t", t), ("k", k), ("h", h)),
+             (o.act("expert_out", "t", "k", "h"), o.act("router_probs", "t", "k")), o.act(y, "t", "h"), 2.0),
+    ]
+
+
+def mlp_ops(o: Ops, spec: TransformerSpec, t: int, src: str, y: str, top_k: int = 0) -> list[Operator]:
+    """The feed-forward block on t tokens: gated (gate, up, act, down), plain (fc1, act, fc2), or a mixture
+    of experts when ``spec.experts`` (``top_k``: experts per token, 0 = ``spec.top_k``)."""
+    if spec.experts:
+        return moe_ops(o, spec, t, src, y, top_k or spec.top_k)
     h, f, ew = spec.hidden, spec.ffn, (("t", t), ("f", spec.ffn))
     if spec.mlp in ("swiglu", "geglu"):
         return [
@@ -123,7 +174,15 @@ def mlp_ops(o: Ops, spec: TransformerSpec, t: int, src: str, y: str) -> list[Ope
 
 
 def block_ops(
-    o: Ops, spec: TransformerSpec, b: int, s: int, kv_len: int, *, decode: bool = False, cache: bool = False
+    o: Ops,
+    spec: TransformerSpec,
+    b: int,
+    s: int,
+    kv_len: int,
+    *,
+    decode: bool = False,
+    cache: bool = False,
+    top_k: int = 0,
 ) -> tuple[Operator, ...]:
     """One transformer layer on B sequences of s tokens: input ``x``, output ``x`` (pre-LN, or post-LN for
     BERT)."""
@@ -152,7 +211,7 @@ def block_ops(
         attn = "attn_out_norm"
     residual("attn_residual", "x", attn, "h")
     norm("mlp_norm", "h", "h_norm")
-    ops += mlp_ops(o, spec, t, "h_norm", "mlp_out")
+    ops += mlp_ops(o, spec, t, "h_norm", "mlp_out", top_k)
     mlp = "mlp_out"
     if spec.sandwich_norm:
         norm("post_mlp_norm", mlp, "mlp_out_norm")
@@ -212,8 +271,16 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
             weight="embed_tokens" if spec.tied else None,
         ),
     )
-    block = block_ops(o, spec, b, s, kv_len, decode=decode, cache=True)
+    top_k = cfg.active_experts or spec.top_k
+    if cfg.active_experts and not spec.experts:
+        raise ConfigError("model.active_experts", cfg.active_experts, f"{cfg.name} has no experts (use 0)")
+    if top_k > spec.experts:
+        raise ConfigError("model.active_experts", cfg.active_experts, f"at most {spec.experts} for {cfg.name}")
+    block = block_ops(o, spec, b, s, kv_len, decode=decode, cache=True, top_k=top_k)
     layers = stack(embed, "decoder", block, spec.num_layers, head)
+    if spec.experts:  # every expert is stored, whichever a step loads
+        for name, size in (("gate_proj", h * spec.ffn), ("up_proj", h * spec.ffn), ("down_proj", spec.ffn * h)):
+            tables[f"experts.{name}"] = spec.experts * size * spec.num_layers
     params = count_params(layers, tables)
     return make_graph(cfg, layers, params, spec.meta(), batch=b, seq_len=s, kv_len=kv_len)
 
@@ -237,6 +304,9 @@ DECODER_SPECS: dict[str, TransformerSpec] = {
     "gemma2_27b": TransformerSpec(
         46, 4608, 32, 16, 128, 36864, 256000, "geglu", "rms", tied=True, sandwich_norm=True
     ),
+    # mistralai/Mixtral-8x7B-v0.1 config.json; Jiang et al. 2024, "Mixtral of Experts": 8 SwiGLU experts per
+    # layer, 2 per token, GQA with 8 KV heads (46,702,792,704 params).
+    "mixtral_8x7b": TransformerSpec(32, 4096, 32, 8, 128, 14336, 32000, "swiglu", "rms", experts=8, top_k=2),
 }
 
 
