@@ -220,8 +220,9 @@ def cmd_report(folders: list[str]) -> int:
     if not folders:
         raise ConfigError("report", None, "give at least one sweep folder: python -m elk_dse report <folder>")
     for f in folders:
-        if not (Path(f) / "results.parquet").is_dir():
-            raise ConfigError("report", f, "not a sweep folder (it has no results.parquet/)")
+        # A sweep that has only just started may have sweep.json and no rows yet: it still gets a report.
+        if not ((Path(f) / "results.parquet").is_dir() or (Path(f) / "sweep.json").is_file()):
+            raise ConfigError("report", f, "not a sweep folder (it has no results.parquet/ nor sweep.json)")
     print(f"report: {build_report([Path(f) for f in folders])}")
     return 0
 

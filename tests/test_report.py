@@ -280,3 +280,12 @@ def test_missing_folder_is_a_config_error(tmp_path, capsys):
         build_report([tmp_path / "nope"])
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_sweep_that_has_only_started_gets_a_report(tmp_path, capsys):
+    folder = tmp_path / "starting"
+    folder.mkdir()
+    (folder / "sweep.json").write_text(json.dumps({"seed": 1, "chip": "mesh64", "model": "llama2_7b"}))
+    assert main(["report", str(folder)]) == 0
+    text = (folder / "report" / "report.html").read_text()
+    assert "no trials yet" in text and "<h2>Provenance</h2>" in text
