@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from elk_dse import __version__
-from elk_dse.errors import ConfigError, ElkError, UnknownKeyError, nearest
+from elk_dse.errors import ConfigError, ElkError, StorageError, UnknownKeyError, nearest
 
 COMMANDS = ("evaluate", "sweep", "report")
 GROUPS = ("chip", "model", "scheduler", "sim")
 EXIT_USAGE = 2
+EXIT_IO = 74  # sysexits.h EX_IOERR: a sweep file cannot be written or read
 
 
 def group_choices(group: str) -> list[str]:
@@ -228,7 +229,8 @@ def cmd_report(folders: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 bad input, 1 internal error, 130 interrupted)."""
+    """Entry point; returns the exit status (0 ok, 2 bad input, 74 a file cannot be written or read,
+    1 internal error, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("ELK_DSE_DEBUG"))
     try:
@@ -248,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
             print(yaml.safe_dump(cfg, sort_keys=False))
             return 0
         return cmd_evaluate(cfg) if command == "evaluate" else cmd_sweep(cfg)
+    except StorageError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_IO
     except ElkError as err:
         if debug:
             traceback.print_exc()

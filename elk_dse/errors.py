@@ -35,6 +35,15 @@ class UnknownKeyError(ConfigError):
         self.field, self.value, self.allowed = field, None, ", ".join(valid)
 
 
+class StorageError(ElkError):
+    """A sweep file cannot be written or read back (disk full, permissions, a corrupt file). The CLI exits 74
+    (EX_IOERR): the input was fine, the machine was not. ``path`` names the file."""
+
+    def __init__(self, path: object, problem: str, advice: str = ""):
+        self.path = path
+        super().__init__(f"{path}: {problem}" + (f"; {advice}" if advice else ""))
+
+
 def nearest(word: str, choices: Iterable[str]) -> str:
     """A ' (did you mean X?)' suffix naming the closest choice, or '' if none is close."""
     near = difflib.get_close_matches(word, list(choices), n=1)

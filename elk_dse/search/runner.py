@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from elk_dse import __version__
-from elk_dse.errors import ConfigError
+from elk_dse.errors import ConfigError, StorageError
 from elk_dse.results.store import DATASET_DIRNAME, ResultStore, make_schema
 from elk_dse.search.rowlog import RowLog
 from elk_dse.search.space import SearchSpace, apply_params
@@ -140,7 +140,12 @@ def open_study(settings: SweepSettings):
     if settings.storage:
         storage: Any = settings.storage
     else:
-        storage = JournalStorage(JournalFileBackend(str(settings.out_dir / "optuna.journal")))
+        journal = settings.out_dir / "optuna.journal"
+        cut = repair_journal_tail(journal)
+        if cut:
+            print(f"warning: {journal}: dropped a partial last record ({cut} bytes, kept in {journal.name}.torn) "
+                  "left by an interrupted write", file=sys.stderr)
+        storage = JournalStorage(JournalFileBackend(str(journal)))
     directions = [o.direction for o in settings.space.objectives]
     try:
         study = optuna.create_study(storage=storage, study_name=STUDY_NAME, directions=directions,
@@ -262,8 +267,7 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
     row_log = RowLog(settings.out_dir)
     recovered = row_log.rows()
     if recovered:  # rows finished by a driver that was killed mid-batch: into Parquet before anything else
-        store.append(list({r["trial"]: r for r in recovered}.values()))
-        row_log.clear()
+        _write_batch(store, row_log, list({r["trial"]: r for r in recovered}.values()))
     study = open_study(settings)
     _write_provenance(settings, started=True)
     finished = store.trials()
@@ -295,7 +299,12 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
             rows: dict[int, dict[str, Any]] = {}
 
             def on_row(row: dict[str, Any], rows: dict[int, dict[str, Any]] = rows) -> None:
-                row_log.append(row)
+                try:
+                    row_log.append(row)
+                except OSError as err:
+                    raise StorageError(row_log.path, f"cannot write ({err.strerror or err})",
+                                       "the rows of this batch were not saved and will be evaluated again; "
+                                       "free space and rerun the same command to resume") from None
                 rows[row["trial"]] = row
                 finished.add(row["trial"])
                 bar.update(1)
@@ -304,8 +313,7 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
                 evaluator = evaluator or _Evaluator(settings)
                 evaluator.run(jobs, on_row)
                 new_trials += len(jobs)
-                store.append([rows[n] for n in sorted(rows)])  # one Parquet part per batch
-                row_log.clear()
+                _write_batch(store, row_log, [rows[n] for n in sorted(rows)])
             stored = None
             for t in pending:
                 row = rows.get(t.number)
@@ -323,6 +331,44 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
     return SweepSummary(settings.out_dir, settings.out_dir / DATASET_DIRNAME,
                         settings.storage or str(settings.out_dir / "optuna.journal"),
                         {str(k): int(v) for k, v in counts.items()}, new_trials, duration)
+
+
+def _write_batch(store: ResultStore, row_log: RowLog, rows: list[dict[str, Any]]) -> None:
+    """One Parquet part for the batch's rows, then forget the row log (only once the part is safely there)."""
+    try:
+        store.append(rows)
+    except OSError as err:
+        row_log.close()
+        raise StorageError(store.path, f"cannot write a Parquet part ({err.strerror or err})",
+                           f"the batch's finished rows are kept in {row_log.path.name}; free space and rerun the "
+                           "same command to resume") from None
+    row_log.clear()
+
+
+def repair_journal_tail(path: Path) -> int:
+    """Cut a partial last record (a write interrupted by a kill or a full disk) off an Optuna journal file,
+    keeping the cut bytes in ``<journal>.torn`` for inspection; returns the number of bytes cut.
+    A corrupt record before the last one is a StorageError naming the file and line."""
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].split(b"\n")[:-1]
+    for number, line in enumerate(lines, 1):
+        try:
+            json.loads(line)
+        except ValueError:
+            raise StorageError(path, f"line {number} of {len(lines)} is not a journal record",
+                               "the results in results.parquet are intact; move the journal away to start a new "
+                               "study") from None
+    if end == len(data):
+        return 0
+    path.with_name(path.name + ".torn").write_bytes(data[end:])
+    with open(path, "r+b") as fh:
+        fh.truncate(end)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return len(data) - end
 
 
 def _write_provenance(settings: SweepSettings, started: bool, **extra: Any) -> None:
