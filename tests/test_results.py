@@ -307,6 +307,10 @@ def test_units_follow_the_suffix():
     assert unit_for("metric.area_proxy_mm2", [400]).symbol == "mm²"
     assert format_quantity("metric.latency_s", 0.0123) == "12.3 ms"
     assert format_quantity("metric.latency_s", float("nan")) == "n/a"
+    assert format_quantity("metric.energy_per_item_j", 0.8161) == "816.1 mJ"
+    assert format_quantity("metric.power_w", 27.79) == "27.79 W"
+    assert unit_for("metric.perf_per_w", [3.0]).symbol == "/s/W"
+    assert unit_for("metric.hbm_bytes_per_s", [2e12]).symbol == "TB/s"  # a rate, not a time
 
 
 # ---- report -------------------------------------------------------------------------------------------
