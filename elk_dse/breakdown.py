@@ -20,7 +20,6 @@ follows / owns them, which gives the per-operator-kind split.
 from __future__ import annotations
 
 import bisect
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 
