@@ -1,7 +1,7 @@
 # elk_dse developer entry points. PYTHON may point at a virtualenv's interpreter.
 PYTHON ?= python
 
-.PHONY: install test test-all bench lint sweep clean elk-study t10-table traffic-table
+.PHONY: install test test-all bench lint sweep clean elk-study t10-table reliability-table traffic-table
 
 install:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -33,3 +33,6 @@ t10-table:
 
 traffic-table:
 	$(PYTHON) benchmarks/traffic_table.py
+
+reliability-table:
+	$(PYTHON) benchmarks/bad_inputs_table.py

@@ -178,6 +178,8 @@ def cmd_sweep(cfg: dict[str, Any]) -> int:
 
     _require_chip(cfg)
     search = cfg["search"]
+    if search.get("recheck") not in (None, "event"):  # checked before the sweep, not after hours of it
+        raise ConfigError("search.recheck", search["recheck"], "null or event")
     out_dir = Path(cfg["out"]) if cfg.get("out") else default_out(cfg)
     settings = SweepSettings(
         out_dir=out_dir, base=_design(cfg), space=load_space(str(cfg["sweep"])),
@@ -191,8 +193,6 @@ def cmd_sweep(cfg: dict[str, Any]) -> int:
 
     write_design_details(settings)
     if search.get("recheck"):
-        if search["recheck"] != "event":
-            raise ConfigError("search.recheck", search["recheck"], "null or event")
         from elk_dse.search.designs import recheck_pareto
 
         print(f"re-checked {len(recheck_pareto(settings))} Pareto designs with the event simulator "

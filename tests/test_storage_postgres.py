@@ -28,7 +28,7 @@ def postgres_url():
     bin_dir = _pg_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed; .ci/run installs them")
-    pytest.importorskip("psycopg2", reason="psycopg2 (the dev extra) is needed to talk to PostgreSQL")
+    pytest.importorskip("psycopg", reason="psycopg 3 (the dev extra) is needed to talk to PostgreSQL")
     prefix: list[str] = []
     root = Path(tempfile.mkdtemp(prefix="elk_pg_"))
     if os.geteuid() == 0:  # initdb refuses to run as root: run the server as the postgres user
@@ -46,7 +46,7 @@ def postgres_url():
                     f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"],
                    check=True, capture_output=True, timeout=120)
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"  # the URL users type
     finally:
         subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, timeout=60)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import CoreSpec
 from elk_dse.ir.graph import Operator
 from elk_dse.registry import registrar
@@ -107,5 +108,8 @@ class IpuMk2Core(CoreModel):
 
 
 def core_model(core: CoreSpec) -> CoreModel:
-    """The registered cost model named by ``core.model``."""
+    """The registered cost model named by ``core.model`` (ConfigError naming ``chip.cores.model`` if unknown)."""
+    if core.model not in CORE_MODELS:
+        raise ConfigError("chip.cores.model", core.model, "one of " + ", ".join(sorted(CORE_MODELS))
+                          + nearest(core.model, CORE_MODELS))
     return CORE_MODELS[core.model](core)
