@@ -3,7 +3,8 @@ bytes, and the HBM bytes the compiled program moves on two chips with the cross-
 (activations stay on chip unless capacity forces a spill) and off (every activation round-trips HBM).
 
 Run: python benchmarks/traffic_table.py   (or make traffic-table; prints a Markdown table, about a minute)
-Sizes are each model's conf/model/<name>.yaml (batch 1, seq/kv 2048; BERT 512) with the elk_full scheduler.
+Sizes are each model's conf/model/<name>.yaml (batch 1, seq/kv 2048; BERT 512) with the elk_full scheduler, plus
+the Elk paper's training study (Llama-2-13B, batch 2, seq 2048) with activations kept and recomputed.
 """
 
 from __future__ import annotations
@@ -48,20 +49,26 @@ def main() -> None:
     head = " | ".join(f"{c}: HBM GB on / off (residency)" for c in CHIPS)
     print(f"| model | phase | GFLOP | weights GB | KV GB | activations GB | {head} |")
     print("|---|---|---|---|---|---|" + "---|" * len(CHIPS))
+    cases = []
     for name in sorted(MODELS):
         if name == "onnx":
             continue
         base = yaml.safe_load((ROOT / "conf" / "model" / f"{name}.yaml").read_text())
-        for phase in MODELS[name].phases:
-            t0 = time.perf_counter()
-            g = build_model(model_config_from_dict({**base, "phase": phase}))
-            cells = []
-            for chip in chips:
-                (on, policy), (off, _) = moved(g, chip, True), moved(g, chip, False)
-                cells.append(f"{on} / {off} ({policy})" if policy else f"{on} / {off}")
-            print(f"| {name} | {phase} | {g.flops / 1e9:.4g} | {gb(g.weight_bytes)} | {gb(g.kv_cache_bytes)} | "
-                  f"{gb(g.activation_bytes)} | " + " | ".join(cells) + " |", flush=True)
-            print(f"{name} {phase}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        cases += [({**base, "phase": phase}, phase) for phase in MODELS[name].phases]
+    llama = yaml.safe_load((ROOT / "conf" / "model" / "llama2_13b.yaml").read_text())
+    for recompute in (False, True):
+        study = {**llama, "phase": "train", "batch": 2, "seq_len": 2048, "recompute": recompute}
+        cases.append((study, f"train b2{' recompute' if recompute else ''}"))
+    for data, label in cases:
+        t0 = time.perf_counter()
+        g = build_model(model_config_from_dict(data))
+        cells = []
+        for chip in chips:
+            (on, policy), (off, _) = moved(g, chip, True), moved(g, chip, False)
+            cells.append(f"{on} / {off} ({policy})" if policy else f"{on} / {off}")
+        print(f"| {data['name']} | {label} | {g.flops / 1e9:.4g} | {gb(g.weight_bytes)} | {gb(g.kv_cache_bytes)} | "
+              f"{gb(g.activation_bytes)} | " + " | ".join(cells) + " |", flush=True)
+        print(f"{data['name']} {label}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def help_text() -> str:
     lines += [
         f"  {'sweep':<10} {', '.join(available_spaces())}  (or a path to a YAML search space)",
         "",
-        "common keys: model.phase=decode|prefill model.batch= model.seq_len= model.kv_len= model.dtype=",
+        "common keys: model.phase=decode|prefill|train model.batch= model.seq_len= model.kv_len= model.dtype=",
         "             search.n_trials= search.seed= search.workers= search.sampler=nsga2|tpe|random",
         "             ray.address=local|host:port  out=<sweep folder>  format=text|json  progress=false",
         "             sim=event trace=<file.json> (Perfetto trace)  search.recheck=event (re-check Pareto points)",

@@ -275,6 +275,10 @@ def test_every_op_is_well_formed(name, phase):
         for o in layer.ops:
             assert o.flops >= 0
             assert all(n >= 1 for _, n in o.dims)
+    if phase == "train":  # forward, loss, backward, optimizer (tests/test_training.py)
+        assert [layer.name for layer in g.layers] == ["forward", "loss", "backward", "optimizer"]
+        assert g.gradient_bytes > 0 and g.layers[-1].ops[-1].output.role == Role.OPTIMIZER_STATE
+        return
     assert g.layers[-1].ops[-1].output.role == Role.OUTPUT
     if name in DECODERS + ENCODERS:
         body = g.layers[1]
@@ -309,7 +313,7 @@ def test_bad_batch_names_the_field():
 
 
 @pytest.mark.parametrize(
-    ("kw", "field"), [({"phase": "train"}, "phase"), ({"dtype": "fp4"}, "dtype"), ({"kv_len": 0}, "kv_len")]
+    ("kw", "field"), [({"phase": "training"}, "phase"), ({"dtype": "fp4"}, "dtype"), ({"kv_len": 0}, "kv_len")]
 )
 def test_bad_values_name_the_field(kw, field):
     with pytest.raises(ConfigError) as err:
@@ -349,9 +353,10 @@ def test_config_files_match_registry():
         data = yaml.safe_load(path.read_text())
         # Every file sets the sizes; only the ONNX importer's file sets its path and unsupported-op policy,
         # only an MoE model's its active experts.
-        optional = {"path", "unsupported", "active_experts"}
+        optional = {"path", "unsupported", "active_experts", "recompute"}
         assert fields - optional <= set(data) <= fields, path
         assert ("path" in data) == (stem == "onnx") and ("active_experts" in data) == (stem == "mixtral_8x7b")
+        assert ("recompute" in data) == (stem != "onnx")  # every zoo model trains
         assert data["name"] == stem
         if stem == "onnx":
             assert data["path"] == "" and data["phase"] == "prefill"

@@ -69,8 +69,10 @@ def _cached_plan(op: Operator, chip: Chip, budget: float, pinned: bool, rotation
 
 
 def resident_bytes(graph: Graph) -> float:
-    """Bytes that must be stored between passes: all parameters and the KV cache (read and appended)."""
-    return graph.parameter_bytes + graph.kv_cache_read_bytes + graph.kv_cache_write_bytes
+    """Bytes that must be stored between passes: all parameters, the KV cache (read and appended) and, for a
+    training step, the weight gradients and the optimizer state."""
+    return (graph.parameter_bytes + graph.kv_cache_read_bytes + graph.kv_cache_write_bytes + graph.gradient_bytes
+            + graph.optimizer_state_bytes)
 
 
 def compile_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = None) -> Program | Infeasible:

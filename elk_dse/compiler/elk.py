@@ -34,7 +34,7 @@ from elk_dse.compiler.t10 import PlanTable, plan_table
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.cost.timeline import asap_timeline
 from elk_dse.hw.chip import Chip
-from elk_dse.ir.graph import Operator, Role
+from elk_dse.ir.graph import HBM_ROLES, Operator
 from elk_dse.program import OpWork
 
 INFEASIBLE = float("inf")
@@ -77,8 +77,8 @@ def op_choices(op: Operator, chip: Chip, rotation: bool) -> OpChoices:
     w = table_work(table, chip, pinned=False, preloaded=True)
     ex = np.asarray(exec_time(chip, w).total_s, dtype=np.float64)
     idx = frontier(table.mem_bytes, ex)
-    weight_bytes = op.bytes_by_role(Role.WEIGHT) + op.bytes_by_role(Role.KV_CACHE)
-    kv_write = op.tensor_bytes(op.output) if op.output.role == Role.KV_CACHE else 0.0
+    weight_bytes = sum(op.bytes_by_role(r) for r in HBM_ROLES)
+    kv_write = op.tensor_bytes(op.output) if op.output.role in HBM_ROLES else 0.0
     load = float(load_time_s(chip, OpWork(compute_cycles=0.0, hbm_read_bytes=weight_bytes, hbm_write_bytes=kv_write,
                                           hbm_delivered_bytes=weight_bytes)))
     wi = table_work(table, chip, pinned=False, preloaded=False)
@@ -264,7 +264,7 @@ def layer_groups(ops: tuple[Operator, ...]) -> list[list[int]]:
     groups, cur = [], []
     for k, op in enumerate(ops):
         cur.append(k)
-        if op.kind in ("matmul", "conv") and any(t.role in (Role.WEIGHT, Role.KV_CACHE) for t in op.inputs):
+        if op.kind in ("matmul", "conv") and any(t.role in HBM_ROLES for t in op.inputs):
             groups.append(cur)
             cur = []
     if cur:

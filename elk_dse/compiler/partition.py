@@ -19,7 +19,7 @@ from elk_dse.cost.core_models import core_model
 from elk_dse.cost.network import cross_chip_fraction, remote_fraction
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.hw.chip import Chip
-from elk_dse.ir.graph import Operator, Role, Window
+from elk_dse.ir.graph import HBM_ROLES, Operator, Window
 from elk_dse.program import OpWork, Plan
 
 MAX_CANDIDATES = 400_000
@@ -129,17 +129,17 @@ def cost_plans(op: Operator, chip: Chip, factors: np.ndarray, pinned_weights: bo
                 if d not in t.dim_names:
                     rereads = rereads * pf[d]
         moved = t.nbytes(sub) * cores_used * rereads  # every core receives its block, once per re-read
-        if t.role in (Role.WEIGHT, Role.KV_CACHE) and pinned_weights:
+        if t.role in HBM_ROLES and pinned_weights:
             noc += moved * remote
             max_core += t.nbytes(sub) * rereads * remote
-        elif t.role in (Role.WEIGHT, Role.KV_CACHE) or streamed:
+        elif t.role in HBM_ROLES or streamed:
             hbm_read += op.tensor_bytes(t) * rereads
             delivered += moved
         else:
             noc += moved * remote
             max_core += t.nbytes(sub) * remote
     out = op.output
-    if (out.role == Role.KV_CACHE and not pinned_weights) or (streamed and out.role != Role.KV_CACHE):
+    if (out.role in HBM_ROLES and not pinned_weights) or (streamed and out.role not in HBM_ROLES):
         hbm_write += op.tensor_bytes(out)
     reduction = np.ones(rows)
     for d in op.reduction_dims:

@@ -25,7 +25,7 @@ from elk_dse.compiler.partition import enumerate_spatial
 from elk_dse.cost.core_models import core_model
 from elk_dse.cost.network import ring_hops, ring_link_share
 from elk_dse.hw.chip import Chip
-from elk_dse.ir.graph import Operator, Role, Window
+from elk_dse.ir.graph import HBM_ROLES, Operator, Window
 
 MAX_SPATIAL = 96  # spatial plans kept per operator after pruning (best utilization, then least padding)
 UTILIZATION_FLOOR = 0.9  # T10: keep plans using >= 90% of the cores an operator can use
@@ -277,7 +277,7 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         ring_stride[:, j] = stride
         ring_shift_bytes[:, j] = ch[:, j] * piece_bytes[:, j]
         shift += _ring_traffic(chip, ch[:, j] * piece_bytes[:, j], cores_used, stride, rot_f[:, j])
-        if t.role in (Role.WEIGHT, Role.KV_CACHE):
+        if t.role in HBM_ROLES:
             # Warm-up from an aligned idle layout: every weight piece exists once; the other replicas are
             # copied around the ring of cores holding the same piece (stride * f apart, replicas / f of them).
             copies = np.maximum(replicas // np.maximum(rot_f[:, j], 1), 1)
@@ -298,7 +298,7 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
     for j, t in enumerate(inputs):
         rotating = rot_f[:, j] > 1
         mem += piece_bytes[:, j] * np.where(rotating, 2.0, 1.0)
-        if t.role in (Role.WEIGHT, Role.KV_CACHE):
+        if t.role in HBM_ROLES:
             weight_active += piece_bytes[:, j]
             w_in += piece_bytes[:, j] * cores_used
             w_core += piece_bytes[:, j]
@@ -318,7 +318,7 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         padded_points = padded_points * step_sub[d] * steps_d[:, k]
     padding = padded_points * cores_used / true_points
 
-    weights = [t for t in inputs if t.role in (Role.WEIGHT, Role.KV_CACHE)]
+    weights = [t for t in inputs if t.role in HBM_ROLES]
     return PlanTable(
         dims=tuple(names), tensors=tuple(t.name for t in inputs), factors=f_sp, rot_factor=rot_f, rot_dim=rot_d,
         order_inner=order_inner, steps=steps, cores_used=cores_used, mem_bytes=mem,
@@ -330,8 +330,8 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         warm_link_bytes=warm_link, warm_cross_bytes=warm_cross, shift_maxlink_bytes=shift_maxlink,
         warm_maxlink_bytes=warm_maxlink,
         hbm_weight_bytes=float(sum(op.tensor_bytes(t) for t in weights)),
-        kv_write_bytes=float(op.tensor_bytes(op.output)) if op.output.role == Role.KV_CACHE else 0.0,
-        act_unique_bytes=float(sum(op.tensor_bytes(t) for t in inputs if t.role not in (Role.WEIGHT, Role.KV_CACHE))),
+        kv_write_bytes=float(op.tensor_bytes(op.output)) if op.output.role in HBM_ROLES else 0.0,
+        act_unique_bytes=float(sum(op.tensor_bytes(t) for t in inputs if t.role not in HBM_ROLES)),
         out_bytes=float(op.tensor_bytes(op.output)),
         ring_stride=ring_stride, ring_shift_bytes=ring_shift_bytes, ring_warm_bytes=ring_warm_bytes,
         ring_copies=ring_copies,

@@ -21,7 +21,7 @@ import numpy as np
 
 from elk_dse.compiler.select import plan_options
 from elk_dse.hw.chip import Chip
-from elk_dse.ir.graph import Operator, Role
+from elk_dse.ir.graph import HBM_ROLES, Operator
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def group_options(op: Operator, chip: Chip, multiplicity: int, live_bytes: float
                   rotation: bool = True) -> GroupOptions:
     """Cold (compact idle + warm-up) and hot (idle = active weights) options on the op's frontiers,
     without options that another beats on idle, active and time at once."""
-    compact = (op.bytes_by_role(Role.WEIGHT) + op.bytes_by_role(Role.KV_CACHE)) / chip.num_cores
+    compact = sum(op.bytes_by_role(r) for r in HBM_ROLES) / chip.num_cores
     cold = plan_options(op, chip, pinned=True, hot=False, rotation=rotation)
     hot = plan_options(op, chip, pinned=True, hot=True, rotation=rotation)
     idle = np.concatenate([np.full(len(cold.index), compact), np.maximum(hot.weight_active_bytes, compact)])

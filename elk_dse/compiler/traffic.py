@@ -94,8 +94,11 @@ def residency(ops: list[Operator], sram_bytes_per_core: float, num_cores: int, *
         return Residency(np.zeros(n), {p: p + 1 for p in edges}, edges, "all_spilled")
     live = np.zeros(n + 1)
     for e in edges.values():
-        # Live strictly between producer and last consumer: both ends hold it as an operand of their plan.
+        # Live strictly between producer and last consumer: both ends hold it as an operand of their plan,
+        # and so does every consumer in between.
         live[e.producer + 1:e.consumers[-1]] += e.nbytes
+        for c in e.consumers[:-1]:
+            live[c] -= e.nbytes
     live = live[:n]
     spilled: dict[int, int] = {}
     if can_spill:
@@ -111,15 +114,24 @@ def residency(ops: list[Operator], sram_bytes_per_core: float, num_cores: int, *
                 if need <= 0:
                     break
                 spilled[e.producer] = int(i)  # on chip until i needs the room; read back from then on
-                live[i:e.consumers[-1]] -= e.nbytes
+                _unlive(live, e, int(i))
                 need -= e.nbytes
         for i in sorted(relieve):
             for e in edges.values():
                 if e.producer < i < e.consumers[-1] and e.producer not in spilled and i not in e.consumers:
                     spilled[e.producer] = i
-                    live[i:e.consumers[-1]] -= e.nbytes
+                    _unlive(live, e, i)
     policy = "pinned" if not can_spill else ("relieved" if relieve else "on_chip")
     return Residency(np.maximum(live, 0.0), spilled, edges, policy)
+
+
+def _unlive(live: np.ndarray, e: Edge, start: int) -> None:
+    """Remove edge ``e`` from the live bytes from instance ``start`` on (its later consumers, which did not
+    count it, read it back from HBM as an operand)."""
+    live[start:e.consumers[-1]] -= e.nbytes
+    for c in e.consumers[:-1]:
+        if c >= start:
+            live[c] += e.nbytes
 
 
 def account(ops: list[Operator], choices: list[PlanChoice], res: Residency) -> list[OpWork]:

@@ -23,13 +23,21 @@ class Role(StrEnum):
 
     weight: model parameters, stored in HBM (or pinned on chip); kv_cache: attention state in HBM — as an input
     it is read, as an output it is appended (written to HBM); activation: produced and consumed on chip;
-    output: the model's final result.
+    output: the model's final result. Training steps add gradient (a weight gradient: written to HBM by the
+    backward pass, read by the optimizer) and optimizer_state (Adam moments, read and written by the update).
     """
 
     WEIGHT = "weight"
     KV_CACHE = "kv_cache"
     ACTIVATION = "activation"
     OUTPUT = "output"
+    GRADIENT = "gradient"
+    OPTIMIZER_STATE = "optimizer_state"
+
+
+# Tensors that live in HBM between passes: as inputs they are read from HBM (or pinned on a chip without
+# HBM), as outputs written to it. The compiler treats them alike; reports tell them apart by role.
+HBM_ROLES = frozenset({Role.WEIGHT, Role.KV_CACHE, Role.GRADIENT, Role.OPTIMIZER_STATE})
 
 
 @dataclass(frozen=True)
@@ -225,6 +233,16 @@ class Graph:
     @property
     def kv_cache_write_bytes(self) -> float:
         return self._sum(lambda op: op.tensor_bytes(op.output) if op.output.role == Role.KV_CACHE else 0.0)
+
+    @property
+    def gradient_bytes(self) -> float:
+        """Weight-gradient bytes a training step writes (0 for inference)."""
+        return self._sum(lambda op: op.output_bytes if op.output.role == Role.GRADIENT else 0.0)
+
+    @property
+    def optimizer_state_bytes(self) -> float:
+        """Optimizer-state bytes a training step reads (0 for inference)."""
+        return self._sum(lambda op: op.bytes_by_role(Role.OPTIMIZER_STATE, include_output=False))
 
     @property
     def kv_cache_bytes(self) -> float:

@@ -16,6 +16,7 @@ from elk_dse.models.encoders import ENCODERS
 from elk_dse.models.onnx_import import ONNX_MODELS
 from elk_dse.models.ops import Builder
 from elk_dse.models.resnet import RESNETS
+from elk_dse.models.training import training_graph
 from elk_dse.models.transformer import DECODERS
 
 __all__ = [
@@ -51,4 +52,6 @@ def build_model(cfg: ModelConfig | Mapping[str, Any]) -> Graph:
         raise ConfigError("model.name", cfg.name, allowed)
     if cfg.phase not in builder.phases:
         raise ConfigError("model.phase", cfg.phase, f"{cfg.name} supports only " + ", ".join(builder.phases))
+    if cfg.phase == "train":
+        return training_graph(builder(cfg), cfg)
     return builder(cfg)

@@ -14,7 +14,7 @@ from elk_dse.schema import at_least, build
 
 # Bytes per element of weights, activations and KV cache.
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
-PHASES = ("decode", "prefill")
+PHASES = ("decode", "prefill", "train")
 UNSUPPORTED = ("error", "passthrough")
 
 
@@ -25,7 +25,10 @@ class ModelConfig:
     ``phase``: ``decode`` = one generation step of ``batch`` sequences, each attending over ``kv_len`` cached
     tokens (the new token included); ``prefill`` = one forward pass over ``batch`` sequences of ``seq_len``
     tokens (encoders and CNNs only have this phase). ``seq_len`` is the prompt length in tokens (encoders:
-    tokens per sequence; ViT/DiT/ResNet derive their tokens from the image size and ignore it).
+    tokens per sequence; ViT/DiT/ResNet derive their tokens from the image size and ignore it); ``train`` = one
+    training step over the prefill's shapes (forward, loss, backward, Adam update; models/training.py), with
+    ``recompute`` re-running each repeated block's forward before its backward instead of keeping its
+    activations.
     ``dtype`` sets the bytes per element (see :data:`DTYPE_BYTES`).
     ``active_experts``: experts each token is routed to in a mixture-of-experts model (0 = the model's own
     top-k, e.g. 2 for Mixtral; other models reject a non-zero value).
@@ -41,6 +44,7 @@ class ModelConfig:
     kv_len: int = 2048
     dtype: str = "fp16"
     active_experts: int = 0
+    recompute: bool = False
     path: str = ""
     unsupported: str = "error"
 

@@ -40,6 +40,12 @@ DIT_XL = TransformerSpec(28, 1152, 16, 16, 72, 4608, 0, "gelu", "plain", bias=Tr
 DIT_LATENT, DIT_LATENT_CH, DIT_PATCH, DIT_OUT_CH, DIT_CLASSES, DIT_FREQ = 32, 4, 2, 8, 1000, 256
 
 
+def cls_select(o: Ops, b: int, h: int) -> tuple[Operator, ...]:
+    """Training only: the class token of each sequence as an operator (a layout copy of b rows of x), so that
+    the head's gradient flows back into the encoder. Inference reads ``cls`` straight from x's rows (no op)."""
+    return (o.op("cls_select", "layout", (("t", b), ("h", h)), (o.act("x", "t", "h"),), o.act("cls", "t", "h"), 0.0),)
+
+
 def bert_graph(cfg: ModelConfig) -> Graph:
     """One BERT-large encoder forward of B sequences of ``seq_len`` (<= 512) tokens, with the pooler."""
     spec, o, b, s = BERT_LARGE, Ops(cfg.bytes_per_element), cfg.batch, cfg.seq_len
@@ -69,6 +75,7 @@ def bert_graph(cfg: ModelConfig) -> Graph:
         "token_type_embeddings": BERT_TOKEN_TYPES * h,
     }
     head = (  # pooler: dense + tanh on each sequence's [CLS] token
+        *(cls_select(o, b, h) if cfg.phase == "train" else ()),
         o.linear("pooler", b, h, h, x="cls", y="pooler_pre", bias=True),
         o.elementwise(
             "pooler_tanh", (("t", b), ("o", h)), ("pooler_pre",), "pooled", TANH_FLOPS, Role.OUTPUT
@@ -98,6 +105,7 @@ def vit_graph(cfg: ModelConfig) -> Graph:
     )
     # timm normalises every token; only the class token feeds the head, so only it is normalised here.
     head = (
+        *(cls_select(o, b, h) if cfg.phase == "train" else ()),
         o.norm("final_norm", (("t", b), ("h", h)), "cls", "cls_norm", spec.norm),
         o.linear("classifier", b, h, VIT_CLASSES, x="cls_norm", y="logits", bias=True, out_role=Role.OUTPUT),
     )
@@ -178,7 +186,7 @@ def dit_graph(cfg: ModelConfig) -> Graph:
 
 
 ENCODERS: dict[str, Builder] = {
-    "bert_large": Builder(bert_graph, ("prefill",), "BERT-large encoder (+ pooler)"),
-    "vit_large": Builder(vit_graph, ("prefill",), "ViT-L/16, 224x224 classification"),
-    "dit_xl": Builder(dit_graph, ("prefill",), "DiT-XL/2, 256x256 class-conditional denoising step"),
+    "bert_large": Builder(bert_graph, ("prefill", "train"), "BERT-large encoder (+ pooler)"),
+    "vit_large": Builder(vit_graph, ("prefill", "train"), "ViT-L/16, 224x224 classification"),
+    "dit_xl": Builder(dit_graph, ("prefill", "train"), "DiT-XL/2, 256x256 class-conditional denoising step"),
 }

@@ -112,5 +112,5 @@ def resnet50_graph(cfg: ModelConfig) -> Graph:
 
 
 RESNETS: dict[str, Builder] = {
-    "resnet50": Builder(resnet50_graph, ("prefill",), "ResNet-50 v1.5, 224x224 classification"),
+    "resnet50": Builder(resnet50_graph, ("prefill", "train"), "ResNet-50 v1.5, 224x224 classification"),
 }

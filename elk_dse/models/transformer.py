@@ -232,7 +232,7 @@ def check_positions(cfg: ModelConfig, limit: int, *fields: str) -> None:
 def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
     """One decode step (B tokens, KV length ``kv_len``) or one prefill (B x ``seq_len`` tokens) of a decoder
     LLM; see the module docstring for what each phase reads and writes."""
-    decode = cfg.phase == "decode"
+    decode, train = cfg.phase == "decode", cfg.phase == "train"
     # Decoders may run past their learned position table (the Elk study runs OPT-30B at KV 4096): the shapes
     # are what a performance study needs; the table keeps its published size in parameter_bytes.
     o, b, h = Ops(cfg.bytes_per_element), cfg.batch, spec.hidden
@@ -257,12 +257,14 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
             )
         )
         tables["embed_positions"] = (spec.max_positions + 2) * h
-    # The head sees one token per sequence: the decoded token, or the last prompt token in prefill.
+    # The head sees one token per sequence: the decoded token, or the last prompt token in prefill; in
+    # training every token predicts its next one.
+    head_t = b * s if train else b
     head = (
-        o.norm("final_norm", (("t", b), ("h", h)), "x", "x_norm", spec.norm),
+        o.norm("final_norm", (("t", head_t), ("h", h)), "x", "x_norm", spec.norm),
         o.linear(
             "lm_head",
-            b,
+            head_t,
             h,
             spec.vocab,
             x="x_norm",
@@ -276,7 +278,7 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
         raise ConfigError("model.active_experts", cfg.active_experts, f"{cfg.name} has no experts (use 0)")
     if top_k > spec.experts:
         raise ConfigError("model.active_experts", cfg.active_experts, f"at most {spec.experts} for {cfg.name}")
-    block = block_ops(o, spec, b, s, kv_len, decode=decode, cache=True, top_k=top_k)
+    block = block_ops(o, spec, b, s, kv_len, decode=decode, cache=not train, top_k=top_k)
     layers = stack(embed, "decoder", block, spec.num_layers, head)
     if spec.experts:  # every expert is stored, whichever a step loads
         for name, size in (("gate_proj", h * spec.ffn), ("up_proj", h * spec.ffn), ("down_proj", spec.ffn * h)):
@@ -311,7 +313,7 @@ DECODER_SPECS: dict[str, TransformerSpec] = {
 
 
 def _decoder_builder(spec: TransformerSpec) -> Builder:
-    return Builder(lambda cfg: decoder_graph(spec, cfg), ("decode", "prefill"), "decoder-only LLM")
+    return Builder(lambda cfg: decoder_graph(spec, cfg), ("decode", "prefill", "train"), "decoder-only LLM")
 
 
 DECODERS: dict[str, Builder] = {name: _decoder_builder(spec) for name, spec in DECODER_SPECS.items()}
