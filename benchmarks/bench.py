@@ -223,6 +223,14 @@ def search_efficiency() -> None:
     print()
 
 
+def soak() -> None:
+    import soak as soak_module
+
+    sys.argv = [sys.argv[0], os.environ.get("BENCH_SOAK_TRIALS", "10000")]
+    soak_module.main()
+    print()
+
+
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     report_build(int(os.environ.get("BENCH_REPORT_TRIALS", "2000")))
@@ -245,6 +253,8 @@ def main() -> None:
     for workers in (0, 1, 2):
         label = "in-process (workers=0)" if workers == 0 else f"Ray, {workers} worker(s)"
         print(f"{label:<52} {sweep_rate(workers, n):>10.0f}", flush=True)
+    print()
+    soak()
     sys.stdout.flush()
 
 
