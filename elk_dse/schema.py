@@ -8,6 +8,7 @@ key, types are checked, and each dataclass validates its own ranges in ``__post_
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -16,6 +17,9 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 from elk_dse.errors import ConfigError, UnknownKeyError
 
 T = TypeVar("T")
+
+
+MAX_INT = 2**53  # integers beyond this are not exactly representable as floats
 
 
 def build(cls: type[T], data: Any, path: str = "") -> T:
@@ -94,13 +98,17 @@ def _convert(tp: Any, value: Any, field: str) -> Any:
         raise ConfigError(field, value, "expected true or false")
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
+            if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_INT:
                 return int(value)
             raise ConfigError(field, value, "expected an integer")
+        if abs(value) > MAX_INT:
+            raise ConfigError(field, value, "expected an integer of magnitude <= 2^53")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(field, value, "expected a number")
+        if not math.isfinite(value):  # NaN and infinity pass every ``>`` check the wrong way
+            raise ConfigError(field, value, "expected a finite number")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -121,6 +129,13 @@ def at_least(field: str, value: float, low: float, unit: str = "") -> None:
     """Raise ConfigError unless ``value`` >= ``low``."""
     if not value >= low:
         raise ConfigError(field, value, f"must be >= {low}{(' ' + unit) if unit else ''}")
+
+
+def at_most(field: str, value: float, high: float, unit: str = "") -> None:
+    """Raise ConfigError unless ``value`` <= ``high`` (physical upper limits keep absurd values out of the
+    cost models, where they would overflow instead of giving an answer)."""
+    if not value <= high:
+        raise ConfigError(field, value, f"must be <= {high:g}{(' ' + unit) if unit else ''}")
 
 
 def in_range(field: str, value: float, low: float, high: float) -> None:

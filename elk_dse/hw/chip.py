@@ -15,7 +15,7 @@ import numpy as np
 
 from elk_dse.errors import ConfigError
 from elk_dse.hw.topology import TOPOLOGIES, Topology
-from elk_dse.schema import at_least, build, in_range, positive
+from elk_dse.schema import at_most, build, in_range, positive
 
 KIB = 1024
 MIB = 1024**2
@@ -42,11 +42,12 @@ class CoreSpec:
     overlap_compute_comm: bool = True
 
     def __post_init__(self) -> None:
-        at_least("count", self.count, 1)
+        in_range("count", self.count, 1, 4_000_000)  # a wafer-scale engine has ~10^6 cores
         positive("sram_kib", self.sram_kib, "KiB")
-        for name in ("matrix_rows", "matrix_cols", "vector_lanes"):
-            at_least(name, getattr(self, name), 1)
-        at_least("op_overhead_cycles", self.op_overhead_cycles, 0)
+        at_most("sram_kib", self.sram_kib, 1_048_576, "KiB (1 GiB per core)")
+        for name, high in (("matrix_rows", 1024), ("matrix_cols", 1024), ("vector_lanes", 65_536)):
+            in_range(name, getattr(self, name), 1, high)
+        in_range("op_overhead_cycles", self.op_overhead_cycles, 0, 10**9)
         if self.grid is not None:
             if any(g < 1 for g in self.grid):
                 raise ConfigError("grid", list(self.grid), "every grid dimension must be >= 1")
@@ -86,8 +87,9 @@ class InterconnectSpec:
         if self.topology not in TOPOLOGIES:
             raise ConfigError("topology", self.topology, "one of " + ", ".join(sorted(TOPOLOGIES)))
         positive("link_bytes_per_cycle", self.link_bytes_per_cycle, "bytes/cycle")
-        at_least("hop_latency_cycles", self.hop_latency_cycles, 0)
-        at_least("barrier_cycles", self.barrier_cycles, 0)
+        at_most("link_bytes_per_cycle", self.link_bytes_per_cycle, 65_536, "bytes/cycle")
+        in_range("hop_latency_cycles", self.hop_latency_cycles, 0, 10**6)
+        in_range("barrier_cycles", self.barrier_cycles, 0, 10**9)
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,10 @@ class HbmSpec:
 
     def __post_init__(self) -> None:
         positive("bandwidth_gb_s", self.bandwidth_gb_s, "GB/s")
+        at_most("bandwidth_gb_s", self.bandwidth_gb_s, 10**6, "GB/s")
         positive("capacity_gib", self.capacity_gib, "GiB")
-        at_least("channels", self.channels, 1)
+        at_most("capacity_gib", self.capacity_gib, 10**6, "GiB")
+        in_range("channels", self.channels, 1, 65_536)
         if isinstance(self.attach, str) and self.attach not in ("all", "edge"):
             raise ConfigError("attach", self.attach, "'all', 'edge' or a list of core ids")
         if isinstance(self.attach, tuple) and not self.attach:
@@ -123,9 +127,10 @@ class ChipLinkSpec:
     link_latency_ns: float = 500.0
 
     def __post_init__(self) -> None:
-        at_least("count", self.count, 1)
+        in_range("count", self.count, 1, 65_536)
         positive("link_gb_s", self.link_gb_s, "GB/s")
-        at_least("link_latency_ns", self.link_latency_ns, 0)
+        at_most("link_gb_s", self.link_gb_s, 10**6, "GB/s")
+        in_range("link_latency_ns", self.link_latency_ns, 0, 10**9)
 
 
 @dataclass(frozen=True)
