@@ -10,6 +10,7 @@ import math
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests_paths import CONF
 
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.errors import ElkError
@@ -17,7 +18,6 @@ from elk_dse.evaluate import DesignPoint, evaluate
 from elk_dse.hw.chip import chip_from_dict
 from elk_dse.models import ModelConfig, model_config_from_dict
 from elk_dse.schema import build
-from tests_paths import CONF
 
 BASE_CHIP = yaml.safe_load((CONF / "chip" / "mesh64.yaml").read_text())
 BASE_CHIP["cores"].update(count=16, grid=[4, 4])  # small: each evaluation stays fast
