@@ -4,7 +4,8 @@ bytes, and the HBM bytes the compiled program moves on two chips with the cross-
 
 Run: python benchmarks/traffic_table.py   (or make traffic-table; prints a Markdown table, about a minute)
 Sizes are each model's conf/model/<name>.yaml (batch 1, seq/kv 2048; BERT 512) with the elk_full scheduler, plus
-the Elk paper's training study (Llama-2-13B, batch 2, seq 2048) with activations kept and recomputed.
+the Elk paper's training study (Llama-2-13B, batch 2, seq 2048) with activations kept and recomputed, and
+prefill with fused attention.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def main() -> None:
             continue
         base = yaml.safe_load((ROOT / "conf" / "model" / f"{name}.yaml").read_text())
         cases += [({**base, "phase": phase}, phase) for phase in MODELS[name].phases]
+        if "fused_attention" in base:  # prefill with FlashAttention-style fused attention
+            cases.append(({**base, "phase": "prefill", "fused_attention": True}, "prefill fused"))
     llama = yaml.safe_load((ROOT / "conf" / "model" / "llama2_13b.yaml").read_text())
     for recompute in (False, True):
         study = {**llama, "phase": "train", "batch": 2, "seq_len": 2048, "recompute": recompute}

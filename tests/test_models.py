@@ -353,10 +353,11 @@ def test_config_files_match_registry():
         data = yaml.safe_load(path.read_text())
         # Every file sets the sizes; only the ONNX importer's file sets its path and unsupported-op policy,
         # only an MoE model's its active experts.
-        optional = {"path", "unsupported", "active_experts", "recompute"}
+        optional = {"path", "unsupported", "active_experts", "recompute", "fused_attention"}
         assert fields - optional <= set(data) <= fields, path
         assert ("path" in data) == (stem == "onnx") and ("active_experts" in data) == (stem == "mixtral_8x7b")
         assert ("recompute" in data) == (stem != "onnx")  # every zoo model trains
+        assert ("fused_attention" in data) == (stem not in ("onnx", "resnet50"))
         assert data["name"] == stem
         if stem == "onnx":
             assert data["path"] == "" and data["phase"] == "prefill"

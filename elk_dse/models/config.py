@@ -28,7 +28,8 @@ class ModelConfig:
     tokens per sequence; ViT/DiT/ResNet derive their tokens from the image size and ignore it); ``train`` = one
     training step over the prefill's shapes (forward, loss, backward, Adam update; models/training.py), with
     ``recompute`` re-running each repeated block's forward before its backward instead of keeping its
-    activations.
+    activations. ``fused_attention``: attention as one FlashAttention-style operator whose scores never leave
+    the chip (decode and prefill; a training step's backward of it is not modelled).
     ``dtype`` sets the bytes per element (see :data:`DTYPE_BYTES`).
     ``active_experts``: experts each token is routed to in a mixture-of-experts model (0 = the model's own
     top-k, e.g. 2 for Mixtral; other models reject a non-zero value).
@@ -45,6 +46,7 @@ class ModelConfig:
     dtype: str = "fp16"
     active_experts: int = 0
     recompute: bool = False
+    fused_attention: bool = False
     path: str = ""
     unsupported: str = "error"
 
@@ -57,6 +59,8 @@ class ModelConfig:
         if self.dtype not in DTYPE_BYTES:
             raise ConfigError("dtype", self.dtype, "one of " + ", ".join(DTYPE_BYTES))
         at_least("active_experts", self.active_experts, 0)
+        if self.fused_attention and self.phase == "train":
+            raise ConfigError("fused_attention", True, "fused attention is modelled for decode and prefill only")
         if self.unsupported not in UNSUPPORTED:
             raise ConfigError("unsupported", self.unsupported, "one of " + ", ".join(UNSUPPORTED))
 

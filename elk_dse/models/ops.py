@@ -41,9 +41,11 @@ Dims = Sequence[tuple[str, int]]
 
 @dataclass(frozen=True)
 class Ops:
-    """Operator factory for one element size ``bpe`` (bytes per element of weights and activations)."""
+    """Operator factory for one element size ``bpe`` (bytes per element of weights and activations);
+    ``fused_attention``: attention as one FlashAttention-style operator (see :meth:`attention`)."""
 
     bpe: float
+    fused_attention: bool = False
 
     def act(self, name: str, *axes: Axis, role: Role = Role.ACTIVATION) -> Tensor:
         """A non-weight tensor (activation by default) of ``bpe`` bytes per element."""
@@ -135,6 +137,12 @@ class Ops:
         (decode, ``q_len=None``: one query per sequence) or queries ``s`` x keys ``s2`` (prefill/encoder).
         All ``s x s2`` scores are computed: causal masking is not halved, as dense kernels compute them too.
         K and V have role ``kv_role`` (KV_CACHE in decode: read from HBM).
+
+        With ``fused_attention`` it is one operator ``attention`` (FlashAttention-style): the scores and
+        probabilities live only in on-chip tiles, never as tensors; the operator reads q, K, V and writes the
+        context. Its FLOPs are exactly the three operators': 2 + 2 per (query, key, d) point and the softmax's
+        5 per (query, key), i.e. 4 + 5/d per point — all counted at the matrix unit's rate (the softmax is
+        under 4% of them for d >= 128).
         """
         decode = q_len is None
         key = "l" if decode else "s2"
@@ -148,6 +156,8 @@ class Ops:
         probs = self.act("probs", "b", "g", "r", *qa, key)
         q = self.act("q", "b", "g", "r", *qa, "d")
         ctx = self.act("ctx", "b", "g", "r", *qa, "d")
+        if self.fused_attention:
+            return (self.op("attention", "matmul", dims, (q, k, v), ctx, 2 * MATMUL_FLOPS + SOFTMAX_FLOPS / d),)
         return (
             self.op("attn_score", "matmul", dims, (q, k), scores, MATMUL_FLOPS),
             self.op("attn_softmax", "softmax", dims[:-1], (scores,), probs, SOFTMAX_FLOPS),

@@ -13,6 +13,7 @@ the stage's identical remaining blocks with ``repeat``, then ``head`` (global av
 
 from __future__ import annotations
 
+from elk_dse.errors import ConfigError
 from elk_dse.ir.graph import Graph, Layer, Operator, Role, Window
 from elk_dse.models.config import ModelConfig
 from elk_dse.models.ops import ADD_FLOPS, MATMUL_FLOPS, RELU_FLOPS, Builder, Ops, count_params, make_graph
@@ -76,6 +77,8 @@ def bottleneck(
 
 def resnet50_graph(cfg: ModelConfig) -> Graph:
     """ResNet-50 forward of ``batch`` 224x224 images (``seq_len`` and ``kv_len`` are ignored)."""
+    if cfg.fused_attention:
+        raise ConfigError("model.fused_attention", True, "resnet50 has no attention")
     o, n = Ops(cfg.bytes_per_element), cfg.batch
     stem_conv, size = conv(o, "conv1", n, CHANNELS, STEM_CHANNELS, IMAGE, 7, 2, "image", "conv1")
     pooled = out_size(size, 3, 2, 1)

@@ -235,7 +235,7 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
     decode, train = cfg.phase == "decode", cfg.phase == "train"
     # Decoders may run past their learned position table (the Elk study runs OPT-30B at KV 4096): the shapes
     # are what a performance study needs; the table keeps its published size in parameter_bytes.
-    o, b, h = Ops(cfg.bytes_per_element), cfg.batch, spec.hidden
+    o, b, h = Ops(cfg.bytes_per_element, cfg.fused_attention), cfg.batch, spec.hidden
     s = 1 if decode else cfg.seq_len
     kv_len = cfg.kv_len if decode else cfg.seq_len
     tok = "tok" if spec.max_positions else "x"
