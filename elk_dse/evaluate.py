@@ -67,7 +67,7 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
     t0 = time.perf_counter() if t0 is None else t0
     sim = SimConfig(sim) if isinstance(sim, str) else sim
     scheduler = scheduler or SchedulerConfig()
-    bound = roofline_bound(chip, graph.flops, graph.weight_bytes, graph.kv_cache_read_bytes,
+    bound = roofline_bound(chip, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
                            graph.kv_cache_write_bytes)
     out: dict[str, Any] = {
         "feasible": False,

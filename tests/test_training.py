@@ -10,6 +10,7 @@ from test_compiler import mlp_graph
 from elk_dse.compiler.compile import compile_graph
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.compiler.traffic import edges_of
+from elk_dse.evaluate import evaluate_graph
 from elk_dse.hw.chip import chip_from_dict
 from elk_dse.ir.graph import Role
 from elk_dse.models import ModelConfig, build_model
@@ -96,3 +97,15 @@ def test_zoo_training_step_is_three_forwards(name):
     params = dict(g.meta)["params"]
     assert sum(op.flops for op in g.layers[3].ops) == 12 * params
     assert 2.9 * forward < g.flops - 12 * params < 3.1 * forward
+
+
+def test_training_roofline_counts_each_parameter_once_and_is_not_beaten():
+    g = step()
+    params = 2 * 2 * H * F
+    # Each parameter read once, the fp32 moments read, weights and moments written back.
+    assert g.must_weight_bytes == params * 2 + params * 8 + params * (2 + 8)
+    assert g.must_weight_bytes < g.weight_bytes + g.optimizer_state_bytes + params * (2 + 8)  # per-use count
+    chip = chip_from_dict(small_chip_dict(hbm={"capacity_gib": 64}))
+    for recompute in (False, True):
+        result = evaluate_graph(step(recompute), chip, SchedulerConfig(), include_ops=False)
+        assert result["feasible"] and result["latency_s"] >= result["roofline_latency_s"] > 0

@@ -235,6 +235,18 @@ class Graph:
         return self._sum(lambda op: op.tensor_bytes(op.output) if op.output.role == Role.KV_CACHE else 0.0)
 
     @property
+    def must_weight_bytes(self) -> float:
+        """Weight-class bytes any schedule must move across HBM in one pass, before what SRAM could pin (the
+        roofline's weight term). Inference: every weight read, per use (each is used once). A training step
+        reads each weight in the forward, the backward and the update, but a schedule could keep it between
+        uses: each parameter once, plus the optimizer state read and the updated weights and state written
+        (the gradients may go from the backward to the update on chip)."""
+        if not self.gradient_bytes:
+            return self.weight_bytes
+        written = self._sum(lambda op: op.output_bytes if op.output.role == Role.OPTIMIZER_STATE else 0.0)
+        return self.parameter_bytes + self.optimizer_state_bytes + written
+
+    @property
     def gradient_bytes(self) -> float:
         """Weight-gradient bytes a training step writes (0 for inference)."""
         return self._sum(lambda op: op.output_bytes if op.output.role == Role.GRADIENT else 0.0)

@@ -163,13 +163,15 @@ class _Importer:
         self.consts: dict[str, np.ndarray] = {}
         self.weights: dict[str, tuple[int, ...]] = {}
         for t in g.initializer:
-            arr = numpy_helper.to_array(t)
-            self.shapes[t.name] = tuple(arr.shape)
+            shape = tuple(int(d) for d in t.dims)
+            if any(d < 0 for d in shape):
+                raise _err(self.path, f"initializer '{t.name}' has a negative dim: {shape}")
+            self.shapes[t.name] = shape
             self._set_type(t.name, t.data_type, helper)
-            if self.float[t.name] and arr.size > 1:
-                self.weights[t.name] = tuple(arr.shape)
+            if self.float[t.name] and math.prod(shape) > 1:
+                self.weights[t.name] = shape  # only its shape matters: the data is never decoded
             else:
-                self.consts[t.name] = arr
+                self.consts[t.name] = numpy_helper.to_array(t)
         self.outputs = {vi.name for vi in g.output}
         self.consumers: dict[str, list[int]] = {}
         for i, n in enumerate(self.nodes):
@@ -548,10 +550,11 @@ class _Importer:
 def onnx_graph(cfg: ModelConfig) -> Graph:
     """The workload graph of the ONNX file ``cfg.path`` (one Layer, ``batch`` and seq dims bound from cfg)."""
     model = load_onnx(cfg)
-    imp = _Importer(model, cfg)
     try:
+        imp = _Importer(model, cfg)
         ops = imp.run()
-    except (ValueError, KeyError, IndexError) as err:  # a node the IR cannot express (an odd shape/attribute)
+    except (ValueError, KeyError, IndexError, TypeError) as err:
+        # Content the checker let through but the IR cannot express (an odd shape, dtype or attribute).
         raise _err(cfg.path, f"cannot import: {type(err).__name__}: {err}") from None
     if not ops:
         raise _err(cfg.path, "no operator with work found in the ONNX graph")
