@@ -1,8 +1,8 @@
 """Import an ONNX model as a workload graph (``model=onnx model.path=<file.onnx>``, phase ``prefill``).
 
-The file is loaded and checked with the ``onnx`` package; symbolic input dims are bound from the config (a
-dim named like ``batch``/``N`` takes ``model.batch``, one named like ``seq``/``sequence``/``tokens`` takes
-``model.seq_len``); ONNX shape inference then gives every tensor a static shape. Each node becomes an
+The file is loaded and checked with the ``onnx`` package (onnx_load.py); symbolic input dims are bound from
+the config (a dim named like ``batch``/``N`` takes ``model.batch``, one named like ``seq``/``sequence``/
+``tokens`` takes ``model.seq_len``); ONNX shape inference then gives every tensor a static shape. Each node becomes an
 operator of the IR (one Layer, repeat 1), with the FLOP conventions of :mod:`elk_dse.models.ops`:
 
 - MatMul / Gemm: kind ``matmul``, 2 FLOPs per multiply-accumulate, broadcast batch dims; Conv (any spatial
@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from elk_dse.errors import ConfigError
 from elk_dse.ir.graph import Axis, Graph, Layer, Operator, Role, Tensor, Window
 from elk_dse.models.config import ModelConfig
+from elk_dse.models.onnx_load import load_onnx, onnx_error
 from elk_dse.models.ops import (
     ADD_FLOPS,
     GELU_FLOPS,
@@ -76,71 +76,6 @@ SHAPE_SOURCES = frozenset({"Shape", "Constant", "ConstantOfShape", "Size", "Rang
 PASSTHROUGH_FLOPS = 1.0  # model.unsupported=passthrough: one operation per output element
 _SCALE_FOLD = frozenset({"Mul", "Div"})
 
-BATCH_NAMES = frozenset({"batch", "batch_size", "n", "b", "bs"})
-SEQ_WORDS = ("seq", "sequence", "token", "length", "len")
-
-
-def _err(path: str, why: str) -> ConfigError:
-    """A one-line error about ONNX file ``path``."""
-    return ConfigError("model.path", path, " ".join(str(why).split())[:400])
-
-
-def _bind(param: str, cfg: ModelConfig) -> int | None:
-    """The length a symbolic dim takes: ``model.batch`` for batch-like names, ``model.seq_len`` for seq-like."""
-    key = param.strip().lower()
-    if key in BATCH_NAMES or "batch" in key:
-        return cfg.batch
-    if any(w in key for w in SEQ_WORDS):
-        return cfg.seq_len
-    return None
-
-
-def load_onnx(cfg: ModelConfig) -> Any:
-    """Load, check, bind and shape-infer ``cfg.path``; a ModelProto whose every tensor has a static shape."""
-    path = cfg.path
-    if not path:
-        raise ConfigError("model.path", path, "the ONNX file to import: model=onnx model.path=<file.onnx>")
-    try:
-        import onnx
-    except ImportError as err:  # an optional dependency fails only when used
-        raise _err(path, f"importing ONNX needs the onnx package ({err}); pip install onnx") from None
-    if not Path(path).is_file():
-        raise _err(path, "no such file")
-    try:
-        model = onnx.load(path)
-        onnx.checker.check_model(model)
-    except Exception as err:  # protobuf DecodeError, ValidationError, ...: the file is not a usable model
-        raise _err(path, f"not a valid ONNX model ({type(err).__name__}: {err})") from None
-    if not model.graph.node:
-        raise _err(path, "the ONNX graph has no nodes (empty or truncated file)")
-    inits = {t.name for t in model.graph.initializer}
-    for vi in model.graph.input:
-        if vi.name in inits:
-            continue
-        if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
-            raise _err(path, f"input '{vi.name}' has no shape")
-        for k, dim in enumerate(vi.type.tensor_type.shape.dim):
-            if dim.HasField("dim_value") and dim.dim_value > 0:
-                continue
-            param = dim.dim_param if dim.HasField("dim_param") else ""
-            value = _bind(param, cfg) if param else None
-            if value is None:
-                what = f"symbolic dim '{param}'" if param else "an unnamed dim"
-                raise _err(path, f"input '{vi.name}' axis {k} has {what} that cannot be bound: name it batch "
-                                 "(bound to model.batch) or seq (bound to model.seq_len), or make it static")
-            dim.Clear()
-            dim.dim_value = value
-    # Stale symbolic shapes of intermediate values and outputs are recomputed by shape inference.
-    del model.graph.value_info[:]
-    for vi in model.graph.output:
-        if vi.type.HasField("tensor_type"):
-            vi.type.tensor_type.ClearField("shape")
-    try:
-        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
-    except Exception as err:
-        raise _err(path, f"ONNX shape inference failed ({type(err).__name__}: {err})") from None
-
-
 class _Importer:
     """One pass over the nodes of a shape-inferred ModelProto, producing IR operators."""
 
@@ -165,7 +100,7 @@ class _Importer:
         for t in g.initializer:
             shape = tuple(int(d) for d in t.dims)
             if any(d < 0 for d in shape):
-                raise _err(self.path, f"initializer '{t.name}' has a negative dim: {shape}")
+                raise onnx_error(self.path, f"initializer '{t.name}' has a negative dim: {shape}")
             self.shapes[t.name] = shape
             self._set_type(t.name, t.data_type, helper)
             if self.float[t.name] and math.prod(shape) > 1:
@@ -197,7 +132,7 @@ class _Importer:
         if shape is None:
             shape = self.shapes.get(self.alias.get(name, name))
         if shape is None or any(d < 1 for d in shape):
-            raise _err(self.path, f"node '{node.name}' ({node.op_type}): tensor '{name}' has no static shape "
+            raise onnx_error(self.path, f"node '{node.name}' ({node.op_type}): tensor '{name}' has no static shape "
                                   f"after shape inference ({shape})")
         return shape
 
@@ -388,7 +323,7 @@ class _Importer:
         elif self.cfg.unsupported == "passthrough":
             self.layout(name, node, kind="elementwise", flops=PASSTHROUGH_FLOPS)
         else:
-            raise _err(self.path, f"node '{node.name or i}' has op type {t}, which elk_dse does not model; set "
+            raise onnx_error(self.path, f"node '{node.name or i}' has op type {t}, which elk_dse does not model; set "
                                   "model.unsupported=passthrough to count it as an element-wise op of its "
                                   "output size")
 
@@ -555,9 +490,9 @@ def onnx_graph(cfg: ModelConfig) -> Graph:
         ops = imp.run()
     except (ValueError, KeyError, IndexError, TypeError) as err:
         # Content the checker let through but the IR cannot express (an odd shape, dtype or attribute).
-        raise _err(cfg.path, f"cannot import: {type(err).__name__}: {err}") from None
+        raise onnx_error(cfg.path, f"cannot import: {type(err).__name__}: {err}") from None
     if not ops:
-        raise _err(cfg.path, "no operator with work found in the ONNX graph")
+        raise onnx_error(cfg.path, "no operator with work found in the ONNX graph")
     layers = (Layer("onnx", tuple(ops)),)
     meta = (("source", Path(cfg.path).name), ("onnx_nodes", len(imp.nodes)))
     return make_graph(cfg, layers, imp.parameters(), meta, batch=cfg.batch, seq_len=cfg.seq_len, kv_len=0)
