@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from conftest import small_chip_dict
 from test_compiler import mlp_graph
 
@@ -10,6 +13,7 @@ from elk_dse.compiler.compile import compile_graph
 from elk_dse.compiler.partition import PlanChoice
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.compiler.traffic import account, edges_of, residency
+from elk_dse.evaluate import evaluate_graph
 from elk_dse.hw.chip import chip_from_dict
 from elk_dse.ir.graph import Operator, Role, Tensor
 from elk_dse.models import ModelConfig, build_model
@@ -111,3 +115,30 @@ def test_off_never_moves_fewer_bytes(name, phase):
     on, off = compiled(g, chip, "elk_full"), compiled(g, chip, "elk_full", cross_op=False)
     assert off.hbm_bytes > on.hbm_bytes
     assert on.meta["activation_hbm_bytes"] < off.meta["activation_hbm_bytes"]
+
+
+@pytest.mark.parametrize("cfg", [
+    {"name": "mixtral_8x7b", "phase": "decode", "batch": 4, "kv_len": 256},
+    {"name": "llama2_7b", "phase": "prefill", "batch": 1, "seq_len": 512, "fused_attention": True},
+    {"name": "vit_large", "phase": "train", "batch": 1, "recompute": True},
+])
+@pytest.mark.parametrize("cross_op", [True, False])
+def test_new_workloads_never_beat_the_roofline(cfg, cross_op):
+    chip = chip_from_dict(small_chip_dict(hbm={"capacity_gib": 128}))
+    result = evaluate_graph(build_model(ModelConfig(**cfg)), chip, SchedulerConfig(cross_op=cross_op),
+                            include_ops=False)
+    assert result["feasible"], result["infeasible_detail"]
+    assert result["latency_s"] >= result["roofline_latency_s"] > 0
+    assert result["hbm_bytes"] >= result["must_hbm_bytes"]
+
+
+def test_elk_stream_fallback_fits_beside_resident_preloads():
+    # Regression: elk_full once picked an operator's streaming fallback (tiled for all its free SRAM) while
+    # earlier preloads still sat in SRAM, and the Program's SRAM check failed (Llama-2-7B decode, batch 16,
+    # on mesh64). Now such a schedule is not chosen.
+    conf = Path(__file__).resolve().parents[1] / "conf" / "chip" / "mesh64.yaml"
+    chip = chip_from_dict(yaml.safe_load(conf.read_text()))
+    program = compile_graph(build_model(ModelConfig("llama2_7b", batch=16, kv_len=2048)), chip,
+                            SchedulerConfig(name="elk_full"))
+    assert isinstance(program, Program)
+    program.check()
