@@ -132,3 +132,16 @@ def test_tpe_sweep_is_reproducible_and_starts_from_a_sobol_batch(tmp_path, capsy
         optuna.storages.journal.JournalFileBackend(str(tmp_path / "a" / "optuna.journal")))
     attrs = storage.get_study_system_attrs(storage.get_study_id_from_name("elk_dse"))
     assert [v for k, v in attrs.items() if k.startswith("qmc:")] == [2]  # trials 1-3 (trial 0 seeds the space)
+
+
+def test_the_readme_example_space_runs(tmp_path, capsys):
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"## Search spaces.*?```yaml\n(.*?)```", readme, re.S).group(1)
+    path = write_space(tmp_path, block)
+    out = tmp_path / "readme"
+    assert main(["sweep", "+chip=mesh64", f"sweep={path}", f"out={out}", "search.n_trials=4",
+                 "search.batch_size=4", "search.workers=0", "progress=false", "report=false"]) == 0
+    df = ResultStore(out).read()
+    assert len(df) == 4 and "param.chip.cores.grid" in df.columns
