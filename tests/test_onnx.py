@@ -304,3 +304,57 @@ def test_cli_bad_file_exits_2_with_one_line(tmp_path):
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "model.path" in lines[0], run.stderr
+
+
+# --- LayerNorm patterns, scale folding, training an imported model ---------------------------------------
+
+
+def layernorm_model(tmp_path, decomposed: bool) -> str:
+    mm = helper.make_node
+    if decomposed:  # as torch.onnx exports LayerNorm before opset 17
+        nodes = [
+            mm("ReduceMean", ["x", "last"], ["mu"], name="ln_mean", keepdims=1),
+            mm("Sub", ["x", "mu"], ["xc"], name="ln_sub"),
+            mm("Pow", ["xc", "two"], ["sq"], name="ln_pow"),
+            mm("ReduceMean", ["sq", "last"], ["var"], name="ln_var", keepdims=1),
+            mm("Add", ["var", "eps"], ["ve"], name="ln_eps"),
+            mm("Sqrt", ["ve"], ["sd"], name="ln_sqrt"),
+            mm("Div", ["xc", "sd"], ["xh"], name="ln_div"),
+            mm("Mul", ["xh", "gamma"], ["xg"], name="ln_gamma"),
+            mm("Add", ["xg", "beta"], ["xn"], name="ln_beta"),
+        ]
+    else:
+        nodes = [mm("LayerNormalization", ["x", "gamma", "beta"], ["xn"], name="ln", axis=-1)]
+    nodes += [mm("MatMul", ["xn", "w"], ["s"], name="proj"),
+              mm("Mul", ["s", "scale"], ["ss"], name="scale"),
+              mm("Softmax", ["ss"], ["y"], name="softmax", axis=-1)]
+    inits = [init("gamma", H), init("beta", H), init("w", H, 32), scalar("two", 2.0), scalar("eps", 1e-5),
+             scalar("scale", 0.125), ints("last", [-1])]
+    x = helper.make_tensor_value_info("x", F, ["batch", "seq", H])
+    y = helper.make_tensor_value_info("y", F, ["batch", "seq", 32])
+    return save(tmp_path, nodes, [x], [y], inits, "ln_decomposed" if decomposed else "ln_native")
+
+
+@pytest.mark.parametrize("decomposed", [True, False])
+def test_layernorm_pattern_and_native_op_count_alike(tmp_path, decomposed):
+    b, s = 2, 8
+    g = load(layernorm_model(tmp_path, decomposed), batch=b, seq_len=s)
+    t = b * s
+    # LayerNorm with gamma and beta: 7 FLOPs per element; the projection; the scale folded into the softmax.
+    assert g.flops == 7 * t * H + 2 * t * H * 32 + 5 * t * 32
+    assert g.weight_bytes == (2 * H + H * 32) * BPE
+    assert [o.kind for o in g.layers[0].ops] == ["norm", "matmul", "softmax"]
+
+
+def test_imported_model_trains(tmp_path):
+    # The MLP of test_mlp_flops_and_weight_bytes as a training step: forward, loss on the 10 outputs, backward
+    # (fc2: dX and dW; the bias add's gradient: its input and its bias; ReLU; fc1: dW and its bias only, as its
+    # input is the model input), and Adam over the 64*128 + 128 + 128*10 + 10 parameters.
+    b = 4
+    g = build_model(ModelConfig("onnx", phase="train", path=mlp(tmp_path), batch=b))
+    forward = 2 * b * 64 * 128 + b * 128 + 2 * b * 128 * 10 + b * 10
+    loss = 6 * b * 10
+    backward = (b * 10 + b * 10) + 2 * (2 * b * 128 * 10) + b * 128 + (2 * b * 64 * 128 + b * 128)
+    params = 64 * 128 + 128 + 128 * 10 + 10
+    assert g.flops == forward + loss + backward + 12 * params
+    assert g.gradient_bytes == params * BPE

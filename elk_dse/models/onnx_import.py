@@ -499,5 +499,6 @@ def onnx_graph(cfg: ModelConfig) -> Graph:
 
 
 ONNX_MODELS: dict[str, Builder] = {
-    "onnx": Builder(onnx_graph, ("prefill",), "an ONNX file (model.path), shapes bound from model.batch/seq_len"),
+    # phase train: one training step of the imported forward graph (models/training.py).
+    "onnx": Builder(onnx_graph, ("prefill", "train"), "an ONNX file (model.path), shapes from model.batch/seq_len"),
 }
