@@ -133,7 +133,7 @@ def draw_breakdown(data: BreakdownData, path: Path | str) -> Path:
             ax.barh(y, width, left=left, color=color, label=legend, height=0.7)
             left = left + width
         ax.set_yticks(y, [_mpl_text(lab) for lab in data.labels], fontsize=8)
-        ax.invert_yaxis()  # first bar on top, as in the table
+        ax.set_ylim(n - 0.5, -0.5)  # first bar on top, as in the table; no empty margin above or below
         ax.set_xlabel(f"time of one pass [{unit.symbol}]")
         ax.set_xlim(0, max(float(left.max()) if n else 1.0, 1e-30) * 1.02)
         ax.set_title(_mpl_text(data.title) if data.title else "Latency breakdown")
