@@ -275,3 +275,19 @@ def test_sweep_on_a_ray_cluster_started_by_the_test(tmp_path):
             except ProcessLookupError:
                 pass
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_sweep_written_before_a_metric_existed_resumes(tmp_path, capsys):
+    """Parts written by an older version lack newer metric columns: the sweep resumes, those cells are null."""
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "old"
+    assert main(sweep_args(out, "search.n_trials=4", "search.workers=0", "report=false")) == 0
+    for part in (out / "results.parquet").glob("part-*.parquet"):
+        table = pq.read_table(part)
+        pq.write_table(table.drop_columns(["metric.breakdown_idle_s"]), part)
+    assert main(sweep_args(out, "search.n_trials=8", "search.workers=0", "report=false")) == 0
+    df = ResultStore(out).read()
+    assert list(df["trial"]) == list(range(8))
+    assert df.loc[df["trial"] < 4, "metric.breakdown_idle_s"].isna().all()
+    assert df.loc[df["trial"] >= 4, "metric.breakdown_idle_s"].notna().all()

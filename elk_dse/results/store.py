@@ -293,8 +293,11 @@ def _conform(table: pa.Table, schema: pa.Schema, path: Path, strict: bool) -> pa
     names = set(table.column_names)
     missing = [n for n in schema.names if n not in names]
     extra = [n for n in table.column_names if n not in set(schema.names)]
-    if strict and (missing or extra):
-        raise ValueError(f"{path.name}: columns differ from the schema (missing {missing}, extra {extra})")
+    # A metric added by a newer version is null in parts an older version wrote (so older sweeps resume);
+    # a missing parameter or an unknown column means another search space: refuse.
+    missing_not_metric = [n for n in missing if not n.startswith(METRIC_PREFIX)]
+    if strict and (missing_not_metric or extra):
+        raise ValueError(f"{path.name}: columns differ from the schema (missing {missing_not_metric}, extra {extra})")
     columns = [
         table.column(f.name) if f.name in names else pa.nulls(table.num_rows, type=f.type) for f in schema
     ]
