@@ -115,22 +115,42 @@ def compile_with_stats(graph: Graph, chip: Chip,
     res = resident(cross_op=scheduler.cross_op)
     program = _compile_resident(graph, chip, scheduler, instances, reps, res, pinned, stats)
     if not pinned and scheduler.cross_op:
-        # Keeping activations on chip can squeeze operators into streamed (multi-pass) plans that move more
-        # than spilling would, or leave no plan at all: then also try spilling what is live across those
-        # operators, and spilling everything, and keep the program that moves the fewest HBM bytes.
+        # Keeping activations on chip takes SRAM from plans and preloads: it can squeeze operators into
+        # streamed (multi-pass) plans that move more than spilling would, shrink the preload space, or leave
+        # no plan at all. Then also try spilling what is live across the squeezed operators, and spilling
+        # everything, and keep the program estimated fastest (see _estimate_s).
         alts: list[Residency] = []
         if isinstance(program, Program):
             squeezed = frozenset(op.index for op in program.ops
                                  if op.plan.num_passes > 1 and res.live_bytes[op.index] > 0)
+            crowded = float(res.live_bytes.max(initial=0.0)) / chip.num_cores > LIVE_SHARE * chip.sram_bytes_per_core
             if squeezed:
-                alts = [resident(relieve=squeezed), resident(cross_op=False)]
+                alts.append(resident(relieve=squeezed))
+            if squeezed or crowded:
+                alts.append(resident(cross_op=False))
         elif program.reason == "sram_capacity":
             alts = [resident(cross_op=False)]
         for alt in alts:
             cand = _compile_resident(graph, chip, scheduler, instances, reps, alt, pinned, stats)
-            if isinstance(cand, Program) and (not isinstance(program, Program) or cand.hbm_bytes < program.hbm_bytes):
+            if isinstance(cand, Program) and (not isinstance(program, Program)
+                                              or _estimate_s(cand) < _estimate_s(program)):
                 program = cand
     return done(program)
+
+
+# Live activations taking less than this share of a core's SRAM cannot change a plan or a preload window
+# noticeably: the residency alternatives are compiled only above it (or when an operator was squeezed).
+LIVE_SHARE = 0.01
+
+
+def _estimate_s(program: Program) -> float:
+    """Time estimate to choose between residencies (seconds): the preloading scheduler's own estimate plus the
+    activation traffic it does not see, at full HBM bandwidth; without one (sequential), HBM bytes at that
+    bandwidth."""
+    hbm_s = program.chip.hbm_bytes_per_s
+    if "schedule_estimate_s" in program.meta:
+        return float(program.meta["schedule_estimate_s"]) + float(program.meta["activation_hbm_bytes"]) / hbm_s
+    return program.hbm_bytes / hbm_s
 
 
 def _compile_resident(graph: Graph, chip: Chip, scheduler: SchedulerConfig, instances, reps, res: Residency,
