@@ -296,14 +296,18 @@ def test_unsupported_op_names_type_and_node_and_passthrough(tmp_path):
     assert err.value.field == "unsupported"
 
 
-def test_cli_bad_file_exits_2_with_one_line(tmp_path):
+def test_cli_bad_file_or_dim_exits_2_with_one_line(tmp_path):
     bad = tmp_path / "trunc.onnx"
     bad.write_bytes(open(mlp(tmp_path), "rb").read()[:50])
-    run = subprocess.run([sys.executable, "-m", "elk_dse", "evaluate", "+chip=mesh64", "model=onnx",
-                          f"model.path={bad}"], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 2
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and "model.path" in lines[0], run.stderr
+    x = helper.make_tensor_value_info("x", F, ["batch", "channels"])
+    y = helper.make_tensor_value_info("y", F, ["batch", "channels"])
+    unbound = save(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="r")], [x], [y], [], "unbound")
+    for path, words in ((bad, "not a valid ONNX model"), (unbound, "'channels' that cannot be bound")):
+        run = subprocess.run([sys.executable, "-m", "elk_dse", "evaluate", "+chip=mesh64", "model=onnx",
+                              f"model.path={path}"], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and "model.path" in lines[0] and words in lines[0], run.stderr
 
 
 # --- LayerNorm patterns, scale folding, training an imported model ---------------------------------------
