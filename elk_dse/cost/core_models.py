@@ -55,10 +55,18 @@ class CoreModel(ABC):
         self.core = core
 
     def cycles(self, op: Operator, sub: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Cycles for one core to compute the sub-operator with per-dim sizes ``sub`` (arrays, one per plan)."""
+        """Cycles for one core to compute the sub-operator with per-dim sizes ``sub`` (arrays, one per plan).
+
+        The matrix unit runs at its base rate times the speedup of the operator's narrowest input format
+        (``cores.format_speedup``; e.g. LoFi for bfp4 weights on Tenstorrent): the one place where a numeric
+        format changes a compute rate."""
         if op.uses_matrix_unit:
-            return self.matrix_cycles(op, sub) + self.core.op_overhead_cycles
+            return self.matrix_cycles(op, sub) / self.format_speedup(op) + self.core.op_overhead_cycles
         return self.vector_cycles(op, sub) + self.core.op_overhead_cycles
+
+    def format_speedup(self, op: Operator) -> float:
+        """Matrix-unit rate multiple of ``op``: the largest over its input formats (1.0 if none is named)."""
+        return max((self.core.format_speedup.of(f) for f in op.formats), default=1.0)
 
     def vector_cycles(self, op: Operator, sub: Mapping[str, np.ndarray]) -> np.ndarray:
         """Element-wise / reduction work on the vector unit: FLOPs / lanes, at least one cycle per point."""
@@ -105,6 +113,22 @@ class IpuMk2Core(CoreModel):
         block_cycles = self.BLOCK_M * self.BLOCK_K * self.BLOCK_N / self.core.macs_per_cycle
         kn_blocks = batch * np.ceil(k / self.BLOCK_K) * np.ceil(n / self.BLOCK_N)
         return kn_blocks * (np.ceil(m / self.BLOCK_M) * block_cycles + self.KN_BLOCK_SETUP_CYCLES)
+
+
+@register_core_model("tensix")
+class TensixCore(CoreModel):
+    """A Tenstorrent Tensix core: the matrix engine works on 32x32 tiles (tt-metal tiles every tensor so),
+    so m, k and n are padded up to multiples of 32 (a decode matmul with one row computes a full 32-row tile),
+    at ``matrix_rows x matrix_cols`` MAC/cycle at the base fidelity (times the format speedup).
+    """
+
+    TILE = 32
+
+    def matrix_cycles(self, op, sub):
+        batch, m, n, k = matmul_shape(op, sub)
+        t = self.TILE
+        tiles = batch * np.ceil(m / t) * np.ceil(k / t) * np.ceil(n / t)
+        return tiles * (t * t * t / self.core.macs_per_cycle)
 
 
 def core_model(core: CoreSpec) -> CoreModel:

@@ -104,7 +104,7 @@ def hbm_time_s(chip: Chip, hbm_bytes, delivered_bytes):
         if np.any(hbm > 0):
             raise ValueError(f"chip {chip.name} has no HBM but {float(np.max(hbm))} bytes must cross it")
         return 0.0 * hbm
-    t_hbm = hbm / chip.hbm_bytes_per_s
+    t_hbm = hbm / chip.hbm_achievable_bytes_per_s  # the achievable fraction of the peak (hbm.efficiency)
     if _hbm_is_local(chip):
         return t_hbm  # every core reads through its own HBM port: nothing crosses the network
     t_inject = delivered / chip.hbm_injection_bytes_per_s  # every delivered copy leaves an attach core
@@ -151,6 +151,25 @@ def barrier_time_s(chip: Chip, barriers):
     if chip.num_chips > 1:
         per += chip.chips.link_latency_ns * 1e-9
     return b * per
+
+
+def op_sync_time_s(chip: Chip, barriers):
+    """Fixed seconds of one operator instance: its ``barriers`` synchronizations plus its dispatch (launch)
+    cost ``chip.overheads.dispatch_us_per_op``."""
+    return barrier_time_s(chip, barriers) + chip.overheads.dispatch_s
+
+
+def layer_starts(ops) -> np.ndarray:
+    """Bools, one per operator instance (anything with ``layer`` and ``repetition``, in execution order):
+    whether it is the first operator of a layer instance."""
+    keys = [(op.layer, op.repetition) for op in ops]
+    return np.array([i == 0 or keys[i] != keys[i - 1] for i in range(len(keys))], dtype=bool)
+
+
+def layer_sync_time_s(chip: Chip, starts_layer):
+    """Seconds of the synchronization between repeated layers (``chip.overheads.sync_us_per_layer``) paid by
+    the operators that start a layer instance (``starts_layer``: bools, one per operator instance)."""
+    return np.asarray(starts_layer, dtype=np.float64) * chip.overheads.layer_sync_s
 
 
 def ring_hops(chip: Chip, stride: int, length: int) -> tuple[float, float]:

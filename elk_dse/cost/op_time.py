@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elk_dse.cost.network import barrier_time_s, hbm_time_s, noc_time_s, shift_time_s
+from elk_dse.cost.network import hbm_time_s, noc_time_s, op_sync_time_s, shift_time_s
 from elk_dse.hw.chip import Chip
 
 
@@ -48,7 +48,7 @@ def exec_time(chip: Chip, work) -> ExecTime:
     shift_s = shift_time_s(chip, work.shift_bytes, work.shift_core_bytes, work.shift_link_bytes,
                            work.shift_cross_bytes, work.steps, work.shift_maxlink_bytes)
     noc_s = noc_time_s(chip, work.noc_bytes, work.noc_max_core_bytes, work.chip_link_bytes)
-    sync_s = barrier_time_s(chip, work.barriers)
+    sync_s = op_sync_time_s(chip, work.barriers)  # barriers + dispatch
     warm_s = shift_time_s(chip, work.warm_bytes, work.warm_core_bytes, work.warm_link_bytes, work.warm_cross_bytes,
                           np.ones_like(np.asarray(work.steps)), work.warm_maxlink_bytes)
     return ExecTime(compute_s, shift_s, noc_s, warm_s, sync_s, np.asarray(work.overlap), np.asarray(work.steps))

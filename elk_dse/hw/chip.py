@@ -24,11 +24,43 @@ GB = 1e9
 
 
 @dataclass(frozen=True)
+class FormatSpeedup:
+    """Matrix-unit throughput per numeric format, as a multiple of the base rate (``matrix_rows x
+    matrix_cols`` MAC/cycle). An operator runs at the rate of its narrowest operand's format: e.g. Tenstorrent
+    runs bfp4 weights at LoFi (4x the HiFi4 rate of bf16) and bfp8 at HiFi2 (2x). 1.0 everywhere (the
+    default) means the format does not change the rate.
+    """
+
+    fp32: float = 1.0
+    fp16: float = 1.0
+    bf16: float = 1.0
+    fp8: float = 1.0
+    int8: float = 1.0
+    bfp8: float = 1.0
+    bfp4: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            in_range(name, value, 1 / 64, 64.0)
+
+    @property
+    def best(self) -> float:
+        """The largest multiple: the format-independent peak uses it, so no format beats the roofline."""
+        return max(asdict(self).values())
+
+    def of(self, fmt: str) -> float:
+        """The multiple of format ``fmt`` (1.0 for an unnamed format)."""
+        return float(getattr(self, fmt, 1.0)) if fmt else 1.0
+
+
+@dataclass(frozen=True)
 class CoreSpec:
     """One core: matrix unit, vector unit, scratchpad SRAM, and how it overlaps work.
 
-    The matrix unit does ``matrix_rows * matrix_cols`` fp16 multiply-accumulates per cycle; the vector unit
-    ``vector_lanes`` fp16 FLOP per cycle. ``op_overhead_cycles`` is paid once per operator step.
+    The matrix unit does ``matrix_rows * matrix_cols`` multiply-accumulates per cycle at its base rate
+    (fp16/bf16), times ``format_speedup`` for narrower formats; the vector unit ``vector_lanes`` FLOP per cycle.
+    ``op_overhead_cycles`` is paid once per operator step. ``die_cores``: cores on the die (harvested or
+    reserved ones included; None = ``count``): a compute grid can use at most that many.
     """
 
     count: int
@@ -40,9 +72,16 @@ class CoreSpec:
     vector_lanes: int = 16
     op_overhead_cycles: int = 0
     overlap_compute_comm: bool = True
+    format_speedup: FormatSpeedup = field(default_factory=FormatSpeedup)
+    die_cores: int | None = None
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 4_000_000)  # a wafer-scale engine has ~10^6 cores
+        if self.die_cores is not None:
+            in_range("die_cores", self.die_cores, 1, 4_000_000)
+            if self.count > self.die_cores:
+                raise ConfigError("count", self.count, f"the compute grid cannot use more than the "
+                                  f"die_cores={self.die_cores} cores on the die")
         positive("sram_kib", self.sram_kib, "KiB")
         at_most("sram_kib", self.sram_kib, 1_048_576, "KiB (1 GiB per core)")
         for name, high in (("matrix_rows", 1024), ("matrix_cols", 1024), ("vector_lanes", 65_536)):
@@ -66,8 +105,8 @@ class CoreSpec:
 
     @property
     def peak_flops_per_cycle(self) -> float:
-        """Best FLOP/cycle of any unit of the core (2 FLOP per MAC)."""
-        return float(max(2 * self.macs_per_cycle, self.vector_lanes))
+        """Best FLOP/cycle of any unit of the core in any format (2 FLOP per MAC)."""
+        return float(max(2 * self.macs_per_cycle * self.format_speedup.best, self.vector_lanes))
 
 
 @dataclass(frozen=True)
@@ -97,16 +136,21 @@ class HbmSpec:
     """Off-chip memory of one chip: bandwidth, capacity, channels and where the controllers attach.
 
     ``attach`` is ``all`` (every core has a port, IPU-POD-like), ``edge`` (controllers on the grid boundary)
-    or an explicit list of core ids. Channels are spread round-robin over the attach cores.
+    or an explicit list of core ids. Channels (DRAM banks) are spread round-robin over the attach cores.
+    ``efficiency``: the fraction of ``bandwidth_gb_s`` that streaming reads achieve (refresh, bank conflicts,
+    NoC congestion at the controllers); transfer times use bandwidth x efficiency, the roofline the peak.
     """
 
     bandwidth_gb_s: float
     capacity_gib: float
     channels: int = 8
     attach: str | tuple[int, ...] = "edge"
+    efficiency: float = 1.0
 
     def __post_init__(self) -> None:
         positive("bandwidth_gb_s", self.bandwidth_gb_s, "GB/s")
+        if not 0.05 <= self.efficiency <= 1.0:
+            raise ConfigError("efficiency", self.efficiency, "the achievable fraction of the peak, in [0.05, 1]")
         at_most("bandwidth_gb_s", self.bandwidth_gb_s, 10**6, "GB/s")
         positive("capacity_gib", self.capacity_gib, "GiB")
         at_most("capacity_gib", self.capacity_gib, 10**6, "GiB")
@@ -134,6 +178,31 @@ class ChipLinkSpec:
 
 
 @dataclass(frozen=True)
+class OverheadSpec:
+    """Fixed costs real chips pay that a roofline misses (physical meaning, seconds).
+
+    ``dispatch_us_per_op``: launching one operator (host or firmware command processing, kernel start and
+    completion signalling), microseconds per operator instance. ``sync_us_per_layer``: one synchronization
+    of all cores (all chips) between repeated layers, microseconds per layer instance.
+    """
+
+    dispatch_us_per_op: float = 0.0
+    sync_us_per_layer: float = 0.0
+
+    def __post_init__(self) -> None:
+        in_range("dispatch_us_per_op", self.dispatch_us_per_op, 0.0, 1e6)
+        in_range("sync_us_per_layer", self.sync_us_per_layer, 0.0, 1e6)
+
+    @property
+    def dispatch_s(self) -> float:
+        return self.dispatch_us_per_op * 1e-6
+
+    @property
+    def layer_sync_s(self) -> float:
+        return self.sync_us_per_layer * 1e-6
+
+
+@dataclass(frozen=True)
 class Chip:
     """A chip (or a system of identical chips) as the compiler and simulators see it."""
 
@@ -143,6 +212,7 @@ class Chip:
     interconnect: InterconnectSpec
     hbm: HbmSpec | None = None
     chips: ChipLinkSpec = field(default_factory=ChipLinkSpec)
+    overheads: OverheadSpec = field(default_factory=OverheadSpec)
     description: str = ""
     process: str = "n7"
 
@@ -225,6 +295,11 @@ class Chip:
     def hbm_bytes_per_s(self) -> float:
         """HBM bandwidth of the whole system (all chips), bytes/s; 0 without HBM."""
         return self.hbm.bandwidth_gb_s * GB * self.num_chips if self.hbm else 0.0
+
+    @property
+    def hbm_achievable_bytes_per_s(self) -> float:
+        """HBM bandwidth streaming transfers achieve (all chips), bytes/s: peak x ``hbm.efficiency``."""
+        return self.hbm_bytes_per_s * self.hbm.efficiency if self.hbm else 0.0
 
     @property
     def hbm_capacity_bytes(self) -> int:

@@ -61,12 +61,14 @@ Axis = str | Window
 
 @dataclass(frozen=True)
 class Tensor:
-    """A tensor of an operator: name, indexing axes, role and bytes per element."""
+    """A tensor of an operator: name, indexing axes, role and bytes per element; ``fmt`` names its numeric
+    format (ir/formats.py; "" = unnamed), which sets the matrix unit's rate on chips whose rate depends on it."""
 
     name: str
     axes: tuple[Axis, ...]
     role: Role
     bytes_per_element: float = 2.0
+    fmt: str = ""
 
     @cached_property
     def dim_names(self) -> frozenset[str]:
@@ -137,6 +139,11 @@ class Operator:
     def reduction_dims(self) -> tuple[str, ...]:
         return tuple(d for d, _ in self.dims if d not in self.output.dim_names)
 
+    @cached_property
+    def formats(self) -> tuple[str, ...]:
+        """Numeric formats of the input tensors (unnamed ones omitted)."""
+        return tuple(t.fmt for t in self.inputs if t.fmt)
+
     @property
     def uses_matrix_unit(self) -> bool:
         return self.kind in MATRIX_KINDS and len(self.inputs) >= 2 and bool(self.reduction_dims)
@@ -171,8 +178,8 @@ class Operator:
         return (
             self.kind,
             self.dims,
-            tuple((t.axes, t.role, t.bytes_per_element) for t in self.inputs),
-            (self.output.axes, self.output.role, self.output.bytes_per_element),
+            tuple((t.axes, t.role, t.bytes_per_element, t.fmt) for t in self.inputs),
+            (self.output.axes, self.output.role, self.output.bytes_per_element, self.output.fmt),
             self.flops_per_point,
         )
 

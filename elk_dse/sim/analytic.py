@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from elk_dse.cost.network import hbm_network_time_s
+from elk_dse.cost.network import hbm_network_time_s, layer_starts, layer_sync_time_s
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.cost.timeline import asap_timeline
 from elk_dse.program import OpWork, Program
@@ -38,8 +38,9 @@ class AnalyticSimulator(Simulator):
         n = len(ops)
         compute_s = np.broadcast_to(ex.compute_s, n)
         noc_s = np.array(np.broadcast_to(ex.noc_s + ex.shift_s + ex.warm_s, n), dtype=np.float64)
-        sync_s = np.broadcast_to(ex.sync_s, n)
-        exec_s = np.array(np.broadcast_to(ex.total_s, n), dtype=np.float64)
+        layer_sync = layer_sync_time_s(chip, layer_starts(ops))  # the first op of a layer waits for the sync
+        sync_s = np.broadcast_to(ex.sync_s, n) + layer_sync
+        exec_s = np.array(np.broadcast_to(ex.total_s, n), dtype=np.float64) + layer_sync
         load_s = np.broadcast_to(load_time_s(chip, work), n)
 
         load_after = [op.load_after for op in ops]

@@ -27,7 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from elk_dse.cost.network import barrier_time_s, chip_link_latency_s, noc_latency_s, shift_latency_s
+from elk_dse.cost.network import (
+    chip_link_latency_s,
+    layer_starts,
+    layer_sync_time_s,
+    noc_latency_s,
+    op_sync_time_s,
+    shift_latency_s,
+)
 from elk_dse.hw.resources import CLASS_NAMES, Resources
 from elk_dse.program import Program, ProgramOp
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
@@ -169,7 +176,7 @@ class EventSimulator(Simulator):
         self.stats: dict[str, float] = {}
 
     # ---- decomposition ---------------------------------------------------------------------------
-    def _exec_stages(self, op: ProgramOp, chip, pat: Patterns) -> list[list[Job]]:
+    def _exec_stages(self, op: ProgramOp, chip, pat: Patterns, layer_sync_s: float = 0.0) -> list[list[Job]]:
         w = op.work
         cores = op.plan.cores_used
         stages: list[list[Job]] = []
@@ -201,7 +208,7 @@ class EventSimulator(Simulator):
                 stages.append(body)
                 body = [shift]
         stages.append(body)
-        sync = float(barrier_time_s(chip, w.barriers))
+        sync = float(op_sync_time_s(chip, w.barriers)) + layer_sync_s  # barriers, dispatch, layer sync
         if sync > 0:
             stages.append([Job(f"{op.name}.sync", "sync", np.zeros(0, np.int64), np.zeros(0), delay_s=sync)])
         return stages
@@ -224,7 +231,8 @@ class EventSimulator(Simulator):
         n = len(ops)
         mode = self.mode if self.mode != "auto" else ("exact" if chip.num_cores <= EXACT_MAX_CORES else "aggregated")
         order = list(program.load_order) or list(range(n))
-        runs = [OpRun(self._exec_stages(op, chip, pat)) for op in ops]
+        layer_sync = layer_sync_time_s(chip, layer_starts(ops))
+        runs = [OpRun(self._exec_stages(op, chip, pat, float(ls))) for op, ls in zip(ops, layer_sync, strict=True)]
         loads = [self._load_job(op, pat) for op in ops]
         load_start = np.full(n, np.nan)
         load_end = np.full(n, np.nan)
