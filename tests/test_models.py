@@ -18,7 +18,8 @@ from elk_dse.ir.graph import Graph, Role
 from elk_dse.models import MODELS, ModelConfig, build_model, model_config_from_dict, model_names
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
-DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b", "mixtral_8x7b")
+DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b", "mixtral_8x7b", "llama3_1_8b",
+            "llama3_1_70b", "llama3_2_1b", "llama3_2_3b", "mistral_7b")
 ENCODERS = ("bert_large", "vit_large", "dit_xl")
 
 
@@ -353,7 +354,7 @@ def test_config_files_match_registry():
         data = yaml.safe_load(path.read_text())
         # Every file sets the sizes; only the ONNX importer's file sets its path and unsupported-op policy,
         # only an MoE model's its active experts.
-        optional = {"path", "unsupported", "active_experts", "recompute", "fused_attention"}
+        optional = {"path", "unsupported", "active_experts", "recompute", "fused_attention", "formats"}
         assert fields - optional <= set(data) <= fields, path
         assert ("path" in data) == (stem == "onnx") and ("active_experts" in data) == (stem == "mixtral_8x7b")
         assert ("recompute" in data) == (stem != "onnx")  # every zoo model trains

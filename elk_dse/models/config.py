@@ -6,16 +6,44 @@ A config file names the model and sizes (``conf/model/<name>.yaml``); the CLI ov
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from elk_dse.errors import ConfigError
+from elk_dse.ir.formats import FORMAT_BITS, format_bytes
 from elk_dse.schema import at_least, build
 
-# Bytes per element of weights, activations and KV cache.
-DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
+# Bytes per element of each numeric format (ir/formats.py: fractional for block floating point).
+DTYPE_BYTES: dict[str, float] = {name: format_bytes(name) for name in FORMAT_BITS}
 PHASES = ("decode", "prefill", "train")
 UNSUPPORTED = ("error", "passthrough")
+
+
+@dataclass(frozen=True)
+class TensorFormats:
+    """Numeric format per tensor class; "" inherits: ``weights``, ``kv_cache`` and ``activations`` from
+    ``model.dtype``, ``mlp_weights`` (MLP / expert matrices) and ``attention_weights`` (Q/K/V/O projections)
+    from ``weights`` (which also covers the LM head, embeddings and norms). E.g. Tenstorrent's Llama
+    "performance" recipe: mlp_weights=bfp4, attention_weights=bfp8, kv_cache=bfp8, activations=bf16."""
+
+    weights: str = ""
+    mlp_weights: str = ""
+    attention_weights: str = ""
+    kv_cache: str = ""
+    activations: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("weights", "mlp_weights", "attention_weights", "kv_cache", "activations"):
+            value = getattr(self, name)
+            if value and value not in FORMAT_BITS:
+                raise ConfigError(name, value, "one of " + ", ".join(FORMAT_BITS) + " (or empty: inherit)")
+
+    def resolved(self, dtype: str) -> dict[str, str]:
+        """Every class's format with the inheritance applied."""
+        weights = self.weights or dtype
+        return {"weights": weights, "mlp_weights": self.mlp_weights or weights,
+                "attention_weights": self.attention_weights or weights, "kv_cache": self.kv_cache or dtype,
+                "activations": self.activations or dtype}
 
 
 @dataclass(frozen=True)
@@ -30,7 +58,8 @@ class ModelConfig:
     ``recompute`` re-running each repeated block's forward before its backward instead of keeping its
     activations. ``fused_attention``: attention as one FlashAttention-style operator whose scores never leave
     the chip (decode and prefill; a training step's backward of it is not modelled).
-    ``dtype`` sets the bytes per element (see :data:`DTYPE_BYTES`).
+    ``dtype`` sets the bytes per element (see :data:`DTYPE_BYTES`); ``formats`` overrides it per tensor class
+    (:class:`TensorFormats`; the zoo's transformers honour it, other builders use ``dtype``).
     ``active_experts``: experts each token is routed to in a mixture-of-experts model (0 = the model's own
     top-k, e.g. 2 for Mixtral; other models reject a non-zero value).
     ``path``: the ONNX file of ``name=onnx`` (its symbolic dims named like batch / seq are bound to ``batch``
@@ -49,6 +78,7 @@ class ModelConfig:
     fused_attention: bool = False
     path: str = ""
     unsupported: str = "error"
+    formats: TensorFormats = field(default_factory=TensorFormats)
 
     def __post_init__(self) -> None:
         if self.phase not in PHASES:
@@ -65,9 +95,14 @@ class ModelConfig:
             raise ConfigError("unsupported", self.unsupported, "one of " + ", ".join(UNSUPPORTED))
 
     @property
-    def bytes_per_element(self) -> int:
+    def bytes_per_element(self) -> float:
         """Bytes per element of ``dtype``."""
         return DTYPE_BYTES[self.dtype]
+
+    @property
+    def tensor_formats(self) -> dict[str, str]:
+        """The format of each tensor class (``formats`` with inheritance from ``dtype`` applied)."""
+        return self.formats.resolved(self.dtype)
 
 
 def model_config_from_dict(data: Any, path: str = "model") -> ModelConfig:

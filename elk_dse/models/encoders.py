@@ -48,7 +48,7 @@ def cls_select(o: Ops, b: int, h: int) -> tuple[Operator, ...]:
 
 def bert_graph(cfg: ModelConfig) -> Graph:
     """One BERT-large encoder forward of B sequences of ``seq_len`` (<= 512) tokens, with the pooler."""
-    spec, o, b, s = BERT_LARGE, Ops(cfg.bytes_per_element, cfg.fused_attention), cfg.batch, cfg.seq_len
+    spec, o, b, s = BERT_LARGE, Ops.for_config(cfg), cfg.batch, cfg.seq_len
     check_positions(cfg, BERT_POSITIONS, "seq_len")
     h, t, bsh = spec.hidden, b * s, ("b", "s", "h")
     # Position rows are shared by the batch; every token uses token type 0, so one type row is read.
@@ -87,7 +87,7 @@ def bert_graph(cfg: ModelConfig) -> Graph:
 
 def vit_graph(cfg: ModelConfig) -> Graph:
     """ViT-L/16 classification of B 224x224 images (197 tokens each; ``seq_len`` is ignored)."""
-    spec, o, b = VIT_LARGE, Ops(cfg.bytes_per_element, cfg.fused_attention), cfg.batch
+    spec, o, b = VIT_LARGE, Ops.for_config(cfg), cfg.batch
     h, patches = spec.hidden, (VIT_IMAGE // VIT_PATCH) ** 2
     s = patches + 1  # + class token
     embed = (
@@ -143,7 +143,7 @@ def _dit_block(o: Ops, spec: TransformerSpec, b: int, s: int) -> tuple[Operator,
 def dit_graph(cfg: ModelConfig) -> Graph:
     """One DiT-XL/2 denoising step of B 256x256 images (256 latent tokens each; ``seq_len`` is ignored),
     conditioned on timestep and class."""
-    spec, o, b = DIT_XL, Ops(cfg.bytes_per_element, cfg.fused_attention), cfg.batch
+    spec, o, b = DIT_XL, Ops.for_config(cfg), cfg.batch
     h, s = spec.hidden, (DIT_LATENT // DIT_PATCH) ** 2
     bsh, bh = (("b", b), ("s", s), ("h", h)), (("t", b), ("h", h))
     embed = (

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from elk_dse.ir.formats import format_bytes
 from elk_dse.ir.graph import Axis, Graph, Layer, Operator, Role, Tensor
 from elk_dse.models.config import ModelConfig
 
@@ -38,22 +39,51 @@ ID_BYTES = 4  # token / class ids are int32 whatever the model dtype
 
 Dims = Sequence[tuple[str, int]]
 
+# Weight tensors by class (their name before the first dot): the MLP's and experts' matrices, and the
+# attention projections. Everything else (embeddings, norms, LM head, pooler) is class ``weights``.
+MLP_WEIGHTS = frozenset({"gate_proj", "up_proj", "down_proj", "fc1", "fc2", "experts"})
+ATTENTION_WEIGHTS = frozenset({"q_proj", "k_proj", "v_proj", "o_proj"})
+
+
+def weight_class(name: str) -> str:
+    """The tensor class (a :class:`~elk_dse.models.config.TensorFormats` field) of weight ``name``."""
+    base = name.split(".", 1)[0]
+    if base in MLP_WEIGHTS:
+        return "mlp_weights"
+    return "attention_weights" if base in ATTENTION_WEIGHTS else "weights"
+
 
 @dataclass(frozen=True)
 class Ops:
-    """Operator factory for one element size ``bpe`` (bytes per element of weights and activations);
+    """Operator factory for one element size ``bpe`` (bytes per element of weights and activations), or per
+    tensor class when ``formats`` is given (class -> format name, see :meth:`for_config`);
     ``fused_attention``: attention as one FlashAttention-style operator (see :meth:`attention`)."""
 
     bpe: float
     fused_attention: bool = False
+    formats: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def for_config(cls, cfg: ModelConfig) -> Ops:
+        """The factory for ``cfg``: per-class formats from ``cfg.formats`` (inheriting ``cfg.dtype``)."""
+        return cls(cfg.bytes_per_element, cfg.fused_attention, tuple(sorted(cfg.tensor_formats.items())))
+
+    def format_of(self, tensor_class: str) -> tuple[str, float]:
+        """(format name, bytes per element) of a tensor class; ("", bpe) without per-class formats."""
+        fmt = dict(self.formats).get(tensor_class, "")
+        return (fmt, format_bytes(fmt)) if fmt else ("", self.bpe)
 
     def act(self, name: str, *axes: Axis, role: Role = Role.ACTIVATION) -> Tensor:
-        """A non-weight tensor (activation by default) of ``bpe`` bytes per element."""
-        return Tensor(name, tuple(axes), role, self.bpe)
+        """A non-weight tensor (activation by default) in the activations' format (the KV cache's for
+        role kv_cache)."""
+        fmt, bpe = self.format_of("kv_cache" if role == Role.KV_CACHE else "activations")
+        return Tensor(name, tuple(axes), role, bpe, fmt)
 
-    def weight(self, name: str, *axes: Axis) -> Tensor:
-        """A weight tensor of ``bpe`` bytes per element."""
-        return Tensor(name, tuple(axes), Role.WEIGHT, self.bpe)
+    def weight(self, name: str, *axes: Axis, scale: float = 1.0) -> Tensor:
+        """A weight tensor in its class's format (:func:`weight_class`); ``scale`` multiplies the bytes per
+        element (stacked expert matrices)."""
+        fmt, bpe = self.format_of(weight_class(name))
+        return Tensor(name, tuple(axes), Role.WEIGHT, bpe * scale, fmt)
 
     @staticmethod
     def op(
@@ -150,8 +180,8 @@ class Ops:
         queries = () if q_len is None else (("s", q_len),)
         dims = (("b", b), ("g", g), ("r", r), *queries, (key, kv_len), ("d", d))
         kname, vname = ("k_cache", "v_cache") if decode else ("k", "v")
-        k = Tensor(kname, ("b", "g", key, "d"), kv_role, self.bpe)
-        v = Tensor(vname, ("b", "g", key, "d"), kv_role, self.bpe)
+        k = self.act(kname, "b", "g", key, "d", role=kv_role)
+        v = self.act(vname, "b", "g", key, "d", role=kv_role)
         scores = self.act("scores", "b", "g", "r", *qa, key)
         probs = self.act("probs", "b", "g", "r", *qa, key)
         q = self.act("q", "b", "g", "r", *qa, "d")
@@ -190,6 +220,18 @@ def count_params(layers: Iterable[Layer], tables: Mapping[str, int]) -> int:
     return total
 
 
+def count_param_bytes(layers: Iterable[Layer], tables: Mapping[str, tuple[int, float]]) -> float:
+    """Bytes of the parameters :func:`count_params` counts: each weight tensor at its own bytes per element,
+    each of the ``tables`` (name -> (elements, bytes per element)) once at its full size."""
+    total = sum(n * bpe for n, bpe in tables.values())
+    for layer in layers:
+        for op in layer.ops:
+            for t in op.inputs:
+                if t.role == Role.WEIGHT and t.name not in tables:
+                    total += float(t.nbytes(op.sizes)) * layer.repeat
+    return float(total)
+
+
 def stack(
     embed: Sequence[Operator], body_name: str, body: Sequence[Operator], repeat: int, head: Sequence[Operator]
 ) -> tuple[Layer, ...]:
@@ -206,13 +248,15 @@ def make_graph(
     batch: int,
     seq_len: int,
     kv_len: int,
+    parameter_bytes: float | None = None,
 ) -> Graph:
-    """A Graph with parameter bytes = ``params`` x bytes per element and ``params`` appended to meta."""
+    """A Graph with parameter bytes = ``parameter_bytes`` (default ``params`` x bytes per element) and
+    ``params`` appended to meta."""
     return Graph(
         name=cfg.name,
         phase=cfg.phase,
         layers=tuple(layers),
-        parameter_bytes=float(params * cfg.bytes_per_element),
+        parameter_bytes=float(params * cfg.bytes_per_element if parameter_bytes is None else parameter_bytes),
         batch=batch,
         seq_len=seq_len,
         kv_len=kv_len,

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from elk_dse.errors import ConfigError
-from elk_dse.ir.graph import Graph, Operator, Role, Tensor
+from elk_dse.ir.graph import Graph, Operator, Role
 from elk_dse.models.config import ModelConfig
 from elk_dse.models.ops import (
     ADD_FLOPS,
@@ -40,6 +40,7 @@ from elk_dse.models.ops import (
     SOFTMAX_FLOPS,
     Builder,
     Ops,
+    count_param_bytes,
     count_params,
     make_graph,
     stack,
@@ -135,7 +136,7 @@ def moe_ops(o: Ops, spec: TransformerSpec, t: int, src: str, y: str, top_k: int)
     def expert(name: str, d_in: int, d_out: int, x: str, out: str) -> Operator:
         # The loaded experts' matrices, stacked: ``loaded`` x d_in x d_out elements, as d_in x d_out elements
         # of ``loaded`` x bpe bytes.
-        w = Tensor(f"experts.{name}", ("h", "o"), Role.WEIGHT, o.bpe * loaded)
+        w = o.weight(f"experts.{name}", "h", "o", scale=loaded)
         dims = (("t", pairs), ("h", d_in), ("o", d_out))
         return o.op(f"expert_{name}", "matmul", dims, (o.act(x, "t", "h"), w), o.act(out, "t", "o"), MATMUL_FLOPS)
 
@@ -235,7 +236,7 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
     decode, train = cfg.phase == "decode", cfg.phase == "train"
     # Decoders may run past their learned position table (the Elk study runs OPT-30B at KV 4096): the shapes
     # are what a performance study needs; the table keeps its published size in parameter_bytes.
-    o, b, h = Ops(cfg.bytes_per_element, cfg.fused_attention), cfg.batch, spec.hidden
+    o, b, h = Ops.for_config(cfg), cfg.batch, spec.hidden
     s = 1 if decode else cfg.seq_len
     kv_len = cfg.kv_len if decode else cfg.seq_len
     tok = "tok" if spec.max_positions else "x"
@@ -284,7 +285,9 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
         for name, size in (("gate_proj", h * spec.ffn), ("up_proj", h * spec.ffn), ("down_proj", spec.ffn * h)):
             tables[f"experts.{name}"] = spec.experts * size * spec.num_layers
     params = count_params(layers, tables)
-    return make_graph(cfg, layers, params, spec.meta(), batch=b, seq_len=s, kv_len=kv_len)
+    # Stored bytes: every tensor in its format; the tables (embedding, stacked experts) in theirs.
+    stored = count_param_bytes(layers, {n: (size, o.weight(n).bytes_per_element) for n, size in tables.items()})
+    return make_graph(cfg, layers, params, spec.meta(), batch=b, seq_len=s, kv_len=kv_len, parameter_bytes=stored)
 
 
 # Published configurations (Hugging Face config.json of each checkpoint).
@@ -306,6 +309,18 @@ DECODER_SPECS: dict[str, TransformerSpec] = {
     "gemma2_27b": TransformerSpec(
         46, 4608, 32, 16, 128, 36864, 256000, "geglu", "rms", tied=True, sandwich_norm=True
     ),
+    # meta-llama/Llama-3.1-8B config.json: GQA with 8 KV heads, 128,256-token vocabulary, untied LM head
+    # (8,030,261,248 params).
+    "llama3_1_8b": TransformerSpec(32, 4096, 32, 8, 128, 14336, 128256, "swiglu", "rms"),
+    # meta-llama/Llama-3.1-70B config.json (70,553,706,496 params).
+    "llama3_1_70b": TransformerSpec(80, 8192, 64, 8, 128, 28672, 128256, "swiglu", "rms"),
+    # meta-llama/Llama-3.2-1B config.json: head_dim 64, tied embeddings (1,235,814,400 params).
+    "llama3_2_1b": TransformerSpec(16, 2048, 32, 8, 64, 8192, 128256, "swiglu", "rms", tied=True),
+    # meta-llama/Llama-3.2-3B config.json: 24 heads of 128, tied embeddings (3,212,749,824 params).
+    "llama3_2_3b": TransformerSpec(28, 3072, 24, 8, 128, 8192, 128256, "swiglu", "rms", tied=True),
+    # mistralai/Mistral-7B-Instruct-v0.3 config.json (the checkpoint tt-metal's tt_transformers runs):
+    # GQA with 8 KV heads, 32,768-token vocabulary (7,248,023,552 params). Its sliding window is off (null).
+    "mistral_7b": TransformerSpec(32, 4096, 32, 8, 128, 14336, 32768, "swiglu", "rms"),
     # mistralai/Mixtral-8x7B-v0.1 config.json; Jiang et al. 2024, "Mixtral of Experts": 8 SwiGLU experts per
     # layer, 2 per token, GQA with 8 KV heads (46,702,792,704 params).
     "mixtral_8x7b": TransformerSpec(32, 4096, 32, 8, 128, 14336, 32000, "swiglu", "rms", experts=8, top_k=2),
