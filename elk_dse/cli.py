@@ -1,4 +1,4 @@
-"""Command line: ``python -m elk_dse <evaluate|sweep|report> [key=value ...]``.
+"""Command line: ``python -m elk_dse <evaluate|sweep|report|validate> [key=value ...]``.
 
 Hydra composes the config (groups chip, model, scheduler, sim from conf/; ``+chip=<name>`` or ``chip=<name>``
 picks a chip); this is the only module that sees DictConfig. Every user error is one line on stderr and exit
@@ -19,7 +19,7 @@ from typing import Any
 from elk_dse import __version__
 from elk_dse.errors import ConfigError, ElkError, StorageError, UnknownKeyError, nearest
 
-COMMANDS = ("evaluate", "sweep", "report")
+COMMANDS = ("evaluate", "sweep", "report", "validate")
 GROUPS = ("chip", "model", "scheduler", "sim")
 EXIT_USAGE = 2
 EXIT_IO = 74  # sysexits.h EX_IOERR: a sweep file cannot be written or read
@@ -40,6 +40,7 @@ def help_text() -> str:
         "usage: python -m elk_dse evaluate +chip=<chip> [model=<model>] [key=value ...] [format=json]",
         "       python -m elk_dse sweep +chip=<chip> [sweep=<space>] [search.n_trials=N] [out=<folder>] ...",
         "       python -m elk_dse report <sweep folder> [<sweep folder> ...]",
+        "       python -m elk_dse validate [fit=true|false] [points=<id>,<id>] [out=docs/validation.md]",
         "",
         "config groups (choose with group=<option>; the chip with +chip=<option>):",
     ]
@@ -228,6 +229,25 @@ def cmd_report(folders: list[str]) -> int:
     return 0
 
 
+def cmd_validate(overrides: list[str]) -> int:
+    """Predict the published measurements of docs/validation.md: fit the overheads on the calibration points
+    (``fit=false``: use the chip descriptions as shipped), print the table and write it to ``out``."""
+    from elk_dse.validation import load_suite, markdown, run, write
+
+    opts = dict(o.split("=", 1) for o in overrides)
+    for key in opts:
+        if key not in ("fit", "points", "out"):
+            raise ConfigError(key, opts[key], "validate takes fit=true|false, points=<id>,<id>, out=<file.md>")
+    if opts.get("fit", "true") not in ("true", "false"):
+        raise ConfigError("fit", opts["fit"], "true or false")
+    selected = [p for p in opts.get("points", "").split(",") if p]
+    rows, cal = run(selected, calibrate=opts.get("fit", "true") == "true")
+    table = markdown(rows, load_suite()["sources"], cal)
+    print(table)
+    print(f"written: {write(Path(opts.get('out', 'docs/validation.md')), table)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input, 74 a file cannot be written or read,
     1 internal error, 130 interrupted)."""
@@ -243,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("flag", sorted(unknown)[0], "one of --help, --cfg, --debug")
         if command == "report":
             return cmd_report(positional)
+        if command == "validate":
+            return cmd_validate(overrides)
         cfg = compose_config(overrides)
         if "--cfg" in flags:
             import yaml
