@@ -105,3 +105,17 @@ def test_overheads_add_their_physical_cost():
     assert r3["latency_s"] > 1.5 * r0["latency_s"] and r3["roofline_latency_s"] == r0["roofline_latency_s"]
     for r in (r0, r1, r2, r3):
         assert r["latency_s"] >= r["roofline_latency_s"]
+
+
+def test_tensor_parallel_over_eight_chips():
+    # Llama-3.1-70B does not fit one Wormhole's 12 GiB; over 8 chips the compiler partitions every operator
+    # over all 512 cores, with the cross-chip part on the Ethernet ring, and stays above the roofline.
+    fmts = {"weights": "bfp8", "mlp_weights": "bfp4", "attention_weights": "bfp8", "kv_cache": "bfp8"}
+    cfg = model_config_from_dict({"name": "llama3_1_70b", "batch": 1, "kv_len": 128, "dtype": "bf16",
+                                  "formats": fmts})
+    one = evaluate(DesignPoint(chip_from_dict(chip_dict("wormhole_n150")), cfg), include_ops=False)
+    assert not one["feasible"] and one["infeasible_reason"] == "hbm_capacity"
+    t3k = evaluate(DesignPoint(chip_from_dict(chip_dict("wormhole_t3k")), cfg, SchedulerConfig(name="sequential")),
+                   include_ops=False)
+    assert t3k["feasible"] and t3k["chip_link_bytes"] > 0
+    assert t3k["latency_s"] >= t3k["roofline_latency_s"]
