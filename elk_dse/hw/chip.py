@@ -15,7 +15,7 @@ import numpy as np
 
 from elk_dse.errors import ConfigError
 from elk_dse.hw.topology import TOPOLOGIES, Topology
-from elk_dse.schema import at_most, build, in_range, positive
+from elk_dse.schema import at_least, at_most, build, in_range, positive
 
 KIB = 1024
 MIB = 1024**2
@@ -125,7 +125,8 @@ class InterconnectSpec:
     def __post_init__(self) -> None:
         if self.topology not in TOPOLOGIES:
             raise ConfigError("topology", self.topology, "one of " + ", ".join(sorted(TOPOLOGIES)))
-        positive("link_bytes_per_cycle", self.link_bytes_per_cycle, "bytes/cycle")
+        # A floor, not just > 0: a 1e-248 B/cycle link makes every transfer time overflow to infinity.
+        at_least("link_bytes_per_cycle", self.link_bytes_per_cycle, 1e-3, "bytes/cycle")
         at_most("link_bytes_per_cycle", self.link_bytes_per_cycle, 65_536, "bytes/cycle")
         in_range("hop_latency_cycles", self.hop_latency_cycles, 0, 10**6)
         in_range("barrier_cycles", self.barrier_cycles, 0, 10**9)
@@ -148,7 +149,7 @@ class HbmSpec:
     efficiency: float = 1.0
 
     def __post_init__(self) -> None:
-        positive("bandwidth_gb_s", self.bandwidth_gb_s, "GB/s")
+        at_least("bandwidth_gb_s", self.bandwidth_gb_s, 1e-3, "GB/s")  # a floor: tiny values overflow times
         if not 0.05 <= self.efficiency <= 1.0:
             raise ConfigError("efficiency", self.efficiency, "the achievable fraction of the peak, in [0.05, 1]")
         at_most("bandwidth_gb_s", self.bandwidth_gb_s, 10**6, "GB/s")
@@ -172,7 +173,7 @@ class ChipLinkSpec:
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 65_536)
-        positive("link_gb_s", self.link_gb_s, "GB/s")
+        at_least("link_gb_s", self.link_gb_s, 1e-3, "GB/s")  # a floor: tiny values overflow transfer times
         at_most("link_gb_s", self.link_gb_s, 10**6, "GB/s")
         in_range("link_latency_ns", self.link_latency_ns, 0, 10**9)
 
