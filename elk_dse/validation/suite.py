@@ -113,6 +113,8 @@ def predict(point: Point, dispatch_us: float | None = None, efficiency: float | 
     if not result["feasible"]:
         return math.nan
     latency = result["latency_s"]
+    # Physics first: a prediction below the roofline would be a bug in the models, never a result.
+    assert latency >= result["roofline_latency_s"] * (1 - 1e-9), f"{point.id}: latency below the roofline"
     # One decode step produces one token for every user: tokens/s/user = 1 / step latency.
     return 1.0 / latency if point.metric == "tokens_per_s_per_user" else latency * 1e3
 
