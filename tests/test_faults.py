@@ -110,3 +110,44 @@ def test_corrupt_journal_record_is_a_one_line_error(tmp_path, capsys):
     message = one_line(capsys.readouterr().err)
     assert "optuna.journal" in message and "line 3" in message and "results.parquet are intact" in message
     assert list(ResultStore(out).read()["trial"]) == [0, 1, 2, 3]  # nothing touched
+
+
+def interrupt_asking_at(monkeypatch, call: int) -> None:
+    """Ctrl-C in the middle of asking a trial's parameters (the ``call``-th parameter suggested)."""
+    from elk_dse.search.space import ParamSpec
+
+    real = ParamSpec.suggest
+    calls = {"n": 0}
+
+    def suggest(self, trial, name):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return real(self, trial, name)
+
+    monkeypatch.setattr(ParamSpec, "suggest", suggest)
+
+
+def test_interrupted_asking_is_rolled_back_and_asked_again_identically(tmp_path, monkeypatch, capsys, reference):
+    out = tmp_path / "s"
+    # The default space has 7 parameters: call 7*5 + 3 is the 3rd parameter of trial 5 (batch 1, 2nd trial).
+    interrupt_asking_at(monkeypatch, 7 * 5 + 3)
+    assert main(args(out)) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(args(out)) == 0
+    assert "rolled back a batch whose asking was interrupted" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(ResultStore(out).read().drop(columns=TIMING), reference)
+
+
+def test_interrupted_asking_on_an_rdb_storage_fails_that_trial_and_goes_on(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "s"
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    interrupt_asking_at(monkeypatch, 7 * 5 + 3)
+    assert main([*args(out), f"search.storage={url}"]) == 130
+    monkeypatch.undo()
+    assert main([*args(out), f"search.storage={url}"]) == 0
+    df = ResultStore(out).read()
+    assert len(df) == N and df["trial"].is_unique
+    failed = df[df["status"] == "FAIL"]
+    assert list(failed["trial"]) == [5] and failed["error"].str.contains("interrupted while this trial").all()

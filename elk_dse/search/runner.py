@@ -145,6 +145,10 @@ def open_study(settings: SweepSettings):
         if cut:
             print(f"warning: {journal}: dropped a partial last record ({cut} bytes, kept in {journal.name}.torn) "
                   "left by an interrupted write", file=sys.stderr)
+        rolled_back = roll_back_interrupted_ask(settings.out_dir, journal)
+        if rolled_back:
+            print(f"note: {journal}: rolled back a batch whose asking was interrupted ({rolled_back} bytes); it is "
+                  "asked again exactly as before", file=sys.stderr)
         storage = JournalStorage(JournalFileBackend(str(journal)))
     directions = [o.direction for o in settings.space.objectives]
     try:
@@ -158,6 +162,46 @@ def open_study(settings: SweepSettings):
         raise ConfigError("sweep", settings.space.name, "this sweep folder holds a study with other objectives; "
                           "choose another out= folder")
     return study
+
+
+ASK_CHECKPOINT = "ask_checkpoint.json"
+
+
+def _write_ask_checkpoint(out_dir: Path, journal_bytes: int, complete: bool) -> None:
+    path = out_dir / ASK_CHECKPOINT
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(json.dumps({"journal_bytes": journal_bytes, "complete": complete}))
+    os.replace(tmp, path)
+
+
+def roll_back_interrupted_ask(out_dir: Path, journal: Path) -> int:
+    """Undo a batch whose asking a kill interrupted: cut the journal back to where the batch began.
+
+    Asking a batch (create trials, sample their parameters) writes many journal records; a kill in between
+    leaves some trials without all their parameters, which can neither be evaluated faithfully nor asked again
+    the same way. The driver records the journal size before asking and marks the checkpoint complete
+    after, before any evaluation starts, so the records cut here never have a result. The rerun then asks
+    the batch again with the same seed and storage state: the same trials. Returns the bytes cut (kept in
+    ``<journal>.rolled_back``)."""
+    path = out_dir / ASK_CHECKPOINT
+    if not path.exists() or not journal.exists():
+        return 0
+    try:
+        checkpoint = json.loads(path.read_text())
+        keep, complete = int(checkpoint["journal_bytes"]), bool(checkpoint["complete"])
+    except (ValueError, KeyError, TypeError):
+        return 0  # a checkpoint cut short by a kill was written before any ask of its batch: nothing to undo
+    size = journal.stat().st_size
+    if complete or size <= keep:
+        return 0
+    data = journal.read_bytes()
+    journal.with_name(journal.name + ".rolled_back").write_bytes(data[keep:])
+    with open(journal, "r+b") as fh:
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    _write_ask_checkpoint(out_dir, keep, complete=True)
+    return size - keep
 
 
 def _schema(space: SearchSpace):
@@ -285,6 +329,10 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
                 if remaining <= 0:
                     break
                 study.sampler = _make_sampler(settings, len(study.trials) // settings.batch_size)
+                journal = None if settings.storage else settings.out_dir / "optuna.journal"
+                if journal is not None:
+                    _write_ask_checkpoint(settings.out_dir, journal.stat().st_size if journal.exists() else 0,
+                                          complete=False)
                 asked = []
                 grid = grid_points(settings) if settings.sampler == "grid" else None
                 for _ in range(min(settings.batch_size, remaining)):
@@ -293,10 +341,23 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
                     trial = study.ask()
                     settings.space.suggest(trial)
                     asked.append(trial.number)
+                if journal is not None:
+                    _write_ask_checkpoint(settings.out_dir, journal.stat().st_size, complete=True)
                 pending = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                            if t.number in asked]
-            jobs = [(t.number, settings.space.decode(t.params)) for t in pending if t.number not in finished]
             rows: dict[int, dict[str, Any]] = {}
+            jobs = []
+            for t in pending:
+                params = settings.space.decode(t.params)
+                if t.number in finished:
+                    continue
+                if settings.space.missing(params):  # killed while asking (RDB storage: no roll-back)
+                    rows[t.number] = _failed_row(t.number, params, settings.seed, "the driver was interrupted "
+                                                 "while this trial's parameters were asked; not evaluated")
+                    row_log.append(rows[t.number])
+                    finished.add(t.number)
+                    continue
+                jobs.append((t.number, params))
 
             def on_row(row: dict[str, Any], rows: dict[int, dict[str, Any]] = rows) -> None:
                 try:
@@ -313,6 +374,7 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
                 evaluator = evaluator or _Evaluator(settings)
                 evaluator.run(jobs, on_row)
                 new_trials += len(jobs)
+            if rows:
                 _write_batch(store, row_log, [rows[n] for n in sorted(rows)])
             stored = None
             for t in pending:

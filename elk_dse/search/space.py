@@ -187,6 +187,14 @@ class SearchSpace:
                 out[key] = optuna_params[key]
         return out
 
+    def missing(self, values: dict[str, Any]) -> list[str]:
+        """Active parameters (conditions met) that ``values`` lacks: a trial whose asking was cut short."""
+        out: list[str] = []
+        for key, spec in self.params:
+            if active(spec, values) and key not in values:
+                out.append(key)
+        return out
+
     def encode(self, values: dict[str, Any]) -> dict[str, Any]:
         """Optuna parameters of a point given as {dotted key: value} (the inverse of :meth:`decode`)."""
         out: dict[str, Any] = {}
