@@ -167,29 +167,41 @@ COMPILE_SPACE = {  # the core changes: nearly every trial builds its plan tables
 }
 
 
-def reuse_vs_compile(n: int = 64) -> None:
-    """Trials/min with 1 and 2 Ray workers on a space that reuses compiles and on one that compiles every point."""
+def reuse_vs_compile(n: int = 128) -> None:
+    """Trials/min in-process and with 1 and 2 Ray workers, on a space that reuses compiles and on one that compiles
+    every point (median of 3 sweeps each). Ray is started as the CLI starts it (num_cpus = workers) and warmed up
+    by a 4-trial sweep, so the timed sweeps measure the sweep, not Ray's start-up."""
     import ray
 
     from elk_dse.cli import main as cli_main
 
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR)
-    print(f"{'trials/min (mesh64, llama2_7b decode, ' + str(n) + ' trials)':<44} {'1 worker':>9} {'2 workers':>10} "
-          f"{'speedup':>8}")
-    for label, space in (("space reusing compiles", REUSE_SPACE), ("space compiling every point", COMPILE_SPACE)):
-        rates = []
-        for workers in (1, 2):
-            with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-                path = Path(tmp) / "space.yaml"
-                path.write_text(yaml.safe_dump(space))
-                t0 = time.perf_counter()
-                code = cli_main(["sweep", "+chip=mesh64", f"sweep={path}", f"out={tmp}/s", f"search.n_trials={n}",
-                                 f"search.workers={workers}", "progress=false", "report=false"])
-                rates.append(n / (time.perf_counter() - t0) * 60)
+    def timed(space: dict, workers: int, trials: int) -> float:
+        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+            path = Path(tmp) / "space.yaml"
+            path.write_text(yaml.safe_dump(space))
+            t0 = time.perf_counter()
+            code = cli_main(["sweep", "+chip=mesh64", f"sweep={path}", f"out={tmp}/s", f"search.n_trials={trials}",
+                             f"search.workers={workers}", "progress=false", "report=false"])
             assert code == 0
-        print(f"  {label:<42} {rates[0]:>9.0f} {rates[1]:>10.0f} {rates[1] / rates[0]:>7.2f}x", flush=True)
+            return trials / (time.perf_counter() - t0) * 60
+
+    rates: dict[tuple[str, int], float] = {}
+    for workers in (0, 1, 2):
+        if ray.is_initialized():
+            ray.shutdown()
+        if workers:
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR)
+        timed(REUSE_SPACE, workers, 4)  # warm-up: imports and worker processes
+        for label, space in (("space reusing compiles", REUSE_SPACE), ("space compiling every point", COMPILE_SPACE)):
+            # Median of 3: on this VM one sweep's wall time varies by +-15% from run to run.
+            rates[label, workers] = statistics.median(timed(space, workers, n) for _ in range(3))
+    ray.shutdown()
+    print(f"{'trials/min (mesh64, llama2_7b decode, ' + str(n) + ' trials)':<44} {'in-proc':>8} {'1 worker':>9} "
+          f"{'2 workers':>10} {'speedup':>8}")
+    for label in ("space reusing compiles", "space compiling every point"):
+        r0, r1, r2 = (rates[label, w] for w in (0, 1, 2))
+        print(f"  {label:<42} {r0:>8.0f} {r1:>9.0f} {r2:>10.0f} {r2 / r1:>7.2f}x", flush=True)
     print()
 
 
