@@ -55,14 +55,28 @@ def time_point(chip_name: str, model: ModelConfig, repeats: int = 3) -> tuple[fl
     return cold, statistics.median(warm), result["feasible"]
 
 
-def sweep_rate(workers: int, n_trials: int) -> float:
+def ray_for(workers: int) -> None:
+    """(Re)start a local Ray as the CLI would for ``workers`` (num_cpus = workers; none for 0) and warm it up
+    with a 4-trial sweep, so that timed sweeps measure the sweep and not Ray's start-up."""
     import ray
 
     from elk_dse.cli import main
 
-    if workers and not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+    if ray.is_initialized():
+        ray.shutdown()
+    if workers:
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        assert main(["sweep", "+chip=mesh64", f"out={tmp}/s", "search.n_trials=4", f"search.workers={workers}",
+                     "progress=false", "report=false"]) == 0
+
+
+def sweep_rate(workers: int, n_trials: int) -> float:
+    """Trials/min of the default space (mesh64, Llama-2-7B decode) with ``workers`` (0 = in-process)."""
+    from elk_dse.cli import main
+
+    ray_for(workers)
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         t0 = time.perf_counter()
         code = main(["sweep", "+chip=mesh64", f"out={tmp}/s", f"search.n_trials={n_trials}",
@@ -187,12 +201,7 @@ def reuse_vs_compile(n: int = 128) -> None:
 
     rates: dict[tuple[str, int], float] = {}
     for workers in (0, 1, 2):
-        if ray.is_initialized():
-            ray.shutdown()
-        if workers:
-            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR)
-        timed(REUSE_SPACE, workers, 4)  # warm-up: imports and worker processes
+        ray_for(workers)
         for label, space in (("space reusing compiles", REUSE_SPACE), ("space compiling every point", COMPILE_SPACE)):
             # Median of 3: on this VM one sweep's wall time varies by +-15% from run to run.
             rates[label, workers] = statistics.median(timed(space, workers, n) for _ in range(3))
@@ -237,6 +246,8 @@ def search_efficiency() -> None:
 
 def soak() -> None:
     import soak as soak_module
+
+    ray_for(2)
 
     sys.argv = [sys.argv[0], os.environ.get("BENCH_SOAK_TRIALS", "10000")]
     soak_module.main()
