@@ -13,6 +13,7 @@ breakdown, rooflines, sensitivity, timeline, provenance. A file that exists but 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import itertools
 import json
@@ -481,17 +482,23 @@ def _design_json(s: SweepFolder, trial: int, body: list[str]) -> dict[str, Any] 
             "sweep): per-operator figures of this design not drawn.</p>"
         )
         return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        body.append(
-            _warn(f"{path}: cannot be read ({type(err).__name__}: {(str(err).splitlines() or [''])[0]})")
-        )
-        return None
-    if not isinstance(data, dict):
-        body.append(_warn(f"{path}: not a JSON object"))
+    stat = path.stat()
+    data = _parse_design(str(path), stat.st_mtime_ns, stat.st_size)
+    if isinstance(data, str):
+        body.append(_warn(f"{path}: {data}"))
         return None
     return data
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_design(path: str, mtime_ns: int, size: int) -> dict[str, Any] | str:
+    """A design file parsed once per version (the breakdown, roofline and timeline sections all read the
+    knee's, a few hundred KB each); a string says why it cannot be used. Callers must not modify the dict."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        return f"cannot be read ({type(err).__name__}: {(str(err).splitlines() or [''])[0]})"
+    return data if isinstance(data, dict) else "not a JSON object"
 
 
 def _chosen_trials(front: pd.DataFrame, knee: Any) -> list[tuple[int, str]]:

@@ -13,6 +13,7 @@ parameters, skipping those whose rows exist), then continues to ``n_trials`` row
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -52,6 +53,16 @@ class SweepSettings:
     ray_address: str = "local"
     progress: bool = True
     provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def journal(self) -> Path | None:
+        """The Optuna journal file in the sweep folder, or None when ``storage`` names an RDB."""
+        return None if self.storage else self.out_dir / "optuna.journal"
+
+    @property
+    def storage_label(self) -> str:
+        """Where the study lives, for messages: the storage URL or the journal path."""
+        return self.storage or str(self.journal)
 
     def __post_init__(self) -> None:
         if self.n_trials < 1:
@@ -140,7 +151,8 @@ def open_study(settings: SweepSettings):
     if settings.storage:
         storage: Any = settings.storage
     else:
-        journal = settings.out_dir / "optuna.journal"
+        journal = settings.journal
+        assert journal is not None
         cut = repair_journal_tail(journal)
         if cut:
             print(f"warning: {journal}: dropped a partial last record ({cut} bytes, kept in {journal.name}.torn) "
@@ -155,7 +167,7 @@ def open_study(settings: SweepSettings):
         study = optuna.create_study(storage=storage, study_name=STUDY_NAME, directions=directions,
                                     load_if_exists=True, sampler=_make_sampler(settings, 0))
     except Exception as err:  # bad URL, unreachable server, corrupt journal: one line, the field named
-        raise ConfigError("search.storage", settings.storage or str(settings.out_dir / "optuna.journal"),
+        raise ConfigError("search.storage", settings.storage_label,
                           f"cannot open the Optuna storage ({type(err).__name__}: {str(err).splitlines()[0]})"
                           ) from None
     if [d.name.lower() for d in study.directions] != directions:
@@ -194,12 +206,7 @@ def roll_back_interrupted_ask(out_dir: Path, journal: Path) -> int:
     size = journal.stat().st_size
     if complete or size <= keep:
         return 0
-    data = journal.read_bytes()
-    journal.with_name(journal.name + ".rolled_back").write_bytes(data[keep:])
-    with open(journal, "r+b") as fh:
-        fh.truncate(keep)
-        fh.flush()
-        os.fsync(fh.fileno())
+    _cut_keeping_tail(journal, keep, ".rolled_back")
     _write_ask_checkpoint(out_dir, keep, complete=True)
     return size - keep
 
@@ -220,6 +227,12 @@ class _Evaluator:
             self.ray = _init_ray(settings)
             self._remote = self.ray.remote(num_cpus=1, max_retries=0)(evaluate_trial)
             self._base_ref = self.ray.put(settings.base)
+            # Where Ray cannot run more than ``workers`` trials at once (a local Ray started with that many
+            # CPUs), keep twice as many in flight: a worker finishing a trial finds the next one queued instead
+            # of idling while the driver logs the row and submits another. On a larger cluster ``workers``
+            # caps concurrency.
+            depth = 2 if self.ray.cluster_resources().get("CPU", 0) <= settings.workers else 1
+            self._in_flight_limit = depth * settings.workers
 
     def run(self, jobs: list[tuple[int, dict[str, Any]]], on_row: Callable[[dict[str, Any]], None]) -> None:
         seed = self.settings.seed
@@ -228,16 +241,11 @@ class _Evaluator:
                 on_row(evaluate_trial(self.settings.base, params, number, seed, self.settings.space.constraints))
             return
         ray = self.ray
-        queue = list(jobs)
+        queue = collections.deque(jobs)
         in_flight: dict[Any, tuple[int, dict[str, Any]]] = {}
-        # Where Ray cannot run more than ``workers`` trials at once (a local Ray started with that many CPUs),
-        # keep twice as many in flight: a worker finishing a trial finds the next one queued instead of idling
-        # while the driver logs the row and submits another. On a larger cluster ``workers`` caps concurrency.
-        depth = 2 if self.ray.cluster_resources().get("CPU", 0) <= self.settings.workers else 1
-        limit = depth * max(1, self.settings.workers)
         while queue or in_flight:
-            while queue and len(in_flight) < limit:
-                number, params = queue.pop(0)
+            while queue and len(in_flight) < self._in_flight_limit:
+                number, params = queue.popleft()
                 in_flight[self._remote.remote(self._base_ref, params, number, seed,
                                               self.settings.space.constraints)] = (number, params)
             done, _ = ray.wait(list(in_flight), num_returns=1)
@@ -322,6 +330,18 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
     bar = tqdm(total=target, initial=min(len(finished), target), unit="trial",
                desc="sweep", disable=not settings.progress, file=sys.stderr, dynamic_ncols=True)
     evaluator: _Evaluator | None = None
+    journal = settings.journal
+    grid = grid_points(settings) if settings.sampler == "grid" else None
+
+    def log_row(row: dict[str, Any]) -> None:
+        try:
+            row_log.append(row)
+        except OSError as err:
+            raise StorageError(row_log.path, f"cannot write ({err.strerror or err})",
+                               "the rows of this batch were not saved and will be evaluated again; "
+                               "free space and rerun the same command to resume") from None
+        finished.add(row["trial"])
+
     try:
         while True:
             # Asked but never told: an interrupted batch. Finish it from the stored parameters first.
@@ -334,12 +354,10 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
                 # trials it was half of the driver's time (py-spy on the soak).
                 n_asked = len(study.get_trials(deepcopy=False))
                 study.sampler = _make_sampler(settings, n_asked // settings.batch_size)
-                journal = None if settings.storage else settings.out_dir / "optuna.journal"
                 if journal is not None:
                     _write_ask_checkpoint(settings.out_dir, journal.stat().st_size if journal.exists() else 0,
                                           complete=False)
                 asked = []
-                grid = grid_points(settings) if settings.sampler == "grid" else None
                 for _ in range(min(settings.batch_size, remaining)):
                     if grid is not None:  # the next grid point, by trial number: no duplicates, resumable
                         study.enqueue_trial(settings.space.encode(grid[(n_asked + len(asked)) % len(grid)]))
@@ -359,20 +377,13 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
                 if settings.space.missing(params):  # killed while asking (RDB storage: no roll-back)
                     rows[t.number] = _failed_row(t.number, params, settings.seed, "the driver was interrupted "
                                                  "while this trial's parameters were asked; not evaluated")
-                    row_log.append(rows[t.number])
-                    finished.add(t.number)
+                    log_row(rows[t.number])
                     continue
                 jobs.append((t.number, params))
 
             def on_row(row: dict[str, Any], rows: dict[int, dict[str, Any]] = rows) -> None:
-                try:
-                    row_log.append(row)
-                except OSError as err:
-                    raise StorageError(row_log.path, f"cannot write ({err.strerror or err})",
-                                       "the rows of this batch were not saved and will be evaluated again; "
-                                       "free space and rerun the same command to resume") from None
+                log_row(row)
                 rows[row["trial"]] = row
-                finished.add(row["trial"])
                 bar.update(1)
 
             if jobs:
@@ -396,7 +407,7 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
     duration = time.perf_counter() - t0
     _write_provenance(settings, started=False, duration_s=duration, counts=counts)
     return SweepSummary(settings.out_dir, settings.out_dir / DATASET_DIRNAME,
-                        settings.storage or str(settings.out_dir / "optuna.journal"),
+                        settings.storage_label,
                         {str(k): int(v) for k, v in counts.items()}, new_trials, duration)
 
 
@@ -430,12 +441,18 @@ def repair_journal_tail(path: Path) -> int:
                                "study") from None
     if end == len(data):
         return 0
-    path.with_name(path.name + ".torn").write_bytes(data[end:])
+    _cut_keeping_tail(path, end, ".torn")
+    return len(data) - end
+
+
+def _cut_keeping_tail(path: Path, keep: int, suffix: str) -> None:
+    """Truncate ``path`` to its first ``keep`` bytes (fsynced); the bytes cut go to ``<path><suffix>``."""
     with open(path, "r+b") as fh:
-        fh.truncate(end)
+        fh.seek(keep)
+        path.with_name(path.name + suffix).write_bytes(fh.read())
+        fh.truncate(keep)
         fh.flush()
         os.fsync(fh.fileno())
-    return len(data) - end
 
 
 def _write_provenance(settings: SweepSettings, started: bool, **extra: Any) -> None:
