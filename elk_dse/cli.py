@@ -199,7 +199,9 @@ def cmd_sweep(cfg: dict[str, Any]) -> int:
         print(f"re-checked {len(recheck_pareto(settings))} Pareto designs with the event simulator "
               "(metric.event_latency_s)")
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(summary.counts.items()))
-    print(f"sweep: {summary.new_trials} new trials in {summary.duration_s:.1f} s ({counts})")
+    rate = f", {summary.new_trials / summary.loop_s * 60:.0f} trials/min while searching" if summary.loop_s > 0 \
+        and summary.new_trials else ""
+    print(f"sweep: {summary.new_trials} new trials in {summary.duration_s:.1f} s{rate} ({counts})")
     print(f"results: {summary.results_path}")
     print(f"optuna storage: {summary.storage}")
     if cfg.get("report", True):

@@ -94,6 +94,7 @@ class SweepSummary:
     counts: dict[str, int]
     new_trials: int
     duration_s: float
+    loop_s: float  # seconds in the ask / evaluate / tell loop: the sweep less start-up and compaction
 
 
 def grid_size(space: SearchSpace) -> int:
@@ -342,6 +343,7 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
                                "free space and rerun the same command to resume") from None
         finished.add(row["trial"])
 
+    loop_start = time.perf_counter()
     try:
         while True:
             # Asked but never told: an interrupted batch. Finish it from the stored parameters first.
@@ -402,13 +404,15 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
     finally:
         bar.close()
         row_log.close()
+    loop_s = time.perf_counter() - loop_start
     store.compact()
     counts = store.read()["status"].value_counts().to_dict()
     duration = time.perf_counter() - t0
-    _write_provenance(settings, started=False, duration_s=duration, counts=counts)
+    _write_provenance(settings, started=False, duration_s=duration, loop_s=loop_s, new_trials=new_trials,
+                      counts=counts)
     return SweepSummary(settings.out_dir, settings.out_dir / DATASET_DIRNAME,
                         settings.storage_label,
-                        {str(k): int(v) for k, v in counts.items()}, new_trials, duration)
+                        {str(k): int(v) for k, v in counts.items()}, new_trials, duration, loop_s)
 
 
 def _write_batch(store: ResultStore, row_log: RowLog, rows: list[dict[str, Any]]) -> None:
