@@ -37,30 +37,32 @@ def test_torus_and_ring_are_shorter_than_mesh():
     assert torus.topology.diameter == 8 and mesh.topology.diameter == 14 and ring.topology.diameter == 32
 
 
+def _bfs_hops(n: int, links: np.ndarray) -> np.ndarray:
+    """All-pairs hop counts of an undirected graph over n nodes, by breadth-first search."""
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for a, b in links:
+        adj[a].append(b)
+        adj[b].append(a)
+    dist = np.full((n, n), -1)
+    for s in range(n):
+        dist[s, s] = 0
+        frontier = [s]
+        while frontier:
+            nxt = []
+            for u in frontier:
+                for v in adj[u]:
+                    if dist[s, v] < 0:
+                        dist[s, v] = dist[s, u] + 1
+                        nxt.append(v)
+            frontier = nxt
+    return dist
+
+
 @pytest.mark.parametrize("name", sorted(TOPOLOGIES))
 def test_hops_agree_with_bfs_over_the_link_list(name):
     topo = TOPOLOGIES[name]((3, 4))
-    links = topo.links()
     n = topo.num_cores
-    if name == "all_to_all":
-        expected = 1 - np.eye(n, dtype=int)
-    else:
-        adj = [[] for _ in range(n)]
-        for a, b in links:
-            adj[a].append(b)
-            adj[b].append(a)
-        expected = np.full((n, n), -1)
-        for s in range(n):
-            expected[s, s] = 0
-            frontier = [s]
-            while frontier:
-                nxt = []
-                for u in frontier:
-                    for v in adj[u]:
-                        if expected[s, v] < 0:
-                            expected[s, v] = expected[s, u] + 1
-                            nxt.append(v)
-                frontier = nxt
+    expected = 1 - np.eye(n, dtype=int) if name == "all_to_all" else _bfs_hops(n, topo.links())
     ids = np.arange(n)
     got = topo.hops(ids[:, None], ids[None, :])
     assert np.array_equal(got, expected)
@@ -79,6 +81,10 @@ def test_hops_agree_with_bfs_over_the_link_list(name):
     ({"hbm": {"attach": "corner"}}, "chip.hbm.attach"),
     ({"cores": {"count": "many"}}, "chip.cores.count"),
     ({"chips": {"count": 0}}, "chip.chips.count"),
+    ({"chips": {"count": 8, "topology": "mesh"}}, "chip.chips.grid"),
+    ({"chips": {"count": 8, "topology": "torus", "grid": [3, 3]}}, "chip.chips.grid"),
+    ({"chips": {"count": 8, "topology": "ring", "grid": [2, 4]}}, "chip.chips.grid"),
+    ({"chips": {"count": 8, "topology": "hypercube"}}, "chip.chips.topology"),
 ])
 def test_bad_values_name_the_field(override, field):
     with pytest.raises(ConfigError) as err:
@@ -116,3 +122,58 @@ def test_shipped_chips_load_and_match_their_published_figures():
     assert pod.num_cores == 5888 and pod.hbm_bytes_per_s == pytest.approx(16e12)
     assert chips["mesh64"].grid == (8, 8) and chips["mesh64"].hbm.attach == "edge"
     assert chips["torus256"].interconnect.topology == "torus"
+
+
+@pytest.mark.parametrize("topology, grid", [("mesh", [2, 4]), ("torus", [3, 4]), ("ring", None),
+                                            ("all_to_all", None)])
+def test_chip_to_chip_routes_are_shortest_paths_over_adjacent_chips(topology, grid):
+    """Every transfer between two chips leaves and enters chips along a shortest path of the chips' graph:
+    as many (out port, in port) legs as the BFS distance, each leg between chips that share a link."""
+    from elk_dse.hw.resources import Resources
+
+    count = int(np.prod(grid)) if grid else 8
+    chips = {"count": count, "topology": topology, **({"grid": grid} if grid else {})}
+    chip = chip_from_dict(small_chip_dict(chips=chips))
+    res = Resources(chip)
+    n, cpc = chip.num_chips, chip.cores_per_chip
+    if topology == "all_to_all":
+        dist = 1 - np.eye(n, dtype=int)
+        adjacent = {(a, b) for a in range(n) for b in range(n) if a != b}
+    else:
+        links = chip.chip_topology.links()
+        dist = _bfs_hops(n, links)
+        adjacent = {(int(a), int(b)) for a, b in links} | {(int(b), int(a)) for a, b in links}
+    src_chip, dst_chip = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    src_chip, dst_chip = src_chip.ravel(), dst_chip.ravel()
+    src, dst = src_chip * cpc + 5, dst_chip * cpc + 6  # a core on each chip; on-chip legs are not counted
+    t, r = res.route(src, dst)
+    chip_legs = (r >= res.chip_link_base) & (r < res.hbm_base)
+    for k in range(src.size):
+        ports = r[chip_legs & (t == k)] - res.chip_link_base
+        outs, ins = ports[ports % 2 == 0] // 2, ports[ports % 2 == 1] // 2
+        assert outs.size == ins.size == dist[src_chip[k], dst_chip[k]]
+        assert all((int(a), int(b)) in adjacent for a, b in zip(outs, ins, strict=True))
+    # The analytic model's chip distance is the same graph's: the mean over distinct pairs of chips.
+    assert chip.chip_topology.mean_hops() == pytest.approx(dist.sum() / (n * (n - 1)))
+
+
+def test_a_2x4_mesh_of_chips_hand_counts():
+    from elk_dse.cost.area import chip_link_phys_per_die
+
+    mesh = chip_from_dict(small_chip_dict(chips={"count": 8, "topology": "mesh", "grid": [2, 4]}))
+    ring = chip_from_dict(small_chip_dict(chips={"count": 8, "topology": "ring"}))
+    # Mean distance over the 56 ordered pairs of distinct chips: axis of 2 -> 0.5, axis of 4 -> 20/16 (pairs
+    # incl. self), scaled to distinct pairs: (0.5 + 1.25) * 64/56 = 2.0; a ring of 8: 16/7.
+    assert mesh.chip_topology.mean_hops() == pytest.approx(2.0)
+    assert ring.chip_topology.mean_hops() == pytest.approx(16 / 7)
+    # 10 links (2 rows x 3 + 4 columns), so 2.5 PHYs per die on average; a ring keeps 2.
+    assert len(mesh.chip_topology.links()) == 10 and chip_link_phys_per_die(mesh) == 2.5
+    assert chip_link_phys_per_die(ring) == 2.0
+
+
+def test_a_searched_chip_count_reshapes_the_chips_grid():
+    from elk_dse.search.space import apply_params
+
+    base = {"chip": small_chip_dict(chips={"count": 8, "topology": "mesh", "grid": [2, 4]})}
+    out = apply_params(base, {"chip.chips.count": 16})
+    assert out["chip"]["chips"]["grid"] == [4, 4] and chip_from_dict(out["chip"]).chip_topology.grid == (4, 4)

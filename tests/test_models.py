@@ -20,7 +20,7 @@ from elk_dse.models import MODELS, ModelConfig, build_model, model_config_from_d
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b", "mixtral_8x7b", "llama3_1_8b",
             "llama3_1_70b", "llama3_2_1b", "llama3_2_3b", "mistral_7b")
-ENCODERS = ("bert_large", "vit_large", "dit_xl")
+ENCODERS = ("bert_large", "bert_base", "vit_large", "dit_xl")
 
 
 def graph(name: str, **kw) -> Graph:
@@ -135,6 +135,16 @@ def test_gemma2_27b_tied_embedding_and_params():
 
 
 # --- Encoders ----------------------------------------------------------------------------------------------
+
+
+def test_bert_base_params_match_the_published_count():
+    h, f = 768, 3072
+    per_layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h
+    expected = 30522 * h + 512 * h + 2 * h + 2 * h + 12 * per_layer + h * h + h
+    assert expected == 109_482_240  # google-bert/bert-base-uncased (BertModel with the pooler)
+    g = graph("bert_base", phase="prefill", batch=1, seq_len=128)
+    assert dict(g.meta)["params"] == expected and g.layers[1].repeat == 12
+    assert op(g, "attn_score").sizes == {"b": 1, "g": 12, "r": 1, "s": 128, "s2": 128, "d": 64}
 
 
 def test_bert_large_params_and_layer():

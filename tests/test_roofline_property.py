@@ -33,8 +33,11 @@ def chips(draw):
         "interconnect": {"topology": draw(st.sampled_from(TOPOLOGIES)),
                          "link_bytes_per_cycle": draw(st.floats(0.5, 256)),
                          "hop_latency_cycles": draw(st.floats(0, 10)), "barrier_cycles": draw(st.floats(0, 2000))},
-        "chips": {"count": draw(st.integers(1, 4)), "link_gb_s": draw(st.floats(1, 1000))},
+        "chips": {"count": draw(st.integers(1, 4)), "link_gb_s": draw(st.floats(1, 1000)),
+                  "topology": draw(st.sampled_from(["ring", "all_to_all", "mesh", "torus"]))},
     }
+    if d["chips"]["topology"] in ("mesh", "torus"):  # a line or a 2x2 of chips
+        d["chips"]["grid"] = [2, 2] if d["chips"]["count"] == 4 else [d["chips"]["count"]]
     if has_hbm:
         d["hbm"] = {"bandwidth_gb_s": draw(st.floats(10, 20000)), "capacity_gib": draw(st.floats(1, 512)),
                     "channels": draw(st.integers(1, 32)),

@@ -27,8 +27,18 @@ def die_area_mm2(chip: Chip) -> float:
     if chip.hbm is not None:
         area += -(-chip.hbm.channels // CHANNELS_PER_STACK) * t.hbm_phy_mm2_per_stack
     if chip.num_chips > 1:
-        area += t.chip_link_phy_mm2 * (2 if chip.chips.topology == "ring" else chip.num_chips - 1)
+        area += t.chip_link_phy_mm2 * chip_link_phys_per_die(chip)
     return area
+
+
+def chip_link_phys_per_die(chip: Chip) -> float:
+    """Chip-to-chip link PHYs on one die: 2 on a ring, one per other chip all_to_all, and the mean number of
+    neighbours on a mesh or torus of chips (corner chips of a 2x4 mesh have 2, inner ones 3)."""
+    if chip.chips.topology == "ring":
+        return 2.0
+    if chip.chips.topology == "all_to_all":
+        return float(chip.num_chips - 1)
+    return 2.0 * len(chip.chip_topology.links()) / chip.num_chips
 
 
 def area_mm2(chip: Chip) -> float:

@@ -65,17 +65,14 @@ def chip_link_latency_s(chip: Chip) -> float:
 def chip_link_time_s(chip: Chip, cross_chip_bytes):
     """Seconds for traffic crossing chip boundaries, spread evenly over the chips' links.
 
-    On a ring a byte travels the mean chip distance; all_to_all chips reach each other in one hop.
+    A byte travels the mean chip distance of the chips' graph (ring, mesh, torus: exact over all pairs of
+    distinct chips; all_to_all: one hop), through each chip's ports of ``chips.link_gb_s``.
     """
     cross = np.asarray(cross_chip_bytes, dtype=np.float64)
     n = chip.num_chips
     if n < 2:
         return 0.0 * cross
-    if chip.chips.topology == "ring":
-        d = np.arange(n)
-        mean_chip_hops = float(np.minimum(d, n - d)[1:].mean())
-    else:
-        mean_chip_hops = 1.0
+    mean_chip_hops = chip.chip_topology.mean_hops()
     t = cross / n * mean_chip_hops / chip.chip_link_bytes_per_s
     return np.where(cross > 0, t + chip_link_latency_s(chip), 0.0)
 

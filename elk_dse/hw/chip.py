@@ -164,15 +164,32 @@ class HbmSpec:
 
 @dataclass(frozen=True)
 class ChipLinkSpec:
-    """Several chips joined by chip-to-chip links; ``link_gb_s`` is each chip's total, per direction."""
+    """Several chips joined by chip-to-chip links; ``link_gb_s`` is each chip's total, per direction.
+
+    ``topology``: how the chips are wired: a bidirectional ``ring`` in chip order, ``all_to_all`` (a switch:
+    one hop between any two chips), or a ``mesh`` / ``torus`` of chips arranged on ``grid`` (e.g. [2, 4] for
+    an 8-chip Tenstorrent T3000), routed dimension-ordered like the on-chip networks.
+    """
 
     count: int = 1
-    topology: Literal["ring", "all_to_all"] = "ring"
+    topology: Literal["ring", "all_to_all", "mesh", "torus"] = "ring"
+    grid: tuple[int, ...] | None = None
     link_gb_s: float = 100.0
     link_latency_ns: float = 500.0
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 65_536)
+        if self.topology in ("mesh", "torus"):
+            if self.grid is None:
+                raise ConfigError("grid", None, f"a {self.topology} of chips needs the chips' arrangement, "
+                                  f"e.g. grid: [2, {max(self.count // 2, 1)}] for count={self.count}")
+            if any(g < 1 for g in self.grid):
+                raise ConfigError("grid", list(self.grid), "every grid dimension must be >= 1")
+            if int(np.prod(self.grid)) != self.count:
+                raise ConfigError("grid", list(self.grid), f"the grid's product must equal count={self.count}")
+        elif self.grid is not None:
+            raise ConfigError("grid", list(self.grid), f"only a mesh or torus of chips takes a grid "
+                              f"(topology is {self.topology}); remove it or choose topology: mesh")
         at_least("link_gb_s", self.link_gb_s, 1e-3, "GB/s")  # a floor: tiny values overflow transfer times
         at_most("link_gb_s", self.link_gb_s, 10**6, "GB/s")
         in_range("link_latency_ns", self.link_latency_ns, 0, 10**9)
@@ -405,6 +422,12 @@ class Chip:
             degree = np.bincount(links.ravel(), minlength=self.cores.count)
             ports = float(degree[cores].sum())
         return max(ports, 1.0) * self.link_bytes_per_s * self.num_chips
+
+    @cached_property
+    def chip_topology(self) -> Topology:
+        """The graph the chip-to-chip links form, one node per chip (the same topology classes as on chip)."""
+        grid = self.chips.grid if self.chips.grid is not None else (self.num_chips,)
+        return TOPOLOGIES[self.chips.topology](grid)
 
     @property
     def chip_link_bytes_per_s(self) -> float:

@@ -20,7 +20,8 @@ _ROUTED: dict[tuple, object] = {}
 
 def routing_key(chip: Chip) -> tuple:
     """What routes depend on: the graph and the chips' arrangement, not any bandwidth or latency."""
-    return (chip.interconnect.topology, chip.grid, chip.cores_per_chip, chip.num_chips, chip.chips.topology)
+    return (chip.interconnect.topology, chip.grid, chip.cores_per_chip, chip.num_chips, chip.chips.topology,
+            chip.chips.grid)
 
 
 def routed(key: tuple, compute):
@@ -109,24 +110,11 @@ class Resources:
         local_s, local_d = src % self.cpc, dst % self.cpc
         cross = chip_s != chip_d
         if cross.any():
-            # Chip to chip: out of each chip and into the next along the path (the shorter way round a ring
-            # of chips; one hop between all_to_all chips).
+            # Chip to chip: out of each chip and into the next along the path: one hop between all_to_all
+            # chips; dimension-ordered over the chips' grid otherwise (a ring is a 1-D torus), the shorter way
+            # round each wrapping axis (ties go forward).
             t = idx[cross]
-            cur, goal = chip_s[cross].copy(), chip_d[cross]
-            n = self.num_chips
-            if self.chip.chips.topology == "ring":
-                fwd = (goal - cur) % n
-                step = np.where(fwd <= n - fwd, 1, -1)
-                hops = np.minimum(fwd, n - fwd)
-            else:
-                step = goal - cur
-                hops = np.ones_like(cur)
-            for k in range(int(hops.max())):
-                moving = hops > k
-                nxt = (cur[moving] + step[moving]) % n
-                out_t += [t[moving], t[moving]]
-                out_r += [self.chip_link_base + 2 * cur[moving], self.chip_link_base + 2 * nxt + 1]
-                cur[moving] = nxt
+            out_t, out_r = self._chip_route(t, chip_s[cross], chip_d[cross], out_t, out_r)
         same = ~cross & (src != dst)
         if self.all_to_all:
             t = idx[same]
@@ -156,6 +144,35 @@ class Resources:
         if not out_t:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate(out_t), np.concatenate(out_r)
+
+    def _chip_route(self, t, src_chip, dst_chip, out_t: list, out_r: list) -> tuple[list, list]:
+        """Append (transfer, chip port) pairs of the chip-to-chip legs of transfers ``t``."""
+
+        def hop(moving, here, there):
+            out_t.extend([t[moving], t[moving]])
+            out_r.extend([self.chip_link_base + 2 * here, self.chip_link_base + 2 * there + 1])
+
+        if self.chip.chips.topology == "all_to_all":
+            hop(np.ones(t.size, dtype=bool), src_chip, dst_chip)
+            return out_t, out_r
+        topo = self.chip.chip_topology
+        grid, wraps = topo.grid, self.chip.chips.topology in ("ring", "torus")
+        cur = np.stack(np.unravel_index(src_chip, grid), axis=1)
+        goal = np.stack(np.unravel_index(dst_chip, grid), axis=1)
+        for axis, size in enumerate(grid):
+            if wraps:
+                fwd = (goal[:, axis] - cur[:, axis]) % size
+                step = np.where(fwd <= size - fwd, 1, -1)
+                hops = np.minimum(fwd, size - fwd)
+            else:
+                delta = goal[:, axis] - cur[:, axis]
+                step, hops = np.where(delta >= 0, 1, -1), np.abs(delta)
+            for k in range(int(hops.max()) if hops.size else 0):
+                moving = hops > k
+                here = np.ravel_multi_index(tuple(cur[moving].T), grid)
+                cur[moving, axis] = (cur[moving, axis] + step[moving]) % size
+                hop(moving, here, np.ravel_multi_index(tuple(cur[moving].T), grid))
+        return out_t, out_r
 
     def demand(self, src, dst, nbytes) -> tuple[np.ndarray, np.ndarray]:
         """Sparse per-resource bytes of transfers src -> dst of ``nbytes`` each: (resource ids, bytes)."""

@@ -1,4 +1,4 @@
-"""Encoder-only transformers: BERT-large, ViT-L/16 and DiT-XL/2, one forward pass (phase ``prefill`` only).
+"""Encoder-only transformers: BERT-large and -base, ViT-L/16 and DiT-XL/2, one forward pass (phase ``prefill`` only).
 
 Each graph is ``embed`` (repeat 1), ``encoder`` (repeat = num_layers) and ``head``. There is no KV cache: K
 and V are on-chip activations, and the graph's ``kv_len`` is 0. ViT and DiT take their token count from the
@@ -6,6 +6,8 @@ image size and ignore ``seq_len``.
 """
 
 from __future__ import annotations
+
+import functools
 
 from elk_dse.ir.graph import Graph, Operator, Role, Tensor
 from elk_dse.models.config import ModelConfig
@@ -24,6 +26,9 @@ from elk_dse.models.transformer import TransformerSpec, attention_ops, block_ops
 # google-bert/bert-large-uncased config.json; Devlin et al. 2019: post-LN, GELU, biases, 512 learned
 # positions, 2 token types (335,141,888 params with the pooler, without the MLM head).
 BERT_LARGE = TransformerSpec(24, 1024, 16, 16, 64, 4096, 30522, "gelu", "layer", bias=True, post_ln=True)
+# google-bert/bert-base-uncased config.json: the same architecture at 12 layers, hidden 768, 12 heads
+# (109,482,240 params with the pooler).
+BERT_BASE = TransformerSpec(12, 768, 12, 12, 64, 3072, 30522, "gelu", "layer", bias=True, post_ln=True)
 BERT_POSITIONS = 512
 BERT_TOKEN_TYPES = 2
 
@@ -46,9 +51,10 @@ def cls_select(o: Ops, b: int, h: int) -> tuple[Operator, ...]:
     return (o.op("cls_select", "layout", (("t", b), ("h", h)), (o.act("x", "t", "h"),), o.act("cls", "t", "h"), 0.0),)
 
 
-def bert_graph(cfg: ModelConfig) -> Graph:
-    """One BERT-large encoder forward of B sequences of ``seq_len`` (<= 512) tokens, with the pooler."""
-    spec, o, b, s = BERT_LARGE, Ops.for_config(cfg), cfg.batch, cfg.seq_len
+def bert_graph(cfg: ModelConfig, spec: TransformerSpec = BERT_LARGE) -> Graph:
+    """One BERT encoder forward (BERT-large unless ``spec`` says otherwise) of B sequences of ``seq_len``
+    (<= 512) tokens, with the pooler."""
+    o, b, s = Ops.for_config(cfg), cfg.batch, cfg.seq_len
     check_positions(cfg, BERT_POSITIONS, "seq_len")
     h, t, bsh = spec.hidden, b * s, ("b", "s", "h")
     # Position rows are shared by the batch; every token uses token type 0, so one type row is read.
@@ -187,6 +193,8 @@ def dit_graph(cfg: ModelConfig) -> Graph:
 
 ENCODERS: dict[str, Builder] = {
     "bert_large": Builder(bert_graph, ("prefill", "train"), "BERT-large encoder (+ pooler)"),
+    "bert_base": Builder(functools.partial(bert_graph, spec=BERT_BASE), ("prefill", "train"),
+                         "BERT-base encoder (+ pooler)"),
     "vit_large": Builder(vit_graph, ("prefill", "train"), "ViT-L/16, 224x224 classification"),
     "dit_xl": Builder(dit_graph, ("prefill", "train"), "DiT-XL/2, 256x256 class-conditional denoising step"),
 }

@@ -243,8 +243,9 @@ def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
         if isinstance(node[parts[-1]], list) and isinstance(value, str):
             value = _parse_shape(f"params.{key}", value)
         node[parts[-1]] = value
-    if "chip.cores.count" in params and "chip.cores.grid" not in params:
-        _grid_follows_count(out)
+    for section in ("cores", "chips"):  # a searched count reshapes its grid (cores per chip; chips)
+        if f"chip.{section}.count" in params and f"chip.{section}.grid" not in params:
+            _grid_follows_count(out, section)
     return out
 
 
@@ -257,10 +258,11 @@ def _parse_shape(field: str, text: str) -> list[int]:
     return shape
 
 
-def _grid_follows_count(design: dict[str, Any]) -> None:
-    """A searched core count reshapes a 2-D grid: keep its column count when it divides the count, else take
-    the most square factorization (a mesh shape is a consequence of the count, not a separate choice)."""
-    cores = design.get("chip", {}).get("cores", {})
+def _grid_follows_count(design: dict[str, Any], section: str = "cores") -> None:
+    """A searched core (or chip) count reshapes a 2-D grid: keep its column count when it divides the count,
+    else take the most square factorization (a mesh shape is a consequence of the count, not a separate
+    choice)."""
+    cores = design.get("chip", {}).get(section, {})
     grid, count = cores.get("grid"), cores.get("count")
     if isinstance(count, float) and count.is_integer():
         count = int(count)
