@@ -177,6 +177,25 @@ def test_pareto_designs_satisfy_the_budget(tmp_path, capsys):
     assert (front["metric.area_mm2"] <= 400).all() and (front["metric.constraint_violation"] <= 0).all()
 
 
+def test_chips_sweep_searches_how_the_chips_are_wired(tmp_path):
+    """sweeps/chips.yaml on the 8-chip Wormhole system: every topology is tried, the chips' grid only where it
+    applies, and the die area follows the chip-link PHYs each topology needs."""
+    out = tmp_path / "chips"
+    assert main(["sweep", "+chip=wormhole_t3k", "model=llama3_2_1b", "sweep=chips", f"out={out}",
+                 "search.n_trials=24", "search.batch_size=12", "search.workers=0", "progress=false",
+                 "report=false"]) == 0
+    df = ResultStore(out).read()
+    assert (df["status"] == "COMPLETE").all() and (df["metric.chip_link_bytes"] > 0).all()
+    topo, grid = df["param.chip.chips.topology"], df["param.chip.chips.grid"]
+    assert set(topo) == {"ring", "mesh", "torus", "all_to_all"}
+    assert grid.notna().equals(topo.isin(["mesh", "torus"]))
+    area = df.groupby([topo, grid.fillna("-")])["metric.area_mm2"].agg(["min", "max"])
+    assert (area["min"] == area["max"]).all()  # neither link nor HBM bandwidth changes the silicon here
+    a = area["min"]
+    # PHYs per die: ring 2 < 2x4 mesh 2.5 < 2x4 torus 3 (the axis of 2 does not wrap) < all_to_all 7.
+    assert a["ring", "-"] < a["mesh", "2x4"] < a["torus", "2x4"] < a["all_to_all", "-"]
+
+
 @pytest.mark.parametrize("space, needle", [
     ("params:\n  chip.cores.sram_kib: {low: 512, high: 256}\nobjectives: [{metric: latency_s}]", "high"),
     ("params:\n  chip.cores.sram_kib: {low: 0, high: 256, log: true}\nobjectives: [{metric: latency_s}]", "log"),

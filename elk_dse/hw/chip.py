@@ -168,7 +168,8 @@ class ChipLinkSpec:
 
     ``topology``: how the chips are wired: a bidirectional ``ring`` in chip order, ``all_to_all`` (a switch:
     one hop between any two chips), or a ``mesh`` / ``torus`` of chips arranged on ``grid`` (e.g. [2, 4] for
-    an 8-chip Tenstorrent T3000), routed dimension-ordered like the on-chip networks.
+    an 8-chip Tenstorrent T3000), routed dimension-ordered like the on-chip networks. As on chip, a ring runs
+    through the grid's chips in id order and all_to_all ignores the grid, so a sweep can search the topology.
     """
 
     count: int = 1
@@ -187,9 +188,9 @@ class ChipLinkSpec:
                 raise ConfigError("grid", list(self.grid), "every grid dimension must be >= 1")
             if int(np.prod(self.grid)) != self.count:
                 raise ConfigError("grid", list(self.grid), f"the grid's product must equal count={self.count}")
-        elif self.grid is not None:
-            raise ConfigError("grid", list(self.grid), f"only a mesh or torus of chips takes a grid "
-                              f"(topology is {self.topology}); remove it or choose topology: mesh")
+        elif self.grid is not None and int(np.prod(self.grid)) != self.count:
+            # As on chip: a ring runs through the grid in id order, all_to_all ignores it; it must still fit.
+            raise ConfigError("grid", list(self.grid), f"the grid's product must equal count={self.count}")
         at_least("link_gb_s", self.link_gb_s, 1e-3, "GB/s")  # a floor: tiny values overflow transfer times
         at_most("link_gb_s", self.link_gb_s, 10**6, "GB/s")
         in_range("link_latency_ns", self.link_latency_ns, 0, 10**9)
