@@ -39,6 +39,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("zero HBM bandwidth", ["evaluate", "+chip=mesh64", "chip.hbm.bandwidth_gb_s=0"], "bandwidth_gb_s"),
     ("zero HBM capacity", ["evaluate", "+chip=mesh64", "chip.hbm.capacity_gib=0"], "capacity_gib"),
     ("zero HBM channels", ["evaluate", "+chip=mesh64", "chip.hbm.channels=0"], "channels"),
+    ("chips' grid does not hold the chips", ["evaluate", "+chip=wormhole_t3k", "chip.chips.grid=[3,3]"],
+     "chip.chips.grid"),
+    ("mesh of chips without a grid", ["evaluate", "+chip=ipu_pod4", "chip.chips.topology=mesh"], "chip.chips.grid"),
     ("unknown HBM attachment", ["evaluate", "+chip=mesh64", "chip.hbm.attach=corner"], "attach"),
     ("chip key with code to instantiate", ["evaluate", "+chip=mesh64", "+chip._target_=os.system"], "_target_"),
     # --- model ---
