@@ -262,8 +262,8 @@ def _grid_follows_count(design: dict[str, Any], section: str = "cores") -> None:
     """A searched core (or chip) count reshapes a 2-D grid: keep its column count when it divides the count,
     else take the most square factorization (a mesh shape is a consequence of the count, not a separate
     choice)."""
-    cores = design.get("chip", {}).get(section, {})
-    grid, count = cores.get("grid"), cores.get("count")
+    node = design.get("chip", {}).get(section, {})
+    grid, count = node.get("grid"), node.get("count")
     if isinstance(count, float) and count.is_integer():
         count = int(count)
     if not isinstance(grid, list | tuple) or len(grid) != 2 or not isinstance(count, int) or count < 1:
@@ -271,7 +271,7 @@ def _grid_follows_count(design: dict[str, Any], section: str = "cores") -> None:
     cols = int(grid[1])
     if count % cols != 0:
         cols = max(d for d in range(1, int(count**0.5) + 1) if count % d == 0)
-    cores["grid"] = [count // cols, cols]
+    node["grid"] = [count // cols, cols]
 
 
 def available_spaces() -> list[str]:
