@@ -177,3 +177,26 @@ def test_a_searched_chip_count_reshapes_the_chips_grid():
     base = {"chip": small_chip_dict(chips={"count": 8, "topology": "mesh", "grid": [2, 4]})}
     out = apply_params(base, {"chip.chips.count": 16})
     assert out["chip"]["chips"]["grid"] == [4, 4] and chip_from_dict(out["chip"]).chip_topology.grid == (4, 4)
+
+
+@pytest.mark.parametrize("topology, grid", [("mesh", [2, 4]), ("mesh", [3, 3]), ("torus", [2, 4]),
+                                            ("torus", [3, 4]), ("ring", None), ("all_to_all", None)])
+def test_busiest_chip_port_share_matches_the_routes(topology, grid):
+    """The analytic model's chip-port figure equals the busiest port under evenly spread traffic routed as the
+    event simulator routes it: by symmetry (mean hops / chips) on rings, tori and switches, from the routes on
+    meshes, whose middle chips carry through-traffic (2x4: 9/28 against a mean of 1/4)."""
+    from elk_dse.hw.resources import Resources
+
+    count = int(np.prod(grid)) if grid else 8
+    chip = chip_from_dict(small_chip_dict(chips={"count": count, "topology": topology,
+                                                 **({"grid": grid} if grid else {})}))
+    res, n, cpc = Resources(chip), chip.num_chips, chip.cores_per_chip
+    src, dst = (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(n), indexing="ij"))
+    keep = src != dst
+    t, r = res.route(src[keep] * cpc, dst[keep] * cpc)
+    port_load = np.bincount(r[(r >= res.chip_link_base) & (r < res.hbm_base)] - res.chip_link_base)
+    assert chip.chip_port_share == pytest.approx(port_load.max() / keep.sum())
+    if topology == "mesh":
+        assert chip.chip_port_share > chip.chip_topology.mean_hops() / n
+    if (topology, grid) == ("mesh", [2, 4]):
+        assert chip.chip_port_share == pytest.approx(9 / 28)

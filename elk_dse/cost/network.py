@@ -63,17 +63,14 @@ def chip_link_latency_s(chip: Chip) -> float:
 
 
 def chip_link_time_s(chip: Chip, cross_chip_bytes):
-    """Seconds for traffic crossing chip boundaries, spread evenly over the chips' links.
-
-    A byte travels the mean chip distance of the chips' graph (ring, mesh, torus: exact over all pairs of
-    distinct chips; all_to_all: one hop), through each chip's ports of ``chips.link_gb_s``.
+    """Seconds for traffic crossing chip boundaries, spread evenly over all pairs of chips: the busiest chip
+    port's share of it (``Chip.chip_port_share``: mean chip distance / chips on a ring, torus or all_to_all;
+    from the routes on a mesh, whose middle chips carry through-traffic) at ``chips.link_gb_s``.
     """
     cross = np.asarray(cross_chip_bytes, dtype=np.float64)
-    n = chip.num_chips
-    if n < 2:
+    if chip.num_chips < 2:
         return 0.0 * cross
-    mean_chip_hops = chip.chip_topology.mean_hops()
-    t = cross / n * mean_chip_hops / chip.chip_link_bytes_per_s
+    t = cross * chip.chip_port_share / chip.chip_link_bytes_per_s
     return np.where(cross > 0, t + chip_link_latency_s(chip), 0.0)
 
 

@@ -430,6 +430,32 @@ class Chip:
         grid = self.chips.grid if self.chips.grid is not None else (self.num_chips,)
         return TOPOLOGIES[self.chips.topology](grid)
 
+    @cached_property
+    def chip_port_share(self) -> float:
+        """Bytes through the busiest chip-to-chip port (a chip's output or input, ``chips.link_gb_s``) per byte
+        of cross-chip traffic spread evenly over all ordered pairs of distinct chips, routed on the chips'
+        graph; 0 for one chip. Rings, tori and all_to_all are symmetric: every port carries mean hops / chips.
+        A mesh is not: its middle chips also carry through-traffic, so it is taken from the routes (meshes of
+        up to 256 chips; larger ones use the mean, which underestimates their busiest port)."""
+        n = self.num_chips
+        if n < 2:
+            return 0.0
+        symmetric = self.chips.topology != "mesh" or n > 256
+        if symmetric:
+            return self.chip_topology.mean_hops() / n
+        from elk_dse.hw.resources import routed, routing_key
+
+        def compute() -> float:
+            res = self.resources
+            src, dst = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+            distinct = src != dst
+            cpc = self.cores_per_chip
+            ids, amounts = res.demand(src[distinct] * cpc, dst[distinct] * cpc, 1.0 / (n * (n - 1)))
+            ports = (ids >= res.chip_link_base) & (ids < res.hbm_base)
+            return float(amounts[ports].max())
+
+        return routed((*routing_key(self), "chip_port_share"), compute)
+
     @property
     def chip_link_bytes_per_s(self) -> float:
         """Chip-to-chip bandwidth of one chip, one direction, bytes/s (0 for a single chip)."""
