@@ -235,6 +235,7 @@ def cmd_validate(overrides: list[str]) -> int:
     """Predict the published measurements of docs/validation.md: fit the overheads on the calibration points
     (``fit=false``: use the chip descriptions as shipped), print the table and write it to ``out``."""
     from elk_dse.validation import load_suite, markdown, run, write
+    from elk_dse.validation.plot import error_chart
 
     opts = dict(o.split("=", 1) for o in overrides)
     for key in opts:
@@ -244,9 +245,11 @@ def cmd_validate(overrides: list[str]) -> int:
         raise ConfigError("fit", opts["fit"], "true or false")
     selected = [p for p in opts.get("points", "").split(",") if p]
     rows, cal = run(selected, calibrate=opts.get("fit", "true") == "true")
-    table = markdown(rows, load_suite()["sources"], cal)
+    out = Path(opts.get("out", "docs/validation.md"))
+    figure = Path("img") / f"{out.stem}.png"  # beside the document, as docs/img/ holds the other pictures
+    table = markdown(rows, load_suite()["sources"], cal, figure=figure.as_posix())
     print(table)
-    print(f"written: {write(Path(opts.get('out', 'docs/validation.md')), table)}")
+    print(f"written: {write(out, table)}, {error_chart(rows, out.parent / figure)}")
     return 0
 
 

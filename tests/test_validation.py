@@ -32,6 +32,10 @@ def test_validate_writes_the_table_with_every_column(tmp_path, capsys):
         assert re.fullmatch(r"[+-]\d+\.\d%", cells[COLUMNS.index("error")])
     assert "Held-out points: 1" in text and "tt_perf_md" in text
     assert "| n150_llama3.1-8b_b1_bfp4 |" in capsys.readouterr().out
+    # The picture beside the document, linked above the table.
+    png = tmp_path / "img" / "validation.png"
+    assert "![prediction error per point](img/validation.png)" in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
 def test_validate_rejects_bad_options_in_one_line(capsys):

@@ -23,9 +23,11 @@ def summary(rows: Sequence[Row]) -> dict[str, float]:
             "max_abs_error": max(held) if held else math.nan}
 
 
-def markdown(rows: Sequence[Row], sources: dict[str, Any], cal: Calibration | None) -> str:
-    """The table, its summary line and the sources, as Markdown."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+def markdown(rows: Sequence[Row], sources: dict[str, Any], cal: Calibration | None, figure: str | None = None) -> str:
+    """The table, its summary line and the sources, as Markdown; ``figure``: a relative path to the error
+    chart (validation/plot.py), shown above the table."""
+    lines = [f"![prediction error per point]({figure})", ""] if figure else []
+    lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
         p, unit = r.point, UNITS[r.point.metric]
         err = f"{r.error:+.1%}" if math.isfinite(r.error) else r.note
