@@ -53,6 +53,14 @@ class FormatSpeedup:
         return float(getattr(self, fmt, 1.0)) if fmt else 1.0
 
 
+def check_grid(grid: tuple[int, ...], count: int) -> None:
+    """ConfigError naming ``grid`` unless every dimension is >= 1 and their product is ``count``."""
+    if any(g < 1 for g in grid):
+        raise ConfigError("grid", list(grid), "every grid dimension must be >= 1")
+    if int(np.prod(grid)) != count:
+        raise ConfigError("grid", list(grid), f"the grid's product must equal count={count}")
+
+
 @dataclass(frozen=True)
 class CoreSpec:
     """One core: matrix unit, vector unit, scratchpad SRAM, and how it overlaps work.
@@ -88,12 +96,7 @@ class CoreSpec:
             in_range(name, getattr(self, name), 1, high)
         in_range("op_overhead_cycles", self.op_overhead_cycles, 0, 10**9)
         if self.grid is not None:
-            if any(g < 1 for g in self.grid):
-                raise ConfigError("grid", list(self.grid), "every grid dimension must be >= 1")
-            if int(np.prod(self.grid)) != self.count:
-                raise ConfigError(
-                    "grid", list(self.grid), f"the grid's product must equal count={self.count}"
-                )
+            check_grid(self.grid, self.count)
 
     @property
     def sram_bytes(self) -> int:
@@ -180,17 +183,11 @@ class ChipLinkSpec:
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 65_536)
-        if self.topology in ("mesh", "torus"):
-            if self.grid is None:
-                raise ConfigError("grid", None, f"a {self.topology} of chips needs the chips' arrangement, "
-                                  f"e.g. grid: [2, {max(self.count // 2, 1)}] for count={self.count}")
-            if any(g < 1 for g in self.grid):
-                raise ConfigError("grid", list(self.grid), "every grid dimension must be >= 1")
-            if int(np.prod(self.grid)) != self.count:
-                raise ConfigError("grid", list(self.grid), f"the grid's product must equal count={self.count}")
-        elif self.grid is not None and int(np.prod(self.grid)) != self.count:
-            # As on chip: a ring runs through the grid in id order, all_to_all ignores it; it must still fit.
-            raise ConfigError("grid", list(self.grid), f"the grid's product must equal count={self.count}")
+        if self.topology in ("mesh", "torus") and self.grid is None:
+            raise ConfigError("grid", None, f"a {self.topology} of chips needs the chips' arrangement, "
+                              f"e.g. grid: [2, {max(self.count // 2, 1)}] for count={self.count}")
+        if self.grid is not None:  # as on chip: a ring runs through it in id order, all_to_all ignores it
+            check_grid(self.grid, self.count)
         at_least("link_gb_s", self.link_gb_s, 1e-3, "GB/s")  # a floor: tiny values overflow transfer times
         at_most("link_gb_s", self.link_gb_s, 10**6, "GB/s")
         in_range("link_latency_ns", self.link_latency_ns, 0, 10**9)

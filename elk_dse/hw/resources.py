@@ -114,7 +114,7 @@ class Resources:
             # chips; dimension-ordered over the chips' grid otherwise (a ring is a 1-D torus), the shorter way
             # round each wrapping axis (ties go forward).
             t = idx[cross]
-            out_t, out_r = self._chip_route(t, chip_s[cross], chip_d[cross], out_t, out_r)
+            self._chip_route(t, chip_s[cross], chip_d[cross], out_t, out_r)
         same = ~cross & (src != dst)
         if self.all_to_all:
             t = idx[same]
@@ -145,8 +145,8 @@ class Resources:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate(out_t), np.concatenate(out_r)
 
-    def _chip_route(self, t, src_chip, dst_chip, out_t: list, out_r: list) -> tuple[list, list]:
-        """Append (transfer, chip port) pairs of the chip-to-chip legs of transfers ``t``."""
+    def _chip_route(self, t, src_chip, dst_chip, out_t: list, out_r: list) -> None:
+        """Append to out_t / out_r the (transfer, chip port) pairs of the chip-to-chip legs of transfers ``t``."""
 
         def hop(moving, here, there):
             out_t.extend([t[moving], t[moving]])
@@ -154,9 +154,9 @@ class Resources:
 
         if self.chip.chips.topology == "all_to_all":
             hop(np.ones(t.size, dtype=bool), src_chip, dst_chip)
-            return out_t, out_r
+            return
         topo = self.chip.chip_topology
-        grid, wraps = topo.grid, self.chip.chips.topology in ("ring", "torus")
+        grid, wraps = topo.grid, topo.wraps  # ring and torus wrap (hw/topology.py)
         cur = np.stack(np.unravel_index(src_chip, grid), axis=1)
         goal = np.stack(np.unravel_index(dst_chip, grid), axis=1)
         for axis, size in enumerate(grid):
@@ -172,7 +172,6 @@ class Resources:
                 here = np.ravel_multi_index(tuple(cur[moving].T), grid)
                 cur[moving, axis] = (cur[moving, axis] + step[moving]) % size
                 hop(moving, here, np.ravel_multi_index(tuple(cur[moving].T), grid))
-        return out_t, out_r
 
     def demand(self, src, dst, nbytes) -> tuple[np.ndarray, np.ndarray]:
         """Sparse per-resource bytes of transfers src -> dst of ``nbytes`` each: (resource ids, bytes)."""
