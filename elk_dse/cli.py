@@ -166,29 +166,45 @@ def cmd_evaluate(cfg: dict[str, Any]) -> int:
     return 0
 
 
-def default_out(cfg: dict[str, Any]) -> Path:
-    """results/<chip>__<model>-<phase>__<sweep>: the same command resumes the same folder."""
+def default_out(cfg: dict[str, Any], fingerprint: str) -> Path:
+    """results/<chip>__<model>-<phase>__<sweep>-<fingerprint>: the same command resumes the same folder, and a
+    changed override (anything but run-only keys such as search.n_trials) lands in a new one."""
     sweep = Path(str(cfg["sweep"])).stem
     model = cfg["model"]
-    return Path("results") / f"{cfg['chip'].get('name', 'chip')}__{model.get('name')}-{model.get('phase')}__{sweep}"
+    return Path("results") / (f"{cfg['chip'].get('name', 'chip')}__{model.get('name')}-{model.get('phase')}"
+                              f"__{sweep}-{fingerprint}")
 
 
 def cmd_sweep(cfg: dict[str, Any]) -> int:
-    from elk_dse.search.runner import SweepSettings, run_sweep
+    from elk_dse.search.folder import fingerprint, sweep_lock, sweep_record
+    from elk_dse.search.runner import SweepSettings, check_writable
     from elk_dse.search.space import load_space
 
     _require_chip(cfg)
     search = cfg["search"]
     if search.get("recheck") not in (None, "event"):  # checked before the sweep, not after hours of it
         raise ConfigError("search.recheck", search["recheck"], "null or event")
-    out_dir = Path(cfg["out"]) if cfg.get("out") else default_out(cfg)
+    space = load_space(str(cfg["sweep"]))
+    seed, sampler, batch_size = _int(search, "seed"), str(search["sampler"]), _int(search, "batch_size")
+    storage = search.get("storage")
+    out_dir = Path(cfg["out"]) if cfg.get("out") else default_out(
+        cfg, fingerprint(sweep_record(_design(cfg), space, seed, sampler, batch_size, storage)))
     settings = SweepSettings(
-        out_dir=out_dir, base=_design(cfg), space=load_space(str(cfg["sweep"])),
-        n_trials=_int(search, "n_trials"), seed=_int(search, "seed"), workers=_int(search, "workers"),
-        sampler=str(search["sampler"]), batch_size=_int(search, "batch_size"), storage=search.get("storage"),
+        out_dir=out_dir, base=_design(cfg), space=space,
+        n_trials=_int(search, "n_trials"), seed=seed, workers=_int(search, "workers"),
+        sampler=sampler, batch_size=batch_size, storage=storage,
         ray_address=str(cfg["ray"]["address"]), progress=bool(cfg.get("progress", True)),
-        provenance={"command": "python -m elk_dse " + " ".join(sys.argv[1:]), "composed_config": cfg},
+        provenance={"command": "python -m elk_dse " + " ".join(sys.argv[1:]), "composed_config": {**cfg, "command": "sweep"}},
     )
+    check_writable(out_dir)
+    with sweep_lock(out_dir):  # the whole sweep: search, designs, re-check and report
+        return _sweep_locked(settings, cfg)
+
+
+def _sweep_locked(settings: Any, cfg: dict[str, Any]) -> int:
+    from elk_dse.search.runner import run_sweep
+
+    search, out_dir = cfg["search"], settings.out_dir
     summary = run_sweep(settings)
     from elk_dse.search.designs import write_design_details
 

@@ -64,7 +64,8 @@ REQUIRED_METRICS: tuple[str, ...] = (
     "throughput_per_s",
 )
 
-_PARAM_TYPES: dict[str, pa.DataType] = {"float": pa.float64(), "int": pa.int64(), "str": pa.string()}
+_PARAM_TYPES: dict[str, pa.DataType] = {"float": pa.float64(), "int": pa.int64(), "str": pa.string(),
+                                         "bool": pa.bool_()}
 
 # Key of the Parquet key-value metadata recording the write order of a part (see ResultStore.read).
 _WRITE_SEQ_KEY = b"elk_dse.write_seq"
@@ -91,7 +92,7 @@ def _guarded(path: Path, read: Any) -> Any:
 def make_schema(param_types: Mapping[str, str], metric_names: Iterable[str]) -> pa.Schema:
     """The Arrow schema of a sweep: meta columns, then ``param.<name>``, then ``metric.<name>``.
 
-    ``param_types`` maps parameter name -> "float" | "int" | "str" (float64, int64, string columns).
+    ``param_types`` maps parameter name -> "float" | "int" | "str" | "bool" (float64, int64, string, bool columns).
     ``metric_names`` are extra metrics (float64, base SI units as the suffix says); the
     :data:`REQUIRED_METRICS` come first and are always present so every sweep honours the data contract.
     Names may be given with or without their prefix. Raises ValueError on an unknown type or a duplicate.

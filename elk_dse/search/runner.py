@@ -28,10 +28,11 @@ from typing import Any
 from elk_dse import __version__
 from elk_dse.errors import ConfigError, StorageError
 from elk_dse.results.store import DATASET_DIRNAME, ResultStore, make_schema
+from elk_dse.search.folder import check_folder_config, fingerprint, sweep_lock, sweep_record
 from elk_dse.search.rowlog import RowLog
 from elk_dse.search.space import SearchSpace, apply_params
 from elk_dse.search.space import grid_points as space_grid_points
-from elk_dse.search.trial import METRIC_PREFIX, design_point, evaluate_trial
+from elk_dse.search.trial import METRIC_PREFIX, check_design, design_point, evaluate_trial
 
 STUDY_NAME = "elk_dse"
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
@@ -60,6 +61,11 @@ class SweepSettings:
         return None if self.storage else self.out_dir / "optuna.journal"
 
     @property
+    def record(self) -> dict[str, Any]:
+        """What decides this sweep's rows (elk_dse.search.folder): run-only settings excluded."""
+        return sweep_record(self.base, self.space, self.seed, self.sampler, self.batch_size, self.storage)
+
+    @property
     def storage_label(self) -> str:
         """Where the study lives, for messages: the storage URL or the journal path."""
         return self.storage or str(self.journal)
@@ -77,11 +83,22 @@ class SweepSettings:
             ranged = [k for k, spec in self.space.params if spec.choices is None]
             if ranged:
                 raise ConfigError(f"sweep.params.{ranged[0]}", "low/high", "the grid sampler needs choices: [...]")
-        # Reject a space that does not fit the base design now, not in the middle of the sweep.
-        for key, spec in self.space.params:
-            for probe in spec.choices if spec.choices is not None else (spec.low, spec.high):
-                apply_params(self.base, {key: probe})  # every choice must at least parse (a shape like 4x16)
+        # Reject a space that does not fit the base design now, not in the middle of the sweep: every choice
+        # (every end of a range), set alone on the base design (with the conditions it needs), must give a
+        # valid design. A value that is only invalid in combination with others becomes an invalid_config row.
         design_point(self.base)
+        for key, spec in self.space.params:
+            context = {cond_key: allowed[0] for cond_key, allowed in spec.when}
+            for probe in spec.choices if spec.choices is not None else (spec.low, spec.high):
+                if spec.choices is None and spec.type == "int":
+                    probe = int(probe)  # type: ignore[arg-type]
+                try:
+                    check_design(apply_params(self.base, {**context, key: probe}))
+                except ConfigError as err:
+                    if err.field.startswith("params."):
+                        raise
+                    raise ConfigError(f"sweep.params.{key}", probe, f"makes the base design invalid: {err}"
+                                      ) from None
 
 
 @dataclass(frozen=True)
@@ -311,13 +328,31 @@ def _tell(study, number: int, row: dict[str, Any], space: SearchSpace) -> None:
         study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
 
 
+def has_results(out_dir: Path) -> bool:
+    """Whether a sweep folder already holds anything of a sweep: Parquet parts, logged rows or a journal."""
+    dataset = out_dir / DATASET_DIRNAME
+    if dataset.exists() and (not dataset.is_dir() or any(dataset.iterdir())):
+        return True
+    return any((out_dir / name).is_file() and (out_dir / name).stat().st_size > 0
+               for name in ("pending_rows.jsonl", "optuna.journal"))
+
+
 def run_sweep(settings: SweepSettings) -> SweepSummary:
-    """Run (or resume) the sweep to ``n_trials`` finished rows; returns where everything landed."""
+    """Run (or resume) the sweep to ``n_trials`` finished rows; returns where everything landed.
+
+    The folder is locked for the run, and refused (ConfigError naming the differing keys) if it holds a sweep
+    of another configuration."""
+    check_writable(settings.out_dir)
+    with sweep_lock(settings.out_dir):
+        check_folder_config(settings.out_dir, settings.record, has_results(settings.out_dir))
+        return _run_sweep(settings)
+
+
+def _run_sweep(settings: SweepSettings) -> SweepSummary:
     from optuna.trial import TrialState
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    check_writable(settings.out_dir)
     store = ResultStore(settings.out_dir / DATASET_DIRNAME, _schema(settings.space))
     row_log = RowLog(settings.out_dir)
     recovered = row_log.rows()
@@ -477,6 +512,7 @@ def _write_provenance(settings: SweepSettings, started: bool, **extra: Any) -> N
                        for o in settings.space.objectives],
         "params": [k for k, _ in settings.space.params],
         "chip": settings.base["chip"].get("name", ""), "model": settings.base["model"].get("name", ""),
+        "fingerprint": fingerprint(settings.record), "fingerprint_record": settings.record,
     })
     if started:
         data.setdefault("started_at", now)
