@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from elk_dse.errors import ConfigError, nearest
-from elk_dse.files import load_yaml, read_text
 from elk_dse.evaluate import METRICS
+from elk_dse.files import load_yaml, read_text
 from elk_dse.schema import build
 
 PARAM_ROOTS = ("chip", "model", "scheduler")
