@@ -27,15 +27,16 @@ from typing import Any
 
 from elk_dse import __version__
 from elk_dse.errors import ConfigError, StorageError
+from elk_dse.results.rowlog import RowLog
 from elk_dse.results.store import DATASET_DIRNAME, ResultStore, make_schema
 from elk_dse.search.folder import check_folder_config, fingerprint, sweep_lock, sweep_record
-from elk_dse.search.rowlog import RowLog
 from elk_dse.search.space import SearchSpace, apply_params
 from elk_dse.search.space import grid_points as space_grid_points
 from elk_dse.search.trial import METRIC_PREFIX, check_design, design_point, evaluate_trial
 
 STUDY_NAME = "elk_dse"
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class SweepSettings:
     def __post_init__(self) -> None:
         if self.n_trials < 1:
             raise ConfigError("search.n_trials", self.n_trials, "must be >= 1")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError("search.seed", self.seed, f"an integer in [0, {MAX_SEED}] (numpy's seed range)")
         if self.workers < 0:
             raise ConfigError("search.workers", self.workers, "must be >= 0 (0 = evaluate in-process, no Ray)")
         if self.batch_size < 1:
@@ -133,7 +136,7 @@ def check_writable(out_dir: Path) -> None:
 def _make_sampler(settings: SweepSettings, batch_index: int):
     import optuna
 
-    seed = settings.seed * 1_000_003 + batch_index
+    seed = (settings.seed * 1_000_003 + batch_index) % (MAX_SEED + 1)  # unchanged below seed 4,294
     if settings.sampler == "grid":  # points come from grid_points via enqueue_trial; nothing left to sample
         return optuna.samplers.RandomSampler(seed=seed)
     if settings.sampler == "nsga2":
