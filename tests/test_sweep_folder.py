@@ -120,3 +120,35 @@ def test_fingerprint_is_order_independent_and_differences_name_keys():
     c = {"design": {"model": {"batch": 2, "name": "x"}}, "search": {"seed": 0}}
     assert fingerprint(a) != fingerprint(c)
     assert differences(a, c) == "design.model.batch: 1 -> 2"
+
+
+def test_a_killed_driver_leaves_no_ray_process_of_its_own_after_10_s(tmp_path):
+    """SIGKILL a sweep driver running a local Ray: within 10 s nothing it started (GCS, raylet, agents,
+    workers) is alive; the watchdog (elk_dse/search/reaper.py) touches only that family."""
+    import time
+
+    from elk_dse.search.reaper import _stat, family
+
+    out = tmp_path / "s"
+    cmd = [sys.executable, "-m", "elk_dse", "sweep", "+chip=mesh64", f"out={out}", "search.n_trials=400",
+           "search.batch_size=4", "search.workers=1", "progress=false", "report=false"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not list((out / "results.parquet").glob("part-*.parquet")):
+            time.sleep(0.05)
+        started = family([proc.pid])
+        assert any(b"raylet" in Path(f"/proc/{p}/cmdline").read_bytes() for p in started if _stat(p)), \
+            "the sweep should be running on its local Ray"
+    finally:
+        proc.kill()
+        proc.wait()
+    started.pop(proc.pid)
+    deadline = time.time() + 10
+    alive = started
+    while time.time() < deadline:
+        alive = {p: s for p, s in started.items() if (i := _stat(p)) is not None and i[1] == s and i[2] != "Z"}
+        if not alive:
+            break
+        time.sleep(0.2)
+    assert not alive, {p: Path(f"/proc/{p}/cmdline").read_bytes()[:60] for p in alive}

@@ -303,12 +303,30 @@ def _init_ray(settings: SweepSettings):
     try:
         if address == "local":
             ray.init(address="local", num_cpus=settings.workers, **kwargs)
+            _start_reaper(ray)
         else:
             ray.init(address=address, **kwargs)
     except Exception as err:
         raise ConfigError("ray.address", address, f"cannot start or reach Ray ({type(err).__name__}: "
                           f"{str(err).splitlines()[0] if str(err) else ''})") from None
     return ray
+
+
+_REAPER: list[Any] = []  # the watchdog's Popen: its pipe must stay open as long as this driver lives
+
+
+def _start_reaper(ray: Any) -> None:
+    """Make the local Ray cluster die with this driver (elk_dse/search/reaper.py)."""
+    from elk_dse.search import reaper
+
+    try:
+        node = ray._private.worker._global_node
+        roots = [info.process.pid for infos in node.all_processes.values() for info in infos]
+    except AttributeError:  # another Ray version's internals: Ray's own (slower) clean-up remains
+        return
+    proc = reaper.start(roots)
+    if proc is not None:
+        _REAPER.append(proc)
 
 
 def _tell(study, number: int, row: dict[str, Any], space: SearchSpace) -> None:
