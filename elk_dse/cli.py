@@ -265,6 +265,7 @@ def cmd_sweep(cfg: dict[str, Any]) -> int:
         n_trials=_int(search, "n_trials"), seed=seed, workers=_int(search, "workers"),
         sampler=sampler, batch_size=batch_size, storage=storage,
         ray_address=str(cfg["ray"]["address"]), progress=bool(cfg.get("progress", True)),
+        retry_failed=_bool(search, "retry_failed"),
         provenance={"command": "python -m elk_dse " + " ".join(sys.argv[1:]), "composed_config": {**cfg, "command": "sweep"}},
     )
     check_writable(out_dir)
@@ -288,14 +289,29 @@ def _sweep_locked(settings: Any, cfg: dict[str, Any]) -> int:
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(summary.counts.items()))
     rate = f", {summary.new_trials / summary.loop_s * 60:.0f} trials/min while searching" if summary.loop_s > 0 \
         and summary.new_trials else ""
-    print(f"sweep: {summary.new_trials} new trials in {summary.duration_s:.1f} s{rate} ({counts})")
+    reused = f"; {summary.reused_trials} more sampled a design evaluated before and reused its row" \
+        if summary.reused_trials else ""
+    print(f"sweep: {summary.new_trials} new trials in {summary.duration_s:.1f} s{rate} ({counts}){reused}")
     print(f"results: {summary.results_path}")
     print(f"optuna storage: {summary.storage}")
+    from elk_dse.results.store import ResultStore
+    from elk_dse.results.summary import sweep_highlights
+
+    objectives = [(f"metric.{o.metric}", o.direction) for o in settings.space.objectives]
+    for line in sweep_highlights(ResultStore(out_dir).read(), objectives):
+        print(line)
     if cfg.get("report", True):
         from elk_dse.results.report import build_report
 
         print(f"report: {build_report([out_dir])}")
     return 0
+
+
+def _bool(section: dict[str, Any], key: str) -> bool:
+    value = section.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"search.{key}", value, "true or false")
+    return value
 
 
 def _int(section: dict[str, Any], key: str) -> int:

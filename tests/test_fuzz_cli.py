@@ -80,6 +80,7 @@ def test_hostile_overrides_give_a_result_or_one_line(capsys, overrides):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(overrides=st.lists(OVERRIDE, min_size=1, max_size=4))
 def test_hostile_overrides_long_run(capsys, overrides):
@@ -145,6 +146,7 @@ def test_hostile_search_spaces_run_or_are_refused_in_one_line(tmp_path, capsys, 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(space=SPACE, sampler=st.sampled_from(["nsga2", "tpe", "random", "grid"]))
 def test_hostile_search_spaces_long_run(tmp_path, capsys, space, sampler):

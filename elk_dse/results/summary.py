@@ -70,3 +70,32 @@ def summary(result: dict[str, Any]) -> str:
             "time by operator kind (load + run): " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in top)
         )
     return "\n".join(lines)
+
+
+def sweep_highlights(df: Any, objectives: list[tuple[str, str]], limit_params: int = 10) -> list[str]:
+    """The closing lines of a sweep: the knee of the Pareto front and the best design per objective, each
+    with its trial number, objective values and parameters. ``objectives`` are (metric column, direction)."""
+    from elk_dse.results.pareto import knee_point, pareto_front
+    from elk_dse.results.units import bare_name, format_quantity
+
+    front = pareto_front(df, [{"name": c, "direction": d} for c, d in objectives]) if len(df) else df
+    if front is None or len(front) == 0:
+        return ["no feasible design yet: nothing to recommend (see the report's infeasibility reasons)"]
+
+    def describe(row: Any) -> str:
+        values = ", ".join(f"{bare_name(c)} {format_quantity(c, row[c])}" for c, _ in objectives)
+        params = [(str(c)[6:], row[c]) for c in row.index if str(c).startswith("param.")
+                  and row[c] is not None and row[c] == row[c]]
+        plain = [(k, v.item() if hasattr(v, "item") else v) for k, v in params[:limit_params]]
+        shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in plain)
+        more = f" (+{len(params) - limit_params} more)" if len(params) > limit_params else ""
+        return f"trial {int(row['trial'])} ({values}): {shown}{more}".rstrip(": ")
+
+    lines = []
+    if len(objectives) > 1:
+        lines.append(f"knee of the Pareto front ({len(front)} designs): "
+                     + describe(front.loc[knee_point(front, [{"name": c, "direction": d} for c, d in objectives])]))
+    for column, direction in objectives:
+        best = front[column].idxmin() if direction == "minimize" else front[column].idxmax()
+        lines.append(f"best {bare_name(column)}: " + describe(front.loc[best]))
+    return lines

@@ -32,11 +32,12 @@ from elk_dse.results.store import DATASET_DIRNAME, ResultStore, make_schema
 from elk_dse.search.folder import check_folder_config, fingerprint, sweep_lock, sweep_record
 from elk_dse.search.space import SearchSpace, apply_params
 from elk_dse.search.space import grid_points as space_grid_points
-from elk_dse.search.trial import METRIC_PREFIX, check_design, design_point, evaluate_trial
+from elk_dse.search.trial import METRIC_PREFIX, check_design, config_hash, design_point, evaluate_trial
 
 STUDY_NAME = "elk_dse"
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
 MAX_SEED = 2**32 - 1
+WORKER_RETRIES = 3  # Ray re-runs a trial whose worker process died this many times before it is a FAIL row
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class SweepSettings:
     ray_address: str = "local"
     progress: bool = True
     provenance: dict[str, Any] = field(default_factory=dict)
+    retry_failed: bool = False  # on resume, evaluate FAIL rows again (same trial numbers)
 
     @property
     def journal(self) -> Path | None:
@@ -115,6 +117,7 @@ class SweepSummary:
     new_trials: int
     duration_s: float
     loop_s: float  # seconds in the ask / evaluate / tell loop: the sweep less start-up and compaction
+    reused_trials: int = 0  # trials whose design was evaluated before in this sweep: its row, not a new run
 
 
 def grid_size(space: SearchSpace) -> int:
@@ -191,6 +194,11 @@ def open_study(settings: SweepSettings):
         raise ConfigError("search.storage", settings.storage_label,
                           f"cannot open the Optuna storage ({type(err).__name__}: {str(err).splitlines()[0]})"
                           ) from None
+    names = [o.metric for o in settings.space.objectives]
+    if study.metric_names is None:  # optuna-dashboard shows these instead of "Objective 0"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
     if [d.name.lower() for d in study.directions] != directions:
         raise ConfigError("sweep", settings.space.name, "this sweep folder holds a study with other objectives; "
                           "choose another out= folder")
@@ -246,7 +254,9 @@ class _Evaluator:
         self.ray = None
         if settings.workers > 0:
             self.ray = _init_ray(settings)
-            self._remote = self.ray.remote(num_cpus=1, max_retries=0)(evaluate_trial)
+            # A worker process that dies (OOM killer, a node lost) is retried by Ray; an exception inside the
+            # evaluation never reaches Ray (evaluate_trial turns it into a row), so only crashes are retried.
+            self._remote = self.ray.remote(num_cpus=1, max_retries=WORKER_RETRIES)(evaluate_trial)
             self._base_ref = self.ray.put(settings.base)
             # Where Ray cannot run more than ``workers`` trials at once (a local Ray started with that many
             # CPUs), keep twice as many in flight: a worker finishing a trial finds the next one queued instead
@@ -305,11 +315,49 @@ def _init_ray(settings: SweepSettings):
             ray.init(address="local", num_cpus=settings.workers, **kwargs)
             _start_reaper(ray)
         else:
+            _probe_address(address)
             ray.init(address=address, **kwargs)
+    except ConfigError:
+        raise
     except Exception as err:
         raise ConfigError("ray.address", address, f"cannot start or reach Ray ({type(err).__name__}: "
                           f"{str(err).splitlines()[0] if str(err) else ''})") from None
     return ray
+
+
+PROBE_TIMEOUT_S = 10.0  # connecting to a cluster's GCS port; Ray itself retries for minutes
+REFUSED_RETRY_S = 2.0  # how long "connection refused" is retried (a head node still starting)
+
+
+def _probe_address(address: str) -> None:
+    """ConfigError within PROBE_TIMEOUT_S unless something accepts TCP connections at ``host:port`` (Ray's own
+    connection attempts retry for minutes against an address nobody listens on). ``auto`` is left to Ray."""
+    import socket
+
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if address == "auto" or not sep:
+        return
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("ray.address", address, "host:port (e.g. 10.0.0.5:6379), ray://host:port, auto or local")
+    start = time.monotonic()
+    last = ""
+    while True:
+        left = PROBE_TIMEOUT_S - (time.monotonic() - start)
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=max(left, 0.1)):
+                return
+        except ConnectionRefusedError:
+            last = "connection refused"  # definite, but a head that is just starting may refuse for a moment
+            if time.monotonic() - start > REFUSED_RETRY_S:
+                break
+        except OSError as err:
+            last = err.strerror or type(err).__name__
+        if time.monotonic() - start >= PROBE_TIMEOUT_S:
+            break
+        time.sleep(0.25)
+    raise ConfigError("ray.address", address, f"no Ray cluster answers there ({last}, tried for "
+                      f"{time.monotonic() - start:.0f} s); start one with `ray start --head`, or use ray.address=local")
 
 
 _REAPER: list[Any] = []  # the watchdog's Popen: its pipe must stay open as long as this driver lives
@@ -364,6 +412,8 @@ def run_sweep(settings: SweepSettings) -> SweepSummary:
     The folder is locked for the run, and refused (ConfigError naming the differing keys) if it holds a sweep
     of another configuration."""
     check_writable(settings.out_dir)
+    if settings.workers > 0 and settings.ray_address not in ("local", "auto"):
+        _probe_address(settings.ray_address)  # before the study is opened: a typo fails in seconds
     with sweep_lock(settings.out_dir):
         check_folder_config(settings.out_dir, settings.record, has_results(settings.out_dir))
         return _run_sweep(settings)
@@ -399,6 +449,12 @@ def _run_sweep(settings: SweepSettings) -> SweepSummary:
                                "free space and rerun the same command to resume") from None
         finished.add(row["trial"])
 
+    if settings.retry_failed:
+        new_trials += _retry_failed(settings, store, row_log)
+    known = _KnownDesigns(store.read())
+    first_of: dict[str, int] = {}
+    twins: list[tuple[int, dict[str, Any], str]] = []
+    reused = 0
     loop_start = time.perf_counter()
     try:
         while True:
@@ -420,7 +476,10 @@ def _run_sweep(settings: SweepSettings) -> SweepSummary:
                     if grid is not None:  # the next grid point, by trial number: no duplicates, resumable
                         study.enqueue_trial(settings.space.encode(grid[(n_asked + len(asked)) % len(grid)]))
                     trial = study.ask()
-                    settings.space.suggest(trial)
+                    values = settings.space.suggest(trial)
+                    for key, spec in settings.space.params:  # a rank's hardware value, for optuna-dashboard
+                        if key in values and spec.ordered:
+                            trial.set_user_attr(key, values[key])
                     asked.append(trial.number)
                 if journal is not None:
                     _write_ask_checkpoint(settings.out_dir, journal.stat().st_size, complete=True)
@@ -437,17 +496,42 @@ def _run_sweep(settings: SweepSettings) -> SweepSummary:
                                                  "while this trial's parameters were asked; not evaluated")
                     log_row(rows[t.number])
                     continue
-                jobs.append((t.number, params))
+                key = _design_key(settings.base, params)
+                if key is not None and key in known:  # evaluated before in this sweep: the same row again
+                    rows[t.number] = known.reuse(key, t.number, params)
+                    log_row(rows[t.number])
+                    bar.update(1)
+                    reused += 1
+                elif key is not None and key in first_of:  # a twin in this batch: copy it once it is back
+                    twins.append((t.number, params, key))
+                else:
+                    if key is not None:
+                        first_of[key] = t.number
+                    jobs.append((t.number, params))
 
             def on_row(row: dict[str, Any], rows: dict[int, dict[str, Any]] = rows) -> None:
                 log_row(row)
                 rows[row["trial"]] = row
+                known.add(row)
                 bar.update(1)
 
             if jobs:
                 evaluator = evaluator or _Evaluator(settings)
                 evaluator.run(jobs, on_row)
                 new_trials += len(jobs)
+            for number, params, key in twins:
+                if key in known:
+                    rows[number] = known.reuse(key, number, params)
+                    reused += 1
+                else:  # its twin failed (a worker died): evaluate this one itself
+                    evaluator = evaluator or _Evaluator(settings)
+                    evaluator.run([(number, params)], on_row)
+                    new_trials += 1
+                    continue
+                log_row(rows[number])
+                bar.update(1)
+            twins.clear()
+            first_of.clear()
             if rows:
                 _write_batch(store, row_log, [rows[n] for n in sorted(rows)])
             stored = None
@@ -465,10 +549,78 @@ def _run_sweep(settings: SweepSettings) -> SweepSummary:
     counts = store.read()["status"].value_counts().to_dict()
     duration = time.perf_counter() - t0
     _write_provenance(settings, started=False, duration_s=duration, loop_s=loop_s, new_trials=new_trials,
-                      counts=counts)
+                      reused_trials=reused, counts=counts)
     return SweepSummary(settings.out_dir, settings.out_dir / DATASET_DIRNAME,
                         settings.storage_label,
-                        {str(k): int(v) for k, v in counts.items()}, new_trials, duration, loop_s)
+                        {str(k): int(v) for k, v in counts.items()}, new_trials, duration, loop_s, reused)
+
+
+def _retry_failed(settings: SweepSettings, store: ResultStore, row_log: RowLog) -> int:
+    """search.retry_failed: evaluate the FAIL rows again under their own trial numbers; the new rows replace
+    them in Parquet (the newest row of a trial wins). The Optuna study keeps those trials as FAIL (a finished
+    trial cannot be told twice), so samplers simply never learned from them. Returns the trials re-run."""
+    from elk_dse.search.trial import params_of_row
+
+    df = store.read()
+    failed = df[df["status"] == "FAIL"]
+    if failed.empty:
+        return 0
+    jobs = [(int(row["trial"]), params_of_row(row)) for _, row in failed.iterrows()]
+    rows: list[dict[str, Any]] = []
+
+    def on_row(row: dict[str, Any]) -> None:
+        row_log.append(row)
+        rows.append(row)
+
+    _Evaluator(settings).run(jobs, on_row)
+    _write_batch(store, row_log, sorted(rows, key=lambda r: r["trial"]))
+    return len(jobs)
+
+
+def _design_key(base: dict[str, Any], params: dict[str, Any]) -> str | None:
+    """config_hash of the design a trial evaluates (None if the parameters do not even apply: that trial is
+    evaluated, and becomes an invalid_config row)."""
+    try:
+        return config_hash(apply_params(base, params))
+    except ConfigError:
+        return None
+
+
+class _KnownDesigns:
+    """Rows of the designs this sweep has evaluated, by config_hash: a trial that samples a design again gets
+    that row (with its own trial number and parameters, ``duration_s`` 0) instead of a second evaluation.
+    FAIL rows are not reused (a worker failure may not repeat). Rows are kept as value tuples (~1 KiB)."""
+
+    def __init__(self, df: Any):
+        self._columns: tuple[str, ...] = tuple(df.columns)
+        self._rows: dict[str, tuple[Any, ...]] = {}
+        if len(df):
+            ok = df[(df["status"] != "FAIL") & (df["config_hash"] != "")]
+            for values in ok.itertuples(index=False, name=None):
+                self._rows.setdefault(values[self._columns.index("config_hash")], values)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._rows
+
+    def add(self, row: dict[str, Any]) -> None:
+        key = row.get("config_hash") or ""
+        if row.get("status") == "FAIL" or not key or key in self._rows:
+            return
+        if not self._columns:
+            self._columns = tuple(row)
+        self._rows[key] = tuple(row.get(c) for c in self._columns)
+
+    def reuse(self, key: str, number: int, params: dict[str, Any]) -> dict[str, Any]:
+        import math as _math
+
+        from elk_dse.search.trial import PARAM_PREFIX
+
+        row = {c: v for c, v in zip(self._columns, self._rows[key], strict=True)
+               if not c.startswith(PARAM_PREFIX) and not (isinstance(v, float) and _math.isnan(v)
+                                                          and not c.startswith(METRIC_PREFIX))}
+        row.update({PARAM_PREFIX + k: v for k, v in params.items()})
+        row.update(trial=number, duration_s=0.0)
+        return row
 
 
 def _write_batch(store: ResultStore, row_log: RowLog, rows: list[dict[str, Any]]) -> None:
