@@ -66,7 +66,7 @@ class Accesses:
     def energy_j(self, chip: Chip) -> dict[str, float]:
         """Joules per dynamic level (the keys of ``DYNAMIC_LEVELS``)."""
         t = chip.energy_table
-        return {
+        joules = {
             "mac": self.macs * t.mac(self.fmt) * PJ,
             "rf": (self.rf_bytes * t.rf_pj_per_byte + self.acc_bytes * t.acc_pj_per_byte) * PJ,
             "sram": (self.sram_read_bytes * t.sram_read_pj_per_byte
@@ -75,6 +75,7 @@ class Accesses:
             "hbm": (self.hbm_read_bytes * t.hbm_read_pj_per_byte + self.hbm_write_bytes * t.hbm_write_pj_per_byte) * PJ,
             "chip_link": self.chip_link_bytes * t.chip_link_pj_per_byte * PJ,
         }
+        return {level: float(j) for level, j in joules.items()}
 
 
 @dataclass(frozen=True)
