@@ -58,6 +58,13 @@ CASES: list[tuple[str, list[str], str]] = [
     ("negative margin", ["evaluate", "+chip=mesh64", "scheduler.margin=-0.5"], "margin"),
     ("unknown event-sim mode", ["evaluate", "+chip=mesh64", "sim=event", "sim.mode=fast"], "mode"),
     ("trace without the event simulator", ["evaluate", "+chip=mesh64", "trace=/tmp/t.json"], "trace"),
+    # --- per-action energies (issue 20) ---
+    ("negative energy per action", ["evaluate", "+chip=mesh64", "chip.energy.hbm_read_pj_per_byte=-1"],
+     "chip.energy.hbm_read_pj_per_byte"),
+    ("typo in an energy action", ["evaluate", "+chip=mesh64", "chip.energy.hbm_red_pj_per_byte=1"],
+     "hbm_read_pj_per_byte"),
+    ("energy as text", ["evaluate", "+chip=mesh64", "chip.energy.mac_int8_pj=abc"], "chip.energy.mac_int8_pj"),
+    ("zero SRAM bank", ["evaluate", "+chip=mesh64", "chip.energy.sram_bank_kib=0"], "sram_bank_kib"),
     # --- sweep ---
     ("unknown sweep", ["sweep", "+chip=mesh64", "sweep=hbm_nco", "out={out}"], "hbm_noc"),
     ("zero trials", ["sweep", "+chip=mesh64", "search.n_trials=0", "out={out}"], "n_trials"),
