@@ -242,7 +242,7 @@ def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
         if parts[-1] not in node and not (parts[0] == "chip" and _chip_schema_key(parts[1:])):
             raise ConfigError(f"params.{key}", value, "not a key of the design config; keys here: "
                               + ", ".join(sorted(node)) + nearest(parts[-1], node))
-        if isinstance(node[parts[-1]], list) and isinstance(value, str):
+        if isinstance(node.get(parts[-1]), list) and isinstance(value, str):
             value = _parse_shape(f"params.{key}", value)
         node[parts[-1]] = value
     for section in ("cores", "chips"):  # a searched count reshapes its grid (cores per chip; chips)
