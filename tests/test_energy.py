@@ -80,7 +80,7 @@ def test_no_mac_is_lost_and_padding_is_charged():
     program = compile_graph(graph, chip)
     report = program_energy(program, graph, latency_s=1e-3)
     ops = [op for _, _, op in graph.instances()]
-    for op, pop, acc in zip(ops, program.ops, report.accesses, strict=True):
+    for op, acc in zip(ops, report.accesses, strict=True):
         if op.uses_matrix_unit:
             assert acc.macs >= op.points * (1 - 1e-12), op.name  # every true MAC at least once
             assert acc.rf_bytes > 0 and acc.acc_bytes > 0 and acc.sram_read_bytes > 0
