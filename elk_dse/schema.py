@@ -161,9 +161,17 @@ def _dataclass_of(tp: Any) -> Any:
 
 
 def schema_has_key(cls: type, parts: list[str]) -> bool:
-    """Whether the dotted path ``parts`` names a field of dataclass ``cls`` (through nested dataclass fields,
-    optional ones included): a config may set it even where a YAML file leaves the section out."""
-    return bool(parts) and _walk(cls, parts) is not None
+    """Whether the dotted path ``parts`` names a field of dataclass ``cls`` inside sections whose every field
+    has a default (like ``energy``): a config may set it even where a YAML file leaves that section out. A
+    key in a section with required fields (``hbm``) needs the section in the YAML."""
+    if not parts or _walk(cls, parts) is None:
+        return False
+    for i in range(1, len(parts)):
+        owner = _dataclass_of(_walk(cls, parts[:i]))
+        if owner is None or any(f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                                for f in dataclasses.fields(owner)):
+            return False
+    return True
 
 
 def schema_section(cls: type, parts: list[str]) -> list[str] | None:
