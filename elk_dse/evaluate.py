@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from elk_dse import __version__
@@ -157,8 +157,8 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
              "sync_s": t.sync_s, "flops": op.flops, "hbm_bytes": op.work.hbm_bytes,
              "noc_bytes": op.work.noc_bytes + op.work.shift_bytes + op.work.warm_bytes + op.work.hbm_delivered_bytes,
              "sram_exec_bytes": op.sram_exec_bytes, "sram_preload_bytes": op.sram_preload_bytes,
-             "plan": op.plan.to_dict(), "energy_j": dict(e)}
-            for op, t, e in zip(program.ops, result.timings, energy.by_op, strict=True)
+             "plan": op.plan.to_dict(), "energy_j": dict(e), "accesses": asdict(a)}
+            for op, t, e, a in zip(program.ops, result.timings, energy.by_op, energy.accesses, strict=True)
         ]
     out["eval_s"] = time.perf_counter() - t0
     return out
