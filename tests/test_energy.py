@@ -207,3 +207,18 @@ def test_stored_zigzag_results_are_what_zigzag_computes(tmp_path):
     for f, s in zip(fresh, stored, strict=True):
         for k in ("mac", "rf", "sram", "hbm"):
             assert f[k] == pytest.approx(s[k], rel=1e-6), (f["name"], k)
+
+
+def test_shipped_perf_per_w_sweep_searches_an_energy_entry_absent_from_the_chip_yaml():
+    from elk_dse.search.space import apply_params, load_space
+
+    space = load_space("perf_per_w")
+    assert space.objectives[0].metric == "perf_per_w"
+    base = {"chip": yaml.safe_load((ROOT / "conf" / "chip" / "mesh64.yaml").read_text())}
+    assert "energy" not in base["chip"]
+    design = apply_params(base, {"chip.energy.sram_bank_kib": 16, "chip.cores.sram_kib": 512})
+    small_bank = chip_from_dict(design["chip"])
+    big_bank = chip_from_dict(apply_params(base, {"chip.energy.sram_bank_kib": 256})["chip"])
+    assert small_bank.energy_table.sram_read_pj_per_byte < big_bank.energy_table.sram_read_pj_per_byte
+    with pytest.raises(ConfigError, match="chip.hbm.bandwidth_gb_s"):  # a section with required fields
+        apply_params({"chip": {"name": "x"}}, {"chip.hbm.bandwidth_gb_s": 800.0})
