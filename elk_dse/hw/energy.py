@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 
 from elk_dse.errors import ConfigError
 from elk_dse.ir.formats import FORMAT_BITS
@@ -171,9 +172,13 @@ class EnergyTable:
     leakage_w_per_mm2: float
     sram_leakage_w_per_mib: float
 
+    @cached_property
+    def _mac_by_format(self) -> dict[str, float]:
+        return dict(self.mac_pj)
+
     def mac(self, fmt: str) -> float:
         """pJ of one MAC in format ``fmt`` (KeyError for an unknown format: callers pass ir/formats names)."""
-        return dict(self.mac_pj)[fmt]
+        return self._mac_by_format[fmt]
 
     def to_dict(self) -> dict[str, float]:
         out = {k: v for k, v in asdict(self).items() if k != "mac_pj"}
