@@ -222,3 +222,19 @@ def test_shipped_perf_per_w_sweep_searches_an_energy_entry_absent_from_the_chip_
     assert small_bank.energy_table.sram_read_pj_per_byte < big_bank.energy_table.sram_read_pj_per_byte
     with pytest.raises(ConfigError, match="chip.hbm.bandwidth_gb_s"):  # a section with required fields
         apply_params({"chip": {"name": "x"}}, {"chip.hbm.bandwidth_gb_s": 800.0})
+
+
+def test_every_process_node_has_energy_defaults_and_keeps_its_static_power():
+    from elk_dse.cost.area import sram_area_mm2
+    from elk_dse.hw.energy import NODE_ENERGY
+    from elk_dse.hw.tech import TECH_NODES
+
+    assert set(NODE_ENERGY) == set(TECH_NODES)
+    for node in TECH_NODES:
+        chip = chip_from_dict({**small_chip_dict(), "process": node})
+        # SRAM leakage per MiB is the node's leakage per mm^2 over the SRAM's mm^2 per MiB: static power stays
+        # area x W/mm^2, as before per-level accounting.
+        from elk_dse.cost.area import area_mm2, static_power_w
+
+        assert static_power_w(chip) == pytest.approx(area_mm2(chip) * NODE_ENERGY[node].leakage_w_per_mm2, rel=1e-9)
+        assert 0 < sram_area_mm2(chip) < area_mm2(chip)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from functools import cached_property
 
 from elk_dse.errors import ConfigError
+from elk_dse.hw.tech import TECH_NODES, TechNode
 from elk_dse.ir.formats import FORMAT_BITS
 from elk_dse.schema import at_most, in_range
 
@@ -62,23 +63,27 @@ class NodeEnergy:
     sram_leakage_w_per_mib: float  # SRAM leakage (bit cells + periphery), per MiB
 
 
-# N7: the MAC is the existing 0.5 pJ/FLOP (Horowitz's 1.5 pJ fp16 FMA at 45 nm scaled ~3x to 7 nm) = 1.0 pJ
-# per MAC. Register files: Eyeriss (Chen et al., ISCA 2016, Table IV) measures an RF access at ~1x the energy
-# of a 16-bit MAC, i.e. ~the energy of a MAC of the access's width: 0.15 pJ/byte (int8 MAC class). SRAM
-# 0.8 pJ/byte at 64 KiB (~0.1 pJ/bit, 7 nm SRAM papers at ISSCC 2019 report 0.05-0.15 pJ/bit). NoC ~0.1 pJ
-# per bit per mm with ~1 mm per hop plus the router: 0.8 pJ/byte/hop. Chip link 5 pJ/bit (112G-class SerDes)
-# = 40 pJ/byte. HBM2e 3.9 pJ/bit (DRAM core + interface, vendor figures) = 31.2 pJ/byte both ways. Leakage
-# 0.05 W per mm^2 of logic and the same per mm^2 of SRAM: 0.05 x 0.435 mm^2/MiB (hw/tech.py's N7 SRAM
-# density) = 0.0218 W/MiB, so the static power of a die is the same as the former area x 0.05 W/mm^2.
-# N5: ~20-30% less energy at iso-speed than N7 (TSMC), SRAM 0.34 mm^2/MiB, 0.06 W/mm^2 leakage.
-NODE_ENERGY: dict[str, NodeEnergy] = {
-    "n7": NodeEnergy(mac_fp16_pj=1.0, rf_pj_per_byte=0.15, acc_pj_per_byte=0.15, sram_pj_per_byte=0.8,
-                     noc_pj_per_byte_hop=0.8, chip_link_pj_per_byte=40.0, hbm_read_pj_per_byte=31.2,
-                     hbm_write_pj_per_byte=31.2, leakage_w_per_mm2=0.05, sram_leakage_w_per_mib=0.05 * 0.435),
-    "n5": NodeEnergy(mac_fp16_pj=0.76, rf_pj_per_byte=0.12, acc_pj_per_byte=0.12, sram_pj_per_byte=0.65,
-                     noc_pj_per_byte_hop=0.65, chip_link_pj_per_byte=32.0, hbm_read_pj_per_byte=28.0,
-                     hbm_write_pj_per_byte=28.0, leakage_w_per_mm2=0.06, sram_leakage_w_per_mib=0.06 * 0.34),
-}
+# Register files per node: Eyeriss (Chen et al., ISCA 2016, Table IV) measures an RF access at ~1x the energy of
+# a 16-bit MAC, i.e. ~the energy of a MAC of the access's width: 0.15 pJ/byte at N7 (int8 MAC class); N5 ~20%
+# less (TSMC: 20-30% less energy at iso-speed). The operand and accumulator registers are taken alike.
+RF_PJ_PER_BYTE: dict[str, float] = {"n7": 0.15, "n5": 0.12}
+
+
+def _node_energy(t: TechNode) -> NodeEnergy:
+    """A node's per-action defaults. All but the register files come from hw/tech.py's coefficients (one place,
+    each with its source there): MAC = 2 FLOP x ``mac_pj_per_flop`` (fp16: 1.0 pJ at N7), SRAM
+    ``sram_pj_per_byte`` (quoted for a 64 KiB, 8-byte-wide bank), NoC ``noc_pj_per_byte_hop``, chip link and HBM
+    8 x their pJ/bit (HBM reads and writes alike), leakage ``static_w_per_mm2`` on logic and the same per mm^2
+    on SRAM (x ``sram_mm2_per_mib``), so a die's static power is still its area x ``static_w_per_mm2``."""
+    return NodeEnergy(
+        mac_fp16_pj=2.0 * t.mac_pj_per_flop, rf_pj_per_byte=RF_PJ_PER_BYTE[t.name],
+        acc_pj_per_byte=RF_PJ_PER_BYTE[t.name], sram_pj_per_byte=t.sram_pj_per_byte,
+        noc_pj_per_byte_hop=t.noc_pj_per_byte_hop, chip_link_pj_per_byte=8.0 * t.chip_link_pj_per_bit,
+        hbm_read_pj_per_byte=8.0 * t.hbm_pj_per_bit, hbm_write_pj_per_byte=8.0 * t.hbm_pj_per_bit,
+        leakage_w_per_mm2=t.static_w_per_mm2, sram_leakage_w_per_mib=t.static_w_per_mm2 * t.sram_mm2_per_mib)
+
+
+NODE_ENERGY: dict[str, NodeEnergy] = {name: _node_energy(t) for name, t in TECH_NODES.items()}
 
 
 def sram_pj_per_byte(ref_pj_per_byte: float, bank_bytes: float, width_bytes: float) -> float:
