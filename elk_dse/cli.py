@@ -112,6 +112,9 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
                     if _has_key(base, bare):
                         raise ConfigError(bare, o, f"this config already has it; set it with {bare}=...")
                     continue
+                if _schema_only_key(base, bare):  # e.g. chip.energy.*: in the schema, absent from the YAML
+                    overrides = [("++" + x) if x == o else x for x in overrides]
+                    continue
                 _check_key(base, bare)
             cfg = compose(config_name="config", overrides=overrides)
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
@@ -155,6 +158,24 @@ def _has_key(cfg: Any, dotted: str) -> bool:
             return False
         node = node[part]
     return True
+
+
+def _schema_only_key(cfg: Any, dotted: str) -> bool:
+    """A chip key the schema defines (issue 20: ``chip.energy.<action>``) that the chosen chip's YAML omits."""
+    from omegaconf import OmegaConf
+
+    from elk_dse.hw.chip import Chip
+    from elk_dse.schema import schema_has_key, schema_section
+
+    parts = dotted.split(".")
+    if parts[0] != "chip" or len(parts) < 2 or not cfg.get("chip") or OmegaConf.select(cfg, dotted) is not None:
+        return False
+    if schema_has_key(Chip, parts[1:]):
+        return True
+    section = schema_section(Chip, parts[1:-1])
+    if section is not None and OmegaConf.select(cfg, ".".join(parts[:-1])) is None:
+        raise UnknownKeyError(dotted, section)  # a typo inside a section the YAML leaves out
+    return False
 
 
 def _check_key(cfg: Any, dotted: str) -> None:

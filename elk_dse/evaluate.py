@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from elk_dse import __version__
 from elk_dse.breakdown import PARTS, latency_breakdown
 from elk_dse.compiler.compile import compile_graph
 from elk_dse.compiler.schedulers import SchedulerConfig
-from elk_dse.cost.area import area_mm2, area_proxy_mm2, run_energy, static_power_w
+from elk_dse.cost.area import area_mm2, area_proxy_mm2, static_power_w
+from elk_dse.cost.energy import LEVELS, program_energy
 from elk_dse.cost.network import noc_bytes_per_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.errors import ConfigError
@@ -35,6 +36,8 @@ METRICS = (
     "hbm_busy_s", "sync_busy_s", "sram_used_bytes_per_core", "event_latency_s", "eval_s",
     # Where the latency goes (elk_dse/breakdown.py); the five sum to latency_s.
     "breakdown_compute_s", "breakdown_shift_s", "breakdown_hbm_exposed_s", "breakdown_sync_s", "breakdown_idle_s",
+    # Where the energy goes (elk_dse/cost/energy.py): per level, the seven sum to energy_j; dynamic = all but static.
+    *(f"energy_{level}_j" for level in LEVELS), "energy_dynamic_j",
 )
 
 
@@ -100,6 +103,7 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         "event_latency_s": math.nan,
         "compute_busy_s": math.nan, "noc_busy_s": math.nan, "hbm_busy_s": math.nan, "sync_busy_s": math.nan,
         **{f"breakdown_{part}_s": math.nan for part in PARTS},
+        **{f"energy_{level}_j": math.nan for level in LEVELS}, "energy_dynamic_j": math.nan,
         "chip": chip.resolved(),
         "model": {"name": graph.name, "phase": graph.phase, "batch": graph.batch, "seq_len": graph.seq_len,
                   "kv_len": graph.kv_len, "dtype": dtype, "ops": graph.num_op_instances,
@@ -135,15 +139,16 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
     breakdown = latency_breakdown(program, result)
     out.update({f"breakdown_{k}": v for k, v in breakdown.total.to_dict().items()})
     out["breakdown"] = breakdown.to_dict()
-    energy = run_energy(chip, program.flops, program.hbm_bytes, program.noc_bytes, program.chip_link_bytes, latency)
+    energy = program_energy(program, graph, latency)
     items = max(graph.batch, 1)
     out.update(
         energy_j=energy.total_j, energy_per_item_j=energy.total_j / items, power_w=energy.total_j / latency,
         latency_per_item_s=latency / items, perf_per_mm2=out["throughput_per_s"] / out["area_mm2"],
-        perf_per_w=out["throughput_per_s"] / (energy.total_j / latency),
+        perf_per_w=out["throughput_per_s"] / (energy.total_j / latency), energy_dynamic_j=energy.dynamic_j,
+        **{f"energy_{level}_j": joules for level, joules in energy.by_level},
     )
-    out["energy_breakdown_j"] = {k: getattr(energy, k) for k in ("compute_j", "sram_j", "noc_j", "hbm_j",
-                                                                "chip_link_j", "static_j")}
+    out["energy_by_level"] = dict(energy.by_level)
+    out["energy_table"] = chip.energy_table.to_dict()
     if include_ops:
         out["ops"] = [
             {"name": op.name, "kind": op.kind, "layer": op.layer, "repetition": op.repetition,
@@ -152,8 +157,8 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
              "sync_s": t.sync_s, "flops": op.flops, "hbm_bytes": op.work.hbm_bytes,
              "noc_bytes": op.work.noc_bytes + op.work.shift_bytes + op.work.warm_bytes + op.work.hbm_delivered_bytes,
              "sram_exec_bytes": op.sram_exec_bytes, "sram_preload_bytes": op.sram_preload_bytes,
-             "plan": op.plan.to_dict()}
-            for op, t in zip(program.ops, result.timings, strict=True)
+             "plan": op.plan.to_dict(), "energy_j": dict(e), "accesses": asdict(a)}
+            for op, t, e, a in zip(program.ops, result.timings, energy.by_op, energy.accesses, strict=True)
         ]
     out["eval_s"] = time.perf_counter() - t0
     return out

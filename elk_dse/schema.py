@@ -142,3 +142,40 @@ def in_range(field: str, value: float, low: float, high: float) -> None:
     """Raise ConfigError unless low <= value <= high."""
     if not low <= value <= high:
         raise ConfigError(field, value, f"must be in [{low}, {high}]")
+
+
+def _walk(cls: type, parts: list[str]) -> Any:
+    """The type the dotted path ``parts`` names inside dataclass ``cls`` (None when it names no field)."""
+    tp: Any = cls
+    for part in parts:
+        owner = _dataclass_of(tp)
+        if owner is None or part not in {f.name for f in dataclasses.fields(owner) if f.init}:
+            return None
+        tp = typing.get_type_hints(owner)[part]
+    return tp
+
+
+def _dataclass_of(tp: Any) -> Any:
+    args = [a for a in get_args(tp) if a is not type(None)] if get_origin(tp) in (typing.Union, types.UnionType) else [tp]
+    return next((a for a in args if dataclasses.is_dataclass(a)), None)
+
+
+def schema_has_key(cls: type, parts: list[str]) -> bool:
+    """Whether the dotted path ``parts`` names a field of dataclass ``cls`` inside sections whose every field
+    has a default (like ``energy``): a config may set it even where a YAML file leaves that section out. A
+    key in a section with required fields (``hbm``) needs the section in the YAML."""
+    if not parts or _walk(cls, parts) is None:
+        return False
+    for i in range(1, len(parts)):
+        owner = _dataclass_of(_walk(cls, parts[:i]))
+        if owner is None or any(f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                                for f in dataclasses.fields(owner)):
+            return False
+    return True
+
+
+def schema_section(cls: type, parts: list[str]) -> list[str] | None:
+    """The field names of the nested dataclass section ``parts`` of ``cls`` (None if it is not a section)."""
+    tp = _walk(cls, parts) if parts else None
+    owner = _dataclass_of(tp) if tp is not None else None
+    return [f.name for f in dataclasses.fields(owner) if f.init] if owner is not None else None

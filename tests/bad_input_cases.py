@@ -58,6 +58,13 @@ CASES: list[tuple[str, list[str], str]] = [
     ("negative margin", ["evaluate", "+chip=mesh64", "scheduler.margin=-0.5"], "margin"),
     ("unknown event-sim mode", ["evaluate", "+chip=mesh64", "sim=event", "sim.mode=fast"], "mode"),
     ("trace without the event simulator", ["evaluate", "+chip=mesh64", "trace=/tmp/t.json"], "trace"),
+    # --- per-action energies (issue 20) ---
+    ("negative energy per action", ["evaluate", "+chip=mesh64", "chip.energy.hbm_read_pj_per_byte=-1"],
+     "chip.energy.hbm_read_pj_per_byte"),
+    ("typo in an energy action", ["evaluate", "+chip=mesh64", "chip.energy.hbm_red_pj_per_byte=1"],
+     "hbm_read_pj_per_byte"),
+    ("energy as text", ["evaluate", "+chip=mesh64", "chip.energy.mac_int8_pj=abc"], "chip.energy.mac_int8_pj"),
+    ("zero SRAM bank", ["evaluate", "+chip=mesh64", "chip.energy.sram_bank_kib=0"], "sram_bank_kib"),
     # --- sweep ---
     ("unknown sweep", ["sweep", "+chip=mesh64", "sweep=hbm_nco", "out={out}"], "hbm_noc"),
     ("zero trials", ["sweep", "+chip=mesh64", "search.n_trials=0", "out={out}"], "n_trials"),
@@ -83,8 +90,6 @@ CASES: list[tuple[str, list[str], str]] = [
     ("non-ASCII value unquoted", ["evaluate", "+chip=mesh64", "model.name=llamä"], "model.name='llamä'"),
     ("control character in a value", ["evaluate", "+chip=mesh64", "model.name=a\x07b"],
      "printable"),
-    ("documented chips key on a single-chip config", ["evaluate", "+chip=mesh64", "chip.chips.count=2"],
-     "+chip.chips.count=<value>"),
     ("documented formats key on a config without it", ["evaluate", "+chip=mesh64", "model.formats.kv_cache=fp8"],
      "+model.formats.kv_cache=<value>"),
     ("adding a key no config has", ["evaluate", "+chip=mesh64", "+model.foo=1"], "documented fields"),

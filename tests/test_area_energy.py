@@ -6,7 +6,7 @@ import pytest
 import yaml
 from conftest import small_chip_dict
 
-from elk_dse.cost.area import area_mm2, die_area_mm2, run_energy, static_power_w
+from elk_dse.cost.area import area_mm2, die_area_mm2, static_power_w
 from elk_dse.errors import ConfigError
 from elk_dse.evaluate import DesignPoint, evaluate
 from elk_dse.hw.chip import chip_from_dict
@@ -39,15 +39,14 @@ def test_area_scales_with_chips_and_process():
         chip_from_dict({**d, "process": "n3x"})
 
 
-def test_energy_parts_and_power():
-    chip = chip_from_dict(small_chip_dict())
-    e = run_energy(chip, flops=1e12, hbm_bytes=1e9, noc_bytes=2e9, chip_link_bytes=0.0, latency_s=0.01)
-    parts = [e.compute_j, e.sram_j, e.noc_j, e.hbm_j, e.chip_link_j, e.static_j]
-    assert all(p >= 0 for p in parts) and e.total_j == pytest.approx(sum(parts))
-    assert e.hbm_j == pytest.approx(1e9 * 8 * 3.9e-12)  # HBM2e ~3.9 pJ/bit
-    assert e.static_j == pytest.approx(static_power_w(chip) * 0.01)
-    result = evaluate(DesignPoint(shipped("mesh64"), ModelConfig("llama2_7b", batch=2, kv_len=512)),
-                      include_ops=False)
+def test_energy_levels_and_power():
+    chip = shipped("mesh64")
+    result = evaluate(DesignPoint(chip, ModelConfig("llama2_7b", batch=2, kv_len=512)), include_ops=False)
+    levels = result["energy_by_level"]
+    assert all(v >= 0 for v in levels.values()) and result["energy_j"] == pytest.approx(sum(levels.values()))
+    # HBM: every byte crossing the interface at the node's 3.9 pJ/bit (HBM2e) -- the decode pass streams weights.
+    assert levels["hbm"] == pytest.approx(result["hbm_bytes"] * 8 * 3.9e-12)
+    assert levels["static"] == pytest.approx(static_power_w(chip) * result["latency_s"])
     assert result["power_w"] == pytest.approx(result["energy_j"] / result["latency_s"])
     assert result["energy_per_item_j"] == pytest.approx(result["energy_j"] / 2)
     assert result["perf_per_w"] == pytest.approx(result["throughput_per_s"] / result["power_w"])

@@ -119,3 +119,10 @@ def test_report_into_a_read_only_folder_is_exit_74(finished, tmp_path, capsys, m
     assert code == 74
     assert err == (f"error: {folder / 'report'}: cannot write or read (Read-only file system); free space or fix "
                    "permissions, then rerun the same command (a sweep keeps its finished rows and resumes)")
+
+
+@pytest.mark.parametrize("override", ["chip.chips.count=2", "+chip.chips.count=2"])
+def test_documented_chips_key_works_on_a_single_chip_config(capsys, override):
+    """README documents chip.chips.count; mesh64's YAML has no chips section: both spellings work."""
+    assert main(["evaluate", "+chip=mesh64", override, "model=bert_base", "model.seq_len=32", "format=json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chip"]["chips"]["count"] == 2

@@ -1,21 +1,15 @@
-"""Silicon area (mm^2), energy (J) and power (W) of a chip and a workload run, from hw/tech.py coefficients.
+"""Silicon area (mm^2) and static power (W) of a chip, from hw/tech.py (area) and hw/energy.py (leakage).
 
 Area per die: cores x (SRAM + matrix MACs + vector lanes + core base + router) + HBM PHYs (one stack per 8
-channels) + chip-to-chip PHYs + pads and misc. Energy of one pass: FLOPs x pJ/FLOP + SRAM traffic x pJ/byte +
-on-chip bytes x mean hops x pJ/byte/hop + HBM bytes x pJ/bit + chip-link bytes x pJ/bit + static power x time.
-SRAM traffic is estimated as every byte that arrives from HBM or the network being written and read once, plus
-``SRAM_BYTES_PER_FLOP`` of operand traffic per FLOP (register reuse inside the matrix unit).
+channels) + chip-to-chip PHYs + pads and misc. The energy of a run is costed per access in cost/energy.py.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from elk_dse.hw.chip import MIB, Chip
 from elk_dse.hw.tech import TECH_NODES
 
 CHANNELS_PER_STACK = 8
-SRAM_BYTES_PER_FLOP = 0.25
 
 
 def die_area_mm2(chip: Chip) -> float:
@@ -51,38 +45,14 @@ def area_proxy_mm2(chip: Chip) -> float:
     return area_mm2(chip)
 
 
+def sram_area_mm2(chip: Chip) -> float:
+    """Silicon of the cores' SRAM macros, whole system, mm^2 (part of :func:`area_mm2`)."""
+    return chip.total_sram_bytes / MIB * TECH_NODES[chip.process].sram_mm2_per_mib
+
+
 def static_power_w(chip: Chip) -> float:
-    """Leakage and always-on power of the whole system, W."""
-    return area_mm2(chip) * TECH_NODES[chip.process].static_w_per_mm2
-
-
-@dataclass(frozen=True)
-class Energy:
-    """Energy of one pass by part, joules; ``total_j`` sums them."""
-
-    compute_j: float
-    sram_j: float
-    noc_j: float
-    hbm_j: float
-    chip_link_j: float
-    static_j: float
-
-    @property
-    def total_j(self) -> float:
-        return self.compute_j + self.sram_j + self.noc_j + self.hbm_j + self.chip_link_j + self.static_j
-
-
-def run_energy(chip: Chip, flops: float, hbm_bytes: float, noc_bytes: float, chip_link_bytes: float,
-               latency_s: float) -> Energy:
-    """Energy of one pass of a workload that moved the given bytes and ran ``latency_s`` seconds."""
-    t = TECH_NODES[chip.process]
-    pj = 1e-12
-    sram_bytes = 2 * (hbm_bytes + noc_bytes) + SRAM_BYTES_PER_FLOP * flops
-    return Energy(
-        compute_j=flops * t.mac_pj_per_flop * pj,
-        sram_j=sram_bytes * t.sram_pj_per_byte * pj,
-        noc_j=noc_bytes * max(chip.mean_hops, 1.0) * t.noc_pj_per_byte_hop * pj,
-        hbm_j=hbm_bytes * 8 * t.hbm_pj_per_bit * pj,
-        chip_link_j=chip_link_bytes * 8 * t.chip_link_pj_per_bit * pj,
-        static_j=static_power_w(chip) * latency_s,
-    )
+    """Leakage and always-on power of the whole system, W: non-SRAM silicon x ``leakage_w_per_mm2`` + SRAM MiB x
+    ``sram_leakage_w_per_mib`` (chip.energy_table; hw/energy.py)."""
+    t = chip.energy_table
+    return ((area_mm2(chip) - sram_area_mm2(chip)) * t.leakage_w_per_mm2
+            + chip.total_sram_bytes / MIB * t.sram_leakage_w_per_mib)

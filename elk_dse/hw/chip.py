@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from elk_dse.errors import ConfigError
+from elk_dse.hw.energy import EnergySpec, EnergyTable, energy_table
 from elk_dse.hw.topology import TOPOLOGIES, Topology
 from elk_dse.schema import at_least, at_most, build, in_range, positive
 
@@ -231,6 +232,7 @@ class Chip:
     overheads: OverheadSpec = field(default_factory=OverheadSpec)
     description: str = ""
     process: str = "n7"
+    energy: EnergySpec = field(default_factory=EnergySpec)  # per-action energy overrides (hw/energy.py)
 
     def __post_init__(self) -> None:
         in_range("clock_ghz", self.clock_ghz, 1e-3, 100.0)
@@ -250,6 +252,11 @@ class Chip:
             )
 
     # ---- derived figures, base units -------------------------------------------------------------
+    @cached_property
+    def energy_table(self) -> EnergyTable:
+        """Per-action energies: the process node's defaults with ``energy`` overrides applied."""
+        return energy_table(self.energy, self.process, self.sram_bytes_per_core)
+
     @property
     def clock_hz(self) -> float:
         return self.clock_ghz * 1e9

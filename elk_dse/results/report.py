@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from elk_dse.errors import ConfigError
-from elk_dse.results import breakdown_plot, plots, sensitivity, timeline
+from elk_dse.results import breakdown_plot, energy_plot, plots, sensitivity, timeline
 from elk_dse.results.pareto import Objective, as_objectives, feasible_mask, knee_point, pareto_front
 from elk_dse.results.store import PARAM_PREFIX, STATUSES, ResultStore, UnreadableFileError
 from elk_dse.results.units import bare_name, config_unit, format_duration, format_quantity
@@ -324,6 +324,7 @@ def build_report(sweep_dirs: Sequence[Path | str], out_dir: Path | str | None = 
     body += _pareto_section(with_rows, objs, out)
     body += _front_tables(with_rows, objs, fronts, front_notes)
     body += _breakdown_section(with_rows, fronts, out)
+    body += _energy_section(with_rows, fronts, out)
     body += _roofline_section(with_rows, fronts, objs, out)
     body += _sensitivity_section(with_rows, objs, out)
     body += _timeline_section(with_rows, fronts, out)
@@ -471,6 +472,30 @@ def _breakdown_section(sweeps: Sequence[SweepFolder], fronts: dict[str, Any], ou
                         "before an operator counts for that operator's kind.",
                     )
                 )
+    return body
+
+
+def _energy_section(sweeps: Sequence[SweepFolder], fronts: dict[str, Any], out: Path) -> list[str]:
+    """Per Pareto design: energy per memory level (MAC, register files, SRAM, NoC, HBM, chip links, static)."""
+    body = ["<h2>Energy by level</h2>"]
+    for s in sweeps:
+        if s.label not in fronts:
+            continue
+        front, _ = fronts[s.label]
+        trials = [int(t) for t in front["trial"].iloc[:MAX_TABLE_ROWS]]
+        try:
+            data = energy_plot.energy_designs_data(s.df, trials, title=f"{s.label}: energy of the Pareto designs")
+        except ValueError as err:
+            body.append(_warn(f"{s.label}: energy split skipped: {err}"))
+            continue
+        if data.labels:
+            png = energy_plot.draw_energy(data, out / _safe_filename(f"energy_designs_{s.label}.png"))
+            missing = f" {data.n_missing} designs have no stored split." if data.n_missing else ""
+            body.append(_figure(png, "Where each Pareto design's energy goes per pass (sorted like the table; "
+                                "each bar sums to the design's energy_j): accesses per level from the compiled "
+                                "plans x the chip's per-action energies, plus leakage x latency." + missing))
+        elif data.n_missing:
+            body.append(f'<p class="note">{_esc(s.label)}: no energy split stored (sweep from an older version).</p>')
     return body
 
 

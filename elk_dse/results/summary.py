@@ -60,6 +60,12 @@ def summary(result: dict[str, Any]) -> str:
         f"silicon   {result['area_mm2']:.1f} mm^2, {result['power_w']:.1f} W ({result['static_power_w']:.1f} W static), "
         f"{result['energy_per_item_j'] * 1e3:.3g} mJ per item, {result['perf_per_w']:.3g} items/s/W",
     ]
+    levels = result.get("energy_by_level")
+    if levels:  # where the energy goes (cost/energy.py), largest first
+        total = sum(levels.values()) or 1.0
+        parts = sorted(levels.items(), key=lambda kv: -kv[1])
+        lines.append("energy    " + ", ".join(f"{name} {100 * j / total:.0f}%" for name, j in parts)
+                     + f" of {result['energy_j'] * 1e3:.3g} mJ per pass")
     by_kind: dict[str, float] = defaultdict(float)
     for op in result.get("ops", []):
         by_kind[op["kind"]] += op["end_s"] - op["load_start_s"]

@@ -266,23 +266,32 @@ def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
         node = out
         parts = key.split(".")
         for i, part in enumerate(parts[:-1]):
+            if part not in node and parts[0] == "chip" and _chip_schema_key(parts[1:]):
+                node[part] = {}  # a chip section the schema defines and the YAML leaves out (chip.energy)
             if not isinstance(node.get(part), dict):
                 here = ".".join(parts[: i + 1])
                 raise ConfigError(f"params.{key}", value, f"'{here}' is not a section of the design config")
             node = node[part]
-        if parts[-1] not in node:
+        if parts[-1] not in node and not (parts[0] == "chip" and _chip_schema_key(parts[1:])):
             raise ConfigError(f"params.{key}", value, "not a key of the design config; keys here: "
                               + ", ".join(sorted(node)) + nearest(parts[-1], node))
-        if isinstance(node[parts[-1]], dict):
+        if isinstance(node.get(parts[-1]), dict):
             raise ConfigError(f"params.{key}", value, f"'{key}' is a section of the design config, not a value; "
                               "search one of its keys: " + ", ".join(f"{key}.{k}" for k in sorted(node[parts[-1]])))
-        if isinstance(node[parts[-1]], list) and isinstance(value, str):
+        if isinstance(node.get(parts[-1]), list) and isinstance(value, str):
             value = _parse_shape(f"params.{key}", value)
         node[parts[-1]] = value
     for section in ("cores", "chips"):  # a searched count reshapes its grid (cores per chip; chips)
         if f"chip.{section}.count" in params and f"chip.{section}.grid" not in params:
             _grid_follows_count(out, section)
     return out
+
+
+def _chip_schema_key(parts: list[str]) -> bool:
+    from elk_dse.hw.chip import Chip
+    from elk_dse.schema import schema_has_key
+
+    return schema_has_key(Chip, parts)
 
 
 def _parse_shape(field: str, text: str) -> list[int]:
