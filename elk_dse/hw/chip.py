@@ -263,6 +263,9 @@ class Chip:
             )
         if self.interconnect.graph:
             self.topology.check_cores(self.cores.count)  # reads and validates the file (ConfigError)
+            if isinstance(self.hbm, HbmSpec) and self.hbm.attach == "edge" and not self.topology.boundary_cores().size:
+                raise ConfigError("interconnect.graph", self.interconnect.graph,
+                                  "hbm.attach=edge needs the HBM attach cores listed under hbm: in the graph file")
 
     # ---- derived figures, base units -------------------------------------------------------------
     @property
