@@ -47,6 +47,11 @@ class Topology(ABC):
         self.tie = tie
         self.path = path
 
+    @classmethod
+    def examples(cls) -> list[tuple[tuple[int, ...], str]]:
+        """Small instances (grid, file) the conformance suite (elk_dse.testing.topology) checks."""
+        return [((4, 4), ""), ((3, 5), "")]
+
     # ---- identity ------------------------------------------------------------------------------------
     @property
     def key(self) -> tuple:
@@ -407,6 +412,10 @@ class Ring(_GridTopology):
     def __init__(self, grid, tie: str = "sign", path: str = ""):
         super().__init__((int(np.prod(grid)),), tie, path)
 
+    @classmethod
+    def examples(cls):
+        return [((6,), ""), ((5,), "")]
+
     def phys_per_node(self) -> float:
         return 2.0  # a ring of two still has a PHY towards each side
 
@@ -421,6 +430,10 @@ class AllToAll(Topology):
     """
 
     io_bypasses_network = False  # on the IPU the exchange port stays the way in, even for local HBM
+
+    @classmethod
+    def examples(cls):
+        return [((8,), "")]
 
     def hops(self, src, dst):
         return (np.asarray(src) != np.asarray(dst)).astype(np.int64)

@@ -260,6 +260,10 @@ class GraphTopology(Topology):
         self.data = load_graph(path)
         self.num_cores = self.data.num_cores
 
+    @classmethod
+    def examples(cls):
+        return [((64,), f"graphs/{f}.yaml") for f in ("mesh8x8_edge_hbm", "clusters_mesh", "mesh_express")]
+
     def check_cores(self, count: int) -> None:
         """ConfigError unless the file has ``count`` cores (``cores.count`` of the chip)."""
         if count != self.num_cores:
