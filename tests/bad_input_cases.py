@@ -72,3 +72,25 @@ CASES: list[tuple[str, list[str], str]] = [
     ("unwritable sweep folder", ["sweep", "+chip=mesh64", "out=/proc/elk_dse_out"], "out"),
     ("report of a folder that is no sweep", ["report", "/tmp"], "not a sweep folder"),
 ]
+
+# --- graph files (issue 16): chip.interconnect.graph naming a bad file; tests/data/bad_graphs/ ---
+_GRAPHS = __import__("pathlib").Path(__file__).resolve().parent / "data" / "bad_graphs"
+
+
+def _graph(file: str) -> list[str]:
+    return ["evaluate", "+chip=mesh64_graph", f"chip.interconnect.graph={_GRAPHS / file}"]
+
+
+CASES += [
+    ("graph file missing", _graph("nowhere.yaml"), "no such file"),
+    ("graph file not YAML", _graph("not_yaml.yaml"), "not valid YAML"),
+    ("graph file with an unknown key", _graph("unknown_key.yaml"), "unknown key 'edges'"),
+    ("graph disconnected", _graph("disconnected.yaml"), "disconnected"),
+    ("graph one-way link", _graph("one_way.yaml"), "disconnected"),
+    ("graph link to an unknown node", _graph("unknown_node.yaml"), "unknown node 'c9'"),
+    ("graph zero-bandwidth link", _graph("zero_width.yaml"), "zero-bandwidth"),
+    ("graph core count mismatch", _graph("four_cores.yaml"), "cores.count=64"),
+    ("graph HBM at a switch", _graph("hbm_at_switch.yaml"), "switch"),
+    ("graph topology without a file", ["evaluate", "+chip=mesh64", "chip.interconnect.topology=graph"], "graph"),
+]
+
