@@ -37,7 +37,7 @@ def _fail(topo: Topology, what: str) -> AssertionError:
 
 def traffic_patterns(topo: Topology) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The flow sets the cost models route: ring shifts (stride 1 over all cores, stride 2 over half), HBM
-    delivery (every boundary core to every core) and all-to-all (every ordered pair)."""
+    delivery (every boundary core to every core) and every ordered pair of cores (uniform traffic)."""
     n = topo.num_cores
     c = np.arange(n)
     out = {"ring_shift_1": (c, np.roll(c, -1))}
@@ -51,7 +51,7 @@ def traffic_patterns(topo: Topology) -> dict[str, tuple[np.ndarray, np.ndarray]]
         out["hbm_delivery"] = (np.repeat(edge, n), np.tile(c, edge.size))
     s, d = np.meshgrid(c, c, indexing="ij")
     keep = s != d
-    out["all_to_all"] = (s[keep], d[keep])
+    out["every_pair"] = (s[keep], d[keep])
     return out
 
 
