@@ -280,21 +280,24 @@ with contextlib.redirect_stdout(buf):
     code = main(["evaluate", "format=json", *sys.argv[1:]])
 wall = time.perf_counter() - t0
 out = json.loads(buf.getvalue()) if code == 0 else {}
-print(json.dumps({"code": code, "wall_s": wall, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"code": code, "wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mib": ru.ru_maxrss / 1024,
                   "latency_s": out.get("latency_s"), "feasible": out.get("feasible")}))
 """
 
 
 def wafer_scale() -> None:
     """Issue 16 targets: `evaluate +chip=wse2_like model=llama2_7b` <= 30 s on one core (was 290-322 s with
-    hop-by-hop routing), and a 1,000,000-core mesh point completes; wall time and peak memory (max RSS) of a
-    fresh process per point, pinned to one core (taskset) with single-threaded BLAS."""
+    hop-by-hop routing), and a 1,000,000-core mesh point completes; wall time, CPU time (user + system: the
+    figure to read when other processes share the core) and peak memory (max RSS) of a fresh process per
+    point, pinned to one core (taskset) with single-threaded BLAS."""
     import shutil
     import subprocess
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
-    print(f"{'wafer scale, one process on one core (cold)':<60} {'wall s':>8} {'peak MiB':>9} {'latency ms':>11}")
+    print(f"{'wafer scale, one process on one core (cold)':<60} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} "
+          f"{'latency ms':>11}")
     for label, args in WAFER_POINTS:
         proc = subprocess.run([*pin, sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, env=env,
                               check=False)
@@ -304,7 +307,7 @@ def wafer_scale() -> None:
             print(f"  {label:<58} failed: {proc.stderr.strip()[-300:]}")
             continue
         latency = f"{r['latency_s'] * 1e3:.3f}" if r["feasible"] else "infeasible"
-        print(f"  {label:<58} {r['wall_s']:>8.1f} {r['peak_mib']:>9.0f} {latency:>11}", flush=True)
+        print(f"  {label:<58} {r['wall_s']:>8.1f} {r['cpu_s']:>8.1f} {r['peak_mib']:>9.0f} {latency:>11}", flush=True)
     print()
 
 

@@ -200,10 +200,12 @@ def ring_link_share(chip: Chip, stride: int, length: int, cores: int) -> float:
 def _ring_link_share(chip: Chip, stride: int, length: int, cores: int) -> float:
     if length < 2 or cores < 2:
         return 0.0
-    res = chip.resources
     c = np.arange(cores, dtype=np.int64)
     pos = (c // stride) % length
     nxt = np.clip(np.where(pos == length - 1, c - stride * (length - 1), c + stride), 0, chip.num_cores - 1)
+    if chip.num_chips == 1:  # one network: its vectorized loads directly (no sparse per-resource demand)
+        return chip.topology.busiest_link_share(c, nxt)
+    res = chip.resources
     ids, amounts = res.demand(c, nxt, 1.0)
     return res.busiest_link_share(ids, amounts)
 

@@ -361,13 +361,7 @@ class Chip:
         attach = self.hbm_attach_cores
         if attach.size == 0 or attach.size == self.cores.count:
             return 0.0
-        cores = np.arange(self.cores.count)
-        # Chunk to bound memory on big chips: (cores x attach) hop matrix.
-        best = np.empty(cores.size)
-        for lo in range(0, cores.size, 1024):
-            block = cores[lo : lo + 1024]
-            best[lo : lo + block.size] = self.topology.hops(block[:, None], attach[None, :]).min(axis=1)
-        return float(best.mean())
+        return float(self.topology.nearest_hops(attach).mean())
 
     @cached_property
     def resources(self):

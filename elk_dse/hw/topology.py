@@ -127,6 +127,17 @@ class Topology(ABC):
         """Largest hop count between any two cores."""
         return int(sum(self._axis_hops(axis).max() for axis in range(len(self.grid))))
 
+    def nearest_hops(self, sources: np.ndarray) -> np.ndarray:
+        """Per core: hops from the nearest of ``sources`` (core ids). Default: the hop function, in chunks of
+        1,024 cores so that the (cores x sources) matrix stays bounded."""
+        sources = np.asarray(sources, dtype=np.int64)
+        cores = np.arange(self.num_cores)
+        best = np.empty(cores.size, dtype=np.int64)
+        for lo in range(0, cores.size, 1024):
+            block = cores[lo : lo + 1024]
+            best[lo : lo + block.size] = self.hops(block[:, None], sources[None, :]).min(axis=1)
+        return best
+
     def diameter_latency_cycles(self, hop_latency_cycles: float) -> float:
         """Pipeline latency of the longest route, cycles (every link: ``hop_latency_cycles``)."""
         return self.diameter * hop_latency_cycles
@@ -217,6 +228,21 @@ class _GridTopology(Topology):
     def hops(self, src, dst):
         cs, cd = self.coords(src), self.coords(dst)
         return sum(self._axis_distance(cs[..., k], cd[..., k], s) for k, s in enumerate(self.grid))
+
+    def nearest_hops(self, sources: np.ndarray) -> np.ndarray:
+        """Multi-source breadth-first search over the link graph (scipy's csgraph, O(links)): the grid's hops
+        are its shortest paths (the conformance suite checks it), so this equals the hop function's minimum."""
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import dijkstra
+
+        sources = np.unique(np.asarray(sources, dtype=np.int64))
+        if sources.size == 0:
+            raise ValueError("nearest_hops needs at least one source")
+        links = self.links()
+        n = self.num_cores
+        graph = csr_matrix((np.ones(links.shape[0]), (links[:, 0], links[:, 1])), shape=(n, n))
+        dist = dijkstra(graph, directed=False, indices=sources, unweighted=True, min_only=True)
+        return np.rint(dist).astype(np.int64)
 
     def links(self) -> np.ndarray:
         ids = np.arange(self.num_cores).reshape(self.grid)
@@ -337,55 +363,60 @@ class _GridTopology(Topology):
     def link_loads(self, src, dst, weight=1.0):
         """Vectorized dimension-ordered routing: each flow is one segment per axis; segments are added to
         difference arrays over the grid's lines (unrolled to twice the axis length so that wrapping segments
-        stay contiguous), prefix-summed and folded. O(flows + links) time and memory."""
+        stay contiguous), prefix-summed and folded. O(flows + links) time and memory. A scalar weight sums
+        integer flow counts (exact) and scales once."""
         src = np.asarray(src, dtype=np.int64).ravel()
         dst = np.asarray(dst, dtype=np.int64).ravel()
         scalar = np.ndim(weight) == 0
         w = None if scalar else np.broadcast_to(np.asarray(weight, dtype=np.float64).ravel(), src.shape)
-        table, count = self._link_table
+        count = self.num_directed_links
         out = np.zeros(count)
         if src.size == 0 or count == 0:
             return out
+        n = self.num_cores
         cur = self.coords(src).reshape(src.size, len(self.grid)).copy()
         goal = self.coords(dst).reshape(src.size, len(self.grid))
-        ids = np.arange(self.num_cores).reshape(self.grid)
+        offset = 0
         for axis, size in enumerate(self.grid):
-            steps = self._signed_steps(goal[:, axis] - cur[:, axis], size)
-            if size < 2 or not np.any(steps):
-                cur[:, axis] = goal[:, axis]
+            if size < 2:
                 continue
+            wrap_links = self.wraps and size > 2
+            per_dir = n if wrap_links else n // size * (size - 1)
+            steps = self._signed_steps(goal[:, axis] - cur[:, axis], size)
             others = [g for k, g in enumerate(self.grid) if k != axis]
-            rest = np.delete(cur, axis, axis=1)
-            line = np.ravel_multi_index(tuple(rest.T), others) if others else np.zeros(src.size, dtype=np.int64)
             n_lines = int(np.prod(others)) if others else 1
-            width = 2 * size + 1
-            pos = cur[:, axis]
-            for direction in (0, 1):
-                sel = steps > 0 if direction == 0 else steps < 0
-                if not np.any(sel):
-                    continue
-                a, d, ln = pos[sel], np.abs(steps[sel]), line[sel]
-                if direction == 0:  # links leaving nodes a .. a+d-1 forward
-                    lo, hi = a, a + d
-                else:  # links leaving nodes a, a-1, .. a-d+1 backward, shifted up by size
-                    lo, hi = a + size - d + 1, a + size + 1
-                flat = np.concatenate([ln * width + lo, ln * width + hi])
-                if scalar:
-                    wt = np.concatenate([np.ones(a.size), -np.ones(a.size)])
-                else:
-                    ws = w[sel]
-                    wt = np.concatenate([ws, -ws])
-                diff = np.bincount(flat, weights=wt, minlength=n_lines * width).reshape(n_lines, width)
-                acc = np.cumsum(diff, axis=1)[:, : 2 * size]
-                load = acc[:, :size] + acc[:, size:]
-                nodes = np.moveaxis(ids, axis, -1).reshape(n_lines, size)
-                lid = table[nodes, axis, direction]
-                valid = lid >= 0
-                out[lid[valid]] += load[valid]
+            if np.any(steps):
+                rest = tuple(cur[:, k] for k in range(len(self.grid)) if k != axis)
+                line = np.ravel_multi_index(rest, others) if others else np.zeros(src.size, dtype=np.int64)
+                width = 2 * size + 1
+                pos = cur[:, axis]
+                for direction in (0, 1):
+                    sel = steps > 0 if direction == 0 else steps < 0
+                    if not np.any(sel):
+                        continue
+                    a, d, base = pos[sel], np.abs(steps[sel]), line[sel] * width
+                    if direction == 0:  # links leaving nodes a .. a+d-1 forward
+                        lo, hi = base + a, base + a + d
+                    else:  # links leaving nodes a, a-1, .. a-d+1 backward, shifted up by size
+                        lo, hi = base + a + size - d + 1, base + a + size + 1
+                    cells = n_lines * width
+                    if scalar:
+                        diff = np.bincount(lo, minlength=cells) - np.bincount(hi, minlength=cells)
+                    else:
+                        ws = w[sel]
+                        diff = np.bincount(lo, weights=ws, minlength=cells) - np.bincount(hi, weights=ws,
+                                                                                          minlength=cells)
+                    acc = np.cumsum(diff.reshape(n_lines, width), axis=1)
+                    load = acc[:, :size] + acc[:, size : 2 * size]  # (line, position) on this axis
+                    # Link ids of this (axis, direction) block run over the axis-first view, row-major.
+                    block = np.moveaxis(load.reshape(*others, size), -1, 0)
+                    if not wrap_links:
+                        block = block[:-1] if direction == 0 else block[1:]
+                    lo_id = offset + direction * per_dir
+                    out[lo_id : lo_id + per_dir] += block.ravel()
             cur[:, axis] = goal[:, axis]
-        if scalar:
-            out = np.rint(out) * float(weight)  # integer flow counts, exact
-        return out
+            offset += 2 * per_dir
+        return out * float(weight) if scalar else out
 
 
 @register_topology("mesh")

@@ -9,7 +9,8 @@ editing anything)::
 
 Checks: routes are contiguous walks from source to destination over the topology's links whose lengths are
 the hop counts, and the hop counts are shortest paths (breadth-first search over the link list); the closed
-forms (mean hops, diameter) equal the figures computed from the routes; the vectorized link loads of the
+forms (mean hops, diameter, distance from the nearest of a set of cores) equal the figures computed from the
+routes; the vectorized link loads of the
 traffic patterns the cost models use (ring shifts, HBM delivery from the edge, all-to-all) equal the loads
 summed from the routes; on a small chip the analytic and event simulators respect the roofline and agree.
 Each check raises AssertionError naming the topology and what differs.
@@ -87,6 +88,11 @@ def check_topology(topo: Topology) -> None:
             raise _fail(topo, f"mean_hops()={topo.mean_hops()} but the routes average {mean}")
         if topo.diameter != hops.max():
             raise _fail(topo, f"diameter={topo.diameter} but the longest route has {hops.max()} hops")
+    # Distance from the nearest of a set of sources (HBM attach points): the hop function's minimum.
+    hop_matrix = hops.reshape(n, n)
+    for sources in (topo.boundary_cores(), np.array([0]), np.arange(0, n, 3)):
+        if sources.size and not np.array_equal(topo.nearest_hops(sources), hop_matrix[sources].min(axis=0)):
+            raise _fail(topo, f"nearest_hops({sources.tolist()}) differs from the minimum of hops()")
     cap = topo.link_capacity()
     if cap.shape != (topo.num_directed_links,) or np.any(cap <= 0):
         raise _fail(topo, "link_capacity() must give a positive capacity per directed link")

@@ -306,6 +306,9 @@ class GraphTopology(Topology):
     def hops(self, src, dst):
         return self.data.dist[np.asarray(src), np.asarray(dst)].astype(np.int64)
 
+    def nearest_hops(self, sources: np.ndarray) -> np.ndarray:
+        return self.data.dist[np.asarray(sources, dtype=np.int64)][:, : self.num_cores].min(axis=0).astype(np.int64)
+
     @cached_property
     def _core_dist(self) -> np.ndarray:
         return self.data.dist[: self.num_cores, : self.num_cores]
