@@ -203,8 +203,8 @@ def _ring_link_share(chip: Chip, stride: int, length: int, cores: int) -> float:
     c = np.arange(cores, dtype=np.int64)
     pos = (c // stride) % length
     nxt = np.clip(np.where(pos == length - 1, c - stride * (length - 1), c + stride), 0, chip.num_cores - 1)
-    if chip.num_chips == 1:  # one network: its vectorized loads directly (no sparse per-resource demand)
-        return chip.topology.busiest_link_share(c, nxt)
+    if chip.num_chips == 1:  # one network: the topology's own pattern (no sparse per-resource demand)
+        return chip.topology.ring_shift_share(stride, length, cores)
     res = chip.resources
     ids, amounts = res.demand(c, nxt, 1.0)
     return res.busiest_link_share(ids, amounts)

@@ -381,16 +381,7 @@ class Chip:
         attach = self.hbm_channel_attach
 
         def compute() -> float:
-            # One channel at a time (bounded memory at wafer scale); integer flow counts, scaled once.
-            topo = self.topology
-            dst = np.arange(self.cores.count)
-            counts = np.zeros(topo.num_directed_links)
-            sources, repeats = np.unique(attach, return_counts=True)
-            for a, k in zip(sources.tolist(), repeats.tolist(), strict=True):
-                counts += k * topo.link_loads(np.full(dst.size, a), dst, 1.0)
-            if not counts.size:
-                return 0.0
-            return float((counts / topo.link_capacity()).max() * (1.0 / (attach.size * dst.size)))
+            return self.topology.delivery_share(attach)
 
         return routed((*routing_key(self), "hbm_delivery", tuple(attach.tolist())), compute)
 

@@ -198,6 +198,42 @@ class Topology(ABC):
         loads = self.link_loads(src, dst, weight)
         return float((loads / self.link_capacity()).max()) if loads.size else 0.0
 
+    # ---- the traffic patterns of the cost models: busiest link per byte -----------------------------
+    def ring_shift_share(self, stride: int, length: int, cores: int) -> float:
+        """Bytes on the busiest link per byte each core sends when cores ``[0, cores)`` all shift to their
+        ring neighbour, rings of ``length`` cores ``stride`` apart (compute-shift plans)."""
+        if length < 2 or cores < 2:
+            return 0.0
+        c = np.arange(cores, dtype=np.int64)
+        pos = (c // stride) % length
+        nxt = np.clip(np.where(pos == length - 1, c - stride * (length - 1), c + stride), 0, self.num_cores - 1)
+        return self.busiest_link_share(c, nxt)
+
+    def delivery_share(self, sources: np.ndarray) -> float:
+        """Bytes on the busiest link per byte delivered when every entry of ``sources`` (HBM channels' attach
+        cores; repeats count) sends equally to every core. One source at a time: bounded memory."""
+        sources = np.asarray(sources, dtype=np.int64)
+        dst = np.arange(self.num_cores)
+        counts = np.zeros(self.num_directed_links)
+        uniq, repeats = np.unique(sources, return_counts=True)
+        for a, k in zip(uniq.tolist(), repeats.tolist(), strict=True):
+            counts += k * self.link_loads(np.full(dst.size, a), dst, 1.0)  # integer flow counts
+        if not counts.size or not sources.size:
+            return 0.0
+        return float((counts / self.link_capacity()).max() * (1.0 / (sources.size * dst.size)))
+
+    def uniform_share(self) -> float:
+        """Bytes on the busiest link per byte of uniform traffic (every ordered pair of distinct cores alike).
+        Default: from the routes, one source at a time."""
+        n = self.num_cores
+        if n < 2:
+            return 0.0
+        counts = np.zeros(self.num_directed_links)
+        dst = np.arange(n)
+        for a in range(n):
+            counts += self.link_loads(np.full(n, a), dst, 1.0)
+        return float((counts / self.link_capacity()).max() / (n * (n - 1)))
+
 
 class _GridTopology(Topology):
     """Mesh-like graphs: hop distance is the sum of per-axis distances (dimension-ordered routing: axis 0 first;
@@ -425,6 +461,17 @@ class Mesh(_GridTopology):
 
     symmetric = False  # middle nodes carry through-traffic
 
+    def uniform_share(self) -> float:
+        """Closed form: on axis k (length s) the link from position i to i+1 carries the flows whose axis-k
+        segment crosses it, (i+1)(s-1-i) x n/s of the n(n-1) pairs (sources behind it on this axis, anywhere
+        on the axes routed before; destinations beyond it, anywhere on the axes routed after); the middle
+        link is the busiest."""
+        n = self.num_cores
+        if n < 2:
+            return 0.0
+        busiest = max((s // 2) * (s - s // 2) * (n // s) for s in self.grid)
+        return busiest / (n * (n - 1))
+
 
 @register_topology("torus")
 class Torus(_GridTopology):
@@ -494,6 +541,10 @@ class AllToAll(Topology):
 
     def local_port_links(self, cores: np.ndarray) -> np.ndarray:
         return self.num_cores + np.asarray(cores, dtype=np.int64)  # the ejection port
+
+    def uniform_share(self) -> float:
+        """Closed form: every core's injection port carries its n-1 of the n(n-1) flows."""
+        return 1.0 / self.num_cores if self.num_cores > 1 else 0.0
 
     def bisection_links(self) -> float:
         # Half of the cores can each send through their own port across any balanced cut.

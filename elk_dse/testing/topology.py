@@ -98,6 +98,7 @@ def check_topology(topo: Topology) -> None:
         raise _fail(topo, "link_capacity() must give a positive capacity per directed link")
     # Vectorized loads equal the loads summed from the hop-by-hop routes, for every traffic pattern.
     rng = np.random.default_rng(0)
+    half = c[: n - n % 2]
     for name, (src, dst) in traffic_patterns(topo).items():
         tt, rr = topo.route(src, dst)
         if rr.size and (rr.min() < 0 or rr.max() >= topo.num_directed_links):
@@ -110,6 +111,12 @@ def check_topology(topo: Topology) -> None:
                 raise _fail(topo, f"{name}: link_loads differ from the routes' loads by "
                                   f"{float(np.abs(got - expect).max())}")
         share = topo.busiest_link_share(src, dst)
+        named = {"ring_shift_1": lambda: topo.ring_shift_share(1, n, n),
+                 "ring_shift_2": lambda: topo.ring_shift_share(2, half.size // 2, half.size) if n >= 4 else 0.0,
+                 "hbm_delivery": lambda: topo.delivery_share(topo.boundary_cores()) * n * topo.boundary_cores().size,
+                 "every_pair": lambda: topo.uniform_share() * n * (n - 1)}[name]()
+        if not np.isclose(named, share, rtol=1e-9):
+            raise _fail(topo, f"{name}: the protocol's pattern share {named} differs from the routes' {share}")
         expect_share = float((np.bincount(rr, minlength=topo.num_directed_links) / cap).max()) if rr.size else 0.0
         if not np.isclose(share, expect_share, rtol=1e-12):
             raise _fail(topo, f"{name}: busiest_link_share={share}, the routes give {expect_share}")
