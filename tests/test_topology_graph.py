@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.errors import ConfigError
@@ -16,6 +18,7 @@ from elk_dse.hw.chip import chip_from_dict
 from elk_dse.hw.topology import make_topology
 from elk_dse.models import ModelConfig
 from elk_dse.sim import SimConfig
+from elk_dse.testing.topology import check_topology
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "chip"
 
@@ -110,3 +113,42 @@ def test_shipped_examples_evaluate(name):
     model = ModelConfig("llama2_7b", batch=2, kv_len=256)
     a = evaluate(DesignPoint(chip, model, SchedulerConfig()), include_ops=False)
     assert a["feasible"] and a["latency_s"] >= a["roofline_latency_s"]
+
+
+@st.composite
+def random_graph(draw):
+    """A random connected graph file: a bidirectional spanning tree (so every node reaches every other) plus
+    extra links, some one-way, some asymmetric, with random widths; optional switches."""
+    cores = draw(st.integers(2, 10))
+    switches = draw(st.integers(0, 2))
+    names = [f"c{i}" for i in range(cores)] + [f"s{i}" for i in range(switches)]
+    order = draw(st.permutations(names))
+    links, seen = [], set()
+    for i in range(1, len(order)):
+        a, b = order[draw(st.integers(0, i - 1))], order[i]
+        links.append({"a": a, "b": b, "width": draw(st.sampled_from([0.5, 1, 2]))})
+        seen |= {(a, b), (b, a)}
+    for _ in range(draw(st.integers(0, 6))):
+        a, b = draw(st.sampled_from(names)), draw(st.sampled_from(names))
+        if a == b or (a, b) in seen:
+            continue
+        directed = draw(st.booleans())
+        link = {"a": a, "b": b, "width": draw(st.sampled_from([0.5, 1, 3]))}
+        if directed:
+            link["directed"] = True
+            seen.add((a, b))
+        else:
+            link["reverse_width"] = draw(st.sampled_from([0.25, 1, 2]))
+            seen |= {(a, b), (b, a)}
+        links.append(link)
+    nodes = [{"name": n} for n in names[:cores]] + [{"name": n, "kind": "switch"} for n in names[cores:]]
+    return {"nodes": nodes, "links": links, "hbm": [names[0]]}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=random_graph())
+def test_random_graph_files_pass_the_conformance_suite(tmp_path, doc):
+    path = tmp_path / "random.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    topo = make_topology("graph", (len([n for n in doc["nodes"] if "kind" not in n]),), path=str(path))
+    check_topology(topo)
