@@ -152,3 +152,21 @@ def test_random_graph_files_pass_the_conformance_suite(tmp_path, doc):
     path.write_text(yaml.safe_dump(doc))
     topo = make_topology("graph", (len([n for n in doc["nodes"] if "kind" not in n]),), path=str(path))
     check_topology(topo)
+
+
+@pytest.mark.slow
+def test_graph_networks_sweep_and_report(tmp_path, capsys):
+    """sweeps/graph_networks.yaml on cluster_mesh64: every shipped graph file is evaluated, rows are feasible,
+    and the report is built."""
+    import pandas as pd
+
+    from elk_dse.cli import main
+
+    out = tmp_path / "s"
+    assert main(["sweep", "+chip=cluster_mesh64", "sweep=graph_networks", f"out={out}", "search.n_trials=12",
+                 "search.batch_size=12", "search.workers=0", "progress=false"]) == 0
+    rows = pd.read_parquet(out / "results.parquet")
+    graphs = set(rows["param.chip.interconnect.graph"])
+    assert graphs == {"graphs/clusters_mesh.yaml", "graphs/mesh_express.yaml", "graphs/mesh8x8_edge_hbm.yaml"}
+    assert rows["metric.latency_s"].notna().all()
+    assert (out / "report" / "report.html").exists()
