@@ -44,3 +44,29 @@ def test_suite_catches_wrong_vectorized_loads():
     topo.link_loads = lambda s, d, w=1.0: real(s, d, w) * 1.01
     with pytest.raises(AssertionError, match="link_loads"):
         check_topology(topo)
+
+
+def test_a_new_topology_is_one_class_and_the_suite_picks_it_up():
+    """A topology defined anywhere (here: a 2-D mesh with the axes routed in the other order, as one class) is
+    registered by its decorator and checked by the suite without editing the suite."""
+    import numpy as np
+
+    from elk_dse.hw.topology import Mesh, register_topology
+
+    @register_topology("transposed_mesh")
+    class TransposedMesh(Mesh):
+        """A mesh whose cores are numbered column-major: routing and loads come from the mesh over the
+        transposed grid."""
+
+        def __init__(self, grid, tie="sign", path=""):
+            super().__init__(tuple(reversed(tuple(grid))), tie, path)
+
+    try:
+        cases = [c for c in example_cases() if c[0] == "transposed_mesh"]
+        assert cases
+        for name, grid, path in cases:
+            topo = make_topology(name, grid, path=path)
+            check_topology(topo)
+            assert np.isclose(topo.mean_hops(), make_topology("mesh", grid).mean_hops())
+    finally:
+        del TOPOLOGIES["transposed_mesh"]
