@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bad_input_cases import CASES  # noqa: E402
+from bad_input_cases import CASES, materialize  # noqa: E402
 
 from elk_dse.cli import main  # noqa: E402
 
@@ -25,9 +25,10 @@ MARKER = "<!-- generated: bad inputs -->"
 
 def run_case(argv: list[str]) -> tuple[int, str]:
     with tempfile.TemporaryDirectory() as tmp:
-        argv = [a.replace("{out}", f"{tmp}/s") for a in argv]
+        argv = materialize(argv, tmp)
         if argv[0] == "sweep":
-            argv += ["progress=false", "report=false"]
+            given = {a.split("=", 1)[0] for a in argv}
+            argv += [d for d in ("progress=false", "report=false") if d.split("=")[0] not in given]
         err = io.StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             code = main(argv)
@@ -38,7 +39,7 @@ def main_table() -> None:
     rows = ["| # | bad input | typed | exit | message |", "|---|---|---|---|---|"]
     for i, (name, argv, _) in enumerate(CASES, 1):
         code, message = run_case(argv)
-        typed = " ".join(argv).replace("|", "\\|")
+        typed = " ".join(argv).replace("|", "\\|").replace("\x07", "\\x07")
         rows.append(f"| {i} | {name} | `{typed}` | {code} | {message.replace('|', '/')} |")
     head = DOC.read_text().split(MARKER)[0] if DOC.exists() else "# Reliability\n\n"
     DOC.write_text(head + MARKER + "\n\n" + "\n".join(rows) + "\n")

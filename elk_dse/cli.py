@@ -92,6 +92,10 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
     for o in overrides:
         key, _, value = o.partition("=")
         bare = key.lstrip("+~")
+        if not o.isprintable():
+            raise ConfigError(bare, value, "printable text (no control characters)")
+        if not o.isascii() and not value.startswith(("'", '"')):  # Hydra's lexer reads such text only quoted
+            raise ConfigError(bare, value, f"text beyond ASCII must be quoted on the command line: {key}='{value}'")
         if bare in GROUPS:
             _check_choice(bare, value)
             group_ovr.append(o)
@@ -101,14 +105,56 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
         with initialize_config_module(config_module="elk_dse.conf", version_base=None):
             base = compose(config_name="config", overrides=group_ovr)
             for bare, o in key_ovr:
-                if o.startswith(("+", "~")):
-                    raise ConfigError(bare, o, "only groups may be added or removed; set existing keys as key=value")
+                if o.startswith("~") or (o.startswith("+") and not _schema_key(bare)):
+                    raise ConfigError(bare, o, "only groups and documented fields a config lacks may be added "
+                                      "(+key=value); set existing keys as key=value")
+                if o.startswith("+"):
+                    if _has_key(base, bare):
+                        raise ConfigError(bare, o, f"this config already has it; set it with {bare}=...")
+                    continue
                 _check_key(base, bare)
             cfg = compose(config_name="config", overrides=overrides)
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except (HydraException, OmegaConfBaseException) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError("overrides", " ".join(overrides), first) from None
+
+
+_SCHEMA_ROOTS = {"chip": "elk_dse.hw.chip:Chip", "model": "elk_dse.models.config:ModelConfig",
+                 "scheduler": "elk_dse.compiler.schedulers:SchedulerConfig", "sim": "elk_dse.sim:SimConfig"}
+
+
+def _schema_key(dotted: str) -> bool:
+    """Whether ``dotted`` names a field of the typed config (a chip, model, scheduler or sim field), whether or
+    not the chosen config file spells it out (e.g. chip.chips.count on a single-chip config)."""
+    import dataclasses
+    import importlib
+    import typing
+
+    root, _, rest = dotted.partition(".")
+    if root not in _SCHEMA_ROOTS or not rest:
+        return False
+    module, _, name = _SCHEMA_ROOTS[root].partition(":")
+    cls: Any = getattr(importlib.import_module(module), name)
+    for part in rest.split("."):
+        if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
+            return False
+        hints = typing.get_type_hints(cls)
+        if part not in {f.name for f in dataclasses.fields(cls)}:
+            return False
+        cls = hints[part]
+    return True
+
+
+def _has_key(cfg: Any, dotted: str) -> bool:
+    from omegaconf import DictConfig
+
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _check_key(cfg: Any, dotted: str) -> None:
@@ -123,6 +169,9 @@ def _check_key(cfg: Any, dotted: str) -> None:
             if i == 0 and part == "chip":
                 raise ConfigError("chip", None, "choose a chip first with +chip=<name>: " + ", ".join(
                     group_choices("chip")))
+            if _schema_key(dotted):
+                raise ConfigError(dotted, None, f"this {parts[0]} config does not spell this field out; add it "
+                                  f"with +{dotted}=<value>")
             raise UnknownKeyError(dotted if not here else f"{here}.{part}", [str(k) for k in valid])
         node = node[part]
 
@@ -156,7 +205,10 @@ def cmd_evaluate(cfg: dict[str, Any]) -> int:
     if cfg.get("format") not in ("text", "json"):
         raise ConfigError("format", cfg.get("format"), "text or json")
     point = design_point(_design(cfg))
-    result = evaluate(point, trace=cfg.get("trace"))
+    trace = cfg.get("trace")
+    if trace is not None:
+        _check_trace_path(str(trace))
+    result = evaluate(point, trace=trace)
     if cfg["format"] == "json":
         sys.stdout.write(json.dumps(_jsonable(result), allow_nan=False) + "\n")
     else:
@@ -166,29 +218,64 @@ def cmd_evaluate(cfg: dict[str, Any]) -> int:
     return 0
 
 
-def default_out(cfg: dict[str, Any]) -> Path:
-    """results/<chip>__<model>-<phase>__<sweep>: the same command resumes the same folder."""
+def _check_trace_path(trace: str) -> None:
+    """ConfigError naming ``trace`` unless a JSON file can be written there (checked before simulating)."""
+    path = Path(trace)
+    if path.is_dir():
+        raise ConfigError("trace", trace, "is a directory; give a file name, e.g. trace=trace.json")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError("trace", trace, f"{parent} is not a directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError("trace", trace, f"its folder cannot be created ({err.strerror})") from None
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError("trace", trace, "cannot be written here (permissions); choose another path")
+
+
+def default_out(cfg: dict[str, Any], fingerprint: str) -> Path:
+    """results/<chip>__<model>-<phase>__<sweep>-<fingerprint>: the same command resumes the same folder, and a
+    changed override (anything but run-only keys such as search.n_trials) lands in a new one."""
     sweep = Path(str(cfg["sweep"])).stem
     model = cfg["model"]
-    return Path("results") / f"{cfg['chip'].get('name', 'chip')}__{model.get('name')}-{model.get('phase')}__{sweep}"
+    return Path("results") / (f"{cfg['chip'].get('name', 'chip')}__{model.get('name')}-{model.get('phase')}"
+                              f"__{sweep}-{fingerprint}")
 
 
 def cmd_sweep(cfg: dict[str, Any]) -> int:
-    from elk_dse.search.runner import SweepSettings, run_sweep
+    from elk_dse.search.folder import fingerprint, sweep_lock, sweep_record
+    from elk_dse.search.runner import SweepSettings, check_writable
     from elk_dse.search.space import load_space
 
     _require_chip(cfg)
     search = cfg["search"]
+    for key in ("progress", "report"):
+        if not isinstance(cfg.get(key), bool):
+            raise ConfigError(key, cfg.get(key), "true or false")
     if search.get("recheck") not in (None, "event"):  # checked before the sweep, not after hours of it
         raise ConfigError("search.recheck", search["recheck"], "null or event")
-    out_dir = Path(cfg["out"]) if cfg.get("out") else default_out(cfg)
+    space = load_space(str(cfg["sweep"]))
+    seed, sampler, batch_size = _int(search, "seed"), str(search["sampler"]), _int(search, "batch_size")
+    storage = search.get("storage")
+    out_dir = Path(cfg["out"]) if cfg.get("out") else default_out(
+        cfg, fingerprint(sweep_record(_design(cfg), space, seed, sampler, batch_size, storage)))
     settings = SweepSettings(
-        out_dir=out_dir, base=_design(cfg), space=load_space(str(cfg["sweep"])),
-        n_trials=_int(search, "n_trials"), seed=_int(search, "seed"), workers=_int(search, "workers"),
-        sampler=str(search["sampler"]), batch_size=_int(search, "batch_size"), storage=search.get("storage"),
+        out_dir=out_dir, base=_design(cfg), space=space,
+        n_trials=_int(search, "n_trials"), seed=seed, workers=_int(search, "workers"),
+        sampler=sampler, batch_size=batch_size, storage=storage,
         ray_address=str(cfg["ray"]["address"]), progress=bool(cfg.get("progress", True)),
-        provenance={"command": "python -m elk_dse " + " ".join(sys.argv[1:]), "composed_config": cfg},
+        provenance={"command": "python -m elk_dse " + " ".join(sys.argv[1:]), "composed_config": {**cfg, "command": "sweep"}},
     )
+    check_writable(out_dir)
+    with sweep_lock(out_dir):  # the whole sweep: search, designs, re-check and report
+        return _sweep_locked(settings, cfg)
+
+
+def _sweep_locked(settings: Any, cfg: dict[str, Any]) -> int:
+    from elk_dse.search.runner import run_sweep
+
+    search, out_dir = cfg["search"], settings.out_dir
     summary = run_sweep(settings)
     from elk_dse.search.designs import write_design_details
 
@@ -225,7 +312,7 @@ def cmd_report(folders: list[str]) -> int:
         raise ConfigError("report", None, "give at least one sweep folder: python -m elk_dse report <folder>")
     for f in folders:
         # A sweep that has only just started may have sweep.json and no rows yet: it still gets a report.
-        if not ((Path(f) / "results.parquet").is_dir() or (Path(f) / "sweep.json").is_file()):
+        if not any((Path(f) / name).exists() for name in ("results.parquet", "sweep.json", "pending_rows.jsonl")):
             raise ConfigError("report", f, "not a sweep folder (it has no results.parquet/ nor sweep.json)")
     print(f"report: {build_report([Path(f) for f in folders])}")
     return 0
@@ -287,6 +374,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:  # the machine, not the input: a full disk, a read-only folder, a vanished file
+        if debug:
+            traceback.print_exc()
+        where = err.filename or "a file"
+        print(f"error: {where}: cannot write or read ({err.strerror or type(err).__name__}); free space or fix "
+              "permissions, then rerun the same command (a sweep keeps its finished rows and resumes)",
+              file=sys.stderr)
+        return EXIT_IO
     except KeyboardInterrupt:
         print("interrupted: finished trials are saved; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -71,26 +71,114 @@ CASES: list[tuple[str, list[str], str]] = [
                                    "out={out}"], "recheck"),
     ("unwritable sweep folder", ["sweep", "+chip=mesh64", "out=/proc/elk_dse_out"], "out"),
     ("report of a folder that is no sweep", ["report", "/tmp"], "not a sweep folder"),
+    # --- issue 21: hostile input ---
+    ("batch that overflows 64-bit sizes", ["evaluate", "+chip=mesh64", "model.batch=1099511627776"],
+     "at most 2^60"),
+    ("prompt that overflows 64-bit sizes", ["evaluate", "+chip=mesh64", "model.phase=prefill",
+                                            "model.seq_len=99999999999"], "iteration points"),
+    ("seed beyond numpy's range", ["sweep", "+chip=mesh64", "search.seed=4294967296", "out={out}"], "search.seed"),
+    ("negative seed", ["sweep", "+chip=mesh64", "search.seed=-1", "out={out}"], "[0, 4294967295]"),
+    ("progress neither true nor false", ["sweep", "+chip=mesh64", "progress=maybe", "out={out}"], "true or false"),
+    ("report neither true nor false", ["sweep", "+chip=mesh64", "report=1", "out={out}"], "true or false"),
+    ("non-ASCII value unquoted", ["evaluate", "+chip=mesh64", "model.name=llamä"], "model.name='llamä'"),
+    ("control character in a value", ["evaluate", "+chip=mesh64", "model.name=a\x07b"],
+     "printable"),
+    ("documented chips key on a single-chip config", ["evaluate", "+chip=mesh64", "chip.chips.count=2"],
+     "+chip.chips.count=<value>"),
+    ("documented formats key on a config without it", ["evaluate", "+chip=mesh64", "model.formats.kv_cache=fp8"],
+     "+model.formats.kv_cache=<value>"),
+    ("adding a key no config has", ["evaluate", "+chip=mesh64", "+model.foo=1"], "documented fields"),
+    ("adding a key the config has", ["evaluate", "+chip=mesh64", "+model.batch=3"], "model.batch=..."),
+    ("trace into a directory", ["evaluate", "+chip=mesh64", "sim=event", "trace=/tmp"], "is a directory"),
+    ("trace under a file", ["evaluate", "+chip=mesh64", "sim=event", "trace=/etc/hostname/t.json"],
+     "not a directory"),
+    ("sweep: int range with a fractional step", ["sweep", "+chip=mesh64", "sweep={file:int_fraction_step}",
+                                                 "out={out}"], "an integer for type: int"),
+    ("sweep: log int range below 1", ["sweep", "+chip=mesh64", "sweep={file:log_int_below_one}", "out={out}"],
+     "log scale"),
+    ("sweep: log range with a step", ["sweep", "+chip=mesh64", "sweep={file:log_with_step}", "out={out}"],
+     "takes no step"),
+    ("sweep: mixed number and text choices", ["sweep", "+chip=mesh64", "sweep={file:mixed_choices}", "out={out}"],
+     "number and text"),
+    ("sweep: a list as a choice", ["sweep", "+chip=mesh64", "sweep={file:list_choice}", "out={out}"],
+     "choices[0]"),
+    ("sweep: a section searched as a value", ["sweep", "+chip=mesh64", "sweep={file:section_param}", "out={out}"],
+     "is a section of the design config"),
+    ("sweep: unknown model among choices", ["sweep", "+chip=mesh64", "sweep={file:unknown_model_choice}",
+                                            "out={out}"], "llama9"),
+    ("sweep: invalid value among choices", ["sweep", "+chip=mesh64", "sweep={file:bad_sram_choice}", "out={out}"],
+     "chip.cores.sram_kib"),
+    ("sweep: NaN budget", ["sweep", "+chip=mesh64", "sweep={file:nan_budget}", "out={out}"], "finite"),
+    ("sweep: duplicated key", ["sweep", "+chip=mesh64", "sweep={file:duplicate_key}", "out={out}"],
+     "appears twice"),
+    ("sweep: YAML alias bomb", ["sweep", "+chip=mesh64", "sweep={file:alias_bomb}", "out={out}"],
+     "aliases expand"),
+    ("sweep: YAML cut short", ["sweep", "+chip=mesh64", "sweep={file:torn_yaml}", "out={out}"], "not valid YAML"),
 ]
 
-# --- graph files (issue 16): chip.interconnect.graph naming a bad file; tests/data/bad_graphs/ ---
-_GRAPHS = __import__("pathlib").Path(__file__).resolve().parent / "data" / "bad_graphs"
+_OBJ = "objectives: [{metric: latency_s}]\n"
+_BOMB = "".join(f"{a}: &{a} [{', '.join(['*' + p] * 9) if p else ', '.join(['x'] * 9)}]\n"
+                for a, p in zip("abcdefgh", ["", *"abcdefg"], strict=True))
+
+#: Files that cases name as {file:<name>}: written to a temp folder by the test and the table script.
+FILES: dict[str, str] = {
+    "int_fraction_step": _OBJ + "params: {chip.cores.sram_kib: {low: 256, high: 1024, step: 0.5, type: int}}\n",
+    "log_int_below_one": _OBJ + "params: {model.batch: {low: 0, high: 8, log: true, type: int}}\n",
+    "log_with_step": _OBJ + "params: {chip.cores.sram_kib: {low: 256, high: 1024, step: 256, log: true}}\n",
+    "mixed_choices": _OBJ + "params: {chip.cores.sram_kib: {choices: [512, '1024', 2048]}}\n",
+    "list_choice": _OBJ + "params: {chip.cores.grid: {choices: [[8, 8], [4, 16]]}}\n",
+    "section_param": _OBJ + "params: {chip.cores: {choices: [1, 2]}}\n",
+    "unknown_model_choice": _OBJ + "params: {model.name: {choices: [llama2_7b, llama9]}}\n",
+    "bad_sram_choice": _OBJ + "params: {chip.cores.sram_kib: {choices: [512, -1]}}\n",
+    "nan_budget": _OBJ + "constraints: [{metric: area_mm2, max: .nan}]\n"
+                         "params: {chip.cores.sram_kib: {choices: [512, 1024]}}\n",
+    "duplicate_key": _OBJ + "params:\n  chip.cores.sram_kib: {choices: [512]}\n  chip.cores.sram_kib: {choices: [1024]}\n",
+    "alias_bomb": _BOMB + _OBJ + "params: {chip.cores.sram_kib: {choices: *h}}\n",
+    "torn_yaml": _OBJ + "params: {chip.cores.sram_kib: {choices: [512, 10\n",
+}
 
 
+def materialize(argv: list[str], folder: str) -> list[str]:
+    """argv with {out} and {file:<name>} replaced by paths under ``folder`` (files written there)."""
+    import re
+    from pathlib import Path
+
+    out = []
+    for arg in argv:
+        arg = arg.replace("{out}", f"{folder}/s")
+        match = re.search(r"\{file:(\w+)\}", arg)
+        if match:
+            path = Path(folder) / f"{match.group(1)}.yaml"
+            path.write_text(FILES[match.group(1)])
+            arg = arg.replace(match.group(0), str(path))
+        out.append(arg)
+    return out
+
+
+# --- graph files (issue 16): chip.interconnect.graph naming a bad file ({file:...} written by the test) ---
 def _graph(file: str) -> list[str]:
-    return ["evaluate", "+chip=mesh64_graph", f"chip.interconnect.graph={_GRAPHS / file}"]
+    return ["evaluate", "+chip=mesh64_graph", f"chip.interconnect.graph={file}"]
 
 
+FILES.update({
+    "graph_disconnected": '# Two islands: c0-c1 and c2-c3.\nnodes: [c0, c1, c2, c3]\nlinks: [[c0, c1], [c2, c3]]\nhbm: [c0]\n',
+    "graph_four_cores": '# A valid 4-core ring: used against a 64-core chip (core-count mismatch).\nnodes: [c0, c1, c2, c3]\nlinks: [[c0, c1], [c1, c2], [c2, c3], [c3, c0]]\nhbm: [c0]\n',
+    "graph_hbm_at_switch": 'clusters: [{name: k0, cores: 2}, {name: k1, cores: 2}]\nlinks: [[k0, k1]]\nhbm: [k0]\n',
+    "graph_not_yaml": 'nodes: [c0, c1\nlinks: {{\n',
+    "graph_one_way": '# c0 -> c1 only: c1 cannot reach c0 (a directed graph must be strongly connected).\nnodes: [c0, c1]\nlinks: [{a: c0, b: c1, directed: true}]\nhbm: [c0]\n',
+    "graph_unknown_key": 'nodes: [c0, c1]\nedges: [[c0, c1]]\n',
+    "graph_unknown_node": 'nodes: [c0, c1, c2, c3]\nlinks: [[c0, c1], [c1, c2], [c2, c9]]\nhbm: [c0]\n',
+    "graph_zero_width": 'nodes: [c0, c1, c2, c3]\nlinks: [[c0, c1], [c1, c2], {a: c2, b: c3, width: 0}]\nhbm: [c0]\n',
+})
 CASES += [
-    ("graph file missing", _graph("nowhere.yaml"), "no such file"),
-    ("graph file not YAML", _graph("not_yaml.yaml"), "not valid YAML"),
-    ("graph file with an unknown key", _graph("unknown_key.yaml"), "unknown key 'edges'"),
-    ("graph disconnected", _graph("disconnected.yaml"), "disconnected"),
-    ("graph one-way link", _graph("one_way.yaml"), "disconnected"),
-    ("graph link to an unknown node", _graph("unknown_node.yaml"), "unknown node 'c9'"),
-    ("graph zero-bandwidth link", _graph("zero_width.yaml"), "zero-bandwidth"),
-    ("graph core count mismatch", _graph("four_cores.yaml"), "cores.count=64"),
-    ("graph HBM at a switch", _graph("hbm_at_switch.yaml"), "switch"),
+    ("graph file missing", _graph("/nonexistent/graph.yaml"), "no such file"),
+    ("graph file not YAML", _graph("{file:graph_not_yaml}"), "not valid YAML"),
+    ("graph file with an unknown key", _graph("{file:graph_unknown_key}"), "unknown key 'edges'"),
+    ("graph disconnected", _graph("{file:graph_disconnected}"), "disconnected"),
+    ("graph one-way link", _graph("{file:graph_one_way}"), "disconnected"),
+    ("graph link to an unknown node", _graph("{file:graph_unknown_node}"), "unknown node 'c9'"),
+    ("graph zero-bandwidth link", _graph("{file:graph_zero_width}"), "zero-bandwidth"),
+    ("graph core count mismatch", _graph("{file:graph_four_cores}"), "cores.count=64"),
+    ("graph HBM at a switch", _graph("{file:graph_hbm_at_switch}"), "switch"),
     ("graph topology without a file", ["evaluate", "+chip=mesh64", "chip.interconnect.topology=graph"], "graph"),
 ]
-

@@ -4,7 +4,7 @@ stderr naming the field or value, no traceback, and a sweep that never starts.""
 from __future__ import annotations
 
 import pytest
-from bad_input_cases import CASES
+from bad_input_cases import CASES, materialize
 
 from elk_dse.cli import main
 
@@ -16,9 +16,10 @@ def test_at_least_forty_distinct_bad_inputs():
 @pytest.mark.parametrize("name, argv, needle", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, name, argv, needle):
     out = tmp_path / "s"
-    argv = [a.replace("{out}", str(out)) for a in argv]
+    argv = materialize(argv, str(tmp_path))
     if argv[0] == "sweep":
-        argv += ["progress=false", "report=false", "search.workers=0"] * ("search.workers=-1" not in argv)
+        given = {a.split("=", 1)[0] for a in argv}
+        argv += [d for d in ("progress=false", "report=false", "search.workers=0") if d.split("=")[0] not in given]
     code = main(argv)
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()

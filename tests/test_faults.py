@@ -63,7 +63,7 @@ def test_disk_full_under_the_parquet_dataset(tmp_path, monkeypatch, capsys, refe
 
 
 def test_disk_full_under_the_row_log(tmp_path, monkeypatch, capsys, reference):
-    from elk_dse.search.rowlog import RowLog
+    from elk_dse.results.rowlog import RowLog
 
     real = RowLog.append
     calls = {"n": 0}

@@ -120,7 +120,7 @@ def test_driver_killed_mid_batch_keeps_its_logged_rows(tmp_path):
 
 
 def test_row_log_ignores_a_line_cut_short(tmp_path):
-    from elk_dse.search.rowlog import RowLog
+    from elk_dse.results.rowlog import RowLog
 
     log = RowLog(tmp_path)
     log.append({"trial": 0, "metric.latency_s": float("nan"), "status": "FAIL"})

@@ -17,6 +17,8 @@ from functools import cached_property
 
 import numpy as np
 
+from elk_dse.errors import ConfigError
+
 
 class Role(StrEnum):
     """What a tensor is, which decides where it lives between operators.
@@ -193,6 +195,9 @@ class Layer:
     repeat: int = 1
 
 
+MAX_OP_POINTS = 2**60  # iteration points of one operator; 8x below int64's range, for plan padding products
+
+
 @dataclass(frozen=True)
 class Graph:
     """A whole workload: layers in execution order plus the facts a report needs.
@@ -209,6 +214,17 @@ class Graph:
     seq_len: int = 0
     kv_len: int = 0
     meta: tuple[tuple[str, object], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        # Sizes multiply (batch x sequence x heads x ...): bound them before numpy's int64 arithmetic can wrap
+        # around into negative bytes. Python ints are exact here, so the check itself cannot overflow.
+        for layer in self.layers:
+            for op in layer.ops:
+                if op.points > MAX_OP_POINTS:
+                    raise ConfigError(
+                        "model", self.name, f"operator {op.name} has {float(op.points):.3g} iteration points "
+                        f"(batch={self.batch}, seq_len={self.seq_len}, kv_len={self.kv_len} and the model's sizes "
+                        f"multiply); at most 2^60 = {float(MAX_OP_POINTS):.3g} per operator are supported")
 
     def instances(self) -> Iterator[tuple[int, int, Operator]]:
         """(layer index, repetition index, operator) in execution order."""

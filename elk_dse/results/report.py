@@ -87,7 +87,8 @@ def load_sweep(path: Path | str, label: str | None = None) -> SweepFolder:
     else:
         warnings.append("sweep.json is missing: provenance unknown")
     try:
-        df = ResultStore(path).read()
+        df, read_warnings = ResultStore(path).read_lenient()
+        warnings.extend(read_warnings)
     except UnreadableFileError as err:
         raise ConfigError("report", str(err.path), str(err).split(": ", 1)[-1]) from None
     except (ValueError, KeyError) as err:  # e.g. parts with clashing column types

@@ -64,7 +64,8 @@ REQUIRED_METRICS: tuple[str, ...] = (
     "throughput_per_s",
 )
 
-_PARAM_TYPES: dict[str, pa.DataType] = {"float": pa.float64(), "int": pa.int64(), "str": pa.string()}
+_PARAM_TYPES: dict[str, pa.DataType] = {"float": pa.float64(), "int": pa.int64(), "str": pa.string(),
+                                         "bool": pa.bool_()}
 
 # Key of the Parquet key-value metadata recording the write order of a part (see ResultStore.read).
 _WRITE_SEQ_KEY = b"elk_dse.write_seq"
@@ -91,7 +92,7 @@ def _guarded(path: Path, read: Any) -> Any:
 def make_schema(param_types: Mapping[str, str], metric_names: Iterable[str]) -> pa.Schema:
     """The Arrow schema of a sweep: meta columns, then ``param.<name>``, then ``metric.<name>``.
 
-    ``param_types`` maps parameter name -> "float" | "int" | "str" (float64, int64, string columns).
+    ``param_types`` maps parameter name -> "float" | "int" | "str" | "bool" (float64, int64, string, bool columns).
     ``metric_names`` are extra metrics (float64, base SI units as the suffix says); the
     :data:`REQUIRED_METRICS` come first and are always present so every sweep honours the data contract.
     Names may be given with or without their prefix. Raises ValueError on an unknown type or a duplicate.
@@ -264,6 +265,44 @@ class ResultStore:
         _fsync_dir(self.path)
         return merged
 
+    def read_lenient(self) -> tuple[pd.DataFrame, list[str]]:
+        """Every row a reader can trust, and a warning per thing it had to pass over (for the report).
+
+        - A part whose schema is not a sweep's (meta columns missing or of another type) is skipped, named.
+        - ``results.parquet`` that is one file instead of the directory of parts is read as that one table.
+        - Rows still only in ``pending_rows.jsonl`` (a sweep stopped mid-batch) are included; they are the
+          newest rows of their trials, as the resumed sweep would write them.
+        Unreadable files still raise UnreadableFileError naming the file.
+        """
+        from elk_dse.results.rowlog import RowLog
+
+        warnings: list[str] = []
+        if self.path.is_file():
+            warnings.append(f"{self.path.name} is a single file, not the directory of parts a sweep writes; "
+                            "read as one table")
+            parts = [self.path]
+        else:
+            parts = self._parts_in_write_order()
+        good = []
+        for p in parts:
+            problem = _foreign(_guarded(p, pq.read_schema))
+            if problem:
+                warnings.append(f"{p.name}: not a part of a sweep ({problem}); skipped")
+            else:
+                good.append(p)
+        schema = _unified_schema(good) or pa.schema(META_FIELDS)
+        frames = [_conform(_guarded(p, pq.read_table), schema, p, strict=False).to_pandas() for p in good]
+        pending = RowLog(self.path.parent).rows() if self.path.name == DATASET_DIRNAME else []
+        if pending:
+            warnings.append(f"{len(pending)} rows are only in pending_rows.jsonl (a sweep stopped mid-batch): "
+                            "shown; rerun the sweep to move them into Parquet")
+            frames.append(pd.DataFrame(pending))
+        if not frames:
+            return schema.empty_table().to_pandas(), warnings
+        df = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+        df = df.drop_duplicates("trial", keep="last").sort_values("trial", kind="stable")
+        return df.reset_index(drop=True), warnings
+
     def trials(self) -> set[int]:
         """Trial numbers present in the store."""
         out: set[int] = set()
@@ -271,6 +310,18 @@ class ResultStore:
             table = _guarded(p, lambda q: pq.read_table(q, columns=["trial"]))
             out.update(table.column("trial").to_pylist())
         return out
+
+
+def _foreign(schema: pa.Schema) -> str:
+    """Why a part's schema is not a sweep's ("" when it is one): its meta columns are missing or mistyped."""
+    missing = [f.name for f in META_FIELDS if f.name not in schema.names]
+    if missing:
+        return "no column " + ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+    for f in META_FIELDS:
+        have = schema.field(f.name).type
+        if have != f.type and not (pa.types.is_null(have) or (pa.types.is_integer(have) and pa.types.is_integer(f.type))):
+            return f"column {f.name} is {have}, not {f.type}"
+    return ""
 
 
 def _write_seq(path: Path) -> int:

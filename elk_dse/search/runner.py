@@ -27,14 +27,16 @@ from typing import Any
 
 from elk_dse import __version__
 from elk_dse.errors import ConfigError, StorageError
+from elk_dse.results.rowlog import RowLog
 from elk_dse.results.store import DATASET_DIRNAME, ResultStore, make_schema
-from elk_dse.search.rowlog import RowLog
+from elk_dse.search.folder import check_folder_config, fingerprint, sweep_lock, sweep_record
 from elk_dse.search.space import SearchSpace, apply_params
 from elk_dse.search.space import grid_points as space_grid_points
-from elk_dse.search.trial import METRIC_PREFIX, design_point, evaluate_trial
+from elk_dse.search.trial import METRIC_PREFIX, check_design, design_point, evaluate_trial
 
 STUDY_NAME = "elk_dse"
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ class SweepSettings:
         return None if self.storage else self.out_dir / "optuna.journal"
 
     @property
+    def record(self) -> dict[str, Any]:
+        """What decides this sweep's rows (elk_dse.search.folder): run-only settings excluded."""
+        return sweep_record(self.base, self.space, self.seed, self.sampler, self.batch_size, self.storage)
+
+    @property
     def storage_label(self) -> str:
         """Where the study lives, for messages: the storage URL or the journal path."""
         return self.storage or str(self.journal)
@@ -67,6 +74,8 @@ class SweepSettings:
     def __post_init__(self) -> None:
         if self.n_trials < 1:
             raise ConfigError("search.n_trials", self.n_trials, "must be >= 1")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError("search.seed", self.seed, f"an integer in [0, {MAX_SEED}] (numpy's seed range)")
         if self.workers < 0:
             raise ConfigError("search.workers", self.workers, "must be >= 0 (0 = evaluate in-process, no Ray)")
         if self.batch_size < 1:
@@ -77,11 +86,22 @@ class SweepSettings:
             ranged = [k for k, spec in self.space.params if spec.choices is None]
             if ranged:
                 raise ConfigError(f"sweep.params.{ranged[0]}", "low/high", "the grid sampler needs choices: [...]")
-        # Reject a space that does not fit the base design now, not in the middle of the sweep.
-        for key, spec in self.space.params:
-            for probe in spec.choices if spec.choices is not None else (spec.low, spec.high):
-                apply_params(self.base, {key: probe})  # every choice must at least parse (a shape like 4x16)
+        # Reject a space that does not fit the base design now, not in the middle of the sweep: every choice
+        # (every end of a range), set alone on the base design (with the conditions it needs), must give a
+        # valid design. A value that is only invalid in combination with others becomes an invalid_config row.
         design_point(self.base)
+        for key, spec in self.space.params:
+            context = {cond_key: allowed[0] for cond_key, allowed in spec.when}
+            for probe in spec.choices if spec.choices is not None else (spec.low, spec.high):
+                if spec.choices is None and spec.type == "int":
+                    probe = int(probe)  # type: ignore[arg-type]
+                try:
+                    check_design(apply_params(self.base, {**context, key: probe}))
+                except ConfigError as err:
+                    if err.field.startswith("params."):
+                        raise
+                    raise ConfigError(f"sweep.params.{key}", probe, f"makes the base design invalid: {err}"
+                                      ) from None
 
 
 @dataclass(frozen=True)
@@ -116,7 +136,7 @@ def check_writable(out_dir: Path) -> None:
 def _make_sampler(settings: SweepSettings, batch_index: int):
     import optuna
 
-    seed = settings.seed * 1_000_003 + batch_index
+    seed = (settings.seed * 1_000_003 + batch_index) % (MAX_SEED + 1)  # unchanged below seed 4,294
     if settings.sampler == "grid":  # points come from grid_points via enqueue_trial; nothing left to sample
         return optuna.samplers.RandomSampler(seed=seed)
     if settings.sampler == "nsga2":
@@ -283,12 +303,30 @@ def _init_ray(settings: SweepSettings):
     try:
         if address == "local":
             ray.init(address="local", num_cpus=settings.workers, **kwargs)
+            _start_reaper(ray)
         else:
             ray.init(address=address, **kwargs)
     except Exception as err:
         raise ConfigError("ray.address", address, f"cannot start or reach Ray ({type(err).__name__}: "
                           f"{str(err).splitlines()[0] if str(err) else ''})") from None
     return ray
+
+
+_REAPER: list[Any] = []  # the watchdog's Popen: its pipe must stay open as long as this driver lives
+
+
+def _start_reaper(ray: Any) -> None:
+    """Make the local Ray cluster die with this driver (elk_dse/search/reaper.py)."""
+    from elk_dse.search import reaper
+
+    try:
+        node = ray._private.worker._global_node
+        roots = [info.process.pid for infos in node.all_processes.values() for info in infos]
+    except AttributeError:  # another Ray version's internals: Ray's own (slower) clean-up remains
+        return
+    proc = reaper.start(roots)
+    if proc is not None:
+        _REAPER.append(proc)
 
 
 def _tell(study, number: int, row: dict[str, Any], space: SearchSpace) -> None:
@@ -311,13 +349,31 @@ def _tell(study, number: int, row: dict[str, Any], space: SearchSpace) -> None:
         study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
 
 
+def has_results(out_dir: Path) -> bool:
+    """Whether a sweep folder already holds anything of a sweep: Parquet parts, logged rows or a journal."""
+    dataset = out_dir / DATASET_DIRNAME
+    if dataset.exists() and (not dataset.is_dir() or any(dataset.iterdir())):
+        return True
+    return any((out_dir / name).is_file() and (out_dir / name).stat().st_size > 0
+               for name in ("pending_rows.jsonl", "optuna.journal"))
+
+
 def run_sweep(settings: SweepSettings) -> SweepSummary:
-    """Run (or resume) the sweep to ``n_trials`` finished rows; returns where everything landed."""
+    """Run (or resume) the sweep to ``n_trials`` finished rows; returns where everything landed.
+
+    The folder is locked for the run, and refused (ConfigError naming the differing keys) if it holds a sweep
+    of another configuration."""
+    check_writable(settings.out_dir)
+    with sweep_lock(settings.out_dir):
+        check_folder_config(settings.out_dir, settings.record, has_results(settings.out_dir))
+        return _run_sweep(settings)
+
+
+def _run_sweep(settings: SweepSettings) -> SweepSummary:
     from optuna.trial import TrialState
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    check_writable(settings.out_dir)
     store = ResultStore(settings.out_dir / DATASET_DIRNAME, _schema(settings.space))
     row_log = RowLog(settings.out_dir)
     recovered = row_log.rows()
@@ -477,6 +533,7 @@ def _write_provenance(settings: SweepSettings, started: bool, **extra: Any) -> N
                        for o in settings.space.objectives],
         "params": [k for k, _ in settings.space.params],
         "chip": settings.base["chip"].get("name", ""), "model": settings.base["model"].get("name", ""),
+        "fingerprint": fingerprint(settings.record), "fingerprint_record": settings.record,
     })
     if started:
         data.setdefault("started_at", now)

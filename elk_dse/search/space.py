@@ -18,14 +18,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib.resources
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.evaluate import METRICS
+from elk_dse.files import load_yaml, read_text
 from elk_dse.schema import build
 
 PARAM_ROOTS = ("chip", "model", "scheduler")
@@ -48,6 +48,7 @@ class ParamSpec:
     when: tuple[tuple[str, tuple[int | float | str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
+        # Everything Optuna or pyarrow would reject in the middle of a sweep is rejected here, before any trial.
         if self.step is not None and not self.step > 0:
             raise ConfigError("step", self.step, "must be > 0")
         if self.choices is not None:
@@ -55,19 +56,51 @@ class ParamSpec:
                 raise ConfigError("choices", [], "give at least one choice")
             if self.low is not None or self.high is not None:
                 raise ConfigError("choices", list(self.choices), "use either choices or low/high, not both")
+            if self.step is not None or self.log:
+                raise ConfigError("choices", list(self.choices), "step and log apply to a low/high range only")
+            for c in self.choices:
+                if c is None or not isinstance(c, bool | int | float | str):
+                    raise ConfigError("choices", c, "each choice is a number, text or true/false (a list or "
+                                      "mapping is not a value of one key; a shape is text like 4x16)")
+                if isinstance(c, float) and not math.isfinite(c):
+                    raise ConfigError("choices", c, "choices must be finite numbers")
+            kinds = {"bool" if isinstance(c, bool) else "number" if isinstance(c, int | float) else "text"
+                     for c in self.choices}
+            if len(kinds) > 1:
+                raise ConfigError("choices", list(self.choices), "all choices of a parameter must be of one kind: "
+                                  "all numbers, all text or all true/false (got " + " and ".join(sorted(kinds)) + ")")
+            if len(set(self.choices)) != len(self.choices):
+                raise ConfigError("choices", list(self.choices), "each choice once")
             return
         if self.low is None or self.high is None:
             raise ConfigError("low", self.low, "a range needs low and high (or give choices)")
+        for name in ("low", "high"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ConfigError(name, value, "a finite number")
         if not self.low <= self.high:
             raise ConfigError("high", self.high, f"must be >= low={self.low}")
         if self.log and self.low <= 0:
             raise ConfigError("low", self.low, "must be > 0 on a log scale")
+        if self.log and self.step is not None:
+            raise ConfigError("step", self.step, "a log-scaled range takes no step (Optuna samples it continuously)")
+        if self.type == "int":
+            for name in ("low", "high", "step"):
+                value = getattr(self, name)
+                if value is not None and not float(value).is_integer():
+                    raise ConfigError(name, value, "an integer for type: int")
+            if self.log and self.low < 1:
+                raise ConfigError("low", self.low, "must be >= 1 for a log-scaled integer range")
+            if self.step is not None and (self.high - self.low) % self.step:
+                raise ConfigError("step", self.step, f"must divide high - low = {self.high - self.low:g}")
 
     @property
     def value_type(self) -> str:
-        """Parquet column type: "float", "int" or "str"."""
+        """Parquet column type: "float", "int", "bool" or "str"."""
         if self.choices is not None:
             kinds = {type(c) for c in self.choices}
+            if kinds == {bool}:
+                return "bool"
             if kinds <= {int}:
                 return "int"
             if kinds <= {int, float}:
@@ -240,6 +273,9 @@ def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
         if parts[-1] not in node:
             raise ConfigError(f"params.{key}", value, "not a key of the design config; keys here: "
                               + ", ".join(sorted(node)) + nearest(parts[-1], node))
+        if isinstance(node[parts[-1]], dict):
+            raise ConfigError(f"params.{key}", value, f"'{key}' is a section of the design config, not a value; "
+                              "search one of its keys: " + ", ".join(f"{key}.{k}" for k in sorted(node[parts[-1]])))
         if isinstance(node[parts[-1]], list) and isinstance(value, str):
             value = _parse_shape(f"params.{key}", value)
         node[parts[-1]] = value
@@ -284,19 +320,14 @@ def load_space(name_or_path: str) -> SearchSpace:
     """Load a search space by name (sweeps/<name>.yaml) or by path to a YAML file."""
     path = Path(name_or_path)
     if name_or_path.endswith((".yaml", ".yml")) or path.exists():
-        if not path.is_file():
-            raise ConfigError("sweep", name_or_path, "no such file")
-        text, name = path.read_text(), path.stem
+        text, name = read_text(path, "sweep"), path.stem
     else:
         names = available_spaces()
         if name_or_path not in names:
             raise ConfigError("sweep", name_or_path, "one of " + ", ".join(names) + nearest(name_or_path, names))
         text = (importlib.resources.files("elk_dse.sweeps") / f"{name_or_path}.yaml").read_text()
         name = name_or_path
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError("sweep", name_or_path, f"not valid YAML ({str(err).splitlines()[0]})") from None
+    data = load_yaml(text, "sweep", name_or_path) or {}
     if not isinstance(data, dict):
         raise ConfigError("sweep", name_or_path, "the file must hold a mapping")
     raw_params = data.get("params") or {}

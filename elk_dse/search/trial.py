@@ -55,6 +55,20 @@ def design_point(design: dict[str, Any]) -> DesignPoint:
     )
 
 
+def check_design(design: dict[str, Any]) -> DesignPoint:
+    """design_point, plus the checks that otherwise wait for evaluation: the model name and its phase."""
+    from elk_dse.models import MODELS, model_names
+
+    point = design_point(design)
+    builder = MODELS.get(point.model.name)
+    if builder is None:
+        from elk_dse.errors import ConfigError, nearest
+
+        raise ConfigError("model.name", point.model.name, "one of " + ", ".join(model_names())
+                          + nearest(point.model.name, MODELS))
+    return point
+
+
 def evaluate_trial(base: dict[str, Any], params: dict[str, Any], trial: int, seed: int,
                    constraints: tuple = ()) -> dict[str, Any]:
     """Result row of one trial: meta columns, ``param.<key>`` and ``metric.<name>`` columns."""

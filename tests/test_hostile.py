@@ -1,0 +1,121 @@
+"""Issue 21's examples that are not typed on a command line: files that lie, disks that fill, folders that
+cannot be written. Each asserts the exit status and the shape of the one line (tests/bad_input_cases.py holds
+the typed ones)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import pathlib
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from elk_dse.cli import main
+from elk_dse.results.store import ResultStore
+
+FAST = ["+chip=mesh64", "search.batch_size=4", "search.workers=0", "progress=false"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> pathlib.Path:
+    """A finished 4-trial sweep; tests copy it before changing it."""
+    out = tmp_path_factory.mktemp("hostile") / "s"
+    assert main(["sweep", *FAST, f"out={out}", "search.n_trials=4", "report=false"]) == 0
+    return out
+
+
+def _copy(src: pathlib.Path, dst: pathlib.Path) -> pathlib.Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _report(folder: pathlib.Path, capsys) -> tuple[int, str, str]:
+    code = main(["report", str(folder)])
+    cap = capsys.readouterr()
+    html = (folder / "report" / "report.html").read_text() if (folder / "report" / "report.html").exists() else ""
+    return code, cap.err, html
+
+
+def test_report_skips_a_parquet_part_of_another_schema_naming_it(finished, tmp_path, capsys):
+    folder = _copy(finished, tmp_path / "s")
+    pq.write_table(pa.table({"x": [1, 2]}), folder / "results.parquet" / "part-99999999-99999999.parquet")
+    code, err, html = _report(folder, capsys)
+    assert code == 0 and err == ""
+    assert "part-99999999-99999999.parquet: not a part of a sweep (no column trial, status, feasible ...); skipped" \
+        in html
+    assert "no trials yet" not in html
+
+
+def test_report_reads_a_results_parquet_file(finished, tmp_path, capsys):
+    folder = _copy(finished, tmp_path / "s")
+    [part] = (folder / "results.parquet").glob("part-*.parquet")
+    table = pq.read_table(part)
+    import shutil
+
+    shutil.rmtree(folder / "results.parquet")
+    pq.write_table(table, folder / "results.parquet")
+    code, err, html = _report(folder, capsys)
+    assert code == 0
+    assert "results.parquet is a single file, not the directory of parts a sweep writes; read as one table" in html
+    assert "no trials yet" not in html
+
+
+def test_report_shows_rows_only_in_the_row_log(finished, tmp_path, capsys):
+    folder = _copy(finished, tmp_path / "s")
+    rows = ResultStore(folder).read().to_dict("records")
+    import shutil
+
+    shutil.rmtree(folder / "results.parquet")
+    (folder / "pending_rows.jsonl").write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
+    code, err, html = _report(folder, capsys)
+    assert code == 0
+    assert "4 rows are only in pending_rows.jsonl (a sweep stopped mid-batch): shown" in html
+    assert "no trials yet" not in html
+
+
+def _enospc_under(monkeypatch, fragment: str) -> None:
+    real = pathlib.Path.write_text
+
+    def write_text(self, *args, **kwargs):
+        if fragment in str(self):
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", write_text)
+
+
+@pytest.mark.parametrize("fragment", ["designs", "report.html"])
+def test_disk_full_after_the_search_is_exit_74_and_the_rerun_completes(tmp_path, capsys, monkeypatch, fragment):
+    out = tmp_path / "s"
+    _enospc_under(monkeypatch, fragment)
+    code = main(["sweep", *FAST, f"out={out}", "search.n_trials=4"])
+    err = capsys.readouterr().err.strip()
+    assert code == 74
+    assert len(err.splitlines()) == 1
+    assert err.startswith("error: ") and fragment in err and "No space left on device" in err
+    assert len(ResultStore(out).read()) == 4  # the finished rows are kept
+    monkeypatch.undo()
+    assert main(["sweep", *FAST, f"out={out}", "search.n_trials=4"]) == 0
+    assert "0 new trials" in capsys.readouterr().out
+    assert (out / "report" / "report.html").exists()
+
+
+def test_report_into_a_read_only_folder_is_exit_74(finished, tmp_path, capsys, monkeypatch):
+    folder = _copy(finished, tmp_path / "s")
+    real = pathlib.Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if self.name == "report":
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+    code = main(["report", str(folder)])
+    err = capsys.readouterr().err.strip()
+    assert code == 74
+    assert err == (f"error: {folder / 'report'}: cannot write or read (Read-only file system); free space or fix "
+                   "permissions, then rerun the same command (a sweep keeps its finished rows and resumes)")
