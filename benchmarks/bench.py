@@ -1,4 +1,4 @@
-"""make bench: seconds per design point (cold and warm plan cache) and sweep throughput with 1 and 2 workers.
+"""make bench: wafer-scale points (`python benchmarks/bench.py wafer` alone), seconds per design point (cold and warm plan cache) and sweep throughput with 1 and 2 workers.
 
 Prints one table; numbers go into docs/benchmarks.md by hand with the date and machine.
 """
@@ -264,8 +264,59 @@ def soak() -> None:
     print()
 
 
+WAFER_POINTS = [  # (label, CLI arguments) of the wafer-scale points (issue 16)
+    ("wse2_like (850,000 cores) llama2_7b decode", ["+chip=wse2_like", "model=llama2_7b"]),
+    ("1,000,000-core 1000x1000 mesh, 16 edge HBM channels, llama2_7b", [
+        "+chip=mesh64", "chip.cores.count=1000000", "chip.cores.grid=[1000,1000]", "chip.cores.sram_kib=48",
+        "chip.cores.matrix_rows=4", "chip.cores.matrix_cols=4", "model=llama2_7b"]),
+]
+_CHILD = """
+import json, resource, sys, time
+from elk_dse.cli import main
+import contextlib, io
+t0 = time.perf_counter()
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    code = main(["evaluate", "format=json", *sys.argv[1:]])
+wall = time.perf_counter() - t0
+out = json.loads(buf.getvalue()) if code == 0 else {}
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"code": code, "wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mib": ru.ru_maxrss / 1024,
+                  "latency_s": out.get("latency_s"), "feasible": out.get("feasible")}))
+"""
+
+
+def wafer_scale() -> None:
+    """Issue 16 targets: `evaluate +chip=wse2_like model=llama2_7b` <= 30 s on one core (was 290-322 s with
+    hop-by-hop routing), and a 1,000,000-core mesh point completes; wall time, CPU time (user + system: the
+    figure to read when other processes share the core) and peak memory (max RSS) of a fresh process per
+    point, pinned to one core (taskset) with single-threaded BLAS."""
+    import shutil
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+    print(f"{'wafer scale, one process on one core (cold)':<60} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} "
+          f"{'latency ms':>11}")
+    for label, args in WAFER_POINTS:
+        proc = subprocess.run([*pin, sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, env=env,
+                              check=False)
+        try:
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            print(f"  {label:<58} failed: {proc.stderr.strip()[-300:]}")
+            continue
+        latency = f"{r['latency_s'] * 1e3:.3f}" if r["feasible"] else "infeasible"
+        print(f"  {label:<58} {r['wall_s']:>8.1f} {r['cpu_s']:>8.1f} {r['peak_mib']:>9.0f} {latency:>11}", flush=True)
+    print()
+
+
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if sys.argv[1:] == ["wafer"]:
+        wafer_scale()
+        return
+    wafer_scale()
     report_build(int(os.environ.get("BENCH_REPORT_TRIALS", "2000")))
     reuse_vs_compile()
     search_efficiency()

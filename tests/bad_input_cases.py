@@ -158,3 +158,32 @@ def materialize(argv: list[str], folder: str) -> list[str]:
             arg = arg.replace(match.group(0), str(path))
         out.append(arg)
     return out
+
+
+# --- graph files (issue 16): chip.interconnect.graph naming a bad file ({file:...} written by the test) ---
+def _graph(file: str) -> list[str]:
+    return ["evaluate", "+chip=mesh64_graph", f"chip.interconnect.graph={file}"]
+
+
+FILES.update({
+    "graph_disconnected": '# Two islands: c0-c1 and c2-c3.\nnodes: [c0, c1, c2, c3]\nlinks: [[c0, c1], [c2, c3]]\nhbm: [c0]\n',
+    "graph_four_cores": '# A valid 4-core ring: used against a 64-core chip (core-count mismatch).\nnodes: [c0, c1, c2, c3]\nlinks: [[c0, c1], [c1, c2], [c2, c3], [c3, c0]]\nhbm: [c0]\n',
+    "graph_hbm_at_switch": 'clusters: [{name: k0, cores: 2}, {name: k1, cores: 2}]\nlinks: [[k0, k1]]\nhbm: [k0]\n',
+    "graph_not_yaml": 'nodes: [c0, c1\nlinks: {{\n',
+    "graph_one_way": '# c0 -> c1 only: c1 cannot reach c0 (a directed graph must be strongly connected).\nnodes: [c0, c1]\nlinks: [{a: c0, b: c1, directed: true}]\nhbm: [c0]\n',
+    "graph_unknown_key": 'nodes: [c0, c1]\nedges: [[c0, c1]]\n',
+    "graph_unknown_node": 'nodes: [c0, c1, c2, c3]\nlinks: [[c0, c1], [c1, c2], [c2, c9]]\nhbm: [c0]\n',
+    "graph_zero_width": 'nodes: [c0, c1, c2, c3]\nlinks: [[c0, c1], [c1, c2], {a: c2, b: c3, width: 0}]\nhbm: [c0]\n',
+})
+CASES += [
+    ("graph file missing", _graph("/nonexistent/graph.yaml"), "no such file"),
+    ("graph file not YAML", _graph("{file:graph_not_yaml}"), "not valid YAML"),
+    ("graph file with an unknown key", _graph("{file:graph_unknown_key}"), "unknown key 'edges'"),
+    ("graph disconnected", _graph("{file:graph_disconnected}"), "disconnected"),
+    ("graph one-way link", _graph("{file:graph_one_way}"), "disconnected"),
+    ("graph link to an unknown node", _graph("{file:graph_unknown_node}"), "unknown node 'c9'"),
+    ("graph zero-bandwidth link", _graph("{file:graph_zero_width}"), "zero-bandwidth"),
+    ("graph core count mismatch", _graph("{file:graph_four_cores}"), "cores.count=64"),
+    ("graph HBM at a switch", _graph("{file:graph_hbm_at_switch}"), "switch"),
+    ("graph topology without a file", ["evaluate", "+chip=mesh64", "chip.interconnect.topology=graph"], "graph"),
+]

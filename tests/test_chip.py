@@ -58,7 +58,7 @@ def _bfs_hops(n: int, links: np.ndarray) -> np.ndarray:
     return dist
 
 
-@pytest.mark.parametrize("name", sorted(TOPOLOGIES))
+@pytest.mark.parametrize("name", sorted(k for k, v in TOPOLOGIES.items() if not v.needs_file))  # graph: the conformance suite
 def test_hops_agree_with_bfs_over_the_link_list(name):
     topo = TOPOLOGIES[name]((3, 4))
     n = topo.num_cores

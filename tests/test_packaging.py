@@ -37,7 +37,7 @@ def test_wheel_ships_configs_and_runs_outside_the_repo(tmp_path):
         names = z.namelist()
         z.extractall(site)
     for needed in ("elk_dse/conf/config.yaml", "elk_dse/conf/chip/mesh64.yaml", "elk_dse/conf/model/llama2_7b.yaml",
-                   "elk_dse/sweeps/default.yaml"):
+                   "elk_dse/sweeps/default.yaml", "elk_dse/conf/chip/graphs/clusters_mesh.yaml"):  # graphs: issue 16
         assert needed in names
     env = {**os.environ, "PYTHONPATH": str(site), "PYTHONWARNINGS": "ignore"}
     work = tmp_path / "elsewhere"

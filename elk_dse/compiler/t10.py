@@ -344,7 +344,7 @@ _TABLES_MAX = 4096
 
 def table_key(op: Operator, chip: Chip, rotation: bool) -> tuple:
     """What a plan table depends on: the operator's shape and the core arrangement, not link/HBM figures."""
-    return (op.signature, chip.cores, chip.grid, chip.interconnect.topology, chip.num_chips, rotation)
+    return (op.signature, chip.cores, chip.grid, chip.topology.key, chip.num_chips, rotation)
 
 
 def plan_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:

@@ -26,13 +26,10 @@ def die_area_mm2(chip: Chip) -> float:
 
 
 def chip_link_phys_per_die(chip: Chip) -> float:
-    """Chip-to-chip link PHYs on one die: 2 on a ring, one per other chip all_to_all, and the mean number of
-    neighbours on a mesh or torus of chips (corner chips of a 2x4 mesh have 2, inner ones 3)."""
-    if chip.chips.topology == "ring":
-        return 2.0
-    if chip.chips.topology == "all_to_all":
-        return float(chip.num_chips - 1)
-    return 2.0 * len(chip.chip_topology.links()) / chip.num_chips
+    """Chip-to-chip link PHYs on one die, from the chips' topology (``Topology.phys_per_node``): 2 on a ring,
+    one per other chip all_to_all, and the mean number of neighbours on a mesh or torus of chips (corner
+    chips of a 2x4 mesh have 2, inner ones 3)."""
+    return chip.chip_topology.phys_per_node()
 
 
 def area_mm2(chip: Chip) -> float:

@@ -14,10 +14,9 @@ from elk_dse.hw.resources import routed, routing_key
 
 
 def directed_links(chip: Chip) -> float:
-    """Directed on-chip link channels of one chip (core ports on all_to_all)."""
-    if chip.interconnect.topology == "all_to_all":
-        return float(chip.cores_per_chip)
-    return 2.0 * len(chip.topology.links())
+    """Directed on-chip link channels of one chip, in reference links (core ports on a port fabric such as
+    all_to_all; links of their own bandwidth on a graph count by their capacity)."""
+    return chip.directed_link_capacity
 
 
 def noc_bytes_per_s(chip: Chip) -> float:
@@ -27,7 +26,7 @@ def noc_bytes_per_s(chip: Chip) -> float:
 
 def core_ports(chip: Chip) -> int:
     """Network ports through which one core can send (and receive) at the same time."""
-    return 1 if chip.interconnect.topology == "all_to_all" else 2 * len(chip.grid)
+    return chip.topology.core_ports()
 
 
 def noc_time_s(chip: Chip, total_bytes, max_core_bytes, cross_chip_bytes=0.0):
@@ -54,7 +53,7 @@ def noc_time_s(chip: Chip, total_bytes, max_core_bytes, cross_chip_bytes=0.0):
 
 def noc_latency_s(chip: Chip) -> float:
     """Pipeline latency of one spread-out transfer phase: the network diameter's hops."""
-    return chip.topology.diameter * chip.interconnect.hop_latency_cycles / chip.clock_hz
+    return chip.topology.diameter_latency_cycles(chip.interconnect.hop_latency_cycles) / chip.clock_hz
 
 
 def chip_link_latency_s(chip: Chip) -> float:
@@ -119,9 +118,9 @@ def _cut_time_s(chip: Chip, delivered):
 
 
 def _hbm_is_local(chip: Chip) -> bool:
-    """HBM attached at every core of a mesh/torus/ring: data needs no network hop to reach its core.
-    (On all_to_all the exchange port stays the way in, as on the IPU.)"""
-    return chip.hbm is not None and chip.hbm.attach == "all" and chip.interconnect.topology != "all_to_all"
+    """HBM attached at every core of a network whose cores' own ports bypass it (mesh/torus/ring): data needs
+    no network hop to reach its core. (On all_to_all the exchange port stays the way in, as on the IPU.)"""
+    return chip.hbm is not None and chip.hbm.attach == "all" and chip.topology.io_bypasses_network
 
 
 def hbm_network_time_s(chip: Chip, delivered_bytes):
@@ -201,13 +200,14 @@ def ring_link_share(chip: Chip, stride: int, length: int, cores: int) -> float:
 def _ring_link_share(chip: Chip, stride: int, length: int, cores: int) -> float:
     if length < 2 or cores < 2:
         return 0.0
-    res = chip.resources
     c = np.arange(cores, dtype=np.int64)
     pos = (c // stride) % length
     nxt = np.clip(np.where(pos == length - 1, c - stride * (length - 1), c + stride), 0, chip.num_cores - 1)
+    if chip.num_chips == 1:  # one network: the topology's own pattern (no sparse per-resource demand)
+        return chip.topology.ring_shift_share(stride, length, cores)
+    res = chip.resources
     ids, amounts = res.demand(c, nxt, 1.0)
-    links = (ids >= res.link_base) & (ids < res.chip_link_base)
-    return float(amounts[links].max()) if links.any() else 0.0
+    return res.busiest_link_share(ids, amounts)
 
 
 def shift_time_s(chip: Chip, shift_bytes, shift_core_bytes, shift_link_bytes, shift_cross_bytes, steps,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from elk_dse.errors import ConfigError
 from elk_dse.hw.energy import EnergySpec, EnergyTable, energy_table
-from elk_dse.hw.topology import TOPOLOGIES, Topology
+from elk_dse.hw.topology import TOPOLOGIES, Ring, Topology, make_topology
 from elk_dse.schema import at_least, at_most, build, in_range, positive
 
 KIB = 1024
@@ -118,17 +118,26 @@ class InterconnectSpec:
     """The on-chip network.
 
     ``link_bytes_per_cycle`` is per link and direction on mesh/torus/ring, and per core port (injection and
-    ejection each) on all_to_all. ``barrier_cycles`` is the cost of one chip-wide synchronization.
+    ejection each) on all_to_all; on a ``graph`` it is the reference link (links without their own bandwidth).
+    ``barrier_cycles`` is the cost of one chip-wide synchronization. ``graph``: the YAML/JSON file describing
+    the network (``topology: graph``; docs/topologies.md); a relative path is looked up from the working
+    directory, then in the packaged ``conf/chip/``.
     """
 
     topology: str
     link_bytes_per_cycle: float
     hop_latency_cycles: float = 1.0
     barrier_cycles: float = 0.0
+    graph: str = ""
 
     def __post_init__(self) -> None:
         if self.topology not in TOPOLOGIES:
             raise ConfigError("topology", self.topology, "one of " + ", ".join(sorted(TOPOLOGIES)))
+        if TOPOLOGIES[self.topology].needs_file and not self.graph:
+            raise ConfigError("graph", self.graph, f"topology {self.topology} needs a graph file (YAML or JSON)")
+        if self.graph and not TOPOLOGIES[self.topology].needs_file:
+            raise ConfigError("graph", self.graph, f"only a topology read from a file takes a graph file, not "
+                              f"{self.topology}")
         # A floor, not just > 0: a 1e-248 B/cycle link makes every transfer time overflow to infinity.
         at_least("link_bytes_per_cycle", self.link_bytes_per_cycle, 1e-3, "bytes/cycle")
         at_most("link_bytes_per_cycle", self.link_bytes_per_cycle, 65_536, "bytes/cycle")
@@ -170,21 +179,25 @@ class HbmSpec:
 class ChipLinkSpec:
     """Several chips joined by chip-to-chip links; ``link_gb_s`` is each chip's total, per direction.
 
-    ``topology``: how the chips are wired: a bidirectional ``ring`` in chip order, ``all_to_all`` (a switch:
-    one hop between any two chips), or a ``mesh`` / ``torus`` of chips arranged on ``grid`` (e.g. [2, 4] for
-    an 8-chip Tenstorrent T3000), routed dimension-ordered like the on-chip networks. As on chip, a ring runs
-    through the grid's chips in id order and all_to_all ignores the grid, so a sweep can search the topology.
+    ``topology``: how the chips are wired, any registered topology that needs no file (hw/topology.py): a
+    bidirectional ring in chip order, all_to_all (a switch: one hop between any two chips), or a mesh / torus
+    of chips arranged on ``grid`` (e.g. [2, 4] for an 8-chip Tenstorrent T3000), routed dimension-ordered like
+    the on-chip networks. As on chip, a ring runs through the grid's chips in id order and all_to_all ignores
+    the grid, so a sweep can search the topology.
     """
 
     count: int = 1
-    topology: Literal["ring", "all_to_all", "mesh", "torus"] = "ring"
+    topology: str = Ring.name
     grid: tuple[int, ...] | None = None
     link_gb_s: float = 100.0
     link_latency_ns: float = 500.0
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 65_536)
-        if self.topology in ("mesh", "torus") and self.grid is None:
+        if self.topology not in TOPOLOGIES or TOPOLOGIES[self.topology].needs_file:
+            raise ConfigError("topology", self.topology, "one of " + ", ".join(
+                sorted(k for k, v in TOPOLOGIES.items() if not v.needs_file)))
+        if TOPOLOGIES[self.topology].needs_grid and self.grid is None:
             raise ConfigError("grid", None, f"a {self.topology} of chips needs the chips' arrangement, "
                               f"e.g. grid: [2, {max(self.count // 2, 1)}] for count={self.count}")
         if self.grid is not None:  # as on chip: a ring runs through it in id order, all_to_all ignores it
@@ -246,10 +259,15 @@ class Chip:
                 raise ConfigError(
                     "hbm.attach", bad[0], f"core ids must be in [0, {self.cores.count - 1}]"
                 )
-        if self.interconnect.topology in ("mesh", "torus") and self.cores.grid is None:
+        if TOPOLOGIES[self.interconnect.topology].needs_grid and self.cores.grid is None:
             raise ConfigError(
                 "cores.grid", None, f"a {self.interconnect.topology} needs a grid, e.g. [rows, cols]"
             )
+        if self.interconnect.graph:
+            self.topology.check_cores(self.cores.count)  # reads and validates the file (ConfigError)
+            if isinstance(self.hbm, HbmSpec) and self.hbm.attach == "edge" and not self.topology.boundary_cores().size:
+                raise ConfigError("interconnect.graph", self.interconnect.graph,
+                                  "hbm.attach=edge needs the HBM attach cores listed under hbm: in the graph file")
 
     # ---- derived figures, base units -------------------------------------------------------------
     @cached_property
@@ -298,7 +316,12 @@ class Chip:
     @cached_property
     def topology(self) -> Topology:
         """The on-chip network graph of one chip."""
-        return TOPOLOGIES[self.interconnect.topology](self.grid)
+        return make_topology(self.interconnect.topology, self.grid, path=self.interconnect.graph)
+
+    @cached_property
+    def directed_link_capacity(self) -> float:
+        """Directed on-chip link capacity of one chip, in reference links (core ports on a port fabric)."""
+        return self.topology.directed_link_capacity()
 
     @property
     def link_bytes_per_s(self) -> float:
@@ -345,13 +368,7 @@ class Chip:
         attach = self.hbm_attach_cores
         if attach.size == 0 or attach.size == self.cores.count:
             return 0.0
-        cores = np.arange(self.cores.count)
-        # Chunk to bound memory on big chips: (cores x attach) hop matrix.
-        best = np.empty(cores.size)
-        for lo in range(0, cores.size, 1024):
-            block = cores[lo : lo + 1024]
-            best[lo : lo + block.size] = self.topology.hops(block[:, None], attach[None, :]).min(axis=1)
-        return float(best.mean())
+        return float(self.topology.nearest_hops(attach).mean())
 
     @cached_property
     def resources(self):
@@ -371,11 +388,7 @@ class Chip:
         attach = self.hbm_channel_attach
 
         def compute() -> float:
-            res = self.resources
-            dst = np.arange(self.cores.count)
-            ids, amounts = res.demand(np.repeat(attach, dst.size), np.tile(dst, attach.size), 1.0 / (attach.size * dst.size))
-            links = (ids >= res.link_base) & (ids < res.chip_link_base)
-            return float(amounts[links].max()) if links.any() else 0.0
+            return self.topology.delivery_share(attach)
 
         return routed((*routing_key(self), "hbm_delivery", tuple(attach.tolist())), compute)
 
@@ -398,13 +411,11 @@ class Chip:
         """Bandwidth of the links from the HBM attach cores into the other cores (all chips), bytes/s: data
         for cores without an HBM port must cross this cut. 0 when every core has one."""
         attach = self.hbm_attach_cores
-        if self.hbm is None or attach.size in (0, self.cores.count) or self.interconnect.topology == "all_to_all":
+        if self.hbm is None or attach.size in (0, self.cores.count):
             return 0.0
         inside = np.zeros(self.cores.count, dtype=bool)
         inside[attach] = True
-        links = self.topology.links()
-        crossing = np.count_nonzero(inside[links[:, 0]] != inside[links[:, 1]])
-        return crossing * self.link_bytes_per_s * self.num_chips
+        return self.topology.cut_capacity(inside) * self.link_bytes_per_s * self.num_chips
 
     @property
     def hbm_interior_fraction(self) -> float:
@@ -420,19 +431,14 @@ class Chip:
         if self.hbm is None:
             return 0.0
         cores = self.hbm_channel_cores if self.hbm.attach != "all" else self.hbm_attach_cores
-        if self.interconnect.topology == "all_to_all":
-            ports = float(cores.size)
-        else:
-            links = self.topology.links()
-            degree = np.bincount(links.ravel(), minlength=self.cores.count)
-            ports = float(degree[cores].sum())
+        ports = float(self.topology.out_ports()[cores].sum())
         return max(ports, 1.0) * self.link_bytes_per_s * self.num_chips
 
     @cached_property
     def chip_topology(self) -> Topology:
         """The graph the chip-to-chip links form, one node per chip (the same topology classes as on chip)."""
         grid = self.chips.grid if self.chips.grid is not None else (self.num_chips,)
-        return TOPOLOGIES[self.chips.topology](grid)
+        return make_topology(self.chips.topology, grid, tie="forward")
 
     @cached_property
     def chip_port_share(self) -> float:
@@ -444,7 +450,7 @@ class Chip:
         n = self.num_chips
         if n < 2:
             return 0.0
-        symmetric = self.chips.topology != "mesh" or n > 256
+        symmetric = self.chip_topology.symmetric or n > 256
         if symmetric:
             return self.chip_topology.mean_hops() / n
         from elk_dse.hw.resources import routed, routing_key
@@ -478,6 +484,7 @@ class Chip:
             "bisection_bytes_per_s": self.bisection_bytes_per_s,
             "mean_hops": self.mean_hops,
             "diameter_hops": self.topology.diameter,
+            "directed_links": self.directed_link_capacity,
             "mean_hbm_hops": self.mean_hbm_hops,
             "hbm_attach_cores": int(self.hbm_attach_cores.size),
         }

@@ -131,9 +131,11 @@ class Patterns:
         chips_used = sorted({int(c) for c in np.unique(dst_all // res.cpc)})
         chan = np.concatenate([res.hbm_base + c * ch + np.arange(ch) for c in chips_used])
         if res.chip.hbm.attach == "all":
-            # Every core has its own HBM port: data arrives through the destination's ejection port only.
-            if res.all_to_all:
-                port = res.link_base + (dst_all // res.cpc) * res.links_per_chip + res.cpc + dst_all % res.cpc
+            # Every core has its own HBM port: data crosses only the links the topology says a core's own
+            # port uses (all_to_all: the destination's ejection port; none on a mesh).
+            local = res.topology.local_port_links(dst_all % res.cpc)
+            if local.size:
+                port = res.link_base + (dst_all // res.cpc) * res.links_per_chip + local
                 links = (port, np.full(port.size, 1.0 / port.size))
             else:
                 links = (np.zeros(0, dtype=np.int64), np.zeros(0))

@@ -1,0 +1,2 @@
+"""Conformance suites shipped with elk_dse (like ``optuna.testing``): a plug-in is checked by running the suite of
+its extension point against it, e.g. ``elk_dse.testing.topology`` for every registered topology."""
