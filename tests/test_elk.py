@@ -14,10 +14,10 @@ from elk_dse.compiler.elk import (
     OpChoices,
     fixed_window_schedule,
     forward_latency,
-    group_permutations,
     induction,
     load_dependencies,
 )
+from elk_dse.compiler.schedulers.elk_full import group_permutations
 from elk_dse.compiler.schedulers import SCHEDULERS, SchedulerConfig
 from elk_dse.evaluate import evaluate_graph
 from elk_dse.hw.chip import chip_from_dict

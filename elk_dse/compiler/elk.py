@@ -1,4 +1,5 @@
-"""Elk inter-operator scheduling for chips with HBM: preloading, inductive scheduling, SRAM split, load order.
+"""The machinery Elk's inter-operator schedulers share (the schedulers themselves: compiler/schedulers/):
+operator choices, the schedule record, inductive scheduling, fixed windows, load dependencies.
 
 While operator i runs, the weights/KV of the operators in its preload window stream from HBM into their compact
 idle layouts; i's execution space is what SRAM leaves after the live activations and those preloaded idle bytes
@@ -23,7 +24,6 @@ operator <= i; k_i: the preload depth), and must not decrease along the program.
 from __future__ import annotations
 
 import bisect
-import itertools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -259,59 +259,6 @@ def fixed_window_schedule(choices: list[OpChoices], free_bytes: list[float], dep
     return replace(sched, latency_s=forward_latency(choices, sched))
 
 
-def layer_groups(ops: tuple[Operator, ...]) -> list[list[int]]:
-    """Split a layer's operators into groups, each ending with a matmul/conv that reads weights or KV cache."""
-    groups, cur = [], []
-    for k, op in enumerate(ops):
-        cur.append(k)
-        if op.kind in ("matmul", "conv") and any(t.role in HBM_ROLES for t in op.inputs):
-            groups.append(cur)
-            cur = []
-    if cur:
-        if groups:
-            groups[-1].extend(cur)
-        else:
-            groups.append(cur)
-    return groups
-
-
-def group_permutations(num_groups: int, max_distance: int, limit: int) -> list[tuple[int, ...]]:
-    """Permutations of the groups reachable by at most ``max_distance`` adjacent swaps (identity first),
-    breadth-first and in lexicographic order within a distance, at most ``limit`` of them."""
-    identity = tuple(range(num_groups))
-    seen = {identity}
-    out = [identity]
-    frontier_ = [identity]
-    for _ in range(max_distance):
-        nxt = []
-        for perm in frontier_:
-            for a in range(num_groups - 1):
-                q = list(perm)
-                q[a], q[a + 1] = q[a + 1], q[a]
-                t = tuple(q)
-                if t not in seen:
-                    seen.add(t)
-                    nxt.append(t)
-        nxt.sort()
-        out.extend(nxt)
-        frontier_ = nxt
-        if len(out) >= limit:
-            break
-    return out[:limit]
-
-
-def permuted_order(layer_sizes: list[tuple[int, int]], layer_perms: list[list[int] | None]) -> list[int]:
-    """Global load order: each layer instance's operators in the given within-layer order."""
-    order = []
-    base = 0
-    for (size, repeat), perm in zip(layer_sizes, layer_perms, strict=True):
-        for _ in range(repeat):
-            local = perm if perm is not None else list(range(size))
-            order.extend(base + k for k in local)
-            base += size
-    return order
-
-
 def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, free_bytes: list[float]) -> bool:
     """Give operators with no plan in their free SRAM a copy of their choices with the streaming fallback
     (in place in ``choices``; the shared, cached choices stay untouched); False if one cannot run at all."""
@@ -328,24 +275,3 @@ def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, 
         choices[k] = replace(c, stream=fb)
     return True
 
-
-def search_orders(choices, free_bytes, graph_layers, max_depth, margin, max_distance, limit) -> ElkSchedule | None:
-    """elk_full: inductive scheduling over per-layer group permutations; the best schedule found."""
-    sizes = [(len(layer.ops), layer.repeat) for layer in graph_layers]
-    per_layer = []
-    for layer in graph_layers:
-        groups = layer_groups(layer.ops)
-        perms = group_permutations(len(groups), max_distance, limit) if len(groups) > 1 else [None]
-        per_layer.append([None if p is None else [k for g in p for k in groups[g]] for p in perms])
-    best = None
-    # The same permutation index is tried in every repeated layer at once (layers differ in group count, so
-    # the index is taken modulo each layer's own list; index 0 is the identity everywhere).
-    count = max(len(p) for p in per_layer)
-    for idx in itertools.islice(range(count), limit):
-        perms = [p[idx % len(p)] if layer.repeat > 1 else p[0] for p, layer in zip(per_layer, graph_layers,
-                                                                                   strict=True)]
-        order = permuted_order(sizes, perms)
-        sched = induction(choices, free_bytes, order, max_depth, margin)
-        if sched is not None and (best is None or sched.latency_s < best.latency_s - 1e-15):
-            best = sched
-    return best
