@@ -17,8 +17,8 @@ from elk_dse.compiler.elk import (
     induction,
     load_dependencies,
 )
-from elk_dse.compiler.schedulers.elk_full import group_permutations
 from elk_dse.compiler.schedulers import SCHEDULERS, SchedulerConfig
+from elk_dse.compiler.schedulers.elk_full import group_permutations
 from elk_dse.evaluate import evaluate_graph
 from elk_dse.hw.chip import chip_from_dict
 from elk_dse.models import ModelConfig, build_model

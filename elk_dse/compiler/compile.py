@@ -207,6 +207,32 @@ def _default_depth(graph: Graph) -> int:
     return max(repeated)
 
 
+def _problem(graph: Graph, chip: Chip, ops: list[Operator], res: Residency, rotation: bool, with_choices: bool,
+             stats: dict) -> SchedulingProblem | Infeasible:
+    """The scheduling problem of ``ops`` (program order) with the live activations of ``res``."""
+    sram = chip.sram_bytes_per_core
+    free = [float(sram - res.live_bytes[i] / chip.num_cores) for i in range(len(ops))]
+    choices: list[OpChoices] = []
+    if with_choices:
+        choices = [_op_choices(op, chip, rotation, stats) for op in ops]
+        if not stream_fallbacks(choices, ops, chip, free):
+            worst = int(np.argmax([c.mem[0] - f if c.mem else np.inf for c, f in zip(choices, free, strict=True)]))
+            return _no_fit(ops[worst], NoFit(choices[worst].mem[0] if choices[worst].mem else np.inf, free[worst]),
+                           sram)
+    return SchedulingProblem(tuple(choices), tuple(free), graph.layers, _default_depth(graph), float(sram))
+
+
+def scheduling_problem(graph: Graph, chip: Chip, config: SchedulerConfig) -> SchedulingProblem | Infeasible:
+    """The problem ``config``'s scheduler is given for ``graph`` on ``chip`` (a chip with HBM), with the first
+    residency decision the compiler tries (for tests and the conformance suite)."""
+    if chip.hbm is None:
+        raise ValueError(f"chip {chip.name} has no HBM: nothing to schedule, T10's trade-off places everything")
+    ops = [op for _, _, op in graph.instances()]
+    res = residency(ops, chip.sram_bytes_per_core, chip.num_cores, can_spill=True, cross_op=config.cross_op)
+    needs = SCHEDULERS[config.name].needs_choices
+    return _problem(graph, chip, ops, res, config.plans == "t10", needs, {"hits": 0, "computed": 0})
+
+
 def _scheduled_program(graph: Graph, chip: Chip, config: SchedulerConfig, instances, reps, res: Residency,
                        rotation: bool, stats: dict) -> Program | Infeasible:
     """Program of the registered scheduler ``config.name`` on a chip with HBM (the protocol: schedulers/base.py)."""
@@ -214,15 +240,10 @@ def _scheduled_program(graph: Graph, chip: Chip, config: SchedulerConfig, instan
     sram = chip.sram_bytes_per_core
     live = res.live_bytes
     ops = [op for _, op in instances]
-    free = [float(sram - live[i] / chip.num_cores) for i in range(len(ops))]
-    choices: list[OpChoices] = []
-    if scheduler.needs_choices:
-        choices = [_op_choices(op, chip, rotation, stats) for op in ops]
-        if not stream_fallbacks(choices, ops, chip, free):
-            worst = int(np.argmax([c.mem[0] - f if c.mem else np.inf for c, f in zip(choices, free, strict=True)]))
-            return _no_fit(ops[worst], NoFit(choices[worst].mem[0] if choices[worst].mem else np.inf, free[worst]),
-                           sram)
-    problem = SchedulingProblem(tuple(choices), tuple(free), graph.layers, _default_depth(graph), float(sram))
+    problem = _problem(graph, chip, ops, res, rotation, scheduler.needs_choices, stats)
+    if isinstance(problem, Infeasible):
+        return problem
+    choices, free = problem.choices, problem.free_bytes
     sched = scheduler.schedule(problem)
     if sched is None:
         return Infeasible("sram_capacity", f"scheduler {config.name} found no schedule whose plans fit SRAM "
