@@ -19,6 +19,7 @@ from elk_dse.models import ModelConfig, build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "schedulers.json"
+EVENT_GOLDEN = ROOT / "tests" / "golden" / "schedulers_event.json"
 NAMES = ("sequential", "basic", "static", "elk_dyn", "elk_full", "ideal")
 
 
@@ -48,7 +49,23 @@ def latencies() -> dict[str, dict[str, float]]:
     return out
 
 
+def event_latencies() -> dict[str, dict[str, float]]:
+    """The event simulator's latency of each scheduler's Program on the small (mesh16) cases."""
+    from elk_dse.compiler.compile import compile_graph
+    from elk_dse.sim import simulate
+
+    out = {}
+    for key, (chip, model) in cases().items():
+        if not key.startswith("mesh16"):
+            continue
+        graph = build_model(model)
+        out[key] = {n: float(simulate(compile_graph(graph, chip_from_dict(chip), SchedulerConfig(name=n)),
+                                      "event").latency_s) for n in NAMES}
+    return out
+
+
 if __name__ == "__main__":
     GOLDEN.parent.mkdir(exist_ok=True)
     GOLDEN.write_text(json.dumps(latencies(), indent=1) + "\n")
+    EVENT_GOLDEN.write_text(json.dumps(event_latencies(), indent=1) + "\n")
     print(GOLDEN.read_text())

@@ -19,3 +19,13 @@ def test_latencies_match_the_golden_record(case, now):
     golden = json.loads(GOLDEN.read_text())[case]
     for name, value in golden.items():
         assert now[case][name] == pytest.approx(value, rel=1e-9), (case, name)
+
+
+def test_event_simulator_latencies_match_the_golden_record():
+    from golden_schedulers import EVENT_GOLDEN, event_latencies
+
+    golden = json.loads(EVENT_GOLDEN.read_text())
+    now = event_latencies()
+    for case, values in golden.items():
+        for name, value in values.items():
+            assert now[case][name] == pytest.approx(value, rel=1e-9), (case, name)
