@@ -97,3 +97,18 @@ def test_the_suite_rejects_an_sram_split_that_hides_preloads(plugin):
     plugin("hiding", Hiding)
     with pytest.raises(ConformanceError, match="idle layouts are resident"):
         check_program("hiding", CASES["tight"])
+
+
+def test_static_sweeps_in_10_kib_steps_from_the_largest_minimal_plan():
+    from elk_dse.compiler.compile import scheduling_problem
+    from elk_dse.compiler.schedulers.static import Static
+
+    graph, chip = CASES["roomy"].build()
+    problem = scheduling_problem(graph, chip, SchedulerConfig(name="static"))
+    sizes = Static.from_config(SchedulerConfig(name="static")).sizes(problem)
+    smallest = max(c.mem[0] for c in problem.choices)
+    assert sizes[0] == smallest and sizes[-1] == problem.sram_bytes
+    assert all(b - a == pytest.approx(10 * 1024) for a, b in zip(sizes[:-2], sizes[1:-1], strict=True))
+    assert 0 < sizes[-1] - sizes[-2] <= 10 * 1024
+    even = Static.from_config(SchedulerConfig(name="static", static_step_kib=0, static_steps=5)).sizes(problem)
+    assert len(even) == 5

@@ -226,11 +226,19 @@ def forward_latency(choices: list[OpChoices], sched: ElkSchedule) -> float:
 
 def fixed_window_schedule(choices: list[OpChoices], free_bytes: list[float], depth: int, exec_cap: float,
                           margin: float) -> ElkSchedule | None:
-    """A schedule with one preload depth and one cap on the execution space for all operators.
+    """A schedule with one preload depth and one cap on the execution space for all operators, scored by its
+    forward (ASAP) latency.
 
     basic: depth 1, no cap (preload the next operator if its plan still fits); static: the cap is the fixed
     execution-space size and the rest of SRAM holds as many following operators as fit (up to ``depth``).
     """
+    sched = fixed_window(choices, free_bytes, depth, exec_cap, margin)
+    return None if sched is None else replace(sched, latency_s=forward_latency(choices, sched))
+
+
+def fixed_window(choices: list[OpChoices], free_bytes: list[float], depth: int, exec_cap: float,
+                 margin: float) -> ElkSchedule | None:
+    """fixed_window_schedule without the score (``latency_s`` 0)."""
     n = len(choices)
     prefix = np.concatenate([[0.0], np.cumsum([c.idle_bytes * (1.0 + margin) for c in choices])])
 
@@ -255,8 +263,7 @@ def fixed_window_schedule(choices: list[OpChoices], free_bytes: list[float], dep
         budgets.append(budget)
         preload.append(resident)
         prev_end = end
-    sched = ElkSchedule(tuple(plan_index), tuple(window), tuple(range(n)), tuple(budgets), tuple(preload), 0.0)
-    return replace(sched, latency_s=forward_latency(choices, sched))
+    return ElkSchedule(tuple(plan_index), tuple(window), tuple(range(n)), tuple(budgets), tuple(preload), 0.0)
 
 
 def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, free_bytes: list[float]) -> bool:

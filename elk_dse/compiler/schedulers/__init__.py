@@ -42,7 +42,8 @@ class SchedulerConfig:
     plans: intra-operator plan family, ``t10`` (compute-shift) or ``replicate`` (spatial only).
     max_preload_depth: most operators preloaded ahead (0 = one repeated layer's worth).
     order_edit_distance / max_orders: elk_full's load-order search (adjacent group swaps, candidates).
-    static_exec_kib: static's execution-space size per core in KiB (0 = best of ``static_steps`` sizes).
+    static_exec_kib: static's execution-space size per core in KiB (0 = best of a sweep in ``static_step_kib``
+    steps, the paper's 10 KiB; 0 = ``static_steps`` evenly spaced sizes instead).
     margin: fraction added to every preloaded idle size (Elk uses 1%).
     cross_op: the cross-operator traffic analysis (compiler/traffic.py): activations stay on chip between
     operators unless capacity forces a spill; False = every activation round-trips through HBM (baseline).
@@ -55,6 +56,7 @@ class SchedulerConfig:
     max_orders: int = 24
     static_exec_kib: float = 0.0
     static_steps: int = 16
+    static_step_kib: float = 10.0
     margin: float = 0.01
     cross_op: bool = True
 
@@ -66,6 +68,7 @@ class SchedulerConfig:
         in_range("max_orders", self.max_orders, 1, 1000)
         at_least("static_exec_kib", self.static_exec_kib, 0)
         in_range("static_steps", self.static_steps, 1, 1000)
+        in_range("static_step_kib", self.static_step_kib, 0.0, 1e6)
         in_range("margin", self.margin, 0.0, 1.0)
 
 
