@@ -46,7 +46,8 @@ class Static(Scheduler):
         k = self.knobs
         if k.static_exec_kib:
             return [k.static_exec_kib * KIB]
-        smallest = max((c.mem[0] for c in problem.choices if c.mem), default=problem.sram_bytes)
+        # Operators on the streaming fallback (no plan fits their free SRAM) do not bound the sweep.
+        smallest = max((c.mem[0] for c in problem.choices if c.mem and c.stream is None), default=problem.sram_bytes)
         if k.static_step_kib:
             return [*np.arange(smallest, problem.sram_bytes, k.static_step_kib * KIB), problem.sram_bytes]
         return list(np.linspace(smallest, problem.sram_bytes, k.static_steps))
