@@ -240,18 +240,33 @@ def fixed_window(choices: list[OpChoices], free_bytes: list[float], depth: int, 
                  margin: float) -> ElkSchedule | None:
     """fixed_window_schedule without the score (``latency_s`` 0)."""
     n = len(choices)
-    prefix = np.concatenate([[0.0], np.cumsum([c.idle_bytes * (1.0 + margin) for c in choices])])
+    prefix = np.concatenate([[0.0], np.cumsum([c.idle_bytes * (1.0 + margin) for c in choices])]).tolist()
 
     def idle_between(a: int, b: int) -> float:  # idle bytes of operators a+1 .. b
-        return float(prefix[b + 1] - prefix[a + 1])
+        return prefix[b + 1] - prefix[a + 1]
 
     plan_index, window, budgets, preload = [], [], [], []
     prev_end = -1
     for i, c in enumerate(choices):
         space = free_bytes[i] - (0.0 if exec_cap == INFEASIBLE else exec_cap)
-        k = max(0, min(depth, n - 1 - i))
-        while k > 0 and (idle_between(i, i + k) > space or c.exec_at(free_bytes[i] - idle_between(i, i + k))[1] < 0):
-            k -= 1
+        top = max(0, min(depth, n - 1 - i))
+        k = 0
+        if top and c.mem:
+            # The largest depth k <= top whose preloads fit beside the cap and leave the operator a plan. Both
+            # tests only fail more as k grows (prefix is non-decreasing): start from a bisection estimate and
+            # step to the exact boundary with the tests themselves.
+            def fits(k: int, i: int = i, c: OpChoices = c, space: float = space) -> bool:
+                idle = idle_between(i, i + k)
+                return idle <= space and free_bytes[i] - idle >= c.mem[0]
+
+            limit = min(space, free_bytes[i] - c.mem[0])
+            k = min(top, max(0, bisect.bisect_right(prefix, prefix[i + 1] + limit, i + 1, i + top + 2) - i - 2))
+            if fits(k):
+                while k < top and fits(k + 1):
+                    k += 1
+            else:
+                while k > 0 and not fits(k):
+                    k -= 1
         end = max(i + k, prev_end, i)
         resident = idle_between(i, end)
         budget = min(exec_cap, free_bytes[i] - resident)
