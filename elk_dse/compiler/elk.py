@@ -238,47 +238,51 @@ def fixed_window_schedule(choices: list[OpChoices], free_bytes: list[float], dep
 
 def fixed_window(choices: list[OpChoices], free_bytes: list[float], depth: int, exec_cap: float,
                  margin: float) -> ElkSchedule | None:
-    """fixed_window_schedule without the score (``latency_s`` 0)."""
+    """fixed_window_schedule without the score (``latency_s`` 0), vectorized over the operators.
+
+    Operator i preloads the following operators up to the deepest k <= ``depth`` whose idle sizes fit beside
+    the cap and still leave i a plan; its window ends at the furthest window so far (ends never decrease).
+    """
     n = len(choices)
-    prefix = np.concatenate([[0.0], np.cumsum([c.idle_bytes * (1.0 + margin) for c in choices])]).tolist()
+    prefix = np.concatenate([[0.0], np.cumsum([c.idle_bytes * (1.0 + margin) for c in choices])])
+    free = np.asarray(free_bytes, dtype=np.float64)
+    idx = np.arange(n)
+    top = np.clip(np.minimum(depth, n - 1 - idx), 0, None)
+    mem0 = np.array([c.mem[0] if c.mem else np.inf for c in choices])
+    space = free - (0.0 if exec_cap == INFEASIBLE else exec_cap)
+    base = prefix[idx + 1]
 
-    def idle_between(a: int, b: int) -> float:  # idle bytes of operators a+1 .. b
-        return prefix[b + 1] - prefix[a + 1]
+    def fits(k: np.ndarray) -> np.ndarray:  # idle bytes of operators i+1 .. i+k fit, and i keeps a plan
+        idle = prefix[idx + k + 1] - base
+        return (idle <= space) & (free - idle >= mem0)
 
-    plan_index, window, budgets, preload = [], [], [], []
-    prev_end = -1
-    for i, c in enumerate(choices):
-        space = free_bytes[i] - (0.0 if exec_cap == INFEASIBLE else exec_cap)
-        top = max(0, min(depth, n - 1 - i))
-        k = 0
-        if top and c.mem:
-            # The largest depth k <= top whose preloads fit beside the cap and leave the operator a plan. Both
-            # tests only fail more as k grows (prefix is non-decreasing): start from a bisection estimate and
-            # step to the exact boundary with the tests themselves.
-            def fits(k: int, i: int = i, c: OpChoices = c, space: float = space) -> bool:
-                idle = idle_between(i, i + k)
-                return idle <= space and free_bytes[i] - idle >= c.mem[0]
-
-            limit = min(space, free_bytes[i] - c.mem[0])
-            k = min(top, max(0, bisect.bisect_right(prefix, prefix[i + 1] + limit, i + 1, i + top + 2) - i - 2))
-            if fits(k):
-                while k < top and fits(k + 1):
-                    k += 1
-            else:
-                while k > 0 and not fits(k):
-                    k -= 1
-        end = max(i + k, prev_end, i)
-        resident = idle_between(i, end)
-        budget = min(exec_cap, free_bytes[i] - resident)
-        _, fi = c.exec_at(budget)
-        if fi < 0 and (c.stream is None or end > i):
+    # Both tests only fail more as k grows (prefix is non-decreasing): start from a bisection estimate and
+    # step to the exact boundary with the tests themselves.
+    with np.errstate(invalid="ignore"):
+        est = np.searchsorted(prefix, base + np.minimum(space, free - mem0), side="right") - idx - 2
+    k = np.clip(est, 0, top)
+    while True:
+        down = (k > 0) & ~fits(k)
+        if not down.any():
+            break
+        k = k - down
+    while True:
+        can = k < top
+        up = can & fits(np.where(can, k + 1, k))
+        if not up.any():
+            break
+        k = k + up
+    end = np.maximum.accumulate(idx + k)
+    resident = prefix[end + 1] - base
+    budget = np.minimum(exec_cap, free - resident)
+    plan_index = []
+    for i, (c, b) in enumerate(zip(choices, budget.tolist(), strict=True)):
+        fi = c.exec_at(b)[1]
+        if fi < 0 and (c.stream is None or end[i] > i):
             return None
         plan_index.append(fi)
-        window.append(end)
-        budgets.append(budget)
-        preload.append(resident)
-        prev_end = end
-    return ElkSchedule(tuple(plan_index), tuple(window), tuple(range(n)), tuple(budgets), tuple(preload), 0.0)
+    return ElkSchedule(tuple(plan_index), tuple(end.tolist()), tuple(range(n)), tuple(budget.tolist()),
+                       tuple(resident.tolist()), 0.0)
 
 
 def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, free_bytes: list[float]) -> bool:
