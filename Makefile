@@ -36,3 +36,8 @@ traffic-table:
 
 reliability-table:
 	$(PYTHON) benchmarks/bad_inputs_table.py
+
+# Issue 18: our schedulers against the Elk artifact's per-operator schedule (reference file outside the repo).
+.PHONY: elk-reconciliation
+elk-reconciliation:
+	$(PYTHON) benchmarks/elk_reconciliation.py ../shared/reference/elk_artifact_layer.md docs/elk_reconciliation.md

@@ -8,19 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elk_dse.compiler.elk import (
-    INFEASIBLE,
-    ElkSchedule,
-    OpChoices,
-    fixed_window_schedule,
-    induction,
-    load_dependencies,
-    op_choices,
-    search_orders,
-    stream_fallbacks,
-)
+from elk_dse.compiler.elk import OpChoices, load_dependencies, op_choices, stream_fallbacks
 from elk_dse.compiler.partition import NoFit, PlanChoice
-from elk_dse.compiler.schedulers import PRELOADING, SCHEDULERS, SchedulerConfig
+from elk_dse.compiler.schedulers import DIRECT, SCHEDULERS, Scheduler, SchedulerConfig, SchedulingProblem
 from elk_dse.compiler.select import choose_plan, plan_of, table_work, work_of
 from elk_dse.compiler.t10 import plan_table
 from elk_dse.compiler.tradeoff import GroupOptions, group_options, trade_off
@@ -160,29 +150,16 @@ def _estimate_s(program: Program) -> float:
 
 def _compile_resident(graph: Graph, chip: Chip, scheduler: SchedulerConfig, instances, reps, res: Residency,
                       pinned: bool, stats: dict) -> Program | Infeasible:
-    """Plans, cross-operator traffic and dependencies for one residency decision."""
-    live = res.live_bytes
+    """Plans, cross-operator traffic and dependencies for one residency decision: the registered scheduler's
+    on a chip with HBM; without HBM everything stays on chip and T10's global trade-off decides the plans."""
     rotation = scheduler.plans == "t10"
-    sram = chip.sram_bytes_per_core
-    if pinned:
-        on_chip = _on_chip_choices(graph, chip, instances, rotation, stats)
-        if isinstance(on_chip, Infeasible):
-            return on_chip
-        choices, sram_used = on_chip
-    elif scheduler.name in PRELOADING:
-        return _preloading_program(graph, chip, scheduler, instances, reps, res, rotation, stats)
-    else:
-        choices = []
-        for i, (_, op) in enumerate(instances):
-            budget = sram - live[i] / chip.num_cores
-            choice = _cached_plan(op, chip, budget, pinned, rotation, stats)
-            if isinstance(choice, NoFit):
-                return _no_fit(op, choice, sram)
-            choices.append(choice)
-        sram_used = float(max(c.plan.sram_bytes_per_core + live[i] / chip.num_cores
-                              for i, c in enumerate(choices)))
-
-    works = account([op for _, op in instances], choices, res) if not pinned else [c.work for c in choices]
+    if not pinned:
+        return _scheduled_program(graph, chip, scheduler, instances, reps, res, rotation, stats)
+    on_chip = _on_chip_choices(graph, chip, instances, rotation, stats)
+    if isinstance(on_chip, Infeasible):
+        return on_chip
+    choices, sram_used = on_chip
+    works = [c.work for c in choices]
     n = len(instances)
     ops = []
     for i, ((layer, op), choice, work) in enumerate(zip(instances, choices, works, strict=True)):
@@ -230,48 +207,65 @@ def _op_choices(op: Operator, chip: Chip, rotation: bool, stats: dict) -> OpChoi
     return result
 
 
-def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, instances, reps, res: Residency,
-                        rotation: bool, stats: dict) -> Program | Infeasible:
-    """Program of a preloading scheduler (basic, static, elk_dyn, elk_full, ideal) on a chip with HBM."""
+def _default_depth(graph: Graph) -> int:
+    """The preload depth ``max_preload_depth = 0`` stands for: one repeated layer's operators."""
+    repeated = [len(layer.ops) for layer in graph.layers if layer.repeat > 1] or [len(layer.ops) for layer in graph.layers]
+    return max(repeated)
+
+
+def _problem(graph: Graph, chip: Chip, ops: list[Operator], res: Residency, rotation: bool, with_choices: bool,
+             stats: dict) -> SchedulingProblem | Infeasible:
+    """The scheduling problem of ``ops`` (program order) with the live activations of ``res``."""
+    sram = chip.sram_bytes_per_core
+    free = [float(sram - res.live_bytes[i] / chip.num_cores) for i in range(len(ops))]
+    choices: list[OpChoices] = []
+    if with_choices:
+        choices = [_op_choices(op, chip, rotation, stats) for op in ops]
+        if not stream_fallbacks(choices, ops, chip, free):
+            worst = int(np.argmax([c.mem[0] - f if c.mem else np.inf for c, f in zip(choices, free, strict=True)]))
+            return _no_fit(ops[worst], NoFit(choices[worst].mem[0] if choices[worst].mem else np.inf, free[worst]),
+                           sram)
+    return SchedulingProblem(tuple(choices), tuple(free), graph.layers, _default_depth(graph), float(sram))
+
+
+def scheduling_problem(graph: Graph, chip: Chip, config: SchedulerConfig) -> SchedulingProblem | Infeasible:
+    """The problem ``config``'s scheduler is given for ``graph`` on ``chip`` (a chip with HBM), with the first
+    residency decision the compiler tries (for tests and the conformance suite)."""
+    if chip.hbm is None:
+        raise ValueError(f"chip {chip.name} has no HBM: nothing to schedule, T10's trade-off places everything")
+    ops = [op for _, _, op in graph.instances()]
+    res = residency(ops, chip.sram_bytes_per_core, chip.num_cores, can_spill=True, cross_op=config.cross_op)
+    needs = SCHEDULERS[config.name].needs_choices
+    return _problem(graph, chip, ops, res, config.plans == "t10", needs, {"hits": 0, "computed": 0})
+
+
+def _scheduled_program(graph: Graph, chip: Chip, config: SchedulerConfig, instances, reps, res: Residency,
+                       rotation: bool, stats: dict) -> Program | Infeasible:
+    """Program of the registered scheduler ``config.name`` on a chip with HBM (the protocol: schedulers/base.py)."""
+    scheduler: Scheduler = SCHEDULERS[config.name].from_config(config)
     sram = chip.sram_bytes_per_core
     live = res.live_bytes
     ops = [op for _, op in instances]
-    free = [float(sram - live[i] / chip.num_cores) for i in range(len(ops))]
-    choices = [_op_choices(op, chip, rotation, stats) for op in ops]
-    if not stream_fallbacks(choices, ops, chip, free):
-        worst = int(np.argmax([c.mem[0] - f if c.mem else np.inf for c, f in zip(choices, free, strict=True)]))
-        return _no_fit(ops[worst], NoFit(choices[worst].mem[0] if choices[worst].mem else np.inf, free[worst]),
-                       sram)
-    repeated = [len(layer.ops) for layer in graph.layers if layer.repeat > 1] or [len(layer.ops) for layer in graph.layers]
-    depth = scheduler.max_preload_depth or max(repeated)
-    margin = scheduler.margin
-    name = scheduler.name
-    sched: ElkSchedule | None
-    if name == "basic":
-        sched = fixed_window_schedule(choices, free, 1, INFEASIBLE, margin)
-    elif name == "static":
-        smallest = max(c.mem[0] for c in choices if c.mem)
-        sizes = ([scheduler.static_exec_kib * KIB] if scheduler.static_exec_kib
-                 else list(np.linspace(smallest, sram, scheduler.static_steps)))
-        sched = None
-        for x in sizes:
-            cand = fixed_window_schedule(choices, free, depth, float(x), margin)
-            if cand is not None and (sched is None or cand.latency_s < sched.latency_s):
-                sched = cand
-    elif name == "elk_dyn":
-        sched = induction(choices, free, list(range(len(ops))), depth, margin)
-    elif name == "elk_full":
-        sched = search_orders(choices, free, graph.layers, depth, margin, scheduler.order_edit_distance,
-                              scheduler.max_orders)
-    else:  # ideal
-        sched = induction(choices, free, list(range(len(ops))), len(ops), 0.0, ideal=True)
+    problem = _problem(graph, chip, ops, res, rotation, scheduler.needs_choices, stats)
+    if isinstance(problem, Infeasible):
+        return problem
+    choices, free = problem.choices, problem.free_bytes
+    sched = scheduler.schedule(problem)
     if sched is None:
-        return Infeasible("sram_capacity", f"scheduler {name} found no schedule whose plans fit SRAM "
+        return Infeasible("sram_capacity", f"scheduler {config.name} found no schedule whose plans fit SRAM "
                           f"({format_bytes(sram)} per core)")
     deps = load_dependencies(sched.window_end, sched.load_order)
     plan_choices: list[PlanChoice] = []
-    for i, c in enumerate(choices):
+    for i, op in enumerate(ops):
         fi = sched.plan_index[i]
+        if fi == DIRECT:
+            # Loaded straight into the active layout: the fastest plan in all free SRAM, its load inside it.
+            direct = _cached_plan(op, chip, free[i], False, rotation, stats)
+            if isinstance(direct, NoFit):
+                return _no_fit(op, direct, sram)
+            plan_choices.append(direct)
+            continue
+        c = choices[i]
         if fi < 0:
             plan_choices.append(c.stream)
             continue
@@ -282,13 +276,15 @@ def _preloading_program(graph: Graph, chip: Chip, scheduler: SchedulerConfig, in
     for i, ((layer, op), choice, work) in enumerate(zip(instances, plan_choices, works, strict=True)):
         # The ideal reference preloads into space of its own (bounded by SRAM, not shared with execution).
         program_ops.append(_program_op(i, layer, op, reps[i], choice, work, deps[i],
-                                       0.0 if sched.ideal else float(sched.preload_bytes[i])))
+                                       0.0 if scheduler.separate_preload_space else float(sched.preload_bytes[i])))
     used = max(op.sram_exec_bytes + op.sram_preload_bytes + live[op.index] / chip.num_cores for op in program_ops)
-    program = Program(chip=chip, model=graph.name, phase=graph.phase, scheduler=name, ops=tuple(program_ops),
+    estimate = ({"schedule_estimate_s": sched.latency_s,
+                 "preload_depth": config.max_preload_depth or problem.default_depth}
+                if scheduler.needs_choices else {})
+    program = Program(chip=chip, model=graph.name, phase=graph.phase, scheduler=config.name, ops=tuple(program_ops),
                       parameter_bytes=graph.parameter_bytes, batch=graph.batch,
-                      meta={**dict(graph.meta), "sram_used_bytes_per_core": float(used),
-                            "schedule_estimate_s": sched.latency_s, "preload_depth": depth,
-                            **_traffic_meta(plan_choices, works, res, scheduler)},
+                      meta={**dict(graph.meta), "sram_used_bytes_per_core": float(used), **estimate,
+                            **_traffic_meta(plan_choices, works, res, config)},
                       load_order=sched.load_order)
     program.check()
     return program

@@ -1,4 +1,5 @@
-"""Elk inter-operator scheduling for chips with HBM: preloading, inductive scheduling, SRAM split, load order.
+"""The machinery Elk's inter-operator schedulers share (the schedulers themselves: compiler/schedulers/):
+operator choices, the schedule record, inductive scheduling, fixed windows, load dependencies.
 
 While operator i runs, the weights/KV of the operators in its preload window stream from HBM into their compact
 idle layouts; i's execution space is what SRAM leaves after the live activations and those preloaded idle bytes
@@ -23,7 +24,6 @@ operator <= i; k_i: the preload depth), and must not decrease along the program.
 from __future__ import annotations
 
 import bisect
-import itertools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -226,90 +226,63 @@ def forward_latency(choices: list[OpChoices], sched: ElkSchedule) -> float:
 
 def fixed_window_schedule(choices: list[OpChoices], free_bytes: list[float], depth: int, exec_cap: float,
                           margin: float) -> ElkSchedule | None:
-    """A schedule with one preload depth and one cap on the execution space for all operators.
+    """A schedule with one preload depth and one cap on the execution space for all operators, scored by its
+    forward (ASAP) latency.
 
     basic: depth 1, no cap (preload the next operator if its plan still fits); static: the cap is the fixed
     execution-space size and the rest of SRAM holds as many following operators as fit (up to ``depth``).
     """
+    sched = fixed_window(choices, free_bytes, depth, exec_cap, margin)
+    return None if sched is None else replace(sched, latency_s=forward_latency(choices, sched))
+
+
+def fixed_window(choices: list[OpChoices], free_bytes: list[float], depth: int, exec_cap: float,
+                 margin: float) -> ElkSchedule | None:
+    """fixed_window_schedule without the score (``latency_s`` 0), vectorized over the operators.
+
+    Operator i preloads the following operators up to the deepest k <= ``depth`` whose idle sizes fit beside
+    the cap and still leave i a plan; its window ends at the furthest window so far (ends never decrease).
+    """
     n = len(choices)
     prefix = np.concatenate([[0.0], np.cumsum([c.idle_bytes * (1.0 + margin) for c in choices])])
+    free = np.asarray(free_bytes, dtype=np.float64)
+    idx = np.arange(n)
+    top = np.clip(np.minimum(depth, n - 1 - idx), 0, None)
+    mem0 = np.array([c.mem[0] if c.mem else np.inf for c in choices])
+    space = free - (0.0 if exec_cap == INFEASIBLE else exec_cap)
+    base = prefix[idx + 1]
 
-    def idle_between(a: int, b: int) -> float:  # idle bytes of operators a+1 .. b
-        return float(prefix[b + 1] - prefix[a + 1])
+    def fits(k: np.ndarray) -> np.ndarray:  # idle bytes of operators i+1 .. i+k fit, and i keeps a plan
+        idle = prefix[idx + k + 1] - base
+        return (idle <= space) & (free - idle >= mem0)
 
-    plan_index, window, budgets, preload = [], [], [], []
-    prev_end = -1
-    for i, c in enumerate(choices):
-        space = free_bytes[i] - (0.0 if exec_cap == INFEASIBLE else exec_cap)
-        k = max(0, min(depth, n - 1 - i))
-        while k > 0 and (idle_between(i, i + k) > space or c.exec_at(free_bytes[i] - idle_between(i, i + k))[1] < 0):
-            k -= 1
-        end = max(i + k, prev_end, i)
-        resident = idle_between(i, end)
-        budget = min(exec_cap, free_bytes[i] - resident)
-        _, fi = c.exec_at(budget)
-        if fi < 0 and (c.stream is None or end > i):
+    # Both tests only fail more as k grows (prefix is non-decreasing): start from a bisection estimate and
+    # step to the exact boundary with the tests themselves.
+    with np.errstate(invalid="ignore"):
+        est = np.searchsorted(prefix, base + np.minimum(space, free - mem0), side="right") - idx - 2
+    k = np.clip(est, 0, top)
+    while True:
+        down = (k > 0) & ~fits(k)
+        if not down.any():
+            break
+        k = k - down
+    while True:
+        can = k < top
+        up = can & fits(np.where(can, k + 1, k))
+        if not up.any():
+            break
+        k = k + up
+    end = np.maximum.accumulate(idx + k)
+    resident = prefix[end + 1] - base
+    budget = np.minimum(exec_cap, free - resident)
+    plan_index = []
+    for i, (c, b) in enumerate(zip(choices, budget.tolist(), strict=True)):
+        fi = c.exec_at(b)[1]
+        if fi < 0 and (c.stream is None or end[i] > i):
             return None
         plan_index.append(fi)
-        window.append(end)
-        budgets.append(budget)
-        preload.append(resident)
-        prev_end = end
-    sched = ElkSchedule(tuple(plan_index), tuple(window), tuple(range(n)), tuple(budgets), tuple(preload), 0.0)
-    return replace(sched, latency_s=forward_latency(choices, sched))
-
-
-def layer_groups(ops: tuple[Operator, ...]) -> list[list[int]]:
-    """Split a layer's operators into groups, each ending with a matmul/conv that reads weights or KV cache."""
-    groups, cur = [], []
-    for k, op in enumerate(ops):
-        cur.append(k)
-        if op.kind in ("matmul", "conv") and any(t.role in HBM_ROLES for t in op.inputs):
-            groups.append(cur)
-            cur = []
-    if cur:
-        if groups:
-            groups[-1].extend(cur)
-        else:
-            groups.append(cur)
-    return groups
-
-
-def group_permutations(num_groups: int, max_distance: int, limit: int) -> list[tuple[int, ...]]:
-    """Permutations of the groups reachable by at most ``max_distance`` adjacent swaps (identity first),
-    breadth-first and in lexicographic order within a distance, at most ``limit`` of them."""
-    identity = tuple(range(num_groups))
-    seen = {identity}
-    out = [identity]
-    frontier_ = [identity]
-    for _ in range(max_distance):
-        nxt = []
-        for perm in frontier_:
-            for a in range(num_groups - 1):
-                q = list(perm)
-                q[a], q[a + 1] = q[a + 1], q[a]
-                t = tuple(q)
-                if t not in seen:
-                    seen.add(t)
-                    nxt.append(t)
-        nxt.sort()
-        out.extend(nxt)
-        frontier_ = nxt
-        if len(out) >= limit:
-            break
-    return out[:limit]
-
-
-def permuted_order(layer_sizes: list[tuple[int, int]], layer_perms: list[list[int] | None]) -> list[int]:
-    """Global load order: each layer instance's operators in the given within-layer order."""
-    order = []
-    base = 0
-    for (size, repeat), perm in zip(layer_sizes, layer_perms, strict=True):
-        for _ in range(repeat):
-            local = perm if perm is not None else list(range(size))
-            order.extend(base + k for k in local)
-            base += size
-    return order
+    return ElkSchedule(tuple(plan_index), tuple(end.tolist()), tuple(range(n)), tuple(budget.tolist()),
+                       tuple(resident.tolist()), 0.0)
 
 
 def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, free_bytes: list[float]) -> bool:
@@ -328,24 +301,3 @@ def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, 
         choices[k] = replace(c, stream=fb)
     return True
 
-
-def search_orders(choices, free_bytes, graph_layers, max_depth, margin, max_distance, limit) -> ElkSchedule | None:
-    """elk_full: inductive scheduling over per-layer group permutations; the best schedule found."""
-    sizes = [(len(layer.ops), layer.repeat) for layer in graph_layers]
-    per_layer = []
-    for layer in graph_layers:
-        groups = layer_groups(layer.ops)
-        perms = group_permutations(len(groups), max_distance, limit) if len(groups) > 1 else [None]
-        per_layer.append([None if p is None else [k for g in p for k in groups[g]] for p in perms])
-    best = None
-    # The same permutation index is tried in every repeated layer at once (layers differ in group count, so
-    # the index is taken modulo each layer's own list; index 0 is the identity everywhere).
-    count = max(len(p) for p in per_layer)
-    for idx in itertools.islice(range(count), limit):
-        perms = [p[idx % len(p)] if layer.repeat > 1 else p[0] for p, layer in zip(per_layer, graph_layers,
-                                                                                   strict=True)]
-        order = permuted_order(sizes, perms)
-        sched = induction(choices, free_bytes, order, max_depth, margin)
-        if sched is not None and (best is None or sched.latency_s < best.latency_s - 1e-15):
-            best = sched
-    return best

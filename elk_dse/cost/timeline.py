@@ -1,61 +1,148 @@
-"""As-soon-as-possible timeline of loads and executions: the one place the schedule's timing rule lives.
+"""The schedule's timing rule -- the one place it lives -- and the as-soon-as-possible timeline built on it.
 
-Loads run one at a time on the HBM path in ``load_order``; a load waits for the executions listed in its
-``load_after`` (the operators whose end frees the SRAM it needs); an operator executes after its own load,
-after the previous operator, and after the executions in its ``exec_after``. Used by the compiler to score
-schedules and by the analytic simulator to time Programs.
+Loads run one at a time on the HBM path in ``load_order``; a load waits for the previous load in that order and
+for the executions listed in its ``load_after`` (the operators whose end frees the SRAM it needs); an operator
+executes after its own load, after the previous operator, and after the executions in its ``exec_after``.
+
+:class:`TimingRule` tracks which loads and executions have ended (and when) and says which load and which
+execution may start next and from when. ``asap_timeline`` drives it with known durations (the compiler scores
+schedules with it; the analytic and null simulators time Programs with it); the event-driven simulator drives
+the same rule with the ends its contention model produces.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 
+class TimingRule:
+    """State of the timing rule over one pass: ends of loads and executions so far (seconds; NaN: not yet).
+
+    Protocol: ``ready_load()`` / ``ready_exec()`` name the next load (in load order) / execution (in program
+    order) whose dependencies have all ended, with the earliest time it may start (None: not yet); the caller
+    then reports ``start_load(j)`` ... ``end_load(j, t, uses_hbm)`` and ``start_exec(i)`` ... ``end_exec(i, t)``.
+    A load with ``uses_hbm=False`` (no bytes) does not hold the HBM path.
+    """
+
+    def __init__(self, load_after: Sequence[Sequence[int]], exec_after: Sequence[Sequence[int]],
+                 load_order: Sequence[int] | None = None) -> None:
+        self.n = n = len(exec_after)
+        self.order = list(range(n)) if load_order is None else list(load_order)
+        if sorted(self.order) != list(range(n)):
+            raise ValueError("load_order must be a permutation of the operators")
+        self.load_after = load_after
+        self.exec_after = exec_after
+        self.load_end = [math.nan] * n
+        self.exec_end = [math.nan] * n
+        self.next_load = 0  # position in the load order
+        self.next_exec = 0  # operator index
+        self._load_issued = False
+        self._exec_issued = False
+        self._hbm_free = 0.0  # end of the last load that held the HBM path
+        self._prev_end = 0.0  # end of the previous execution
+
+    def ready_load(self) -> tuple[int, float] | None:
+        """(operator, earliest start) of the next load if the previous load and its load_after have ended."""
+        p = self.next_load
+        if p >= self.n or self._load_issued:
+            return None
+        if p and self.load_end[self.order[p - 1]] != self.load_end[self.order[p - 1]]:  # NaN: still loading
+            return None
+        j = self.order[p]
+        t = self._hbm_free
+        for m in self.load_after[j]:
+            e = self.exec_end[m]
+            if e != e:
+                return None
+            if e > t:
+                t = e
+        return j, t
+
+    def start_load(self, j: int) -> None:
+        if self.next_load >= self.n or self.order[self.next_load] != j or self._load_issued:
+            raise ValueError(f"load {j} is not the next ready load")
+        self._load_issued = True
+
+    def end_load(self, j: int, t: float, uses_hbm: bool = True) -> None:
+        self.load_end[j] = t
+        if uses_hbm:
+            self._hbm_free = t
+        self.next_load += 1
+        self._load_issued = False
+
+    def ready_exec(self) -> tuple[int, float] | None:
+        """(operator, earliest start) of the next execution if its load, the previous operator and its
+        exec_after have ended."""
+        i = self.next_exec
+        if i >= self.n or self._exec_issued:
+            return None
+        t = self.load_end[i]
+        if t != t:
+            return None
+        if self._prev_end > t:
+            t = self._prev_end
+        for m in self.exec_after[i]:
+            e = self.exec_end[m]
+            if e != e:
+                return None
+            if e > t:
+                t = e
+        return i, t
+
+    def start_exec(self, i: int) -> None:
+        if i != self.next_exec or self._exec_issued:
+            raise ValueError(f"operator {i} is not the next ready execution")
+        self._exec_issued = True
+
+    def end_exec(self, i: int, t: float) -> None:
+        self.exec_end[i] = t
+        self._prev_end = t
+        self.next_exec += 1
+        self._exec_issued = False
+
+    @property
+    def done(self) -> bool:
+        return self.next_exec >= self.n
+
+    def deadlock(self) -> ValueError:
+        """The error for a Program whose dependencies cannot all be met."""
+        return ValueError(f"schedule deadlocks at op {self.next_exec}: its load or execution waits for a later "
+                          f"execution")
+
+
 def asap_timeline(load_s: Sequence[float], exec_s: Sequence[float], load_after: Sequence[Sequence[int]],
                   exec_after: Sequence[Sequence[int]], load_order: Sequence[int] | None = None):
-    """(load_start, load_end, exec_start, exec_end) arrays in seconds.
+    """(load_start, load_end, exec_start, exec_end) arrays in seconds: every load and execution as soon as
+    the timing rule allows, with the given durations.
 
     Raises ValueError if the dependencies deadlock (a load waits for an execution that waits for it).
     """
-    n = len(exec_s)
-    order = list(range(n)) if load_order is None else list(load_order)
+    rule = TimingRule(load_after, exec_after, load_order)
+    n = rule.n
     load_start = np.zeros(n)
-    load_end = np.zeros(n)
     start = np.zeros(n)
-    end = np.full(n, np.nan)
-    loaded = np.zeros(n, dtype=bool)
-    hbm_free = 0.0
-    next_exec = 0
-    p = 0
-    prev_end = 0.0
-    while next_exec < n:
+    while not rule.done:
         progressed = False
-        # Issue loads in order while their dependencies have executed.
-        while p < n:
-            j = order[p]
-            deps = load_after[j]
-            if any(np.isnan(end[m]) for m in deps):
-                break
-            t = max([hbm_free, *(float(end[m]) for m in deps)])
-            load_start[j], load_end[j] = t, t + float(load_s[j])
-            if load_s[j] > 0:
-                hbm_free = load_end[j]
-            loaded[j] = True
-            p += 1
+        ready = rule.ready_load()
+        while ready is not None:
+            j, t = ready
+            rule.start_load(j)
+            load_start[j] = t
+            d = float(load_s[j])
+            rule.end_load(j, t + d, uses_hbm=d > 0)
             progressed = True
-        # Execute in program order while loads are in.
-        while next_exec < n and loaded[next_exec]:
-            i = next_exec
-            deps = exec_after[i]
-            if any(np.isnan(end[m]) for m in deps):
-                raise ValueError(f"op {i} depends on a later execution")
-            start[i] = max([load_end[i], prev_end, *(float(end[m]) for m in deps)])
-            end[i] = start[i] + float(exec_s[i])
-            prev_end = end[i]
-            next_exec += 1
+            ready = rule.ready_load()
+        ready = rule.ready_exec()
+        while ready is not None:
+            i, t = ready
+            rule.start_exec(i)
+            start[i] = t
+            rule.end_exec(i, t + float(exec_s[i]))
             progressed = True
+            ready = rule.ready_exec()
         if not progressed:
-            raise ValueError(f"schedule deadlocks at op {next_exec}: its load waits for a later execution")
-    return load_start, load_end, start, end
+            raise rule.deadlock()
+    return load_start, np.asarray(rule.load_end), start, np.asarray(rule.exec_end)

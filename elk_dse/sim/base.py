@@ -47,8 +47,9 @@ class SimConfig:
     mode: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.name not in SIMULATORS:
-            raise ConfigError("name", self.name, "one of " + ", ".join(sorted(SIMULATORS)) + nearest(self.name, SIMULATORS))
+        physical = sorted(k for k, v in SIMULATORS.items() if v.physical)
+        if self.name not in physical:
+            raise ConfigError("name", self.name, "one of " + ", ".join(physical) + nearest(self.name, physical))
         if self.mode not in ("auto", "exact", "aggregated"):
             raise ConfigError("mode", self.mode, "one of auto, exact, aggregated")
 
@@ -57,9 +58,12 @@ class SimConfig:
 
 
 class Simulator(ABC):
-    """Protocol: ``run(program)`` returns a SimResult; it reads only the Program and its chip."""
+    """Protocol: ``run(program)`` returns a SimResult; it reads only the Program and its chip. ``physical``:
+    False for a simulator whose times are not the chip's (the null simulator: fixed costs for compiler tests),
+    which a sweep's ``sim.name`` may not select and the physics checks skip."""
 
     name: str = ""
+    physical: bool = True
 
     @abstractmethod
     def run(self, program: Program) -> SimResult:

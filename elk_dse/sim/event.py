@@ -13,8 +13,9 @@ a load that crosses the links a running operator shifts on slows both. ``mode="a
 resources whose demand from every active job is identical (symmetric cores and links) before the filling —
 an exact reduction, used by default above 1,024 cores.
 
-Timing dependencies are the Program's: loads in its load order, each after its load_after executions; an
-operator after its own load, the previous operator and its exec_after operators.
+Timing dependencies are the Program's, through the one timing rule (cost/timeline.py ``TimingRule``, which
+the analytic simulator and the compiler use too): loads in its load order, each after the previous load and
+its load_after executions; an operator after its own load, the previous operator and its exec_after operators.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from elk_dse.cost.network import (
     op_sync_time_s,
     shift_latency_s,
 )
+from elk_dse.cost.timeline import TimingRule
 from elk_dse.hw.resources import CLASS_NAMES, Resources
 from elk_dse.program import Program, ProgramOp
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
@@ -232,22 +234,19 @@ class EventSimulator(Simulator):
         ops = program.ops
         n = len(ops)
         mode = self.mode if self.mode != "auto" else ("exact" if chip.num_cores <= EXACT_MAX_CORES else "aggregated")
-        order = list(program.load_order) or list(range(n))
+        rule = TimingRule([op.load_after for op in ops], [op.exec_after for op in ops],
+                          list(program.load_order) or None)
         layer_sync = layer_sync_time_s(chip, layer_starts(ops))
         runs = [OpRun(self._exec_stages(op, chip, pat, float(ls))) for op, ls in zip(ops, layer_sync, strict=True)]
         loads = [self._load_job(op, pat) for op in ops]
         load_start = np.full(n, np.nan)
         load_end = np.full(n, np.nan)
-        exec_done = np.zeros(n, dtype=bool)
-        load_done = np.zeros(n, dtype=bool)
         busy = np.zeros(res.size)
         util_series: list[tuple[float, list[float]]] = []
         trace_events: list[dict] = []
         active: list[Job] = []
         delays: list[tuple[float, int, Job]] = []
         now = 0.0
-        next_load = 0
-        next_exec = 0
         events = 0
         seq = 0
 
@@ -272,36 +271,35 @@ class EventSimulator(Simulator):
                 start_job(job, ("exec", i))
 
         finished: list[Job] = []
-        while next_exec < n:
+        while not rule.done:
             # Start whatever the dependencies allow.
             progressed = True
             while progressed:
                 progressed = False
-                while next_load < n and np.isnan(load_start[order[next_load]]) and (
-                        next_load == 0 or load_done[order[next_load - 1]]) and all(
-                        exec_done[m] for m in ops[order[next_load]].load_after):
-                    j = order[next_load]
+                ready = rule.ready_load()
+                while ready is not None:  # the timing rule (cost/timeline.py): its start time is now
+                    j = ready[0]
+                    rule.start_load(j)
                     load_start[j] = now
                     job = loads[j]
                     if job is None:
                         load_end[j] = now
-                        load_done[j] = True
+                        rule.end_load(j, now, uses_hbm=False)
                     else:
                         start_job(job, ("load", j))
-                    next_load += 1
                     progressed = True
-                if next_exec < n and np.isnan(runs[next_exec].start_s) and load_done[next_exec] and (
-                        next_exec == 0 or exec_done[next_exec - 1]) and all(
-                        exec_done[m] for m in ops[next_exec].exec_after):
-                    runs[next_exec].start_s = now
-                    start_stage(next_exec)
+                    ready = rule.ready_load()
+                ready = rule.ready_exec()
+                if ready is not None:
+                    i = ready[0]
+                    rule.start_exec(i)
+                    runs[i].start_s = now
+                    start_stage(i)
                     progressed = True
                 if finished:
-                    self._complete(finished, runs, load_end, load_done, exec_done, now, start_stage, trace_events)
+                    self._complete(finished, runs, load_end, rule, now, start_stage, trace_events)
                     progressed = True
-                    while next_exec < n and exec_done[next_exec]:
-                        next_exec += 1
-            if next_exec >= n:
+            if rule.done:
                 break
             # Rates and the next event: the earliest job end or delay end. Advancing by a duration (not to an
             # absolute time) keeps tiny remainders from vanishing in the float sum.
@@ -314,7 +312,7 @@ class EventSimulator(Simulator):
             if delays:
                 dt = min(dt, max(delays[0][0] - now, 0.0))
             if not np.isfinite(dt):
-                raise RuntimeError(f"event simulation stalled at op {next_exec} ({ops[next_exec].name})")
+                raise RuntimeError(f"event simulation stalled at op {rule.next_exec} ({ops[rule.next_exec].name})")
             if dt > 0 and active:
                 used = np.zeros(res.size)
                 for job in active:
@@ -371,14 +369,14 @@ class EventSimulator(Simulator):
         return SimResult(latency, tuple(timings), busy_s)
 
     @staticmethod
-    def _complete(finished, runs, load_end, load_done, exec_done, now, start_stage, trace_events) -> None:
+    def _complete(finished, runs, load_end, rule: TimingRule, now, start_stage, trace_events) -> None:
         while finished:
             job = finished.pop()
             kind, i = job.stage
             trace_events.append({"name": job.name, "track": job.track, "start": job.start_s, "end": now, "op": i})
             if kind == "load":
                 load_end[i] = now
-                load_done[i] = True
+                rule.end_load(i, now)
                 continue
             run = runs[i]
             part = {"compute": "compute", "noc": "noc", "sync": "sync"}.get(job.track, "noc")
@@ -390,7 +388,7 @@ class EventSimulator(Simulator):
                     start_stage(i)
                 else:
                     run.end_s = now
-                    exec_done[i] = True
+                    rule.end_exec(i, now)
 
 
 def _scale_merge(parts):

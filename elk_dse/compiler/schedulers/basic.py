@@ -1,0 +1,29 @@
+"""``basic``: while an operator runs, preload only the next one (the paper's Basic / the artifact's Naive)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from elk_dse.compiler.elk import INFEASIBLE, fixed_window_schedule
+from elk_dse.compiler.schedulers.base import Schedule, Scheduler, SchedulingProblem, register_scheduler
+
+
+@dataclass(frozen=True)
+class BasicKnobs:
+    """margin: fraction added to every preloaded idle size."""
+
+    margin: float = 0.01
+
+
+@register_scheduler("basic")
+class Basic(Scheduler):
+    """Depth 1 everywhere, no cap on the execution space: the next operator is preloaded if the running
+    operator still has a plan in what is left."""
+
+    description = "preload only the next operator"
+    rank = 1
+    Knobs = BasicKnobs
+
+    def schedule(self, problem: SchedulingProblem) -> Schedule | None:
+        return fixed_window_schedule(list(problem.choices), list(problem.free_bytes), 1, INFEASIBLE,
+                                     self.knobs.margin)
