@@ -201,11 +201,13 @@ class Ops:
 
 @dataclass(frozen=True)
 class Builder:
-    """A registered model: a function from config to graph, and the phases the model has."""
+    """A registered model: a function from config to graph, and the phases the model has; ``takes_arch``: it
+    reads ``model.arch`` (the decoders of models/zoo.py)."""
 
     fn: Callable[[ModelConfig], Graph]
     phases: tuple[str, ...]
     description: str = ""
+    takes_arch: bool = False
 
     def __call__(self, cfg: ModelConfig) -> Graph:
         return self.fn(cfg)

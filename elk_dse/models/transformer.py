@@ -1,4 +1,7 @@
-"""Transformer blocks and the decoder-only LLMs (Llama-2, OPT, Gemma-2).
+"""Transformer blocks and the decoder-only LLM graph.
+
+The decoders' architectures are data: ``conf/model/<name>.yaml`` (``arch:``) or a Hugging Face config.json
+(``model=hf``), parsed into a :class:`TransformerSpec` by models/hf.py and registered by models/zoo.py.
 
 A decoder graph is three layers: ``embed`` (repeat 1), ``decoder`` (repeat = num_layers; op names carry no
 layer index, so the block compiles once) and ``head`` (final norm + LM head).
@@ -33,14 +36,13 @@ from elk_dse.models.config import ModelConfig
 from elk_dse.models.ops import (
     ADD_FLOPS,
     GATE_FLOPS,
-    NORM_FLOPS,
     GELU_FLOPS,
     MATMUL_FLOPS,
+    NORM_FLOPS,
     RELU_FLOPS,
     SIGMOID_FLOPS,
     SILU_FLOPS,
     SOFTMAX_FLOPS,
-    Builder,
     Ops,
     count_param_bytes,
     count_params,
@@ -510,47 +512,3 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
     # Stored bytes: every tensor in its format; the tables (embedding, stacked experts) in theirs.
     stored = count_param_bytes(layers, {n: (size, o.weight(n).bytes_per_element) for n, size in tables.items()})
     return make_graph(cfg, layers, params, spec.meta(), batch=b, seq_len=s, kv_len=kv_len, parameter_bytes=stored)
-
-
-# Published configurations (Hugging Face config.json of each checkpoint).
-DECODER_SPECS: dict[str, TransformerSpec] = {
-    # meta-llama/Llama-2-7b-hf config.json; Touvron et al. 2023, "Llama 2" (6,738,415,616 params).
-    "llama2_7b": TransformerSpec(32, 4096, 32, 32, 128, 11008, 32000, "swiglu", "rms"),
-    # meta-llama/Llama-2-13b-hf config.json (13,015,864,320 params).
-    "llama2_13b": TransformerSpec(40, 5120, 40, 40, 128, 13824, 32000, "swiglu", "rms"),
-    # meta-llama/Llama-2-70b-hf config.json: GQA with 8 KV heads (68,976,648,192 params).
-    "llama2_70b": TransformerSpec(80, 8192, 64, 8, 128, 28672, 32000, "swiglu", "rms"),
-    # facebook/opt-30b config.json; Zhang et al. 2022, "OPT". Pre-LN, ReLU, biases everywhere, learned
-    # positions (2048 + 2 offset rows); the HF checkpoint ties lm_head to embed_tokens.
-    "opt_30b": TransformerSpec(
-        48, 7168, 56, 56, 128, 28672, 50272, "relu", "layer", bias=True, tied=True, max_positions=2048
-    ),
-    # google/gemma-2-27b config.json; Gemma Team 2024, "Gemma 2". GeGLU (gelu_pytorch_tanh), tied embeddings,
-    # RMSNorm before and after each sub-block. Every other layer uses a 4096-token sliding window in the real
-    # model; all layers are modelled as global attention (identical layers, and equal up to kv_len 4096).
-    "gemma2_27b": TransformerSpec(
-        46, 4608, 32, 16, 128, 36864, 256000, "geglu", "rms", tied=True, sandwich_norm=True
-    ),
-    # meta-llama/Llama-3.1-8B config.json: GQA with 8 KV heads, 128,256-token vocabulary, untied LM head
-    # (8,030,261,248 params).
-    "llama3_1_8b": TransformerSpec(32, 4096, 32, 8, 128, 14336, 128256, "swiglu", "rms"),
-    # meta-llama/Llama-3.1-70B config.json (70,553,706,496 params).
-    "llama3_1_70b": TransformerSpec(80, 8192, 64, 8, 128, 28672, 128256, "swiglu", "rms"),
-    # meta-llama/Llama-3.2-1B config.json: head_dim 64, tied embeddings (1,235,814,400 params).
-    "llama3_2_1b": TransformerSpec(16, 2048, 32, 8, 64, 8192, 128256, "swiglu", "rms", tied=True),
-    # meta-llama/Llama-3.2-3B config.json: 24 heads of 128, tied embeddings (3,212,749,824 params).
-    "llama3_2_3b": TransformerSpec(28, 3072, 24, 8, 128, 8192, 128256, "swiglu", "rms", tied=True),
-    # mistralai/Mistral-7B-Instruct-v0.3 config.json (the checkpoint tt-metal's tt_transformers runs):
-    # GQA with 8 KV heads, 32,768-token vocabulary (7,248,023,552 params). Its sliding window is off (null).
-    "mistral_7b": TransformerSpec(32, 4096, 32, 8, 128, 14336, 32768, "swiglu", "rms"),
-    # mistralai/Mixtral-8x7B-v0.1 config.json; Jiang et al. 2024, "Mixtral of Experts": 8 SwiGLU experts per
-    # layer, 2 per token, GQA with 8 KV heads (46,702,792,704 params).
-    "mixtral_8x7b": TransformerSpec(32, 4096, 32, 8, 128, 14336, 32000, "swiglu", "rms", experts=8, top_k=2),
-}
-
-
-def _decoder_builder(spec: TransformerSpec) -> Builder:
-    return Builder(lambda cfg: decoder_graph(spec, cfg), ("decode", "prefill", "train"), "decoder-only LLM")
-
-
-DECODERS: dict[str, Builder] = {name: _decoder_builder(spec) for name, spec in DECODER_SPECS.items()}
