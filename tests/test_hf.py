@@ -299,3 +299,22 @@ def test_mla_weights_are_attention_class_and_cache_is_kv_role(tmp_path):
     ops = {op.name: op for layer in g.layers for op in layer.ops}
     assert ops["attention"].inputs[1].role == Role.KV_CACHE
     assert {ops["kv_a_proj_rope"].output.role, ops["kv_a_layernorm"].output.role} == {Role.KV_CACHE}
+
+
+def test_sweep_over_architecture_fields_carries_them_to_rows_and_report(tmp_path):
+    """sweeps/model_codesign.yaml: KV heads and MLP width are searched with SRAM and HBM bandwidth; the rows
+    carry them as parameters, change what they should, and the report's Pareto table names them."""
+    from elk_dse.cli import main
+    from elk_dse.results.store import ResultStore
+
+    out = tmp_path / "codesign"
+    assert main(["sweep", "+chip=mesh64", "model=llama3_2_1b", "sweep=model_codesign", f"out={out}",
+                 "search.n_trials=8", "search.batch_size=8", "search.workers=0", "progress=false"]) == 0
+    df = ResultStore(out).read()
+    assert (df["status"] == "COMPLETE").all() and len(df) == 8
+    kv, ffn = df["param.model.arch.num_key_value_heads"], df["param.model.arch.intermediate_size"]
+    assert kv.notna().all() and ffn.notna().all() and kv.nunique() > 1
+    # KV bytes per step scale with the KV heads exactly: 16 layers x 2 x heads x 64 x (2048 read + 1 written) x 2 B.
+    assert (df["metric.kv_cache_bytes"] == 16 * 2 * kv * 64 * 2049 * 2).all()
+    html = (out / "report" / "report.html").read_text()
+    assert "model.<wbr>arch.<wbr>num_<wbr>key_<wbr>value_<wbr>heads" in html
