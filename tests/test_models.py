@@ -364,8 +364,10 @@ def test_config_files_match_registry():
         data = yaml.safe_load(path.read_text())
         # Every file sets the sizes; only the ONNX importer's file sets its path and unsupported-op policy,
         # only an MoE model's its active experts.
-        optional = {"path", "unsupported", "active_experts", "recompute", "fused_attention", "formats", "arch"}
+        optional = {"path", "unsupported", "active_experts", "recompute", "fused_attention", "formats", "arch",
+                    "weight_inputs"}
         assert fields - optional <= set(data) <= fields, path
+        assert ("weight_inputs" in data) == (stem == "onnx")
         assert ("path" in data) == (stem in ("onnx", "hf"))
         assert ("active_experts" in data) == (stem in ("mixtral_8x7b", "hf"))
         # Decoders carry their architecture as Hugging Face config.json fields (models/hf.py).

@@ -66,6 +66,9 @@ class ModelConfig:
     ``path``: the ONNX file of ``name=onnx`` (its symbolic dims named like batch / seq are bound to ``batch``
     and ``seq_len``); ``unsupported``: what an ONNX op without a model does — ``error`` (stop, naming the op
     type and node) or ``passthrough`` (count it as an element-wise op over its output, 1 FLOP per element).
+    ``weight_inputs``: which ONNX graph inputs are weights (preloadable, read once) rather than activations:
+    ``auto`` (inputs with only static dims consumed only as a matmul's or conv's weight operand), ``none``, or a
+    comma-separated list of input names.
     ``arch``: Hugging Face config.json fields of a decoder (models/hf.py): the whole architecture of a zoo
     decoder (its conf/model file), or, for ``name=hf``, fields overriding those read from ``path`` (null: from
     the file). Stored as sorted (field, value) pairs so the record stays hashable.
@@ -82,6 +85,7 @@ class ModelConfig:
     fused_attention: bool = False
     path: str = ""
     unsupported: str = "error"
+    weight_inputs: str = "auto"
     formats: TensorFormats = field(default_factory=TensorFormats)
     arch: Any = ()
 
