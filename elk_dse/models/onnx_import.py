@@ -67,7 +67,6 @@ ELEMENTWISE_FLOPS: dict[str, float] = {
     "Silu": SILU_FLOPS,  # not a standard ONNX op; Stream's SwiGLU workloads use it (com.example domain)
     "Swish": SILU_FLOPS,  # ONNX opset 24's x * sigmoid(alpha x)
     "Mish": 6.0,  # x * tanh(softplus(x)): exp, log, tanh, +1 and the product
-    "BatchNormalization": 2.0,  # inference: a per-channel multiply-add (scale and shift folded)
     "LeakyRelu": 2.0,  # compare, multiply
     "PRelu": 2.0,
     "HardSigmoid": 2.0,  # multiply-add, clip folded
@@ -132,6 +131,7 @@ class _Importer:
         for name in self._weight_inputs(g, cfg):
             self.weights[name] = self.shapes[name]
         self.outputs = {vi.name for vi in g.output}
+        self.producer = {out: n for n in self.nodes for out in n.output if out}
         self.alias: dict[str, str] = {}
         self.static: set[str] = set(self.consts) | self.static_unknown  # shape-computation values (dropped)
         self.used_weights: set[str] = set()
@@ -187,9 +187,26 @@ class _Importer:
         shape = self.shapes.get(name)
         if shape is None:
             shape = self.shapes.get(self.alias.get(name, name))
+        if shape is None:
+            shape = self._elementwise_shape(name)
         if shape is None or any(d < 1 for d in shape):
             raise onnx_error(self.path, f"node '{node.name}' ({node.op_type}): tensor '{name}' has no static shape "
                                   f"after shape inference ({shape})")
+        return shape
+
+    def _elementwise_shape(self, name: str) -> tuple[int, ...] | None:
+        """The shape of an element-wise op's output that shape inference left unknown (an op without a schema
+        in the file's opset, e.g. Stream's custom Silu, Gelu before opset 20): its inputs broadcast."""
+        producer = self.producer.get(name)
+        if producer is None or producer.op_type not in ELEMENTWISE_FLOPS or producer.op_type == "LRN":
+            return None
+        shapes = [self.shape(n, producer) for n in producer.input if n and n not in self.consts]
+        try:
+            shape = tuple(int(d) for d in np.broadcast_shapes(*shapes)) if shapes else None
+        except ValueError:
+            return None
+        if shape is not None:
+            self.shapes[name] = shape
         return shape
 
     def tensor(self, name: str, axes: Sequence[Axis], node: Any, elem_scale: float = 1.0) -> Tensor | None:
@@ -373,6 +390,15 @@ class _Importer:
             self.norm(name, style, node.input[0], [n for n in node.input[1:] if n], node.output[0], node, 0)
         elif t in ELEMENTWISE_FLOPS:
             self.elementwise(name, node, ELEMENTWISE_FLOPS[t], "elementwise")
+        elif t == "BatchNormalization":  # inference: a per-channel multiply-add (scale and shift folded)
+            y = node.output[0]
+            dims = self.out_dims(y, node)
+            axes = [d for d, _ in dims]
+            params = [self.tensor(n, axes[1:2], node) for n in node.input[1:] if n]  # [C] on axis 1
+            self.emit(name, "elementwise", dims, [self.tensor(node.input[0], axes, node), *params],
+                      self.out_tensor(y, axes), 2.0)
+        elif t == "LRN":  # x / (bias + alpha/size * sum of size squares)^beta: square-sum 2 per tap, 4 more
+            self.elementwise(name, node, 2.0 * int(self.attr(node, "size", 5)) + 4.0, "elementwise")
         elif t == "Gather" and self.alias.get(node.input[0], node.input[0]) in self.weights:
             self.embedding(name, node)
         elif t in LAYOUT:
