@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -256,12 +257,51 @@ def deepseek(a: _Arch) -> TransformerSpec:
         model_type=a.model_type)
 
 
-# model_type -> parser. Adding a type is adding a parser here (and a row in docs/workloads.md).
-HF_TYPES: dict[str, Callable[[_Arch], TransformerSpec]] = {
-    "llama": llama, "mistral": mistral, "mixtral": mixtral, "qwen2": qwen2, "qwen2_moe": qwen2_moe,
-    "qwen3": qwen3, "gemma": gemma, "gemma2": gemma2, "phi3": phi3, "falcon": falcon, "gpt2": gpt2,
-    "gpt_neox": gpt_neox, "opt": opt, "deepseek_v2": deepseek, "deepseek_v3": deepseek,
-}
+@dataclass(frozen=True)
+class HFType:
+    """A supported ``model_type``: its parser, and a small config of the type (a few layers, narrow) that
+    the conformance suite (:mod:`elk_dse.testing.models`) builds in every phase."""
+
+    parse: Callable[[_Arch], TransformerSpec]
+    example: Mapping[str, Any]
+
+
+# model_type -> HFType. A new type is one module calling register_hf_type (and a row in docs/workloads.md);
+# elk_dse.testing.models checks every registered type without being edited.
+HF_TYPES: dict[str, HFType] = {}
+
+
+def register_hf_type(model_type: str, example: Mapping[str, Any]
+                     ) -> Callable[[Callable[[_Arch], TransformerSpec]], Callable[[_Arch], TransformerSpec]]:
+    """Register the parser of ``model_type`` (a decorator); ``example``: a small config.json mapping of it."""
+    def add(parse: Callable[[_Arch], TransformerSpec]) -> Callable[[_Arch], TransformerSpec]:
+        HF_TYPES[model_type] = HFType(parse, {**example, "model_type": model_type})
+        return parse
+    return add
+
+
+_SMALL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=96)
+_MOE = dict(moe_intermediate_size=32, num_experts_per_tok=2)
+_MLA = dict(_SMALL, num_hidden_layers=3, n_routed_experts=4, n_shared_experts=1, first_k_dense_replace=1,
+            kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16, **_MOE)
+for _name, _parse, _example in (
+    ("llama", llama, dict(_SMALL, num_key_value_heads=2)),
+    ("mistral", mistral, dict(_SMALL, num_key_value_heads=2, sliding_window=16)),
+    ("mixtral", mixtral, dict(_SMALL, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2)),
+    ("qwen2", qwen2, dict(_SMALL, num_key_value_heads=2)),
+    ("qwen2_moe", qwen2_moe, dict(_SMALL, num_experts=4, shared_expert_intermediate_size=64, **_MOE)),
+    ("qwen3", qwen3, dict(_SMALL, num_key_value_heads=2, head_dim=32)),
+    ("gemma", gemma, dict(_SMALL, num_key_value_heads=1, head_dim=32)),
+    ("gemma2", gemma2, dict(_SMALL, num_key_value_heads=2, head_dim=32, sliding_window=16)),
+    ("phi3", phi3, dict(_SMALL, sliding_window=16)),
+    ("falcon", falcon, dict(hidden_size=64, n_layer=2, n_head=4, vocab_size=96)),
+    ("gpt2", gpt2, dict(n_embd=64, n_layer=2, n_head=4, vocab_size=96, n_positions=64)),
+    ("gpt_neox", gpt_neox, dict(_SMALL)),
+    ("opt", opt, dict(_SMALL, ffn_dim=128, max_position_embeddings=64)),
+    ("deepseek_v2", deepseek, dict(_MLA)),
+    ("deepseek_v3", deepseek, dict(_MLA, q_lora_rank=32)),
+):
+    register_hf_type(_name, _example)(_parse)
 
 
 def arch_spec(arch: Mapping[str, Any], where: str = "model.arch") -> TransformerSpec:
@@ -274,7 +314,7 @@ def arch_spec(arch: Mapping[str, Any], where: str = "model.arch") -> Transformer
         raise ConfigError(f"{where}.model_type", model_type, "one of " + ", ".join(sorted(HF_TYPES))
                           + nearest(str(model_type), HF_TYPES))
     try:
-        return HF_TYPES[model_type](_Arch(arch, where, str(model_type)))
+        return HF_TYPES[model_type].parse(_Arch(arch, where, str(model_type)))
     except ConfigError as err:
         if err.field.startswith(where):
             raise

@@ -495,8 +495,9 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
     if top_k > spec.experts:
         raise ConfigError("model.active_experts", cfg.active_experts, f"at most {spec.experts} for {cfg.name}")
     groups = layer_groups(spec, kv_len)
-    if len(groups) == 1:
-        block = block_ops(o, spec, b, s, kv_len, decode=decode, cache=not train, top_k=top_k)
+    if len(groups) == 1:  # one kind of layer (every zoo model): the layer is "decoder"
+        _, keys, dense, _ = groups[0]
+        block = block_ops(o, spec, b, s, keys, decode=decode, cache=not train, top_k=top_k, dense=dense)
         layers = stack(embed, "decoder", block, spec.num_layers, head)
     else:
         body = tuple(Layer(name, block_ops(o, spec, b, s, keys, decode=decode, cache=not train, top_k=top_k,
