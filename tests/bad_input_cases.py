@@ -62,7 +62,7 @@ CASES: list[tuple[str, list[str], str]] = [
      "sliding_window"),
     ("more experts per token than experts", ["evaluate", "+chip=mesh64", "model=mixtral_8x7b",
                                              "model.arch.num_experts_per_tok=9"], "num_experts_per_tok"),
-    ("architecture field on a CNN", ["evaluate", "+chip=mesh64", "model=resnet50", "model.arch.depth=18"], "arch"),
+    ("unknown architecture field", ["evaluate", "+chip=mesh64", "model=resnet50", "model.arch.depth=18"], "arch"),
     ("ONNX weight inputs as a number", ["evaluate", "+chip=mesh64", "model=onnx", "model.weight_inputs=3"],
      "weight_inputs"),
     # --- scheduler / simulator ---

@@ -238,12 +238,12 @@ def test_arch_override_on_an_imported_file(tmp_path):
     assert dict(nulls.meta)["params"] == dict(full.meta)["params"]
 
 
-def test_zoo_arch_override_and_non_decoder_rejects_arch():
+def test_zoo_arch_override_and_onnx_rejects_arch():
     base = build_model(ModelConfig("llama3_1_8b"))
     fewer_kv = build_model(ModelConfig("llama3_1_8b", arch={"num_key_value_heads": 4}))
     assert fewer_kv.kv_cache_read_bytes * 2 == base.kv_cache_read_bytes
     with pytest.raises(ConfigError) as err:
-        build_model(ModelConfig("bert_base", phase="prefill", arch={"num_hidden_layers": 2}))
+        build_model(ModelConfig("onnx", phase="prefill", path="m.onnx", arch={"num_hidden_layers": 2}))
     assert err.value.field == "model.arch"
 
 
@@ -318,3 +318,35 @@ def test_sweep_over_architecture_fields_carries_them_to_rows_and_report(tmp_path
     assert (df["metric.kv_cache_bytes"] == 16 * 2 * kv * 64 * 2049 * 2).all()
     html = (out / "report" / "report.html").read_text()
     assert "model.<wbr>arch.<wbr>num_<wbr>key_<wbr>value_<wbr>heads" in html
+
+
+# --- encoders and CNNs as data (conf/model/<name>.yaml arch:) ----------------------------------------------
+
+def test_resnet_depths_override_gives_resnet101():
+    """microsoft/resnet-101 differs from resnet-50 only in depths [3, 4, 23, 3]: torchvision's 44,549,160
+    parameters, minus one per batch-norm channel (52,672) as BN is folded into the convs' biases."""
+    g = build_model(ModelConfig("resnet50", phase="prefill", arch={"depths": [3, 4, 23, 3]}))
+    assert dict(g.meta)["params"] == 44_549_160 - 52_672
+    assert dict(g.meta)["num_layers"] == 101
+
+
+def test_encoder_arch_overrides():
+    base = build_model(ModelConfig("bert_base", phase="prefill", seq_len=128))
+    half = build_model(ModelConfig("bert_base", phase="prefill", seq_len=128, arch={"num_hidden_layers": 6}))
+    per_layer = 4 * (768 * 768 + 768) + 2 * 768 * 3072 + 3072 + 768 + 4 * 768
+    assert dict(base.meta)["params"] - dict(half.meta)["params"] == 6 * per_layer
+    vit = build_model(ModelConfig("vit_large", phase="prefill", arch={"image_size": 384}))
+    assert dict(vit.meta)["tokens"] == (384 // 16) ** 2 + 1
+
+
+@pytest.mark.parametrize(("name", "arch", "field"), [
+    ("resnet50", {"layer_type": "basic"}, "model.arch.layer_type"),
+    ("resnet50", {"depths": [3, 4, 6]}, "model.arch.depths"),
+    ("vit_large", {"patch_size": 15}, "model.arch.patch_size"),
+    ("bert_base", {"model_type": "llama"}, "model.arch.model_type"),
+    ("dit_xl", {"num_layers": 0}, "model.arch.num_layers"),
+])
+def test_encoder_arch_errors_name_the_field(name, arch, field):
+    with pytest.raises(ConfigError) as err:
+        build_model(ModelConfig(name, phase="prefill", arch=arch))
+    assert err.value.field == field and "\n" not in str(err.value)

@@ -370,8 +370,8 @@ def test_config_files_match_registry():
         assert ("weight_inputs" in data) == (stem == "onnx")
         assert ("path" in data) == (stem in ("onnx", "hf"))
         assert ("active_experts" in data) == (stem in ("mixtral_8x7b", "hf"))
-        # Decoders carry their architecture as Hugging Face config.json fields (models/hf.py).
-        assert ("arch" in data) == (stem in DECODERS + ("hf",))
+        # Every zoo model carries its architecture as Hugging Face config.json fields (models/zoo.py).
+        assert ("arch" in data) == (stem != "onnx")
         assert ("recompute" in data) == (stem != "onnx")  # every zoo model trains
         assert ("fused_attention" in data) == (stem not in ("onnx", "resnet50"))
         assert data["name"] == stem

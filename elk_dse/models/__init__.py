@@ -12,10 +12,8 @@ from typing import Any
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.ir.graph import Graph
 from elk_dse.models.config import DTYPE_BYTES, PHASES, ModelConfig, model_config_from_dict
-from elk_dse.models.encoders import ENCODERS
 from elk_dse.models.onnx_import import ONNX_MODELS
 from elk_dse.models.ops import Builder
-from elk_dse.models.resnet import RESNETS
 from elk_dse.models.training import training_graph
 from elk_dse.models.zoo import zoo_builders
 
@@ -30,7 +28,7 @@ __all__ = [
     "model_names",
 ]
 
-MODELS: dict[str, Builder] = {**zoo_builders(), **ENCODERS, **RESNETS, **ONNX_MODELS}
+MODELS: dict[str, Builder] = {**zoo_builders(), **ONNX_MODELS}
 
 
 def model_names() -> list[str]:

@@ -31,7 +31,7 @@ _MISSING = object()
 MAX_CONFIG_BYTES = 4 << 20  # a config.json is a few KiB; refuse to parse something that is not one
 
 
-class _Arch:
+class Arch:
     """Typed access to one architecture mapping; errors name ``<where>.<field>``."""
 
     def __init__(self, data: Mapping[str, Any], where: str, model_type: str):
@@ -76,7 +76,7 @@ class _Arch:
         return ConfigError(f"{self.where}.{key}", value, why)
 
 
-def _gated(a: _Arch, key: str = "hidden_act", default: str = "silu") -> str:
+def _gated(a: Arch, key: str = "hidden_act", default: str = "silu") -> str:
     """swiglu or geglu from a gated MLP's activation name."""
     act = a.text(key, default)
     if act in ("silu", "swish"):
@@ -86,7 +86,7 @@ def _gated(a: _Arch, key: str = "hidden_act", default: str = "silu") -> str:
     raise a.reject(key, act, "silu or gelu* (the gated MLP's activation)")
 
 
-def _plain(a: _Arch, key: str, default: str) -> str:
+def plain_activation(a: Arch, key: str, default: str) -> str:
     act = a.text(key, default)
     if act == "relu":
         return "relu"
@@ -95,7 +95,7 @@ def _plain(a: _Arch, key: str, default: str) -> str:
     raise a.reject(key, act, "relu or gelu*")
 
 
-def _heads(a: _Arch) -> tuple[int, int, int, int]:
+def _heads(a: Arch) -> tuple[int, int, int, int]:
     """(hidden, heads, kv_heads, head_dim) of a Llama-style config; head_dim given or hidden / heads."""
     hidden = a.integer("hidden_size")
     heads = a.integer("num_attention_heads")
@@ -106,62 +106,62 @@ def _heads(a: _Arch) -> tuple[int, int, int, int]:
     return hidden, heads, kv, head_dim
 
 
-def _no_bias(a: _Arch, *keys: str) -> None:
+def _no_bias(a: Arch, *keys: str) -> None:
     for key in keys:
         if a.flag(key, False):
             raise a.reject(key, True, "biases on every projection are not modelled for model_type "
                            f"{a.model_type}; use false")
 
 
-def _window(a: _Arch, default: int | None) -> int:
+def _window(a: Arch, default: int | None) -> int:
     """The sliding window in tokens (0: none); a null in the file turns a type's default window off."""
     if "sliding_window" in a.data:
         return a.opt_int("sliding_window")
     return default or 0
 
 
-def _qwen_window(a: _Arch) -> None:
+def _qwen_window(a: Arch) -> None:
     if a.flag("use_sliding_window", False):
         raise a.reject("use_sliding_window", True, "Qwen's per-layer sliding window (max_window_layers) is not "
                        "modelled; use false")
 
 
-def _llama(a: _Arch, **kw: Any) -> TransformerSpec:
+def _llama(a: Arch, **kw: Any) -> TransformerSpec:
     hidden, heads, kv, d = _heads(a)
     return TransformerSpec(a.integer("num_hidden_layers"), hidden, heads, kv, d, a.integer("intermediate_size"),
                            a.integer("vocab_size"), kw.pop("mlp", None) or _gated(a), "rms",
                            tied=a.flag("tie_word_embeddings", kw.pop("tied", False)), model_type=a.model_type, **kw)
 
 
-def llama(a: _Arch) -> TransformerSpec:
+def llama(a: Arch) -> TransformerSpec:
     _no_bias(a, "attention_bias", "mlp_bias")
     return _llama(a)
 
 
-def mistral(a: _Arch) -> TransformerSpec:
+def mistral(a: Arch) -> TransformerSpec:
     window = _window(a, 4096)  # MistralConfig's default; v0.2+ files set null
     return _llama(a, sliding_window=window, sliding_every=1 if window else 0)
 
 
-def mixtral(a: _Arch) -> TransformerSpec:
+def mixtral(a: Arch) -> TransformerSpec:
     window = _window(a, None)
     experts = a.integer("num_local_experts")
     return _llama(a, sliding_window=window, sliding_every=1 if window else 0, experts=experts,
                   top_k=a.integer("num_experts_per_tok", 2))
 
 
-def qwen2(a: _Arch) -> TransformerSpec:
+def qwen2(a: Arch) -> TransformerSpec:
     _qwen_window(a)
     return _llama(a, qkv_bias=True)
 
 
-def qwen3(a: _Arch) -> TransformerSpec:
+def qwen3(a: Arch) -> TransformerSpec:
     _qwen_window(a)
     _no_bias(a, "attention_bias")
     return _llama(a, qk_norm=True)
 
 
-def qwen2_moe(a: _Arch) -> TransformerSpec:
+def qwen2_moe(a: Arch) -> TransformerSpec:
     _qwen_window(a)
     if a.integer("decoder_sparse_step", 1) != 1 or a.data.get("mlp_only_layers"):
         raise a.reject("decoder_sparse_step", a.data.get("decoder_sparse_step"),
@@ -171,23 +171,23 @@ def qwen2_moe(a: _Arch) -> TransformerSpec:
                   shared_gate=bool(a.opt_int("shared_expert_intermediate_size")))
 
 
-def gemma(a: _Arch) -> TransformerSpec:
+def gemma(a: Arch) -> TransformerSpec:
     return _llama(a, mlp=_gated(a, "hidden_activation" if "hidden_activation" in a.data else "hidden_act",
                                 "gelu_pytorch_tanh"), tied=True)
 
 
-def gemma2(a: _Arch) -> TransformerSpec:
+def gemma2(a: Arch) -> TransformerSpec:
     window = _window(a, 4096)
     return _llama(a, mlp=_gated(a, "hidden_activation", "gelu_pytorch_tanh"), tied=True, sandwich_norm=True,
                   sliding_window=window, sliding_every=2 if window else 0)
 
 
-def phi3(a: _Arch) -> TransformerSpec:
+def phi3(a: Arch) -> TransformerSpec:
     window = _window(a, None)
     return _llama(a, fused_qkv=True, fused_gate_up=True, sliding_window=window, sliding_every=1 if window else 0)
 
 
-def falcon(a: _Arch) -> TransformerSpec:
+def falcon(a: Arch) -> TransformerSpec:
     hidden = a.integer("hidden_size")
     heads = a.integer("num_attention_heads", aliases=("n_head",))
     layers = a.integer("num_hidden_layers", aliases=("n_layer",))
@@ -205,28 +205,28 @@ def falcon(a: _Arch) -> TransformerSpec:
                            model_type=a.model_type)
 
 
-def gpt2(a: _Arch) -> TransformerSpec:
+def gpt2(a: Arch) -> TransformerSpec:
     hidden = a.integer("n_embd", aliases=("hidden_size",))
     heads = a.integer("n_head", aliases=("num_attention_heads",))
     return TransformerSpec(a.integer("n_layer", aliases=("num_hidden_layers",)), hidden, heads, heads, hidden // heads,
                            a.integer("n_inner", 4 * hidden), a.integer("vocab_size"),
-                           _plain(a, "activation_function", "gelu_new"), "layer", bias=True,
+                           plain_activation(a, "activation_function", "gelu_new"), "layer", bias=True,
                            tied=a.flag("tie_word_embeddings", True), max_positions=a.integer("n_positions", 1024,
                            aliases=("max_position_embeddings",)), position_offset=0, fused_qkv=True,
                            model_type=a.model_type)
 
 
-def gpt_neox(a: _Arch) -> TransformerSpec:
+def gpt_neox(a: Arch) -> TransformerSpec:
     hidden, heads = a.integer("hidden_size"), a.integer("num_attention_heads")
     if not a.flag("attention_bias", True):
         raise a.reject("attention_bias", False, "GPT-NeoX without attention biases is not modelled; use true")
     return TransformerSpec(a.integer("num_hidden_layers"), hidden, heads, heads, hidden // heads,
-                           a.integer("intermediate_size"), a.integer("vocab_size"), _plain(a, "hidden_act", "gelu"), "layer",
+                           a.integer("intermediate_size"), a.integer("vocab_size"), plain_activation(a, "hidden_act", "gelu"), "layer",
                            bias=True, tied=a.flag("tie_word_embeddings", False), fused_qkv=True,
                            parallel=2 if a.flag("use_parallel_residual", True) else 0, model_type=a.model_type)
 
 
-def opt(a: _Arch) -> TransformerSpec:
+def opt(a: Arch) -> TransformerSpec:
     hidden, heads = a.integer("hidden_size"), a.integer("num_attention_heads")
     if not a.flag("do_layer_norm_before", True):
         raise a.reject("do_layer_norm_before", False, "post-LN OPT (opt-350m) is not modelled; use true")
@@ -234,12 +234,12 @@ def opt(a: _Arch) -> TransformerSpec:
         raise a.reject("word_embed_proj_dim", a.data.get("word_embed_proj_dim"),
                        f"equal to hidden_size={hidden} (OPT's project_in/out is not modelled)")
     return TransformerSpec(a.integer("num_hidden_layers"), hidden, heads, heads, hidden // heads, a.integer("ffn_dim"),
-                           a.integer("vocab_size"), _plain(a, "activation_function", "relu"), "layer",
+                           a.integer("vocab_size"), plain_activation(a, "activation_function", "relu"), "layer",
                            bias=a.flag("enable_bias", True), tied=a.flag("tie_word_embeddings", True),
                            max_positions=a.integer("max_position_embeddings", 2048), model_type=a.model_type)
 
 
-def deepseek(a: _Arch) -> TransformerSpec:
+def deepseek(a: Arch) -> TransformerSpec:
     hidden, heads = a.integer("hidden_size"), a.integer("num_attention_heads")
     _no_bias(a, "attention_bias")
     experts = a.opt_int("n_routed_experts")
@@ -262,7 +262,7 @@ class HFType:
     """A supported ``model_type``: its parser, and a small config of the type (a few layers, narrow) that
     the conformance suite (:mod:`elk_dse.testing.models`) builds in every phase."""
 
-    parse: Callable[[_Arch], TransformerSpec]
+    parse: Callable[[Arch], TransformerSpec]
     example: Mapping[str, Any]
 
 
@@ -272,9 +272,9 @@ HF_TYPES: dict[str, HFType] = {}
 
 
 def register_hf_type(model_type: str, example: Mapping[str, Any]
-                     ) -> Callable[[Callable[[_Arch], TransformerSpec]], Callable[[_Arch], TransformerSpec]]:
+                     ) -> Callable[[Callable[[Arch], TransformerSpec]], Callable[[Arch], TransformerSpec]]:
     """Register the parser of ``model_type`` (a decorator); ``example``: a small config.json mapping of it."""
-    def add(parse: Callable[[_Arch], TransformerSpec]) -> Callable[[_Arch], TransformerSpec]:
+    def add(parse: Callable[[Arch], TransformerSpec]) -> Callable[[Arch], TransformerSpec]:
         HF_TYPES[model_type] = HFType(parse, {**example, "model_type": model_type})
         return parse
     return add
@@ -314,7 +314,7 @@ def arch_spec(arch: Mapping[str, Any], where: str = "model.arch") -> Transformer
         raise ConfigError(f"{where}.model_type", model_type, "one of " + ", ".join(sorted(HF_TYPES))
                           + nearest(str(model_type), HF_TYPES))
     try:
-        return HF_TYPES[model_type].parse(_Arch(arch, where, str(model_type)))
+        return HF_TYPES[model_type].parse(Arch(arch, where, str(model_type)))
     except ConfigError as err:
         if err.field.startswith(where):
             raise
