@@ -270,8 +270,8 @@ def test_active_experts_is_validated():
 # --- Every model, every phase ------------------------------------------------------------------------------
 
 
-# The zoo (model=onnx needs a file: tests/test_onnx.py).
-CASES = [(n, p) for n in sorted(MODELS) if n != "onnx" for p in MODELS[n].phases]
+# The zoo (model=onnx and model=hf need a file: tests/test_onnx.py, tests/test_hf.py).
+CASES = [(n, p) for n in sorted(MODELS) if n not in ("onnx", "hf") for p in MODELS[n].phases]
 
 
 @pytest.mark.parametrize(("name", "phase"), CASES)
@@ -364,14 +364,22 @@ def test_config_files_match_registry():
         data = yaml.safe_load(path.read_text())
         # Every file sets the sizes; only the ONNX importer's file sets its path and unsupported-op policy,
         # only an MoE model's its active experts.
-        optional = {"path", "unsupported", "active_experts", "recompute", "fused_attention", "formats"}
+        optional = {"path", "unsupported", "active_experts", "recompute", "fused_attention", "formats", "arch",
+                    "weight_inputs"}
         assert fields - optional <= set(data) <= fields, path
-        assert ("path" in data) == (stem == "onnx") and ("active_experts" in data) == (stem == "mixtral_8x7b")
+        assert ("weight_inputs" in data) == (stem == "onnx")
+        assert ("path" in data) == (stem in ("onnx", "hf"))
+        assert ("active_experts" in data) == (stem in ("mixtral_8x7b", "hf"))
+        # Every zoo model carries its architecture as Hugging Face config.json fields (models/zoo.py).
+        assert ("arch" in data) == (stem != "onnx")
         assert ("recompute" in data) == (stem != "onnx")  # every zoo model trains
         assert ("fused_attention" in data) == (stem not in ("onnx", "resnet50"))
         assert data["name"] == stem
         if stem == "onnx":
             assert data["path"] == "" and data["phase"] == "prefill"
+            continue
+        if stem == "hf":
+            assert data["path"] == "" and all(v is None for v in data["arch"].values())
             continue
         g = build_model(model_config_from_dict(data))
         assert g.phase == data["phase"]

@@ -12,12 +12,10 @@ from typing import Any
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.ir.graph import Graph
 from elk_dse.models.config import DTYPE_BYTES, PHASES, ModelConfig, model_config_from_dict
-from elk_dse.models.encoders import ENCODERS
 from elk_dse.models.onnx_import import ONNX_MODELS
 from elk_dse.models.ops import Builder
-from elk_dse.models.resnet import RESNETS
 from elk_dse.models.training import training_graph
-from elk_dse.models.transformer import DECODERS
+from elk_dse.models.zoo import zoo_builders
 
 __all__ = [
     "DTYPE_BYTES",
@@ -30,7 +28,7 @@ __all__ = [
     "model_names",
 ]
 
-MODELS: dict[str, Builder] = {**DECODERS, **ENCODERS, **RESNETS, **ONNX_MODELS}
+MODELS: dict[str, Builder] = {**zoo_builders(), **ONNX_MODELS}
 
 
 def model_names() -> list[str]:
@@ -52,6 +50,8 @@ def build_model(cfg: ModelConfig | Mapping[str, Any]) -> Graph:
         raise ConfigError("model.name", cfg.name, allowed)
     if cfg.phase not in builder.phases:
         raise ConfigError("model.phase", cfg.phase, f"{cfg.name} supports only " + ", ".join(builder.phases))
+    if cfg.arch and not builder.takes_arch:
+        raise ConfigError("model.arch", dict(cfg.arch), f"{cfg.name} has no architecture fields (decoder LLMs only)")
     if cfg.phase == "train":
         return training_graph(builder(cfg), cfg)
     return builder(cfg)

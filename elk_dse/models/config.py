@@ -6,6 +6,7 @@ A config file names the model and sizes (``conf/model/<name>.yaml``); the CLI ov
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,12 @@ class ModelConfig:
     ``path``: the ONNX file of ``name=onnx`` (its symbolic dims named like batch / seq are bound to ``batch``
     and ``seq_len``); ``unsupported``: what an ONNX op without a model does — ``error`` (stop, naming the op
     type and node) or ``passthrough`` (count it as an element-wise op over its output, 1 FLOP per element).
+    ``weight_inputs``: which ONNX graph inputs are weights (preloadable, read once) rather than activations:
+    ``auto`` (inputs with only static dims consumed only as a matmul's or conv's weight operand), ``none``, or a
+    comma-separated list of input names.
+    ``arch``: Hugging Face config.json fields of a decoder (models/hf.py): the whole architecture of a zoo
+    decoder (its conf/model file), or, for ``name=hf``, fields overriding those read from ``path`` (null: from
+    the file). Stored as sorted (field, value) pairs so the record stays hashable.
     """
 
     name: str
@@ -78,9 +85,12 @@ class ModelConfig:
     fused_attention: bool = False
     path: str = ""
     unsupported: str = "error"
+    weight_inputs: str = "auto"
     formats: TensorFormats = field(default_factory=TensorFormats)
+    arch: Any = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "arch", freeze_arch(self.arch))
         if self.phase not in PHASES:
             raise ConfigError("phase", self.phase, "one of " + ", ".join(PHASES))
         at_least("batch", self.batch, 1)
@@ -103,6 +113,27 @@ class ModelConfig:
     def tensor_formats(self) -> dict[str, str]:
         """The format of each tensor class (``formats`` with inheritance from ``dtype`` applied)."""
         return self.formats.resolved(self.dtype)
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def freeze_arch(arch: Any) -> tuple[tuple[str, Any], ...]:
+    """``model.arch`` as sorted (field, value) pairs, null fields dropped (mappings and lists inside frozen)."""
+    if arch is None:
+        return ()
+    if isinstance(arch, Mapping):
+        items = list(arch.items())
+    elif isinstance(arch, tuple) and all(isinstance(i, tuple) and len(i) == 2 for i in arch):
+        items = list(arch)
+    else:
+        raise ConfigError("arch", arch, "a mapping of Hugging Face config.json fields (e.g. num_hidden_layers: 4)")
+    return tuple(sorted((str(k), _frozen(v)) for k, v in items if v is not None))
 
 
 def model_config_from_dict(data: Any, path: str = "model") -> ModelConfig:

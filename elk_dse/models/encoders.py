@@ -7,15 +7,16 @@ image size and ignore ``seq_len``.
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from elk_dse.ir.graph import Graph, Operator, Role, Tensor
 from elk_dse.models.config import ModelConfig
+from elk_dse.models.hf import Arch, plain_activation
 from elk_dse.models.ops import (
     ADD_FLOPS,
     SILU_FLOPS,
     TANH_FLOPS,
-    Builder,
     Ops,
     count_params,
     make_graph,
@@ -51,11 +52,12 @@ def cls_select(o: Ops, b: int, h: int) -> tuple[Operator, ...]:
     return (o.op("cls_select", "layout", (("t", b), ("h", h)), (o.act("x", "t", "h"),), o.act("cls", "t", "h"), 0.0),)
 
 
-def bert_graph(cfg: ModelConfig, spec: TransformerSpec = BERT_LARGE) -> Graph:
+def bert_graph(cfg: ModelConfig, spec: TransformerSpec = BERT_LARGE, positions: int = BERT_POSITIONS,
+               token_types: int = BERT_TOKEN_TYPES) -> Graph:
     """One BERT encoder forward (BERT-large unless ``spec`` says otherwise) of B sequences of ``seq_len``
-    (<= 512) tokens, with the pooler."""
+    (<= ``positions``) tokens, with the pooler."""
     o, b, s = Ops.for_config(cfg), cfg.batch, cfg.seq_len
-    check_positions(cfg, BERT_POSITIONS, "seq_len")
+    check_positions(cfg, positions, "seq_len")
     h, t, bsh = spec.hidden, b * s, ("b", "s", "h")
     # Position rows are shared by the batch; every token uses token type 0, so one type row is read.
     pos_type = (
@@ -77,8 +79,8 @@ def bert_graph(cfg: ModelConfig, spec: TransformerSpec = BERT_LARGE) -> Graph:
     )
     tables = {
         "word_embeddings": spec.vocab * h,
-        "position_embeddings": BERT_POSITIONS * h,
-        "token_type_embeddings": BERT_TOKEN_TYPES * h,
+        "position_embeddings": positions * h,
+        "token_type_embeddings": token_types * h,
     }
     head = (  # pooler: dense + tanh on each sequence's [CLS] token
         *(cls_select(o, b, h) if cfg.phase == "train" else ()),
@@ -91,15 +93,17 @@ def bert_graph(cfg: ModelConfig, spec: TransformerSpec = BERT_LARGE) -> Graph:
     return make_graph(cfg, layers, count_params(layers, tables), spec.meta(), batch=b, seq_len=s, kv_len=0)
 
 
-def vit_graph(cfg: ModelConfig) -> Graph:
-    """ViT-L/16 classification of B 224x224 images (197 tokens each; ``seq_len`` is ignored)."""
-    spec, o, b = VIT_LARGE, Ops.for_config(cfg), cfg.batch
-    h, patches = spec.hidden, (VIT_IMAGE // VIT_PATCH) ** 2
+def vit_graph(cfg: ModelConfig, spec: TransformerSpec = VIT_LARGE, image: int = VIT_IMAGE, patch: int = VIT_PATCH,
+              channels: int = VIT_CHANNELS, classes: int = VIT_CLASSES) -> Graph:
+    """ViT classification (ViT-L/16 unless told otherwise) of B images of ``image`` x ``image`` pixels
+    ((image / patch)^2 + 1 tokens each; ``seq_len`` is ignored)."""
+    o, b = Ops.for_config(cfg), cfg.batch
+    h, patches = spec.hidden, (image // patch) ** 2
     s = patches + 1  # + class token
     embed = (
         # The 16x16 stride-16 patch conv is a matmul over flattened, non-overlapping patches.
         o.linear(
-            "patch_embed", b * patches, VIT_CHANNELS * VIT_PATCH**2, h, x="patches", y="patch_tok", bias=True
+            "patch_embed", b * patches, channels * patch**2, h, x="patches", y="patch_tok", bias=True
         ),
         o.elementwise(
             "cls_pos_embed",
@@ -113,10 +117,10 @@ def vit_graph(cfg: ModelConfig) -> Graph:
     head = (
         *(cls_select(o, b, h) if cfg.phase == "train" else ()),
         o.norm("final_norm", (("t", b), ("h", h)), "cls", "cls_norm", spec.norm),
-        o.linear("classifier", b, h, VIT_CLASSES, x="cls_norm", y="logits", bias=True, out_role=Role.OUTPUT),
+        o.linear("classifier", b, h, classes, x="cls_norm", y="logits", bias=True, out_role=Role.OUTPUT),
     )
     layers = stack(embed, "encoder", block_ops(o, spec, b, s, s), spec.num_layers, head)
-    extra = (("tokens", s), ("image_size", VIT_IMAGE), ("patch", VIT_PATCH), ("classes", VIT_CLASSES))
+    extra = (("tokens", s), ("image_size", image), ("patch", patch), ("classes", classes))
     meta = (*spec.meta(), *extra)
     return make_graph(cfg, layers, count_params(layers, {}), meta, batch=b, seq_len=s, kv_len=0)
 
@@ -146,17 +150,19 @@ def _dit_block(o: Ops, spec: TransformerSpec, b: int, s: int) -> tuple[Operator,
     )
 
 
-def dit_graph(cfg: ModelConfig) -> Graph:
-    """One DiT-XL/2 denoising step of B 256x256 images (256 latent tokens each; ``seq_len`` is ignored),
-    conditioned on timestep and class."""
-    spec, o, b = DIT_XL, Ops.for_config(cfg), cfg.batch
-    h, s = spec.hidden, (DIT_LATENT // DIT_PATCH) ** 2
+def dit_graph(cfg: ModelConfig, spec: TransformerSpec = DIT_XL, latent: int = DIT_LATENT,
+              latent_ch: int = DIT_LATENT_CH, patch: int = DIT_PATCH, out_ch: int = DIT_OUT_CH,
+              classes: int = DIT_CLASSES) -> Graph:
+    """One DiT denoising step (DiT-XL/2 of 256x256 images unless told otherwise: 256 latent tokens each;
+    ``seq_len`` is ignored), conditioned on timestep and class."""
+    o, b = Ops.for_config(cfg), cfg.batch
+    h, s = spec.hidden, (latent // patch) ** 2
     bsh, bh = (("b", b), ("s", s), ("h", h)), (("t", b), ("h", h))
     embed = (
         o.linear(
             "patch_embed",
             b * s,
-            DIT_LATENT_CH * DIT_PATCH**2,
+            latent_ch * patch**2,
             h,
             x="latent_patches",
             y="patch_tok",
@@ -177,7 +183,7 @@ def dit_graph(cfg: ModelConfig) -> Graph:
         o.gather("y_embed", (("t", b),), h, "y_embedder", "y_emb"),
         o.elementwise("condition", bh, ("t_emb", "y_emb"), "c", ADD_FLOPS),
     )
-    out = DIT_PATCH**2 * DIT_OUT_CH
+    out = patch**2 * out_ch
     head = (
         o.elementwise("final_silu", bh, ("c",), "c_act", SILU_FLOPS),
         o.linear("final_modulation", b, h, 2 * h, x="c_act", y="final_mod", bias=True),
@@ -186,15 +192,57 @@ def dit_graph(cfg: ModelConfig) -> Graph:
         o.linear("final_linear", b * s, h, out, x="x_mod", y="out_patches", bias=True, out_role=Role.OUTPUT),
     )
     layers = stack(embed, "encoder", _dit_block(o, spec, b, s), spec.num_layers, head)
-    tables = {"y_embedder": (DIT_CLASSES + 1) * h}  # + the null class of classifier-free guidance
-    meta = (*spec.meta(), ("tokens", s), ("image_size", DIT_LATENT * 8), ("patch", DIT_PATCH))
+    tables = {"y_embedder": (classes + 1) * h}  # + the null class of classifier-free guidance
+    meta = (*spec.meta(), ("tokens", s), ("image_size", latent * 8), ("patch", patch))
     return make_graph(cfg, layers, count_params(layers, tables), meta, batch=b, seq_len=s, kv_len=0)
 
 
-ENCODERS: dict[str, Builder] = {
-    "bert_large": Builder(bert_graph, ("prefill", "train"), "BERT-large encoder (+ pooler)"),
-    "bert_base": Builder(functools.partial(bert_graph, spec=BERT_BASE), ("prefill", "train"),
-                         "BERT-base encoder (+ pooler)"),
-    "vit_large": Builder(vit_graph, ("prefill", "train"), "ViT-L/16, 224x224 classification"),
-    "dit_xl": Builder(dit_graph, ("prefill", "train"), "DiT-XL/2, 256x256 class-conditional denoising step"),
+def _classes(a: Arch) -> int:
+    """Classes of a classification head: len(id2label) as in transformers, else num_labels (default 2)."""
+    labels = a.data.get("id2label")
+    return len(labels) if labels else a.integer("num_labels", 2)
+
+
+def bert_arch(arch: Mapping[str, Any], cfg: ModelConfig) -> Graph:
+    """A BERT encoder from Hugging Face ``bert`` config.json fields (post-LN, biases, learned positions and
+    token types, pooler)."""
+    a = Arch(arch, "model.arch", "bert")
+    hidden, heads = a.integer("hidden_size"), a.integer("num_attention_heads")
+    spec = TransformerSpec(a.integer("num_hidden_layers"), hidden, heads, heads, hidden // heads,
+                           a.integer("intermediate_size"), a.integer("vocab_size"), plain_activation(a, "hidden_act", "gelu"),
+                           "layer", bias=True, post_ln=True)
+    return bert_graph(cfg, spec, a.integer("max_position_embeddings", 512), a.integer("type_vocab_size", 2))
+
+
+def vit_arch(arch: Mapping[str, Any], cfg: ModelConfig) -> Graph:
+    """A ViT classifier from Hugging Face ``vit`` config.json fields (pre-LN, biases, class token)."""
+    a = Arch(arch, "model.arch", "vit")
+    hidden, heads = a.integer("hidden_size"), a.integer("num_attention_heads")
+    spec = TransformerSpec(a.integer("num_hidden_layers"), hidden, heads, heads, hidden // heads,
+                           a.integer("intermediate_size"), 0, plain_activation(a, "hidden_act", "gelu"), "layer", bias=True)
+    image, patch = a.integer("image_size", 224), a.integer("patch_size", 16)
+    if image % patch:
+        raise a.reject("patch_size", patch, f"a divisor of image_size={image}")
+    return vit_graph(cfg, spec, image, patch, a.integer("num_channels", 3), _classes(a))
+
+
+def dit_arch(arch: Mapping[str, Any], cfg: ModelConfig) -> Graph:
+    """A DiT from diffusers ``DiTTransformer2DModel`` config fields (model_type ``dit`` here: diffusers
+    configs name the class, not a type): adaLN-Zero blocks, GELU, 4x MLP."""
+    a = Arch(arch, "model.arch", "dit")
+    heads, head_dim = a.integer("num_attention_heads"), a.integer("attention_head_dim")
+    hidden = heads * head_dim
+    spec = TransformerSpec(a.integer("num_layers"), hidden, heads, heads, head_dim, 4 * hidden, 0, "gelu", "plain",
+                           bias=True)
+    latent, patch = a.integer("sample_size"), a.integer("patch_size")
+    if latent % patch:
+        raise a.reject("patch_size", patch, f"a divisor of sample_size={latent}")
+    return dit_graph(cfg, spec, latent, a.integer("in_channels"), patch, a.integer("out_channels"),
+                     a.integer("num_embeds_ada_norm"))
+
+
+ENCODER_TYPES: dict[str, tuple[Callable[[Mapping[str, Any], ModelConfig], Graph], str]] = {
+    "bert": (bert_arch, "BERT encoder (+ pooler)"),
+    "vit": (vit_arch, "ViT image classification"),
+    "dit": (dit_arch, "DiT class-conditional denoising step"),
 }

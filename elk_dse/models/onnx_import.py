@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from elk_dse.errors import ConfigError, nearest
 from elk_dse.ir.graph import Axis, Graph, Layer, Operator, Role, Tensor, Window
 from elk_dse.models.config import ModelConfig
-from elk_dse.models.onnx_load import load_onnx, onnx_error
+from elk_dse.models.onnx_load import load_onnx_bound, onnx_error
 from elk_dse.models.ops import (
     ADD_FLOPS,
     GELU_FLOPS,
@@ -46,6 +47,7 @@ from elk_dse.models.ops import (
     NORM_FLOPS,
     RELU_FLOPS,
     SIGMOID_FLOPS,
+    SILU_FLOPS,
     SOFTMAX_FLOPS,
     TANH_FLOPS,
     Builder,
@@ -62,6 +64,9 @@ ELEMENTWISE_FLOPS: dict[str, float] = {
     "Tanh": TANH_FLOPS,
     "Sigmoid": SIGMOID_FLOPS,
     "Gelu": GELU_FLOPS,
+    "Silu": SILU_FLOPS,  # not a standard ONNX op; Stream's SwiGLU workloads use it (com.example domain)
+    "Swish": SILU_FLOPS,  # ONNX opset 24's x * sigmoid(alpha x)
+    "Mish": 6.0,  # x * tanh(softplus(x)): exp, log, tanh, +1 and the product
     "LeakyRelu": 2.0,  # compare, multiply
     "PRelu": 2.0,
     "HardSigmoid": 2.0,  # multiply-add, clip folded
@@ -74,20 +79,29 @@ LAYOUT = frozenset({"Transpose", "Concat", "Split", "Slice", "Gather", "Expand",
 REDUCE = frozenset({"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2"})
 SHAPE_SOURCES = frozenset({"Shape", "Constant", "ConstantOfShape", "Size", "Range"})
 PASSTHROUGH_FLOPS = 1.0  # model.unsupported=passthrough: one operation per output element
+# ONNX TensorProto element types that are floating point (FLOAT, FLOAT16, DOUBLE, BFLOAT16, the FLOAT8
+# variants, FLOAT4E2M1): tensors of these types take model.dtype's element size; integer tensors keep theirs.
+FLOAT_TYPES = frozenset({1, 10, 11, 16, 17, 18, 19, 20, 23})
+ELEMENT_BYTES = {16: 2, 17: 1, 18: 1, 19: 1, 20: 1, 23: 1}  # bf16, fp8 x4, fp4 (stored one per byte)
+COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "ConvInteger", "MatMulInteger"})
+# The input position of each op's weight operand (the weight-inputs rule of _Importer._weight_inputs).
+WEIGHT_OPERAND = {"MatMul": 1, "Gemm": 1, "Conv": 1}
 _SCALE_FOLD = frozenset({"Mul", "Div"})
 
 class _Importer:
     """One pass over the nodes of a shape-inferred ModelProto, producing IR operators."""
 
-    def __init__(self, model: Any, cfg: ModelConfig):
+    def __init__(self, model: Any, cfg: ModelConfig, bound_inputs: frozenset[str] = frozenset()):
         from onnx import helper, numpy_helper
 
         self.cfg, self.path, self.bpe = cfg, cfg.path, float(cfg.bytes_per_element)
+        self.bound_inputs = bound_inputs
         g = model.graph
         self.nodes = list(g.node)
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.float: dict[str, bool] = {}
         self.itemsize: dict[str, int] = {}
+        self.static_unknown: set[str] = set()
         for vi in (*g.input, *g.value_info, *g.output):
             tt = vi.type.tensor_type
             if not tt.HasField("shape"):
@@ -97,32 +111,74 @@ class _Importer:
             self._set_type(vi.name, tt.elem_type, helper)
         self.consts: dict[str, np.ndarray] = {}
         self.weights: dict[str, tuple[int, ...]] = {}
+        self.consumers: dict[str, list[int]] = {}
+        for i, n in enumerate(self.nodes):
+            for name in n.input:
+                if name:
+                    self.consumers.setdefault(name, []).append(i)
         for t in g.initializer:
             shape = tuple(int(d) for d in t.dims)
             if any(d < 0 for d in shape):
                 raise onnx_error(self.path, f"initializer '{t.name}' has a negative dim: {shape}")
             self.shapes[t.name] = shape
             self._set_type(t.name, t.data_type, helper)
-            if self.float[t.name] and math.prod(shape) > 1:
+            if math.prod(shape) > 1 and (self.float[t.name] or self._feeds_compute(t.name)):
                 self.weights[t.name] = shape  # only its shape matters: the data is never decoded
-            else:
+            elif _has_data(t):
                 self.consts[t.name] = numpy_helper.to_array(t)
+            else:  # a shape-only integer constant: its value is unknown, it only feeds shape arithmetic
+                self.static_unknown.add(t.name)
+        for name in self._weight_inputs(g, cfg):
+            self.weights[name] = self.shapes[name]
         self.outputs = {vi.name for vi in g.output}
-        self.consumers: dict[str, list[int]] = {}
-        for i, n in enumerate(self.nodes):
-            for name in n.input:
-                if name:
-                    self.consumers.setdefault(name, []).append(i)
+        self.producer = {out: n for n in self.nodes for out in n.output if out}
         self.alias: dict[str, str] = {}
-        self.static: set[str] = set(self.consts)  # shape-computation values (dropped)
+        self.static: set[str] = set(self.consts) | self.static_unknown  # shape-computation values (dropped)
         self.used_weights: set[str] = set()
         self.ops: list[Operator] = []
         self.names: set[str] = set()
 
     def _set_type(self, name: str, elem_type: int, helper: Any) -> None:
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
-        self.float[name] = dtype.kind == "f"
-        self.itemsize[name] = dtype.itemsize
+        # By ONNX element type, not numpy kind: ml_dtypes' bfloat16 and float8 types have kind 'V'.
+        self.float[name] = elem_type in FLOAT_TYPES
+        self.itemsize[name] = ELEMENT_BYTES.get(elem_type) or np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).itemsize
+
+    def _feeds_compute(self, name: str) -> bool:
+        """An integer tensor that is a data operand of a compute op (an int8 conv's weights), not shape
+        arithmetic."""
+        for i in self.consumers.get(name, []):
+            node = self.nodes[i]
+            if node.op_type in COMPUTE_OPS or (node.op_type == "Gather" and node.input[0] == name):
+                return True
+        return False
+
+    def _weight_inputs(self, g: Any, cfg: ModelConfig) -> list[str]:
+        """Graph inputs that are weights (``model.weight_inputs``): ``auto`` takes every input that is not an
+        initializer, has only static dims (no batch or sequence dim the config binds) and is consumed only as
+        the weight operand of a matmul or conv (MatMul's and Gemm's B, Conv's W); ``none`` takes none; else a
+        comma-separated list of input names."""
+        inits = {t.name for t in g.initializer}
+        inputs = {vi.name: vi for vi in g.input if vi.name not in inits}
+        rule = cfg.weight_inputs.strip()
+        if rule == "none":
+            return []
+        if rule != "auto":
+            names = [n.strip() for n in rule.split(",") if n.strip()]
+            for n in names:
+                if n not in inputs:
+                    raise ConfigError("model.weight_inputs", cfg.weight_inputs,
+                                      "auto, none, or graph input names of the file, among: " + ", ".join(inputs)
+                                      + nearest(n, inputs))
+            return names
+        out = []
+        for name, vi in inputs.items():
+            dims = vi.type.tensor_type.shape.dim if vi.type.HasField("tensor_type") else []
+            if any(not d.HasField("dim_value") for d in dims) or name in self.bound_inputs:
+                continue
+            uses = [(self.nodes[i], list(self.nodes[i].input).index(name)) for i in self.consumers.get(name, [])]
+            if uses and all(n.op_type in WEIGHT_OPERAND and k == WEIGHT_OPERAND[n.op_type] for n, k in uses):
+                out.append(name)
+        return out
 
     # --- helpers -----------------------------------------------------------------------------------------
 
@@ -131,9 +187,26 @@ class _Importer:
         shape = self.shapes.get(name)
         if shape is None:
             shape = self.shapes.get(self.alias.get(name, name))
+        if shape is None:
+            shape = self._elementwise_shape(name)
         if shape is None or any(d < 1 for d in shape):
             raise onnx_error(self.path, f"node '{node.name}' ({node.op_type}): tensor '{name}' has no static shape "
                                   f"after shape inference ({shape})")
+        return shape
+
+    def _elementwise_shape(self, name: str) -> tuple[int, ...] | None:
+        """The shape of an element-wise op's output that shape inference left unknown (an op without a schema
+        in the file's opset, e.g. Stream's custom Silu, Gelu before opset 20): its inputs broadcast."""
+        producer = self.producer.get(name)
+        if producer is None or producer.op_type not in ELEMENTWISE_FLOPS or producer.op_type == "LRN":
+            return None
+        shapes = [self.shape(n, producer) for n in producer.input if n and n not in self.consts]
+        try:
+            shape = tuple(int(d) for d in np.broadcast_shapes(*shapes)) if shapes else None
+        except ValueError:
+            return None
+        if shape is not None:
+            self.shapes[name] = shape
         return shape
 
     def tensor(self, name: str, axes: Sequence[Axis], node: Any, elem_scale: float = 1.0) -> Tensor | None:
@@ -143,7 +216,8 @@ class _Importer:
             return None
         if name in self.weights:
             self.used_weights.add(name)
-            return Tensor(name, tuple(axes), Role.WEIGHT, self.bpe * elem_scale)
+            bpe = self.bpe if self.float.get(name, True) else float(self.itemsize.get(name, 1))
+            return Tensor(name, tuple(axes), Role.WEIGHT, bpe * elem_scale)
         bpe = self.bpe if self.float.get(name, True) else float(self.itemsize.get(name, 8))
         return Tensor(name, tuple(axes), Role.ACTIVATION, bpe * elem_scale)
 
@@ -316,6 +390,15 @@ class _Importer:
             self.norm(name, style, node.input[0], [n for n in node.input[1:] if n], node.output[0], node, 0)
         elif t in ELEMENTWISE_FLOPS:
             self.elementwise(name, node, ELEMENTWISE_FLOPS[t], "elementwise")
+        elif t == "BatchNormalization":  # inference: a per-channel multiply-add (scale and shift folded)
+            y = node.output[0]
+            dims = self.out_dims(y, node)
+            axes = [d for d, _ in dims]
+            params = [self.tensor(n, axes[1:2], node) for n in node.input[1:] if n]  # [C] on axis 1
+            self.emit(name, "elementwise", dims, [self.tensor(node.input[0], axes, node), *params],
+                      self.out_tensor(y, axes), 2.0)
+        elif t == "LRN":  # x / (bias + alpha/size * sum of size squares)^beta: square-sum 2 per tap, 4 more
+            self.elementwise(name, node, 2.0 * int(self.attr(node, "size", 5)) + 4.0, "elementwise")
         elif t == "Gather" and self.alias.get(node.input[0], node.input[0]) in self.weights:
             self.embedding(name, node)
         elif t in LAYOUT:
@@ -482,11 +565,19 @@ class _Importer:
         return sum(math.prod(s) for s in self.weights.values())
 
 
+def _has_data(t: Any) -> bool:
+    """Whether an initializer carries its values in the file (not shape-only, not in external data)."""
+    if t.data_location == 1 or t.external_data:  # TensorProto.EXTERNAL: never read
+        return False
+    fields = ("raw_data", "float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data")
+    return math.prod(int(d) for d in t.dims) == 0 or any(len(getattr(t, f)) for f in fields)
+
+
 def onnx_graph(cfg: ModelConfig) -> Graph:
     """The workload graph of the ONNX file ``cfg.path`` (one Layer, ``batch`` and seq dims bound from cfg)."""
-    model = load_onnx(cfg)
+    model, bound = load_onnx_bound(cfg)
     try:
-        imp = _Importer(model, cfg)
+        imp = _Importer(model, cfg, bound)
         ops = imp.run()
     except (ValueError, KeyError, IndexError, TypeError) as err:
         # Content the checker let through but the IR cannot express (an odd shape, dtype or attribute).

@@ -34,7 +34,13 @@ def _bind(param: str, cfg: ModelConfig) -> int | None:
 
 def load_onnx(cfg: ModelConfig) -> Any:
     """Load, check, bind and shape-infer ``cfg.path``; a ModelProto whose every tensor has a static shape."""
+    return load_onnx_bound(cfg)[0]
+
+
+def load_onnx_bound(cfg: ModelConfig) -> tuple[Any, frozenset[str]]:
+    """:func:`load_onnx` and the names of the graph inputs that had a symbolic dim bound from the config."""
     path = cfg.path
+    bound: set[str] = set()
     if not path:
         raise ConfigError("model.path", path, "the ONNX file to import: model=onnx model.path=<file.onnx>")
     try:
@@ -44,12 +50,13 @@ def load_onnx(cfg: ModelConfig) -> Any:
     if not Path(path).is_file():
         raise onnx_error(path, "no such file")
     try:
-        model = onnx.load(path)
-        onnx.checker.check_model(model)
-    except Exception as err:  # protobuf DecodeError, ValidationError, ...: the file is not a usable model
+        # Weights are never read: external data files may be absent (Stream / ZigZag ship shape-only models).
+        model = onnx.load(path, load_external_data=False)
+    except Exception as err:  # protobuf DecodeError, ...: the file is not a model
         raise onnx_error(path, f"not a valid ONNX model ({type(err).__name__}: {err})") from None
     if not model.graph.node:
         raise onnx_error(path, "the ONNX graph has no nodes (empty or truncated file)")
+    _check_external_locations(model, path)
     inits = {t.name for t in model.graph.initializer}
     for vi in model.graph.input:
         if vi.name in inits:
@@ -67,12 +74,47 @@ def load_onnx(cfg: ModelConfig) -> Any:
                                  "(bound to model.batch) or seq (bound to model.seq_len), or make it static")
             dim.Clear()
             dim.dim_value = value
-    # Stale symbolic shapes of intermediate values and outputs are recomputed by shape inference.
+            bound.add(vi.name)
+    # Symbolic shapes of intermediate values and outputs are stale once inputs are bound: shape inference
+    # recomputes them. Fully static ones are kept (they give the shapes of custom ops such as Stream's Silu).
+    keep = [vi for vi in model.graph.value_info if _static(vi)]
     del model.graph.value_info[:]
+    model.graph.value_info.extend(keep)
     for vi in model.graph.output:
-        if vi.type.HasField("tensor_type"):
+        if vi.type.HasField("tensor_type") and not _static(vi):
             vi.type.tensor_type.ClearField("shape")
+    # No strict checker: it rejects initializers that carry shapes but no data, extra attributes (Stream's
+    # Gemm act_size) and integer convs. Shape inference checks what the import needs; types are not checked
+    # (int8 Conv), and a model it cannot fully infer strictly (an op without a schema) is inferred leniently:
+    # every tensor the importer then uses must still have a static shape (onnx_import.py).
     try:
-        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
-    except Exception as err:
-        raise onnx_error(path, f"ONNX shape inference failed ({type(err).__name__}: {err})") from None
+        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=True, data_prop=True), \
+            frozenset(bound)
+    except Exception as strict_err:
+        try:
+            return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True), \
+                frozenset(bound)
+        except Exception:
+            raise onnx_error(path, f"ONNX shape inference failed ({type(strict_err).__name__}: {strict_err})") \
+                from None
+
+
+def _static(vi: Any) -> bool:
+    """A value_info with a tensor type whose every dim is a positive number."""
+    if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
+        return False
+    dims = vi.type.tensor_type.shape.dim
+    return all(d.HasField("dim_value") and d.dim_value > 0 for d in dims)
+
+
+def _check_external_locations(model: Any, path: str) -> None:
+    """External data is never read, but a location outside the model's folder is refused: a file that points
+    there is not a model to trust."""
+    for t in model.graph.initializer:
+        for entry in t.external_data:
+            if entry.key != "location":
+                continue
+            loc = Path(entry.value)
+            if loc.is_absolute() or ".." in loc.parts:
+                raise onnx_error(path, f"initializer '{t.name}' has external data outside the model's folder "
+                                 f"({entry.value})")

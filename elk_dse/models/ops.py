@@ -41,8 +41,12 @@ Dims = Sequence[tuple[str, int]]
 
 # Weight tensors by class (their name before the first dot): the MLP's and experts' matrices, and the
 # attention projections. Everything else (embeddings, norms, LM head, pooler) is class ``weights``.
-MLP_WEIGHTS = frozenset({"gate_proj", "up_proj", "down_proj", "fc1", "fc2", "experts"})
-ATTENTION_WEIGHTS = frozenset({"q_proj", "k_proj", "v_proj", "o_proj"})
+MLP_WEIGHTS = frozenset({"gate_proj", "up_proj", "down_proj", "fc1", "fc2", "experts",
+                         # imported decoders (models/hf.py): fused gate/up, shared experts
+                         "gate_up_proj", "shared_experts", "shared_expert_gate"})
+ATTENTION_WEIGHTS = frozenset({"q_proj", "k_proj", "v_proj", "o_proj",
+                               # imported decoders: fused qkv, multi-head latent attention's projections
+                               "qkv_proj", "q_a_proj", "q_b_proj", "kv_a_proj", "kv_a_proj_rope", "kv_b_proj"})
 
 
 def weight_class(name: str) -> str:
@@ -197,11 +201,13 @@ class Ops:
 
 @dataclass(frozen=True)
 class Builder:
-    """A registered model: a function from config to graph, and the phases the model has."""
+    """A registered model: a function from config to graph, and the phases the model has; ``takes_arch``: it
+    reads ``model.arch`` (the decoders of models/zoo.py)."""
 
     fn: Callable[[ModelConfig], Graph]
     phases: tuple[str, ...]
     description: str = ""
+    takes_arch: bool = False
 
     def __call__(self, cfg: ModelConfig) -> Graph:
         return self.fn(cfg)

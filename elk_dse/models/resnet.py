@@ -13,10 +13,14 @@ the stage's identical remaining blocks with ``repeat``, then ``head`` (global av
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from elk_dse.errors import ConfigError
 from elk_dse.ir.graph import Graph, Layer, Operator, Role, Window
 from elk_dse.models.config import ModelConfig
-from elk_dse.models.ops import ADD_FLOPS, MATMUL_FLOPS, RELU_FLOPS, Builder, Ops, count_params, make_graph
+from elk_dse.models.hf import Arch
+from elk_dse.models.ops import ADD_FLOPS, MATMUL_FLOPS, RELU_FLOPS, Ops, count_params, make_graph
 
 IMAGE, CHANNELS, CLASSES = 224, 3, 1000
 STEM_CHANNELS = 64
@@ -75,23 +79,25 @@ def bottleneck(
     return tuple(ops), p
 
 
-def resnet50_graph(cfg: ModelConfig) -> Graph:
-    """ResNet-50 forward of ``batch`` 224x224 images (``seq_len`` and ``kv_len`` are ignored)."""
+def resnet50_graph(cfg: ModelConfig, stages: tuple[tuple[int, int, int, int], ...] = STAGES,
+                   stem_channels: int = STEM_CHANNELS, channels: int = CHANNELS, classes: int = CLASSES) -> Graph:
+    """A bottleneck ResNet (ResNet-50 unless ``stages`` say otherwise) forward of ``batch`` 224x224 images
+    (``seq_len`` and ``kv_len`` are ignored)."""
     if cfg.fused_attention:
-        raise ConfigError("model.fused_attention", True, "resnet50 has no attention")
+        raise ConfigError("model.fused_attention", True, f"{cfg.name} has no attention")
     o, n = Ops(cfg.bytes_per_element), cfg.batch
-    stem_conv, size = conv(o, "conv1", n, CHANNELS, STEM_CHANNELS, IMAGE, 7, 2, "image", "conv1")
+    stem_conv, size = conv(o, "conv1", n, channels, stem_channels, IMAGE, 7, 2, "image", "conv1")
     pooled = out_size(size, 3, 2, 1)
-    pool_dims = (("n", n), ("c", STEM_CHANNELS), ("p", pooled), ("q", pooled), ("r", 3), ("s", 3))
+    pool_dims = (("n", n), ("c", stem_channels), ("p", pooled), ("q", pooled), ("r", 3), ("s", 3))
     pool_in = o.act("conv1_act", "n", "c", Window("p", "r", 2, 1, size), Window("q", "s", 2, 1, size))
     stem = (
         stem_conv,
-        relu(o, "relu1", n, STEM_CHANNELS, size, "conv1", "conv1_act"),
+        relu(o, "relu1", n, stem_channels, size, "conv1", "conv1_act"),
         o.op("maxpool", "pool", pool_dims, (pool_in,), o.act("x", "n", "c", "p", "q"), 1.0),  # 1 compare/tap
     )
     layers = [Layer("stem", stem)]
-    size, c_in = pooled, STEM_CHANNELS
-    for i, (blocks, width, c_out, stride) in enumerate(STAGES, start=1):
+    size, c_in = pooled, stem_channels
+    for i, (blocks, width, c_out, stride) in enumerate(stages, start=1):
         first, out = bottleneck(o, f"stage{i}.first.", n, c_in, width, c_out, size, stride)
         layers.append(Layer(f"stage{i}.first", first))
         rest, _ = bottleneck(o, f"stage{i}.", n, c_out, width, c_out, out, 1)
@@ -106,14 +112,35 @@ def resnet50_graph(cfg: ModelConfig) -> Graph:
             o.act("features", "n", "c"),
             1.0,
         ),  # 1 add/element
-        o.linear("fc", n, c_in, CLASSES, x="features", y="logits", bias=True, out_role=Role.OUTPUT),
+        o.linear("fc", n, c_in, classes, x="features", y="logits", bias=True, out_role=Role.OUTPUT),
     )
     layers.append(Layer("head", head))
-    blocks = sum(stage[0] for stage in STAGES)
-    meta = (("num_layers", 50), ("blocks", blocks), ("image_size", IMAGE), ("classes", CLASSES))
+    blocks = sum(stage[0] for stage in stages)
+    meta = (("num_layers", 3 * blocks + 2), ("blocks", blocks), ("image_size", IMAGE), ("classes", classes))
     return make_graph(cfg, layers, count_params(layers, {}), meta, batch=n, seq_len=0, kv_len=0)
 
 
-RESNETS: dict[str, Builder] = {
-    "resnet50": Builder(resnet50_graph, ("prefill", "train"), "ResNet-50 v1.5, 224x224 classification"),
+def resnet_arch(arch: Mapping[str, Any], cfg: ModelConfig) -> Graph:
+    """A bottleneck ResNet from Hugging Face ``resnet`` config.json fields (microsoft/resnet-50): stage depths
+    and output widths (bottleneck width = width / 4), stem width; the first stage keeps the resolution."""
+    a = Arch(arch, "model.arch", "resnet")
+    if a.text("layer_type", "bottleneck") != "bottleneck":
+        raise a.reject("layer_type", a.data.get("layer_type"), "bottleneck (basic blocks are not modelled)")
+    if a.flag("downsample_in_first_stage", False):
+        raise a.reject("downsample_in_first_stage", True, "false (the first stage keeps the resolution)")
+    depths, widths = a.data.get("depths"), a.data.get("hidden_sizes")
+    ok = isinstance(depths, list | tuple) and isinstance(widths, list | tuple) and len(depths) == len(widths) > 0
+    if not ok or not all(isinstance(v, int) and v > 0 for v in (*depths, *widths)):
+        raise a.reject("depths", depths, "a list of positive block counts, as long as hidden_sizes (positive)")
+    if any(w % EXPANSION for w in widths):
+        raise a.reject("hidden_sizes", widths, f"multiples of {EXPANSION} (the bottleneck expansion)")
+    stages = tuple((int(d), int(w) // EXPANSION, int(w), 1 if i == 0 else 2)
+                   for i, (d, w) in enumerate(zip(depths, widths, strict=True)))
+    labels = a.data.get("id2label")
+    classes = len(labels) if labels else a.integer("num_labels", 2)
+    return resnet50_graph(cfg, stages, a.integer("embedding_size", 64), a.integer("num_channels", 3), classes)
+
+
+CNN_TYPES: dict[str, tuple[Callable[[Mapping[str, Any], ModelConfig], Graph], str]] = {
+    "resnet": (resnet_arch, "bottleneck ResNet, 224x224 classification"),
 }

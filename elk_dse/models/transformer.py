@@ -1,4 +1,7 @@
-"""Transformer blocks and the decoder-only LLMs (Llama-2, OPT, Gemma-2).
+"""Transformer blocks and the decoder-only LLM graph.
+
+The decoders' architectures are data: ``conf/model/<name>.yaml`` (``arch:``) or a Hugging Face config.json
+(``model=hf``), parsed into a :class:`TransformerSpec` by models/hf.py and registered by models/zoo.py.
 
 A decoder graph is three layers: ``embed`` (repeat 1), ``decoder`` (repeat = num_layers; op names carry no
 layer index, so the block compiles once) and ``head`` (final norm + LM head).
@@ -28,17 +31,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from elk_dse.errors import ConfigError
-from elk_dse.ir.graph import Graph, Operator, Role
+from elk_dse.ir.graph import Graph, Layer, Operator, Role, Tensor
 from elk_dse.models.config import ModelConfig
 from elk_dse.models.ops import (
     ADD_FLOPS,
     GATE_FLOPS,
     GELU_FLOPS,
     MATMUL_FLOPS,
+    NORM_FLOPS,
     RELU_FLOPS,
+    SIGMOID_FLOPS,
     SILU_FLOPS,
     SOFTMAX_FLOPS,
-    Builder,
     Ops,
     count_param_bytes,
     count_params,
@@ -82,10 +86,45 @@ class TransformerSpec:
     post_ln: bool = False
     experts: int = 0
     top_k: int = 0
+    # --- structure of imported decoders (models/hf.py); the defaults are the zoo's original structure ---
+    qkv_bias: bool = False  # biases on q/k/v only (Qwen2)
+    fused_qkv: bool = False  # one qkv_proj matmul (Phi-3, Falcon, GPT-2, GPT-NeoX)
+    fused_gate_up: bool = False  # one gate_up_proj matmul (Phi-3)
+    parallel: int = 0  # attention and MLP in parallel on the block input: 0 no, 1 one shared norm (Falcon), 2 two
+    qk_norm: bool = False  # RMSNorm over head_dim of q and k (Qwen3)
+    sliding_window: int = 0  # keys a sliding-window layer attends to (0: none)
+    sliding_every: int = 0  # 1: every layer slides (Mistral v0.1), 2: layers 0, 2, 4, ... (Gemma-2)
+    position_offset: int = 2  # extra rows of a learned position table (OPT 2, GPT-2 0)
+    moe_ffn: int = 0  # width of one routed expert (0: ffn); ffn stays the dense layers' width
+    shared_ffn: int = 0  # width of the always-on shared expert MLP of an MoE layer (0: none)
+    shared_gate: bool = False  # a sigmoid gate (hidden -> 1) scales the shared expert (Qwen2-MoE)
+    first_dense: int = 0  # leading layers with a dense MLP before the MoE layers (DeepSeek first_k_dense_replace)
+    router_bias: bool = False  # a per-expert routing bias (DeepSeek-V3 e_score_correction_bias)
+    q_lora_rank: int = 0  # MLA: low-rank query (0: a full q_proj)
+    kv_lora_rank: int = 0  # MLA (multi-head latent attention) when > 0: the cached latent's width
+    qk_rope_dim: int = 0  # MLA: rotary part of each query/key head (head_dim is the non-rotary part)
+    v_head_dim: int = 0  # MLA: value head width
+    model_type: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kv_heads < 1 or self.heads % self.kv_heads:
+            raise ConfigError("num_key_value_heads", self.kv_heads,
+                              f"a divisor of num_attention_heads={self.heads} (>= 1)")
+        if self.experts and not 1 <= self.top_k <= self.experts:
+            raise ConfigError("num_experts_per_tok", self.top_k, f"1..{self.experts} (the number of experts)")
+        if self.first_dense > self.num_layers:
+            raise ConfigError("first_k_dense_replace", self.first_dense,
+                              f"at most num_hidden_layers={self.num_layers}")
+
+    @property
+    def expert_ffn(self) -> int:
+        """Width of one routed expert."""
+        return self.moe_ffn or self.ffn
 
     def meta(self) -> tuple[tuple[str, object], ...]:
         """The architecture facts a report shows."""
         return (
+            *((("model_type", self.model_type),) if self.model_type else ()),
             ("num_layers", self.num_layers),
             ("hidden", self.hidden),
             ("heads", self.heads),
@@ -94,6 +133,8 @@ class TransformerSpec:
             ("ffn", self.ffn),
             ("vocab", self.vocab),
             *((("experts", self.experts), ("top_k", self.top_k)) if self.experts else ()),
+            *((("kv_lora_rank", self.kv_lora_rank),) if self.kv_lora_rank else ()),
+            *((("sliding_window", self.sliding_window),) if self.sliding_window else ()),
         )
 
 
@@ -103,21 +144,129 @@ def attention_ops(
     """Q/K/V projections of ``src``, attention and output projection to ``y`` for B sequences of s tokens.
 
     ``cache``: the K/V projections' outputs are KV-cache rows written to HBM; with ``decode`` attention reads
-    the cache (``kv_len`` rows) instead of the fresh K/V.
+    the cache (``kv_len`` rows) instead of the fresh K/V. Prefill attends over ``kv_len`` keys per query
+    (``s``, or the sliding window when shorter).
     """
+    if spec.kv_lora_rank:
+        return mla_ops(o, spec, b, s, kv_len, src, y, decode=decode, cache=cache)
     t, h, d = b * s, spec.hidden, spec.head_dim
     kv_role = Role.KV_CACHE if cache else Role.ACTIVATION
-    ops = [
-        o.linear("q_proj", t, h, spec.heads * d, x=src, y="q", bias=spec.bias),
-        o.linear("k_proj", t, h, spec.kv_heads * d, x=src, y="k", bias=spec.bias, out_role=kv_role),
-        o.linear("v_proj", t, h, spec.kv_heads * d, x=src, y="v", bias=spec.bias, out_role=kv_role),
-    ]
+    qkv_bias = spec.bias or spec.qkv_bias
+    # With a per-head q/k norm (Qwen3) the projections write q_raw / k_raw and the norms write q / k.
+    qn, kn = ("q_raw", "k_raw") if spec.qk_norm else ("q", "k")
+    k_role = Role.ACTIVATION if spec.qk_norm else kv_role
+    if spec.fused_qkv:
+        # One matmul writes q, k and v side by side; zero-FLOP layout ops hand its column blocks on (k and v
+        # to the cache), so FLOPs, weights and cache bytes equal the unfused projections'.
+        width = (spec.heads + 2 * spec.kv_heads) * d
+        ops = [o.linear("qkv_proj", t, h, width, x=src, y="qkv", bias=qkv_bias)]
+        for name, heads, role in ((qn, spec.heads, Role.ACTIVATION), (kn, spec.kv_heads, k_role),
+                                  ("v", spec.kv_heads, kv_role)):
+            ops.append(o.op(f"{name}_split", "layout", (("t", t), ("o", heads * d)),
+                            (o.act("qkv", "t", "o"),), o.act(name, "t", "o", role=role), 0.0))
+    else:
+        ops = [
+            o.linear("q_proj", t, h, spec.heads * d, x=src, y=qn, bias=qkv_bias),
+            o.linear("k_proj", t, h, spec.kv_heads * d, x=src, y=kn, bias=qkv_bias, out_role=k_role),
+            o.linear("v_proj", t, h, spec.kv_heads * d, x=src, y="v", bias=qkv_bias, out_role=kv_role),
+        ]
+    if spec.qk_norm:  # per-head RMSNorm of q and k (Qwen3): one head_dim weight each
+        for name, heads, role in (("q", spec.heads, Role.ACTIVATION), ("k", spec.kv_heads, kv_role)):
+            dims = (("t", t * heads), ("d", d))
+            ops.append(o.op(f"{name}_norm", "norm", dims,
+                            (o.act(f"{name}_raw", "t", "d"), o.weight(f"{name}_norm.weight", "d")),
+                            o.act(name, "t", "d", role=role), NORM_FLOPS["rms"]))
     g, r = spec.kv_heads, spec.heads // spec.kv_heads
     if decode:
         ops += o.attention(b, g, r, d, kv_len, kv_role=Role.KV_CACHE)
     else:
-        ops += o.attention(b, g, r, d, s, q_len=s)
+        ops += o.attention(b, g, r, d, kv_len, q_len=s)
     ops.append(o.linear("o_proj", t, spec.heads * d, h, x="ctx", y=y, bias=spec.bias))
+    return ops
+
+
+def mla_ops(
+    o: Ops, spec: TransformerSpec, b: int, s: int, kv_len: int, src: str, y: str, *, decode: bool, cache: bool
+) -> list[Operator]:
+    """Multi-head latent attention (DeepSeek-V2/V3) on B sequences of s tokens.
+
+    Per token the KV cache holds the normalised latent (``kv_lora_rank``) and one shared rotary key
+    (``qk_rope_dim``): ``kv_a_proj`` (hidden -> latent) and ``kv_a_proj_rope`` (hidden -> rope) are the two
+    column blocks of DeepSeek's ``kv_a_proj_with_mqa``. ``kv_b_proj`` (latent -> heads x (nope + v)) is held as
+    its key block ``kv_b_proj.k`` [heads, nope, latent] and value block ``kv_b_proj.v`` [heads, latent, v].
+
+    - decode (weight absorption, as FlashMLA / vLLM run it): each query head's non-rotary part is mapped into
+      the latent space through ``kv_b_proj.k``; one fused ``attention`` operator reads the cache once,
+      ``kv_len`` rows of latent + rope, and yields each head's context in latent space (scores over latent +
+      rope: 2 FLOPs per point, softmax 5 per key, values over the latent: 2 per point), which
+      ``kv_b_proj.v`` maps to the value heads.
+    - prefill / train: the latent is expanded to per-head keys and values through ``kv_b_proj`` and attention
+      is ordinary multi-head attention with head width nope + rope for scores and ``v_head_dim`` for values.
+    """
+    t, h, nh = b * s, spec.hidden, spec.heads
+    c, rope, nope, vd = spec.kv_lora_rank, spec.qk_rope_dim, spec.head_dim, spec.v_head_dim
+    qk = nope + rope
+    kv_role = Role.KV_CACHE if cache else Role.ACTIVATION
+    ops: list[Operator] = []
+    if spec.q_lora_rank:
+        ops += [
+            o.linear("q_a_proj", t, h, spec.q_lora_rank, x=src, y="q_a"),
+            o.norm("q_a_layernorm", (("t", t), ("h", spec.q_lora_rank)), "q_a", "q_a_norm", "rms"),
+            o.linear("q_b_proj", t, spec.q_lora_rank, nh * qk, x="q_a_norm", y="q"),
+        ]
+    else:
+        ops.append(o.linear("q_proj", t, h, nh * qk, x=src, y="q"))
+    ops += [
+        o.linear("kv_a_proj", t, h, c, x=src, y="kv_a"),
+        o.linear("kv_a_proj_rope", t, h, rope, x=src, y="k_pe", out_role=kv_role),
+    ]
+    latent = (("t", t), ("c", c))
+    ops.append(o.op("kv_a_layernorm", "norm", latent,
+                    (o.act("kv_a", "t", "c"), o.weight("kv_a_layernorm.weight", "c")),
+                    o.act("kv_c", "t", "c", role=kv_role), NORM_FLOPS["rms"]))
+    if decode:
+        # q_nope [b, head, nope] x W_UK [head, nope, c] -> q in latent space [b, head, c]
+        ops.append(o.op("q_absorb", "matmul", (("b", b), ("n", nh), ("d", nope), ("c", c)),
+                        (o.act("q", "b", "n", "d"), o.weight("kv_b_proj.k", "n", "d", "c")),
+                        o.act("q_latent", "b", "n", "c"), MATMUL_FLOPS))
+        w = c + rope  # one cached row: latent + rotary key
+        cache_t = o.act("kv_cache", "b", "l", "w", role=Role.KV_CACHE)
+        dims = (("b", b), ("n", nh), ("l", kv_len), ("w", w))
+        # Per (head, key, cache element): score 2 over all w elements, value 2 over the c latent ones, softmax 5
+        # per (head, key).
+        per_point = MATMUL_FLOPS + MATMUL_FLOPS * c / w + SOFTMAX_FLOPS / w
+        ops.append(o.op("attention", "matmul", dims, (o.act("q_latent", "b", "n", "w"), cache_t),
+                        o.act("ctx_latent", "b", "n", "w"), per_point))
+        ops.append(o.op("v_absorb", "matmul", (("b", b), ("n", nh), ("c", c), ("v", vd)),
+                        (o.act("ctx_latent", "b", "n", "c"), o.weight("kv_b_proj.v", "n", "c", "v")),
+                        o.act("ctx", "b", "n", "v"), MATMUL_FLOPS))
+    else:
+        ops += [
+            o.op("kv_b_proj_k", "matmul", (("t", t), ("n", nh), ("c", c), ("d", nope)),
+                 (o.act("kv_c", "t", "c"), o.weight("kv_b_proj.k", "n", "d", "c")), o.act("k_nope", "t", "n", "d"),
+                 MATMUL_FLOPS),
+            o.op("kv_b_proj_v", "matmul", (("t", t), ("n", nh), ("c", c), ("v", vd)),
+                 (o.act("kv_c", "t", "c"), o.weight("kv_b_proj.v", "n", "c", "v")), o.act("v", "t", "n", "v"),
+                 MATMUL_FLOPS),
+        ]
+        score = (("b", b), ("n", nh), ("s", s), ("s2", kv_len))
+        q = o.act("q", "b", "n", "s", "d")
+        k = o.act("k", "b", "n", "s2", "d")
+        v = o.act("v", "b", "n", "s2", "e")
+        if o.fused_attention:
+            dims = (*score, ("d", qk))
+            ops.append(o.op("attention", "matmul", dims, (q, k, v), o.act("ctx", "b", "n", "s", "d"),
+                            MATMUL_FLOPS + (MATMUL_FLOPS * vd + SOFTMAX_FLOPS) / qk))
+        else:
+            ops += [
+                o.op("attn_score", "matmul", (*score, ("d", qk)), (q, k), o.act("scores", "b", "n", "s", "s2"),
+                     MATMUL_FLOPS),
+                o.op("attn_softmax", "softmax", score, (o.act("scores", "b", "n", "s", "s2"),),
+                     o.act("probs", "b", "n", "s", "s2"), SOFTMAX_FLOPS),
+                o.op("attn_value", "matmul", (*score, ("e", vd)), (o.act("probs", "b", "n", "s", "s2"), v),
+                     o.act("ctx", "b", "n", "s", "e"), MATMUL_FLOPS),
+            ]
+    ops.append(o.linear("o_proj", t, nh * vd, h, x="ctx", y=y))
     return ops
 
 
@@ -128,8 +277,9 @@ def expected_experts(experts: int, top_k: int, tokens: int) -> float:
 
 
 def moe_ops(o: Ops, spec: TransformerSpec, t: int, src: str, y: str, top_k: int) -> list[Operator]:
-    """A mixture-of-experts SwiGLU MLP on t tokens, each routed to ``top_k`` experts (see module docstring)."""
-    h, f, e, k = spec.hidden, spec.ffn, spec.experts, top_k
+    """A mixture-of-experts SwiGLU MLP on t tokens, each routed to ``top_k`` experts (see module docstring),
+    plus the always-on shared expert MLP of DeepSeek / Qwen2-MoE when ``spec.shared_ffn``."""
+    h, f, e, k = spec.hidden, spec.expert_ffn, spec.experts, top_k
     pairs = t * k  # token-expert pairs: each token's row goes through k experts
     loaded = expected_experts(e, k, t)
 
@@ -140,9 +290,13 @@ def moe_ops(o: Ops, spec: TransformerSpec, t: int, src: str, y: str, top_k: int)
         dims = (("t", pairs), ("h", d_in), ("o", d_out))
         return o.op(f"expert_{name}", "matmul", dims, (o.act(x, "t", "h"), w), o.act(out, "t", "o"), MATMUL_FLOPS)
 
-    return [
+    router_in = [o.act("router_logits", "t", "e")]
+    if spec.router_bias:
+        router_in.append(o.weight("router.bias", "e"))
+    routed = "routed_out" if spec.shared_ffn else y
+    ops = [
         o.linear("router", t, h, e, x=src, y="router_logits"),
-        o.op("router_softmax", "softmax", (("t", t), ("e", e)), (o.act("router_logits", "t", "e"),),
+        o.op("router_softmax", "softmax", (("t", t), ("e", e)), tuple(router_in),
              o.act("router_probs", "t", "e"), SOFTMAX_FLOPS),
         expert("gate_proj", h, f, src, "gate"),
         expert("up_proj", h, f, src, "up"),
@@ -150,20 +304,50 @@ def moe_ops(o: Ops, spec: TransformerSpec, t: int, src: str, y: str, top_k: int)
         expert("down_proj", f, h, "mlp_act", "expert_out"),
         # y[t] = sum over the k chosen experts of router weight x expert output: a multiply-add each.
         o.op("expert_combine", "elementwise", (("t", t), ("k", k), ("h", h)),
-             (o.act("expert_out", "t", "k", "h"), o.act("router_probs", "t", "k")), o.act(y, "t", "h"), 2.0),
+             (o.act("expert_out", "t", "k", "h"), o.act("router_probs", "t", "k")), o.act(routed, "t", "h"), 2.0),
     ]
+    if spec.shared_ffn:
+        sf, hd = spec.shared_ffn, (("t", t), ("h", h))
+        ops += [
+            o.linear("shared_gate_proj", t, h, sf, x=src, y="shared_gate", weight="shared_experts.gate_proj.weight"),
+            o.linear("shared_up_proj", t, h, sf, x=src, y="shared_up", weight="shared_experts.up_proj.weight"),
+            o.elementwise("shared_swiglu", (("t", t), ("f", sf)), ("shared_gate", "shared_up"), "shared_act",
+                          ACT_FLOPS["swiglu"]),
+            o.linear("shared_down_proj", t, sf, h, x="shared_act", y="shared_out",
+                     weight="shared_experts.down_proj.weight"),
+        ]
+        inputs: tuple[str | Tensor, ...] = ("routed_out", "shared_out")
+        flops = ADD_FLOPS
+        if spec.shared_gate:  # y = routed + sigmoid(x . w) * shared: a multiply-add per element
+            ops += [
+                o.linear("shared_expert_gate", t, h, 1, x=src, y="shared_gate_logit"),
+                o.elementwise("shared_gate_sigmoid", (("t", t), ("o", 1)), ("shared_gate_logit",),
+                              "shared_scale", SIGMOID_FLOPS),
+            ]
+            inputs, flops = (*inputs, o.act("shared_scale", "t")), ADD_FLOPS + GATE_FLOPS
+        ops.append(o.elementwise("shared_combine", hd, inputs, y, flops))
+    return ops
 
 
-def mlp_ops(o: Ops, spec: TransformerSpec, t: int, src: str, y: str, top_k: int = 0) -> list[Operator]:
+def mlp_ops(o: Ops, spec: TransformerSpec, t: int, src: str, y: str, top_k: int = 0, dense: bool = False
+            ) -> list[Operator]:
     """The feed-forward block on t tokens: gated (gate, up, act, down), plain (fc1, act, fc2), or a mixture
-    of experts when ``spec.experts`` (``top_k``: experts per token, 0 = ``spec.top_k``)."""
-    if spec.experts:
+    of experts when ``spec.experts`` and not ``dense`` (``top_k``: experts per token, 0 = ``spec.top_k``)."""
+    if spec.experts and not dense:
         return moe_ops(o, spec, t, src, y, top_k or spec.top_k)
     h, f, ew = spec.hidden, spec.ffn, (("t", t), ("f", spec.ffn))
     if spec.mlp in ("swiglu", "geglu"):
+        if spec.fused_gate_up:  # one matmul writes gate and up side by side; layout ops hand the halves on
+            up = [o.linear("gate_up_proj", t, h, 2 * f, x=src, y="gate_up", bias=spec.bias)]
+            up += [o.op(f"{n}_split", "layout", ew, (o.act("gate_up", "t", "f"),), o.act(n, "t", "f"), 0.0)
+                   for n in ("gate", "up")]
+        else:
+            up = [
+                o.linear("gate_proj", t, h, f, x=src, y="gate", bias=spec.bias),
+                o.linear("up_proj", t, h, f, x=src, y="up", bias=spec.bias),
+            ]
         return [
-            o.linear("gate_proj", t, h, f, x=src, y="gate", bias=spec.bias),
-            o.linear("up_proj", t, h, f, x=src, y="up", bias=spec.bias),
+            *up,
             o.elementwise(f"{spec.mlp}", ew, ("gate", "up"), "mlp_act", ACT_FLOPS[spec.mlp]),
             o.linear("down_proj", t, f, h, x="mlp_act", y=y, bias=spec.bias),
         ]
@@ -184,9 +368,11 @@ def block_ops(
     decode: bool = False,
     cache: bool = False,
     top_k: int = 0,
+    dense: bool = False,
 ) -> tuple[Operator, ...]:
     """One transformer layer on B sequences of s tokens: input ``x``, output ``x`` (pre-LN, or post-LN for
-    BERT)."""
+    BERT; attention and MLP side by side on the block input with ``spec.parallel``). ``kv_len``: keys each
+    query attends to; ``dense``: a dense MLP even in an MoE model (DeepSeek's first layers)."""
     t, hd = b * s, (("t", b * s), ("h", spec.hidden))
     ops: list[Operator] = []
 
@@ -206,19 +392,48 @@ def block_ops(
         return tuple(ops)
     norm("attn_norm", "x", "x_norm")
     ops += attention_ops(o, spec, b, s, kv_len, "x_norm", "attn_out", decode=decode, cache=cache)
+    if spec.parallel:  # x + attn(norm(x)) + mlp(norm'(x)): Falcon shares one norm, GPT-NeoX has two
+        mlp_in = "x_norm"
+        if spec.parallel == 2:
+            norm("mlp_norm", "x", "h_norm")
+            mlp_in = "h_norm"
+        ops += mlp_ops(o, spec, t, mlp_in, "mlp_out", top_k, dense)
+        residual("attn_residual", "x", "attn_out", "h")
+        residual("mlp_residual", "h", "mlp_out", "x")
+        return tuple(ops)
     attn = "attn_out"
     if spec.sandwich_norm:
         norm("post_attn_norm", attn, "attn_out_norm")
         attn = "attn_out_norm"
     residual("attn_residual", "x", attn, "h")
     norm("mlp_norm", "h", "h_norm")
-    ops += mlp_ops(o, spec, t, "h_norm", "mlp_out", top_k)
+    ops += mlp_ops(o, spec, t, "h_norm", "mlp_out", top_k, dense)
     mlp = "mlp_out"
     if spec.sandwich_norm:
         norm("post_mlp_norm", mlp, "mlp_out_norm")
         mlp = "mlp_out_norm"
     residual("mlp_residual", "h", mlp, "x")
     return tuple(ops)
+
+
+def layer_groups(spec: TransformerSpec, kv_len: int) -> list[tuple[str, int, bool, int]]:
+    """The decoder's distinct layers as (layer name, keys attended, dense MLP, count), in model order.
+
+    Layers differ when an MoE model starts with dense layers (``first_dense``: ``decoder_dense``) or when a
+    sliding window caps the keys of some layers below ``kv_len`` (``decoder_sliding``: Gemma-2's even layers,
+    all of Mistral v0.1's); otherwise there is one group, ``decoder``, of every layer.
+    """
+    window = spec.sliding_window if spec.sliding_every and 0 < spec.sliding_window < kv_len else 0
+    counts: dict[tuple[bool, bool], int] = {}
+    for i in range(spec.num_layers):
+        dense = bool(spec.experts) and i < spec.first_dense
+        sliding = bool(window) and i % spec.sliding_every == 0
+        counts[(dense, sliding)] = counts.get((dense, sliding), 0) + 1
+    out = []
+    for (dense, sliding), count in sorted(counts.items(), key=lambda kv: (not kv[0][0], not kv[0][1])):
+        name = ("decoder_dense" if dense else "decoder") + ("_sliding" if sliding else "")
+        out.append((name, window if sliding else kv_len, dense, count))
+    return out
 
 
 def check_positions(cfg: ModelConfig, limit: int, *fields: str) -> None:
@@ -257,7 +472,7 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
                 ADD_FLOPS,
             )
         )
-        tables["embed_positions"] = (spec.max_positions + 2) * h
+        tables["embed_positions"] = (spec.max_positions + spec.position_offset) * h
     # The head sees one token per sequence: the decoded token, or the last prompt token in prefill; in
     # training every token predicts its next one.
     head_t = b * s if train else b
@@ -279,56 +494,22 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
         raise ConfigError("model.active_experts", cfg.active_experts, f"{cfg.name} has no experts (use 0)")
     if top_k > spec.experts:
         raise ConfigError("model.active_experts", cfg.active_experts, f"at most {spec.experts} for {cfg.name}")
-    block = block_ops(o, spec, b, s, kv_len, decode=decode, cache=not train, top_k=top_k)
-    layers = stack(embed, "decoder", block, spec.num_layers, head)
+    groups = layer_groups(spec, kv_len)
+    if len(groups) == 1:  # one kind of layer (every zoo model): the layer is "decoder"
+        _, keys, dense, _ = groups[0]
+        block = block_ops(o, spec, b, s, keys, decode=decode, cache=not train, top_k=top_k, dense=dense)
+        layers = stack(embed, "decoder", block, spec.num_layers, head)
+    else:
+        body = tuple(Layer(name, block_ops(o, spec, b, s, keys, decode=decode, cache=not train, top_k=top_k,
+                                           dense=dense), count)
+                     for name, keys, dense, count in groups)
+        layers = (Layer("embed", tuple(embed)), *body, Layer("head", head))
     if spec.experts:  # every expert is stored, whichever a step loads
-        for name, size in (("gate_proj", h * spec.ffn), ("up_proj", h * spec.ffn), ("down_proj", spec.ffn * h)):
-            tables[f"experts.{name}"] = spec.experts * size * spec.num_layers
+        f = spec.expert_ffn
+        moe_layers = sum(count for _, _, dense, count in groups if not dense)
+        for name, size in (("gate_proj", h * f), ("up_proj", h * f), ("down_proj", f * h)):
+            tables[f"experts.{name}"] = spec.experts * size * moe_layers
     params = count_params(layers, tables)
     # Stored bytes: every tensor in its format; the tables (embedding, stacked experts) in theirs.
     stored = count_param_bytes(layers, {n: (size, o.weight(n).bytes_per_element) for n, size in tables.items()})
     return make_graph(cfg, layers, params, spec.meta(), batch=b, seq_len=s, kv_len=kv_len, parameter_bytes=stored)
-
-
-# Published configurations (Hugging Face config.json of each checkpoint).
-DECODER_SPECS: dict[str, TransformerSpec] = {
-    # meta-llama/Llama-2-7b-hf config.json; Touvron et al. 2023, "Llama 2" (6,738,415,616 params).
-    "llama2_7b": TransformerSpec(32, 4096, 32, 32, 128, 11008, 32000, "swiglu", "rms"),
-    # meta-llama/Llama-2-13b-hf config.json (13,015,864,320 params).
-    "llama2_13b": TransformerSpec(40, 5120, 40, 40, 128, 13824, 32000, "swiglu", "rms"),
-    # meta-llama/Llama-2-70b-hf config.json: GQA with 8 KV heads (68,976,648,192 params).
-    "llama2_70b": TransformerSpec(80, 8192, 64, 8, 128, 28672, 32000, "swiglu", "rms"),
-    # facebook/opt-30b config.json; Zhang et al. 2022, "OPT". Pre-LN, ReLU, biases everywhere, learned
-    # positions (2048 + 2 offset rows); the HF checkpoint ties lm_head to embed_tokens.
-    "opt_30b": TransformerSpec(
-        48, 7168, 56, 56, 128, 28672, 50272, "relu", "layer", bias=True, tied=True, max_positions=2048
-    ),
-    # google/gemma-2-27b config.json; Gemma Team 2024, "Gemma 2". GeGLU (gelu_pytorch_tanh), tied embeddings,
-    # RMSNorm before and after each sub-block. Every other layer uses a 4096-token sliding window in the real
-    # model; all layers are modelled as global attention (identical layers, and equal up to kv_len 4096).
-    "gemma2_27b": TransformerSpec(
-        46, 4608, 32, 16, 128, 36864, 256000, "geglu", "rms", tied=True, sandwich_norm=True
-    ),
-    # meta-llama/Llama-3.1-8B config.json: GQA with 8 KV heads, 128,256-token vocabulary, untied LM head
-    # (8,030,261,248 params).
-    "llama3_1_8b": TransformerSpec(32, 4096, 32, 8, 128, 14336, 128256, "swiglu", "rms"),
-    # meta-llama/Llama-3.1-70B config.json (70,553,706,496 params).
-    "llama3_1_70b": TransformerSpec(80, 8192, 64, 8, 128, 28672, 128256, "swiglu", "rms"),
-    # meta-llama/Llama-3.2-1B config.json: head_dim 64, tied embeddings (1,235,814,400 params).
-    "llama3_2_1b": TransformerSpec(16, 2048, 32, 8, 64, 8192, 128256, "swiglu", "rms", tied=True),
-    # meta-llama/Llama-3.2-3B config.json: 24 heads of 128, tied embeddings (3,212,749,824 params).
-    "llama3_2_3b": TransformerSpec(28, 3072, 24, 8, 128, 8192, 128256, "swiglu", "rms", tied=True),
-    # mistralai/Mistral-7B-Instruct-v0.3 config.json (the checkpoint tt-metal's tt_transformers runs):
-    # GQA with 8 KV heads, 32,768-token vocabulary (7,248,023,552 params). Its sliding window is off (null).
-    "mistral_7b": TransformerSpec(32, 4096, 32, 8, 128, 14336, 32768, "swiglu", "rms"),
-    # mistralai/Mixtral-8x7B-v0.1 config.json; Jiang et al. 2024, "Mixtral of Experts": 8 SwiGLU experts per
-    # layer, 2 per token, GQA with 8 KV heads (46,702,792,704 params).
-    "mixtral_8x7b": TransformerSpec(32, 4096, 32, 8, 128, 14336, 32000, "swiglu", "rms", experts=8, top_k=2),
-}
-
-
-def _decoder_builder(spec: TransformerSpec) -> Builder:
-    return Builder(lambda cfg: decoder_graph(spec, cfg), ("decode", "prefill", "train"), "decoder-only LLM")
-
-
-DECODERS: dict[str, Builder] = {name: _decoder_builder(spec) for name, spec in DECODER_SPECS.items()}
