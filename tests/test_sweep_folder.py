@@ -152,3 +152,23 @@ def test_a_killed_driver_leaves_no_ray_process_of_its_own_after_10_s(tmp_path):
             break
         time.sleep(0.2)
     assert not alive, {p: Path(f"/proc/{p}/cmdline").read_bytes()[:60] for p in alive}
+
+
+def test_a_model_file_changed_under_the_same_path_is_another_configuration(tmp_path, monkeypatch, capsys):
+    """model=hf model.path=config.json: the fingerprint hashes the file, so editing it and rerunning lands in a
+    new default folder, and an explicit out= is refused naming the file."""
+    config = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "intermediate_size": 128, "vocab_size": 100}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    monkeypatch.chdir(tmp_path)
+    args = ["model=hf", f"model.path={path}", "search.n_trials=2"]
+    assert _sweep(*args) == 0
+    assert _sweep("out=explicit", *args) == 0
+    path.write_text(json.dumps({**config, "num_hidden_layers": 4}))
+    assert _sweep(*args) == 0
+    assert len(_folders(tmp_path)) == 2
+    capsys.readouterr()
+    assert _sweep("out=explicit", *args) == 2
+    err = capsys.readouterr().err
+    assert "files.model.path:" in err and "another configuration" in err

@@ -46,10 +46,34 @@ def canonical(obj: Any) -> Any:
     return obj
 
 
+FILE_KEYS = ("path", "graph")  # design keys naming input files (model.path: ONNX / config.json; a graph file)
+
+
+def input_files(design: Any, prefix: str = "") -> dict[str, str]:
+    """{dotted key: SHA-256 of the file's bytes} for the input files a design names: a sweep over a model file
+    that changed since is another configuration, although its path is the same."""
+    out: dict[str, str] = {}
+    if isinstance(design, dict):
+        for key, value in design.items():
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            if key in FILE_KEYS and isinstance(value, str) and value:
+                path = Path(value)
+                if path.is_file():
+                    digest = hashlib.sha256()
+                    with open(path, "rb") as fh:
+                        for block in iter(lambda: fh.read(1 << 20), b""):
+                            digest.update(block)
+                    out[dotted] = digest.hexdigest()
+            else:
+                out.update(input_files(value, dotted))
+    return out
+
+
 def sweep_record(base: dict[str, Any], space: Any, seed: int, sampler: str, batch_size: int,
                  storage: str | None) -> dict[str, Any]:
-    """What decides a sweep's rows (see the module docstring); the space by content, not by name."""
-    return {"design": canonical(base),
+    """What decides a sweep's rows (see the module docstring); the space by content, not by name; input files
+    (model.path, a graph file) by content as well as by path."""
+    return {"design": canonical(base), "files": input_files(base),
             "space": {"params": {k: canonical(spec) for k, spec in space.params},
                       "param_order": [k for k, _ in space.params], "objectives": canonical(space.objectives),
                       "constraints": canonical(space.constraints)},
