@@ -194,7 +194,7 @@ def test_report_of_a_real_sweep_has_every_section_and_embeds_every_figure(real_s
         assert f"<h2>{section}</h2>" in text
     assert text.index("Pareto fronts") < text.index("Provenance")  # pictures first
     meta = json.loads((real_sweep / "sweep.json").read_text())
-    assert 0 < meta["loop_s"] < meta["duration_s"] and meta["new_trials"] == 24  # the rate's inputs
+    assert 0 < meta["loop_s"] < meta["duration_s"] and meta["new_trials"] + meta["reused_trials"] == 24  # rate inputs
     assert f"<td>{meta['seed']}</td>" in text and meta["package_version"] in text
     assert "composed config" in text and "&quot;chip&quot;" in text  # the composed config, escaped JSON
     assert "http://" not in text and "https://" not in text and "<script" not in text.lower()

@@ -125,7 +125,7 @@ class Topology(ABC):
     @cached_property
     def diameter(self) -> int:
         """Largest hop count between any two cores."""
-        return int(sum(self._axis_hops(axis).max() for axis in range(len(self.grid))))
+        return int(sum(self._axis_hop_stats(axis)[1] for axis in range(len(self.grid))))
 
     def nearest_hops(self, sources: np.ndarray) -> np.ndarray:
         """Per core: hops from the nearest of ``sources`` (core ids). Default: the hop function, in chunks of
@@ -165,6 +165,13 @@ class Topology(ABC):
         size = self.grid[axis]
         i = np.arange(size)
         return self._axis_distance(i[:, None], i[None, :], size)
+
+    def _axis_hop_stats(self, axis: int) -> tuple[float, int]:
+        """(sum over ordered pairs, maximum) of the hop distance along one axis. From the distance matrix here
+        (O(size^2) memory); translation-invariant grids override it with closed forms, so a ring of 65,536
+        chips does not need a 32 GiB matrix."""
+        hops = self._axis_hops(axis)
+        return float(hops.sum()), int(hops.max())
 
     def _axis_distance(self, a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:
         return np.abs(a - b)
@@ -246,6 +253,14 @@ class _GridTopology(Topology):
         d = np.abs(a - b)
         return np.minimum(d, size - d) if self.wraps else d
 
+    def _axis_hop_stats(self, axis: int) -> tuple[float, int]:
+        # Closed forms of _axis_distance summed over ordered pairs: a line of n nodes sum |i-j| = n(n^2-1)/3;
+        # a ring: every node sees sum_d min(d, n-d) = floor(n^2/4). Checked against the matrix in tests.
+        n = self.grid[axis]
+        if self.wraps:
+            return float(n * (n * n // 4)), n // 2
+        return float(n * (n * n - 1) // 3), n - 1
+
     def _wrapping(self, size: int) -> bool:
         """Whether this axis has a wrap-around link (on chip only axes longer than 2; the chips' ring of 2
         chips goes both ways over the same neighbour)."""
@@ -309,7 +324,7 @@ class _GridTopology(Topology):
         # Sum over ordered pairs of per-axis distances, exact, from the per-axis distance matrices.
         total = 0.0
         for axis, size in enumerate(self.grid):
-            total += self._axis_hops(axis).sum() * (n / size) ** 2
+            total += self._axis_hop_stats(axis)[0] * (n / size) ** 2
         return total / (n * (n - 1))
 
     # ---- directed links: (node, axis, direction +1/-1) ------------------------------------------------
