@@ -24,7 +24,7 @@ from elk_dse.hw.chip import Chip
 from elk_dse.ir.graph import Graph
 from elk_dse.models import ModelConfig, build_model
 from elk_dse.program import Infeasible
-from elk_dse.sim import SimConfig, simulate
+from elk_dse.sim import SimConfig, check_simulator, simulate
 
 # The scalar metrics of the contract, in the order the Parquet rows carry them (prefixed "metric.").
 METRICS = (
@@ -113,6 +113,7 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         "version": __version__,
         "ops": [],
     }
+    check_simulator(chip, sim.name, **sim.options())
     program = compile_graph(graph, chip, scheduler)
     if isinstance(program, Infeasible):
         out["infeasible_reason"] = program.reason

@@ -126,3 +126,16 @@ def test_documented_chips_key_works_on_a_single_chip_config(capsys, override):
     """README documents chip.chips.count; mesh64's YAML has no chips section: both spellings work."""
     assert main(["evaluate", "+chip=mesh64", override, "model=bert_base", "model.seq_len=32", "format=json"]) == 0
     assert json.loads(capsys.readouterr().out)["chip"]["chips"]["count"] == 2
+
+
+@pytest.mark.parametrize("name", ["mesh", "torus", "ring"])
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 8, 9, 16])
+def test_grid_hop_sums_in_closed_form_equal_the_distance_matrix(name, size):
+    """A ring of 65,536 chips once asked numpy for a 65,536 x 65,536 matrix: grids now sum per-axis hops in
+    closed form, which must equal the matrix they replace."""
+    from elk_dse.hw.topology import Topology, make_topology
+
+    grid = (size,) if name == "ring" else (size, 3)
+    topo = make_topology(name, grid)
+    for axis in range(len(grid)):
+        assert topo._axis_hop_stats(axis) == Topology._axis_hop_stats(topo, axis)

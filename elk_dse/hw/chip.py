@@ -19,6 +19,7 @@ from elk_dse.hw.topology import TOPOLOGIES, Ring, Topology, make_topology
 from elk_dse.schema import at_least, at_most, build, in_range, positive
 
 KIB = 1024
+MAX_SYSTEM_CORES = 4_000_000  # cores of all chips together (a wafer-scale engine has ~10^6)
 MIB = 1024**2
 GIB = 1024**3
 GB = 1e9
@@ -249,6 +250,11 @@ class Chip:
 
     def __post_init__(self) -> None:
         in_range("clock_ghz", self.clock_ghz, 1e-3, 100.0)
+        total = self.cores.count * self.chips.count
+        if total > MAX_SYSTEM_CORES:
+            raise ConfigError("chips.count", self.chips.count, f"{self.cores.count:,} cores x {self.chips.count:,} "
+                              f"chips = {total:,} cores; a system holds at most {MAX_SYSTEM_CORES:,} (the cost "
+                              "models keep per-core arrays: ~360 MiB and ~20 s for 10^6 cores, docs/benchmarks.md)")
         from elk_dse.hw.tech import TECH_NODES
 
         if self.process not in TECH_NODES:

@@ -10,8 +10,10 @@ from elk_dse.sim.base import (
     SimConfig,
     SimResult,
     Simulator,
+    check_simulator,
     register_simulator,
     simulate,
 )
 
-__all__ = ["SIMULATORS", "OpTiming", "SimConfig", "SimResult", "Simulator", "register_simulator", "simulate"]
+__all__ = ["SIMULATORS", "OpTiming", "SimConfig", "SimResult", "Simulator", "check_simulator", "register_simulator",
+           "simulate"]

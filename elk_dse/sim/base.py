@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.program import Program
@@ -68,6 +69,17 @@ class Simulator(ABC):
     @abstractmethod
     def run(self, program: Program) -> SimResult:
         ...
+
+    def check(self, chip: Any) -> None:
+        """Raise ConfigError if this simulator cannot take ``chip`` (called before compiling, so a design it
+        cannot simulate fails in a second rather than after the compile). Default: any chip."""
+        return None
+
+
+def check_simulator(chip: Any, name: str, **options) -> None:
+    """The registered simulator ``name`` accepts ``chip`` (ConfigError naming the limit otherwise)."""
+    if name in SIMULATORS:
+        SIMULATORS[name](**options).check(chip)
 
 
 def simulate(program: Program, name: str = "analytic", **options) -> SimResult:

@@ -37,11 +37,13 @@ from elk_dse.cost.network import (
     shift_latency_s,
 )
 from elk_dse.cost.timeline import TimingRule
+from elk_dse.errors import ConfigError
 from elk_dse.hw.resources import CLASS_NAMES, Resources
 from elk_dse.program import Program, ProgramOp
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 
 EXACT_MAX_CORES = 1024
+EVENT_MAX_CORES = 262_144  # 512 x 512: ~1.3 M resources, ~1 GiB at the ~750 B per resource measured at 850k cores
 UNIFORM_SOURCES = 32  # sampled sources per receiving core for redistribution traffic on big chips
 EXACT_UNIFORM = 256  # chips up to this many cores route redistribution from every other core
 
@@ -227,8 +229,16 @@ class EventSimulator(Simulator):
         return Job(f"{op.name}.load", "hbm", ids, amounts)
 
     # ---- engine ----------------------------------------------------------------------------------
+    def check(self, chip) -> None:  # type: ignore[no-untyped-def]
+        if chip.num_cores > EVENT_MAX_CORES:
+            raise ConfigError("sim", "event", f"{chip.num_cores:,} cores; the event simulator holds every core, "
+                              f"link and port as a resource (~5 per core on a mesh, ~750 bytes each in its "
+                              f"matrices: 3 GiB at 850,000 cores) and takes at most {EVENT_MAX_CORES:,} cores; "
+                              "use sim=analytic, whose regular-network figures are closed forms at any scale")
+
     def run(self, program: Program) -> SimResult:
         chip = program.chip
+        self.check(chip)
         res = Resources(chip)
         pat = Patterns(res)
         ops = program.ops
