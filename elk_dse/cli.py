@@ -265,48 +265,12 @@ def default_out(cfg: dict[str, Any], fingerprint: str) -> Path:
 
 
 def cmd_sweep(cfg: dict[str, Any]) -> int:
-    from elk_dse.search.folder import fingerprint, sweep_lock, sweep_record
-    from elk_dse.search.runner import SweepSettings, check_writable
-    from elk_dse.search.space import load_space
+    from elk_dse.api import run_configured_sweep
 
-    _require_chip(cfg)
-    search = cfg["search"]
-    for key in ("progress", "report"):
-        if not isinstance(cfg.get(key), bool):
-            raise ConfigError(key, cfg.get(key), "true or false")
-    if search.get("recheck") not in (None, "event"):  # checked before the sweep, not after hours of it
-        raise ConfigError("search.recheck", search["recheck"], "null or event")
-    space = load_space(str(cfg["sweep"]))
-    seed, sampler, batch_size = _int(search, "seed"), str(search["sampler"]), _int(search, "batch_size")
-    storage = search.get("storage")
-    out_dir = Path(cfg["out"]) if cfg.get("out") else default_out(
-        cfg, fingerprint(sweep_record(_design(cfg), space, seed, sampler, batch_size, storage)))
-    settings = SweepSettings(
-        out_dir=out_dir, base=_design(cfg), space=space,
-        n_trials=_int(search, "n_trials"), seed=seed, workers=_int(search, "workers"),
-        sampler=sampler, batch_size=batch_size, storage=storage,
-        ray_address=str(cfg["ray"]["address"]), progress=bool(cfg.get("progress", True)),
-        retry_failed=_bool(search, "retry_failed"),
-        provenance={"command": "python -m elk_dse " + " ".join(sys.argv[1:]), "composed_config": {**cfg, "command": "sweep"}},
-    )
-    check_writable(out_dir)
-    with sweep_lock(out_dir):  # the whole sweep: search, designs, re-check and report
-        return _sweep_locked(settings, cfg)
-
-
-def _sweep_locked(settings: Any, cfg: dict[str, Any]) -> int:
-    from elk_dse.search.runner import run_sweep
-
-    search, out_dir = cfg["search"], settings.out_dir
-    summary = run_sweep(settings)
-    from elk_dse.search.designs import write_design_details
-
-    write_design_details(settings)
-    if search.get("recheck"):
-        from elk_dse.search.designs import recheck_pareto
-
-        print(f"re-checked {len(recheck_pareto(settings))} Pareto designs with the event simulator "
-              "(metric.event_latency_s)")
+    outcome = run_configured_sweep(cfg, command="python -m elk_dse " + " ".join(sys.argv[1:]))
+    summary = outcome.summary
+    if outcome.rechecked is not None:
+        print(f"re-checked {outcome.rechecked} Pareto designs with the event simulator (metric.event_latency_s)")
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(summary.counts.items()))
     rate = f", {summary.new_trials / summary.loop_s * 60:.0f} trials/min while searching" if summary.loop_s > 0 \
         and summary.new_trials else ""
@@ -315,16 +279,10 @@ def _sweep_locked(settings: Any, cfg: dict[str, Any]) -> int:
     print(f"sweep: {summary.new_trials} new trials in {summary.duration_s:.1f} s{rate} ({counts}){reused}")
     print(f"results: {summary.results_path}")
     print(f"optuna storage: {summary.storage}")
-    from elk_dse.results.store import ResultStore
-    from elk_dse.results.summary import sweep_highlights
-
-    objectives = [(f"metric.{o.metric}", o.direction) for o in settings.space.objectives]
-    for line in sweep_highlights(ResultStore(out_dir).read(), objectives):
+    for line in outcome.highlights:
         print(line)
-    if cfg.get("report", True):
-        from elk_dse.results.report import build_report
-
-        print(f"report: {build_report([out_dir])}")
+    if outcome.report is not None:
+        print(f"report: {outcome.report}")
     return 0
 
 
