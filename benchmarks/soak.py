@@ -3,7 +3,8 @@
 The space is the default one on mesh64 / Llama-2-7B decode with the sequential scheduler (the cheapest
 evaluation), batches of 32, 2 Ray workers. Prints trials/min and the driver's RSS at start, peak and end.
 
-    python benchmarks/soak.py [n_trials]     (make bench runs it with BENCH_SOAK_TRIALS, default 10000)
+    python benchmarks/soak.py [n_trials] [workers]   (make bench runs it with BENCH_SOAK_TRIALS, default 10000;
+                                                      workers 0 = in-process, issue 21's driver-memory check)
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ def soak(n: int = 10_000, workers: int = 2) -> dict[str, float]:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    r = soak(n)
-    print(f"{'soak (' + str(n) + ' trials, default space, sequential, 2 workers)':<52} {'value':>10}")
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 2  # 0: in-process (the driver holds the caches)
+    r = soak(n, workers)
+    print(f"{'soak (' + str(n) + f' trials, default space, sequential, {workers} workers)':<52} {'value':>10}")
     print(f"{'  trials/min':<52} {r['trials_per_min']:>10.0f}")
     print(f"{'  wall, s':<52} {r['wall_s']:>10.0f}")
     print(f"{'  driver RSS at start / peak / end, MiB':<52} {r['rss_start_mib']:>6.0f} / {r['rss_peak_mib']:.0f} / "
