@@ -139,3 +139,61 @@ def test_grid_hop_sums_in_closed_form_equal_the_distance_matrix(name, size):
     topo = make_topology(name, grid)
     for axis in range(len(grid)):
         assert topo._axis_hop_stats(axis) == Topology._axis_hop_stats(topo, axis)
+
+
+def test_budget_on_a_metric_the_design_does_not_produce_is_an_infeasible_row(tmp_path, capsys):
+    """A NaN constraint metric (event_latency_s under the analytic simulator) once crashed inside Optuna; now
+    each such trial is an INFEASIBLE row saying why, and the sweep ends normally."""
+    space = tmp_path / "space.yaml"
+    space.write_text("objectives: [{metric: latency_s}]\nconstraints: [{metric: event_latency_s, max: 1.0}]\n"
+                     "params: {chip.cores.sram_kib: {choices: [512, 1024]}}\n")
+    out = tmp_path / "s"
+    assert main(["sweep", *FAST, f"sweep={space}", f"out={out}", "search.n_trials=4", "report=false"]) == 0
+    rows = ResultStore(out).read()
+    assert set(rows["status"]) == {"INFEASIBLE"} and set(rows["infeasible_reason"]) == {"budget_unknown"}
+    assert rows["error"].str.startswith("budget metric event_latency_s is not a finite number").all()
+
+
+def test_a_large_seed_runs(tmp_path):
+    """search.seed=5000 was reported as 'cannot open the Optuna storage' (numpy's seed range overflowed)."""
+    out = tmp_path / "s"
+    assert main(["sweep", *FAST, f"out={out}", "search.n_trials=4", "search.seed=5000", "report=false"]) == 0
+    assert set(ResultStore(out).read()["seed"]) == {5000}
+
+
+def test_onnx_whose_external_data_is_a_sparse_gigabyte_is_never_read(tmp_path):
+    """A 158-byte ONNX naming a 1 GiB sparse external-data file took 5 GiB of memory: sizes come from the
+    metadata, the data is never read (the file's pages are never touched: it stays sparse)."""
+    import subprocess
+    import sys
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    data = folder / "weights.bin"
+    with open(data, "wb") as fh:
+        fh.truncate(2**30)  # sparse: no blocks on disk
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[16384, 16384])
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "weights.bin"), ("offset", "0"), ("length", str(2**30))):
+        entry = w.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16384])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16384])], [w])
+    path = folder / "m.onnx"
+    onnx.save(helper.make_model(graph), path)
+    proc = subprocess.run([sys.executable, "-c", "import resource, json, sys\nfrom elk_dse.cli import main\n"
+                           f"code = main(['evaluate', '+chip=mesh64', 'model=onnx', 'model.path={path}', "
+                           "'model.phase=prefill', 'format=json'])\n"
+                           "print(json.dumps({'code': code, 'maxrss_kib': "
+                           "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), file=sys.stderr)"],
+                          capture_output=True, text=True, timeout=300)
+    import json as _json
+
+    outcome = _json.loads(proc.stderr.strip().splitlines()[-1])
+    assert outcome["code"] == 0, proc.stderr
+    assert _json.loads(proc.stdout)["weight_bytes"] == 2 * 16384 * 16384  # fp16 weights from the shape
+    assert outcome["maxrss_kib"] < 2**30 // 1024 // 2, outcome  # well under the 1 GiB file

@@ -94,6 +94,13 @@ def evaluate_trial(base: dict[str, Any], params: dict[str, Any], trial: int, see
         row["infeasible_reason"] = result["infeasible_reason"]
         row["error"] = result["infeasible_detail"]
         if constraints and result["feasible"]:
-            row[METRIC_PREFIX + "constraint_violation"] = max(c.violation(float(result[c.metric])) for c in constraints)
+            unknown = [c.metric for c in constraints if not math.isfinite(float(result[c.metric]))]
+            if unknown:  # a budget on a metric this design point does not produce cannot be shown to hold
+                row.update(status="INFEASIBLE", feasible=False, infeasible_reason="budget_unknown",
+                           error=f"budget metric {unknown[0]} is not a finite number for this design point "
+                                 f"(sim={design['sim'] if isinstance(design['sim'], str) else design['sim'].get('name')})")
+            else:
+                row[METRIC_PREFIX + "constraint_violation"] = max(c.violation(float(result[c.metric]))
+                                                                  for c in constraints)
     row["duration_s"] = time.perf_counter() - t0
     return row
