@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,7 @@ class Tensor:
 
     def elements(self, sizes: Mapping[str, int | np.ndarray]):
         """Elements covered when each dim d spans ``sizes[d]`` (scalars or broadcasting arrays)."""
-        total = 1
+        total: Any = 1
         for a in self.axes:
             if isinstance(a, Window):
                 total = total * a.extent(sizes[a.out], sizes[a.kernel])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from elk_dse.units import format_bytes
@@ -78,7 +79,7 @@ def summary(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def sweep_highlights(df: Any, objectives: list[tuple[str, str]], limit_params: int = 10) -> list[str]:
+def sweep_highlights(df: Any, objectives: Sequence[tuple[str, str]], limit_params: int = 10) -> list[str]:
     """The closing lines of a sweep: the knee of the Pareto front and the best design per objective, each
     with its trial number, objective values and parameters. ``objectives`` are (metric column, direction)."""
     from elk_dse.results.pareto import knee_point, pareto_front

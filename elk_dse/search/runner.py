@@ -471,7 +471,7 @@ def _run_sweep(settings: SweepSettings) -> SweepSummary:
                 if journal is not None:
                     _write_ask_checkpoint(settings.out_dir, journal.stat().st_size if journal.exists() else 0,
                                           complete=False)
-                asked = []
+                asked: list[int] = []
                 for _ in range(min(settings.batch_size, remaining)):
                     if grid is not None:  # the next grid point, by trial number: no duplicates, resumable
                         study.enqueue_trial(settings.space.encode(grid[(n_asked + len(asked)) % len(grid)]))
@@ -496,17 +496,17 @@ def _run_sweep(settings: SweepSettings) -> SweepSummary:
                                                  "while this trial's parameters were asked; not evaluated")
                     log_row(rows[t.number])
                     continue
-                key = _design_key(settings.base, params)
-                if key is not None and key in known:  # evaluated before in this sweep: the same row again
-                    rows[t.number] = known.reuse(key, t.number, params)
+                design_key = _design_key(settings.base, params)
+                if design_key is not None and design_key in known:  # evaluated before in this sweep: the same row again
+                    rows[t.number] = known.reuse(design_key, t.number, params)
                     log_row(rows[t.number])
                     bar.update(1)
                     reused += 1
-                elif key is not None and key in first_of:  # a twin in this batch: copy it once it is back
-                    twins.append((t.number, params, key))
+                elif design_key is not None and design_key in first_of:  # a twin in this batch: copy it once it is back
+                    twins.append((t.number, params, design_key))
                 else:
-                    if key is not None:
-                        first_of[key] = t.number
+                    if design_key is not None:
+                        first_of[design_key] = t.number
                     jobs.append((t.number, params))
 
             def on_row(row: dict[str, Any], rows: dict[int, dict[str, Any]] = rows) -> None:

@@ -136,6 +136,8 @@ class ParamSpec:
             if self.ordered:
                 return ranked[trial.suggest_int(self.optuna_name(name), 0, len(ranked) - 1)]
             return trial.suggest_categorical(name, list(ranked))
+        if self.low is None or self.high is None:  # __post_init__ guarantees a range has both ends
+            raise ConfigError(name, None, "a range needs low and high")
         if self.type == "int":
             step = int(self.step) if self.step else 1
             return trial.suggest_int(name, int(self.low), int(self.high), step=step, log=self.log)
