@@ -1,7 +1,7 @@
 # elk_dse developer entry points. PYTHON may point at a virtualenv's interpreter.
 PYTHON ?= python
 
-.PHONY: install test test-all bench lint sweep clean elk-study t10-table reliability-table traffic-table
+.PHONY: install test test-all bench lint typecheck sweep clean elk-study t10-table reliability-table traffic-table
 
 install:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -17,6 +17,9 @@ bench:
 
 lint:
 	$(PYTHON) -m ruff check elk_dse tests benchmarks
+
+typecheck:
+	$(PYTHON) -m mypy --ignore-missing-imports elk_dse
 
 sweep:
 	$(PYTHON) -m elk_dse sweep +chip=mesh64

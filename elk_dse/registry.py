@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
-T = TypeVar("T", bound=type)
+
+class _Named(Protocol):
+    """A registrable class: it has a ``name`` class attribute, which registration sets."""
+
+    name: ClassVar[str]
+
+
+T = TypeVar("T", bound="type[_Named]")
 
 
 def registrar(registry: dict[str, T]) -> Callable[[str], Callable[[T], T]]:

@@ -33,6 +33,8 @@ def build(cls: type[T], data: Any, path: str = "") -> T:
     if not isinstance(data, Mapping):
         raise ConfigError(path or cls.__name__, data, f"expected a mapping of {cls.__name__} fields")
     hints = typing.get_type_hints(cls)
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} is not a dataclass")  # what dataclasses.fields raises
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
@@ -80,17 +82,18 @@ def _convert(tp: Any, value: Any, field: str) -> Any:
             raise ConfigError(field, value, "one of " + ", ".join(repr(c) for c in choices))
         return value
     if origin is tuple:
-        args = get_args(tp)
+        item_types = get_args(tp)
         if isinstance(value, str | bytes) or not isinstance(value, typing.Sequence | list | tuple):
             if not hasattr(value, "__iter__") or isinstance(value, str | bytes | Mapping):
                 raise ConfigError(field, value, "expected a list")
         items = list(value)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, f"{field}[{i}]") for i, v in enumerate(items))
-        if len(items) != len(args):
-            raise ConfigError(field, value, f"expected a list of {len(args)} items")
-        return tuple(_convert(a, v, f"{field}[{i}]") for i, (a, v) in enumerate(zip(args, items, strict=True)))
-    if dataclasses.is_dataclass(tp):
+        if len(item_types) == 2 and item_types[1] is Ellipsis:
+            return tuple(_convert(item_types[0], v, f"{field}[{i}]") for i, v in enumerate(items))
+        if len(items) != len(item_types):
+            raise ConfigError(field, value, f"expected a list of {len(item_types)} items")
+        return tuple(_convert(a, v, f"{field}[{i}]")
+                     for i, (a, v) in enumerate(zip(item_types, items, strict=True)))
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a hint is a class, never an instance
         return build(tp, value, field)
     if tp is bool:
         if isinstance(value, bool):

@@ -267,6 +267,8 @@ def _scheduled_program(graph: Graph, chip: Chip, config: SchedulerConfig, instan
             continue
         c = choices[i]
         if fi < 0:
+            if c.stream is None:
+                raise ValueError(f"{op.name}: plan index -1 (the streaming fallback) but it has none")
             plan_choices.append(c.stream)
             continue
         row = (c.ideal_rows if sched.ideal else c.rows)[fi]

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 
 import numpy as np
 
-from elk_dse.compiler.partition import NoFit, stream_plan
+from elk_dse.compiler.partition import NoFit, PlanChoice, stream_plan
 from elk_dse.compiler.select import frontier, table_work, work_of
 from elk_dse.compiler.t10 import PlanTable, plan_table
 from elk_dse.cost.op_time import exec_time, load_time_s
@@ -54,14 +55,17 @@ class OpChoices:
     ideal_mem: list[float] = field(default_factory=list)
     ideal_exec_s: list[float] = field(default_factory=list)
     ideal_load_s: float = 0.0
-    stream: object | None = None  # PlanChoice of the streaming fallback when no plan fits at all
-    work: object = None  # resource demands of every plan, preloaded mode (select.table_work)
-    ideal_work: object = None  # the same, loaded straight into the active layout (the ideal reference)
+    stream: PlanChoice | None = None  # the streaming fallback when no plan fits at all
+    work: SimpleNamespace | None = None  # resource demands of every plan, preloaded mode (select.table_work)
+    ideal_work: SimpleNamespace | None = None  # the same, loaded straight into the active layout
 
     def work_of(self, fi: int, ideal: bool) -> OpWork:
         """The OpWork of frontier plan ``fi`` (ideal: loads free of network cost)."""
         row = (self.ideal_rows if ideal else self.rows)[fi]
-        work = work_of(self.ideal_work if ideal else self.work, row, self.table)
+        arrays = self.ideal_work if ideal else self.work
+        if arrays is None:
+            raise ValueError("these OpChoices carry no plan work arrays (op_choices builds them)")
+        work = work_of(arrays, row, self.table)
         return replace(work, hbm_delivered_bytes=0.0) if ideal else work
 
     def exec_at(self, budget: float, ideal: bool = False) -> tuple[float, int]:
@@ -202,7 +206,7 @@ def load_dependencies(window_end: tuple[int, ...], order: tuple[int, ...]) -> li
     """load_after per operator: the last operator whose window ends before the load's position."""
     pos, _ = _positions(list(order))
     ends = list(window_end)  # non-decreasing
-    deps = []
+    deps: list[tuple[int, ...]] = []
     for p in pos:
         m = bisect.bisect_left(ends, p) - 1
         deps.append((m,) if m >= 0 else ())
@@ -216,6 +220,8 @@ def forward_latency(choices: list[OpChoices], sched: ElkSchedule) -> float:
     ex = []
     for c, fi in zip(choices, sched.plan_index, strict=True):
         if fi < 0:
+            if c.stream is None:
+                raise ValueError("plan index -1 (the streaming fallback) on an operator without one")
             ex.append(c.stream.seconds)
         else:
             ex.append((c.ideal_exec_s if sched.ideal else c.exec_s)[fi])
@@ -288,7 +294,7 @@ def fixed_window(choices: list[OpChoices], free_bytes: list[float], depth: int, 
 def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, free_bytes: list[float]) -> bool:
     """Give operators with no plan in their free SRAM a copy of their choices with the streaming fallback
     (in place in ``choices``; the shared, cached choices stay untouched); False if one cannot run at all."""
-    memo: dict[tuple, object] = {}
+    memo: dict[tuple, PlanChoice | NoFit] = {}
     for k, (c, op, free) in enumerate(zip(choices, ops, free_bytes, strict=True)):
         if c.mem and c.mem[0] <= free:
             continue

@@ -104,7 +104,7 @@ def cost_plans(op: Operator, chip: Chip, factors: np.ndarray, pinned_weights: bo
     f = {d: factors[:, i] for i, d in enumerate(names)}
     sub = {d: -(-n // f[d]) for d, n in op.dims}
     streamed = passes is not None
-    if streamed:
+    if passes is not None:
         pf = {d: passes[:, i] for i, d in enumerate(names)}
         per_pass = {d: -(-sub[d] // pf[d]) for d in names}
         num_passes = passes.prod(axis=1).astype(np.float64)

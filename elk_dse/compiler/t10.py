@@ -88,14 +88,20 @@ class PlanTable:
     def rings(self, i: int, warm: bool) -> tuple[tuple[str, int, int, float], ...]:
         """The rotation (and, if ``warm``, warm-up) rings of plan i: (kind, stride, length, bytes per core).
         Simulators route these transfers core by core."""
+        if not self.tensors:
+            return ()
+        ring_stride, shift_bytes = self.ring_stride, self.ring_shift_bytes
+        warm_bytes, copies = self.ring_warm_bytes, self.ring_copies
+        if ring_stride is None or shift_bytes is None or warm_bytes is None or copies is None:
+            raise ValueError("this PlanTable has no ring arrays (build it with build_table)")
         out = []
         for j in range(len(self.tensors)):
-            stride = int(self.ring_stride[i, j])
-            if self.rot_factor[i, j] > 1 and self.ring_shift_bytes[i, j] > 0:
-                out.append(("shift", stride, int(self.rot_factor[i, j]), float(self.ring_shift_bytes[i, j])))
-            if warm and self.ring_warm_bytes[i, j] > 0:
-                out.append(("warm", stride * int(self.rot_factor[i, j]), int(self.ring_copies[i, j]),
-                            float(self.ring_warm_bytes[i, j])))
+            stride = int(ring_stride[i, j])
+            if self.rot_factor[i, j] > 1 and shift_bytes[i, j] > 0:
+                out.append(("shift", stride, int(self.rot_factor[i, j]), float(shift_bytes[i, j])))
+            if warm and warm_bytes[i, j] > 0:
+                out.append(("warm", stride * int(self.rot_factor[i, j]), int(copies[i, j]),
+                            float(warm_bytes[i, j])))
         return tuple(out)
 
     def __len__(self) -> int:
@@ -179,9 +185,8 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         for k, _ in enumerate(names):
             if k not in tdims:
                 replicas = replicas * spatial[:, k]
-        opts_d = [-1] + [names.index(d) for d in _plain_dims(t) for _ in temporal]
-        opts_f = [1] + [int(f) for _ in _plain_dims(t) for f in temporal]
-        opts_d, opts_f = np.array(opts_d), np.array(opts_f)
+        opts_d = np.array([-1] + [names.index(d) for d in _plain_dims(t) for _ in temporal])
+        opts_f = np.array([1] + [int(f) for _ in _plain_dims(t) for f in temporal])
         n = len(opts_d)
         rs = np.repeat(row_s, n)
         od, of = np.tile(opts_d, len(row_s)), np.tile(opts_f, len(row_s))
@@ -210,9 +215,9 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
     steps_d = np.ones((P, len(names)), dtype=np.int64)
     for j in range(T):
         has = rot_d[:, j] >= 0
-        k = np.maximum(rot_d[:, j], 0)
-        cur = steps_d[np.arange(P), k]
-        steps_d[np.arange(P), k] = np.where(has, np.maximum(cur, rot_f[:, j]), cur)
+        dim = np.maximum(rot_d[:, j], 0)
+        cur = steps_d[np.arange(P), dim]
+        steps_d[np.arange(P), dim] = np.where(has, np.maximum(cur, rot_f[:, j]), cur)
     steps = steps_d.prod(axis=1)
     step_sub = {d: -(-sub[d] // steps_d[:, k]) for k, d in enumerate(names)}
     cm = core_model(chip.cores)

@@ -116,11 +116,11 @@ def residency(ops: list[Operator], sram_bytes_per_core: float, num_cores: int, *
                 spilled[e.producer] = int(i)  # on chip until i needs the room; read back from then on
                 _unlive(live, e, int(i))
                 need -= e.nbytes
-        for i in sorted(relieve):
+        for at in sorted(relieve):
             for e in edges.values():
-                if e.producer < i < e.consumers[-1] and e.producer not in spilled and i not in e.consumers:
-                    spilled[e.producer] = i
-                    _unlive(live, e, i)
+                if e.producer < at < e.consumers[-1] and e.producer not in spilled and at not in e.consumers:
+                    spilled[e.producer] = at
+                    _unlive(live, e, at)
     policy = "pinned" if not can_spill else ("relieved" if relieve else "on_chip")
     return Residency(np.maximum(live, 0.0), spilled, edges, policy)
 
@@ -161,8 +161,8 @@ def account(ops: list[Operator], choices: list[PlanChoice], res: Residency) -> l
                                  if t.role in _ON_CHIP_ROLES and t.name not in produced)
         produced.add(op.output.name)
     works = []
-    for c, r, w in zip(choices, extra_read, extra_write, strict=True):
-        work = c.work
+    for choice, r, w in zip(choices, extra_read, extra_write, strict=True):
+        work = choice.work
         if r or w:
             work = replace(work, hbm_read_bytes=work.hbm_read_bytes + r, hbm_write_bytes=work.hbm_write_bytes + w,
                            hbm_delivered_bytes=work.hbm_delivered_bytes + r)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def matmul_shape(op: Operator, sub: Mapping[str, np.ndarray]) -> tuple[np.ndarra
 class CoreModel(ABC):
     """Cycles of one core running its share of an operator. Stateless apart from the core description."""
 
-    name: str = ""
+    name: ClassVar[str] = ""
 
     def __init__(self, core: CoreSpec):
         self.core = core

@@ -24,8 +24,8 @@ def noc_bytes_per_s(chip: Chip) -> float:
     return directed_links(chip) * chip.link_bytes_per_s * chip.num_chips
 
 
-def core_ports(chip: Chip) -> int:
-    """Network ports through which one core can send (and receive) at the same time."""
+def core_ports(chip: Chip) -> float:
+    """Network ports (reference links' worth) through which one core can send (and receive) at the same time."""
     return chip.topology.core_ports()
 
 

@@ -113,8 +113,10 @@ class TimingRule:
                           f"execution")
 
 
-def asap_timeline(load_s: Sequence[float], exec_s: Sequence[float], load_after: Sequence[Sequence[int]],
-                  exec_after: Sequence[Sequence[int]], load_order: Sequence[int] | None = None):
+def asap_timeline(load_s: Sequence[float] | np.ndarray, exec_s: Sequence[float] | np.ndarray,
+                  load_after: Sequence[Sequence[int]], exec_after: Sequence[Sequence[int]],
+                  load_order: Sequence[int] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(load_start, load_end, exec_start, exec_end) arrays in seconds: every load and execution as soon as
     the timing rule allows, with the given durations.
 

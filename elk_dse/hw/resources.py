@@ -77,7 +77,8 @@ class Resources:
         src = np.asarray(src, dtype=np.int64)
         dst = np.asarray(dst, dtype=np.int64)
         idx = np.arange(src.size)
-        out_t, out_r = [], []
+        out_t: list[np.ndarray] = []
+        out_r: list[np.ndarray] = []
         chip_s, chip_d = src // self.cpc, dst // self.cpc
         cross = chip_s != chip_d
         if cross.any():
@@ -124,7 +125,7 @@ class Resources:
             idx = np.flatnonzero(cross)
             self._chip_route(idx, chip_s[cross], chip_d[cross], t_out, r_out)
             t, r = np.concatenate(t_out), np.concatenate(r_out)
-            w = np.full(t.size, float(nbytes)) if scalar else nb[t]
+            w = np.full(t.size, float(nbytes)) if nb is None else nb[t]
             amounts = np.bincount(r - self.chip_link_base, weights=w, minlength=2 * self.num_chips)
             ids = np.flatnonzero(amounts)
             parts_ids.append(self.chip_link_base + ids)
@@ -134,7 +135,7 @@ class Resources:
             for c in np.unique(chip_s[same]):
                 sel = same & (chip_s == c)
                 loads = self.topology.link_loads(src[sel] % self.cpc, dst[sel] % self.cpc,
-                                                 float(nbytes) if scalar else nb[sel])
+                                                 float(nbytes) if nb is None else nb[sel])
                 ids = np.flatnonzero(loads)
                 parts_ids.append(self.link_base + int(c) * self.links_per_chip + ids)
                 parts_amounts.append(loads[ids])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class Topology(ABC):
     ``path``: the file a topology described by a file reads (``interconnect.graph``); unused by regular ones.
     """
 
-    name: str = ""
+    name: ClassVar[str] = ""
     needs_grid: bool = False  # the config must give the cores' (or chips') grid
     needs_file: bool = False  # the config must name a graph file (interconnect.graph)
     symmetric: bool = True  # every node sees the same network: uniform traffic loads every port alike
@@ -66,6 +67,11 @@ class Topology(ABC):
     def coords(self, cores: np.ndarray) -> np.ndarray:
         """Grid coordinates (n, len(grid)) of core ids."""
         return np.stack(np.unravel_index(np.asarray(cores), self.grid), axis=-1)
+
+    def check_cores(self, count: int) -> None:
+        """ConfigError unless the file has ``count`` cores (``cores.count`` of the chip). Only a topology read
+        from a file (``needs_file``) implements it; a regular one is built from the grid."""
+        raise NotImplementedError(f"topology {self.name} is not read from a file")
 
     # ---- the graph ---------------------------------------------------------------------------------
     @abstractmethod

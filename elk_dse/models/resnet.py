@@ -129,8 +129,8 @@ def resnet_arch(arch: Mapping[str, Any], cfg: ModelConfig) -> Graph:
     if a.flag("downsample_in_first_stage", False):
         raise a.reject("downsample_in_first_stage", True, "false (the first stage keeps the resolution)")
     depths, widths = a.data.get("depths"), a.data.get("hidden_sizes")
-    ok = isinstance(depths, list | tuple) and isinstance(widths, list | tuple) and len(depths) == len(widths) > 0
-    if not ok or not all(isinstance(v, int) and v > 0 for v in (*depths, *widths)):
+    if not (isinstance(depths, list | tuple) and isinstance(widths, list | tuple) and len(depths) == len(widths) > 0
+            and all(isinstance(v, int) and v > 0 for v in (*depths, *widths))):
         raise a.reject("depths", depths, "a list of positive block counts, as long as hidden_sizes (positive)")
     if any(w % EXPANSION for w in widths):
         raise a.reject("hidden_sizes", widths, f"multiples of {EXPANSION} (the bottleneck expansion)")

@@ -43,6 +43,7 @@ from elk_dse.models.ops import (
     SIGMOID_FLOPS,
     SILU_FLOPS,
     SOFTMAX_FLOPS,
+    Dims,
     Ops,
     count_param_bytes,
     count_params,
@@ -231,7 +232,7 @@ def mla_ops(
                         o.act("q_latent", "b", "n", "c"), MATMUL_FLOPS))
         w = c + rope  # one cached row: latent + rotary key
         cache_t = o.act("kv_cache", "b", "l", "w", role=Role.KV_CACHE)
-        dims = (("b", b), ("n", nh), ("l", kv_len), ("w", w))
+        dims: Dims = (("b", b), ("n", nh), ("l", kv_len), ("w", w))
         # Per (head, key, cache element): score 2 over all w elements, value 2 over the c latent ones, softmax 5
         # per (head, key).
         per_point = MATMUL_FLOPS + MATMUL_FLOPS * c / w + SOFTMAX_FLOPS / w

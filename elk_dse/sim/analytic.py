@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 class AnalyticSimulator(Simulator):
     """Closed-form per-operator times, scheduled by the Program's dependencies."""
 
-    def __init__(self, **_options):
+    def __init__(self, **_options: Any) -> None:
         self.stats: dict = {}
 
     def run(self, program: Program) -> SimResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.program import Program
@@ -63,7 +63,7 @@ class Simulator(ABC):
     False for a simulator whose times are not the chip's (the null simulator: fixed costs for compiler tests),
     which a sweep's ``sim.name`` may not select and the physics checks skip."""
 
-    name: str = ""
+    name: ClassVar[str] = ""
     physical: bool = True
 
     @abstractmethod

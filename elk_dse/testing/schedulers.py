@@ -26,7 +26,7 @@ from elk_dse.compiler.schedulers import DIRECT, SCHEDULERS, Schedule, SchedulerC
 from elk_dse.evaluate import evaluate_graph
 from elk_dse.hw.chip import Chip, chip_from_dict
 from elk_dse.models import ModelConfig, build_model
-from elk_dse.program import Program
+from elk_dse.program import Infeasible, Program
 from elk_dse.sim import simulate
 
 REL = 1e-9  # relative slack for floating-point sums
@@ -77,7 +77,7 @@ def check_schedule(name: str, case: Case, config: SchedulerConfig | None = None)
     config = config or SchedulerConfig(name=name)
     graph, chip = case.build()
     problem = scheduling_problem(graph, chip, config)
-    if not hasattr(problem, "free_bytes"):
+    if isinstance(problem, Infeasible):
         raise _fail(name, case, f"no scheduling problem: {problem}")
     cls = SCHEDULERS[name]
     sched = cls.from_config(config).schedule(problem)

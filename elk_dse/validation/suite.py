@@ -10,6 +10,7 @@ never influence a parameter: :func:`fit` only ever sees the calibration points.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.resources
 import math
 from collections.abc import Callable, Sequence
@@ -152,7 +153,7 @@ def fit(calibration_points: Sequence[Point], shared_by: Sequence[str]) -> Calibr
     lo, hi = EFFICIENCY_RANGE
     for i in range(round((hi - lo) / 0.01) + 1):
         e = round(lo + 0.01 * i, 2)
-        d = _golden(lambda x, e=e: loss(x, e), *DISPATCH_RANGE_US)
+        d = _golden(functools.partial(loss, e=e), *DISPATCH_RANGE_US)
         value = loss(d, e)
         if value < best[0]:
             best = (value, d, e)

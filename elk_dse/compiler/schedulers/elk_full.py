@@ -83,7 +83,7 @@ def group_permutations(num_groups: int, max_distance: int, limit: int) -> list[t
 
 def permuted_order(layer_sizes: list[tuple[int, int]], layer_perms: list[list[int] | None]) -> list[int]:
     """Global load order: each layer instance's operators in the given within-layer order."""
-    order = []
+    order: list[int] = []
     base = 0
     for (size, repeat), perm in zip(layer_sizes, layer_perms, strict=True):
         for _ in range(repeat):
@@ -95,7 +95,7 @@ def permuted_order(layer_sizes: list[tuple[int, int]], layer_perms: list[list[in
 def search_orders(choices, free_bytes, graph_layers, max_depth, margin, max_distance, limit) -> ElkSchedule | None:
     """elk_full: inductive scheduling over per-layer group permutations; the best schedule found."""
     sizes = [(len(layer.ops), layer.repeat) for layer in graph_layers]
-    per_layer = []
+    per_layer: list[list[list[int] | None]] = []
     for layer in graph_layers:
         groups = layer_groups(layer.ops)
         perms = group_permutations(len(groups), max_distance, limit) if len(groups) > 1 else [None]
@@ -105,9 +105,9 @@ def search_orders(choices, free_bytes, graph_layers, max_depth, margin, max_dist
     # the index is taken modulo each layer's own list; index 0 is the identity everywhere).
     count = max(len(p) for p in per_layer)
     for idx in itertools.islice(range(count), limit):
-        perms = [p[idx % len(p)] if layer.repeat > 1 else p[0] for p, layer in zip(per_layer, graph_layers,
-                                                                                   strict=True)]
-        order = permuted_order(sizes, perms)
+        layer_perms = [p[idx % len(p)] if layer.repeat > 1 else p[0]
+                       for p, layer in zip(per_layer, graph_layers, strict=True)]
+        order = permuted_order(sizes, layer_perms)
         sched = induction(choices, free_bytes, order, max_depth, margin)
         if sched is not None and (best is None or sched.latency_s < best.latency_s - 1e-15):
             best = sched

@@ -179,11 +179,14 @@ def _parse(path: str, raw: bytes, digest: str) -> GraphData:
         raise _fail(path, f"{len(nodes)} nodes: graph files hold at most {MAX_NODES} nodes (regular networks "
                           "at wafer scale: mesh, torus)")
     index: dict[str, int] = {}
-    for i, n in enumerate(names):
-        if n in index:
-            raise _fail(path, f"node {n!r} is defined twice")
-        index[n] = i
-    src, dst, width, latency = [], [], [], []
+    for i, node in enumerate(names):
+        if node in index:
+            raise _fail(path, f"node {node!r} is defined twice")
+        index[node] = i
+    src: list[int] = []
+    dst: list[int] = []
+    widths: list[float] = []
+    latency: list[float] = []
     seen: set[tuple[int, int]] = set()
     for a, b, w, rw, lat, directed in edges:
         for end in (a, b):
@@ -198,7 +201,7 @@ def _parse(path: str, raw: bytes, digest: str) -> GraphData:
             seen.add((u, v))
             src.append(u)
             dst.append(v)
-            width.append(cap)
+            widths.append(cap)
             latency.append(lat)
     hbm = []
     for i, h in enumerate(doc.get("hbm") or []):
@@ -214,12 +217,12 @@ def _parse(path: str, raw: bytes, digest: str) -> GraphData:
         u, v = (int(x) for x in np.argwhere(dist < 0)[0])
         raise _fail(path, f"the graph is disconnected: no path from {names[u]!r} to {names[v]!r}")
     dims = max((len(p) for _, p in nodes), default=0)
-    pos = np.full((n, max(dims, 1)), np.nan)
+    coords = np.full((n, max(dims, 1)), np.nan)
     for i, (_, p) in enumerate(nodes):
         if p and len(p) != dims:
             raise _fail(path, f"node {names[i]!r}: pos has {len(p)} coordinates, others {dims}")
-        pos[i, : len(p)] = p if p else np.nan
-    return GraphData(tuple(names), len(cores), s, d, np.asarray(width), np.asarray(latency), pos,
+        coords[i, : len(p)] = p if p else np.nan
+    return GraphData(tuple(names), len(cores), s, d, np.asarray(widths), np.asarray(latency), coords,
                      np.asarray(hbm, dtype=np.int64), dist, _next_links(n, s, d, dist), digest)
 
 
