@@ -29,10 +29,19 @@ import numpy as np
 import pandas as pd
 
 from elk_dse.errors import ConfigError
-from elk_dse.results import breakdown_plot, energy_plot, plots, sensitivity, timeline
+from elk_dse.results import breakdown_plot, diagnosis, energy_plot, plots, sensitivity, timeline
+from elk_dse.results.provenance import environment
 from elk_dse.results.pareto import Objective, as_objectives, feasible_mask, knee_point, pareto_front
 from elk_dse.results.store import PARAM_PREFIX, STATUSES, ResultStore, UnreadableFileError
-from elk_dse.results.units import bare_name, config_unit, format_duration, format_quantity
+from elk_dse.results.units import (
+    axis_label,
+    bare_name,
+    config_unit,
+    format_duration,
+    format_quantity,
+    human_name,
+    unit_for,
+)
 
 DEFAULT_OBJECTIVES = (Objective("metric.latency_s"), Objective("metric.area_proxy_mm2"))
 # Rows of the Pareto table; a longer front is cut (the note says how many are not shown).
@@ -46,7 +55,9 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#22
 .tablebox{max-width:100%;overflow-x:auto;margin:.5em 0 1.5em}
 table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;font-size:.85em;vertical-align:top}
-th{background:#f3f3f3;overflow-wrap:break-word;max-width:11em}
+th{background:#f3f3f3;overflow-wrap:normal;word-break:normal;hyphens:none;min-width:4.5em;max-width:12em}
+td.why{min-width:22em;font-size:.8em;color:#333}nav.toc{background:#f7f7f7;padding:.4em 1em;columns:2}
+nav.toc a{text-decoration:none}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}tr.knee{background:#fff6d5}
 img{max-width:100%;border:1px solid #eee}.warn{background:#fdecea;padding:.5em 1em;border-left:4px solid #d33}
 .empty,.note{background:#eef3fb;padding:.5em 1em;border-left:4px solid #48c}figure{margin:1em 0}
@@ -126,17 +137,24 @@ def _objectives(sweeps: Sequence[SweepFolder]) -> list[Objective]:
 
 
 def _table(
-    header: Sequence[str], rows: Sequence[Sequence[tuple[str, bool]]], row_class: Sequence[str] = ()
+    header: Sequence[str], rows: Sequence[Sequence[tuple[str, bool | str]]], row_class: Sequence[str] = ()
 ) -> str:
-    """HTML table in a horizontally scrolling box; cells are (already escaped text, is_number)."""
+    """HTML table in a horizontally scrolling box; cells are (already escaped text, is_number or a CSS
+    class name)."""
     out = ['<div class="tablebox"><table><tr>', *(f"<th>{h}</th>" for h in header), "</tr>"]
     for i, row in enumerate(rows):
         cls = f' class="{row_class[i]}"' if i < len(row_class) and row_class[i] else ""
         out.append(
-            f"<tr{cls}>" + "".join(f"<td{' class=num' if n else ''}>{c}</td>" for c, n in row) + "</tr>"
+            f"<tr{cls}>" + "".join(f"<td{_cell_class(n)}>{c}</td>" for c, n in row) + "</tr>"
         )
     out.append("</table></div>")
     return "".join(out)
+
+
+def _cell_class(kind: bool | str) -> str:
+    if kind is True:
+        return " class=num"
+    return f" class={kind}" if isinstance(kind, str) and kind else ""
 
 
 def _provenance(sweeps: Sequence[SweepFolder]) -> str:
@@ -177,6 +195,23 @@ def _provenance(sweeps: Sequence[SweepFolder]) -> str:
                 text = _describe(s.meta.get(key))
             cells.append((_esc(text), False))
         rows.append([(_esc(title), False), *cells])
+    here = environment()
+    for title, key in (("git commit", "git_commit"), ("host", "host"), ("versions", "versions")):
+        cells = []
+        for s in sweeps:
+            env = s.meta.get("environment")
+            value = env.get(key) if isinstance(env, dict) else None
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v}" for k, v in value.items())
+            cells.append((_esc(f"{value} (sweep)" if value else "not recorded by the sweep"), False))
+        rows.append([(_esc(title), False), *cells])
+    versions = here["versions"]
+    built = (
+        f"commit {here['git_commit'] or 'n/a (not a git checkout)'}; "
+        + ", ".join(f"{k} {v}" for k, v in versions.items())  # type: ignore[union-attr]
+        + f"; host {here['host']} ({here['os']}, Python {here['python']}, {here['cpus']} CPUs)"
+    )
+    rows.append([("report built with", False), *((_esc(built), False) for _ in sweeps)])
     counts = []
     for title in (*STATUSES, "total"):
         cells = []
@@ -210,44 +245,86 @@ def _reasons(s: SweepFolder) -> str:
 
 
 def _breakable(name: str) -> str:
-    """Escaped name with line-break opportunities after dots and underscores (long parameter keys)."""
-    return "".join(_esc(ch) + ("<wbr>" if ch in "._" else "") for ch in name)
+    """Escaped name with line-break opportunities after dots only (long parameter keys break between their
+    parts, never inside a word: ``chip.<wbr>cores.<wbr>sram_kib``)."""
+    return "".join(_esc(ch) + ("<wbr>" if ch == "." else "") for ch in name)
 
 
 # Metrics shown beside the objectives in the Pareto table when the sweep has them.
-_CONTEXT_METRICS = ("metric.latency_s", "metric.area_mm2", "metric.power_w")
+_CONTEXT_METRICS = ("metric.latency_s", "metric.throughput_per_s", "metric.area_mm2", "metric.power_w")
 
 
-def _front_table(front: pd.DataFrame, objs: Sequence[Objective], knee: Any) -> str:
+def unique_designs(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per design: rows with the same ``config_hash`` (the same configuration sampled again) keep
+    the lowest trial number. Rows without a hash (older sweeps) are all kept."""
+    if "config_hash" not in df.columns or df.empty:
+        return df
+    ordered = df.sort_values("trial", kind="stable")
+    h = ordered["config_hash"]
+    dup = h.notna() & (h.astype(str) != "") & h.duplicated(keep="first")
+    return ordered[~dup.to_numpy(dtype=bool)]
+
+
+def _samples(df: pd.DataFrame) -> dict[str, list[int]]:
+    """config_hash -> the trials that sampled it (sorted)."""
+    if "config_hash" not in df.columns:
+        return {}
+    sub = df[df["config_hash"].notna()]
+    return {str(h): sorted(int(t) for t in g["trial"]) for h, g in sub.groupby("config_hash", sort=False)}
+
+
+def _header(column: str, values: Any, objective: bool = False) -> tuple[str, Any]:
+    """(escaped header "latency [ms]" or "chip.cores.sram_kib [KiB]", display unit or None for parameters)."""
+    if column.startswith(PARAM_PREFIX):
+        u = config_unit(column)
+        return _breakable(bare_name(column)) + (f" [{_esc(u.symbol)}]" if u.symbol else ""), None
+    unit = unit_for(column, values)
+    text = _esc(axis_label(column, unit)) + (" (objective)" if objective else "")
+    return text, unit
+
+
+def _front_table(
+    front: pd.DataFrame,
+    objs: Sequence[Objective],
+    knee: Any,
+    samples: dict[str, list[int]] | None = None,
+    config: dict[str, Any] | None = None,
+) -> str:
+    """The Pareto designs, one row each: trial (and how many trials sampled the same configuration), every
+    searched parameter, the objectives and context metrics in one unit per column, and why it is slow."""
+    samples = samples or {}
     params = [c for c in front.columns if c.startswith(PARAM_PREFIX)]
     metrics = [o.name if o.name in front.columns else "metric." + o.name for o in objs]
     extra = [
         c for c in _CONTEXT_METRICS if c in front.columns and c not in metrics and front[c].notna().any()
     ]
-    header = [
-        "trial",
-        *(
-            _breakable(bare_name(c)) + (f" [{_esc(u.symbol)}]" if (u := config_unit(c)).symbol else "")
-            for c in params
-        ),
-        *(_breakable(bare_name(c)) + " (objective)" for c in metrics),
-        *(_breakable(bare_name(c)) for c in extra),
-    ]
+    cols = [(c, False) for c in params] + [(c, True) for c in metrics] + [(c, False) for c in extra]
+    headers, units = [], []
+    for c, is_obj in cols:
+        text, unit = _header(c, front[c].to_numpy() if c in front.columns else [], is_obj)
+        headers.append(text)
+        units.append(unit)
+    header = ["trial", "sampled", *headers, "why it is slow (largest part of the latency)"]
     rows, classes = [], []
     for idx, row in front.iterrows():
-        cells = [(str(int(row["trial"])) + (" (knee)" if idx == knee else ""), True)]
-        for c in (*params, *metrics, *extra):
+        trials = samples.get(str(row.get("config_hash")), [int(row["trial"])])
+        others = [t for t in trials if t != int(row["trial"])]
+        sampled = f"{len(trials)}x" + (f" (also {', '.join(map(str, others[:6]))}{', ...' if len(others) > 6 else ''})"
+                                       if others else "")
+        cells = [(str(int(row["trial"])) + (" (knee)" if idx == knee else ""), True), (_esc(sampled), False)]
+        for (c, _), unit in zip(cols, units, strict=True):
             value = row[c]
             numeric = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
                 value, bool
             )
-            if numeric and c.startswith(PARAM_PREFIX):  # config units, named in the header
+            if numeric and unit is None:  # parameters: config units, named in the header
                 text = str(int(value)) if float(value).is_integer() else f"{float(value):.4g}"
-            elif numeric:
-                text = format_quantity(c, value)
+            elif numeric and not pd.isna(value):
+                text = f"{float(value) * unit.scale:.4g}"
             else:
                 text = "n/a" if pd.isna(value) else str(value)
             cells.append((_esc(text), numeric))
+        cells.append((_esc(diagnosis.why_slow(row.to_dict(), config or {})), "why"))
         rows.append(cells)
         classes.append("knee" if idx == knee else "")
     return _table(header, rows, classes)
@@ -312,7 +389,7 @@ def build_report(sweep_dirs: Sequence[Path | str], out_dir: Path | str | None = 
     front_notes: dict[str, str] = {}
     for s in with_rows:
         try:
-            front = pareto_front(s.df, objs)
+            front = pareto_front(unique_designs(s.df), objs)  # a configuration sampled twice is one design
         except KeyError as err:
             front_notes[s.label] = _warn(f"{s.label}: {err.args[0]}")
             continue
@@ -340,7 +417,33 @@ def build_report(sweep_dirs: Sequence[Path | str], out_dir: Path | str | None = 
                 f"<details><summary>{_esc(s.label)}: composed config (sweep.json)</summary>"
                 f"<pre>{_esc(text)}</pre></details>"
             )
-    return _write_html(out, title, body)
+    return _write_html(out, title, _with_toc(body))
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", html.unescape(title).lower()).strip("-") or "section"
+
+
+def _with_toc(body: Sequence[str]) -> list[str]:
+    """Give every <h2> an id and put a table of contents linking them after the page's intro."""
+    out, entries, seen = [], [], set()
+    for part in body:
+        m = re.fullmatch(r"<h2>(.*)</h2>", part)
+        if m:
+            slug = _slug(m.group(1))
+            while slug in seen:
+                slug += "-x"
+            seen.add(slug)
+            entries.append((slug, m.group(1)))
+            part = f'<h2 id="{slug}">{m.group(1)}</h2>'
+        out.append(part)
+    if not entries:
+        return out
+    toc = '<nav class="toc"><b>Contents</b><ol>' + "".join(
+        f'<li><a href="#{slug}">{text}</a></li>' for slug, text in entries
+    ) + "</ol></nav>"
+    first = next(i for i, p in enumerate(out) if p.startswith("<h2 "))
+    return [*out[:first], toc, *out[first:]]
 
 
 def _summary(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], fronts: dict[str, Any]) -> str:
@@ -414,7 +517,8 @@ def _front_tables(
         shown = front.iloc[:MAX_TABLE_ROWS]
         if knee not in shown.index:
             shown = pd.concat([shown.iloc[: MAX_TABLE_ROWS - 1], front.loc[[knee]]])
-        body.append(_front_table(shown, objs, knee))
+        config = s.meta.get("composed_config")
+        body.append(_front_table(shown, objs, knee, _samples(s.df), config if isinstance(config, dict) else {}))
         if len(front) > len(shown):
             body.append(f'<p class="note">{len(front) - len(shown)} more Pareto designs not listed.</p>')
     return body
