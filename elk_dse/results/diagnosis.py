@@ -72,11 +72,11 @@ def why_slow(row: Mapping[str, Any], config: Mapping[str, Any] | None = None) ->
     bound = _num(row, "roofline_latency_s")
     slack = latency / bound if bound > 0 else math.nan
     if math.isfinite(slack):
-        text += f"; latency {slack:.2g}x its roofline bound"
+        text += f"; latency {slack:.2f}x its roofline bound"
     if top == "compute":
         u = matrix_utilisation(row)
         if math.isfinite(u):
-            text += f"; matrix units at {u:.1%} of peak while computing"
+            text += f"; matrix units {u:.1%} busy while computing"
             if u < LOW_UTILISATION:
                 text += _low_utilisation_reason(row, config)
     elif top == "hbm_exposed":
@@ -104,11 +104,19 @@ def _low_utilisation_reason(row: Mapping[str, Any], config: Mapping[str, Any]) -
     if phase != "decode" or not isinstance(batch, int | float):
         return " (small or padded matmul tiles)"
     m = int(batch)
-    reason = f": a decode step at batch {m} streams {m} row{'s' if m != 1 else ''} through each weight tile"
     if core_model in (None, "systolic") and isinstance(rows, int | float) and isinstance(cols, int | float):
         ideal = m / (m + float(rows) + float(cols))
-        reason += (f", so the {int(rows)}x{int(cols)} systolic unit is busy at most m/(m+rows+cols) = {ideal:.1%} "
-                   "of a tile's cycles (fill and drain dominate); a larger batch or a smaller matrix unit helps")
-    else:
-        reason += " (weight-tile setup dominates); a larger batch helps"
-    return reason
+        return (f" (decode at batch {m}: {m} row{'s' if m != 1 else ''} per weight tile, so a {int(rows)}x{int(cols)} "
+                f"systolic unit is busy at most m/(m+rows+cols) = {ideal:.1%})")
+    return f" (decode at batch {m}: {m} row{'s' if m != 1 else ''} per weight tile; tile setup dominates)"
+
+
+#: Said once under a table of why-slow lines (report.py), not on every line.
+LOW_UTILISATION_NOTE = (
+    "Why a decode step can be mostly \"compute\" and still far below the compute roof: at batch m every matmul "
+    "is a matrix-vector product per token, so each k x n weight tile loaded into a weight-stationary systolic "
+    "unit has only m rows streaming through it, then rows + cols cycles of fill and drain (the core model's "
+    "cycle count, elk_dse/cost/core_models.py). The cores are busy the whole time, so the breakdown counts it "
+    "as compute, but the MACs do useful work in only m/(m+rows+cols) of those cycles. Larger batches or a "
+    "smaller matrix unit raise it; more HBM bandwidth does not."
+)

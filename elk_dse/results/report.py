@@ -30,8 +30,8 @@ import pandas as pd
 
 from elk_dse.errors import ConfigError
 from elk_dse.results import breakdown_plot, diagnosis, energy_plot, plots, sensitivity, timeline
-from elk_dse.results.provenance import environment
 from elk_dse.results.pareto import Objective, as_objectives, feasible_mask, knee_point, pareto_front
+from elk_dse.results.provenance import environment
 from elk_dse.results.store import PARAM_PREFIX, STATUSES, ResultStore, UnreadableFileError
 from elk_dse.results.units import (
     axis_label,
@@ -187,7 +187,7 @@ def _provenance(sweeps: Sequence[SweepFolder]) -> str:
             elif key == "objectives" and isinstance(s.meta.get(key), list):
                 try:
                     text = ", ".join(
-                        f"{bare_name(o.name)} ({o.direction})" for o in as_objectives(s.meta[key])
+                        f"{human_name(o.name)} ({o.direction})" for o in as_objectives(s.meta[key])
                     )
                 except (ValueError, KeyError, TypeError):  # malformed: show it as written
                     text = _describe(s.meta[key])
@@ -304,8 +304,8 @@ def _front_table(
         text, unit = _header(c, front[c].to_numpy() if c in front.columns else [], is_obj)
         headers.append(text)
         units.append(unit)
-    header = ["trial", "sampled", *headers, "why it is slow (largest part of the latency)"]
-    rows, classes = [], []
+    header = ["trial", "sampled", *headers]
+    rows, classes, why = [], [], []
     for idx, row in front.iterrows():
         trials = samples.get(str(row.get("config_hash")), [int(row["trial"])])
         others = [t for t in trials if t != int(row["trial"])]
@@ -324,10 +324,14 @@ def _front_table(
             else:
                 text = "n/a" if pd.isna(value) else str(value)
             cells.append((_esc(text), numeric))
-        cells.append((_esc(diagnosis.why_slow(row.to_dict(), config or {})), "why"))
+        why.append(f"<li><b>trial {int(row['trial'])}</b>: {_esc(diagnosis.why_slow(row.to_dict(), config or {}))}</li>")
         rows.append(cells)
         classes.append("knee" if idx == knee else "")
-    return _table(header, rows, classes)
+    return _table(header, rows, classes) + (
+        '<p><b>Why each design is slow</b> (largest part of its latency breakdown; matrix-unit utilisation = '
+        "FLOPs / (peak FLOP/s x compute time)):</p><ul class=why>" + "".join(why) + "</ul>"
+        + (f'<p class="note">{_esc(diagnosis.LOW_UTILISATION_NOTE)}</p>' if any("per weight tile" in w for w in why) else "")
+    )
 
 
 def _figure(path: Path, caption: str) -> str:
@@ -463,7 +467,7 @@ def _summary(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], fronts: d
                 col = o.name if o.name in ok.columns else "metric." + o.name
                 if col in ok.columns and ok[col].notna().any():
                     v = ok[col].min() if o.direction == "minimize" else ok[col].max()
-                    best.append(f"best {bare_name(col)} {format_quantity(col, v)}")
+                    best.append(f"best {human_name(col)} {format_quantity(col, v)}")
             text += f"; {len(front)} Pareto designs, knee trial {int(front.loc[knee, 'trial'])}"
             text += ("; " + ", ".join(_esc(b) for b in best)) if best else ""
         items.append(f"<li>{text}</li>")
@@ -491,8 +495,11 @@ def _pareto_section(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], ou
             body.append(
                 _figure(
                     png,
-                    f"{bare_name(oy.name)} vs {bare_name(ox.name)}: front of each sweep in this "
-                    "plane, dominated designs faded, infeasible ones as crosses, knee starred.",
+                    f"{human_name(oy.name)} vs {human_name(ox.name)}: front of each sweep in this plane "
+                    "(one point per distinct design), dominated designs faded, infeasible ones as crosses, "
+                    "knee starred (named in the legend). Axes are logarithmic when the values span more "
+                    "than 3x, and zoomed on the fronts when outliers would squeeze them (the corner note "
+                    "counts the designs outside the view).",
                 )
             )
     return body
@@ -510,7 +517,7 @@ def _front_tables(
         front, knee = fronts[s.label]
         body.append(
             f"<p>{len(front)} non-dominated feasible designs over "
-            f"{', '.join(_esc(f'{bare_name(o.name)} ({o.direction})') for o in objs)}; "
+            f"{', '.join(_esc(f'{human_name(o.name)} ({o.direction})') for o in objs)}; "
             f"knee (closest to the ideal after normalization, highlighted): trial {int(front.loc[knee, 'trial'])}."
             "</p>"
         )
@@ -567,13 +574,15 @@ def _breakdown_section(sweeps: Sequence[SweepFolder], fronts: dict[str, Any], ou
                 body.append(_warn(f"{s.label}: per-kind breakdown of trial {knee_trial} skipped: {err}"))
             else:
                 png = breakdown_plot.draw_breakdown(
-                    kinds, out / _safe_filename(f"breakdown_kinds_{s.label}_trial{knee_trial}.png")
+                    kinds, out / _safe_filename(f"breakdown_kinds_{s.label}_trial{knee_trial}.png"), shares=True
                 )
                 body.append(
                     _figure(
                         png,
-                        "The knee design's latency split by operator kind (bars sum to its latency); a gap "
-                        "before an operator counts for that operator's kind.",
+                        "The knee design's latency split by operator kind (bars sum to its latency; each "
+                        "labelled with its time and share), and on the right each kind's own split as "
+                        "fractions of its bar, so kinds with little time stay readable; a gap before an "
+                        "operator counts for that operator's kind.",
                     )
                 )
     return body
@@ -672,6 +681,7 @@ def _roofline_section(
                     f"without HBM traffic sit at the right edge.{skipped}",
                 )
             )
+            body.append(_op_groups_table(design))
     # All designs of every sweep, each normalized to its own chip.
     roof_sets = []
     for s in sweeps:
@@ -691,6 +701,51 @@ def _roofline_section(
             )
         )
     return body
+
+
+# Rows of the per-operator-name table (the rest are summed in one "others" row).
+MAX_OP_ROWS = 12
+
+
+def _op_groups_table(design: dict[str, Any]) -> str:
+    """The design's operators grouped by name, most execution time first: how many, how long, how far from
+    their roof (readable at 500+ operators, where the roofline's points pile up)."""
+    try:
+        g = plots.op_groups_data(design)
+    except ValueError as err:
+        return _warn(f"operators by name skipped: {err}")
+    if not g.name:
+        return ""
+    tu = unit_for("latency_s", g.time_s)
+    fu = unit_for("achieved_flops_per_s", g.achieved)
+    header = ["operator", "kind", "count", f"execution [{_esc(tu.symbol)}]", "share of latency",
+              f"own HBM load [{_esc(tu.symbol)}]", "FLOP per HBM byte", f"achieved [{_esc(fu.symbol)}]",
+              "of the compute roof", "of its roof"]
+    rows = []
+    idx = list(range(len(g.name)))
+    shown, rest = idx[:MAX_OP_ROWS], idx[MAX_OP_ROWS:]
+
+    def row(name: str, kind: str, sel: list[int]) -> list[tuple[str, bool | str]]:
+        t, load = float(g.time_s[sel].sum()), float(g.load_s[sel].sum())
+        flops, hbm = float(g.flops[sel].sum()), float(g.hbm_bytes[sel].sum())
+        ach = flops / (t + load) if t + load > 0 else 0.0
+        inten = flops / hbm if hbm > 0 else float("inf")
+        roof = min(g.peak_flops_per_s, g.hbm_bytes_per_s * inten) if flops > 0 else float("nan")
+        return [(_esc(name), False), (_esc(kind), False), (str(int(g.count[sel].sum())), True),
+                (f"{t * tu.scale:.4g}", True), (f"{t / g.latency_s:.1%}" if g.latency_s > 0 else "n/a", True),
+                (f"{load * tu.scale:.4g}", True),
+                ("no HBM" if hbm == 0 else f"{inten:.3g}", True),
+                (f"{ach * fu.scale:.4g}" if flops > 0 else "-", True),
+                (f"{ach / g.peak_flops_per_s:.1%}" if flops > 0 else "-", True),
+                (f"{ach / roof:.1%}" if flops > 0 and roof > 0 else "-", True)]
+
+    rows = [row(g.name[i], g.kind[i], [i]) for i in shown]
+    if rest:
+        rows.append(row(f"{len(rest)} other operators", "", rest))
+    return (
+        "<p>Operators by name (each name once per layer), most execution time first: the points of the "
+        "roofline above summed per name.</p>" + _table(header, rows)
+    )
 
 
 def _sensitivity_section(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], out: Path) -> list[str]:
@@ -750,7 +805,9 @@ def _timeline_section(sweeps: Sequence[SweepFolder], fronts: dict[str, Any], out
             _figure(
                 png,
                 "One pass of the knee design as simulated: HBM loads (top lane; preloads run ahead of their "
-                "operator) and operator executions on the cores (bottom lane), one colour per operator kind.",
+                "operator) and operator executions on the cores, one lane per operator kind so that short "
+                "kinds stay visible (operators shorter than about a pixel are drawn a pixel wide); below, one layer instance from the middle of the pass (shaded above) "
+                "with every operator named.",
             )
         )
     return body
