@@ -765,7 +765,7 @@ def _sensitivity_section(sweeps: Sequence[SweepFolder], objs: Sequence[Objective
         body.append(
             _figure(
                 png,
-                f"{s.label}: how much of the variation of {bare_name(imp.objective)} over the feasible trials "
+                f"{s.label}: how much of the variation of {human_name(imp.objective)} over the feasible trials "
                 f"each parameter explains ({imp.evaluator}, Optuna's importance evaluator on the stored rows).",
             )
         )
@@ -774,7 +774,7 @@ def _sensitivity_section(sweeps: Sequence[SweepFolder], objs: Sequence[Objective
         body.append(
             _figure(
                 png,
-                f"{s.label}: {bare_name(imp.objective)} of every feasible trial against the "
+                f"{s.label}: {human_name(imp.objective)} of every feasible trial against the "
                 f"{len(effects)} most important parameters (config units).",
             )
         )
