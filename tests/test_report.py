@@ -267,7 +267,7 @@ def test_partial_sweep_still_reports_what_it_has(real_sweep, tmp_path):
     assert "sweep.json is missing" in text
     knee = re.search(r"(\d+) \(knee\)", text).group(1)
     assert f"trial_{knee}.json: cannot be read" in text
-    assert "<h2>Pareto fronts</h2>" in text and "<h2>Sensitivity</h2>" in text
+    assert '<h2 id="pareto-fronts">Pareto fronts</h2>' in text and '<h2 id="sensitivity">Sensitivity</h2>' in text
     names = {p.name.split("_")[0] for p in (folder / "report").glob("*.png")}
     assert {"pareto", "breakdown", "roofline", "importance"} <= names and "timeline" not in names
     # No design files at all (the sweep was interrupted before writing them): a note, not an error.
@@ -290,4 +290,4 @@ def test_a_sweep_that_has_only_started_gets_a_report(tmp_path, capsys):
     (folder / "sweep.json").write_text(json.dumps({"seed": 1, "chip": "mesh64", "model": "llama2_7b"}))
     assert main(["report", str(folder)]) == 0
     text = (folder / "report" / "report.html").read_text()
-    assert "no trials yet" in text and "<h2>Provenance</h2>" in text
+    assert "no trials yet" in text and '<h2 id="provenance">Provenance</h2>' in text

@@ -387,7 +387,7 @@ def build_report(sweep_dirs: Sequence[Path | str], out_dir: Path | str | None = 
     if not with_rows:
         body.append('<p class="empty">No trials yet: nothing to plot.</p>')
         body += ["<h2>Provenance</h2>", _provenance(sweeps)]
-        return _write_html(out, title, body)
+        return _write_html(out, title, _with_toc(body))
 
     fronts: dict[str, tuple[pd.DataFrame, Any]] = {}  # label -> (front rows, knee index)
     front_notes: dict[str, str] = {}
