@@ -367,16 +367,20 @@ def _label_clusters(ax: Any, data: RooflineOpsData, scale: float) -> None:
     for i, key in enumerate(zip(kx, ky, strict=True)):
         clusters.setdefault(key, []).append(i)
     biggest = sorted(clusters.values(), key=len, reverse=True)[:MAX_CLUSTER_LABELS]
+    mid = float(np.sqrt(np.min(data.intensity) * np.max(data.intensity)))
     for rank, members in enumerate(biggest):
         names = list(dict.fromkeys(data.name[i] for i in members))
         text = ", ".join(names[:4]) + (f" +{len(names) - 4} more" if len(names) > 4 else "")
         i = members[0]
+        left_half = data.intensity[i] < mid  # labels point inwards, so none is cut at the plot's edge
+        dx = 10 if left_half else -10
         ax.annotate(
             _mpl_text(f"{text} ({len(members)} ops)"),
             (data.intensity[i], data.achieved[i] * scale),
-            xytext=(-8, 12) if rank % 2 == 0 else (-8, -18),  # neighbours alternate above and below
+            # Alternately above and below, further out for smaller clusters: neighbours' labels part.
+            xytext=(dx, 12 + 14 * (rank // 2)) if rank % 2 == 0 else (dx, -18 - 14 * (rank // 2)),
             textcoords="offset points",
-            ha="right",
+            ha="left" if left_half else "right",
             fontsize=7,
             color="#333",
             arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "#888"},
