@@ -686,7 +686,7 @@ def _roofline_section(
     roof_sets = []
     for s in sweeps:
         try:
-            roof_sets.append(plots.roofline_sweep_data(s.df, s.label))
+            roof_sets.append(plots.roofline_sweep_data(unique_designs(s.df), s.label))  # one point per design
         except (KeyError, ValueError) as err:
             body.append(_warn(f"{s.label}: roofline skipped: {err}"))
     if any(len(r.x) for r in roof_sets):
