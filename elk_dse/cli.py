@@ -236,6 +236,8 @@ def cmd_evaluate(cfg: dict[str, Any]) -> int:
         from elk_dse.results.summary import summary
 
         sys.stdout.write(summary(result) + "\n")
+    if trace is not None:  # issue 19: say where the trace went (stderr: stdout stays the JSON contract)
+        sys.stderr.write(f"trace: wrote {Path(str(trace)).resolve()} (open it in https://ui.perfetto.dev)\n")
     return 0
 
 

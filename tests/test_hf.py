@@ -317,7 +317,7 @@ def test_sweep_over_architecture_fields_carries_them_to_rows_and_report(tmp_path
     # KV bytes per step scale with the KV heads exactly: 16 layers x 2 x heads x 64 x (2048 read + 1 written) x 2 B.
     assert (df["metric.kv_cache_bytes"] == 16 * 2 * kv * 64 * 2049 * 2).all()
     html = (out / "report" / "report.html").read_text()
-    assert "model.<wbr>arch.<wbr>num_<wbr>key_<wbr>value_<wbr>heads" in html
+    assert "model.<wbr>arch.<wbr>num_key_value_heads" in html  # breaks after dots only
 
 
 # --- encoders and CNNs as data (conf/model/<name>.yaml arch:) ----------------------------------------------

@@ -23,7 +23,7 @@ from elk_dse.evaluate import evaluate
 from elk_dse.results import breakdown_plot, sensitivity, timeline
 from elk_dse.results.pareto import Objective, knee_point, pareto_front
 from elk_dse.results.plots import pareto_data, roofline_ops_data
-from elk_dse.results.report import build_report
+from elk_dse.results.report import build_report, unique_designs
 from elk_dse.results.store import ResultStore
 from elk_dse.search.trial import design_point
 
@@ -189,9 +189,9 @@ def test_report_of_a_real_sweep_has_every_section_and_embeds_every_figure(real_s
     assert sorted(p.read_bytes() for p in pngs) == sorted(embedded)  # every PNG on the page, nothing else
     names = {p.name.split("_")[0] for p in pngs}
     assert {"pareto", "breakdown", "roofline", "importance", "effects", "timeline"} <= names
-    for section in ("Pareto fronts", "Pareto designs", "Latency breakdown", "Rooflines", "Sensitivity",
-                    "Timeline", "Provenance"):
-        assert f"<h2>{section}</h2>" in text
+    for section in ("Pareto fronts", "Pareto designs", "Latency breakdown", "Energy by level", "Rooflines",
+                    "Sensitivity", "Timeline", "Provenance"):
+        assert re.search(rf'<h2 id="[a-z0-9-]+">{section}</h2>', text), section
     assert text.index("Pareto fronts") < text.index("Provenance")  # pictures first
     meta = json.loads((real_sweep / "sweep.json").read_text())
     assert 0 < meta["loop_s"] < meta["duration_s"] and meta["new_trials"] + meta["reused_trials"] == 24  # rate inputs
@@ -206,16 +206,17 @@ def test_report_table_lists_exactly_the_front(real_sweep):
             ["objectives"]]
     front = pareto_front(df, objs)
     text = (real_sweep / "report" / "report.html").read_text()
-    table = text[text.index("<h2>Pareto designs</h2>"):text.index("<h2>Latency breakdown</h2>")]
-    listed = {int(t) for t in re.findall(r"<tr(?: class=\"knee\")?><td class=num>(\d+)", table)}
-    assert listed == set(front["trial"])
+    table = text[text.index(">Pareto designs</h2>"):text.index(">Latency breakdown</h2>")]
+    listed = [int(t) for t in re.findall(r"<tr(?: class=\"knee\")?><td class=num>(\d+)", table)]
+    # One row per distinct design: the front of the rows with duplicates of a configuration dropped.
+    assert len(listed) == len(set(listed)) and set(listed) == set(unique_designs(front)["trial"])
     knee = int(front.loc[knee_point(front, objs), "trial"])
     assert f"{knee} (knee)" in table
     # The plot marks the same knee as the table.
     d = pareto_data(df, objs[0].name, objs[1].name, [o.direction for o in objs])
     assert int(d.trial[d.knee]) == knee
     # Long parameter names can break after dots (the table used to overflow the page).
-    assert "chip.<wbr>cores.<wbr>sram_<wbr>kib" in table and 'class="tablebox"' in table
+    assert "chip.<wbr>cores.<wbr>sram_kib [KiB]" in table and 'class="tablebox"' in table
 
 
 def test_two_real_sweeps_compare_on_one_page(real_sweep, tmp_path):
@@ -266,7 +267,7 @@ def test_partial_sweep_still_reports_what_it_has(real_sweep, tmp_path):
     assert "sweep.json is missing" in text
     knee = re.search(r"(\d+) \(knee\)", text).group(1)
     assert f"trial_{knee}.json: cannot be read" in text
-    assert "<h2>Pareto fronts</h2>" in text and "<h2>Sensitivity</h2>" in text
+    assert '<h2 id="pareto-fronts">Pareto fronts</h2>' in text and '<h2 id="sensitivity">Sensitivity</h2>' in text
     names = {p.name.split("_")[0] for p in (folder / "report").glob("*.png")}
     assert {"pareto", "breakdown", "roofline", "importance"} <= names and "timeline" not in names
     # No design files at all (the sweep was interrupted before writing them): a note, not an error.
@@ -289,4 +290,4 @@ def test_a_sweep_that_has_only_started_gets_a_report(tmp_path, capsys):
     (folder / "sweep.json").write_text(json.dumps({"seed": 1, "chip": "mesh64", "model": "llama2_7b"}))
     assert main(["report", str(folder)]) == 0
     text = (folder / "report" / "report.html").read_text()
-    assert "no trials yet" in text and "<h2>Provenance</h2>" in text
+    assert "no trials yet" in text and '<h2 id="provenance">Provenance</h2>' in text

@@ -120,23 +120,52 @@ def breakdown_kinds_data(design: Mapping[str, Any], title: str = "") -> Breakdow
     )
 
 
-def draw_breakdown(data: BreakdownData, path: Path | str) -> Path:
-    """Horizontal stacked bars (one per design or kind), in the time unit that suits the largest bar."""
+def draw_breakdown(data: BreakdownData, path: Path | str, shares: bool = False) -> Path:
+    """Horizontal stacked bars (one per design or kind), in the time unit that suits the largest bar.
+
+    ``shares=True`` (per-kind charts, where one kind can take 95% of the time and leave the others as
+    slivers): each bar is labelled with its time and share of the whole, and a second panel shows each
+    bar's split as fractions of that bar (every bar full width, so a small kind's split stays readable).
+    """
     n = len(data.labels)
-    fig, ax = plt.subplots(figsize=(8.5, max(2.8, 1.3 + 0.34 * n)), dpi=110, layout="constrained")
+    height = max(2.8, 1.3 + 0.34 * n)
+    if shares:
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, height), dpi=110, layout="constrained",
+                                      gridspec_kw={"width_ratios": [3, 2]}, sharey=True)
+    else:
+        fig, ax = plt.subplots(figsize=(8.5, height), dpi=110, layout="constrained")
+        ax2 = None
     try:
         unit = unit_for("latency_s", data.total_s if n else [0.0])
         y = np.arange(n)
         left = np.zeros(n)
+        frac_left = np.zeros(n)
+        totals = data.seconds.sum(axis=1) if n else np.zeros(0)
         for j, (_, legend, color) in enumerate(PARTS):
             width = data.seconds[:, j] * unit.scale if n else np.zeros(0)
             ax.barh(y, width, left=left, color=color, label=legend, height=0.7)
             left = left + width
+            if ax2 is not None and n:
+                frac = np.divide(data.seconds[:, j], totals, out=np.zeros(n), where=totals > 0)
+                ax2.barh(y, frac * 100, left=frac_left, color=color, height=0.7)
+                frac_left = frac_left + frac * 100
         ax.set_yticks(y, [_mpl_text(lab) for lab in data.labels], fontsize=8)
         ax.set_ylim(n - 0.5, -0.5)  # first bar on top, as in the table; no empty margin above or below
         ax.set_xlabel(f"time of one pass [{unit.symbol}]")
-        ax.set_xlim(0, max(float(left.max()) if n else 1.0, 1e-30) * 1.02)
+        top = max(float(left.max()) if n else 1.0, 1e-30)
+        ax.set_xlim(0, top * (1.3 if shares else 1.02))
         ax.set_title(_mpl_text(data.title) if data.title else "Latency breakdown")
+        if shares and n:
+            whole = float(totals.sum())
+            for k in range(n):
+                share = totals[k] / whole
+                ax.text(left[k] + 0.01 * top, k, f"{left[k]:.3g} {unit.symbol} ({share:.0%})" if share >= 0.1 else f"{left[k]:.3g} {unit.symbol} ({share:.1%})",
+                        va="center", fontsize=8)
+        if ax2 is not None:
+            ax2.set_xlim(0, 100)
+            ax2.set_xlabel("split of each bar [% of its time]")
+            ax2.set_title("each bar's split", fontsize=10)
+            ax2.grid(True, axis="x", alpha=0.3)
         # Legend outside, under the axes, so it never hides a bar.
         fig.legend(fontsize=8, ncol=len(PARTS), loc="outside lower center", frameon=False)
         ax.grid(True, axis="x", alpha=0.3)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from elk_dse.results._mpl import COLORS as _COLORS
 from elk_dse.results._mpl import finish, plt
@@ -21,24 +22,28 @@ from elk_dse.results.pareto import feasible_mask, knee_point, pareto_mask, resol
 from elk_dse.results.roofline import (
     EDGE_FACTOR,
     ROOF_RTOL,
+    OpGroupsData,
     RooflineOpsData,
     RooflineSweepData,
     draw_roofline_ops,
     draw_roofline_sweep,
+    op_groups_data,
     roofline_ops_data,
     roofline_sweep_data,
 )
-from elk_dse.results.units import axis_label, bare_name, unit_for
+from elk_dse.results.units import axis_label, human_name, unit_for
 
 __all__ = [
     "EDGE_FACTOR",
     "ROOF_RTOL",
+    "OpGroupsData",
     "ParetoData",
     "RooflineOpsData",
     "RooflineSweepData",
     "draw_pareto",
     "draw_roofline_ops",
     "draw_roofline_sweep",
+    "op_groups_data",
     "pareto_data",
     "roofline_ops_data",
     "roofline_sweep_data",
@@ -73,6 +78,10 @@ def pareto_data(df: pd.DataFrame, x: str, y: str, directions: Sequence[str], lab
     """Split the trials of ``df`` into front / dominated / infeasible points for objectives ``x`` and
     ``y`` (column names, ``metric.`` prefix optional) with ``directions`` ("minimize" | "maximize")."""
     xc, yc = resolve_column(df, x), resolve_column(df, y)
+    if "config_hash" in df.columns and len(df):  # a configuration sampled twice is one design, one point
+        h = df.sort_values("trial", kind="stable")["config_hash"]
+        dup = h.notna() & (h.astype(str) != "") & h.duplicated(keep="first")
+        df = df.loc[~df.index.isin(h.index[dup.to_numpy(dtype=bool)])]
     xv = df[xc].to_numpy(dtype=np.float64, na_value=np.nan)
     yv = df[yc].to_numpy(dtype=np.float64, na_value=np.nan)
     drawable = np.isfinite(xv) & np.isfinite(yv)
@@ -102,8 +111,33 @@ def pareto_data(df: pd.DataFrame, x: str, y: str, directions: Sequence[str], lab
 
 
 def _log_if_wide(values: np.ndarray) -> bool:
+    """Log axis when the values are positive and span more than a factor of 3 (outliers then take a few
+    decades' share of the axis, not most of it)."""
     v = values[np.isfinite(values)]
-    return bool(v.size) and v.min() > 0 and v.max() / v.min() > 100
+    return bool(v.size) and v.min() > 0 and v.max() / v.min() > 3
+
+
+# The zoomed view spans the fronts plus this fraction of their extent on each side (log or linear units).
+ZOOM_MARGIN = 0.6
+
+
+def zoom_limits(front: np.ndarray, values: np.ndarray, log: bool) -> tuple[float, float] | None:
+    """Axis limits around the front points (``front``) when the other points (``values``) reach much
+    further: the front's extent plus ZOOM_MARGIN of it on each side, clipped to the data. None: no zoom
+    needed (everything fits within twice the front's padded extent)."""
+    f = front[np.isfinite(front)]
+    v = values[np.isfinite(values)]
+    if f.size == 0 or v.size == 0 or (log and (f.min() <= 0 or v.min() <= 0)):
+        return None
+    t = np.log10 if log else (lambda a: a)
+    lo, hi = float(t(f.min())), float(t(f.max()))
+    span = max(hi - lo, 0.05 if log else 0.05 * max(abs(hi), 1e-30))
+    a, b = max(lo - ZOOM_MARGIN * span, float(t(v.min()))), min(hi + ZOOM_MARGIN * span, float(t(v.max())))
+    if b - a <= 0 or (float(t(v.max())) - float(t(v.min()))) <= 1.5 * (b - a):
+        return None
+    pad = 0.03 * (b - a)
+    a, b = a - pad, b + pad
+    return (10**a, 10**b) if log else (a, b)
 
 
 def draw_pareto(data: ParetoData | Sequence[ParetoData], path: Path | str, title: str | None = None) -> Path:
@@ -154,29 +188,37 @@ def draw_pareto(data: ParetoData | Sequence[ParetoData], path: Path | str, title
                 )
             if d.knee is not None:
                 kx, ky = px[d.knee], py[d.knee]
-                ax.scatter([kx], [ky], s=160, marker="*", color=color, edgecolor="black", zorder=5)
-                label = (
-                    f"{name}knee: trial {int(d.trial[d.knee])}"
-                    if len(sets) > 1
-                    else f"knee: trial {int(d.trial[d.knee])}"
-                )
-                ax.annotate(
-                    label,
-                    (kx, ky),
-                    xytext=(14, 14 + 16 * i),  # stacked so overlaid knees stay legible
-                    textcoords="offset points",
-                    fontsize=9,
-                    arrowprops={"arrowstyle": "->", "lw": 0.8},
-                )
-        if _log_if_wide(xs):
-            ax.set_xscale("log")
-        if _log_if_wide(ys):
-            ax.set_yscale("log")
+                # Named in the legend, not next to the star: a label on the plot overlapped the fronts of
+                # a two-sweep page.
+                ax.scatter([kx], [ky], s=160, marker="*", color=color, edgecolor="black", zorder=5,
+                           label=f"{name}knee: trial {int(d.trial[d.knee])}")
+        logx, logy = _log_if_wide(xs), _log_if_wide(ys)
+        for on, axis, setter in ((logx, ax.xaxis, ax.set_xscale), (logy, ax.yaxis, ax.set_yscale)):
+            if on:  # plain numbers at 1, 2, 5 x 10^k (not "6 x 10^2")
+                setter("log")
+                axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                axis.set_minor_formatter(NullFormatter())
+        fx = np.concatenate([d.x_values[d.front] for d in sets]) * ux.scale
+        fy = np.concatenate([d.y_values[d.front] for d in sets]) * uy.scale
+        zx, zy = zoom_limits(fx, xs * ux.scale, logx), zoom_limits(fy, ys * uy.scale, logy)
+        if zx:
+            ax.set_xlim(*zx)
+        if zy:
+            ax.set_ylim(*zy)
+        if zx or zy:
+            inside = np.ones(xs.size, dtype=bool)
+            if zx:
+                inside &= (xs * ux.scale >= zx[0]) & (xs * ux.scale <= zx[1])
+            if zy:
+                inside &= (ys * uy.scale >= zy[0]) & (ys * uy.scale <= zy[1])
+            ax.text(0.99, 0.01, f"zoomed on the front: {int((~inside).sum())} of {xs.size} designs outside the view",
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#555")
         arrow = {"minimize": "lower is better", "maximize": "higher is better"}
         ax.set_xlabel(f"{axis_label(sets[0].x, ux)} ({arrow[sets[0].directions[0]]})")
         ax.set_ylabel(f"{axis_label(sets[0].y, uy)} ({arrow[sets[0].directions[1]]})")
         ax.set_title(
-            _mpl_text(title) if title else f"Pareto: {bare_name(sets[0].y)} vs {bare_name(sets[0].x)}"
+            _mpl_text(title) if title else f"Pareto front: {human_name(sets[0].y)} vs {human_name(sets[0].x)}"
         )
     except BaseException:
         plt.close(fig)

@@ -29,10 +29,19 @@ import numpy as np
 import pandas as pd
 
 from elk_dse.errors import ConfigError
-from elk_dse.results import breakdown_plot, energy_plot, plots, sensitivity, timeline
+from elk_dse.results import breakdown_plot, diagnosis, energy_plot, plots, sensitivity, timeline
 from elk_dse.results.pareto import Objective, as_objectives, feasible_mask, knee_point, pareto_front
+from elk_dse.results.provenance import environment
 from elk_dse.results.store import PARAM_PREFIX, STATUSES, ResultStore, UnreadableFileError
-from elk_dse.results.units import bare_name, config_unit, format_duration, format_quantity
+from elk_dse.results.units import (
+    axis_label,
+    bare_name,
+    config_unit,
+    format_duration,
+    format_quantity,
+    human_name,
+    unit_for,
+)
 
 DEFAULT_OBJECTIVES = (Objective("metric.latency_s"), Objective("metric.area_proxy_mm2"))
 # Rows of the Pareto table; a longer front is cut (the note says how many are not shown).
@@ -46,7 +55,9 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#22
 .tablebox{max-width:100%;overflow-x:auto;margin:.5em 0 1.5em}
 table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;font-size:.85em;vertical-align:top}
-th{background:#f3f3f3;overflow-wrap:break-word;max-width:11em}
+th{background:#f3f3f3;overflow-wrap:normal;word-break:normal;hyphens:none;min-width:4.5em;max-width:12em}
+td.why{min-width:22em;font-size:.8em;color:#333}nav.toc{background:#f7f7f7;padding:.4em 1em;columns:2}
+nav.toc a{text-decoration:none}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}tr.knee{background:#fff6d5}
 img{max-width:100%;border:1px solid #eee}.warn{background:#fdecea;padding:.5em 1em;border-left:4px solid #d33}
 .empty,.note{background:#eef3fb;padding:.5em 1em;border-left:4px solid #48c}figure{margin:1em 0}
@@ -126,17 +137,24 @@ def _objectives(sweeps: Sequence[SweepFolder]) -> list[Objective]:
 
 
 def _table(
-    header: Sequence[str], rows: Sequence[Sequence[tuple[str, bool]]], row_class: Sequence[str] = ()
+    header: Sequence[str], rows: Sequence[Sequence[tuple[str, bool | str]]], row_class: Sequence[str] = ()
 ) -> str:
-    """HTML table in a horizontally scrolling box; cells are (already escaped text, is_number)."""
+    """HTML table in a horizontally scrolling box; cells are (already escaped text, is_number or a CSS
+    class name)."""
     out = ['<div class="tablebox"><table><tr>', *(f"<th>{h}</th>" for h in header), "</tr>"]
     for i, row in enumerate(rows):
         cls = f' class="{row_class[i]}"' if i < len(row_class) and row_class[i] else ""
         out.append(
-            f"<tr{cls}>" + "".join(f"<td{' class=num' if n else ''}>{c}</td>" for c, n in row) + "</tr>"
+            f"<tr{cls}>" + "".join(f"<td{_cell_class(n)}>{c}</td>" for c, n in row) + "</tr>"
         )
     out.append("</table></div>")
     return "".join(out)
+
+
+def _cell_class(kind: bool | str) -> str:
+    if kind is True:
+        return " class=num"
+    return f" class={kind}" if isinstance(kind, str) and kind else ""
 
 
 def _provenance(sweeps: Sequence[SweepFolder]) -> str:
@@ -169,7 +187,7 @@ def _provenance(sweeps: Sequence[SweepFolder]) -> str:
             elif key == "objectives" and isinstance(s.meta.get(key), list):
                 try:
                     text = ", ".join(
-                        f"{bare_name(o.name)} ({o.direction})" for o in as_objectives(s.meta[key])
+                        f"{human_name(o.name)} ({o.direction})" for o in as_objectives(s.meta[key])
                     )
                 except (ValueError, KeyError, TypeError):  # malformed: show it as written
                     text = _describe(s.meta[key])
@@ -177,6 +195,23 @@ def _provenance(sweeps: Sequence[SweepFolder]) -> str:
                 text = _describe(s.meta.get(key))
             cells.append((_esc(text), False))
         rows.append([(_esc(title), False), *cells])
+    here = environment()
+    for title, key in (("git commit", "git_commit"), ("host", "host"), ("versions", "versions")):
+        cells = []
+        for s in sweeps:
+            env = s.meta.get("environment")
+            value = env.get(key) if isinstance(env, dict) else None
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v}" for k, v in value.items())
+            cells.append((_esc(f"{value} (sweep)" if value else "not recorded by the sweep"), False))
+        rows.append([(_esc(title), False), *cells])
+    versions = here["versions"]
+    built = (
+        f"commit {here['git_commit'] or 'n/a (not a git checkout)'}; "
+        + ", ".join(f"{k} {v}" for k, v in versions.items())  # type: ignore[union-attr]
+        + f"; host {here['host']} ({here['os']}, Python {here['python']}, {here['cpus']} CPUs)"
+    )
+    rows.append([("report built with", False), *((_esc(built), False) for _ in sweeps)])
     counts = []
     for title in (*STATUSES, "total"):
         cells = []
@@ -210,47 +245,93 @@ def _reasons(s: SweepFolder) -> str:
 
 
 def _breakable(name: str) -> str:
-    """Escaped name with line-break opportunities after dots and underscores (long parameter keys)."""
-    return "".join(_esc(ch) + ("<wbr>" if ch in "._" else "") for ch in name)
+    """Escaped name with line-break opportunities after dots only (long parameter keys break between their
+    parts, never inside a word: ``chip.<wbr>cores.<wbr>sram_kib``)."""
+    return "".join(_esc(ch) + ("<wbr>" if ch == "." else "") for ch in name)
 
 
 # Metrics shown beside the objectives in the Pareto table when the sweep has them.
-_CONTEXT_METRICS = ("metric.latency_s", "metric.area_mm2", "metric.power_w")
+_CONTEXT_METRICS = ("metric.latency_s", "metric.throughput_per_s", "metric.area_mm2", "metric.power_w")
 
 
-def _front_table(front: pd.DataFrame, objs: Sequence[Objective], knee: Any) -> str:
+def unique_designs(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per design: rows with the same ``config_hash`` (the same configuration sampled again) keep
+    the lowest trial number. Rows without a hash (older sweeps) are all kept."""
+    if "config_hash" not in df.columns or df.empty:
+        return df
+    ordered = df.sort_values("trial", kind="stable")
+    h = ordered["config_hash"]
+    dup = h.notna() & (h.astype(str) != "") & h.duplicated(keep="first")
+    return ordered[~dup.to_numpy(dtype=bool)]
+
+
+def _samples(df: pd.DataFrame) -> dict[str, list[int]]:
+    """config_hash -> the trials that sampled it (sorted)."""
+    if "config_hash" not in df.columns:
+        return {}
+    sub = df[df["config_hash"].notna()]
+    return {str(h): sorted(int(t) for t in g["trial"]) for h, g in sub.groupby("config_hash", sort=False)}
+
+
+def _header(column: str, values: Any, objective: bool = False) -> tuple[str, Any]:
+    """(escaped header "latency [ms]" or "chip.cores.sram_kib [KiB]", display unit or None for parameters)."""
+    if column.startswith(PARAM_PREFIX):
+        u = config_unit(column)
+        return _breakable(bare_name(column)) + (f" [{_esc(u.symbol)}]" if u.symbol else ""), None
+    unit = unit_for(column, values)
+    text = _esc(axis_label(column, unit)) + (" (objective)" if objective else "")
+    return text, unit
+
+
+def _front_table(
+    front: pd.DataFrame,
+    objs: Sequence[Objective],
+    knee: Any,
+    samples: dict[str, list[int]] | None = None,
+    config: dict[str, Any] | None = None,
+) -> str:
+    """The Pareto designs, one row each: trial (and how many trials sampled the same configuration), every
+    searched parameter, the objectives and context metrics in one unit per column, and why it is slow."""
+    samples = samples or {}
     params = [c for c in front.columns if c.startswith(PARAM_PREFIX)]
     metrics = [o.name if o.name in front.columns else "metric." + o.name for o in objs]
     extra = [
         c for c in _CONTEXT_METRICS if c in front.columns and c not in metrics and front[c].notna().any()
     ]
-    header = [
-        "trial",
-        *(
-            _breakable(bare_name(c)) + (f" [{_esc(u.symbol)}]" if (u := config_unit(c)).symbol else "")
-            for c in params
-        ),
-        *(_breakable(bare_name(c)) + " (objective)" for c in metrics),
-        *(_breakable(bare_name(c)) for c in extra),
-    ]
-    rows, classes = [], []
+    cols = [(c, False) for c in params] + [(c, True) for c in metrics] + [(c, False) for c in extra]
+    headers, units = [], []
+    for c, is_obj in cols:
+        text, unit = _header(c, front[c].to_numpy() if c in front.columns else [], is_obj)
+        headers.append(text)
+        units.append(unit)
+    header = ["trial", "sampled", *headers]
+    rows, classes, why = [], [], []
     for idx, row in front.iterrows():
-        cells = [(str(int(row["trial"])) + (" (knee)" if idx == knee else ""), True)]
-        for c in (*params, *metrics, *extra):
+        trials = samples.get(str(row.get("config_hash")), [int(row["trial"])])
+        others = [t for t in trials if t != int(row["trial"])]
+        sampled = f"{len(trials)}x" + (f" (also {', '.join(map(str, others[:6]))}{', ...' if len(others) > 6 else ''})"
+                                       if others else "")
+        cells = [(str(int(row["trial"])) + (" (knee)" if idx == knee else ""), True), (_esc(sampled), False)]
+        for (c, _), unit in zip(cols, units, strict=True):
             value = row[c]
             numeric = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
                 value, bool
             )
-            if numeric and c.startswith(PARAM_PREFIX):  # config units, named in the header
+            if numeric and unit is None:  # parameters: config units, named in the header
                 text = str(int(value)) if float(value).is_integer() else f"{float(value):.4g}"
-            elif numeric:
-                text = format_quantity(c, value)
+            elif numeric and not pd.isna(value):
+                text = f"{float(value) * unit.scale:.4g}"
             else:
                 text = "n/a" if pd.isna(value) else str(value)
             cells.append((_esc(text), numeric))
+        why.append(f"<li><b>trial {int(row['trial'])}</b>: {_esc(diagnosis.why_slow(row.to_dict(), config or {}))}</li>")
         rows.append(cells)
         classes.append("knee" if idx == knee else "")
-    return _table(header, rows, classes)
+    return _table(header, rows, classes) + (
+        '<p><b>Why each design is slow</b> (largest part of its latency breakdown; matrix-unit utilisation = '
+        "FLOPs / (peak FLOP/s x compute time)):</p><ul class=why>" + "".join(why) + "</ul>"
+        + (f'<p class="note">{_esc(diagnosis.LOW_UTILISATION_NOTE)}</p>' if any("per weight tile" in w for w in why) else "")
+    )
 
 
 def _figure(path: Path, caption: str) -> str:
@@ -306,13 +387,13 @@ def build_report(sweep_dirs: Sequence[Path | str], out_dir: Path | str | None = 
     if not with_rows:
         body.append('<p class="empty">No trials yet: nothing to plot.</p>')
         body += ["<h2>Provenance</h2>", _provenance(sweeps)]
-        return _write_html(out, title, body)
+        return _write_html(out, title, _with_toc(body))
 
     fronts: dict[str, tuple[pd.DataFrame, Any]] = {}  # label -> (front rows, knee index)
     front_notes: dict[str, str] = {}
     for s in with_rows:
         try:
-            front = pareto_front(s.df, objs)
+            front = pareto_front(unique_designs(s.df), objs)  # a configuration sampled twice is one design
         except KeyError as err:
             front_notes[s.label] = _warn(f"{s.label}: {err.args[0]}")
             continue
@@ -340,7 +421,33 @@ def build_report(sweep_dirs: Sequence[Path | str], out_dir: Path | str | None = 
                 f"<details><summary>{_esc(s.label)}: composed config (sweep.json)</summary>"
                 f"<pre>{_esc(text)}</pre></details>"
             )
-    return _write_html(out, title, body)
+    return _write_html(out, title, _with_toc(body))
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", html.unescape(title).lower()).strip("-") or "section"
+
+
+def _with_toc(body: Sequence[str]) -> list[str]:
+    """Give every <h2> an id and put a table of contents linking them after the page's intro."""
+    out, entries, seen = [], [], set()
+    for part in body:
+        m = re.fullmatch(r"<h2>(.*)</h2>", part)
+        if m:
+            slug = _slug(m.group(1))
+            while slug in seen:
+                slug += "-x"
+            seen.add(slug)
+            entries.append((slug, m.group(1)))
+            part = f'<h2 id="{slug}">{m.group(1)}</h2>'
+        out.append(part)
+    if not entries:
+        return out
+    toc = '<nav class="toc"><b>Contents</b><ol>' + "".join(
+        f'<li><a href="#{slug}">{text}</a></li>' for slug, text in entries
+    ) + "</ol></nav>"
+    first = next(i for i, p in enumerate(out) if p.startswith("<h2 "))
+    return [*out[:first], toc, *out[first:]]
 
 
 def _summary(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], fronts: dict[str, Any]) -> str:
@@ -360,7 +467,7 @@ def _summary(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], fronts: d
                 col = o.name if o.name in ok.columns else "metric." + o.name
                 if col in ok.columns and ok[col].notna().any():
                     v = ok[col].min() if o.direction == "minimize" else ok[col].max()
-                    best.append(f"best {bare_name(col)} {format_quantity(col, v)}")
+                    best.append(f"best {human_name(col)} {format_quantity(col, v)}")
             text += f"; {len(front)} Pareto designs, knee trial {int(front.loc[knee, 'trial'])}"
             text += ("; " + ", ".join(_esc(b) for b in best)) if best else ""
         items.append(f"<li>{text}</li>")
@@ -388,8 +495,11 @@ def _pareto_section(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], ou
             body.append(
                 _figure(
                     png,
-                    f"{bare_name(oy.name)} vs {bare_name(ox.name)}: front of each sweep in this "
-                    "plane, dominated designs faded, infeasible ones as crosses, knee starred.",
+                    f"{human_name(oy.name)} vs {human_name(ox.name)}: front of each sweep in this plane "
+                    "(one point per distinct design), dominated designs faded, infeasible ones as crosses, "
+                    "knee starred (named in the legend). Axes are logarithmic when the values span more "
+                    "than 3x, and zoomed on the fronts when outliers would squeeze them (the corner note "
+                    "counts the designs outside the view).",
                 )
             )
     return body
@@ -407,14 +517,15 @@ def _front_tables(
         front, knee = fronts[s.label]
         body.append(
             f"<p>{len(front)} non-dominated feasible designs over "
-            f"{', '.join(_esc(f'{bare_name(o.name)} ({o.direction})') for o in objs)}; "
+            f"{', '.join(_esc(f'{human_name(o.name)} ({o.direction})') for o in objs)}; "
             f"knee (closest to the ideal after normalization, highlighted): trial {int(front.loc[knee, 'trial'])}."
             "</p>"
         )
         shown = front.iloc[:MAX_TABLE_ROWS]
         if knee not in shown.index:
             shown = pd.concat([shown.iloc[: MAX_TABLE_ROWS - 1], front.loc[[knee]]])
-        body.append(_front_table(shown, objs, knee))
+        config = s.meta.get("composed_config")
+        body.append(_front_table(shown, objs, knee, _samples(s.df), config if isinstance(config, dict) else {}))
         if len(front) > len(shown):
             body.append(f'<p class="note">{len(front) - len(shown)} more Pareto designs not listed.</p>')
     return body
@@ -463,13 +574,15 @@ def _breakdown_section(sweeps: Sequence[SweepFolder], fronts: dict[str, Any], ou
                 body.append(_warn(f"{s.label}: per-kind breakdown of trial {knee_trial} skipped: {err}"))
             else:
                 png = breakdown_plot.draw_breakdown(
-                    kinds, out / _safe_filename(f"breakdown_kinds_{s.label}_trial{knee_trial}.png")
+                    kinds, out / _safe_filename(f"breakdown_kinds_{s.label}_trial{knee_trial}.png"), shares=True
                 )
                 body.append(
                     _figure(
                         png,
-                        "The knee design's latency split by operator kind (bars sum to its latency); a gap "
-                        "before an operator counts for that operator's kind.",
+                        "The knee design's latency split by operator kind (bars sum to its latency; each "
+                        "labelled with its time and share), and on the right each kind's own split as "
+                        "fractions of its bar, so kinds with little time stay readable; a gap before an "
+                        "operator counts for that operator's kind.",
                     )
                 )
     return body
@@ -568,11 +681,12 @@ def _roofline_section(
                     f"without HBM traffic sit at the right edge.{skipped}",
                 )
             )
+            body.append(_op_groups_table(design))
     # All designs of every sweep, each normalized to its own chip.
     roof_sets = []
     for s in sweeps:
         try:
-            roof_sets.append(plots.roofline_sweep_data(s.df, s.label))
+            roof_sets.append(plots.roofline_sweep_data(unique_designs(s.df), s.label))  # one point per design
         except (KeyError, ValueError) as err:
             body.append(_warn(f"{s.label}: roofline skipped: {err}"))
     if any(len(r.x) for r in roof_sets):
@@ -587,6 +701,51 @@ def _roofline_section(
             )
         )
     return body
+
+
+# Rows of the per-operator-name table (the rest are summed in one "others" row).
+MAX_OP_ROWS = 12
+
+
+def _op_groups_table(design: dict[str, Any]) -> str:
+    """The design's operators grouped by name, most execution time first: how many, how long, how far from
+    their roof (readable at 500+ operators, where the roofline's points pile up)."""
+    try:
+        g = plots.op_groups_data(design)
+    except ValueError as err:
+        return _warn(f"operators by name skipped: {err}")
+    if not g.name:
+        return ""
+    tu = unit_for("latency_s", g.time_s)
+    fu = unit_for("achieved_flops_per_s", g.achieved)
+    header = ["operator", "kind", "count", f"execution [{_esc(tu.symbol)}]", "share of latency",
+              f"own HBM load [{_esc(tu.symbol)}]", "FLOP per HBM byte", f"achieved [{_esc(fu.symbol)}]",
+              "of the compute roof", "of its roof"]
+    rows = []
+    idx = list(range(len(g.name)))
+    shown, rest = idx[:MAX_OP_ROWS], idx[MAX_OP_ROWS:]
+
+    def row(name: str, kind: str, sel: list[int]) -> list[tuple[str, bool | str]]:
+        t, load = float(g.time_s[sel].sum()), float(g.load_s[sel].sum())
+        flops, hbm = float(g.flops[sel].sum()), float(g.hbm_bytes[sel].sum())
+        ach = flops / (t + load) if t + load > 0 else 0.0
+        inten = flops / hbm if hbm > 0 else float("inf")
+        roof = min(g.peak_flops_per_s, g.hbm_bytes_per_s * inten) if flops > 0 else float("nan")
+        return [(_esc(name), False), (_esc(kind), False), (str(int(g.count[sel].sum())), True),
+                (f"{t * tu.scale:.4g}", True), (f"{t / g.latency_s:.1%}" if g.latency_s > 0 else "n/a", True),
+                (f"{load * tu.scale:.4g}", True),
+                ("no HBM" if hbm == 0 else f"{inten:.3g}", True),
+                (f"{ach * fu.scale:.4g}" if flops > 0 else "-", True),
+                (f"{ach / g.peak_flops_per_s:.1%}" if flops > 0 else "-", True),
+                (f"{ach / roof:.1%}" if flops > 0 and roof > 0 else "-", True)]
+
+    rows = [row(g.name[i], g.kind[i], [i]) for i in shown]
+    if rest:
+        rows.append(row(f"{len(rest)} other operators", "", rest))
+    return (
+        "<p>Operators by name (each name once per layer), most execution time first: the points of the "
+        "roofline above summed per name.</p>" + _table(header, rows)
+    )
 
 
 def _sensitivity_section(sweeps: Sequence[SweepFolder], objs: Sequence[Objective], out: Path) -> list[str]:
@@ -606,7 +765,7 @@ def _sensitivity_section(sweeps: Sequence[SweepFolder], objs: Sequence[Objective
         body.append(
             _figure(
                 png,
-                f"{s.label}: how much of the variation of {bare_name(imp.objective)} over the feasible trials "
+                f"{s.label}: how much of the variation of {human_name(imp.objective)} over the feasible trials "
                 f"each parameter explains ({imp.evaluator}, Optuna's importance evaluator on the stored rows).",
             )
         )
@@ -615,7 +774,7 @@ def _sensitivity_section(sweeps: Sequence[SweepFolder], objs: Sequence[Objective
         body.append(
             _figure(
                 png,
-                f"{s.label}: {bare_name(imp.objective)} of every feasible trial against the "
+                f"{s.label}: {human_name(imp.objective)} of every feasible trial against the "
                 f"{len(effects)} most important parameters (config units).",
             )
         )
@@ -646,7 +805,9 @@ def _timeline_section(sweeps: Sequence[SweepFolder], fronts: dict[str, Any], out
             _figure(
                 png,
                 "One pass of the knee design as simulated: HBM loads (top lane; preloads run ahead of their "
-                "operator) and operator executions on the cores (bottom lane), one colour per operator kind.",
+                "operator) and operator executions on the cores, one lane per operator kind so that short "
+                "kinds stay visible (operators shorter than about a pixel are drawn a pixel wide); below, one layer instance from the middle of the pass (shaded above) "
+                "with every operator named.",
             )
         )
     return body

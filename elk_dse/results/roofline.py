@@ -333,6 +333,7 @@ def draw_roofline_ops(data: RooflineOpsData, path: Path | str, title: str | None
                         alpha=0.6,
                     )
             ax.scatter([], [], s=22, facecolors="none", edgecolors="grey", label="same ops per network byte")
+        _label_clusters(ax, data, unit.scale)
         if data.no_hbm.any():
             ax.axvline(data.x_edge, color="grey", ls=":", lw=1, label="no HBM traffic (placed at this edge)")
         ax.set_xscale("log")
@@ -348,3 +349,113 @@ def draw_roofline_ops(data: RooflineOpsData, path: Path | str, title: str | None
         plt.close(fig)
         raise
     return finish(fig, ax, path, "outside")
+
+
+# Points closer than this (in decades, both axes) are one cluster and get one label on the per-op roofline.
+CLUSTER_DECADES = 0.05
+MAX_CLUSTER_LABELS = 8
+
+
+def _label_clusters(ax: Any, data: RooflineOpsData, scale: float) -> None:
+    """Name the ops behind each of the biggest clusters of filled points: 289 matmuls of a decode land on
+    one spot, and the label says which ops and how many ("q_proj, k_proj, ... (289 ops)")."""
+    if not len(data.achieved):
+        return
+    kx = np.round(np.log10(np.maximum(data.intensity, 1e-300)) / CLUSTER_DECADES)
+    ky = np.round(np.log10(np.maximum(data.achieved, 1e-300)) / CLUSTER_DECADES)
+    clusters: dict[tuple[float, float], list[int]] = {}
+    for i, key in enumerate(zip(kx, ky, strict=True)):
+        clusters.setdefault(key, []).append(i)
+    biggest = sorted(clusters.values(), key=len, reverse=True)[:MAX_CLUSTER_LABELS]
+    mid = float(np.sqrt(np.min(data.intensity) * np.max(data.intensity)))
+    for rank, members in enumerate(biggest):
+        names = list(dict.fromkeys(data.name[i] for i in members))
+        text = ", ".join(names[:4]) + (f" +{len(names) - 4} more" if len(names) > 4 else "")
+        i = members[0]
+        left_half = data.intensity[i] < mid  # labels point inwards, so none is cut at the plot's edge
+        dx = 10 if left_half else -10
+        ax.annotate(
+            _mpl_text(f"{text} ({len(members)} ops)"),
+            (data.intensity[i], data.achieved[i] * scale),
+            # Alternately above and below, further out for smaller clusters: neighbours' labels part.
+            xytext=(dx, 12 + 14 * (rank // 2)) if rank % 2 == 0 else (dx, -18 - 14 * (rank // 2)),
+            textcoords="offset points",
+            ha="left" if left_half else "right",
+            fontsize=7,
+            color="#333",
+            arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "#888"},
+        )
+
+
+# ---- operators grouped by name (readable at 500+ operators) -------------------------------------------
+@dataclass(frozen=True)
+class OpGroupsData:
+    """Operators of one design grouped by name (``q_proj`` of every layer is one group), biggest first.
+
+    ``time_s``: summed execution windows (end - start); ``load_s``: summed own HBM load phases; ``flops`` and
+    ``hbm_bytes`` summed. ``achieved`` = flops / (time_s + load_s) FLOP/s (the per-op roofline's time);
+    ``intensity`` = flops / hbm_bytes (inf without HBM traffic); ``roof`` = min(peak, HBM bandwidth x
+    intensity); ``latency_s`` the design's.
+    """
+
+    name: tuple[str, ...]
+    kind: tuple[str, ...]
+    count: np.ndarray
+    time_s: np.ndarray
+    load_s: np.ndarray
+    flops: np.ndarray
+    hbm_bytes: np.ndarray
+    peak_flops_per_s: float
+    hbm_bytes_per_s: float
+    latency_s: float
+
+    @property
+    def achieved(self) -> np.ndarray:
+        t = self.time_s + self.load_s
+        return np.divide(self.flops, t, out=np.zeros_like(t), where=t > 0)
+
+    @property
+    def intensity(self) -> np.ndarray:
+        return np.divide(self.flops, self.hbm_bytes, out=np.full_like(self.flops, np.inf), where=self.hbm_bytes > 0)
+
+    @property
+    def roof(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.minimum(self.peak_flops_per_s, self.hbm_bytes_per_s * self.intensity)
+
+
+def op_groups_data(design: Mapping[str, Any]) -> OpGroupsData:
+    """Group a design JSON's ops by name (see OpGroupsData). Raises ValueError when the JSON lacks the
+    per-operator times or the chip's roofs."""
+    try:
+        derived = design["chip"]["derived"]
+        peak = float(derived["peak_flops_per_s"])
+        bw = float(derived["hbm_bytes_per_s"])
+        latency = float(design["latency_s"])
+        ops = list(design["ops"])
+        rows = [(str(op.get("name", "?")), str(op.get("kind", "?")), float(op["end_s"]) - float(op["start_s"]),
+                 float(op.get("load_s", 0.0) or 0.0), float(op["flops"]), float(op["hbm_bytes"])) for op in ops]
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"design JSON lacks per-operator times or chip.derived ({err})") from None
+    groups: dict[str, list[Any]] = {}
+    for name, kind, t, load, flops, hbm in rows:
+        g = groups.setdefault(name, [kind, 0, 0.0, 0.0, 0.0, 0.0])
+        g[1] += 1
+        g[2] += t
+        g[3] += load
+        g[4] += flops
+        g[5] += hbm
+    order = sorted(groups, key=lambda k: -groups[k][2])
+    col = lambda j: _frozen([groups[k][j] for k in order])  # noqa: E731
+    return OpGroupsData(
+        name=tuple(order),
+        kind=tuple(groups[k][0] for k in order),
+        count=_frozen([groups[k][1] for k in order], np.int64),
+        time_s=col(2),
+        load_s=col(3),
+        flops=col(4),
+        hbm_bytes=col(5),
+        peak_flops_per_s=peak,
+        hbm_bytes_per_s=bw,
+        latency_s=latency,
+    )

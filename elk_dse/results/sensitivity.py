@@ -21,7 +21,7 @@ from elk_dse.results._mpl import frozen as _frozen
 from elk_dse.results._mpl import mpl_text as _mpl_text
 from elk_dse.results.pareto import Objective, feasible_mask, resolve_column
 from elk_dse.results.store import PARAM_PREFIX
-from elk_dse.results.units import axis_label, bare_name, config_unit, unit_for
+from elk_dse.results.units import axis_label, bare_name, config_unit, human_name, unit_for
 
 # Fewer feasible trials than this give importances that are noise: the section says so instead.
 MIN_TRIALS = 8
@@ -143,7 +143,7 @@ def draw_importance(data: ImportanceData, path: Path | str) -> Path:
         ax.set_yticks(y, [_mpl_text(bare_name(p)) for p in data.params], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlim(0, max(1e-9, float(data.importance.max(initial=0.0))) * 1.18)
-        ax.set_xlabel(f"importance for {bare_name(data.objective)} [fraction of total, {data.evaluator}]")
+        ax.set_xlabel(f"importance for {human_name(data.objective)} [fraction of total, {data.evaluator}]")
         ax.set_title(f"Parameter importance ({data.n_trials} feasible trials)")
     except BaseException:
         plt.close(fig)
@@ -178,7 +178,7 @@ def draw_effects(effects: Sequence[EffectData], path: Path | str) -> Path:
         v = ys[np.isfinite(ys)]
         if v.size and v.min() > 0 and v.max() / v.min() > 100:
             axes[0][0].set_yscale("log")
-        fig.suptitle(f"{bare_name(effects[0].objective)} against the most important parameters", fontsize=11)
+        fig.suptitle(f"{human_name(effects[0].objective)} against the most important parameters", fontsize=11)
         fig.tight_layout()
         fig.savefig(path, format="png")
     finally:

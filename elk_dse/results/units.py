@@ -108,10 +108,63 @@ def config_unit(param: str) -> Unit:
     return Unit("")
 
 
-def axis_label(column: str, unit: Unit) -> str:
-    """``latency_s [ms]`` style axis label."""
+# Human names of the metrics a report shows (issue 19: "latency [ms]", not "latency_s [ms]").
+HUMAN_NAMES: dict[str, str] = {
+    "latency_s": "latency",
+    "latency_per_item_s": "latency per item",
+    "roofline_latency_s": "roofline bound",
+    "throughput_per_s": "throughput",
+    "area_mm2": "area",
+    "area_proxy_mm2": "area (proxy)",
+    "power_w": "power",
+    "static_power_w": "static power",
+    "energy_j": "energy per pass",
+    "energy_per_item_j": "energy per item",
+    "perf_per_mm2": "throughput per area",
+    "perf_per_w": "throughput per watt",
+    "flops": "work",
+    "hbm_bytes": "HBM traffic",
+    "noc_bytes": "on-chip network traffic",
+    "achieved_flops_per_s": "achieved compute",
+    "peak_flops_per_s": "peak compute",
+    "hbm_bytes_per_s": "HBM bandwidth",
+    "roofline_fraction": "fraction of the roofline bound",
+    "constraint_violation": "budget violation",
+}
+_UNIT_SUFFIXES = ("_bytes_per_s", "_flops_per_s", "_per_s", "_mm2", "_bytes", "_s", "_j", "_w")
+
+
+def human_name(column: str) -> str:
+    """``metric.latency_s`` -> ``latency``. Parameters keep their key (``chip.cores.sram_kib``: what a user
+    types in a sweep file); unknown metrics lose the unit suffix and underscores (``hbm_busy_s`` -> ``hbm busy``).
+    """
+    if column.startswith(PARAM_PREFIX):
+        return bare_name(column)
     name = bare_name(column)
-    return f"{name} [{unit.symbol}]" if unit.symbol else name
+    if name in HUMAN_NAMES:
+        return HUMAN_NAMES[name]
+    for suffix in _UNIT_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.replace("_", " ")
+
+
+def display_symbol(column: str, unit: Unit) -> str:
+    """The unit as shown to a reader: rates of items get a noun (``items/s``, ``kitems/s``)."""
+    sym = unit.symbol
+    if sym.startswith("/"):  # /s, /s/mm², /s/W
+        return "items" + sym
+    if sym.endswith("/s") and sym[:-2] in {p for _, p in _SI}:  # k/s, M/s
+        return sym[:-2] + "items/s"
+    return sym
+
+
+def axis_label(column: str, unit: Unit) -> str:
+    """Human axis label with its unit: ``latency [ms]``, ``area [mm²]``, ``throughput [items/s]``."""
+    name = human_name(column)
+    sym = display_symbol(column, unit)
+    return f"{name} [{sym}]" if sym else name
 
 
 def format_quantity(column: str, value: object, digits: int = 4) -> str:

@@ -45,6 +45,7 @@ from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 EXACT_MAX_CORES = 1024
 EVENT_MAX_CORES = 262_144  # 512 x 512: ~1.3 M resources, ~1 GiB at the ~750 B per resource measured at 850k cores
 UNIFORM_SOURCES = 32  # sampled sources per receiving core for redistribution traffic on big chips
+TRACE_MAX_TRACKS = 64  # trace tracks per resource class (cores, links, chip links, HBM channels): more are grouped
 EXACT_UNIFORM = 256  # chips up to this many cores route redistribution from every other core
 
 
@@ -171,14 +172,16 @@ def _merge(parts):
 class EventSimulator(Simulator):
     """Event-driven simulation with max-min fair sharing of cores, links, chip links and HBM channels."""
 
-    def __init__(self, mode: str = "auto", trace: str | None = None, sample_cores: int = 2):
+    def __init__(self, mode: str = "auto", trace: str | None = None, max_tracks: int = TRACE_MAX_TRACKS):
         if mode not in ("auto", "exact", "aggregated"):
             from elk_dse.errors import ConfigError
 
             raise ConfigError("sim.mode", mode, "one of auto, exact, aggregated")
         self.mode = mode
         self.trace = trace
-        self.sample_cores = sample_cores
+        if max_tracks < 1:
+            raise ConfigError("sim.max_tracks", max_tracks, "a positive number of trace tracks per resource class")
+        self.max_tracks = int(max_tracks)
         self.stats: dict[str, float] = {}
 
     # ---- decomposition ---------------------------------------------------------------------------
@@ -252,7 +255,8 @@ class EventSimulator(Simulator):
         load_start = np.full(n, np.nan)
         load_end = np.full(n, np.nan)
         busy = np.zeros(res.size)
-        util_series: list[tuple[float, list[float]]] = []
+        groups = _TraceGroups(res, self.max_tracks) if self.trace else None
+        util_series: list[tuple[float, np.ndarray, np.ndarray]] = []  # (time, mean, max) per trace group
         trace_events: list[dict] = []
         active: list[Job] = []
         delays: list[tuple[float, int, Job]] = []
@@ -323,15 +327,14 @@ class EventSimulator(Simulator):
                 dt = min(dt, max(delays[0][0] - now, 0.0))
             if not np.isfinite(dt):
                 raise RuntimeError(f"event simulation stalled at op {rule.next_exec} ({ops[rule.next_exec].name})")
-            if dt > 0 and active:
+            if dt > 0 and (active or groups is not None):
                 used = np.zeros(res.size)
                 for job in active:
                     np.add.at(used, job.ids, job.amounts * job.rate)
-                busy += used * dt / np.where(res.capacity > 0, res.capacity, 1.0)
-                if self.trace:
-                    util = used / res.capacity
-                    util_series.append((now, [float(util[res.kind == k].max()) if (res.kind == k).any() else 0.0
-                                              for k in range(len(CLASS_NAMES))]))
+                util = used / np.where(res.capacity > 0, res.capacity, 1.0)
+                busy += util * dt
+                if groups is not None:  # also while only delays run: the counters drop to 0 then
+                    util_series.append((now, *groups.utilization(util)))
             now += dt
             events += 1
             still = []
@@ -374,8 +377,9 @@ class EventSimulator(Simulator):
                                                   if j.track == "compute")),
                       **{f"busy_mean_s.{k}": v[0] for k, v in classes.items()},
                       **{f"busy_max_s.{k}": v[1] for k, v in classes.items()}}
-        if self.trace:
-            _write_trace(Path(self.trace), program, timings, trace_events, util_series, self.sample_cores)
+        if self.trace and groups is not None:
+            util_series.append((latency, *groups.utilization(np.zeros(res.size))))  # everything idle at the end
+            _write_trace(Path(self.trace), program, timings, trace_events, util_series, groups)
         return SimResult(latency, tuple(timings), busy_s)
 
     @staticmethod
@@ -435,35 +439,152 @@ def _fair_rates(active: list[Job], res: Resources, mode: str) -> list[float]:
     return list(rates)
 
 
-def _write_trace(path: Path, program: Program, timings, events, util_series, sample_cores: int) -> None:
-    """Chrome/Perfetto trace-event JSON: operators, loads, stages per class, sampled cores, utilization."""
+@dataclass(frozen=True)
+class TraceGroup:
+    """Contiguous resources of one class drawn as one trace track: ids ``first .. last`` (inclusive)."""
+
+    cls: str
+    name: str
+    first: int
+    last: int
+
+
+class _TraceGroups:
+    """Resources grouped for the trace: every resource of a class alone when the class has at most
+    ``max_tracks`` of them, else ``max_tracks`` contiguous groups (ids are chip-major, so a group stays within
+    a chip when the chips' counts divide evenly). Utilization per group is its mean and its busiest member."""
+
+    def __init__(self, res: Resources, max_tracks: int):
+        self.res = res
+        groups: list[TraceGroup] = []
+        gid = np.full(res.size, -1, dtype=np.int64)
+        for k, cls in enumerate(CLASS_NAMES):
+            ids = np.flatnonzero(res.kind == k)
+            if ids.size == 0:
+                continue
+            for chunk in np.array_split(ids, min(max_tracks, ids.size)):
+                gid[chunk] = len(groups)
+                groups.append(TraceGroup(cls, self._name(cls, int(chunk[0]), int(chunk[-1])),
+                                         int(chunk[0]), int(chunk[-1])))
+        self.groups = tuple(groups)
+        self._gid = gid
+        self._sel = gid >= 0
+        self._count = np.bincount(gid[self._sel], minlength=len(groups)).astype(np.float64)
+
+    def _name(self, cls: str, first: int, last: int) -> str:
+        res = self.res
+        if cls == "compute":
+            base, per_chip, label = 0, res.cpc, "cores"
+        elif cls == "link":
+            base, per_chip, label = res.link_base, res.links_per_chip, "links"
+        elif cls == "chip_link":
+            base, per_chip, label = res.chip_link_base, 2, "chip ports"
+        else:
+            base, per_chip, label = res.hbm_base, res.channels_per_chip, "HBM channels"
+        a, b = first - base, last - base
+        chip_a, chip_b = a // per_chip, b // per_chip
+        if cls == "chip_link":  # two ports per chip (out, in)
+            return f"{label} of chips {chip_a}-{chip_b}" if chip_a != chip_b else f"{label} of chip {chip_a}"
+        where = f"chip {chip_a} " if res.num_chips > 1 and chip_a == chip_b else ""
+        if chip_a != chip_b:  # a group across chips: global ids
+            return f"{label} {a}-{b}"
+        a, b = a % per_chip, b % per_chip
+        w = len(str(per_chip - 1))  # zero-padded so that tracks sorted by name stay in id order
+        return f"{where}{label[:-1] if a == b else label} {a:0{w}d}" + ("" if a == b else f"-{b:0{w}d}")
+
+    def utilization(self, util: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, max) utilization (0..1) per group, from the per-resource utilization."""
+        g = self._gid[self._sel]
+        u = util[self._sel]
+        mean = np.bincount(g, weights=u, minlength=len(self.groups)) / self._count
+        peak = np.zeros(len(self.groups))
+        np.maximum.at(peak, g, u)
+        return mean, peak
+
+
+def _plan_text(plan) -> str:  # type: ignore[no-untyped-def]
+    spatial = " x ".join(f"{d}:{n}" for d, n in plan.spatial) or "-"
+    text = f"spatial {spatial} on {plan.cores_used} cores, {plan.steps} step(s)"
+    if plan.passes:
+        text += ", passes " + " x ".join(f"{d}:{n}" for d, n in plan.passes)
+    if plan.rotation:
+        text += ", rotates " + ", ".join(f"{t}.{d}/{n}" for t, d, n in plan.rotation)
+    return text
+
+
+def _op_args(op: ProgramOp, t: OpTiming) -> dict:
+    """What a slice of this operator says when clicked: its work, its bytes per level, its plan and times."""
+    w = op.work
+    return {"kind": op.kind, "layer": op.layer, "rep": op.repetition, "flops": op.flops,
+            "hbm_bytes": w.hbm_read_bytes + w.hbm_write_bytes, "hbm_read_bytes": w.hbm_read_bytes,
+            "hbm_write_bytes": w.hbm_write_bytes, "weight_bytes": op.weight_bytes, "kv_cache_bytes": op.kv_cache_bytes,
+            "noc_bytes": w.shift_bytes + w.warm_bytes + w.noc_bytes, "shift_bytes": w.shift_bytes,
+            "chip_link_bytes": w.chip_link_bytes, "compute_cycles_busiest_core": w.compute_cycles,
+            "cores_used": op.plan.cores_used, "plan": _plan_text(op.plan),
+            "dims": " ".join(f"{d}={n}" for d, n in op.dims), "load_s": t.load_s, "compute_s": t.compute_s,
+            "noc_s": t.noc_s, "sync_s": t.sync_s}
+
+
+def _write_trace(path: Path, program: Program, timings, events, util_series, groups: _TraceGroups) -> None:
+    """Chrome/Perfetto trace-event JSON (docs/event_sim.md "Traces").
+
+    Process 1 "schedule": the operators (args: FLOPs, bytes per level, plan, times) and their stages per
+    class (HBM load, compute, noc, sync). Process 2 "cores": one track per core, or per group of contiguous
+    cores on big chips (a slice while the group computes; args: how many of its cores). Process 3
+    "utilization": one counter track per link, chip port and HBM channel, or per group of them (mean and
+    busiest member, 0..1), sampled at every event of the simulation.
+    """
     us = 1e6
-    out = [{"ph": "M", "pid": 1, "name": "process_name", "args": {"name": f"elk_dse {program.model} on "
-                                                                           f"{program.chip.name}"}}]
+    ops = program.ops
+    out: list[dict] = [{"ph": "M", "pid": 1, "name": "process_name",
+                        "args": {"name": f"elk_dse {program.model} {program.phase} on {program.chip.name}: schedule"}}]
     tracks = {"ops": 1, "hbm load": 2, "compute": 3, "noc": 4, "sync": 5}
     for name, tid in tracks.items():
         out.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_name", "args": {"name": name}})
-    for op, t in zip(program.ops, timings, strict=True):
-        out.append({"ph": "X", "pid": 1, "tid": 1, "name": op.name, "ts": t.start_s * us,
-                    "dur": max(t.end_s - t.start_s, 0) * us, "args": {"layer": op.layer, "rep": op.repetition}})
+    for op, t in zip(ops, timings, strict=True):
+        out.append({"ph": "X", "pid": 1, "tid": 1, "name": op.name, "cat": op.kind, "ts": t.start_s * us,
+                    "dur": max(t.end_s - t.start_s, 0) * us, "args": _op_args(op, t)})
     for e in events:
         tid = tracks["hbm load"] if e["track"] == "hbm" else tracks.get(e["track"], 4)
-        out.append({"ph": "X", "pid": 1, "tid": tid, "name": e["name"], "ts": e["start"] * us,
-                    "dur": max(e["end"] - e["start"], 0) * us})
-    # Sampled cores: core 0 and the last core compute whenever their operator's compute stage runs.
-    cores = sorted({0, program.chip.num_cores - 1})[:sample_cores]
-    for k, core in enumerate(cores):
-        tid = 10 + k
-        out.append({"ph": "M", "pid": 2, "tid": tid, "name": "thread_name", "args": {"name": f"core {core}"}})
-        for e in events:
-            if e["track"] == "compute" and program.ops[e["op"]].plan.cores_used > core:
-                out.append({"ph": "X", "pid": 2, "tid": tid, "name": e["name"], "ts": e["start"] * us,
-                            "dur": max(e["end"] - e["start"], 0) * us})
-    out.append({"ph": "M", "pid": 2, "name": "process_name", "args": {"name": "sampled cores"}})
-    for t, util in util_series:
-        out.append({"ph": "C", "pid": 3, "name": "max utilization", "ts": t * us,
-                    "args": dict(zip(CLASS_NAMES, util, strict=True))})
-    out.append({"ph": "M", "pid": 3, "name": "process_name", "args": {"name": "resource utilization"}})
+        op = ops[e["op"]]
+        args = {"op": op.name, "kind": op.kind}
+        if e["track"] == "hbm":
+            args["hbm_bytes"] = op.work.hbm_read_bytes + op.work.hbm_write_bytes
+        elif e["track"] == "compute":
+            args["flops"] = op.flops
+        out.append({"ph": "X", "pid": 1, "tid": tid, "name": e["name"], "cat": op.kind, "ts": e["start"] * us,
+                    "dur": max(e["end"] - e["start"], 0) * us, "args": args})
+    # Core tracks: an operator's compute stage runs on its cores 0 .. cores_used-1.
+    out.append({"ph": "M", "pid": 2, "name": "process_name", "args": {"name": "cores"}})
+    core_groups = [g for g in groups.groups if g.cls == "compute"]
+    for k, g in enumerate(core_groups):
+        out.append({"ph": "M", "pid": 2, "tid": 10 + k, "name": "thread_name", "args": {"name": g.name}})
+        out.append({"ph": "M", "pid": 2, "tid": 10 + k, "name": "thread_sort_index", "args": {"sort_index": k}})
+    for e in events:
+        if e["track"] != "compute":
+            continue
+        op = ops[e["op"]]
+        used = op.plan.cores_used
+        for k, g in enumerate(core_groups):
+            busy = min(g.last + 1, used) - g.first
+            if busy <= 0:
+                break
+            out.append({"ph": "X", "pid": 2, "tid": 10 + k, "name": op.name, "cat": op.kind, "ts": e["start"] * us,
+                        "dur": max(e["end"] - e["start"], 0) * us,
+                        "args": {"cores_busy": int(busy), "cores_in_track": g.last - g.first + 1,
+                                 "flops_per_core": op.flops / max(used, 1)}})
+    # Counter tracks: one per link / chip port / HBM channel (or group of them); a value holds until the next.
+    out.append({"ph": "M", "pid": 3, "name": "process_name", "args": {"name": "utilization (0..1)"}})
+    for k, g in enumerate(groups.groups):
+        if g.cls == "compute":
+            continue
+        single = g.first == g.last
+        last = None
+        for t, mean, peak in util_series:
+            args = {"util": round(float(mean[k]), 6)} if single else {
+                "mean": round(float(mean[k]), 6), "max": round(float(peak[k]), 6)}
+            if args != last:  # a counter holds its value until the next sample: write changes only
+                out.append({"ph": "C", "pid": 3, "name": f"{g.cls}: {g.name}", "ts": t * us, "args": args})
+                last = args
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"traceEvents": out, "displayTimeUnit": "ms"}))
-
