@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -93,7 +94,7 @@ def pareto_data(df: pd.DataFrame, x: str, y: str, directions: Sequence[str], lab
     if front.any():
         sub = pd.DataFrame({"x": xv[front], "y": yv[front]}, index=np.flatnonzero(front))
         knee_row = knee_point(sub, [("x", directions[0]), ("y", directions[1])])
-        knee = int(np.searchsorted(keep, knee_row))
+        knee = int(np.searchsorted(keep, cast(int, knee_row)))  # the row label of ``sub``: a position in keep
     return ParetoData(
         x=xc,
         y=yc,

@@ -206,9 +206,11 @@ def _provenance(sweeps: Sequence[SweepFolder]) -> str:
             cells.append((_esc(f"{value} (sweep)" if value else "not recorded by the sweep"), False))
         rows.append([(_esc(title), False), *cells])
     versions = here["versions"]
+    if not isinstance(versions, dict):
+        raise TypeError("provenance.environment()['versions'] must be a mapping")
     built = (
         f"commit {here['git_commit'] or 'n/a (not a git checkout)'}; "
-        + ", ".join(f"{k} {v}" for k, v in versions.items())  # type: ignore[union-attr]
+        + ", ".join(f"{k} {v}" for k, v in versions.items())
         + f"; host {here['host']} ({here['os']}, Python {here['python']}, {here['cpus']} CPUs)"
     )
     rows.append([("report built with", False), *((_esc(built), False) for _ in sweeps)])
@@ -691,8 +693,8 @@ def _roofline_section(
             body.append(_warn(f"{s.label}: roofline skipped: {err}"))
     if any(len(r.x) for r in roof_sets):
         png = plots.draw_roofline_sweep(roof_sets, out / "roofline_sweep.png")
-        skipped = sum(r.n_skipped for r in roof_sets)
-        note = f" {skipped} feasible trials lacked a metric or FLOPs and are not shown." if skipped else ""
+        n_skipped = sum(r.n_skipped for r in roof_sets)
+        note = f" {n_skipped} feasible trials lacked a metric or FLOPs and are not shown." if n_skipped else ""
         body.append(
             _figure(
                 png,

@@ -222,13 +222,13 @@ def roofline_ops_data(design: Mapping[str, Any]) -> RooflineOpsData:
         kept.append(
             (str(op.get("name", i)), str(op.get("kind", "?")), op.get("layer"), flops, hbm, dur, who, noc)
         )
-    flops = np.array([k[3] for k in kept], dtype=np.float64)
-    hbm = np.array([k[4] for k in kept], dtype=np.float64)
-    dur = np.array([k[5] for k in kept], dtype=np.float64)
-    noc = np.array([k[7] for k in kept], dtype=np.float64)
-    no_hbm = hbm == 0
+    flops_a = np.array([k[3] for k in kept], dtype=np.float64)
+    hbm_a = np.array([k[4] for k in kept], dtype=np.float64)
+    dur_a = np.array([k[5] for k in kept], dtype=np.float64)
+    noc_a = np.array([k[7] for k in kept], dtype=np.float64)
+    no_hbm = hbm_a == 0
     with np.errstate(divide="ignore"):
-        intensity = np.where(no_hbm, np.nan, flops / np.where(no_hbm, 1.0, hbm))
+        intensity = np.where(no_hbm, np.nan, flops_a / np.where(no_hbm, 1.0, hbm_a))
     ridge = peak / bw if bw > 0 else 1.0
     finite = intensity[~no_hbm]
     x_edge = EDGE_FACTOR * max(ridge, float(finite.max()) if finite.size else ridge)
@@ -237,18 +237,18 @@ def roofline_ops_data(design: Mapping[str, Any]) -> RooflineOpsData:
         kind=tuple(k[1] for k in kept),
         layer=tuple(k[2] for k in kept),
         intensity=_frozen(np.where(no_hbm, x_edge, intensity)),
-        achieved=_frozen(flops / dur),
+        achieved=_frozen(flops_a / dur_a),
         no_hbm=_frozen(no_hbm, bool),
         peak_flops_per_s=peak,
         hbm_bytes_per_s=bw,
         x_edge=x_edge,
         n_skipped=len(ops) - len(kept),
-        noc_intensity=_frozen(np.where(noc > 0, flops / np.where(noc > 0, noc, 1.0), np.nan)),
+        noc_intensity=_frozen(np.where(noc_a > 0, flops_a / np.where(noc_a > 0, noc_a, 1.0), np.nan)),
         noc_bytes_per_s=noc_bw if noc_bw > 0 else float("nan"),
     )
-    who = np.array([k[6] for k in kept], dtype=object)
-    _check_under_roof(data.achieved, data.roof, who, "op")
-    _check_under_roof(data.achieved, data.noc_roof, who, "op (network roof)")
+    who_a = np.array([k[6] for k in kept], dtype=object)
+    _check_under_roof(data.achieved, data.roof, who_a, "op")
+    _check_under_roof(data.achieved, data.noc_roof, who_a, "op (network roof)")
     return data
 
 

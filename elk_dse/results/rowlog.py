@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 FILENAME = "pending_rows.jsonl"
 
@@ -27,14 +27,15 @@ class RowLog:
 
     def __init__(self, folder: Path):
         self.path = Path(folder) / FILENAME
-        self._fh = None
+        self._fh: TextIO | None = None
 
     def append(self, row: Mapping[str, Any]) -> None:
         """Write one row and flush it to the OS (it survives a kill of this process)."""
         if self._fh is None:
             self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across rows
-        self._fh.write(json.dumps(dict(row), default=_plain, allow_nan=True) + "\n")
-        self._fh.flush()
+        fh = self._fh
+        fh.write(json.dumps(dict(row), default=_plain, allow_nan=True) + "\n")
+        fh.flush()
 
     def rows(self) -> list[dict[str, Any]]:
         """The logged rows; a last line cut short by a kill is ignored (its trial is evaluated again)."""

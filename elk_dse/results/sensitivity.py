@@ -74,7 +74,12 @@ def importance_data(df: pd.DataFrame, objective: Objective, seed: int = 0) -> Im
     Optuna is not installed.
     """
     import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.distributions import (
+        BaseDistribution,
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     ok, col = _usable(df, objective.name)
     params = [p for p in _varied_params(ok) if ok[p].notna().all()]
@@ -82,7 +87,7 @@ def importance_data(df: pd.DataFrame, objective: Objective, seed: int = 0) -> Im
         raise ValueError(f"only {len(ok)} feasible trials (need {MIN_TRIALS}) for parameter importance")
     if not params:
         raise ValueError("no searched parameter varies over the feasible trials")
-    dists = {}
+    dists: dict[str, BaseDistribution] = {}
     for p in params:
         s = ok[p]
         if pd.api.types.is_integer_dtype(s):
@@ -139,7 +144,7 @@ def draw_importance(data: ImportanceData, path: Path | str) -> Path:
         y = np.arange(n)
         ax.barh(y, data.importance, color=_COLORS[0], height=0.6)
         for yi, v in zip(y, data.importance, strict=True):
-            ax.text(v, yi, f" {v:.2f}", va="center", fontsize=8)
+            ax.text(v, float(yi), f" {v:.2f}", va="center", fontsize=8)
         ax.set_yticks(y, [_mpl_text(bare_name(p)) for p in data.params], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlim(0, max(1e-9, float(data.importance.max(initial=0.0))) * 1.18)

@@ -689,6 +689,9 @@ def _write_provenance(settings: SweepSettings, started: bool, **extra: Any) -> N
     })
     if started:
         data.setdefault("started_at", now)
+        from elk_dse.results.provenance import environment
+
+        data["environment"] = environment()  # git commit, package versions, host: shown in the report
     else:
         data["finished_at"] = now
         data.update(extra)

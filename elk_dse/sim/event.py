@@ -135,7 +135,10 @@ class Patterns:
         dst_all = np.arange(cores, dtype=np.int64)
         chips_used = sorted({int(c) for c in np.unique(dst_all // res.cpc)})
         chan = np.concatenate([res.hbm_base + c * ch + np.arange(ch) for c in chips_used])
-        if res.chip.hbm.attach == "all":
+        hbm = res.chip.hbm
+        if hbm is None:  # a load job is built only for a program that reads HBM
+            raise ValueError("an HBM load on a chip without HBM")
+        if hbm.attach == "all":
             # Every core has its own HBM port: data crosses only the links the topology says a core's own
             # port uses (all_to_all: the destination's ejection port; none on a mesh).
             local = res.topology.local_port_links(dst_all % res.cpc)
@@ -159,7 +162,7 @@ class Patterns:
         return (ids, amounts), (chan, np.full(chan.size, 1.0 / chan.size))
 
 
-def _merge(parts):
+def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     amounts = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
     if ids.size == 0:
@@ -182,7 +185,7 @@ class EventSimulator(Simulator):
         if max_tracks < 1:
             raise ConfigError("sim.max_tracks", max_tracks, "a positive number of trace tracks per resource class")
         self.max_tracks = int(max_tracks)
-        self.stats: dict[str, float] = {}
+        self.stats: dict[str, float | str] = {}
 
     # ---- decomposition ---------------------------------------------------------------------------
     def _exec_stages(self, op: ProgramOp, chip, pat: Patterns, layer_sync_s: float = 0.0) -> list[list[Job]]:
@@ -405,7 +408,7 @@ class EventSimulator(Simulator):
                     rule.end_exec(i, now)
 
 
-def _scale_merge(parts):
+def _scale_merge(parts: list[tuple[tuple[np.ndarray, np.ndarray], float]]) -> tuple[np.ndarray, np.ndarray]:
     return _merge([(ids, amounts * b) for (ids, amounts), b in parts])
 
 
