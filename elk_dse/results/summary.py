@@ -83,8 +83,10 @@ def sweep_highlights(df: Any, objectives: Sequence[tuple[str, str]], limit_param
     """The closing lines of a sweep: the knee of the Pareto front and the best design per objective, each
     with its trial number, objective values and parameters. ``objectives`` are (metric column, direction)."""
     from elk_dse.results.pareto import knee_point, pareto_front
+    from elk_dse.results.report import unique_designs  # one row per design, as the report's Pareto table
     from elk_dse.results.units import bare_name, format_quantity
 
+    df = unique_designs(df)
     front = pareto_front(df, [{"name": c, "direction": d} for c, d in objectives]) if len(df) else df
     if front is None or len(front) == 0:
         return ["no feasible design yet: nothing to recommend (see the report's infeasibility reasons)"]
