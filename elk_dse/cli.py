@@ -83,6 +83,7 @@ def _check_choice(group: str, value: str) -> None:
 
 def compose_config(overrides: list[str]) -> dict[str, Any]:
     """Compose conf/config.yaml with the overrides into a plain dict; ConfigError (one line) when they are bad."""
+    import yaml
     from hydra import compose, initialize_config_module
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
@@ -121,6 +122,11 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
     except (HydraException, OmegaConfBaseException) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError("overrides", " ".join(overrides), first) from None
+    except yaml.YAMLError as err:  # a config file of conf/ (a chip, model, ...) that is not valid YAML
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        where = f"{mark.name}, line {mark.line + 1}" if mark is not None else "a config file"
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise ConfigError("config file", where, f"not valid YAML ({problem})") from None
 
 
 _SCHEMA_ROOTS = {"chip": "elk_dse.hw.chip:Chip", "model": "elk_dse.models.config:ModelConfig",

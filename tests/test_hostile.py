@@ -199,3 +199,22 @@ def test_onnx_whose_external_data_is_a_sparse_gigabyte_is_never_read(tmp_path):
     assert outcome["code"] == 0, proc.stderr
     assert _json.loads(proc.stdout)["weight_bytes"] == 2 * 16384 * 16384  # fp16 weights from the shape
     assert outcome["maxrss_kib"] < 2**30 // 1024 // 2, outcome  # well under the 1 GiB file
+
+
+@pytest.mark.parametrize("text, needle", [("name: bad\ncores: {count: 4\n", "line 3"),
+                                          ("name: bad\nname: again\n", "found duplicate key name")])
+def test_a_chip_file_that_is_not_valid_yaml_is_one_line(capsys, text, needle):
+    """An architect's own chip file in conf/chip with a YAML error was a multi-line 'internal error'."""
+    import importlib.resources
+    import os
+
+    folder = pathlib.Path(str(importlib.resources.files("elk_dse.conf") / "chip"))
+    path = folder / f"zz_test_bad_{os.getpid()}.yaml"
+    path.write_text(text)
+    try:
+        code = main(["evaluate", f"+chip={path.stem}"])
+    finally:
+        path.unlink()
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"error: config file='{path}, line ") and "not valid YAML" in err and needle in err
