@@ -136,23 +136,15 @@ _SCHEMA_ROOTS = {"chip": "elk_dse.hw.chip:Chip", "model": "elk_dse.models.config
 def _schema_key(dotted: str) -> bool:
     """Whether ``dotted`` names a field of the typed config (a chip, model, scheduler or sim field), whether or
     not the chosen config file spells it out (e.g. chip.chips.count on a single-chip config)."""
-    import dataclasses
     import importlib
-    import typing
+
+    from elk_dse.schema import schema_field_exists
 
     root, _, rest = dotted.partition(".")
     if root not in _SCHEMA_ROOTS or not rest:
         return False
     module, _, name = _SCHEMA_ROOTS[root].partition(":")
-    cls: Any = getattr(importlib.import_module(module), name)
-    for part in rest.split("."):
-        if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
-            return False
-        hints = typing.get_type_hints(cls)
-        if part not in {f.name for f in dataclasses.fields(cls)}:
-            return False
-        cls = hints[part]
-    return True
+    return schema_field_exists(getattr(importlib.import_module(module), name), rest.split("."))
 
 
 def _has_key(cfg: Any, dotted: str) -> bool:

@@ -163,6 +163,11 @@ def _dataclass_of(tp: Any) -> Any:
     return next((a for a in args if dataclasses.is_dataclass(a)), None)
 
 
+def schema_field_exists(cls: type, parts: list[str]) -> bool:
+    """Whether the dotted path ``parts`` names a field of dataclass ``cls`` (whatever its section's defaults)."""
+    return bool(parts) and _walk(cls, parts) is not None
+
+
 def schema_has_key(cls: type, parts: list[str]) -> bool:
     """Whether the dotted path ``parts`` names a field of dataclass ``cls`` inside sections whose every field
     has a default (like ``energy``): a config may set it even where a YAML file leaves that section out. A

@@ -24,6 +24,7 @@ __all__ = [
     "Builder",
     "ModelConfig",
     "build_model",
+    "model_builder",
     "model_config_from_dict",
     "model_names",
 ]
@@ -36,14 +37,10 @@ def model_names() -> list[str]:
     return sorted(MODELS)
 
 
-def build_model(cfg: ModelConfig | Mapping[str, Any]) -> Graph:
-    """The workload graph of ``cfg`` (a ModelConfig, or a mapping of its fields).
-
-    Raises ConfigError naming ``model.name`` for an unknown model and ``model.phase`` for a phase the model
-    does not have (encoders and CNNs have no decode).
-    """
-    if not isinstance(cfg, ModelConfig):
-        cfg = model_config_from_dict(cfg)
+def model_builder(cfg: ModelConfig) -> Builder:
+    """The registered builder of ``cfg.name``, after the checks that need no graph: ConfigError naming
+    ``model.name`` (unknown), ``model.phase`` (a phase the model lacks) or ``model.arch`` (a model without
+    architecture fields). A sweep runs them on every choice before any trial."""
     builder = MODELS.get(cfg.name)
     if builder is None:
         allowed = "one of " + ", ".join(model_names()) + nearest(cfg.name, MODELS)
@@ -52,6 +49,18 @@ def build_model(cfg: ModelConfig | Mapping[str, Any]) -> Graph:
         raise ConfigError("model.phase", cfg.phase, f"{cfg.name} supports only " + ", ".join(builder.phases))
     if cfg.arch and not builder.takes_arch:
         raise ConfigError("model.arch", dict(cfg.arch), f"{cfg.name} has no architecture fields (decoder LLMs only)")
+    return builder
+
+
+def build_model(cfg: ModelConfig | Mapping[str, Any]) -> Graph:
+    """The workload graph of ``cfg`` (a ModelConfig, or a mapping of its fields).
+
+    Raises ConfigError naming ``model.name`` for an unknown model and ``model.phase`` for a phase the model
+    does not have (encoders and CNNs have no decode).
+    """
+    if not isinstance(cfg, ModelConfig):
+        cfg = model_config_from_dict(cfg)
+    builder = model_builder(cfg)
     if cfg.phase == "train":
         return training_graph(builder(cfg), cfg)
     return builder(cfg)

@@ -48,6 +48,29 @@ class BreakdownData:
     n_missing: int = 0
 
 
+def stacked_rows(df: pd.DataFrame, trials: Sequence[int], part_cols: Sequence[str],
+                 total_col: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], int]:
+    """The parts (one row per trial, in ``trials`` order) and totals of the trials that have them all finite,
+    their labels, and how many trials were left out (absent, or with a missing value)."""
+    by_trial = df.set_index("trial")
+    rows, labels, totals, missing = [], [], [], 0
+    for t in trials:
+        if t not in by_trial.index:
+            missing += 1
+            continue
+        r = by_trial.loc[t]
+        v = r[list(part_cols)].to_numpy(dtype=np.float64)
+        total = float(r[total_col])
+        if not np.isfinite(v).all() or not np.isfinite(total):
+            missing += 1
+            continue
+        rows.append(v)
+        labels.append(f"trial {int(t)}")
+        totals.append(total)
+    return (np.array(rows, dtype=np.float64).reshape(-1, len(part_cols)), np.array(totals, dtype=np.float64),
+            tuple(labels), missing)
+
+
 def _check_sums(seconds: np.ndarray, total: np.ndarray, labels: Sequence[str]) -> None:
     bad = ~np.isclose(seconds.sum(axis=1), total, rtol=SUM_RTOL, atol=1e-15)
     if bad.any():
@@ -69,23 +92,7 @@ def breakdown_designs_data(df: pd.DataFrame, trials: Sequence[int], title: str =
     if not all(c in df.columns for c in cols):
         sel = df[df["trial"].isin(list(trials))]
         return BreakdownData(title, (), _frozen(np.zeros((0, len(PARTS)))), _frozen([]), len(sel))
-    by_trial = df.set_index("trial")
-    rows, labels, totals, missing = [], [], [], 0
-    for t in trials:
-        if t not in by_trial.index:
-            missing += 1
-            continue
-        r = by_trial.loc[t]
-        v = r[cols].to_numpy(dtype=np.float64)
-        lat = float(r["metric.latency_s"])
-        if not np.isfinite(v).all() or not np.isfinite(lat):
-            missing += 1
-            continue
-        rows.append(v)
-        labels.append(f"trial {int(t)}")
-        totals.append(lat)
-    seconds = np.array(rows, dtype=np.float64).reshape(-1, len(PARTS))
-    total = np.array(totals, dtype=np.float64)
+    seconds, total, labels, missing = stacked_rows(df, trials, cols, "metric.latency_s")
     _check_sums(seconds, total, labels)
     return BreakdownData(title, tuple(labels), _frozen(seconds), _frozen(total), missing)
 

@@ -17,6 +17,7 @@ from elk_dse.cost.energy import LEVELS
 from elk_dse.results._mpl import frozen as _frozen
 from elk_dse.results._mpl import mpl_text as _mpl_text
 from elk_dse.results._mpl import plt
+from elk_dse.results.breakdown_plot import stacked_rows
 from elk_dse.results.units import unit_for
 
 #: Levels in drawing order, with legend text and colour (one per ``cost.energy.LEVELS`` entry).
@@ -54,23 +55,7 @@ def energy_designs_data(df: pd.DataFrame, trials: Sequence[int], title: str = ""
     sel = df[df["trial"].isin(list(trials))]
     if not all(c in df.columns for c in cols):
         return EnergyData(title, (), _frozen(np.zeros((0, len(LEVELS)))), _frozen([]), len(sel))
-    by_trial = df.set_index("trial")
-    rows, labels, totals, missing = [], [], [], 0
-    for t in trials:
-        if t not in by_trial.index:
-            missing += 1
-            continue
-        r = by_trial.loc[t]
-        v = r[cols].to_numpy(dtype=np.float64)
-        total = float(r["metric.energy_j"])
-        if not np.isfinite(v).all() or not np.isfinite(total):
-            missing += 1
-            continue
-        rows.append(v)
-        labels.append(f"trial {int(t)}")
-        totals.append(total)
-    joules = np.array(rows, dtype=np.float64).reshape(-1, len(LEVELS))
-    total_j = np.array(totals, dtype=np.float64)
+    joules, total_j, labels, missing = stacked_rows(df, trials, cols, "metric.energy_j")
     bad = ~np.isclose(joules.sum(axis=1), total_j, rtol=SUM_RTOL, atol=0.0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])

@@ -236,9 +236,7 @@ class ResultStore:
         tables = [
             _conform(_guarded(p, pq.read_table), schema, p, strict=self.schema is not None) for p in parts
         ]
-        df = pa.concat_tables(tables).to_pandas()
-        df = df.drop_duplicates("trial", keep="last").sort_values("trial", kind="stable")
-        return df.reset_index(drop=True)
+        return _newest_per_trial(pa.concat_tables(tables).to_pandas())
 
     def compact(self) -> Path | None:
         """Merge all parts into one (the last row of each trial wins), then delete the old parts.
@@ -300,8 +298,7 @@ class ResultStore:
         if not frames:
             return schema.empty_table().to_pandas(), warnings
         df = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
-        df = df.drop_duplicates("trial", keep="last").sort_values("trial", kind="stable")
-        return df.reset_index(drop=True), warnings
+        return _newest_per_trial(df), warnings
 
     def trials(self) -> set[int]:
         """Trial numbers present in the store."""
@@ -310,6 +307,12 @@ class ResultStore:
             table = _guarded(p, lambda q: pq.read_table(q, columns=["trial"]))
             out.update(table.column("trial").to_pylist())
         return out
+
+
+def _newest_per_trial(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial, the one written last (rows are in write order), sorted by trial, index 0..n-1."""
+    df = df.drop_duplicates("trial", keep="last").sort_values("trial", kind="stable")
+    return df.reset_index(drop=True)
 
 
 def _foreign(schema: pa.Schema) -> str:

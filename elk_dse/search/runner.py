@@ -449,9 +449,17 @@ def _run_sweep(settings: SweepSettings) -> SweepSummary:
                                "free space and rerun the same command to resume") from None
         finished.add(row["trial"])
 
+    def get_evaluator() -> _Evaluator:  # one per sweep: Ray is started only if something is evaluated
+        nonlocal evaluator
+        evaluator = evaluator or _Evaluator(settings)
+        return evaluator
+
+    stored_rows = store.read()
     if settings.retry_failed:
-        new_trials += _retry_failed(settings, store, row_log)
-    known = _KnownDesigns(store.read())
+        retried = _retry_failed(stored_rows, store, row_log, get_evaluator, log_row)
+        new_trials += retried
+        stored_rows = store.read() if retried else stored_rows
+    known = _KnownDesigns(stored_rows)
     first_of: dict[str, int] = {}
     twins: list[tuple[int, dict[str, Any], str]] = []
     reused = 0
@@ -516,16 +524,14 @@ def _run_sweep(settings: SweepSettings) -> SweepSummary:
                 bar.update(1)
 
             if jobs:
-                evaluator = evaluator or _Evaluator(settings)
-                evaluator.run(jobs, on_row)
+                get_evaluator().run(jobs, on_row)
                 new_trials += len(jobs)
             for number, params, key in twins:
                 if key in known:
                     rows[number] = known.reuse(key, number, params)
                     reused += 1
                 else:  # its twin failed (a worker died): evaluate this one itself
-                    evaluator = evaluator or _Evaluator(settings)
-                    evaluator.run([(number, params)], on_row)
+                    get_evaluator().run([(number, params)], on_row)
                     new_trials += 1
                     continue
                 log_row(rows[number])
@@ -555,13 +561,14 @@ def _run_sweep(settings: SweepSettings) -> SweepSummary:
                         {str(k): int(v) for k, v in counts.items()}, new_trials, duration, loop_s, reused)
 
 
-def _retry_failed(settings: SweepSettings, store: ResultStore, row_log: RowLog) -> int:
-    """search.retry_failed: evaluate the FAIL rows again under their own trial numbers; the new rows replace
-    them in Parquet (the newest row of a trial wins). The Optuna study keeps those trials as FAIL (a finished
-    trial cannot be told twice), so samplers simply never learned from them. Returns the trials re-run."""
+def _retry_failed(df: Any, store: ResultStore, row_log: RowLog, get_evaluator: Callable[[], _Evaluator],
+                  log_row: Callable[[dict[str, Any]], None]) -> int:
+    """search.retry_failed: evaluate the FAIL rows of ``df`` (the stored rows) again under their own trial
+    numbers; the new rows replace them in Parquet (the newest row of a trial wins). The Optuna study keeps those
+    trials as FAIL (a finished trial cannot be told twice), so samplers simply never learned from them.
+    Returns the trials re-run."""
     from elk_dse.search.trial import params_of_row
 
-    df = store.read()
     failed = df[df["status"] == "FAIL"]
     if failed.empty:
         return 0
@@ -569,10 +576,10 @@ def _retry_failed(settings: SweepSettings, store: ResultStore, row_log: RowLog) 
     rows: list[dict[str, Any]] = []
 
     def on_row(row: dict[str, Any]) -> None:
-        row_log.append(row)
+        log_row(row)
         rows.append(row)
 
-    _Evaluator(settings).run(jobs, on_row)
+    get_evaluator().run(jobs, on_row)
     _write_batch(store, row_log, sorted(rows, key=lambda r: r["trial"]))
     return len(jobs)
 

@@ -56,16 +56,11 @@ def design_point(design: dict[str, Any]) -> DesignPoint:
 
 
 def check_design(design: dict[str, Any]) -> DesignPoint:
-    """design_point, plus the checks that otherwise wait for evaluation: the model name and its phase."""
-    from elk_dse.models import MODELS, model_names
+    """design_point, plus the model checks that otherwise wait for evaluation (name, phase, arch)."""
+    from elk_dse.models import model_builder
 
     point = design_point(design)
-    builder = MODELS.get(point.model.name)
-    if builder is None:
-        from elk_dse.errors import ConfigError, nearest
-
-        raise ConfigError("model.name", point.model.name, "one of " + ", ".join(model_names())
-                          + nearest(point.model.name, MODELS))
+    model_builder(point.model)
     return point
 
 
