@@ -118,7 +118,14 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
                     continue
                 _check_key(base, bare)
             cfg = compose(config_name="config", overrides=overrides)
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        out: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+        if isinstance(out.get("model"), dict) and "model" in base:
+            from elk_dse.models.zoo import renamed_model  # model.name=X keeps the group file's arch otherwise
+
+            explicit = [b.split(".", 2)[2] for b, _ in key_ovr if b.startswith("model.arch.") and b.count(".") >= 2]
+            out["model"] = renamed_model(OmegaConf.to_container(base["model"], resolve=True),  # type: ignore[arg-type]
+                                         out["model"], explicit)
+        return out
     except (HydraException, OmegaConfBaseException) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError("overrides", " ".join(overrides), first) from None

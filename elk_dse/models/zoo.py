@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -42,6 +42,34 @@ def zoo_arches() -> dict[str, dict[str, Any]]:
         arch = data.get("arch") if isinstance(data, dict) else None
         if isinstance(arch, Mapping) and arch.get("model_type"):  # hf.yaml's arch only overrides a file
             out[entry.name[: -len(".yaml")]] = dict(arch)
+    return out
+
+
+def arch_overrides(old_name: str, arch: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The fields of a composed ``model.arch`` that override zoo model ``old_name``'s own architecture.
+
+    A composed model config carries its file's whole ``arch`` section; when only ``model.name`` is changed (on
+    the command line or as a searched parameter) those fields belong to the old model and must not be laid over
+    the new one. The builders merge ``model.arch`` over the named model's architecture, so keeping only the
+    fields that differ from ``old_name``'s file changes nothing for the old name and keeps the user's own
+    overrides for the new one. A name that is not a zoo model (``hf``, ``onnx``) has overrides only: unchanged.
+    """
+    base = zoo_arches().get(old_name)
+    arch = dict(arch or {})
+    if base is None:
+        return arch
+    return {k: v for k, v in arch.items() if k not in base or base[k] != v}
+
+
+def renamed_model(old: Mapping[str, Any], new: Mapping[str, Any], explicit: Iterable[str] = ()) -> dict[str, Any]:
+    """``new`` (a model config dict whose ``name`` may differ from ``old``'s) with its ``arch`` reduced to the
+    overrides of ``old``'s zoo architecture when the name changed (see :func:`arch_overrides`); the ``arch``
+    fields named in ``explicit`` (set by the user: ``model.arch.<field>=``) are kept whatever their value."""
+    out = dict(new)
+    old_name, new_name = old.get("name"), new.get("name")
+    arch = new.get("arch")
+    if isinstance(old_name, str) and old_name != new_name and isinstance(arch, Mapping):
+        out["arch"] = {**arch_overrides(old_name, arch), **{k: arch[k] for k in explicit if k in arch}}
     return out
 
 

@@ -283,6 +283,11 @@ def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
         if isinstance(node.get(parts[-1]), list) and isinstance(value, str):
             value = _parse_shape(f"params.{key}", value)
         node[parts[-1]] = value
+    if "model.name" in params and isinstance(out.get("model"), dict) and isinstance(base.get("model"), dict):
+        from elk_dse.models.zoo import renamed_model  # the base model's arch section is not the new model's
+
+        out["model"] = renamed_model(base["model"], out["model"],
+                                     [k.split(".", 2)[2] for k in params if k.startswith("model.arch.")])
     for section in ("cores", "chips"):  # a searched count reshapes its grid (cores per chip; chips)
         if f"chip.{section}.count" in params and f"chip.{section}.grid" not in params:
             _grid_follows_count(out, section)
