@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 from conftest import small_chip_dict
 
-from elk_dse.cost.collectives import Collective, collective_cost
+from elk_dse.cost.collectives import ALGORITHMS, Collective, collective_cost
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import chip_from_dict
 from elk_dse.program import OpWork, Plan, Program, ProgramOp
 from elk_dse.sim import simulate
+from elk_dse.testing.collectives import check_algorithm, example_systems
 
 MB = 1e6
 
@@ -102,3 +103,10 @@ def test_collectives_run_on_the_system_when_the_program_is_one_chips_view():
     prog = program(one, [c], system_chip=whole)
     for sim in ("analytic", "event"):
         assert simulate(prog, sim).latency_s == pytest.approx(collective_cost(c, whole).time_s, rel=0.05)
+
+
+# ---- the conformance suite over the registry -----------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_every_registered_algorithm_passes_the_conformance_suite(name):
+    done = sum(check_algorithm(name, system, group, label) for label, system, group in example_systems())
+    assert done > 0, f"{name} does no collective on any example system"

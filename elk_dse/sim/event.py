@@ -424,7 +424,8 @@ class _CollectiveLinks:
     Program's own when it was compiled for the whole system, so collectives contend with other cross-chip
     traffic). A collective becomes: its startup as a delay, then one stage per phase of its algorithm (the one
     ``collective_cost`` resolves), each with one job per sending chip carrying its flows' bytes over every link
-    and port of their routes for all the phase's steps, its tail the steps' hop latency."""
+    and port of their routes for all the phase's steps (max-min fair sharing decides when they drain), its tail
+    the steps' hop latency over the phase's longest route."""
 
     def __init__(self, res: Resources, system: Chip):
         self.system = system
@@ -452,9 +453,10 @@ class _CollectiveLinks:
             return self._cache[key]
         topo = self.topology
         fabric = self.dst_node < 0
-        g = np.asarray(c.group, dtype=np.int64)
+        sched, chips = collective_schedule(c, self.system, algorithm)
+        g = np.asarray(chips, dtype=np.int64)
         out = []
-        for ph in collective_schedule(c, self.system, algorithm):
+        for ph in sched:
             src, dst = g[np.asarray(ph.src, dtype=np.int64)], g[np.asarray(ph.dst, dtype=np.int64)]
             jobs = []
             for chip in np.unique(src):
@@ -483,11 +485,14 @@ class _CollectiveLinks:
             stages.append([Job(f"{name}.{c.kind}.startup", "noc", np.zeros(0, np.int64), np.zeros(0),
                                delay_s=cost.startup_s)])
         hop_s = self.system.chips.link_latency_ns * 1e-9
-        sched = collective_schedule(c, self.system, cost.algorithm)
+        sched, _ = collective_schedule(c, self.system, cost.algorithm)
         for ph, jobs in zip(sched, self._phases(c, cost.algorithm), strict=True):
+            # The alpha-beta step (cost/collectives.py): it ends when its transfers have drained and the longest
+            # route's hop latency has passed, so every job of the phase waits for the phase's longest route.
             scale = c.bytes_per_chip * ph.steps
-            stages.append([Job(f"{name}.{c.kind}", "noc", ids, amounts * scale, tail_s=ph.steps * hops * hop_s)
-                           for ids, amounts, hops in jobs])
+            longest = max(hops for _, _, hops in jobs)
+            stages.append([Job(f"{name}.{c.kind}", "noc", ids, amounts * scale, tail_s=ph.steps * longest * hop_s)
+                           for ids, amounts, _ in jobs])
         return stages
 
 
