@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import small_chip_dict
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import small_chip_dict
 
 from elk_dse.cost.collectives import ALGORITHMS, Collective, collective_cost
 from elk_dse.errors import ConfigError
