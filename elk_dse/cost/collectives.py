@@ -324,15 +324,25 @@ ORDER_FREE = ("all_reduce", "reduce_scatter", "all_gather")  # any ring order gi
 
 def members(system: Chip, c: Collective, name: str) -> tuple[int, ...]:
     """The chips at the schedule's group positions. A ring algorithm for a kind whose result does not depend on
-    the ring order, over every chip of a 2-D mesh or torus, walks a Hamiltonian cycle of the chips' grid
-    (:func:`grid_ring`) instead of id order (which on a 2x4 mesh routes 3 -> 4 over 4 links); else the group."""
+    the ring order, over every chip of a 2-D grid of chips, walks a Hamiltonian cycle of the grid
+    (:func:`grid_ring`) when its edges cross fewer links on the chips' topology than id order does (on a 2x4
+    mesh id order's 3 -> 4 edge crosses 4 links; on a ring of chips id order is already the ring); else the
+    group as given."""
     grid = system.chips.grid
-    if (name in ("ring", "bidir_ring") and c.kind in ORDER_FREE and grid is not None
-            and system.chips.topology in ("mesh", "torus") and sorted(c.group) == list(range(system.num_chips))):
-        cyc = grid_ring(grid)
-        if cyc is not None:
-            return cyc
-    return c.group
+    if name not in ("ring", "bidir_ring") or c.kind not in ORDER_FREE or grid is None:
+        return c.group
+    if sorted(c.group) != list(range(system.num_chips)):
+        return c.group
+    cyc = grid_ring(grid)
+    if cyc is None:
+        return c.group
+    topo = system.chip_topology
+
+    def ring_hops(order: tuple[int, ...]) -> int:
+        a = np.asarray(order, dtype=np.int64)
+        return int(topo.hops(a, np.roll(a, -1)).sum())
+
+    return cyc if ring_hops(cyc) < ring_hops(c.group) else c.group
 
 
 def _schedule(c: Collective, name: str, shape: tuple[int, int]) -> Schedule | None:
