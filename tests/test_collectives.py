@@ -317,3 +317,23 @@ def test_llama_3_1_70b_tp8_decode_all_reduces_on_t3k_by_hand():
     per = collective_cost(Collective("all_reduce", b, tuple(range(8)), "ring"), t3k)
     assert per.link_bytes == 14 * b
     assert 80 * 2 * per.link_bytes == 1_174_405_120
+
+
+def test_event_trace_shows_the_chip_links_collectives_use(tmp_path):
+    # Ring all_reduce on 4 chips of a ring: each directed chip link is a counter track named "chip_wire: chip
+    # links k"; the 4 forward links are fully busy during the bandwidth part, the backward ones idle.
+    import json
+
+    from elk_dse.sim.event import EventSimulator
+
+    chip = system("ring", 4)
+    c = Collective("all_reduce", 8 * MB, (0, 1, 2, 3), "ring")
+    path = tmp_path / "trace.json"
+    EventSimulator(trace=str(path)).run(program(chip, [c]))
+    events = json.loads(path.read_text())["traceEvents"]
+    peaks: dict[str, float] = {}
+    for e in events:
+        if e["ph"] == "C" and e["name"].startswith("chip_wire: chip links"):
+            peaks[e["name"]] = max(peaks.get(e["name"], 0.0), e["args"].get("util", 0.0))
+    assert len(peaks) == 8  # 4 chips x 2 directions
+    assert sorted(round(v, 6) for v in peaks.values()) == [0.0] * 4 + [1.0] * 4
