@@ -337,3 +337,25 @@ def test_event_trace_shows_the_chip_links_collectives_use(tmp_path):
             peaks[e["name"]] = max(peaks.get(e["name"], 0.0), e["args"].get("util", 0.0))
     assert len(peaks) == 8  # 4 chips x 2 directions
     assert sorted(round(v, 6) for v in peaks.values()) == [0.0] * 4 + [1.0] * 4
+
+
+def test_energy_counts_collective_link_bytes_including_standalone_collective_ops(compiled_two_chip):
+    # A collective op the compiler inserts between graph operators (kind "collective", no graph operator) and
+    # a collective attached to a graph operator both add their link bytes x chip_link pJ/byte to the energy.
+    from dataclasses import replace
+
+    from elk_dse.cost.energy import PJ, program_energy
+
+    graph, prog = compiled_two_chip
+    c = Collective("all_reduce", 1 * MB, (0, 1), "ring")  # ring of 2: 2 steps x 2 chips x B/2 = 2 B
+    plan = Plan(spatial=(), cores_used=1, sram_bytes_per_core=0)
+    standalone = ProgramOp(index=0, name="tp_all_reduce", kind="collective", layer="l", repetition=0, dims=(),
+                           flops=0.0, weight_bytes=0.0, kv_cache_bytes=0.0, plan=plan,
+                           work=OpWork(0.0, collectives=(c,)))
+    first = replace(prog.ops[0], work=replace(prog.ops[0].work, collectives=(c,)))
+    with_c = replace(prog, ops=(first, *prog.ops[1:3], standalone, *prog.ops[3:]))
+    base = program_energy(prog, graph, 1e-3).level("chip_link")
+    more = program_energy(with_c, graph, 1e-3).level("chip_link")
+    assert more - base == pytest.approx(2 * 2 * MB * prog.chip.energy_table.chip_link_pj_per_byte * PJ)
+    with pytest.raises(ValueError, match="operator instances"):
+        program_energy(replace(prog, ops=prog.ops[:-1]), graph, 1e-3)
