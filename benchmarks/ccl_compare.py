@@ -2,7 +2,8 @@
 
 `make ccl-table` (or `python benchmarks/ccl_compare.py`) prints a markdown table for docs/collectives.md;
 `python benchmarks/ccl_compare.py agreement` prints the event vs analytic simulator difference on every
-registered algorithm x kind x size over the conformance suite's example systems.
+registered algorithm x kind x size over the conformance suite's example systems; `... speed` times
+collective_cost (auto all_reduce, cold and warm route cache) from 8 to 65,536 chips.
 
 Measured: tenstorrent/tt-metal tech_reports/CCLs/results/SUMMARY_wormhole_b0_bfloat16_6144.md at commit
 3a4ad18f8339803dec5abf8f5654165b5f86e667 (read 2026-11-28): kernel time (us) of one call, bfloat16, DRAM
@@ -98,9 +99,38 @@ def agreement() -> None:
           f"max {diffs[0][0]:.2e} ({diffs[0][1]}, {diffs[0][2]}, {diffs[0][3]}, {diffs[0][4]:.0f} B)")
 
 
+def speed() -> None:
+    import time
+
+    from elk_dse.hw.resources import _ROUTED
+    from elk_dse.testing.collectives import example_system
+
+    print("| chips | topology | auto algorithm | time (ms) | cold (s) | warm, median of 5 (us) |")
+    print("|--:|--|--|--:|--:|--:|")
+    for topo, n, grid in (("ring", 8, None), ("mesh", 32, [4, 8]), ("ring", 4096, None),
+                          ("ring", 65536, None), ("torus", 65536, [256, 256])):
+        s = example_system(topo, n, grid)
+        c = Collective("all_reduce", 1e8, tuple(range(n)))
+        _ROUTED.clear()
+        t0 = time.perf_counter()
+        collective_cost(c, s)
+        cold = time.perf_counter() - t0
+        warms = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            r = collective_cost(c, s)
+            warms.append(time.perf_counter() - t0)
+        warm = statistics.median(warms)
+        label = topo if grid is None else f"{topo} {grid[0]}x{grid[1]}"
+        print(f"| {n:,} | {label} | {r.algorithm} | {r.time_s * 1e3:.3f} | {cold:.3f} | {warm * 1e6:.0f} |")
+
+
 def main() -> None:
     if sys.argv[1:] == ["agreement"]:
         agreement()
+        return
+    if sys.argv[1:] == ["speed"]:
+        speed()
         return
     table = rows()
     print("| collective | n | bytes | measured (us) | algorithm (auto) | hw (us) | error | +startup (us) | error |")
