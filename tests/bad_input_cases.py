@@ -42,6 +42,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("chips' grid does not hold the chips", ["evaluate", "+chip=wormhole_t3k", "chip.chips.grid=[3,3]"],
      "chip.chips.grid"),
     ("mesh of chips without a grid", ["evaluate", "+chip=ipu_pod4", "chip.chips.topology=mesh"], "chip.chips.grid"),
+    # collectives (issue 17, cost/collectives.py)
+    ("negative collective startup", ["evaluate", "+chip=wormhole_t3k", "chip.overheads.collective_startup_us=-1"],
+     "collective_startup_us"),
     ("unknown HBM attachment", ["evaluate", "+chip=mesh64", "chip.hbm.attach=corner"], "attach"),
     ("chip key with code to instantiate", ["evaluate", "+chip=mesh64", "+chip._target_=os.system"], "_target_"),
     # --- model ---
