@@ -201,7 +201,11 @@ def _require_chip(cfg: dict[str, Any]) -> None:
 
 
 def _design(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {"chip": cfg["chip"], "model": cfg["model"], "scheduler": cfg["scheduler"], "sim": cfg["sim"]}
+    design = {"chip": cfg["chip"], "model": cfg["model"], "scheduler": cfg["scheduler"], "sim": cfg["sim"]}
+    # issue 18: the modelling conventions; only when not the default, so default designs hash as before.
+    if cfg.get("conventions", "default") != "default":
+        design["conventions"] = cfg["conventions"]
+    return design
 
 
 def _jsonable(obj: Any) -> Any:
