@@ -13,7 +13,10 @@ its reason (docs/elk_reconciliation.md, "conventions=paper"):
   crossings stay routed over them, so the artifact's x1.25 is not applied on top: that would count the
   chips twice).
 - ``fused_projections``: the artifact's graphs (from JAX/XLA) fuse Q, K and V into one matmul and gate and up
-  into one; ours are split as in the HF checkpoints. Fused: ``qkv_proj`` and ``gate_up_proj``.
+  into one; ours are split as in the HF checkpoints. Fused: ``qkv_proj`` and ``gate_up_proj``. The fused
+  QKV writes no K/V cache rows to HBM (its output is one activation), as the artifact's Dot, whose HBM bytes
+  are its weights alone (157.3 MB per layer); ours append 655,360 B per layer (k and v, 0.03% of the layer's
+  HBM traffic).
 - ``softmax_rows``: the artifact models scale, mask and softmax of decode attention on [batch, heads, 1, 1]
   (one element per row: the key axis collapsed); ours on [batch, heads, 1, kv_len]. A shape convention of the
   artifact's operator list (its softmax is 2,048x smaller at KV 2,048).
