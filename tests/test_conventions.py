@@ -34,6 +34,10 @@ ARTIFACT_US = {
     "elk_full": (165.31, 119.07),  # ICBM
     "ideal": (165.31, 118.99),  # Ideal
 }
+# The same sums of execution without the artifact's RMSNorm (operators 960-966, 993-999: a 16.98 us cross-core
+# Sum each, its own operator cost model) and RoPE (968-982, not modelled by us); ours without attn_norm, mlp_norm.
+ARTIFACT_CORE_EXE_US = {"basic": 131.03, "static": 134.38, "elk_dyn": 119.67, "elk_full": 118.47, "ideal": 118.47}
+NORMS = ("attn_norm", "mlp_norm")
 LAYER = 20
 
 
@@ -111,19 +115,21 @@ def test_paper_on_the_command_line(capsys):
     assert not any(op["name"] in ("q_proj", "gate_proj") for op in out["ops"])
 
 
-def layer_sums(name: str) -> tuple[float, float, float]:
-    """(step latency ms, per-layer execution us, per-layer load us) of layer LAYER under conventions=paper."""
+def layer_sums(name: str) -> tuple[float, float, float, float]:
+    """(step latency ms, per-layer execution us, per-layer load us, per-layer execution us without the norms)
+    of layer LAYER under conventions=paper."""
     conv = CONVENTIONS["paper"]
     chip = conv.chip(pod4())
     program = compile_graph(conv.graph(build_model(REF_MODEL)), chip, SchedulerConfig(name=name))
     assert isinstance(program, Program)
     result = simulate(program)
-    exe = load = 0.0
+    exe = load = core = 0.0
     for op, t in zip(program.ops, result.timings, strict=True):
         if op.repetition == LAYER:
             exe += (t.end_s - t.start_s) * 1e6
             load += t.load_s * 1e6
-    return result.latency_s * 1e3, exe, load
+            core += 0.0 if op.name in NORMS else (t.end_s - t.start_s) * 1e6
+    return result.latency_s * 1e3, exe, load, core
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +142,17 @@ def test_paper_reference_point_loads_of_elk_full_and_ideal_match_the_artifact(pa
     10% of its (measured: -1%)."""
     for name in ("elk_full", "ideal"):
         assert paper_sums[name][2] == pytest.approx(ARTIFACT_US[name][1], rel=0.10), name
+
+
+def test_paper_reference_point_matched_operators_execute_as_in_the_artifact(paper_sums):
+    """Without the operators whose cost is the artifact's own model (RMSNorm's cross-core Sum, RoPE), execution
+    per layer under conventions=paper is within 10% of the artifact's where it charges no preload contention
+    (ICBM, ICBM Ordered, Ideal; measured -0.3% to -1.3%); basic and static miss (-10.1%, -12.1%: the artifact
+    slows their operators by preload traffic, docs/elk_reconciliation.md)."""
+    for name in ("elk_dyn", "elk_full", "ideal"):
+        assert paper_sums[name][3] == pytest.approx(ARTIFACT_CORE_EXE_US[name], rel=0.10), name
+    for name in ("basic", "static"):
+        assert paper_sums[name][3] < ARTIFACT_CORE_EXE_US[name]
 
 
 def test_paper_reference_point_keeps_basic_slowest_and_ideal_fastest(paper_sums):
