@@ -53,6 +53,7 @@ def help_text() -> str:
         "             ray.address=local|host:port  out=<sweep folder>  format=text|json  progress=false",
         "             sim=event trace=<file.json> (Perfetto trace)  search.recheck=event (re-check Pareto points)",
         "             chip.<key>=<value> overrides any chip field, e.g. chip.cores.sram_kib=2048",
+        "             conventions=default|paper (the Elk artifact's modelling conventions, docs/elk_reconciliation.md)",
         "flags: --help, --cfg (print the composed config and exit), --debug (tracebacks)",
     ]
     return "\n".join(lines)

@@ -115,6 +115,18 @@ def test_paper_on_the_command_line(capsys):
     assert not any(op["name"] in ("q_proj", "gate_proj") for op in out["ops"])
 
 
+def test_conventions_enter_the_design_only_when_not_default():
+    """Default designs keep their config hashes (sweep folders, reused rows); paper designs differ."""
+    from elk_dse.cli import _design, compose_config
+    from elk_dse.search.trial import config_hash, design_point
+
+    default = _design(compose_config(["+chip=mesh64"]))
+    paper = _design(compose_config(["+chip=mesh64", "conventions=paper"]))
+    assert "conventions" not in default and paper["conventions"] == "paper"
+    assert config_hash(default) != config_hash(paper)
+    assert design_point(default).conventions == "default" and design_point(paper).conventions == "paper"
+
+
 def layer_sums(name: str) -> tuple[float, float, float, float]:
     """(step latency ms, per-layer execution us, per-layer load us, per-layer execution us without the norms)
     of layer LAYER under conventions=paper."""
