@@ -22,8 +22,10 @@ its reason (docs/elk_reconciliation.md, "conventions=paper"):
   artifact's operator list (its softmax is 2,048x smaller at KV 2,048).
 
 Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's RMSNorm as 7 operators
-with a 17 us cross-core Sum, its 15 RoPE operators, its per-design NoC delivery bandwidth (5 vs 5.5 GB/s per
-core) and its idle ("cold") layouts holding replicas.
+with a 17 us cross-core Sum and its 15 RoPE operators (its operator cost model, not a convention); its
+per-design NoC delivery rates for loads (int(5.5) GiB/s x 0.7 per core for Naive and Static, x 0.5-0.9 for
+ICBM Ordered, 5.5 x 0.99 for ICBM) and per-design contention modes, which would give schedulers different
+hardware on one chip; its idle ("cold") layouts holding replicas.
 """
 
 from __future__ import annotations
@@ -73,8 +75,9 @@ class Conventions:
 
 def _fuse(ops: list[Operator], parts: tuple[str, ...], name: str) -> list[Operator]:
     """One matmul for ``parts`` (matmuls of one layer reading the same activation, output axis ``o``): its
-    output axis is the sum of theirs, its weights theirs side by side; readers of the later parts' outputs
-    read the first part's (the fused output) instead. Unchanged if the layer lacks any part."""
+    output axis is the sum of theirs, its weights theirs side by side, its output named as the first part's;
+    readers of the later parts' outputs keep only that one (SwiGLU reads gate and up from the fused output).
+    Unchanged if the layer lacks any part."""
     by = {op.name: op for op in ops}
     found = [by.get(p) for p in parts]
     if any(op is None or op.kind != "matmul" or "o" not in op.sizes for op in found):
