@@ -28,8 +28,9 @@ clean:
 	rm -rf results/*/ .pytest_cache .ruff_cache .hypothesis
 
 elk-study:
-	$(PYTHON) -m elk_dse sweep +chip=ipu_pod4 sweep=elk_study search.sampler=grid search.n_trials=144 out=results/elk_study report=false
-	$(PYTHON) benchmarks/elk_study.py results/elk_study docs
+	$(PYTHON) -m elk_dse sweep +chip=ipu_pod4 sweep=elk_study search.sampler=grid search.n_trials=144 out=results/elk_study report=false model.arch=null
+	$(PYTHON) -m elk_dse sweep +chip=ipu_pod4 sweep=elk_study search.sampler=grid search.n_trials=144 out=results/elk_study_paper report=false conventions=paper model.arch=null
+	$(PYTHON) benchmarks/elk_study.py results/elk_study docs results/elk_study_paper
 
 t10-table:
 	$(PYTHON) benchmarks/t10_table.py

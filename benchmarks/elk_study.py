@@ -2,6 +2,8 @@
 
     python -m elk_dse sweep +chip=ipu_pod4 sweep=elk_study search.sampler=grid out=results/elk_study
     python benchmarks/elk_study.py results/elk_study        # writes docs/elk_study.md and docs/img/elk_*.png
+    python -m elk_dse sweep ... conventions=paper out=results/elk_study_paper   # the same under the artifact's
+    python benchmarks/elk_study.py results/elk_study docs results/elk_study_paper  # conventions (issue 18)
 
 (`make elk-study` runs both.) Units: seconds in the data, milliseconds in the table; bandwidths in decimal
 TB/s (1e12 B/s).
@@ -66,7 +68,7 @@ def study_table(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return lat, "\n".join(lines)
 
 
-def draw_study(lat: pd.DataFrame, path: Path) -> None:
+def draw_study(lat: pd.DataFrame, path: Path, conventions: str = "default") -> None:
     labels = [f"{m.replace('llama2_', 'L2-').replace('gemma2_', 'G2-').replace('opt_', 'OPT-')} b{int(b)} kv{int(k)}"
               for m, b, k in lat.index]
     x = np.arange(len(lat))
@@ -79,7 +81,8 @@ def draw_study(lat: pd.DataFrame, path: Path) -> None:
     ax1.set_ylabel("latency per decode step [ms]")
     ax1.set_yscale("log")
     ax1.legend(ncol=6, fontsize=9, loc="upper left")
-    ax1.set_title("Elk study on ipu_pod4 (5,888 cores, 624 KiB/core, 16 TB/s HBM): decode latency per scheduler")
+    ax1.set_title("Elk study on ipu_pod4 (5,888 cores, 624 KiB/core, 16 TB/s HBM): decode latency per scheduler"
+                  + ("" if conventions == "default" else f" (conventions={conventions})"))
     ax2.axhline(0.94, color="k", ls=":", lw=1)
     ax2.text(len(lat) - 0.5, 0.945, "0.94 (Elk paper, elk_full)", ha="right", va="bottom", fontsize=8)
     ax2.set_ylabel("ideal latency / latency")
@@ -189,12 +192,21 @@ def main(argv: list[str]) -> None:
     lat, table = study_table(ResultStore(sweep).read())
     draw_study(lat, docs / "img" / "elk_study.png")
     notes = draw_trends(docs / "img" / "elk_trends.png")
+    paper = ""
+    if len(argv) > 2:  # the same study under conventions=paper (issue 18)
+        plat, ptable = study_table(ResultStore(Path(argv[2])).read())
+        draw_study(plat, docs / "img" / "elk_study_paper.png", "paper")
+        paper = ("\n## The same study under conventions=paper (the Elk artifact's conventions)\n\n"
+                 "Sweep `results/elk_study_paper` (`conventions=paper`: HBM GB/s as 2^20 B/ms, no chip-link "
+                 "latency, fused QKV and gate/up, softmax rows; elk_dse/conventions.py).\n\n" + ptable
+                 + "\n\n![study, paper conventions](img/elk_study_paper.png)\n")
+        print(ptable)
     text = (docs / "elk_study.md").read_text() if (docs / "elk_study.md").exists() else ""
     marker = "<!-- generated -->"
     head = text.split(marker)[0] if marker in text else "# Elk study\n\n"
     (docs / "elk_study.md").write_text(
         head + marker + "\n\n" + table + "\n\n![study](img/elk_study.png)\n\nTrends (Llama-2-13B b32 KV 2048):\n"
-        + notes + "\n\n![trends](img/elk_trends.png)\n")
+        + notes + "\n\n![trends](img/elk_trends.png)\n" + paper)
     print(table)
     print(notes)
 

@@ -53,6 +53,7 @@ def help_text() -> str:
         "             ray.address=local|host:port  out=<sweep folder>  format=text|json  progress=false",
         "             sim=event trace=<file.json> (Perfetto trace)  search.recheck=event (re-check Pareto points)",
         "             chip.<key>=<value> overrides any chip field, e.g. chip.cores.sram_kib=2048",
+        "             conventions=default|paper (the Elk artifact's modelling conventions, docs/elk_reconciliation.md)",
         "flags: --help, --cfg (print the composed config and exit), --debug (tracebacks)",
     ]
     return "\n".join(lines)
@@ -208,7 +209,11 @@ def _require_chip(cfg: dict[str, Any]) -> None:
 
 
 def _design(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {"chip": cfg["chip"], "model": cfg["model"], "scheduler": cfg["scheduler"], "sim": cfg["sim"]}
+    design = {"chip": cfg["chip"], "model": cfg["model"], "scheduler": cfg["scheduler"], "sim": cfg["sim"]}
+    # issue 18: the modelling conventions; only when not the default, so default designs hash as before.
+    if cfg.get("conventions", "default") != "default":
+        design["conventions"] = cfg["conventions"]
+    return design
 
 
 def _jsonable(obj: Any) -> Any:

@@ -15,6 +15,7 @@ from elk_dse import __version__
 from elk_dse.breakdown import PARTS, latency_breakdown
 from elk_dse.compiler.compile import compile_graph
 from elk_dse.compiler.schedulers import SchedulerConfig
+from elk_dse.conventions import conventions
 from elk_dse.cost.area import area_mm2, area_proxy_mm2, static_power_w
 from elk_dse.cost.energy import LEVELS, program_energy
 from elk_dse.cost.network import noc_bytes_per_s
@@ -49,6 +50,10 @@ class DesignPoint:
     model: ModelConfig
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    conventions: str = "default"  # default | paper (elk_dse/conventions.py)
+
+    def __post_init__(self) -> None:
+        conventions(self.conventions)  # ConfigError naming the field if unknown
 
 
 def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = None) -> dict[str, Any]:
@@ -57,9 +62,12 @@ def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = N
     Raises ConfigError only for invalid input (unknown model, scheduler or simulator).
     """
     t0 = time.perf_counter()
-    graph = build_model(point.model)
-    return evaluate_graph(graph, point.chip, point.scheduler, point.sim, dtype=point.model.dtype,
-                          include_ops=include_ops, t0=t0, trace=trace)
+    conv = conventions(point.conventions)
+    graph = conv.graph(build_model(point.model))
+    out = evaluate_graph(graph, conv.chip(point.chip), point.scheduler, point.sim, dtype=point.model.dtype,
+                         include_ops=include_ops, t0=t0, trace=trace)
+    out["conventions"] = conv.name  # issue 18: the modelling conventions the numbers are in
+    return out
 
 
 def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = None,

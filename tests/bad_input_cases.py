@@ -212,3 +212,7 @@ CASES += [
     ("graph HBM at a switch", _graph("{file:graph_hbm_at_switch}"), "switch"),
     ("graph topology without a file", ["evaluate", "+chip=mesh64", "chip.interconnect.topology=graph"], "graph"),
 ]
+# --- issue 18: modelling conventions ---
+CASES += [
+    ("unknown conventions", ["evaluate", "+chip=mesh64", "conventions=papr"], "default or paper"),
+]

@@ -15,6 +15,7 @@ from typing import Any
 
 from elk_dse import __version__
 from elk_dse.compiler.schedulers import SchedulerConfig
+from elk_dse.conventions import conventions
 from elk_dse.errors import ElkError
 from elk_dse.evaluate import METRICS, DesignPoint, evaluate
 from elk_dse.hw.chip import chip_from_dict
@@ -52,6 +53,7 @@ def design_point(design: dict[str, Any]) -> DesignPoint:
         model=build(ModelConfig, design["model"], "model"),
         scheduler=build(SchedulerConfig, design["scheduler"], "scheduler"),
         sim=build(SimConfig, design["sim"], "sim") if isinstance(design["sim"], dict) else SimConfig(design["sim"]),
+        conventions=conventions(design.get("conventions", "default")).name,
     )
 
 

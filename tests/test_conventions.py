@@ -1,0 +1,189 @@
+"""conventions: default | paper (issue 18): the Elk artifact's conventions, each switched in one place
+(elk_dse/conventions.py); the default does not move anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from elk_dse.compiler.compile import compile_graph
+from elk_dse.compiler.schedulers import SchedulerConfig
+from elk_dse.conventions import CONVENTIONS, HBM_PAPER_SCALE, conventions
+from elk_dse.errors import ConfigError
+from elk_dse.evaluate import DesignPoint, evaluate
+from elk_dse.hw.chip import chip_from_dict
+from elk_dse.ir.graph import HBM_ROLES, Role
+from elk_dse.models import ModelConfig, build_model
+from elk_dse.program import Program
+from elk_dse.sim import simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+REF_MODEL = ModelConfig("llama2_13b", batch=32, kv_len=2048)
+
+# The Elk artifact's per-layer sums (decoder layer 20 of Llama-2-13B decode, batch 32, KV 2,048 on the
+# 5,888-core IPU-POD4-class chip at 16 TB/s), in microseconds: (execution, load). Source: the published
+# artifact (platformxlab/elk @8c6e814) run unchanged, as copied into ../shared/reference/elk_artifact_layer.md
+# (sums of its exe_us / load_us columns over operators 960-1007; static: Max Cold, the better variant).
+ARTIFACT_US = {
+    "basic": (177.91, 141.11),  # Naive
+    "static": (228.40, 141.11),  # Max Cold
+    "elk_dyn": (203.91, 172.20),  # ICBM Ordered
+    "elk_full": (165.31, 119.07),  # ICBM
+    "ideal": (165.31, 118.99),  # Ideal
+}
+# The same sums of execution without the artifact's RMSNorm (operators 960-966, 993-999: a 16.98 us cross-core
+# Sum each, its own operator cost model) and RoPE (968-982, not modelled by us); ours without attn_norm, mlp_norm.
+ARTIFACT_CORE_EXE_US = {"basic": 131.03, "static": 134.38, "elk_dyn": 119.67, "elk_full": 118.47, "ideal": 118.47}
+NORMS = ("attn_norm", "mlp_norm")
+LAYER = 20
+
+
+def pod4():
+    return chip_from_dict(yaml.safe_load((ROOT / "conf" / "chip" / "ipu_pod4.yaml").read_text()))
+
+
+def test_default_conventions_are_the_identity():
+    chip, graph = pod4(), build_model(REF_MODEL)
+    default = CONVENTIONS["default"]
+    assert default.chip(chip) is chip
+    assert default.graph(graph) is graph
+
+
+def test_unknown_conventions_name_the_field():
+    with pytest.raises(ConfigError, match="conventions"):
+        conventions("papr")
+    with pytest.raises(ConfigError, match="conventions"):
+        DesignPoint(pod4(), REF_MODEL, conventions="artifact")
+
+
+def test_default_results_do_not_move_at_the_reference_point():
+    """Through evaluate() with conventions=default: the golden latency recorded before issue 18's setting."""
+    golden = json.loads((ROOT / "tests" / "golden" / "schedulers.json").read_text())["ipu_pod4_llama2_13b_b32_kv2048"]
+    out = evaluate(DesignPoint(pod4(), REF_MODEL, SchedulerConfig(name="elk_full")), include_ops=False)
+    assert out["conventions"] == "default"
+    assert out["latency_s"] == pytest.approx(golden["elk_full"], rel=1e-9)
+
+
+def test_paper_chip_reads_gb_as_2_20_bytes_per_ms_and_has_no_chip_link_latency():
+    chip = pod4()
+    paper = CONVENTIONS["paper"].chip(chip)
+    assert paper.hbm_bytes_per_s == pytest.approx(chip.hbm_bytes_per_s * 1.048576, rel=1e-12)
+    assert HBM_PAPER_SCALE == 2**20 / 1e6
+    assert chip.chips.link_latency_ns > 0 and paper.chips.link_latency_ns == 0
+    assert paper.chips.link_gb_s == chip.chips.link_gb_s  # links keep their bandwidth
+    assert paper.cores == chip.cores and paper.interconnect == chip.interconnect
+
+
+def test_paper_graph_fuses_projections_and_collapses_softmax_rows():
+    graph = build_model(REF_MODEL)
+    paper = CONVENTIONS["paper"].graph(graph)
+    layer, player = graph.layers[1], paper.layers[1]
+    names = [op.name for op in player.ops]
+    assert "qkv_proj" in names and "gate_up_proj" in names
+    assert not {"q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"} & set(names)
+    assert len(player.ops) == len(layer.ops) - 3
+    by, pby = {op.name: op for op in layer.ops}, {op.name: op for op in player.ops}
+    # The fused matmuls do the same work on the same weights.
+    for fused, parts in (("qkv_proj", ("q_proj", "k_proj", "v_proj")), ("gate_up_proj", ("gate_proj", "up_proj"))):
+        assert pby[fused].flops == sum(by[p].flops for p in parts)
+        assert pby[fused].bytes_by_role(Role.WEIGHT) == sum(by[p].bytes_by_role(Role.WEIGHT) for p in parts)
+    # The K/V append (our k_proj/v_proj outputs) goes with the fusion, as in the artifact's Dot.
+    kv_write = sum(by[p].tensor_bytes(by[p].output) for p in ("k_proj", "v_proj"))
+    assert by["k_proj"].output.role in HBM_ROLES and kv_write == 2 * 32 * 5120 * 2
+    assert pby["qkv_proj"].output.role not in HBM_ROLES
+    # Softmax on [batch, heads, 1, 1]: the key axis (2,048) collapsed.
+    assert dict(pby["attn_softmax"].dims) == {**dict(by["attn_softmax"].dims), "l": 1}
+    assert pby["swiglu"].flops == by["swiglu"].flops
+    # Everything else is untouched; HBM traffic (weights, KV) is the same.
+    assert graph.must_weight_bytes == paper.must_weight_bytes
+    assert graph.kv_cache_read_bytes == paper.kv_cache_read_bytes
+    # A layer without the projections (the embedding) is left as it is.
+    assert paper.layers[0] == graph.layers[0]
+
+
+def test_paper_on_the_command_line(capsys):
+    from elk_dse.cli import main
+
+    code = main(["evaluate", "+chip=mesh64", "model=llama3_2_1b", "model.batch=2", "conventions=paper",
+                 "format=json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["conventions"] == "paper" and out["feasible"]
+    assert out["latency_s"] >= out["roofline_latency_s"] > 0
+    assert not any(op["name"] in ("q_proj", "gate_proj") for op in out["ops"])
+
+
+def test_conventions_enter_the_design_only_when_not_default():
+    """Default designs keep their config hashes (sweep folders, reused rows); paper designs differ."""
+    from elk_dse.cli import _design, compose_config
+    from elk_dse.search.trial import config_hash, design_point
+
+    default = _design(compose_config(["+chip=mesh64"]))
+    paper = _design(compose_config(["+chip=mesh64", "conventions=paper"]))
+    assert "conventions" not in default and paper["conventions"] == "paper"
+    assert config_hash(default) != config_hash(paper)
+    assert design_point(default).conventions == "default" and design_point(paper).conventions == "paper"
+
+
+def layer_sums(name: str) -> tuple[float, float, float, float]:
+    """(step latency ms, per-layer execution us, per-layer load us, per-layer execution us without the norms)
+    of layer LAYER under conventions=paper."""
+    conv = CONVENTIONS["paper"]
+    chip = conv.chip(pod4())
+    program = compile_graph(conv.graph(build_model(REF_MODEL)), chip, SchedulerConfig(name=name))
+    assert isinstance(program, Program)
+    result = simulate(program)
+    exe = load = core = 0.0
+    for op, t in zip(program.ops, result.timings, strict=True):
+        if op.repetition == LAYER:
+            exe += (t.end_s - t.start_s) * 1e6
+            load += t.load_s * 1e6
+            core += 0.0 if op.name in NORMS else (t.end_s - t.start_s) * 1e6
+    return result.latency_s * 1e3, exe, load, core
+
+
+@pytest.fixture(scope="module")
+def paper_sums():
+    return {name: layer_sums(name) for name in ARTIFACT_US}
+
+
+def test_paper_reference_point_loads_of_elk_full_and_ideal_match_the_artifact(paper_sums):
+    """Where the artifact also loads into minimal idle layouts (ICBM, Ideal), our per-layer load sum is within
+    10% of its (measured: -1%)."""
+    for name in ("elk_full", "ideal"):
+        assert paper_sums[name][2] == pytest.approx(ARTIFACT_US[name][1], rel=0.10), name
+
+
+def test_paper_reference_point_matched_operators_execute_as_in_the_artifact(paper_sums):
+    """Without the operators whose cost is the artifact's own model (RMSNorm's cross-core Sum, RoPE), execution
+    per layer under conventions=paper is within 10% of the artifact's where it charges no preload contention
+    (ICBM, ICBM Ordered, Ideal; measured -0.3% to -1.3%); basic and static miss (-10.1%, -12.1%: the artifact
+    slows their operators by preload traffic, docs/elk_reconciliation.md)."""
+    for name in ("elk_dyn", "elk_full", "ideal"):
+        assert paper_sums[name][3] == pytest.approx(ARTIFACT_CORE_EXE_US[name], rel=0.10), name
+    for name in ("basic", "static"):
+        assert paper_sums[name][3] < ARTIFACT_CORE_EXE_US[name]
+
+
+def test_paper_reference_point_keeps_basic_slowest_and_ideal_fastest(paper_sums):
+    lat = {name: s[0] for name, s in paper_sums.items()}
+    assert lat["basic"] > max(lat[n] for n in ("static", "elk_dyn", "elk_full"))
+    assert lat["ideal"] <= min(lat.values())
+
+
+@pytest.mark.xfail(strict=True, reason="issue 18 not met: the artifact's execution includes a 17 us cross-core "
+                   "Sum per RMSNorm, 15 RoPE ops and preload traffic slowing running ops (up to 50.7 us per "
+                   "layer); its idle layouts hold replicas (loads 141-172 us). docs/elk_reconciliation.md")
+def test_paper_reference_point_sums_within_10_percent_of_the_artifact(paper_sums):
+    for name, (exe, load) in ARTIFACT_US.items():
+        assert paper_sums[name][1] == pytest.approx(exe, rel=0.10), (name, "exe")
+        assert paper_sums[name][2] == pytest.approx(load, rel=0.10), (name, "load")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 18 not met: static, elk_dyn and elk_full tie within 0.01% "
+                   "(every load hidden, every fastest plan fits); docs/elk_reconciliation.md")
+def test_paper_reference_point_reproduces_the_papers_ordering(paper_sums):
+    lat = {name: s[0] for name, s in paper_sums.items()}
+    assert lat["basic"] > lat["static"] > lat["elk_dyn"] > lat["elk_full"] >= lat["ideal"]
