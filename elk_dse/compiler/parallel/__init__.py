@@ -113,6 +113,9 @@ def assemble(plan: ParallelPlan, scheduler: SchedulerConfig) -> Program | Infeas
     if len(plan.stages) == 1 and not plan.stages[0].collectives and plan.view is plan.system:
         meta["parallel_copies"] = 1  # all_core: the view is the system
     graph = plan.stages[0].graph
+    # What one chip runs, stage after stage, in the Program's order (collectives aside): the energy model's
+    # per-operator input (cost/energy.system_energy).
+    meta["parallel_graph"] = replace(graph, layers=tuple(layer for st in plan.stages for layer in st.graph.layers))
     joined = Program(chip=plan.view, model=graph.name, phase=graph.phase, scheduler=scheduler.name, ops=tuple(ops),
                      parameter_bytes=graph.parameter_bytes, batch=graph.batch, meta=meta,
                      load_order=tuple(load_order), system=None if plan.view is plan.system else plan.system)
