@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from elk_dse.cost.collectives import Collective, collectives_link_bytes
 from elk_dse.hw.chip import Chip
 
 
@@ -68,6 +69,8 @@ class OpWork:
     hbm_delivered_bytes: bytes ejected at cores from HBM, multicast copies included. barriers: chip-wide syncs.
     rings: the transfers behind shift_* and warm_* as (kind "shift" | "warm", core-id stride between ring
     neighbours, ring length, bytes each core sends), for simulators that route them core by core.
+    collectives: chip-to-chip collectives the operator runs after its compute (cost/collectives.py), one after
+    the other; timed by ``collective_cost`` on the Program's system in both simulators.
     """
 
     compute_cycles: float
@@ -91,6 +94,7 @@ class OpWork:
     hbm_delivered_bytes: float = 0.0
     barriers: int = 0
     rings: tuple[tuple[str, int, int, float], ...] = ()
+    collectives: tuple[Collective, ...] = ()
 
     @property
     def hbm_bytes(self) -> float:
@@ -129,7 +133,12 @@ class ProgramOp:
 
 @dataclass(frozen=True)
 class Program:
-    """A workload compiled for a chip by a scheduler."""
+    """A workload compiled for a chip by a scheduler.
+
+    ``system``: the whole system of chips when ``chip`` is one chip's view the ops were compiled for (tensor or
+    pipeline parallelism compiles each operator for one chip); None means ``chip`` is the system. Collectives
+    are timed on ``system or chip``.
+    """
 
     chip: Chip
     model: str
@@ -140,6 +149,12 @@ class Program:
     batch: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
     load_order: tuple[int, ...] = ()
+    system: Chip | None = None
+
+    @property
+    def whole_system(self) -> Chip:
+        """The system the collectives run on: ``system``, or ``chip`` when that is the system."""
+        return self.system if self.system is not None else self.chip
 
     @property
     def flops(self) -> float:
@@ -157,7 +172,11 @@ class Program:
 
     @property
     def chip_link_bytes(self) -> float:
+        """Bytes crossing chip-to-chip links: the operators' cross-chip traffic plus their collectives' link
+        bytes (summed over the links they cross)."""
+        system = self.whole_system
         return float(sum(op.work.chip_link_bytes + op.work.shift_cross_bytes + op.work.warm_cross_bytes
+                         + (collectives_link_bytes(op.work.collectives, system) if op.work.collectives else 0.0)
                          for op in self.ops))
 
     @property

@@ -32,6 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from elk_dse.cost.area import static_power_w
+from elk_dse.cost.collectives import collectives_link_bytes
 from elk_dse.hw.chip import Chip
 from elk_dse.ir.formats import FORMAT_BITS
 from elk_dse.ir.graph import Graph, Operator
@@ -187,8 +188,9 @@ def _compute_counts(op: Operator, pop: ProgramOp, chip: Chip, acc_bytes: float |
     return counts
 
 
-def op_accesses(op: Operator, pop: ProgramOp, chip: Chip) -> Accesses:
-    """Accesses per level of one operator instance ``pop`` (compiled from ``op``) on ``chip``."""
+def op_accesses(op: Operator, pop: ProgramOp, chip: Chip, system: Chip | None = None) -> Accesses:
+    """Accesses per level of one operator instance ``pop`` (compiled from ``op``) on ``chip``; its collectives'
+    link bytes are routed on ``system`` (the whole system; None: ``chip`` is it)."""
     macs, rf, acc, sram_r, sram_w = _compute_counts(op, pop, chip, chip.energy.acc_bytes, chip.energy.pe_weight_rf_bytes)
     w = pop.work
     moved = w.shift_bytes + w.warm_bytes + w.noc_bytes  # core to core: read at the sender, written at the receiver
@@ -200,7 +202,8 @@ def op_accesses(op: Operator, pop: ProgramOp, chip: Chip) -> Accesses:
         sram_write_bytes=sram_w + moved + delivered,
         noc_byte_hops=(w.shift_link_bytes + w.warm_link_bytes + w.noc_bytes * max(chip.mean_hops, 1.0)
                        + w.hbm_delivered_bytes * hbm_hops),
-        chip_link_bytes=w.chip_link_bytes + w.shift_cross_bytes + w.warm_cross_bytes,
+        chip_link_bytes=w.chip_link_bytes + w.shift_cross_bytes + w.warm_cross_bytes
+        + (collectives_link_bytes(w.collectives, system or chip) if w.collectives else 0.0),
         hbm_read_bytes=w.hbm_read_bytes, hbm_write_bytes=w.hbm_write_bytes,
     )
 
@@ -217,7 +220,7 @@ def program_energy(program: Program, graph: Graph, latency_s: float) -> EnergyRe
     for op, pop in zip(ops, program.ops, strict=True):
         if op.name != pop.name:
             raise ValueError(f"program op {pop.index} is {pop.name}, the graph's is {op.name}")
-        acc = op_accesses(op, pop, chip)
+        acc = op_accesses(op, pop, chip, program.system)
         joules = acc.energy_j(chip)
         for level in DYNAMIC_LEVELS:
             totals[level] += joules[level]

@@ -254,14 +254,18 @@ class OverheadSpec:
     ``dispatch_us_per_op``: launching one operator (host or firmware command processing, kernel start and
     completion signalling), microseconds per operator instance. ``sync_us_per_layer``: one synchronization
     of all cores (all chips) between repeated layers, microseconds per layer instance.
+    ``collective_startup_us``: fixed cost of starting one collective across chips (handshakes, semaphores,
+    kernel launch on every chip), microseconds per collective (cost/collectives.py).
     """
 
     dispatch_us_per_op: float = 0.0
     sync_us_per_layer: float = 0.0
+    collective_startup_us: float = 0.0
 
     def __post_init__(self) -> None:
         in_range("dispatch_us_per_op", self.dispatch_us_per_op, 0.0, 1e6)
         in_range("sync_us_per_layer", self.sync_us_per_layer, 0.0, 1e6)
+        in_range("collective_startup_us", self.collective_startup_us, 0.0, 1e6)
 
     @property
     def dispatch_s(self) -> float:
@@ -270,6 +274,10 @@ class OverheadSpec:
     @property
     def layer_sync_s(self) -> float:
         return self.sync_us_per_layer * 1e-6
+
+    @property
+    def collective_startup_s(self) -> float:
+        return self.collective_startup_us * 1e-6
 
 
 @dataclass(frozen=True)

@@ -270,7 +270,7 @@ class _GridTopology(Topology):
     def _wrapping(self, size: int) -> bool:
         """Whether this axis has a wrap-around link (on chip only axes longer than 2; the chips' ring of 2
         chips goes both ways over the same neighbour)."""
-        return self.wraps and (size > 2 or self.tie == "forward")
+        return self.wraps and size > 2
 
     def _signed_steps(self, delta: np.ndarray, size: int) -> np.ndarray:
         """Signed steps along one axis for a coordinate difference ``delta`` (the shorter way when wrapping)."""

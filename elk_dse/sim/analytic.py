@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from elk_dse.cost.collectives import collectives_time_s
 from elk_dse.cost.network import hbm_network_time_s, layer_starts, layer_sync_time_s
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.cost.timeline import asap_timeline
@@ -34,14 +35,20 @@ class AnalyticSimulator(Simulator):
         if not ops:
             return SimResult(0.0, (), {"compute": 0.0, "noc": 0.0, "hbm": 0.0, "sync": 0.0})
         work = SimpleNamespace(**{
-            f.name: np.array([getattr(op.work, f.name) for op in ops]) for f in fields(OpWork) if f.name != "rings"})
+            f.name: np.array([getattr(op.work, f.name) for op in ops]) for f in fields(OpWork)
+            if f.name not in ("rings", "collectives")})
         ex = exec_time(chip, work)
         n = len(ops)
         compute_s = np.broadcast_to(ex.compute_s, n)
         noc_s = np.array(np.broadcast_to(ex.noc_s + ex.shift_s + ex.warm_s, n), dtype=np.float64)
         layer_sync = layer_sync_time_s(chip, layer_starts(ops))  # the first op of a layer waits for the sync
         sync_s = np.broadcast_to(ex.sync_s, n) + layer_sync
-        exec_s = np.array(np.broadcast_to(ex.total_s, n), dtype=np.float64) + layer_sync
+        # Chip-to-chip collectives run after the operator's compute, one after the other (cost/collectives.py).
+        system = program.whole_system
+        coll_s = np.array([collectives_time_s(op.work.collectives, system) if op.work.collectives else 0.0
+                           for op in ops])
+        noc_s = noc_s + coll_s
+        exec_s = np.array(np.broadcast_to(ex.total_s, n), dtype=np.float64) + layer_sync + coll_s
         load_s = np.broadcast_to(load_time_s(chip, work), n)
 
         load_after = [op.load_after for op in ops]
@@ -59,7 +66,7 @@ class AnalyticSimulator(Simulator):
             overlap = np.clip(np.minimum(load_end, end[i]) - np.maximum(load_start, start[i]), 0.0, None)
             overlap[i] = 0.0  # its own load finished before it started
             shared = float((load_net * overlap / dur).sum())
-            stretch[i] = max(0.0, own_net[i] + shared - exec_s[i])
+            stretch[i] = max(0.0, own_net[i] + shared - (exec_s[i] - coll_s[i]))
         if stretch.any():
             exec_s = exec_s + stretch
             noc_s = noc_s + stretch

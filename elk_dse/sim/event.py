@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from elk_dse.cost.collectives import Collective, collective_cost, collective_schedule, link_table
 from elk_dse.cost.network import (
     chip_link_latency_s,
     layer_starts,
@@ -38,7 +39,8 @@ from elk_dse.cost.network import (
 )
 from elk_dse.cost.timeline import TimingRule
 from elk_dse.errors import ConfigError
-from elk_dse.hw.resources import CLASS_NAMES, Resources
+from elk_dse.hw.chip import GB, Chip
+from elk_dse.hw.resources import CHIP_LINK, CLASS_NAMES, Resources
 from elk_dse.program import Program, ProgramOp
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 
@@ -188,7 +190,8 @@ class EventSimulator(Simulator):
         self.stats: dict[str, float | str] = {}
 
     # ---- decomposition ---------------------------------------------------------------------------
-    def _exec_stages(self, op: ProgramOp, chip, pat: Patterns, layer_sync_s: float = 0.0) -> list[list[Job]]:
+    def _exec_stages(self, op: ProgramOp, chip, pat: Patterns, layer_sync_s: float = 0.0,
+                     coll: _CollectiveLinks | None = None) -> list[list[Job]]:
         w = op.work
         cores = op.plan.cores_used
         stages: list[list[Job]] = []
@@ -220,6 +223,9 @@ class EventSimulator(Simulator):
                 stages.append(body)
                 body = [shift]
         stages.append(body)
+        if w.collectives and coll is not None:
+            for c in w.collectives:
+                stages.extend(coll.stages(op.name, c))
         sync = float(op_sync_time_s(chip, w.barriers)) + layer_sync_s  # barriers, dispatch, layer sync
         if sync > 0:
             stages.append([Job(f"{op.name}.sync", "sync", np.zeros(0, np.int64), np.zeros(0), delay_s=sync)])
@@ -249,11 +255,15 @@ class EventSimulator(Simulator):
         pat = Patterns(res)
         ops = program.ops
         n = len(ops)
+        system = program.whole_system
+        coll = (_CollectiveLinks(res, system) if system.num_chips > 1 and any(op.work.collectives for op in ops)
+                else None)
         mode = self.mode if self.mode != "auto" else ("exact" if chip.num_cores <= EXACT_MAX_CORES else "aggregated")
         rule = TimingRule([op.load_after for op in ops], [op.exec_after for op in ops],
                           list(program.load_order) or None)
         layer_sync = layer_sync_time_s(chip, layer_starts(ops))
-        runs = [OpRun(self._exec_stages(op, chip, pat, float(ls))) for op, ls in zip(ops, layer_sync, strict=True)]
+        runs = [OpRun(self._exec_stages(op, chip, pat, float(ls), coll))
+                for op, ls in zip(ops, layer_sync, strict=True)]
         loads = [self._load_job(op, pat) for op in ops]
         load_start = np.full(n, np.nan)
         load_end = np.full(n, np.nan)
@@ -406,6 +416,79 @@ class EventSimulator(Simulator):
                 else:
                     run.end_s = now
                     rule.end_exec(i, now)
+
+
+class _CollectiveLinks:
+    """The system's directed chip-to-chip links as resources (appended to ``res``: each a share of its source
+    chip's ``chips.link_gb_s``, cost/collectives.py ``link_table``) and the chips' output/input ports (the
+    Program's own when it was compiled for the whole system, so collectives contend with other cross-chip
+    traffic). A collective becomes: its startup as a delay, then one stage per phase of its algorithm (the one
+    ``collective_cost`` resolves), each with one job per sending chip carrying its flows' bytes over every link
+    and port of their routes for all the phase's steps, its tail the steps' hop latency."""
+
+    def __init__(self, res: Resources, system: Chip):
+        self.system = system
+        self.topology = topo = system.chip_topology
+        self.src_node, self.dst_node, share = link_table(topo)
+        nchips = system.num_chips
+        bw = system.chips.link_gb_s * GB
+        self.wire_base = res.size
+        caps = [share * bw]
+        if res.num_chips == nchips and res.num_chips > 1:
+            self.port_base = res.chip_link_base
+        else:
+            self.port_base = res.size + topo.num_directed_links
+            caps.append(np.full(2 * nchips, bw))
+        extra = np.concatenate(caps)
+        res.capacity = np.concatenate([res.capacity, extra])
+        res.kind = np.concatenate([res.kind, np.full(extra.size, CHIP_LINK, dtype=np.int64)])
+        res.size = res.capacity.size
+        self._cache: dict[tuple, list[list[tuple[np.ndarray, np.ndarray, int]]]] = {}
+
+    def _phases(self, c: Collective, algorithm: str) -> list[list[tuple[np.ndarray, np.ndarray, int]]]:
+        """Per phase, per sending chip: (resource ids, bytes per byte of bytes_per_chip per step, max hops)."""
+        key = (c.kind, c.group, algorithm)
+        if key in self._cache:
+            return self._cache[key]
+        topo = self.topology
+        fabric = self.dst_node < 0
+        g = np.asarray(c.group, dtype=np.int64)
+        out = []
+        for ph in collective_schedule(c, self.system, algorithm):
+            src, dst = g[np.asarray(ph.src, dtype=np.int64)], g[np.asarray(ph.dst, dtype=np.int64)]
+            jobs = []
+            for chip in np.unique(src):
+                sel = src == chip
+                loads = topo.link_loads(src[sel], dst[sel], ph.fraction)
+                used = np.flatnonzero(loads)
+                # Ports: a link's source chip's output and its destination chip's input (a port fabric's
+                # resources are already the ports).
+                wires = used[~fabric[used]]
+                ports = np.concatenate([self.port_base + 2 * self.src_node[wires],
+                                        self.port_base + 2 * self.dst_node[wires] + 1])
+                ids = np.concatenate([self.wire_base + used, ports])
+                amounts = np.concatenate([loads[used], loads[wires], loads[wires]])
+                ids, amounts = _merge([(ids, amounts)])
+                jobs.append((ids, amounts, int(topo.hops(src[sel], dst[sel]).max())))
+            out.append(jobs)
+        self._cache[key] = out
+        return out
+
+    def stages(self, name: str, c: Collective) -> list[list[Job]]:
+        cost = collective_cost(c, self.system)
+        if cost.steps == 0:
+            return []
+        stages: list[list[Job]] = []
+        if cost.startup_s > 0:
+            stages.append([Job(f"{name}.{c.kind}.startup", "noc", np.zeros(0, np.int64), np.zeros(0),
+                               delay_s=cost.startup_s)])
+        hop_s = self.system.chips.link_latency_ns * 1e-9
+        sched = collective_schedule(c, self.system, cost.algorithm)
+        for ph, jobs in zip(sched, self._phases(c, cost.algorithm), strict=True):
+            scale = c.bytes_per_chip * ph.steps
+            stages.append([Job(f"{name}.{c.kind}", "noc", ids, amounts * scale, tail_s=ph.steps * hops * hop_s)
+                           for ids, amounts, hops in jobs])
+        return stages
 
 
 def _scale_merge(parts: list[tuple[tuple[np.ndarray, np.ndarray], float]]) -> tuple[np.ndarray, np.ndarray]:
