@@ -248,7 +248,7 @@ def system_energy(program: Program, latency_s: float, collective_link_bytes: lis
     totals = dict.fromkeys(DYNAMIC_LEVELS, 0.0)
     for pop, link_bytes in zip(program.ops, collective_link_bytes, strict=True):
         if pop.kind == "collective":
-            acc = Accesses("", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, link_bytes * repeats, 0.0, 0.0)
+            acc = Accesses("fp16", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, link_bytes * repeats, 0.0, 0.0)  # no MACs
             joules = acc.energy_j(system)
         else:
             op = next(graph_ops)
