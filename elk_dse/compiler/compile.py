@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from elk_dse.compiler.elk import OpChoices, load_dependencies, op_choices, stream_fallbacks
+from elk_dse.compiler.parallel import Workload, compile_parallel
 from elk_dse.compiler.partition import NoFit, PlanChoice
 from elk_dse.compiler.schedulers import DIRECT, SCHEDULERS, Scheduler, SchedulerConfig, SchedulingProblem
 from elk_dse.compiler.select import choose_plan, plan_of, table_work, work_of
@@ -87,8 +88,6 @@ def compile_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = 
         raise ConfigError("scheduler.name", scheduler.name,
                           "one of " + ", ".join(SCHEDULERS) + nearest(scheduler.name, SCHEDULERS))
     if chip.num_chips > 1 and chip.chips.parallelism != "all_core":
-        from elk_dse.compiler.parallel import Workload, compile_parallel
-
         return compile_parallel(Workload(graph, rebuild), chip, scheduler, timer)
     return compile_single(graph, chip, scheduler)
 

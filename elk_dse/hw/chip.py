@@ -176,7 +176,9 @@ class HbmSpec:
             raise ConfigError("attach", [], "a list of core ids needs at least one entry")
 
 
-PARALLELISMS = ("all_core", "tp", "pp", "ep", "dp", "auto")
+# Names chips.parallelism accepts: the built-in strategies; a strategy registered in compiler/parallel/ adds its
+# name here when it registers (the compiler depends on hw, not the other way round).
+PARALLELISMS: list[str] = ["all_core", "tp", "pp", "ep", "dp", "auto"]
 DEGREES = ("tp", "pp", "ep", "dp")
 
 

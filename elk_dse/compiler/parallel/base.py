@@ -35,7 +35,16 @@ from elk_dse.program import Infeasible
 from elk_dse.registry import registrar
 
 PARALLELISMS: dict[str, type[Parallelism]] = {}
-register_parallelism = registrar(PARALLELISMS)
+_register = registrar(PARALLELISMS)
+
+
+def register_parallelism(name: str) -> Callable[[type[Parallelism]], type[Parallelism]]:
+    """Class decorator: register a strategy as ``name`` (and let ``chips.parallelism`` accept the name)."""
+    from elk_dse.hw import chip
+
+    if name not in chip.PARALLELISMS:
+        chip.PARALLELISMS.append(name)
+    return _register(name)
 
 
 @dataclass(frozen=True)

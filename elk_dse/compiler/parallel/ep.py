@@ -6,8 +6,8 @@ dispatches every token-expert pair to the chip owning its expert; after them a s
 outputs back to the token's chip. With tokens routed uniformly, each chip computes 1/ep of all pairs (the
 per-chip graph's pair count is exactly that) and loads the experts of its own that any of the step's T tokens
 chose, (E/ep) x (1 - (1 - k/E)^T) expected -- 1/ep of the whole step's loaded experts, folded into the
-stacked expert tensors' bytes per element as models/transformer.py does. Each all_to_all moves, per chip, the
-(ep - 1)/ep of its pairs' activations that belong to other chips. Needs ep dividing the batch and the experts.
+stacked expert tensors' bytes per element as models/transformer.py does. Each all_to_all's buffer is a chip's pairs'
+activations, (ep - 1)/ep of which go to other chips. Needs ep dividing the batch and the experts.
 """
 
 from __future__ import annotations
@@ -65,11 +65,10 @@ class ExpertParallel(Parallelism):
         for i, (_li, _k, op) in enumerate(instances):
             nxt = instances[i + 1][2] if i + 1 < len(instances) else None
             if degree > 1 and nxt is not None and nxt.name == DISPATCH_BEFORE:
-                sent = _pair_bytes(nxt) * (degree - 1) / degree
-                points.append(CollectivePoint(i, Collective("all_to_all", sent, group)))
+                # bytes_per_chip of an all_to_all: the chip's whole buffer, 1/ep of which stays on the chip
+                points.append(CollectivePoint(i, Collective("all_to_all", _pair_bytes(nxt), group)))
             if degree > 1 and op.name == COMBINE_AFTER:
-                points.append(CollectivePoint(i, Collective("all_to_all", op.output_bytes * (degree - 1) / degree,
-                                                            group)))
+                points.append(CollectivePoint(i, Collective("all_to_all", op.output_bytes, group)))
         stored = _stored_bytes(graph, experts, top_k, degree)
         n = len(instances)
         chip_graph = rebuilt(part, layers, stored)

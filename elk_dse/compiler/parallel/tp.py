@@ -93,7 +93,8 @@ class TensorParallel(Parallelism):
             if op.name in ROW and op is not orig:
                 points.append(CollectivePoint(i, Collective("all_reduce", op.output_bytes, group)))
             elif op.name == "lm_head" and op is not orig:
-                points.append(CollectivePoint(i, Collective("all_gather", op.output_bytes, group)))
+                # bytes_per_chip of an all_gather: what every chip ends with, all chips' logits
+                points.append(CollectivePoint(i, Collective("all_gather", op.output_bytes * degree, group)))
         stored = _stored_bytes(graph, per_chip_layers)
         chip_graph = rebuilt(graph, per_chip_layers, stored)
         view = one_chip_view(system)
