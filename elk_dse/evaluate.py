@@ -215,7 +215,8 @@ def system_totals(program: Program) -> SystemTotals:
     strategy = meta.get("parallelism", "all_core" if program.chip.num_chips > 1 else "single_chip")
     if program.system is None:
         choice = {"strategy": strategy, "degrees": {}, "collectives_per_step": 0,
-                  "cross_chip_bytes": program.chip_link_bytes, "microbatches": 1}
+                  "cross_chip_bytes": program.chip_link_bytes, "microbatches": 1,
+                  **({"candidates": meta["parallel_candidates"]} if "parallel_candidates" in meta else {})}
         return SystemTotals(program.flops, program.hbm_bytes, program.noc_bytes, program.chip_link_bytes,
                             [0.0] * len(program.ops), choice)
     from elk_dse.cost.collectives import collective_cost
