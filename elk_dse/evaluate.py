@@ -223,8 +223,15 @@ def system_totals(program: Program) -> SystemTotals:
 
     runs = float(meta.get("microbatches", 1))
     copies = float(meta.get("parallel_copies", 1)) * runs
-    link = [sum(collective_cost(c, program.system).link_bytes for c in op.work.collectives)
-            if op.kind == "collective" else 0.0 for op in program.ops]
+    costs: dict[Any, float] = {}  # identical collectives (one per layer) are costed once
+
+    def link_bytes(c: Any) -> float:
+        if c not in costs:
+            costs[c] = collective_cost(c, program.system).link_bytes
+        return costs[c]
+
+    link = [sum(link_bytes(c) for c in op.work.collectives) if op.kind == "collective" else 0.0
+            for op in program.ops]
     ops_link = sum(op.work.chip_link_bytes + op.work.shift_cross_bytes + op.work.warm_cross_bytes
                    for op in program.ops)
     cross = ops_link * copies + sum(link) * runs

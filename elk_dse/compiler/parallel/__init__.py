@@ -119,8 +119,18 @@ def assemble(plan: ParallelPlan, scheduler: SchedulerConfig) -> Program | Infeas
     joined = Program(chip=plan.view, model=graph.name, phase=graph.phase, scheduler=scheduler.name, ops=tuple(ops),
                      parameter_bytes=graph.parameter_bytes, batch=graph.batch, meta=meta,
                      load_order=tuple(load_order), system=None if plan.view is plan.system else plan.system)
-    joined.check()
+    _check_joined(joined)
     return joined
+
+
+def _check_joined(program: Program) -> None:
+    """What assembling changes, checked (each stage's Program passed Program.check when compiled): dependencies
+    point backwards and the load order is a permutation of the operations."""
+    if sorted(program.load_order) != list(range(len(program.ops))):
+        raise ValueError("assembled load order is not a permutation of the operations")
+    for op in program.ops:
+        if any(not 0 <= d < op.index for d in (*op.load_after, *op.exec_after)):
+            raise ValueError(f"assembled op {op.index} {op.name}: a dependency is not earlier")
 
 
 def _collective_op(index: int, c: Collective, follows: ProgramOp, after: int, view: Chip) -> ProgramOp:

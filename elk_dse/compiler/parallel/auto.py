@@ -2,7 +2,7 @@
 
 Every other registered strategy plans the workload at the chip count (planning reshapes graphs; it does not
 compile). Each feasible plan gets a lower bound on its latency: per stage the roofline of its graph on the view
-(cost/roofline.py), plus the fixed dispatch charge of its operator instances, composed over micro-batches as
+(cost/roofline.py), plus the fixed dispatch and barrier charges of its operator instances and layers, composed over micro-batches as
 cost/pipeline.py does, plus the time of its collectives (cost/collectives.py; identical collectives costed
 once). Candidates are compiled and timed (with the evaluator's simulator, ``timer``) in increasing order of
 bound; the search stops when the next bound is no better than the best latency found, so a clearly best strategy
@@ -22,8 +22,9 @@ from elk_dse.compiler.parallel.base import (
     Workload,
     register_parallelism,
 )
-from elk_dse.compiler.schedulers import SchedulerConfig
+from elk_dse.compiler.schedulers import SCHEDULERS, SchedulerConfig
 from elk_dse.cost.collectives import Collective, collective_cost
+from elk_dse.cost.network import barrier_time_s
 from elk_dse.cost.pipeline import pipeline_latency_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.hw.chip import Chip
@@ -44,18 +45,25 @@ class Auto(Parallelism):
         return plan
 
 
-def _graph_bound_s(graph: Graph, chip: Chip, serial_s: float = 0.0) -> float:
-    """Operators execute one after another, each paying its dispatch, while HBM loads may overlap them:
-    max(HBM roofline, compute roofline + dispatches + ``serial_s`` of further executed time)."""
+def _graph_bound_s(graph: Graph, chip: Chip, serial_s: float = 0.0, overlap: bool = True) -> float:
+    """Operators execute one after another, each paying its dispatch and at least one barrier, and every layer
+    instance its sync, while
+    HBM loads may overlap them: max(HBM roofline, compute roofline + dispatches + syncs + ``serial_s`` of
+    further executed time). ``overlap=False`` (a scheduler whose every plan loads straight into the SRAM its
+    operator runs in, so a load waits for the previous operator): the two add up."""
     roof = roofline_bound(chip, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
                           graph.kv_cache_write_bytes)
-    return max(roof.hbm_s, roof.compute_s + graph.num_op_instances * chip.overheads.dispatch_s + serial_s)
+    layers = sum(layer.repeat for layer in graph.layers)
+    # Every compiled operator synchronises its cores at least once (compiler/select.py, partition.py).
+    fixed = chip.overheads.dispatch_s + float(barrier_time_s(chip, 1))
+    executed = roof.compute_s + graph.num_op_instances * fixed + layers * chip.overheads.layer_sync_s + serial_s
+    return max(roof.hbm_s, executed) if overlap else roof.hbm_s + executed
 
 
-def lower_bound_s(plan: ParallelPlan) -> float:
-    """A latency no simulator can beat for ``plan`` (module docstring)."""
+def lower_bound_s(plan: ParallelPlan, overlap: bool = True) -> float:
+    """A latency no simulator can beat for ``plan`` (module docstring); ``overlap``: see _graph_bound_s."""
     if plan.view is plan.system:
-        return sum(_graph_bound_s(stage.graph, plan.view) for stage in plan.stages)
+        return sum(_graph_bound_s(stage.graph, plan.view, overlap=overlap) for stage in plan.stages)
     costs: dict[Collective, float] = {}
 
     def cost(c: Collective) -> float:
@@ -68,12 +76,13 @@ def lower_bound_s(plan: ParallelPlan) -> float:
         coll = sum(cost(p.collective) for p in stage.collectives)
         if stage.handoff is not None:
             coll += cost(stage.handoff)
-        stage_s.append(_graph_bound_s(stage.graph, plan.view, coll))
+        stage_s.append(_graph_bound_s(stage.graph, plan.view, coll, overlap))
     return pipeline_latency_s(stage_s, plan.microbatches)
 
 
-def candidates(work: Workload, system: Chip) -> list[tuple[float, str, ParallelPlan | Infeasible]]:
-    """(lower bound, name, plan or Infeasible) of every other strategy, best bound first (Infeasible last)."""
+def candidates(work: Workload, system: Chip, overlap: bool = True) -> list[tuple[float, str, ParallelPlan | Infeasible]]:
+    """(lower bound, name, plan or Infeasible) of every other strategy, best bound first (Infeasible last);
+    ``overlap``: whether the scheduler may load one operator's data while another runs (_graph_bound_s)."""
     out: list[tuple[float, str, ParallelPlan | Infeasible]] = []
     for name, cls in sorted(PARALLELISMS.items()):
         if name == "auto":
@@ -83,7 +92,7 @@ def candidates(work: Workload, system: Chip) -> list[tuple[float, str, ParallelP
         plan = strategy.plan(work, system, degree)
         if isinstance(plan, ParallelPlan):
             plan = _fits(plan)
-        out.append((lower_bound_s(plan) if isinstance(plan, ParallelPlan) else math.inf, name, plan))
+        out.append((lower_bound_s(plan, overlap) if isinstance(plan, ParallelPlan) else math.inf, name, plan))
     order = {n: i for i, n in enumerate(("tp", "pp", "ep", "dp", "all_core"))}
     out.sort(key=lambda c: (c[0], order.get(c[1], len(order)), c[1]))
     return out
@@ -113,7 +122,10 @@ def choose(work: Workload, system: Chip, scheduler: SchedulerConfig, timer: Any 
     """The fastest feasible strategy's Program (module docstring)."""
     from elk_dse.compiler.parallel import assemble
 
-    cands = candidates(work, system)
+    # A scheduler without plan choices loads every operator straight into the SRAM it runs in (DIRECT plans):
+    # its loads cannot overlap other operators' execution.
+    overlap = SCHEDULERS[scheduler.name].needs_choices
+    cands = candidates(work, system, overlap)
     best: tuple[float, Program] | None = None
     report: list[dict[str, Any]] = []
     failures: list[str] = []
