@@ -187,3 +187,25 @@ def test_event_and_analytic_agree_on_llama70b_tp8_t3k(scheduler):
     assert isinstance(program, Program)
     analytic, event = _both(program)
     assert event == pytest.approx(analytic, rel=0.05)
+
+
+def test_parallelism_sweep_searches_the_strategy(tmp_path):
+    """sweeps/parallelism.yaml: every strategy is tried; the rows carry the degrees used and the collectives, and
+    a strategy that does not fit the model is an INFEASIBLE row with its reason."""
+    from elk_dse.results.store import ResultStore
+
+    out = tmp_path / "par"
+    assert main(["sweep", "+chip=wormhole_t3k", "model=llama3_2_1b", "model.batch=8", "model.kv_len=256",
+                 "sweep=parallelism", "scheduler=sequential", f"out={out}", "search.n_trials=24",
+                 "search.batch_size=24", "search.workers=0", "progress=false",
+                 "report=false"]) == 0
+    df = ResultStore(out).read()
+    strategy = df["param.chip.chips.parallelism"]
+    assert set(strategy) == {"all_core", "tp", "pp", "ep", "dp", "auto"}
+    ok = df[df["status"] == "COMPLETE"]
+    assert (ok.loc[ok["param.chip.chips.parallelism"] == "tp", "metric.parallel_tp"] == 8).all()
+    assert (ok.loc[ok["param.chip.chips.parallelism"] == "tp", "metric.collectives_per_step"] == 16 * 2 + 1).all()
+    assert (ok.loc[ok["param.chip.chips.parallelism"] == "all_core", ["metric.parallel_tp", "metric.parallel_pp",
+                                                                      "metric.parallel_dp"]] == 1).all().all()
+    ep = df[strategy == "ep"]
+    assert (ep["status"] == "INFEASIBLE").all() and (ep["infeasible_reason"] == "parallelism").all()
