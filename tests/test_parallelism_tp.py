@@ -209,3 +209,8 @@ def test_parallelism_sweep_searches_the_strategy(tmp_path):
                                                                       "metric.parallel_dp"]] == 1).all().all()
     ep = df[strategy == "ep"]
     assert (ep["status"] == "INFEASIBLE").all() and (ep["infeasible_reason"] == "parallelism").all()
+    # The report's design details say how the Pareto designs spread the model.
+    from elk_dse.results.report import build_report
+
+    html = build_report([out]).read_text()
+    assert "Parallelism across chips: <b>" in html and "collectives per step" in html
