@@ -227,7 +227,7 @@ def system_totals(program: Program) -> SystemTotals:
 
     def link_bytes(c: Any) -> float:
         if c not in costs:
-            costs[c] = collective_cost(c, program.system).link_bytes
+            costs[c] = collective_cost(c, program.whole_system).link_bytes
         return costs[c]
 
     link = [sum(link_bytes(c) for c in op.work.collectives) if op.kind == "collective" else 0.0
