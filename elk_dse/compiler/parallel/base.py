@@ -108,12 +108,13 @@ class ParallelPlan:
 
 
 class Parallelism(ABC):
-    """Protocol: ``plan(workload, system, degree, explicit)`` -> ParallelPlan | Infeasible.
+    """Protocol: ``plan(workload, system, degree)`` -> ParallelPlan | Infeasible.
 
-    ``degree``: the strategy's degree (= the system's chip count; strategies span all chips). ``explicit``: the
-    user fixed this strategy (``chips.parallelism: tp``): a choice that cannot work is then a ConfigError only
-    where the config itself is wrong; a choice that does not fit this workload (tp not dividing the heads, HBM
-    too small) is always an Infeasible with the reason, so sweeps and ``auto`` can go on.
+    ``degree``: the strategy's degree (= the system's chip count; strategies span all chips). A wrong
+    configuration (an unknown name, a degree other than the chip count) is a ConfigError when the chip
+    description loads (hw/chip.py); a choice that does not fit this workload (tp not dividing the heads, a
+    training step, no experts) is an Infeasible with the reason, so sweeps and ``auto`` go on; so is a share that
+    does not fit one chip's HBM, which the compiler reports when it compiles the stage.
     ``needs_rebuild``: it builds per-chip graphs at another batch (DP, EP, micro-batches).
     """
 
