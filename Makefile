@@ -44,3 +44,9 @@ reliability-table:
 .PHONY: elk-reconciliation
 elk-reconciliation:
 	$(PYTHON) benchmarks/elk_reconciliation.py ../shared/reference/elk_artifact_layer.md docs/elk_reconciliation.md
+
+# Issue 17 (collectives): cost/collectives.py against tt-metal's measured CCL table (docs/collectives.md).
+.PHONY: ccl-table
+ccl-table:
+	$(PYTHON) benchmarks/ccl_compare.py
+	$(PYTHON) benchmarks/ccl_compare.py agreement

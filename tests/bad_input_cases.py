@@ -47,6 +47,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("tp degree not the chip count", ["evaluate", "+chip=wormhole_t3k", "chip.chips.tp=3"], "chip.chips.tp"),
     ("degree for another strategy", ["evaluate", "+chip=wormhole_t3k", "chip.chips.dp=8"], "chip.chips.dp"),
     ("negative degree", ["evaluate", "+chip=wormhole_t3k", "chip.chips.pp=-1"], "chip.chips.pp"),
+    # collectives (issue 17, cost/collectives.py)
+    ("negative collective startup", ["evaluate", "+chip=wormhole_t3k", "chip.overheads.collective_startup_us=-1"],
+     "collective_startup_us"),
     ("unknown HBM attachment", ["evaluate", "+chip=mesh64", "chip.hbm.attach=corner"], "attach"),
     ("chip key with code to instantiate", ["evaluate", "+chip=mesh64", "+chip._target_=os.system"], "_target_"),
     # --- model ---

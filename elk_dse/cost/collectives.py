@@ -37,6 +37,7 @@ from elk_dse.hw.resources import routed, routing_key
 from elk_dse.hw.topology import Topology
 
 KINDS = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "send_recv", "broadcast")
+PAIRWISE_MAX_CHIPS = 1024  # schedules with a flow per ordered pair of chips (direct, ring all_to_all): n(n-1) flows
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def ring(kind: str, n: int, shape: tuple[int, int]) -> Schedule | None:
         return (Phase(s, d, 1.0 / n, n - 1),)
     if kind == "all_reduce":
         return (Phase(s, d, 1.0 / n, 2 * (n - 1)),)
-    if kind == "all_to_all":
+    if kind == "all_to_all" and n <= PAIRWISE_MAX_CHIPS:
         return tuple(Phase(*_shift(n, k), 1.0 / n, 1) for k in range(1, n))
     return None
 
@@ -204,6 +205,8 @@ def direct(kind: str, n: int, shape: tuple[int, int]) -> Schedule | None:
         return None
     if kind == "send_recv":
         return (Phase((0,), (1,), 1.0, 1),)
+    if n > PAIRWISE_MAX_CHIPS:
+        return None
     if kind == "broadcast":
         return (Phase((0,) * (n - 1), tuple(range(1, n)), 1.0, 1),)
     src = np.repeat(np.arange(n), n - 1)
@@ -296,6 +299,52 @@ def group_shape(system: Chip, group: tuple[int, ...]) -> tuple[int, int]:
     return r, n // r
 
 
+def grid_ring(grid: tuple[int, ...]) -> tuple[int, ...] | None:
+    """A Hamiltonian cycle of a 2-D grid of chips (ids row-major) when one exists (a side of even length, both
+    sides >= 2): row 0 left to right, then the other rows snaking over columns 1.., back up column 0. Every
+    ring edge is one grid link. None otherwise."""
+    if len(grid) != 2:
+        return None
+    r, c = int(grid[0]), int(grid[1])
+    if r < 2 or c < 2 or (r % 2 and c % 2):
+        return None
+    if r % 2:  # make the row count even by walking the transpose
+        cyc = grid_ring((c, r))
+        return None if cyc is None else tuple((i % r) * c + i // r for i in cyc)
+    order = list(range(c))
+    for i in range(1, r):
+        cols = range(c - 1, 0, -1) if i % 2 else range(1, c)
+        order.extend(i * c + j for j in cols)
+    order.extend(i * c for i in range(r - 1, 0, -1))
+    return tuple(order)
+
+
+ORDER_FREE = ("all_reduce", "reduce_scatter", "all_gather")  # any ring order gives every chip its result
+
+
+def members(system: Chip, c: Collective, name: str) -> tuple[int, ...]:
+    """The chips at the schedule's group positions. A ring algorithm for a kind whose result does not depend on
+    the ring order, over every chip of a 2-D grid of chips, walks a Hamiltonian cycle of the grid
+    (:func:`grid_ring`) when its edges cross fewer links on the chips' topology than id order does (on a 2x4
+    mesh id order's 3 -> 4 edge crosses 4 links; on a ring of chips id order is already the ring); else the
+    group as given."""
+    grid = system.chips.grid
+    if name not in ("ring", "bidir_ring") or c.kind not in ORDER_FREE or grid is None:
+        return c.group
+    if sorted(c.group) != list(range(system.num_chips)):
+        return c.group
+    cyc = grid_ring(grid)
+    if cyc is None:
+        return c.group
+    topo = system.chip_topology
+
+    def ring_hops(order: tuple[int, ...]) -> int:
+        a = np.asarray(order, dtype=np.int64)
+        return int(topo.hops(a, np.roll(a, -1)).sum())
+
+    return cyc if ring_hops(cyc) < ring_hops(c.group) else c.group
+
+
 def _schedule(c: Collective, name: str, shape: tuple[int, int]) -> Schedule | None:
     return ALGORITHMS[name](c.kind, len(c.group), shape)
 
@@ -305,7 +354,7 @@ def _routed(system: Chip, c: Collective, name: str, shape: tuple[int, int]) -> _
 
     def compute() -> _Routed | None:
         sched = _schedule(c, name, shape)
-        return None if sched is None else _route_schedule(system, c.group, sched)
+        return None if sched is None else _route_schedule(system, members(system, c, name), sched)
 
     value = routed(key, lambda: compute() or False)  # False: cached "not applicable"
     return value or None
@@ -348,12 +397,13 @@ def _price(system: Chip, c: Collective, name: str, r: _Routed) -> CollectiveCost
                           r.steps, bandwidth_s, latency_s, startup_s)
 
 
-def collective_schedule(c: Collective, system: Chip, algorithm: str) -> Schedule:
-    """The phases of ``c`` under ``algorithm`` (a resolved name) on ``system`` (for the event simulator)."""
+def collective_schedule(c: Collective, system: Chip, algorithm: str) -> tuple[Schedule, tuple[int, ...]]:
+    """The phases of ``c`` under ``algorithm`` (a resolved name) on ``system`` and the chips at their group
+    positions (for the event simulator and the conformance checks)."""
     sched = _schedule(c, algorithm, group_shape(system, c.group))
     if sched is None:
         raise ValueError(f"algorithm {algorithm} does not do {c.kind} on {len(c.group)} chips")
-    return sched
+    return sched, members(system, c, algorithm)
 
 
 def collectives_time_s(collectives, system: Chip) -> float:

@@ -208,24 +208,42 @@ def op_accesses(op: Operator, pop: ProgramOp, chip: Chip, system: Chip | None = 
     )
 
 
+def collective_accesses(pop: ProgramOp, system: Chip) -> Accesses:
+    """Accesses of a ProgramOp of kind ``collective`` that no graph operator stands for: the chip-link bytes of
+    its collectives (summed over the links they cross); their SRAM reads and writes are not counted."""
+    w = pop.work
+    return Accesses(fmt="fp16", macs=0.0, rf_bytes=0.0, acc_bytes=0.0, sram_read_bytes=0.0, sram_write_bytes=0.0,
+                    noc_byte_hops=0.0, chip_link_bytes=w.chip_link_bytes + collectives_link_bytes(w.collectives, system),
+                    hbm_read_bytes=0.0, hbm_write_bytes=0.0)
+
+
 def program_energy(program: Program, graph: Graph, latency_s: float) -> EnergyReport:
     """Energy of one pass of ``program`` (compiled from ``graph``) that ran ``latency_s`` seconds."""
     chip = program.chip
     ops = [op for _, _, op in graph.instances()]
-    if len(ops) != len(program.ops):
-        raise ValueError(f"program has {len(program.ops)} operator instances, its graph {len(ops)}")
     per_op = []
     accesses = []
     totals = dict.fromkeys(DYNAMIC_LEVELS, 0.0)
-    for op, pop in zip(ops, program.ops, strict=True):
-        if op.name != pop.name:
-            raise ValueError(f"program op {pop.index} is {pop.name}, the graph's is {op.name}")
-        acc = op_accesses(op, pop, chip, program.system)
+    j = 0  # the next graph operator instance
+    for pop in program.ops:
+        op = ops[j] if j < len(ops) else None
+        if pop.kind == "collective" and (op is None or op.name != pop.name):
+            # A collective the compiler placed on its own (no graph operator): its chip-link bytes only.
+            acc = collective_accesses(pop, program.whole_system)
+        else:
+            if op is None:
+                raise ValueError(f"program has more operator instances than its graph ({len(ops)})")
+            if op.name != pop.name:
+                raise ValueError(f"program op {pop.index} is {pop.name}, the graph's is {op.name}")
+            acc = op_accesses(op, pop, chip, program.system)
+            j += 1
         joules = acc.energy_j(chip)
         for level in DYNAMIC_LEVELS:
             totals[level] += joules[level]
         accesses.append(acc)
         per_op.append(tuple((level, joules[level]) for level in DYNAMIC_LEVELS))
+    if j != len(ops):
+        raise ValueError(f"program has {j} of its graph's {len(ops)} operator instances")
     by_level = (*((level, totals[level]) for level in DYNAMIC_LEVELS), ("static", static_power_w(chip) * latency_s))
     return EnergyReport(by_level=tuple(by_level), by_op=tuple(per_op), accesses=tuple(accesses))
 

@@ -63,7 +63,8 @@ class AnalyticSimulator(Simulator):
         stretch = np.zeros(n)
         dur = np.maximum(load_end - load_start, 1e-30)
         for i in range(n):
-            overlap = np.clip(np.minimum(load_end, end[i]) - np.maximum(load_start, start[i]), 0.0, None)
+            # (within the op's own network phases: its collectives, last, use the chip-to-chip links)
+            overlap = np.clip(np.minimum(load_end, end[i] - coll_s[i]) - np.maximum(load_start, start[i]), 0.0, None)
             overlap[i] = 0.0  # its own load finished before it started
             shared = float((load_net * overlap / dur).sum())
             stretch[i] = max(0.0, own_net[i] + shared - (exec_s[i] - coll_s[i]))

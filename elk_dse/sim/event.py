@@ -40,7 +40,7 @@ from elk_dse.cost.network import (
 from elk_dse.cost.timeline import TimingRule
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import GB, Chip
-from elk_dse.hw.resources import CHIP_LINK, CLASS_NAMES, Resources
+from elk_dse.hw.resources import CLASS_NAMES, Resources
 from elk_dse.program import Program, ProgramOp
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 
@@ -49,6 +49,10 @@ EVENT_MAX_CORES = 262_144  # 512 x 512: ~1.3 M resources, ~1 GiB at the ~750 B p
 UNIFORM_SOURCES = 32  # sampled sources per receiving core for redistribution traffic on big chips
 TRACE_MAX_TRACKS = 64  # trace tracks per resource class (cores, links, chip links, HBM channels): more are grouped
 EXACT_UNIFORM = 256  # chips up to this many cores route redistribution from every other core
+# Resource classes: hw/resources.py's, plus the directed chip-to-chip links collectives route over (appended
+# by _CollectiveLinks when a Program has collectives).
+EVENT_CLASSES = (*CLASS_NAMES, "chip_wire")
+CHIP_WIRE = len(CLASS_NAMES)
 
 
 @dataclass
@@ -376,7 +380,7 @@ class EventSimulator(Simulator):
                                     float(load_end[i] - load_start[i]), run.parts["compute"], run.parts["noc"],
                                     run.parts["sync"]))
         classes = {}
-        for k, name in enumerate(CLASS_NAMES):
+        for k, name in enumerate(EVENT_CLASSES):
             sel = res.kind == k
             if sel.any():
                 classes[name] = (float(busy[sel].mean()), float(busy[sel].max()))
@@ -424,7 +428,8 @@ class _CollectiveLinks:
     Program's own when it was compiled for the whole system, so collectives contend with other cross-chip
     traffic). A collective becomes: its startup as a delay, then one stage per phase of its algorithm (the one
     ``collective_cost`` resolves), each with one job per sending chip carrying its flows' bytes over every link
-    and port of their routes for all the phase's steps, its tail the steps' hop latency."""
+    and port of their routes for all the phase's steps (max-min fair sharing decides when they drain), its tail
+    the steps' hop latency over the phase's longest route."""
 
     def __init__(self, res: Resources, system: Chip):
         self.system = system
@@ -433,15 +438,15 @@ class _CollectiveLinks:
         nchips = system.num_chips
         bw = system.chips.link_gb_s * GB
         self.wire_base = res.size
-        caps = [share * bw]
+        caps, kinds = [share * bw], [np.full(share.size, CHIP_WIRE, dtype=np.int64)]
         if res.num_chips == nchips and res.num_chips > 1:
             self.port_base = res.chip_link_base
-        else:
+        else:  # the Program is one chip's view: the system's ports are not among its resources yet
             self.port_base = res.size + topo.num_directed_links
             caps.append(np.full(2 * nchips, bw))
-        extra = np.concatenate(caps)
-        res.capacity = np.concatenate([res.capacity, extra])
-        res.kind = np.concatenate([res.kind, np.full(extra.size, CHIP_LINK, dtype=np.int64)])
+            kinds.append(np.full(2 * nchips, CLASS_NAMES.index("chip_link"), dtype=np.int64))
+        res.capacity = np.concatenate([res.capacity, *caps])
+        res.kind = np.concatenate([res.kind, *kinds])
         res.size = res.capacity.size
         self._cache: dict[tuple, list[list[tuple[np.ndarray, np.ndarray, int]]]] = {}
 
@@ -452,9 +457,10 @@ class _CollectiveLinks:
             return self._cache[key]
         topo = self.topology
         fabric = self.dst_node < 0
-        g = np.asarray(c.group, dtype=np.int64)
+        sched, chips = collective_schedule(c, self.system, algorithm)
+        g = np.asarray(chips, dtype=np.int64)
         out = []
-        for ph in collective_schedule(c, self.system, algorithm):
+        for ph in sched:
             src, dst = g[np.asarray(ph.src, dtype=np.int64)], g[np.asarray(ph.dst, dtype=np.int64)]
             jobs = []
             for chip in np.unique(src):
@@ -483,11 +489,14 @@ class _CollectiveLinks:
             stages.append([Job(f"{name}.{c.kind}.startup", "noc", np.zeros(0, np.int64), np.zeros(0),
                                delay_s=cost.startup_s)])
         hop_s = self.system.chips.link_latency_ns * 1e-9
-        sched = collective_schedule(c, self.system, cost.algorithm)
+        sched, _ = collective_schedule(c, self.system, cost.algorithm)
         for ph, jobs in zip(sched, self._phases(c, cost.algorithm), strict=True):
+            # The alpha-beta step (cost/collectives.py): it ends when its transfers have drained and the longest
+            # route's hop latency has passed, so every job of the phase waits for the phase's longest route.
             scale = c.bytes_per_chip * ph.steps
-            stages.append([Job(f"{name}.{c.kind}", "noc", ids, amounts * scale, tail_s=ph.steps * hops * hop_s)
-                           for ids, amounts, hops in jobs])
+            longest = max(hops for _, _, hops in jobs)
+            stages.append([Job(f"{name}.{c.kind}", "noc", ids, amounts * scale, tail_s=ph.steps * longest * hop_s)
+                           for ids, amounts, _ in jobs])
         return stages
 
 
@@ -544,10 +553,12 @@ class _TraceGroups:
         self.res = res
         groups: list[TraceGroup] = []
         gid = np.full(res.size, -1, dtype=np.int64)
-        for k, cls in enumerate(CLASS_NAMES):
+        self._base: dict[str, int] = {}
+        for k, cls in enumerate(EVENT_CLASSES):
             ids = np.flatnonzero(res.kind == k)
             if ids.size == 0:
                 continue
+            self._base[cls] = int(ids[0])
             for chunk in np.array_split(ids, min(max_tracks, ids.size)):
                 gid[chunk] = len(groups)
                 groups.append(TraceGroup(cls, self._name(cls, int(chunk[0]), int(chunk[-1])),
@@ -564,7 +575,11 @@ class _TraceGroups:
         elif cls == "link":
             base, per_chip, label = res.link_base, res.links_per_chip, "links"
         elif cls == "chip_link":
-            base, per_chip, label = res.chip_link_base, 2, "chip ports"
+            # (the class's first id: the chips' ports, or the system's appended for a one-chip Program)
+            base, per_chip, label = self._base[cls], 2, "chip ports"
+        elif cls == "chip_wire":  # directed chip-to-chip links (collectives), numbered by the chips' topology
+            a, b = first - self._base[cls], last - self._base[cls]
+            return f"chip links {a}" if a == b else f"chip links {a}-{b}"
         else:
             base, per_chip, label = res.hbm_base, res.channels_per_chip, "HBM channels"
         a, b = first - base, last - base
