@@ -184,8 +184,8 @@ DEGREES = ("tp", "pp", "ep", "dp")
 
 def check_parallelism(spec: ChipLinkSpec) -> None:
     """ConfigError unless ``spec.parallelism`` is known and the degrees fit it: each degree >= 0 (0 = not set);
-    a degree may be set only for the strategy named (or any, under ``auto``, which then tries only that
-    degree); the degree of the named strategy, when set, equals ``count`` (one strategy spans all chips)."""
+    a degree may be set only for the strategy named (or any, under ``auto``); a degree, when set, equals
+    ``count`` (one strategy spans all chips)."""
     if spec.parallelism not in PARALLELISMS:
         raise ConfigError("parallelism", spec.parallelism, "one of " + ", ".join(PARALLELISMS))
     for name in DEGREES:
