@@ -1,4 +1,5 @@
-"""make bench: wafer-scale points (`python benchmarks/bench.py wafer` alone), seconds per design point (cold and warm plan cache) and sweep throughput with 1 and 2 workers.
+"""make bench: wafer-scale points (`python benchmarks/bench.py wafer` alone), parallelism=auto vs a fixed choice
+(`python benchmarks/bench.py parallel` alone), seconds per design point (cold and warm plan cache) and sweep throughput with 1 and 2 workers.
 
 Prints one table; numbers go into docs/benchmarks.md by hand with the date and machine.
 """
@@ -311,12 +312,57 @@ def wafer_scale() -> None:
     print()
 
 
+def parallelism() -> None:
+    """Issue 17: seconds to evaluate a design point with ``chips.parallelism=auto`` against a fixed choice (target:
+    auto <= 2x the fixed choice's time), cold (plan caches empty) and warm (median of 3), on Llama-3.1-70B decode
+    b32 on wormhole_t3k (tt-metal's formats, sequential) and a small case (a 4-layer decoder on 4 16-core chips)."""
+    from elk_dse.compiler.t10 import clear_tables
+    from elk_dse.models import model_config_from_dict
+    from elk_dse.testing.parallelism import conformance_cases
+
+    perf = {"weights": "bfp8", "mlp_weights": "bfp4", "attention_weights": "bfp8", "kv_cache": "bfp8",
+            "activations": "bf16"}
+    t3k = yaml.safe_load((CONF / "wormhole_t3k.yaml").read_text())
+    small = next(c for c in conformance_cases() if c.name == "decoder_mesh4")
+    cases = (("wormhole_t3k llama3_1_70b decode b32", t3k,
+              model_config_from_dict({"name": "llama3_1_70b", "batch": 32, "kv_len": 128, "formats": perf}),
+              SchedulerConfig(name="sequential")),
+             ("4 x 16-core chips, 4-layer decoder b8", small.chip, small.model, SchedulerConfig(name="elk_full")))
+    print(f"{'evaluate one design point (issue 17)':<44} {'strategy':>9} {'cold s':>8} {'warm s':>8} "
+          f"{'latency ms':>11} {'chosen':>9}")
+    for label, base, model, sched in cases:
+        times = {}
+        for strategy in ("tp", "all_core", "auto"):
+            point = DesignPoint(chip_from_dict({**base, "chips": {**base["chips"], "parallelism": strategy}}),
+                                model, sched)
+            clear_plan_cache()
+            clear_tables()
+            t0 = time.perf_counter()
+            result = evaluate(point, include_ops=False)
+            cold = time.perf_counter() - t0
+            warm = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                evaluate(point, include_ops=False)
+                warm.append(time.perf_counter() - t0)
+            times[strategy] = (cold, statistics.median(warm))
+            print(f"  {label:<42} {strategy:>9} {cold:>8.3f} {times[strategy][1]:>8.3f} "
+                  f"{result['latency_s'] * 1e3:>11.3f} {result['parallelism']['strategy']:>9}", flush=True)
+        print(f"  {'auto / tp (cold, warm)':<42} {'':>9} {times['auto'][0] / times['tp'][0]:>7.2f}x "
+              f"{times['auto'][1] / times['tp'][1]:>7.2f}x")
+    print()
+
+
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     if sys.argv[1:] == ["wafer"]:
         wafer_scale()
         return
+    if sys.argv[1:] == ["parallel"]:
+        parallelism()
+        return
     wafer_scale()
+    parallelism()
     report_build(int(os.environ.get("BENCH_REPORT_TRIALS", "2000")))
     reuse_vs_compile()
     search_efficiency()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from elk_dse import __version__
@@ -17,15 +18,18 @@ from elk_dse.compiler.compile import compile_graph
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.conventions import conventions
 from elk_dse.cost.area import area_mm2, area_proxy_mm2, static_power_w
-from elk_dse.cost.energy import LEVELS, program_energy
+from elk_dse.cost.energy import LEVELS, program_energy, system_energy
 from elk_dse.cost.network import noc_bytes_per_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import Chip
 from elk_dse.ir.graph import Graph
 from elk_dse.models import ModelConfig, build_model
-from elk_dse.program import Infeasible
+from elk_dse.program import Infeasible, Program
 from elk_dse.sim import SimConfig, check_simulator, simulate
+from elk_dse.sim.base import SimResult
+
+PARALLEL_METRICS = ("parallel_tp", "parallel_pp", "parallel_ep", "parallel_dp", "collectives_per_step")
 
 # The scalar metrics of the contract, in the order the Parquet rows carry them (prefixed "metric.").
 METRICS = (
@@ -39,6 +43,9 @@ METRICS = (
     "breakdown_compute_s", "breakdown_shift_s", "breakdown_hbm_exposed_s", "breakdown_sync_s", "breakdown_idle_s",
     # Where the energy goes (elk_dse/cost/energy.py): per level, the seven sum to energy_j; dynamic = all but static.
     *(f"energy_{level}_j" for level in LEVELS), "energy_dynamic_j",
+    # The parallelism across chips the compiler used (compiler/parallel/): each strategy's degree (1 = not used;
+    # all 1 = all_core or one chip) and the collectives of one step (issue 17).
+    *PARALLEL_METRICS,
 )
 
 
@@ -64,17 +71,23 @@ def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = N
     t0 = time.perf_counter()
     conv = conventions(point.conventions)
     graph = conv.graph(build_model(point.model))
+
+    def rebuild(batch: int) -> Graph:  # the model at another batch (data parallelism, micro-batches)
+        return conv.graph(build_model(replace(point.model, batch=batch)))
+
     out = evaluate_graph(graph, conv.chip(point.chip), point.scheduler, point.sim, dtype=point.model.dtype,
-                         include_ops=include_ops, t0=t0, trace=trace)
+                         include_ops=include_ops, t0=t0, trace=trace, rebuild=rebuild)
     out["conventions"] = conv.name  # issue 18: the modelling conventions the numbers are in
     return out
 
 
 def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = None,
                    sim: SimConfig | str = "analytic", dtype: str = "", include_ops: bool = True,
-                   t0: float | None = None, trace: str | None = None) -> dict[str, Any]:
+                   t0: float | None = None, trace: str | None = None,
+                   rebuild: Callable[[int], Graph] | None = None) -> dict[str, Any]:
     """Evaluate an already-built workload graph on ``chip`` (the contract of :func:`evaluate`). ``trace``: a
-    path for the event simulator's Chrome/Perfetto trace JSON."""
+    path for the event simulator's Chrome/Perfetto trace JSON; ``rebuild(batch)``: the same model at another
+    batch (parallelism across chips: data parallelism and micro-batches need it)."""
     t0 = time.perf_counter() if t0 is None else t0
     sim = SimConfig(sim) if isinstance(sim, str) else sim
     scheduler = scheduler or SchedulerConfig()
@@ -122,7 +135,17 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         "ops": [],
     }
     check_simulator(chip, sim.name, **sim.options())
-    program = compile_graph(graph, chip, scheduler)
+    timed: dict[int, tuple[Program, SimResult]] = {}
+
+    def timer(candidate: Program) -> float:  # parallelism=auto compares candidates with this simulator
+        run = simulate(candidate, sim.name, **sim.options())
+        timed[id(candidate)] = (candidate, run)
+        return run.latency_s
+
+    out["parallelism"] = {"strategy": chip.chips.parallelism if chip.num_chips > 1 else "single_chip", "degrees": {},
+                          "collectives_per_step": 0, "cross_chip_bytes": math.nan}
+    out.update({m: 1.0 for m in PARALLEL_METRICS}, collectives_per_step=0.0)
+    program = compile_graph(graph, chip, scheduler, rebuild=rebuild, timer=timer)
     if isinstance(program, Infeasible):
         out["infeasible_reason"] = program.reason
         out["infeasible_detail"] = program.detail
@@ -133,13 +156,16 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         if sim.name != "event":
             raise ConfigError("trace", trace, "traces come from the event simulator: add sim=event")
         options["trace"] = trace
-    result = simulate(program, sim.name, **options)
+    known = timed.get(id(program))
+    result = known[1] if known is not None and known[0] is program and not trace else simulate(
+        program, sim.name, **options)
     latency = result.latency_s
+    totals = system_totals(program)
     out.update(
         feasible=True, latency_s=latency, roofline_fraction=bound.latency_s / latency if latency else math.nan,
-        throughput_per_s=graph.batch / latency if latency else math.nan, hbm_bytes=program.hbm_bytes,
-        noc_bytes=program.noc_bytes, chip_link_bytes=program.chip_link_bytes,
-        achieved_flops_per_s=program.flops / latency if latency else math.nan,
+        throughput_per_s=graph.batch / latency if latency else math.nan, hbm_bytes=totals.hbm_bytes,
+        noc_bytes=totals.noc_bytes, chip_link_bytes=totals.chip_link_bytes,
+        achieved_flops_per_s=totals.flops / latency if latency else math.nan,
         compute_busy_s=result.busy_s["compute"], noc_busy_s=result.busy_s["noc"],
         hbm_busy_s=result.busy_s["hbm"], sync_busy_s=result.busy_s["sync"],
         sram_used_bytes_per_core=float(program.meta.get("sram_used_bytes_per_core", math.nan)),
@@ -148,7 +174,11 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
     breakdown = latency_breakdown(program, result)
     out.update({f"breakdown_{k}": v for k, v in breakdown.total.to_dict().items()})
     out["breakdown"] = breakdown.to_dict()
-    energy = program_energy(program, graph, latency)
+    out["parallelism"] = totals.choice
+    out.update({f"parallel_{k}": float(totals.choice["degrees"].get(k, 1)) for k in ("tp", "pp", "ep", "dp")},
+               collectives_per_step=float(totals.choice["collectives_per_step"]))
+    energy = (program_energy(program, graph, latency) if program.system is None
+              else system_energy(program, latency, totals.collective_link_bytes))
     items = max(graph.batch, 1)
     out.update(
         energy_j=energy.total_j, energy_per_item_j=energy.total_j / items, power_w=energy.total_j / latency,
@@ -171,3 +201,51 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
         ]
     out["eval_s"] = time.perf_counter() - t0
     return out
+
+
+@dataclass(frozen=True)
+class SystemTotals:
+    """What a Program does on the whole system in one pass: FLOPs, HBM, on-chip and chip-to-chip bytes summed
+    over every chip (a Program compiled for one chip's view runs on ``parallel_copies`` chips per stage, once
+    per micro-batch), the link bytes of each collective op (0 for other ops) and the parallelism choice."""
+
+    flops: float
+    hbm_bytes: float
+    noc_bytes: float
+    chip_link_bytes: float
+    collective_link_bytes: list[float]
+    choice: dict[str, Any]
+
+
+def system_totals(program: Program) -> SystemTotals:
+    """Totals of ``program`` over the system (see SystemTotals); a Program of the whole system as it is."""
+    meta = program.meta
+    strategy = meta.get("parallelism", "all_core" if program.chip.num_chips > 1 else "single_chip")
+    if program.system is None:
+        choice = {"strategy": strategy, "degrees": {}, "collectives_per_step": 0,
+                  "cross_chip_bytes": program.chip_link_bytes, "microbatches": 1,
+                  **({"candidates": meta["parallel_candidates"]} if "parallel_candidates" in meta else {})}
+        return SystemTotals(program.flops, program.hbm_bytes, program.noc_bytes, program.chip_link_bytes,
+                            [0.0] * len(program.ops), choice)
+    from elk_dse.cost.collectives import collective_cost
+
+    runs = float(meta.get("microbatches", 1))
+    copies = float(meta.get("parallel_copies", 1)) * runs
+    costs: dict[Any, float] = {}  # identical collectives (one per layer) are costed once
+
+    def link_bytes(c: Any) -> float:
+        if c not in costs:
+            costs[c] = collective_cost(c, program.whole_system).link_bytes
+        return costs[c]
+
+    link = [sum(link_bytes(c) for c in op.work.collectives) if op.kind == "collective" else 0.0
+            for op in program.ops]
+    ops_link = sum(op.work.chip_link_bytes + op.work.shift_cross_bytes + op.work.warm_cross_bytes
+                   for op in program.ops)
+    cross = ops_link * copies + sum(link) * runs
+    choice = {"strategy": strategy, "degrees": dict(meta.get("parallel_degrees", {})),
+              "collectives_per_step": int(meta.get("collectives", 0)) * int(runs), "cross_chip_bytes": cross,
+              "microbatches": int(runs),
+              **({"candidates": meta["parallel_candidates"]} if "parallel_candidates" in meta else {})}
+    return SystemTotals(program.flops * copies, program.hbm_bytes * copies, program.noc_bytes * copies, cross,
+                        link, choice)

@@ -42,6 +42,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("chips' grid does not hold the chips", ["evaluate", "+chip=wormhole_t3k", "chip.chips.grid=[3,3]"],
      "chip.chips.grid"),
     ("mesh of chips without a grid", ["evaluate", "+chip=ipu_pod4", "chip.chips.topology=mesh"], "chip.chips.grid"),
+    # parallelism across chips (issue 17, docs/parallelism.md)
+    ("unknown parallelism", ["evaluate", "+chip=wormhole_t3k", "chip.chips.parallelism=tensor"], "tp"),
+    ("tp degree not the chip count", ["evaluate", "+chip=wormhole_t3k", "chip.chips.tp=3"], "chip.chips.tp"),
+    ("degree for another strategy", ["evaluate", "+chip=wormhole_t3k", "chip.chips.dp=8"], "chip.chips.dp"),
+    ("negative degree", ["evaluate", "+chip=wormhole_t3k", "chip.chips.pp=-1"], "chip.chips.pp"),
     # collectives (issue 17, cost/collectives.py)
     ("negative collective startup", ["evaluate", "+chip=wormhole_t3k", "chip.overheads.collective_startup_us=-1"],
      "collective_startup_us"),

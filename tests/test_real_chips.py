@@ -113,8 +113,9 @@ def test_overheads_add_their_physical_cost():
 
 
 def test_tensor_parallel_over_eight_chips():
-    # Llama-3.1-70B does not fit one Wormhole's 12 GiB; over 8 chips the compiler partitions every operator
-    # over all 512 cores, with the cross-chip part on the Ethernet ring, and stays above the roofline.
+    # Llama-3.1-70B does not fit one Wormhole's 12 GiB; over 8 chips (tensor parallelism since issue 17,
+    # docs/parallelism.md) each chip holds 1/8 of every block, the all-reduces cross the Ethernet links, and the
+    # latency stays above the roofline.
     fmts = {"weights": "bfp8", "mlp_weights": "bfp4", "attention_weights": "bfp8", "kv_cache": "bfp8"}
     cfg = model_config_from_dict({"name": "llama3_1_70b", "batch": 1, "kv_len": 128, "dtype": "bf16",
                                   "formats": fmts})

@@ -4,11 +4,13 @@ shape), the cross-operator traffic analysis (traffic.py), then the chosen schedu
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from elk_dse.compiler.elk import OpChoices, load_dependencies, op_choices, stream_fallbacks
+from elk_dse.compiler.parallel import Workload, compile_parallel
 from elk_dse.compiler.partition import NoFit, PlanChoice
 from elk_dse.compiler.schedulers import DIRECT, SCHEDULERS, Scheduler, SchedulerConfig, SchedulingProblem
 from elk_dse.compiler.select import choose_plan, plan_of, table_work, work_of
@@ -70,12 +72,28 @@ def resident_bytes(graph: Graph) -> float:
             + graph.optimizer_state_bytes)
 
 
-def compile_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = None) -> Program | Infeasible:
-    """Compile ``graph`` for ``chip``; an Infeasible (with reason) when it cannot run there."""
+def compile_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = None, *,
+                  rebuild: Callable[[int], Graph] | None = None,
+                  timer: Callable[[Program], float] | None = None) -> Program | Infeasible:
+    """Compile ``graph`` for ``chip``; an Infeasible (with reason) when it cannot run there.
+
+    On a system of chips, ``chip.chips.parallelism`` decides how the graph is spread over them
+    (compiler/parallel/): ``all_core`` compiles it for all cores of all chips as one chip (below); the other
+    strategies compile each chip's share on one chip's view. ``rebuild(batch)``: the same model at another
+    batch (data parallelism, micro-batches); ``timer``: the evaluator's latency of a Program, which
+    ``parallelism: auto`` compares candidates with.
+    """
     scheduler = scheduler or SchedulerConfig()
     if scheduler.name not in SCHEDULERS:
         raise ConfigError("scheduler.name", scheduler.name,
                           "one of " + ", ".join(SCHEDULERS) + nearest(scheduler.name, SCHEDULERS))
+    if chip.num_chips > 1 and chip.chips.parallelism != "all_core":
+        return compile_parallel(Workload(graph, rebuild), chip, scheduler, timer)
+    return compile_single(graph, chip, scheduler)
+
+
+def compile_single(graph: Graph, chip: Chip, scheduler: SchedulerConfig) -> Program | Infeasible:
+    """Compile ``graph`` for ``chip`` as one chip (all its cores, of all its chips): the T10/Elk compiler."""
     program, _ = compile_with_stats(graph, chip, scheduler)
     return program
 

@@ -246,3 +246,37 @@ def program_energy(program: Program, graph: Graph, latency_s: float) -> EnergyRe
         raise ValueError(f"program has {j} of its graph's {len(ops)} operator instances")
     by_level = (*((level, totals[level]) for level in DYNAMIC_LEVELS), ("static", static_power_w(chip) * latency_s))
     return EnergyReport(by_level=tuple(by_level), by_op=tuple(per_op), accesses=tuple(accesses))
+
+
+# ---- systems of chips compiled with a parallelism strategy (issue 17; compiler/parallel/) -------------------
+
+def system_energy(program: Program, latency_s: float, collective_link_bytes: list[float]) -> EnergyReport:
+    """Energy of one pass of a Program compiled for one chip's view of a system (``program.system`` set):
+    every operator's dynamic energy on that chip (from the per-chip graph in ``meta["parallel_graph"]``), times
+    the chips that run each stage (``meta["parallel_copies"]``) and the micro-batches (``meta["microbatches"]``);
+    a collective op's chip-link energy from its link bytes (``collective_link_bytes``, one per Program op, 0 for
+    the others; summed over the system's links), times the micro-batches; static power of the whole system."""
+    system = program.system if program.system is not None else program.chip
+    chip = program.chip
+    graph = program.meta["parallel_graph"]
+    copies = float(program.meta.get("parallel_copies", 1)) * float(program.meta.get("microbatches", 1))
+    repeats = float(program.meta.get("microbatches", 1))
+    graph_ops = iter(op for _, _, op in graph.instances())
+    per_op, accesses = [], []
+    totals = dict.fromkeys(DYNAMIC_LEVELS, 0.0)
+    for pop, link_bytes in zip(program.ops, collective_link_bytes, strict=True):
+        if pop.kind == "collective":
+            acc = Accesses("fp16", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, link_bytes * repeats, 0.0, 0.0)  # no MACs
+            joules = acc.energy_j(system)
+        else:
+            op = next(graph_ops)
+            if op.name != pop.name:
+                raise ValueError(f"program op {pop.index} is {pop.name}, the per-chip graph's is {op.name}")
+            acc = op_accesses(op, pop, chip)
+            joules = {k: v * copies for k, v in acc.energy_j(chip).items()}
+        for level in DYNAMIC_LEVELS:
+            totals[level] += joules[level]
+        accesses.append(acc)
+        per_op.append(tuple((level, joules[level]) for level in DYNAMIC_LEVELS))
+    by_level = (*((level, totals[level]) for level in DYNAMIC_LEVELS), ("static", static_power_w(system) * latency_s))
+    return EnergyReport(by_level=tuple(by_level), by_op=tuple(per_op), accesses=tuple(accesses))

@@ -176,6 +176,34 @@ class HbmSpec:
             raise ConfigError("attach", [], "a list of core ids needs at least one entry")
 
 
+# Names chips.parallelism accepts: the built-in strategies; a strategy registered in compiler/parallel/ adds its
+# name here when it registers (the compiler depends on hw, not the other way round).
+PARALLELISMS: list[str] = ["all_core", "tp", "pp", "ep", "dp", "auto"]
+DEGREES = ("tp", "pp", "ep", "dp")
+
+
+def check_parallelism(spec: ChipLinkSpec) -> None:
+    """ConfigError unless ``spec.parallelism`` is known and the degrees fit it: each degree >= 0 (0 = not set);
+    a degree may be set only for the strategy named (or any, under ``auto``); a degree, when set, equals
+    ``count`` (one strategy spans all chips)."""
+    if spec.parallelism not in PARALLELISMS:
+        raise ConfigError("parallelism", spec.parallelism, "one of " + ", ".join(PARALLELISMS))
+    for name in DEGREES:
+        in_range(name, getattr(spec, name), 0, 65_536)
+    used = {name: getattr(spec, name) for name in DEGREES if getattr(spec, name)}
+    if spec.parallelism == "all_core":
+        if used:
+            name = next(iter(used))
+            raise ConfigError(name, used[name], f"a degree needs parallelism {name} (or auto), not all_core")
+        return
+    for name, degree in used.items():
+        if spec.parallelism not in (name, "auto"):
+            raise ConfigError(name, degree, f"parallelism is {spec.parallelism}: set chips.{spec.parallelism} "
+                              f"(or parallelism: {name}); one strategy spans all chips")
+        if degree != spec.count:
+            raise ConfigError(name, degree, f"the product of the degrees in use must equal chips.count={spec.count}")
+
+
 @dataclass(frozen=True)
 class ChipLinkSpec:
     """Several chips joined by chip-to-chip links; ``link_gb_s`` is each chip's total, per direction.
@@ -185,6 +213,12 @@ class ChipLinkSpec:
     of chips arranged on ``grid`` (e.g. [2, 4] for an 8-chip Tenstorrent T3000), routed dimension-ordered like
     the on-chip networks. As on chip, a ring runs through the grid's chips in id order and all_to_all ignores
     the grid, so a sweep can search the topology.
+
+    ``parallelism``: how a workload is spread over the chips (elk_dse/compiler/parallel/): ``all_core`` (every
+    operator partitioned over all cores of all chips, as one big chip), ``tp`` (Megatron tensor parallelism),
+    ``pp`` (pipeline stages of consecutive layers), ``ep`` (experts over chips), ``dp`` (batch split) or
+    ``auto`` (the fastest feasible of those). ``tp`` / ``pp`` / ``ep`` / ``dp``: the strategy's degree (0 = not
+    set = ``count``); the degree in use must equal ``count``.
     """
 
     count: int = 1
@@ -192,9 +226,16 @@ class ChipLinkSpec:
     grid: tuple[int, ...] | None = None
     link_gb_s: float = 100.0
     link_latency_ns: float = 500.0
+    # --- parallelism across chips (issue 17; elk_dse/compiler/parallel/) ---
+    parallelism: str = "all_core"
+    tp: int = 0
+    pp: int = 0
+    ep: int = 0
+    dp: int = 0
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 65_536)
+        check_parallelism(self)
         if self.topology not in TOPOLOGIES or TOPOLOGIES[self.topology].needs_file:
             raise ConfigError("topology", self.topology, "one of " + ", ".join(
                 sorted(k for k, v in TOPOLOGIES.items() if not v.needs_file)))

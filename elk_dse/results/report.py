@@ -642,6 +642,25 @@ def _parse_design(path: str, mtime_ns: int, size: int) -> dict[str, Any] | str:
     return data if isinstance(data, dict) else "not a JSON object"
 
 
+def _parallelism_note(design: dict[str, Any]) -> str:
+    """One line on how the design spreads its model over the chips (issue 17): the strategy (auto: the one
+    chosen), degrees, collectives per step and bytes across chips; empty for a single chip or an older file."""
+    par = design.get("parallelism")
+    if not isinstance(par, dict) or par.get("strategy") in (None, "single_chip"):
+        return ""
+    degrees = ", ".join(f"{k}={v}" for k, v in (par.get("degrees") or {}).items())
+    chosen = ""
+    if par.get("candidates"):
+        timed = [c for c in par["candidates"] if c.get("latency_s") is not None]
+        chosen = f" (chosen by auto from {len(timed)} compiled of {len(par['candidates'])} strategies)"
+    cross = par.get("cross_chip_bytes")
+    cross_text = f", {cross / 1e9:.3g} GB across chips per step" if isinstance(cross, int | float) else ""
+    micro = f", {par['microbatches']} micro-batches" if par.get("microbatches", 1) > 1 else ""
+    return (f'<p class="note">Parallelism across chips: <b>{_esc(str(par["strategy"]))}</b>'
+            f"{' (' + _esc(degrees) + ')' if degrees else ''}{chosen}: {par.get('collectives_per_step', 0)} "
+            f"collectives per step{micro}{cross_text}.</p>")
+
+
 def _chosen_trials(front: pd.DataFrame, knee: Any) -> list[tuple[int, str]]:
     """The designs drawn in detail: the knee and the best design of the first objective."""
     chosen = [(int(front.loc[knee, "trial"]), "knee")]
@@ -683,6 +702,7 @@ def _roofline_section(
                     f"without HBM traffic sit at the right edge.{skipped}",
                 )
             )
+            body.append(_parallelism_note(design))
             body.append(_op_groups_table(design))
     # All designs of every sweep, each normalized to its own chip.
     roof_sets = []

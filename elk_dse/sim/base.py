@@ -87,4 +87,12 @@ def simulate(program: Program, name: str = "analytic", **options) -> SimResult:
     ConfigError for an unknown name."""
     if name not in SIMULATORS:
         raise ConfigError("sim.name", name, "one of " + ", ".join(sorted(SIMULATORS)) + nearest(name, SIMULATORS))
-    return SIMULATORS[name](**options).run(program)
+    result = SIMULATORS[name](**options).run(program)
+    microbatches = int(program.meta.get("microbatches", 1))
+    if microbatches > 1 and result.timings:  # pipeline parallelism: m micro-batches through the stages
+        from elk_dse.cost.pipeline import pipeline_latency_s, stage_times_s
+
+        stages = stage_times_s([t.end_s for t in result.timings], program.meta["stage_ends"])
+        result = SimResult(max(result.latency_s, pipeline_latency_s(stages, microbatches)), result.timings,
+                           result.busy_s)
+    return result

@@ -1,0 +1,159 @@
+"""Tensor parallelism (Megatron-LM): every chip holds 1/tp of each attention and MLP block.
+
+- **Column splits** (output features over the chips, no communication): q/k/v projections by heads (a fused
+  qkv_proj by its columns), gate/up (fc1) by the MLP width, the MLP activation with them; attention runs on
+  each chip's heads. KV heads: kv_heads/tp per chip when tp divides them, else one KV head per chip (the KV
+  heads replicated tp/kv_heads times, as tt-metal and vLLM do); tp must divide the query heads.
+- **Row splits** (input features over the chips, partial sums): o_proj and down_proj (fc2), each followed by
+  one **all_reduce** of the block's output activations (t x hidden). We use all_reduce, not reduce_scatter +
+  all_gather: a ring all_reduce *is* a reduce_scatter followed by an all_gather (the same 2(n-1)/n bytes per
+  chip), and the split form pays off only when the norms and residuals between the two run sequence-parallel
+  on 1/tp of the tokens, which saves their (vector-unit) compute but adds a collective's startup per block;
+  decode steps have a handful of tokens, where startup dominates (tt-metal's Llama decode: two all-reduces per
+  layer, docs/validation.md).
+- **LM head** split over the vocabulary, followed by an all_gather of the logits.
+- Norms, residual adds, embeddings and the MoE router stay replicated (every chip computes them in full).
+  MoE experts are split like a dense MLP (each expert's width over the chips; the all_reduce follows
+  expert_down_proj over its token-expert pairs). MLA (DeepSeek) splits its per-head operators by heads; the
+  latent projections and the latent KV cache are replicated.
+
+Every chip compiles its share with the T10/Elk compiler on one chip's view; the plan is one stage on all chips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from elk_dse.compiler.parallel.base import (
+    CollectivePoint,
+    Parallelism,
+    ParallelPlan,
+    Stage,
+    Workload,
+    instance_layers,
+    meta_int,
+    one_chip_view,
+    rebuilt,
+    register_parallelism,
+    ring_order,
+    split_dims,
+)
+from elk_dse.cost.collectives import Collective
+from elk_dse.hw.chip import Chip
+from elk_dse.ir.graph import Graph, Layer, Operator, Role
+from elk_dse.models.transformer import expected_experts
+from elk_dse.program import Infeasible
+
+# Column-split matmuls: the output features ("o") over the chips.
+COLUMN = frozenset({"q_proj", "qkv_proj", "gate_proj", "up_proj", "gate_up_proj", "fc1", "expert_gate_proj",
+                    "expert_up_proj", "shared_gate_proj", "shared_up_proj", "q_b_proj", "lm_head"})
+KV_COLUMN = frozenset({"k_proj", "v_proj"})  # by KV heads (replicated when fewer than tp)
+# Zero-FLOP layout ops handing a fused projection's column blocks on ("o") and the MLP activations ("f").
+LAYOUT_O = frozenset({"q_split", "k_split", "v_split", "q_raw_split", "k_raw_split"})
+MLP_WIDTH = frozenset({"gate_split", "up_split", "swiglu", "geglu", "gelu", "relu", "shared_swiglu"})
+# Row-split matmuls: the input features ("h") over the chips, an all_reduce of the output after them.
+ROW = frozenset({"o_proj", "down_proj", "fc2", "expert_down_proj", "shared_down_proj"})
+HEAD_OPS = frozenset({"attn_score", "attn_softmax", "attn_value", "attention"})  # dims b, g, r (GQA)
+MLA_HEAD_OPS = frozenset({"q_absorb", "v_absorb", "kv_b_proj_k", "kv_b_proj_v", "attention"})  # dim n
+QK_NORM = frozenset({"q_norm", "k_norm"})  # per-head norms: heads folded into "t"
+
+
+@register_parallelism("tp")
+class TensorParallel(Parallelism):
+    """Megatron tensor parallelism over all chips (module docstring)."""
+
+    def plan(self, work: Workload, system: Chip, degree: int) -> ParallelPlan | Infeasible:
+        graph = work.graph
+        if graph.phase == "train":
+            return Infeasible("parallelism", "tp for a training step is not modelled (its backward pass and "
+                              "gradient collectives): use all_core")
+        heads, kv_heads = meta_int(graph, "heads"), meta_int(graph, "kv_heads")
+        if not heads:
+            return Infeasible("parallelism", f"tp needs a transformer's heads; {graph.name} has none")
+        if heads % degree:
+            return Infeasible("parallelism", f"tp={degree} does not divide the {heads} attention heads")
+        if kv_heads % degree and degree % kv_heads:
+            return Infeasible("parallelism", f"tp={degree} and the {kv_heads} KV heads: one must divide the other")
+        kv_split = min(degree, kv_heads)  # kv_heads / kv_split KV heads per chip (1 when fewer than tp)
+        group = ring_order(system)
+        layers: list[Layer] = []
+        parts: dict[tuple[int, int], int] = {}
+        for li, layer in enumerate(graph.layers):
+            ops = []
+            for k, op in enumerate(layer.ops):
+                split, parts[(li, k)] = self._split(op, degree, kv_split, graph)
+                ops.append(split)
+            layers.append(replace(layer, ops=tuple(ops)))
+        per_chip_layers = tuple(layers)
+        points: list[CollectivePoint] = []
+        origin, share = [], []
+        chip_instances = instance_layers(replace(graph, layers=per_chip_layers))
+        for i, ((li, k, op), (_, _, orig)) in enumerate(zip(chip_instances, instance_layers(graph), strict=True)):
+            origin.append(i)
+            share.append(1.0 / parts[(li, k)])
+            if degree < 2:
+                continue
+            if op.name in ROW and op is not orig:
+                points.append(CollectivePoint(i, Collective("all_reduce", op.output_bytes, group)))
+            elif op.name == "lm_head" and op is not orig:
+                # bytes_per_chip of an all_gather: what every chip ends with, all chips' logits
+                points.append(CollectivePoint(i, Collective("all_gather", op.output_bytes * degree, group)))
+        stored = _stored_bytes(graph, per_chip_layers)
+        chip_graph = rebuilt(graph, per_chip_layers, stored)
+        view = one_chip_view(system)
+        return ParallelPlan("tp", (("tp", degree),), view, system,
+                            (Stage(chip_graph, tuple(range(system.num_chips)), tuple(origin), tuple(share),
+                                   tuple(points)),))
+
+    @staticmethod
+    def _split(op: Operator, tp: int, kv_split: int, graph: Graph) -> tuple[Operator, int]:
+        """One chip's part of ``op`` and the number of parts it was cut into (1: replicated)."""
+        dims = dict(op.dims)
+        mla = meta_int(graph, "kv_lora_rank") > 0
+        factors: dict[str, int] = {}
+        if op.name in KV_COLUMN and "o" in dims:
+            factors = {"o": kv_split}
+        elif op.name in COLUMN | LAYOUT_O and "o" in dims:
+            factors = {"o": tp}
+        elif op.name in MLP_WIDTH and "f" in dims:
+            factors = {"f": tp}
+        elif op.name in ROW and "h" in dims:
+            factors = {"h": tp}
+        elif op.name in QK_NORM and "t" in dims:
+            factors = {"t": tp if op.name == "q_norm" else kv_split}
+        elif mla and op.name in MLA_HEAD_OPS and "n" in dims:
+            factors = {"n": tp}
+        elif op.name in HEAD_OPS and "g" in dims and "r" in dims:
+            g = dims["g"]
+            # tp | g: g / tp KV heads per chip; else one KV head per chip and its share of the query heads
+            factors = {"g": tp} if g % tp == 0 else {"g": g, "r": tp // g}
+        if not factors or tp < 2:
+            return op, 1
+        n = 1
+        for f in factors.values():
+            n *= f
+        return split_dims(op, factors), n
+
+
+def _stored_bytes(graph: Graph, per_chip: tuple[Layer, ...]) -> float:
+    """Bytes one chip stores: the model's stored bytes less what the split weight tensors no longer hold. A
+    weight tensor also read by a replicated operator (a tied embedding) stays whole. Stacked experts are
+    stored in full (all E experts), while the operator's tensor holds the loaded ones: scaled by E / loaded."""
+    experts, top_k = meta_int(graph, "experts"), meta_int(graph, "top_k")
+    removed: dict[str, float] = {}
+    replicated: set[str] = set()
+    for layer, chip_layer in zip(graph.layers, per_chip, strict=True):
+        for op, cop in zip(layer.ops, chip_layer.ops, strict=True):
+            for t, ct in zip(op.inputs, cop.inputs, strict=True):
+                if t.role != Role.WEIGHT:
+                    continue
+                full, part = op.tensor_bytes(t), cop.tensor_bytes(ct)
+                if part >= full:
+                    replicated.add(t.name)
+                    continue
+                scale = 1.0
+                if t.name.startswith("experts.") and experts and top_k:
+                    tokens = max(dict(op.dims).get("t", 1) // top_k, 1)
+                    scale = experts / expected_experts(experts, top_k, tokens)
+                removed[t.name] = removed.get(t.name, 0.0) + (full - part) * layer.repeat * scale
+    return graph.parameter_bytes - sum(v for k, v in removed.items() if k not in replicated)
