@@ -3,12 +3,15 @@ calibration sees only calibration points, and the shipped descriptions carry the
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 
 import pytest
 
 from elk_dse.cli import main
+from elk_dse.hw.chip import chip_from_dict
+from elk_dse.models import build_model, model_config_from_dict
 from elk_dse.validation import COLUMNS, fit, load_suite, points, write
 from elk_dse.validation import suite as suite_mod
 from elk_dse.validation.suite import chip_data
@@ -52,7 +55,11 @@ def test_every_point_has_a_complete_source():
         assert src["repo"] in ("tenstorrent/tt-metal", "aws-neuron/aws-neuron-sdk"), key
         assert re.fullmatch(r"[0-9a-f]{40}", src["commit"]) and re.fullmatch(r"\d{4}-\d\d-\d\d", src["read"])
     pts = points(suite)
-    assert [p.id for p in pts if p.role == "calibration"] == ["n150_llama3.1-8b_b1_bfp4", "n150_llama3.1-8b_b1_bfp8"]
+    stack = {raw["id"]: raw["stack"] for raw in suite["points"]}  # every point names its software stack
+    cal = [p.id for p in pts if p.role == "calibration"]
+    assert [i for i in cal if stack[i] == "tt_transformers"] == ["n150_llama3.1-8b_b1_bfp4", "n150_llama3.1-8b_b1_bfp8"]
+    # A small declared calibration set: at most two points per stack (issue 17).
+    assert all(sum(stack[i] == s for i in cal) <= 2 for s in set(stack.values()))
     assert len({p.id for p in pts}) == len(pts) and sum(p.role == "held-out" for p in pts) >= 6
 
 
@@ -87,7 +94,43 @@ def test_shared_chips_carry_one_calibration():
 @pytest.mark.slow
 def test_shipped_descriptions_hold_the_fitted_values():
     suite = load_suite()
-    cal = fit([p for p in points(suite) if p.role == "calibration"], suite["calibration"]["shared_by"])
+    stack = {raw["id"]: raw["stack"] for raw in suite["points"]}
+    cal = fit([p for p in points(suite) if p.role == "calibration" and stack[p.id] == "tt_transformers"],
+              suite["calibration"]["shared_by"])
     n150 = chip_data("wormhole_n150")
     assert math.isclose(n150["overheads"]["dispatch_us_per_op"], cal.dispatch_us_per_op, abs_tol=0.05)
     assert n150["hbm"]["efficiency"] == cal.hbm_efficiency
+
+
+# --- issue 17: held-out points on multi-chip systems, declared before they are predicted -------------------------
+
+_PARALLEL = ("parallelism", "tp", "pp", "ep", "dp")
+
+
+def _chip_and_degrees(point):
+    """The point's chip description with its overrides, without the parallelism fields, and those fields."""
+    over = copy.deepcopy(point.chip_overrides)
+    chips = over.get("chips", {})
+    degrees = {k: chips.pop(k) for k in _PARALLEL if k in chips}
+    return chip_from_dict(suite_mod._merge(chip_data(point.chip), over)), degrees
+
+
+def test_every_point_loads_and_multi_chip_points_declare_their_parallelism():
+    """Each point's chip (with its overrides) and model build; every multi-chip point names the parallelism its
+    source states, with degrees whose product is the number of chips (the rule of chips.parallelism)."""
+    for p in points():
+        chip, degrees = _chip_and_degrees(p)
+        build_model(model_config_from_dict({"phase": "decode", **p.model}))
+        if chip.chips.count > 1:
+            assert degrees.get("parallelism") in ("tp", "pp", "ep", "dp"), p.id
+            assert math.prod(v for k, v in degrees.items() if k != "parallelism") == chip.chips.count, p.id
+        else:
+            assert not degrees, p.id
+
+
+def test_held_out_points_cover_the_issue_17_systems():
+    """At least 20 held-out points on at least 4 systems, 3 of them multi-chip, including an n300."""
+    held = [p for p in points() if p.role == "held-out"]
+    systems = {p.chip: _chip_and_degrees(p)[0].chips.count for p in held}
+    assert len(held) >= 20 and len(systems) >= 4
+    assert sum(n > 1 for n in systems.values()) >= 3 and systems.get("wormhole_n300") == 2
