@@ -21,6 +21,7 @@ from elk_dse.cost.network import noc_bytes_per_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import Chip
+from elk_dse.hw.stack import StackProfile, apply_stack, default_stack
 from elk_dse.ir.graph import Graph
 from elk_dse.models import ModelConfig, build_model
 from elk_dse.program import Infeasible
@@ -49,6 +50,17 @@ class DesignPoint:
     model: ModelConfig
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    stack: StackProfile | None = None  # the software stack (hw/stack.py); None: the chip's default_stack
+
+    @property
+    def resolved_stack(self) -> StackProfile:
+        """The software stack this point runs: ``stack``, else the chip's ``default_stack``, else ``none``."""
+        return self.stack if self.stack is not None else default_stack(self.chip)
+
+    @property
+    def system(self) -> Chip:
+        """The chip running the stack: the profile's overheads applied (hw/stack.apply_stack)."""
+        return apply_stack(self.chip, self.resolved_stack)
 
 
 def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = None) -> dict[str, Any]:
@@ -58,8 +70,11 @@ def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = N
     """
     t0 = time.perf_counter()
     graph = build_model(point.model)
-    return evaluate_graph(graph, point.chip, point.scheduler, point.sim, dtype=point.model.dtype,
-                          include_ops=include_ops, t0=t0, trace=trace)
+    stack = point.resolved_stack
+    out = evaluate_graph(graph, point.system, point.scheduler, point.sim, dtype=point.model.dtype,
+                         include_ops=include_ops, t0=t0, trace=trace)
+    out["stack"] = stack.to_dict()  # issue 17: the JSON names the software stack and its values
+    return out
 
 
 def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = None,

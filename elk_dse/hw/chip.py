@@ -215,14 +215,18 @@ class OverheadSpec:
     ``dispatch_us_per_op``: launching one operator (host or firmware command processing, kernel start and
     completion signalling), microseconds per operator instance. ``sync_us_per_layer``: one synchronization
     of all cores (all chips) between repeated layers, microseconds per layer instance.
+    ``collective_startup_us``: the fixed cost of one collective between chips, microseconds.
+    A software stack (hw/stack.py, ``stack=<name>``) adds its own values to these.
     """
 
     dispatch_us_per_op: float = 0.0
     sync_us_per_layer: float = 0.0
+    collective_startup_us: float = 0.0
 
     def __post_init__(self) -> None:
         in_range("dispatch_us_per_op", self.dispatch_us_per_op, 0.0, 1e6)
         in_range("sync_us_per_layer", self.sync_us_per_layer, 0.0, 1e6)
+        in_range("collective_startup_us", self.collective_startup_us, 0.0, 1e6)
 
     @property
     def dispatch_s(self) -> float:
@@ -247,9 +251,14 @@ class Chip:
     description: str = ""
     process: str = "n7"
     energy: EnergySpec = field(default_factory=EnergySpec)  # per-action energy overrides (hw/energy.py)
+    default_stack: str = ""  # the software stack (conf/stack/<name>.yaml) run when none is chosen; "" = none
 
     def __post_init__(self) -> None:
         in_range("clock_ghz", self.clock_ghz, 1e-3, 100.0)
+        if self.default_stack:
+            from elk_dse.hw.stack import check_stack_name
+
+            check_stack_name(self.default_stack, "default_stack")
         total = self.cores.count * self.chips.count
         if total > MAX_SYSTEM_CORES:
             raise ConfigError("chips.count", self.chips.count, f"{self.cores.count:,} cores x {self.chips.count:,} "
