@@ -346,8 +346,9 @@ def cmd_report(folders: list[str]) -> int:
 
 
 def cmd_validate(overrides: list[str]) -> int:
-    """Predict the published measurements of docs/validation.md: fit the overheads on the calibration points
-    (``fit=false``: use the chip descriptions as shipped), print the table and write it to ``out``."""
+    """Predict the published measurements of docs/validation.md: fit each software stack's overheads on its
+    calibration points (``fit=false``: use the stack profiles as shipped), print the table and write it to
+    ``out``."""
     from elk_dse.validation import load_suite, markdown, run, write
     from elk_dse.validation.plot import error_chart
 
@@ -358,10 +359,10 @@ def cmd_validate(overrides: list[str]) -> int:
     if opts.get("fit", "true") not in ("true", "false"):
         raise ConfigError("fit", opts["fit"], "true or false")
     selected = [p for p in opts.get("points", "").split(",") if p]
-    rows, cal = run(selected, calibrate=opts.get("fit", "true") == "true")
+    rows, cals = run(selected, calibrate=opts.get("fit", "true") == "true")
     out = Path(opts.get("out", "docs/validation.md"))
     figure = Path("img") / f"{out.stem}.png"  # beside the document, as docs/img/ holds the other pictures
-    table = markdown(rows, load_suite()["sources"], cal, figure=figure.as_posix())
+    table = markdown(rows, load_suite()["sources"], cals, figure=figure.as_posix())
     print(table)
     print(f"written: {write(out, table)}, {error_chart(rows, out.parent / figure)}")
     return 0
