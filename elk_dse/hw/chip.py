@@ -71,6 +71,9 @@ class CoreSpec:
     (fp16/bf16), times ``format_speedup`` for narrower formats; the vector unit ``vector_lanes`` FLOP per cycle.
     ``op_overhead_cycles`` is paid once per operator step. ``die_cores``: cores on the die (harvested or
     reserved ones included; None = ``count``): a compute grid can use at most that many.
+    ``weight_double_buffer`` (systolic core model): the array holds a second set of weight registers, so the
+    next weight tile loads while rows stream through the current one (AWS NeuronCore-v2's "background
+    LoadStationary"); without it every tile's load, fill and drain is exposed (cost/core_models.py).
     """
 
     count: int
@@ -84,6 +87,7 @@ class CoreSpec:
     overlap_compute_comm: bool = True
     format_speedup: FormatSpeedup = field(default_factory=FormatSpeedup)
     die_cores: int | None = None
+    weight_double_buffer: bool = False
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 4_000_000)  # a wafer-scale engine has ~10^6 cores
