@@ -68,6 +68,10 @@ class OpWork:
     hbm_delivered_bytes: bytes ejected at cores from HBM, multicast copies included. barriers: chip-wide syncs.
     rings: the transfers behind shift_* and warm_* as (kind "shift" | "warm", core-id stride between ring
     neighbours, ring length, bytes each core sends), for simulators that route them core by core.
+    stream_passes: a multi-pass (streamed) plan whose HBM traffic is double-buffered over this many passes:
+    the load phase moves the first pass's share (1 / stream_passes of the bytes), the rest streams during
+    execution, each pass's transfer overlapping the previous pass's compute (cost/op_time.py). 1: the whole
+    load precedes execution.
     """
 
     compute_cycles: float
@@ -91,6 +95,7 @@ class OpWork:
     hbm_delivered_bytes: float = 0.0
     barriers: int = 0
     rings: tuple[tuple[str, int, int, float], ...] = ()
+    stream_passes: int = 1
 
     @property
     def hbm_bytes(self) -> float:

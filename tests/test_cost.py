@@ -91,3 +91,13 @@ def test_transfer_times_respect_bandwidths():
     no_hbm = chip_from_dict({**small_chip_dict(), "hbm": None})
     with pytest.raises(ValueError, match="no HBM"):
         hbm_time_s(no_hbm, 10.0, 10.0)
+
+
+def test_why_slow_states_the_double_buffered_systolic_bound():
+    from elk_dse.results import diagnosis
+
+    cores = {"matrix_rows": 128, "matrix_cols": 256}
+    config = {"model": {"phase": "decode", "batch": 4}, "chip": {"cores": cores}}
+    assert "m/(m+rows+cols) = 1.0%" in diagnosis._low_utilisation_reason({}, config)  # 4 / 388
+    config["chip"]["cores"] = {**cores, "weight_double_buffer": True}
+    assert "m/max(m, rows) = 3.1%" in diagnosis._low_utilisation_reason({}, config)  # 4 / 128
