@@ -98,12 +98,14 @@ def test_run_fits_every_stack_on_its_own_points_and_predicts_with_its_values(mon
 
     monkeypatch.setattr(suite_mod, "predict", fake)
     rows, cals = suite_mod.run()
-    sets = suite_mod.calibration_sets(points())
+    all_points = points()
+    sets = suite_mod.calibration_sets(all_points)
     assert {c.stack for c in cals} == set(sets)
     fit_calls = calls[: len(calls) - len(rows)]
     calibration_ids = {p.id for pts in sets.values() for p in pts}
     assert {pid for pid, _ in fit_calls} == calibration_ids  # the fits saw calibration points only
-    assert all(stack == next(p.stack for p in points() if p.id == pid) for pid, stack in calls)
+    stack_of = {p.id: p.stack for p in all_points}
+    assert all(stack == stack_of[pid] for pid, stack in calls)  # every point ran its own stack's values
 
 
 def test_declared_calibration_points_must_match_both_files(monkeypatch):

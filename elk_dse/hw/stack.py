@@ -98,8 +98,12 @@ class StackProfile:
                               "the achievable fraction of the DRAM peak, in [0.05, 1]")
 
     def with_values(self, **values: float) -> StackProfile:
-        """This profile with some values replaced (the calibration fit's candidates), validated again."""
-        return dataclasses.replace(self, **values)
+        """This profile with some numeric values replaced (the calibration fit's candidates), validated again."""
+        unknown = set(values) - {"dispatch_us_per_op", "sync_us_per_layer", "chip_sync_us_per_layer",
+                                 "collective_startup_us", "dram_efficiency"}
+        if unknown:
+            raise ValueError(f"not a numeric value of a stack profile: {sorted(unknown)}")
+        return dataclasses.replace(self, **values)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as plain data (the JSON output and sweep.json name the stack and its values)."""
