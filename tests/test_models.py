@@ -373,7 +373,7 @@ def test_config_files_match_registry():
         # Every zoo model carries its architecture as Hugging Face config.json fields (models/zoo.py).
         assert ("arch" in data) == (stem != "onnx")
         assert ("recompute" in data) == (stem != "onnx")  # every zoo model trains
-        assert ("fused_attention" in data) == (stem not in ("onnx", "resnet50"))
+        assert ("fused_attention" in data) == (stem != "onnx" and not stem.startswith("resnet"))  # CNNs: no attention
         assert data["name"] == stem
         if stem == "onnx":
             assert data["path"] == "" and data["phase"] == "prefill"

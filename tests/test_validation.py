@@ -3,6 +3,7 @@ calibration sees only calibration points, and the shipped descriptions carry the
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from dataclasses import replace
@@ -11,7 +12,9 @@ import pytest
 
 from elk_dse.cli import main
 from elk_dse.errors import ConfigError
+from elk_dse.hw.chip import chip_from_dict
 from elk_dse.hw.stack import load_stack
+from elk_dse.models import build_model, model_config_from_dict
 from elk_dse.validation import COLUMNS, fit, load_suite, points, write
 from elk_dse.validation import suite as suite_mod
 from elk_dse.validation.suite import chip_data
@@ -57,6 +60,9 @@ def test_every_point_has_a_complete_source():
     pts = points(suite)
     tt = [p.id for p in pts if p.role == "calibration" and p.stack == "tt_transformers"]
     assert tt == ["n150_llama3.1-8b_b1_bfp4", "n150_llama3.1-8b_b1_bfp8"]
+    cal = [p.id for p in pts if p.role == "calibration"]
+    # A small declared calibration set: at most two points per stack (issue 17).
+    assert all(sum(p.stack == s for p in pts if p.id in cal) <= 2 for s in {p.stack for p in pts})
     assert len({p.id for p in pts}) == len(pts) and sum(p.role == "held-out" for p in pts) >= 6
 
 
@@ -130,8 +136,47 @@ def test_chips_of_a_stack_carry_no_overheads_of_their_own():
 
 @pytest.mark.slow
 def test_shipped_profiles_hold_the_fitted_values():
+    checked = []
     for name, cal_points in suite_mod.calibration_sets(points()).items():
         shipped = load_stack(name)
+        if not shipped.sources.dispatch_us_per_op.startswith("fitted"):
+            continue  # shipped as an assumption until its fit is run (docs/stacks.md)
+        checked.append(name)
         cal = fit(cal_points, shipped)
         assert math.isclose(shipped.dispatch_us_per_op, cal.dispatch_us_per_op, abs_tol=0.05), name
         assert shipped.dram_efficiency == cal.hbm_efficiency, name
+    assert "tt_transformers" in checked
+
+
+# --- issue 17: held-out points on multi-chip systems, declared before they are predicted -------------------------
+
+_PARALLEL = ("parallelism", "tp", "pp", "ep", "dp")
+
+
+def _chip_and_degrees(point):
+    """The point's chip description with its overrides, without the parallelism fields, and those fields."""
+    over = copy.deepcopy(point.chip_overrides)
+    chips = over.get("chips", {})
+    degrees = {k: chips.pop(k) for k in _PARALLEL if k in chips}
+    return chip_from_dict(suite_mod._merge(chip_data(point.chip), over)), degrees
+
+
+def test_every_point_loads_and_multi_chip_points_declare_their_parallelism():
+    """Each point's chip (with its overrides) and model build; every multi-chip point names the parallelism its
+    source states, with degrees whose product is the number of chips (the rule of chips.parallelism)."""
+    for p in points():
+        chip, degrees = _chip_and_degrees(p)
+        build_model(model_config_from_dict({"phase": "decode", **p.model}))
+        if chip.chips.count > 1:
+            assert degrees.get("parallelism") in ("tp", "pp", "ep", "dp"), p.id
+            assert math.prod(v for k, v in degrees.items() if k != "parallelism") == chip.chips.count, p.id
+        else:
+            assert not degrees, p.id
+
+
+def test_held_out_points_cover_the_issue_17_systems():
+    """At least 20 held-out points on at least 4 systems, 3 of them multi-chip, including an n300."""
+    held = [p for p in points() if p.role == "held-out"]
+    systems = {p.chip: _chip_and_degrees(p)[0].chips.count for p in held}
+    assert len(held) >= 20 and len(systems) >= 4
+    assert sum(n > 1 for n in systems.values()) >= 3 and systems.get("wormhole_n300") == 2
