@@ -9,8 +9,9 @@ them from ``elk_dse.cost``. The parts of every design sum to its latency exactly
   busy with loads ahead of it in the load order), and **idle** otherwise (after the last operator, or waiting
   with the HBM path idle, which the schedulers avoid);
 * an operator's execution window is split into **sync** (its barriers), **compute** (the busiest core's
-  compute time) and **shift** (the rest: network time not hidden behind compute, i.e. compute-shift rotations,
-  warm-up copies, redistribution and reductions, plus any contention stretch).
+  compute time), **exposed HBM load** of a plan streaming its passes from HBM during execution (the rest of the
+  window, up to the streaming time) and **shift** (the rest: network time not hidden behind compute, i.e.
+  compute-shift rotations, warm-up copies, redistribution and reductions, plus any contention stretch).
 
 If a simulator overlaps two operators' executions, the overlapped part is counted once (for the operator that
 started first), so the parts still sum to the latency. Gaps and windows are attributed to the operator that
@@ -68,6 +69,7 @@ def breakdown_from_timings(
     compute_s: Sequence[float],
     sync_s: Sequence[float],
     latency_s: float,
+    stream_s: Sequence[float] | None = None,
 ) -> LatencyBreakdown:
     """The breakdown from per-operator timings (seconds, one entry per operator instance); see the module doc.
 
@@ -94,10 +96,12 @@ def breakdown_from_timings(
             dur = end - start
             sync = min(float(sync_s[i]), dur)
             compute = min(float(compute_s[i]), dur - sync)
-            shift = dur - sync - compute
+            streamed = min(float(stream_s[i]), dur - sync - compute) if stream_s is not None else 0.0
+            shift = dur - sync - compute - streamed
             scale = window / dur  # < 1 only when executions overlap
             parts[0] += compute * scale
             parts[1] += shift * scale
+            parts[2] += streamed * scale
             parts[3] += sync * scale
             cursor = end
     by_kind = [(k, Breakdown(*v)) for k, v in acc.items()]
@@ -142,4 +146,5 @@ def latency_breakdown(program, result) -> LatencyBreakdown:
         [x.compute_s for x in t],
         [x.sync_s for x in t],
         result.latency_s,
+        [x.stream_s for x in t],
     )

@@ -20,7 +20,7 @@ from elk_dse import __version__
 from elk_dse.errors import ConfigError, ElkError, StorageError, UnknownKeyError, nearest
 
 COMMANDS = ("evaluate", "sweep", "report", "validate")
-GROUPS = ("chip", "model", "scheduler", "sim")
+GROUPS = ("chip", "model", "scheduler", "sim", "stack")
 EXIT_USAGE = 2
 EXIT_IO = 74  # sysexits.h EX_IOERR: a sweep file cannot be written or read
 
@@ -42,7 +42,7 @@ def help_text() -> str:
         "       python -m elk_dse report <sweep folder> [<sweep folder> ...]",
         "       python -m elk_dse validate [fit=true|false] [points=<id>,<id>] [out=docs/validation.md]",
         "",
-        "config groups (choose with group=<option>; the chip with +chip=<option>):",
+        "config groups (choose with group=<option>; the chip with +chip=<option>; stack: default the chip's):",
     ]
     lines += [f"  {g:<10} {', '.join(group_choices(g))}" for g in GROUPS]
     lines += [
@@ -90,6 +90,7 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    overrides = _with_stack(overrides)
     group_ovr, key_ovr = [], []
     for o in overrides:
         key, _, value = o.partition("=")
@@ -138,7 +139,35 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
 
 
 _SCHEMA_ROOTS = {"chip": "elk_dse.hw.chip:Chip", "model": "elk_dse.models.config:ModelConfig",
-                 "scheduler": "elk_dse.compiler.schedulers:SchedulerConfig", "sim": "elk_dse.sim:SimConfig"}
+                 "scheduler": "elk_dse.compiler.schedulers:SchedulerConfig", "sim": "elk_dse.sim:SimConfig",
+                 "stack": "elk_dse.hw.stack:StackProfile"}
+
+
+def _with_stack(overrides: list[str]) -> list[str]:
+    """The software stack (issue 17, docs/stacks.md): ``stack=<name>`` is accepted without Hydra's ``+`` (it is
+    not in the defaults list, like the chip); without one, the chosen chip's ``default_stack`` (its YAML, or a
+    ``chip.default_stack=`` override), else ``none``, so the composed config always names the stack it runs."""
+    import yaml
+
+    out = ["+" + o if o.startswith("stack=") else o for o in overrides]
+    if any(o.startswith("+stack=") for o in out):
+        return out
+    chip = next((o.split("=", 1)[1] for o in out if o.startswith("+chip=")), None)
+    if chip is None or chip not in group_choices("chip"):
+        return out  # no chip (the command says so) or an unknown one (the group check says so)
+    name = next((o.split("=", 1)[1] for o in out if o.startswith("chip.default_stack=")), None)
+    if name is None:
+        path = importlib.resources.files("elk_dse.conf") / "chip" / f"{chip}.yaml"
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError:
+            return out  # composing reports the broken file
+        name = data.get("default_stack", "") if isinstance(data, dict) else ""
+    name = str(name or "none")
+    stacks = group_choices("stack")
+    if name not in stacks:
+        raise ConfigError("chip.default_stack", name, "one of " + ", ".join(stacks) + nearest(name, stacks))
+    return [*out, f"+stack={name}"]
 
 
 def _schema_key(dotted: str) -> bool:
@@ -213,6 +242,8 @@ def _design(cfg: dict[str, Any]) -> dict[str, Any]:
     # issue 18: the modelling conventions; only when not the default, so default designs hash as before.
     if cfg.get("conventions", "default") != "default":
         design["conventions"] = cfg["conventions"]
+    if cfg.get("stack") is not None:  # the software stack (hw/stack.py): part of the design and its fingerprint
+        design["stack"] = cfg["stack"]
     return design
 
 
@@ -326,8 +357,9 @@ def cmd_report(folders: list[str]) -> int:
 
 
 def cmd_validate(overrides: list[str]) -> int:
-    """Predict the published measurements of docs/validation.md: fit the overheads on the calibration points
-    (``fit=false``: use the chip descriptions as shipped), print the table and write it to ``out``."""
+    """Predict the published measurements of docs/validation.md: fit each software stack's overheads on its
+    calibration points (``fit=false``: use the stack profiles as shipped), print the table and write it to
+    ``out``."""
     from elk_dse.validation import load_suite, markdown, run, write
     from elk_dse.validation.plot import error_chart
 
@@ -338,10 +370,10 @@ def cmd_validate(overrides: list[str]) -> int:
     if opts.get("fit", "true") not in ("true", "false"):
         raise ConfigError("fit", opts["fit"], "true or false")
     selected = [p for p in opts.get("points", "").split(",") if p]
-    rows, cal = run(selected, calibrate=opts.get("fit", "true") == "true")
+    rows, cals = run(selected, calibrate=opts.get("fit", "true") == "true")
     out = Path(opts.get("out", "docs/validation.md"))
     figure = Path("img") / f"{out.stem}.png"  # beside the document, as docs/img/ holds the other pictures
-    table = markdown(rows, load_suite()["sources"], cal, figure=figure.as_posix())
+    table = markdown(rows, load_suite()["sources"], cals, figure=figure.as_posix())
     print(table)
     print(f"written: {write(out, table)}, {error_chart(rows, out.parent / figure)}")
     return 0

@@ -23,6 +23,7 @@ from elk_dse.cost.network import noc_bytes_per_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import Chip
+from elk_dse.hw.stack import StackProfile, apply_stack, default_stack
 from elk_dse.ir.graph import Graph
 from elk_dse.models import ModelConfig, build_model
 from elk_dse.program import Infeasible, Program
@@ -58,9 +59,20 @@ class DesignPoint:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     conventions: str = "default"  # default | paper (elk_dse/conventions.py)
+    stack: StackProfile | None = None  # the software stack (hw/stack.py); None: the chip's default_stack
 
     def __post_init__(self) -> None:
         conventions(self.conventions)  # ConfigError naming the field if unknown
+
+    @property
+    def resolved_stack(self) -> StackProfile:
+        """The software stack this point runs: ``stack``, else the chip's ``default_stack``, else ``none``."""
+        return self.stack if self.stack is not None else default_stack(self.chip)
+
+    @property
+    def system(self) -> Chip:
+        """The chip running the stack: the profile's overheads applied (hw/stack.apply_stack)."""
+        return apply_stack(self.chip, self.resolved_stack)
 
 
 def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = None) -> dict[str, Any]:
@@ -71,13 +83,15 @@ def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = N
     t0 = time.perf_counter()
     conv = conventions(point.conventions)
     graph = conv.graph(build_model(point.model))
+    stack = point.resolved_stack
 
     def rebuild(batch: int) -> Graph:  # the model at another batch (data parallelism, micro-batches)
         return conv.graph(build_model(replace(point.model, batch=batch)))
 
-    out = evaluate_graph(graph, conv.chip(point.chip), point.scheduler, point.sim, dtype=point.model.dtype,
+    out = evaluate_graph(graph, conv.chip(point.system), point.scheduler, point.sim, dtype=point.model.dtype,
                          include_ops=include_ops, t0=t0, trace=trace, rebuild=rebuild)
     out["conventions"] = conv.name  # issue 18: the modelling conventions the numbers are in
+    out["stack"] = stack.to_dict()  # issue 17: the JSON names the software stack and its values
     return out
 
 

@@ -71,6 +71,10 @@ class OpWork:
     neighbours, ring length, bytes each core sends), for simulators that route them core by core.
     collectives: chip-to-chip collectives the operator runs after its compute (cost/collectives.py), one after
     the other; timed by ``collective_cost`` on the Program's system in both simulators.
+    stream_passes: a multi-pass (streamed) plan whose HBM traffic is double-buffered over this many passes:
+    the load phase moves the first pass's share (1 / stream_passes of the bytes), the rest streams during
+    execution, each pass's transfer overlapping the previous pass's compute (cost/op_time.py). 1: the whole
+    load precedes execution.
     """
 
     compute_cycles: float
@@ -95,6 +99,7 @@ class OpWork:
     barriers: int = 0
     rings: tuple[tuple[str, int, int, float], ...] = ()
     collectives: tuple[Collective, ...] = ()
+    stream_passes: int = 1
 
     @property
     def hbm_bytes(self) -> float:

@@ -149,6 +149,19 @@ CASES: list[tuple[str, list[str], str]] = [
     ("sweep: YAML alias bomb", ["sweep", "+chip=mesh64", "sweep={file:alias_bomb}", "out={out}"],
      "aliases expand"),
     ("sweep: YAML cut short", ["sweep", "+chip=mesh64", "sweep={file:torn_yaml}", "out={out}"], "not valid YAML"),
+    # --- software-stack profiles (issue 17, docs/stacks.md) ---
+    ("unknown stack", ["evaluate", "+chip=mesh64", "stack=nvidia"], "tt_transformers"),
+    ("unknown stack key", ["evaluate", "+chip=wormhole_n150", "stack.dispatch_us=3"], "dispatch_us_per_op"),
+    ("negative stack dispatch", ["evaluate", "+chip=wormhole_n150", "stack.dispatch_us_per_op=-1"],
+     "stack.dispatch_us_per_op"),
+    ("stack DRAM efficiency above the peak", ["evaluate", "+chip=wormhole_n150", "stack.dram_efficiency=1.5"],
+     "stack.dram_efficiency"),
+    ("stack value without its source", ["evaluate", "+chip=wormhole_n150", "stack.sources.dram_efficiency=' '"],
+     "stack.sources.dram_efficiency"),
+    ("stack fits an unknown parameter", ["evaluate", "+chip=wormhole_n150", "stack.calibration.fit=[clock]"],
+     "stack.calibration.fit"),
+    ("unknown default stack of a chip", ["evaluate", "+chip=mesh64", "chip.default_stack=cuda"],
+     "chip.default_stack"),
 ]
 
 _OBJ = "objectives: [{metric: latency_s}]\n"

@@ -60,7 +60,7 @@ def test_real_chips_derived_figures():
 def test_contradictory_description_is_rejected_naming_the_field(override, field):
     data = chip_dict("wormhole_n150")
     for section, values in override.items():
-        data[section] = {**data[section], **values}
+        data[section] = {**data.get(section, {}), **values}
     with pytest.raises(ConfigError) as err:
         chip_from_dict(data)
     assert str(err.value).startswith(field + "=") and "\n" not in str(err.value)

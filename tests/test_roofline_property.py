@@ -29,7 +29,7 @@ def chips(draw):
                   "model": draw(st.sampled_from(["systolic", "ipu_mk2"])),
                   "matrix_rows": draw(st.sampled_from([1, 4, 16, 64])), "matrix_cols": draw(st.sampled_from([1, 4, 16, 64])),
                   "vector_lanes": draw(st.sampled_from([1, 16, 256])), "op_overhead_cycles": draw(st.integers(0, 500)),
-                  "overlap_compute_comm": draw(st.booleans())},
+                  "overlap_compute_comm": draw(st.booleans()), "weight_double_buffer": draw(st.booleans())},
         "interconnect": {"topology": draw(st.sampled_from(TOPOLOGIES)),
                          "link_bytes_per_cycle": draw(st.floats(0.5, 256)),
                          "hop_latency_cycles": draw(st.floats(0, 10)), "barrier_cycles": draw(st.floats(0, 2000))},

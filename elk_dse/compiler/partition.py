@@ -168,7 +168,7 @@ def work_arrays(chip: Chip, c: dict[str, np.ndarray]) -> SimpleNamespace:
         shift_maxlink_bytes=zeros, noc_bytes=c["noc"],
         noc_max_core_bytes=c["max_core"], chip_link_bytes=c["noc"] * cross_chip_fraction(chip),
         hbm_read_bytes=c["hbm_read"], hbm_write_bytes=c["hbm_write"], hbm_delivered_bytes=c["delivered"],
-        barriers=c["barriers"])
+        barriers=c["barriers"], stream_passes=c.get("stream_passes", np.ones(n)))
 
 
 def _seconds(chip: Chip, c: dict[str, np.ndarray]) -> np.ndarray:
@@ -212,7 +212,8 @@ def stream_plan(op: Operator, chip: Chip, budget_bytes_per_core: float, pinned_w
         return NoFit(float(c["mem"].min()), budget_bytes_per_core)
     rep_f = np.repeat(spatial, len(grid), axis=0)
     rep_p = np.tile(grid, (len(spatial), 1))
-    cp = cost_plans(op, chip, rep_f, pinned_weights, rep_p)
+    cp = double_buffered(cost_plans(op, chip, rep_f, pinned_weights, rep_p), rep_p)
+    rep_f, rep_p = np.concatenate([rep_f, rep_f]), np.concatenate([rep_p, rep_p])
     ok = cp["mem"] <= budget_bytes_per_core
     if not ok.any():
         return NoFit(float(min(cp["mem"].min(), c["mem"].min())), budget_bytes_per_core)
@@ -227,6 +228,17 @@ def stream_plan(op: Operator, chip: Chip, budget_bytes_per_core: float, pinned_w
         compute_cycles=float(cp["cycles"][i]), noc_bytes=noc, noc_max_core_bytes=float(cp["max_core"][i]),
         chip_link_bytes=noc * cross_chip_fraction(chip), hbm_read_bytes=float(cp["hbm_read"][i]),
         hbm_write_bytes=float(cp["hbm_write"][i]), hbm_delivered_bytes=float(cp["delivered"][i]),
-        barriers=int(cp["barriers"][i]),
+        barriers=int(cp["barriers"][i]), stream_passes=int(cp["stream_passes"][i]),
     )
     return PlanChoice(plan, work, float(s[i]))
+
+
+def double_buffered(c: dict[str, np.ndarray], passes: np.ndarray) -> dict[str, np.ndarray]:
+    """The costed multi-pass plans ``c`` (rows of ``passes``) followed by the same plans double-buffered: a
+    second buffer for every tensor of a pass (twice the SRAM), so that pass i+1's data streams from HBM and
+    pass i-1's output drains while pass i computes (``OpWork.stream_passes``; the time rule is
+    cost/op_time.ExecTime.body_s). The compiler keeps whichever is fastest in the budget; at equal time the
+    single buffer wins on memory."""
+    single = {**c, "stream_passes": np.ones(len(passes))}
+    double = {**c, "mem": 2.0 * c["mem"], "stream_passes": passes.prod(axis=1).astype(np.float64)}
+    return {k: np.concatenate([single[k], double[k]]) for k in single}

@@ -88,12 +88,24 @@ class SystolicCore(CoreModel):
 
     Each k x n weight tile is loaded and m rows stream through it, plus rows + cols cycles of fill and drain.
     Partial tiles waste the unused rows/cols (tile quantization).
+
+    With ``cores.weight_double_buffer`` the array holds a second set of weight registers: tile i+1 is shifted
+    in (``matrix_rows`` cycles, one row of weights per cycle) while the m rows of tile i stream, and the rows
+    of consecutive tiles follow each other without draining the pipeline. A tile then costs
+    max(m, matrix_rows) cycles, and the operator pays one fill and drain (rows + cols) and the first tile's
+    load (rows) once. This is AWS NeuronCore-v2's TensorE ("background LoadStationary": the next stationary
+    tensor loads in parallel with the computation on the current one; aws-neuron-sdk
+    nki/about/trainium_inferentia2_arch.rst @db1586c3, Tensor Engine, Performance Consideration). Its "fast
+    LoadStationary" (up to 4x faster than streaming) is not modelled: a load of ``matrix_rows`` cycles is the
+    conservative figure, and only decides anything when m < matrix_rows.
     """
 
     def matrix_cycles(self, op, sub):
         rows, cols = self.core.matrix_rows, self.core.matrix_cols
         batch, m, n, k = matmul_shape(op, sub)
         tiles = batch * np.ceil(k / rows) * np.ceil(n / cols)
+        if self.core.weight_double_buffer:
+            return tiles * np.maximum(m, rows) + (2 * rows + cols)
         return tiles * (m + rows + cols)
 
 

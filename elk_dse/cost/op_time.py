@@ -30,12 +30,20 @@ class ExecTime:
     sync_s: np.ndarray | float
     overlap: np.ndarray | bool
     steps: np.ndarray | float
+    stream_s: np.ndarray | float = 0.0  # HBM time of the passes streamed during execution (after the first)
+    stream_passes: np.ndarray | float = 1.0
 
     @property
     def body_s(self):
+        """The compute-shift body; with ``stream_passes`` P > 1 the HBM streaming of passes 2..P runs beside
+        the body of passes 1..P-1 (double buffering), and the last pass's body follows its data:
+        max(body x (P-1)/P, stream) + body / P. Never below the body, nor below the streamed bytes' time."""
         c, s = np.asarray(self.compute_s), np.asarray(self.shift_s)
         overlapped = np.maximum(c, s) + np.minimum(c, s) / np.maximum(np.asarray(self.steps), 1)
-        return np.where(self.overlap, overlapped, c + s)
+        body = np.where(self.overlap, overlapped, c + s)
+        p = np.maximum(np.asarray(self.stream_passes, dtype=np.float64), 1.0)
+        streamed = np.maximum(body * (p - 1) / p, np.asarray(self.stream_s)) + body / p
+        return np.where(p > 1, streamed, body)
 
     @property
     def total_s(self):
@@ -51,10 +59,24 @@ def exec_time(chip: Chip, work) -> ExecTime:
     sync_s = op_sync_time_s(chip, work.barriers)  # barriers + dispatch
     warm_s = shift_time_s(chip, work.warm_bytes, work.warm_core_bytes, work.warm_link_bytes, work.warm_cross_bytes,
                           np.ones_like(np.asarray(work.steps)), work.warm_maxlink_bytes)
-    return ExecTime(compute_s, shift_s, noc_s, warm_s, sync_s, np.asarray(work.overlap), np.asarray(work.steps))
+    passes = stream_passes(work)
+    stream_s = _hbm_all_s(chip, work) * (passes - 1) / passes
+    return ExecTime(compute_s, shift_s, noc_s, warm_s, sync_s, np.asarray(work.overlap), np.asarray(work.steps),
+                    stream_s, passes)
+
+
+def stream_passes(work) -> np.ndarray:
+    """``work.stream_passes`` as floats >= 1 (1 where absent: candidate tables that never stream)."""
+    return np.maximum(np.asarray(getattr(work, "stream_passes", 1), dtype=np.float64), 1.0)
+
+
+def _hbm_all_s(chip: Chip, work):
+    return hbm_time_s(chip, np.asarray(work.hbm_read_bytes) + np.asarray(work.hbm_write_bytes),
+                      work.hbm_delivered_bytes)
 
 
 def load_time_s(chip: Chip, work):
-    """Seconds of an operator's HBM phase (reads and writes share the interface)."""
-    return hbm_time_s(chip, np.asarray(work.hbm_read_bytes) + np.asarray(work.hbm_write_bytes),
-                      work.hbm_delivered_bytes)
+    """Seconds of an operator's HBM phase (reads and writes share the interface): all of its HBM traffic, or
+    the first pass's share of a plan streamed in ``stream_passes`` double-buffered passes (the transfer time
+    is linear in the bytes, so the share of the time is the share of the bytes)."""
+    return _hbm_all_s(chip, work) / stream_passes(work)

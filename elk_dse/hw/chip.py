@@ -71,6 +71,9 @@ class CoreSpec:
     (fp16/bf16), times ``format_speedup`` for narrower formats; the vector unit ``vector_lanes`` FLOP per cycle.
     ``op_overhead_cycles`` is paid once per operator step. ``die_cores``: cores on the die (harvested or
     reserved ones included; None = ``count``): a compute grid can use at most that many.
+    ``weight_double_buffer`` (systolic core model): the array holds a second set of weight registers, so the
+    next weight tile loads while rows stream through the current one (AWS NeuronCore-v2's "background
+    LoadStationary"); without it every tile's load, fill and drain is exposed (cost/core_models.py).
     """
 
     count: int
@@ -84,6 +87,7 @@ class CoreSpec:
     overlap_compute_comm: bool = True
     format_speedup: FormatSpeedup = field(default_factory=FormatSpeedup)
     die_cores: int | None = None
+    weight_double_buffer: bool = False
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 4_000_000)  # a wafer-scale engine has ~10^6 cores
@@ -258,6 +262,7 @@ class OverheadSpec:
     of all cores (all chips) between repeated layers, microseconds per layer instance.
     ``collective_startup_us``: fixed cost of starting one collective across chips (handshakes, semaphores,
     kernel launch on every chip), microseconds per collective (cost/collectives.py).
+    A software stack (hw/stack.py, ``stack=<name>``) adds its own values to these.
     """
 
     dispatch_us_per_op: float = 0.0
@@ -296,9 +301,14 @@ class Chip:
     description: str = ""
     process: str = "n7"
     energy: EnergySpec = field(default_factory=EnergySpec)  # per-action energy overrides (hw/energy.py)
+    default_stack: str = ""  # the software stack (conf/stack/<name>.yaml) run when none is chosen; "" = none
 
     def __post_init__(self) -> None:
         in_range("clock_ghz", self.clock_ghz, 1e-3, 100.0)
+        if self.default_stack:
+            from elk_dse.hw.stack import check_stack_name
+
+            check_stack_name(self.default_stack, "default_stack")
         total = self.cores.count * self.chips.count
         if total > MAX_SYSTEM_CORES:
             raise ConfigError("chips.count", self.chips.count, f"{self.cores.count:,} cores x {self.chips.count:,} "

@@ -104,6 +104,11 @@ def _low_utilisation_reason(row: Mapping[str, Any], config: Mapping[str, Any]) -
     if phase != "decode" or not isinstance(batch, int | float):
         return " (small or padded matmul tiles)"
     m = int(batch)
+    double = _lookup(config, row, "chip.cores.weight_double_buffer")
+    if core_model in (None, "systolic") and isinstance(rows, int | float) and double is not None and bool(double):
+        ideal = m / max(m, float(rows))  # issue 17: the next tile loads while this one streams
+        return (f" (decode at batch {m}: {m} row{'s' if m != 1 else ''} per weight tile, so a {int(rows)}-row "
+                f"systolic unit with double-buffered weights is busy at most m/max(m, rows) = {ideal:.1%})")
     if core_model in (None, "systolic") and isinstance(rows, int | float) and isinstance(cols, int | float):
         ideal = m / (m + float(rows) + float(cols))
         return (f" (decode at batch {m}: {m} row{'s' if m != 1 else ''} per weight tile, so a {int(rows)}x{int(cols)} "

@@ -692,6 +692,7 @@ def _write_provenance(settings: SweepSettings, started: bool, **extra: Any) -> N
                        for o in settings.space.objectives],
         "params": [k for k, _ in settings.space.params],
         "chip": settings.base["chip"].get("name", ""), "model": settings.base["model"].get("name", ""),
+        "stack": (settings.base.get("stack") or {}).get("name", ""),  # issue 17: the software stack
         "fingerprint": fingerprint(settings.record), "fingerprint_record": settings.record,
     })
     if started:

@@ -19,6 +19,7 @@ from elk_dse.conventions import conventions
 from elk_dse.errors import ElkError
 from elk_dse.evaluate import METRICS, DesignPoint, evaluate
 from elk_dse.hw.chip import chip_from_dict
+from elk_dse.hw.stack import stack_from_dict
 from elk_dse.models import ModelConfig
 from elk_dse.schema import build
 from elk_dse.search.space import apply_params
@@ -47,13 +48,15 @@ def config_hash(design: dict[str, Any]) -> str:
 
 
 def design_point(design: dict[str, Any]) -> DesignPoint:
-    """Validate a plain design dict {chip, model, scheduler, sim} into a DesignPoint (ConfigError if bad)."""
+    """Validate a plain design dict {chip, model, scheduler, sim[, stack]} into a DesignPoint (ConfigError if
+    bad). Without ``stack`` the point runs the chip's ``default_stack`` (hw/stack.py)."""
     return DesignPoint(
         chip=chip_from_dict(design["chip"], "chip"),
         model=build(ModelConfig, design["model"], "model"),
         scheduler=build(SchedulerConfig, design["scheduler"], "scheduler"),
         sim=build(SimConfig, design["sim"], "sim") if isinstance(design["sim"], dict) else SimConfig(design["sim"]),
         conventions=conventions(design.get("conventions", "default")).name,
+        stack=stack_from_dict(design["stack"]) if design.get("stack") is not None else None,
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from elk_dse.cost.collectives import collectives_time_s
 from elk_dse.cost.network import hbm_network_time_s, layer_starts, layer_sync_time_s
-from elk_dse.cost.op_time import exec_time, load_time_s
+from elk_dse.cost.op_time import exec_time, load_time_s, stream_passes
 from elk_dse.cost.timeline import asap_timeline
 from elk_dse.program import OpWork, Program
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
@@ -58,8 +58,11 @@ class AnalyticSimulator(Simulator):
         # Contention: HBM data crossing the network while an operator runs competes with that operator's own
         # network use. Stretch an operator whose network demand (its own plus its share of overlapping loads)
         # exceeds its execution time, then re-time once.
-        load_net = np.asarray(hbm_network_time_s(chip, work.hbm_delivered_bytes), dtype=np.float64)
-        own_net = np.broadcast_to(ex.noc_s + ex.shift_s + ex.warm_s, n)
+        # A streamed plan's load phase delivers its first pass; the other passes cross the network while it runs.
+        passes = np.broadcast_to(stream_passes(work), n)
+        deliver_net = np.asarray(hbm_network_time_s(chip, work.hbm_delivered_bytes), dtype=np.float64)
+        load_net = deliver_net / passes
+        own_net = np.broadcast_to(ex.noc_s + ex.shift_s + ex.warm_s, n) + deliver_net * (passes - 1) / passes
         stretch = np.zeros(n)
         dur = np.maximum(load_end - load_start, 1e-30)
         for i in range(n):
@@ -72,10 +75,12 @@ class AnalyticSimulator(Simulator):
             exec_s = exec_s + stretch
             noc_s = noc_s + stretch
             load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order)
+        stream_s = np.broadcast_to(ex.stream_s, n)
         timings = tuple(
             OpTiming(i, float(load_start[i]), float(load_end[i]), float(start[i]), float(end[i]), float(load_s[i]),
-                     float(compute_s[i]), float(noc_s[i]), float(sync_s[i]))
+                     float(compute_s[i]), float(noc_s[i]), float(sync_s[i]), float(stream_s[i]))
             for i in range(n))
-        busy = {"compute": float(compute_s.sum()), "noc": float(noc_s.sum()), "hbm": float(load_s.sum()),
+        busy = {"compute": float(compute_s.sum()), "noc": float(noc_s.sum()),
+                "hbm": float(load_s.sum() + stream_s.sum()),
                 "sync": float(sync_s.sum())}
         return SimResult(float(end.max()), timings, busy)

@@ -29,6 +29,7 @@ class OpTiming:
     compute_s: float
     noc_s: float
     sync_s: float
+    stream_s: float = 0.0  # HBM streaming during the execution (double-buffered multi-pass plans), seconds
 
 
 @dataclass(frozen=True)

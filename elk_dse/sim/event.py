@@ -80,7 +80,8 @@ class OpRun:
     pending: int = 0
     start_s: float = float("nan")
     end_s: float = float("nan")
-    parts: dict[str, float] = field(default_factory=lambda: {"compute": 0.0, "noc": 0.0, "sync": 0.0})
+    parts: dict[str, float] = field(default_factory=lambda: {"compute": 0.0, "noc": 0.0, "sync": 0.0,
+                                                             "stream": 0.0})
 
 
 class Patterns:
@@ -213,8 +214,18 @@ class EventSimulator(Simulator):
             tail = noc_latency_s(chip) + (chip_link_latency_s(chip) if cross else 0.0)
             stages.append([Job(f"{op.name}.noc", "noc", *_scale_merge(parts), tail_s=tail)])
         compute_s = w.compute_cycles / chip.clock_hz
-        compute = Job(f"{op.name}.compute", "compute", np.arange(cores, dtype=np.int64), np.full(cores, compute_s))
         shifts = [(pat.ring(s, n, cores), b) for kind, s, n, b in w.rings if kind == "shift"]
+        passes = max(int(w.stream_passes), 1)
+        if passes > 1:
+            # A double-buffered multi-pass plan (cost/op_time.ExecTime.body_s): passes 2..P stream from HBM
+            # beside the compute of passes 1..P-1, then the last pass computes.
+            if shifts:
+                raise ValueError(f"{op.name}: a streamed plan has no compute-shift rings")
+            early = Job(f"{op.name}.compute", "compute", np.arange(cores, dtype=np.int64),
+                        np.full(cores, compute_s * (passes - 1) / passes))
+            stages.append([early, self._hbm_job(op, pat, (passes - 1) / passes, f"{op.name}.stream")])
+            compute_s = compute_s / passes
+        compute = Job(f"{op.name}.compute", "compute", np.arange(cores, dtype=np.int64), np.full(cores, compute_s))
         body = [compute]
         if shifts:
             tail = float(shift_latency_s(chip, w.shift_bytes, w.shift_link_bytes, w.steps))
@@ -236,13 +247,20 @@ class EventSimulator(Simulator):
         return stages
 
     def _load_job(self, op: ProgramOp, pat: Patterns) -> Job | None:
+        """The load phase: all HBM traffic, or the first pass's share of a streamed plan."""
+        w = op.work
+        if w.hbm_read_bytes + w.hbm_write_bytes <= 0 and w.hbm_delivered_bytes <= 0:
+            return None
+        return self._hbm_job(op, pat, 1.0 / max(int(w.stream_passes), 1), f"{op.name}.load")
+
+    @staticmethod
+    def _hbm_job(op: ProgramOp, pat: Patterns, share: float, name: str) -> Job:
+        """``share`` of the operator's HBM traffic, through the channels and over the routes to its cores."""
         w = op.work
         hbm = w.hbm_read_bytes + w.hbm_write_bytes
-        if hbm <= 0 and w.hbm_delivered_bytes <= 0:
-            return None
         (lid, lam), (cid, cam) = pat.load(op.plan.cores_used)
-        ids, amounts = _merge([(lid, lam * w.hbm_delivered_bytes), (cid, cam * hbm)])
-        return Job(f"{op.name}.load", "hbm", ids, amounts)
+        ids, amounts = _merge([(lid, lam * w.hbm_delivered_bytes * share), (cid, cam * hbm * share)])
+        return Job(name, "hbm", ids, amounts)
 
     # ---- engine ----------------------------------------------------------------------------------
     def check(self, chip) -> None:  # type: ignore[no-untyped-def]
@@ -378,7 +396,7 @@ class EventSimulator(Simulator):
         for i, run in enumerate(runs):
             timings.append(OpTiming(i, float(load_start[i]), float(load_end[i]), float(run.start_s), float(run.end_s),
                                     float(load_end[i] - load_start[i]), run.parts["compute"], run.parts["noc"],
-                                    run.parts["sync"]))
+                                    run.parts["sync"], run.parts["stream"]))
         classes = {}
         for k, name in enumerate(EVENT_CLASSES):
             sel = res.kind == k
@@ -389,7 +407,8 @@ class EventSimulator(Simulator):
         hbm_sel = res.kind == 3
         self.stats = {"events": events, "resources": res.size, "mode": mode,
                       "hbm_bytes": float(sum(job.amounts[np.isin(job.ids, np.flatnonzero(hbm_sel))].sum()
-                                             for job in loads if job is not None)),
+                                             for job in [*loads, *(j for r in runs for st in r.stages for j in st
+                                                                   if j.track == "hbm")] if job is not None)),
                       "compute_core_s": float(sum(j.amounts.sum() for r in runs for st in r.stages for j in st
                                                   if j.track == "compute")),
                       **{f"busy_mean_s.{k}": v[0] for k, v in classes.items()},
@@ -410,7 +429,7 @@ class EventSimulator(Simulator):
                 rule.end_load(i, now)
                 continue
             run = runs[i]
-            part = {"compute": "compute", "noc": "noc", "sync": "sync"}.get(job.track, "noc")
+            part = {"compute": "compute", "noc": "noc", "sync": "sync", "hbm": "stream"}.get(job.track, "noc")
             run.parts[part] += now - job.start_s
             run.pending -= 1
             if run.pending == 0:

@@ -1,10 +1,12 @@
 """The validation suite: published measurements of shipping chips, the declared calibration, and predictions.
 
-``points.yaml`` (this package) lists every point with its chip, workload, schedule, measured value and
-source. Calibration fits the parameters named there (per-operator dispatch and the achievable DRAM fraction)
-on the points whose role is ``calibration`` and on nothing else; the fitted values are then applied to every
-chip that shares the software stack (``calibration.shared_by``) and every point is predicted. Held-out points
-never influence a parameter: :func:`fit` only ever sees the calibration points.
+``points.yaml`` (this package) lists every point with its chip, workload, schedule, software stack, measured
+value and source. Calibration is per software stack (issue 17, docs/stacks.md): a stack profile
+(``conf/stack/<name>.yaml``) names its calibration points and the parameters fitted on them (per-operator
+dispatch, the achievable DRAM fraction); each stack's parameters are fitted on the points whose role is
+``calibration`` and whose ``stack`` is that stack, and on nothing else. Stacks without calibration points keep
+their profile's shipped values. Held-out points never influence a parameter: :func:`fit` only ever sees one
+stack's calibration points.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.errors import ConfigError
 from elk_dse.evaluate import DesignPoint, evaluate
 from elk_dse.hw.chip import chip_from_dict
+from elk_dse.hw.stack import NONE, StackProfile, check_stack_name, load_stack, stack_names
 from elk_dse.models import model_config_from_dict
 
 METRICS = ("tokens_per_s_per_user", "latency_ms")
@@ -33,7 +36,8 @@ DISPATCH_RANGE_US = (0.0, 200.0)
 
 @dataclass(frozen=True)
 class Point:
-    """One published measurement: where it ran, what ran, the value and where it was published."""
+    """One published measurement: where it ran (chip and software stack), what ran, the value and where it
+    was published. ``stack``: the point's ``stack:`` in points.yaml, else the chip's ``default_stack``."""
 
     id: str
     role: str
@@ -45,15 +49,25 @@ class Point:
     source: str
     conditions: str
     chip_overrides: dict[str, Any]
+    stack: str = NONE
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """The fitted parameters (physical units) and the calibration points' residual errors (fractions)."""
+    """One stack's fitted parameters (physical units) and its calibration points' residual errors (fractions).
+    A parameter the stack does not fit keeps its shipped value here."""
 
+    stack: str
     dispatch_us_per_op: float
     hbm_efficiency: float
     errors: tuple[float, ...]
+    fitted: tuple[str, ...] = ()
+    points: tuple[str, ...] = ()
+
+    def profile(self) -> StackProfile:
+        """The stack's shipped profile with the fitted values."""
+        return load_stack(self.stack).with_values(dispatch_us_per_op=self.dispatch_us_per_op,
+                                                  dram_efficiency=self.hbm_efficiency)
 
 
 @dataclass(frozen=True)
@@ -77,12 +91,33 @@ def points(suite: dict[str, Any] | None = None) -> list[Point]:
     suite = suite or load_suite()
     out = []
     for raw in suite["points"]:
+        stack = str(raw.get("stack") or chip_data(raw["chip"]).get("default_stack") or NONE)
         p = Point(raw["id"], raw["role"], raw["chip"], dict(raw["model"]), raw.get("scheduler", "elk_full"),
                   raw["metric"], float(raw["measured"]), raw["source"], " ".join(str(raw["conditions"]).split()),
-                  dict(raw.get("chip_overrides", {})))
+                  dict(raw.get("chip_overrides", {})), stack)
         if p.role not in ROLES or p.metric not in METRICS or p.source not in suite["sources"]:
             raise ConfigError(f"validation point {p.id}", raw, "role, metric and source must be known")
+        check_stack_name(p.stack, f"validation point {p.id}: stack")
         out.append(p)
+    return out
+
+
+def calibration_sets(all_points: Sequence[Point]) -> dict[str, list[Point]]:
+    """{stack: its calibration points} for every shipped stack that fits parameters. The stack profile's
+    declared points (``calibration.points``) must be exactly the points.yaml points of role calibration that
+    name the stack (ConfigError otherwise), so neither file can add a calibration point behind the other."""
+    by_id = {p.id: p for p in all_points}
+    out: dict[str, list[Point]] = {}
+    for name in stack_names():
+        profile = load_stack(name)
+        declared = set(profile.calibration.points)
+        marked = {p.id for p in all_points if p.role == "calibration" and p.stack == name}
+        if declared != marked:
+            odd = sorted(declared ^ marked)[0]
+            raise ConfigError(f"stack {name}: calibration.points", odd, "a stack's calibration points are the "
+                              "points.yaml points with role calibration and that stack, and only those")
+        if profile.calibration.fit:
+            out[name] = [by_id[i] for i in profile.calibration.points]
     return out
 
 
@@ -98,24 +133,20 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def predict(point: Point, dispatch_us: float | None = None, efficiency: float | None = None,
-            shared_by: Sequence[str] = ()) -> float:
-    """The predicted value of ``point``'s metric; ``dispatch_us`` / ``efficiency`` replace the chip's values
-    when the chip is in ``shared_by`` (None: keep the description's). NaN when the design is infeasible."""
+def predict(point: Point, stack: StackProfile | None = None) -> float:
+    """The predicted value of ``point``'s metric on its chip running ``stack`` (None: the point's stack as
+    shipped). NaN when the design is infeasible."""
     data = _merge(chip_data(point.chip), point.chip_overrides)
-    if point.chip in shared_by:
-        if dispatch_us is not None:
-            data["overheads"] = {**data.get("overheads", {}), "dispatch_us_per_op": dispatch_us}
-        if efficiency is not None:
-            data["hbm"] = {**data["hbm"], "efficiency": efficiency}
+    stack = stack if stack is not None else load_stack(point.stack)
     cfg = model_config_from_dict({"phase": "decode", **point.model})
-    result = evaluate(DesignPoint(chip_from_dict(data), cfg, SchedulerConfig(name=point.scheduler)),
+    result = evaluate(DesignPoint(chip_from_dict(data), cfg, SchedulerConfig(name=point.scheduler), stack=stack),
                       include_ops=False)
     if not result["feasible"]:
         return math.nan
     latency = result["latency_s"]
     # Physics first: a prediction below the roofline would be a bug in the models, never a result.
-    assert latency >= result["roofline_latency_s"] * (1 - 1e-9), f"{point.id}: latency below the roofline"
+    if latency < result["roofline_latency_s"] * (1 - 1e-9):
+        raise RuntimeError(f"{point.id}: latency {latency} below the roofline {result['roofline_latency_s']}")
     # One decode step produces one token for every user: tokens/s/user = 1 / step latency.
     return 1.0 / latency if point.metric == "tokens_per_s_per_user" else latency * 1e3
 
@@ -138,45 +169,60 @@ def _golden(f: Callable[[float], float], lo: float, hi: float, iters: int = 18) 
     return (a + b) / 2
 
 
-def fit(calibration_points: Sequence[Point], shared_by: Sequence[str]) -> Calibration:
-    """Fit dispatch (us per operator) and DRAM efficiency to minimise the squared log errors of the
-    calibration points: a grid over efficiency (step 0.01 in EFFICIENCY_RANGE), golden-section over dispatch.
+def fit(calibration_points: Sequence[Point], profile: StackProfile) -> Calibration:
+    """Fit ``profile``'s parameters named in ``calibration.fit`` to minimise the squared log errors of its
+    calibration points: a grid over the DRAM efficiency (step 0.01 in EFFICIENCY_RANGE) if it is fitted,
+    golden-section over the dispatch (in DISPATCH_RANGE_US) if it is fitted; the others keep their values.
 
-    Only ``calibration_points`` are evaluated; raises ValueError if any is not a calibration point."""
-    if not calibration_points or any(p.role != "calibration" for p in calibration_points):
-        raise ValueError("fit() takes calibration points only")
+    Only ``calibration_points`` are evaluated; raises ValueError if any is not a calibration point of this
+    stack."""
+    if not calibration_points or any(p.role != "calibration" or p.stack != profile.name
+                                      for p in calibration_points):
+        raise ValueError(f"fit() takes calibration points of stack {profile.name} only")
+    fitted = profile.calibration.fit
 
     def loss(d: float, e: float) -> float:
-        return sum(math.log(predict(p, d, e, shared_by) / p.measured) ** 2 for p in calibration_points)
+        stack = profile.with_values(dispatch_us_per_op=d, dram_efficiency=e)
+        return sum(math.log(predict(p, stack) / p.measured) ** 2 for p in calibration_points)
 
-    best = (math.inf, 0.0, 1.0)
+    def best_dispatch(e: float) -> float:
+        if "dispatch_us_per_op" not in fitted:
+            return profile.dispatch_us_per_op
+        return _golden(functools.partial(loss, e=e), *DISPATCH_RANGE_US)
+
     lo, hi = EFFICIENCY_RANGE
-    for i in range(round((hi - lo) / 0.01) + 1):
-        e = round(lo + 0.01 * i, 2)
-        d = _golden(functools.partial(loss, e=e), *DISPATCH_RANGE_US)
+    grid = ([round(lo + 0.01 * i, 2) for i in range(round((hi - lo) / 0.01) + 1)]
+            if "dram_efficiency" in fitted else [profile.dram_efficiency])
+    best = (math.inf, profile.dispatch_us_per_op, profile.dram_efficiency)
+    for e in grid:
+        d = best_dispatch(e)
         value = loss(d, e)
         if value < best[0]:
             best = (value, d, e)
     _, d, e = best
-    errors = tuple(predict(p, d, e, shared_by) / p.measured - 1 for p in calibration_points)
-    return Calibration(round(d, 2), e, errors)
+    d = round(d, 2)
+    stack = profile.with_values(dispatch_us_per_op=d, dram_efficiency=e)
+    errors = tuple(predict(p, stack) / p.measured - 1 for p in calibration_points)
+    return Calibration(profile.name, d, e, errors, tuple(fitted), tuple(p.id for p in calibration_points))
 
 
-def run(selected: Sequence[str] = (), calibrate: bool = True) -> tuple[list[Row], Calibration | None]:
-    """Predict every point (or those whose id is in ``selected``). With ``calibrate`` the overheads are
-    first fitted on the calibration points; without, the chip descriptions' values are used as shipped."""
+def run(selected: Sequence[str] = (), calibrate: bool = True) -> tuple[list[Row], list[Calibration]]:
+    """Predict every point (or those whose id is in ``selected``). With ``calibrate`` each stack that declares
+    calibration points is first fitted on its own calibration points; without, every stack's profile is used
+    as shipped."""
     suite = load_suite()
-    shared = tuple(suite["calibration"]["shared_by"])
     all_points = points(suite)
     unknown = set(selected) - {p.id for p in all_points}
     if unknown:
         raise ConfigError("points", sorted(unknown)[0], "one of " + ", ".join(p.id for p in all_points))
-    cal = fit([p for p in all_points if p.role == "calibration"], shared) if calibrate else None
+    sets = calibration_sets(all_points)
+    cals = [fit(pts, load_stack(name)) for name, pts in sets.items()] if calibrate else []
+    profiles = {c.stack: c.profile() for c in cals}
     rows = []
     for p in all_points:
         if selected and p.id not in selected:
             continue
-        value = predict(p, cal.dispatch_us_per_op if cal else None, cal.hbm_efficiency if cal else None, shared)
+        value = predict(p, profiles.get(p.stack))
         note = "" if math.isfinite(value) else "infeasible on the modelled chip"
         rows.append(Row(p, value, value / p.measured - 1 if math.isfinite(value) else math.nan, note))
-    return rows, cal
+    return rows, cals

@@ -11,7 +11,7 @@ from typing import Any
 
 from elk_dse.validation.suite import Calibration, Row
 
-COLUMNS = ("point", "chip", "conditions", "measured", "predicted", "error", "role", "source")
+COLUMNS = ("point", "chip", "stack", "conditions", "measured", "predicted", "error", "role", "source")
 START, END = "<!-- validation-table:start -->", "<!-- validation-table:end -->"
 UNITS = {"tokens_per_s_per_user": "t/s/u", "latency_ms": "ms"}
 
@@ -23,26 +23,28 @@ def summary(rows: Sequence[Row]) -> dict[str, float]:
             "max_abs_error": max(held) if held else math.nan}
 
 
-def markdown(rows: Sequence[Row], sources: dict[str, Any], cal: Calibration | None, figure: str | None = None) -> str:
-    """The table, its summary line and the sources, as Markdown; ``figure``: a relative path to the error
-    chart (validation/plot.py), shown above the table."""
+def markdown(rows: Sequence[Row], sources: dict[str, Any], cals: Sequence[Calibration] = (),
+             figure: str | None = None) -> str:
+    """The table, its summary line, one line per calibrated stack and the sources, as Markdown; ``figure``: a
+    relative path to the error chart (validation/plot.py), shown above the table."""
     lines = [f"![prediction error per point]({figure})", ""] if figure else []
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
         p, unit = r.point, UNITS[r.point.metric]
         err = f"{r.error:+.1%}" if math.isfinite(r.error) else r.note
         pred = f"{r.predicted:.3g} {unit}" if math.isfinite(r.predicted) else "-"
-        lines.append(f"| {p.id} | {p.chip} | {p.conditions} | {p.measured:g} {unit} | {pred} | {err} | {p.role} "
-                     f"| {p.source} |")
+        lines.append(f"| {p.id} | {p.chip} | {p.stack} | {p.conditions} | {p.measured:g} {unit} | {pred} | {err} "
+                     f"| {p.role} | {p.source} |")
     s = summary(rows)
     lines.append("")
     if s["held_out"]:
         lines.append(f"Held-out points: {int(s['held_out'])}; median |error| {s['median_abs_error']:.1%}, "
                      f"max |error| {s['max_abs_error']:.1%}.")
-    if cal is not None:
+    for cal in cals:
         errs = ", ".join(f"{e:+.1%}" for e in cal.errors)
-        lines.append(f"Calibration (fitted on the calibration points only): dispatch {cal.dispatch_us_per_op:.2f} us "
-                     f"per operator, DRAM efficiency {cal.hbm_efficiency:.2f}; calibration residuals {errs}.")
+        lines.append(f"Calibration of stack `{cal.stack}` (fitted {', '.join(cal.fitted)} on its "
+                     f"{len(cal.points)} calibration points only): dispatch {cal.dispatch_us_per_op:.2f} us per "
+                     f"operator, DRAM efficiency {cal.hbm_efficiency:.2f}; calibration residuals {errs}.")
     lines.append("")
     lines.append("Sources: " + "; ".join(
         f"`{k}` = {v['repo']} `{v['path']}` @ {v['commit'][:12]} (read {v['read']})" for k, v in sources.items()))

@@ -1,0 +1,182 @@
+"""Software-stack profiles: what the software running a chip costs, separate from the silicon (issue 17).
+
+A profile (``conf/stack/<name>.yaml``, chosen with ``stack=<name>``; default: the chip's ``default_stack``,
+else ``none``) holds the fixed costs a software stack adds on top of the silicon, each with its source:
+
+- ``dispatch_us_per_op``: launching one operator instance (host or firmware command processing, kernel start
+  and completion signalling), microseconds;
+- ``sync_us_per_layer``: one synchronization of all cores between repeated layers, microseconds per layer
+  instance;
+- ``chip_sync_us_per_layer``: a cross-chip synchronization per layer instance, paid only on systems of more than
+  one chip whose operators are partitioned over all cores of all chips (``chips.parallelism`` all_core, today's
+  compiler): it stands in for the collectives a tensor-parallel stack runs per layer. Where the compiler
+  places the collectives itself (another parallelism), their startups are ``collective_startup_us`` instead;
+- ``collective_startup_us``: the fixed cost of one collective (all-reduce, all-gather, ...), microseconds;
+- ``dram_efficiency``: the fraction of the DRAM bandwidth the stack's kernels achieve.
+
+Applying a profile to a chip (:func:`apply_stack`) *adds* its times to the chip's own ``overheads`` (silicon
+or firmware costs a description may carry) and *multiplies* ``hbm.efficiency`` by ``dram_efficiency``, so a
+chip override and a stack never silently replace each other. ``calibration`` names the profile's declared
+calibration points (``role: calibration`` in ``validation/points.yaml``) and the parameters fitted on them
+(docs/stacks.md, docs/validation.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.resources
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from elk_dse.errors import ConfigError, nearest
+from elk_dse.hw.chip import Chip
+from elk_dse.schema import build, in_range
+
+FITTABLE = ("dispatch_us_per_op", "dram_efficiency")  # what validation/suite.py can fit on calibration points
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class StackSources:
+    """Where each value of a profile comes from (a document with its commit, a fit, or an assumption)."""
+
+    dispatch_us_per_op: str
+    sync_us_per_layer: str
+    chip_sync_us_per_layer: str
+    collective_startup_us: str
+    dram_efficiency: str
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if not getattr(self, f.name).strip():
+                raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
+                                  "fit on named calibration points, or 'assumption: ...')")
+
+
+@dataclass(frozen=True)
+class StackCalibration:
+    """The profile's declared calibration points (ids in validation/points.yaml) and the parameters fitted on
+    them (a subset of ``dispatch_us_per_op``, ``dram_efficiency``); empty: the shipped values are used as is."""
+
+    points: tuple[str, ...] = ()
+    fit: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in self.fit:
+            if name not in FITTABLE:
+                raise ConfigError("fit", name, "one of " + ", ".join(FITTABLE) + nearest(name, FITTABLE))
+        if len(set(self.fit)) != len(self.fit) or len(set(self.points)) != len(self.points):
+            raise ConfigError("fit", list(self.fit), "each parameter and point at most once")
+        if self.fit and not self.points:
+            raise ConfigError("fit", list(self.fit), "fitted parameters need calibration points (points: [...])")
+
+
+@dataclass(frozen=True)
+class StackProfile:
+    """A software stack's fixed costs (physical units in the names) with their sources; see the module doc."""
+
+    name: str
+    sources: StackSources
+    description: str = ""
+    dispatch_us_per_op: float = 0.0
+    sync_us_per_layer: float = 0.0
+    chip_sync_us_per_layer: float = 0.0
+    collective_startup_us: float = 0.0
+    dram_efficiency: float = 1.0
+    calibration: StackCalibration = field(default_factory=StackCalibration)
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ConfigError("name", self.name, "a stack name is a word of letters, digits and _")
+        for name in ("dispatch_us_per_op", "sync_us_per_layer", "chip_sync_us_per_layer", "collective_startup_us"):
+            in_range(name, getattr(self, name), 0.0, 1e6)
+        if not 0.05 <= self.dram_efficiency <= 1.0:
+            raise ConfigError("dram_efficiency", self.dram_efficiency,
+                              "the achievable fraction of the DRAM peak, in [0.05, 1]")
+
+    def with_values(self, **values: float) -> StackProfile:
+        """This profile with some numeric values replaced (the calibration fit's candidates), validated again."""
+        unknown = set(values) - {"dispatch_us_per_op", "sync_us_per_layer", "chip_sync_us_per_layer",
+                                 "collective_startup_us", "dram_efficiency"}
+        if unknown:
+            raise ValueError(f"not a numeric value of a stack profile: {sorted(unknown)}")
+        return dataclasses.replace(self, **values)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as plain data (the JSON output and sweep.json name the stack and its values)."""
+        return dataclasses.asdict(self)
+
+
+def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
+    """Build and validate a profile from a mapping; ConfigError (one line) naming the field."""
+    return build(StackProfile, data, path)
+
+
+def stack_names() -> list[str]:
+    """The shipped profiles: conf/stack/<name>.yaml."""
+    return _stack_names()
+
+
+@functools.cache
+def _stack_names() -> list[str]:
+    root = importlib.resources.files("elk_dse.conf") / "stack"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def check_stack_name(name: str, field_name: str = "stack") -> None:
+    """ConfigError naming ``field_name`` unless ``name`` is a shipped profile."""
+    names = stack_names()
+    if name not in names:
+        raise ConfigError(field_name, name, "one of " + ", ".join(names) + nearest(name, names))
+
+
+@functools.cache
+def load_stack(name: str) -> StackProfile:
+    """The shipped profile ``conf/stack/<name>.yaml``, validated (ConfigError naming the file's field)."""
+    check_stack_name(name)
+    text = (importlib.resources.files("elk_dse.conf") / "stack" / f"{name}.yaml").read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"conf/stack/{name}.yaml", "", f"not valid YAML ({type(err).__name__})") from None
+    profile = stack_from_dict(data, "stack")
+    if profile.name != name:
+        raise ConfigError("stack.name", profile.name, f"must equal the file name ({name})")
+    return profile
+
+
+def default_stack(chip: Chip) -> StackProfile:
+    """The profile a chip runs when none is chosen: its ``default_stack``, else ``none``."""
+    return load_stack(chip.default_stack or NONE)
+
+
+def all_core(chip: Chip) -> bool:
+    """Whether the compiler partitions every operator over all cores of all chips (today's compiler, and
+    ``chips.parallelism: all_core`` once that field exists)."""
+    return getattr(chip.chips, "parallelism", "all_core") == "all_core"
+
+
+def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
+    """``chip`` running ``stack``: the profile's times added to the chip's overheads, its DRAM efficiency
+    multiplied into ``hbm.efficiency`` (see the module doc). ConfigError if the product leaves the allowed
+    range of ``hbm.efficiency``."""
+    if not (stack.dispatch_us_per_op or stack.sync_us_per_layer or stack.chip_sync_us_per_layer
+            or stack.collective_startup_us or stack.dram_efficiency != 1.0):
+        return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
+    o = chip.overheads
+    chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
+    overheads = dataclasses.replace(
+        o, dispatch_us_per_op=o.dispatch_us_per_op + stack.dispatch_us_per_op,
+        sync_us_per_layer=o.sync_us_per_layer + stack.sync_us_per_layer + chip_sync,
+        collective_startup_us=o.collective_startup_us + stack.collective_startup_us)
+    hbm = chip.hbm
+    if hbm is not None and stack.dram_efficiency != 1.0:
+        efficiency = hbm.efficiency * stack.dram_efficiency
+        if efficiency < 0.05:
+            raise ConfigError("stack.dram_efficiency", stack.dram_efficiency, f"times chip.hbm.efficiency="
+                              f"{hbm.efficiency} gives {efficiency:.3g}; the product must be >= 0.05")
+        hbm = dataclasses.replace(hbm, efficiency=efficiency)
+    return dataclasses.replace(chip, overheads=overheads, hbm=hbm)
