@@ -12,7 +12,7 @@ from tests_paths import CONF
 
 from elk_dse.cli import main
 from elk_dse.compiler.parallel import PARALLELISMS, Workload, assemble
-from elk_dse.compiler.parallel.base import ring_order
+from elk_dse.compiler.parallel.base import meta_int, ring_order
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.cost.pipeline import bubble_fraction, pipeline_latency_s
 from elk_dse.errors import ConfigError
@@ -102,21 +102,43 @@ def test_ring_order_is_a_cycle_of_neighbours_on_meshes():
             assert abs(a // cols - b // cols) + abs(a % cols - b % cols) == 1, (grid, order)
 
 
+def test_tp_pads_heads_it_does_not_divide():
+    # 32 query heads and 8 KV heads over 3 chips: 11 query heads per chip (padded to 33) and, with at least 3
+    # KV heads, ceil(8 / 3) = 3 KV heads per chip, as NxD Inference and tt-metal pad heads to a multiple of tp.
+    case = CASES["decoder_mesh4"]
+    work = case.workload()
+    full = {op.name: op for layer in work.graph.layers for op in layer.ops}
+    heads, kv = meta_int(work.graph, "heads"), meta_int(work.graph, "kv_heads")
+    assert (heads, kv) == (32, 8)
+    data = {**case.chip, "chips": {"count": 3, "topology": "ring", "parallelism": "tp"}}
+    plan = PARALLELISMS["tp"]().plan(work, chip_from_dict(data), 3)
+    ops = {op.name: op for layer in plan.stages[0].graph.layers for op in layer.ops}
+    hd = full["q_proj"].sizes["o"] // heads
+    assert ops["q_proj"].sizes["o"] == 11 * hd and ops["o_proj"].sizes["h"] == 11 * hd
+    assert ops["k_proj"].sizes["o"] == 3 * hd and ops["v_proj"].sizes["o"] == 3 * hd
+    assert ops["attn_score"].sizes["g"] == 3 and ops["attn_score"].sizes["r"] == 4  # 12 >= 11 query heads
+    # The padding is real work: the chips together compute more than the model, never less.
+    per_chip = sum(op.flops * layer.repeat for layer in plan.stages[0].graph.layers for op in layer.ops)
+    assert 3 * per_chip > work.graph.flops
+    out = evaluate_graph(work.graph, chip_from_dict(data), SchedulerConfig(name="sequential"), include_ops=False,
+                         rebuild=work.rebuild)
+    assert out["feasible"] and out["latency_s"] >= out["roofline_latency_s"]
+
+
 def test_infeasible_choices_are_results_with_a_reason():
     case = CASES["decoder_mesh4"]
     work = case.workload()
-    # 3 chips do not divide 32 heads: tp is infeasible with the reason; auto picks another strategy.
-    data = {**case.chip, "chips": {"count": 3, "topology": "ring", "parallelism": "tp"}}
+    # pp over 64 chips has more stages than the model has layers: infeasible with the reason; auto goes on.
+    data = {**case.chip, "chips": {"count": 64, "topology": "ring", "parallelism": "pp"}}
     out = evaluate_graph(work.graph, chip_from_dict(data), SchedulerConfig(name="sequential"), include_ops=False,
                          rebuild=work.rebuild)
     assert not out["feasible"] and out["infeasible_reason"] == "parallelism"
-    assert "does not divide the 32 attention heads" in out["infeasible_detail"]
     data["chips"]["parallelism"] = "auto"
     out = evaluate_graph(work.graph, chip_from_dict(data), SchedulerConfig(name="sequential"), include_ops=False,
                          rebuild=work.rebuild)
-    assert out["feasible"] and out["parallelism"]["strategy"] != "tp"
+    assert out["feasible"] and out["parallelism"]["strategy"] != "pp"
     reasons = {c["strategy"]: c.get("reason", "") for c in out["parallelism"]["candidates"]}
-    assert "does not divide" in reasons["tp"] and "no experts" in reasons["ep"]
+    assert reasons["pp"] and "no experts" in reasons["ep"]
     # A chip's HBM too small for its share: hbm_capacity, naming the share.
     out = evaluate_graph(build_model(_llama70b(32)), _chip("wormhole_t3k", parallelism="dp"),
                          SchedulerConfig(name="sequential"), include_ops=False,

@@ -3,7 +3,11 @@
 - **Column splits** (output features over the chips, no communication): q/k/v projections by heads (a fused
   qkv_proj by its columns), gate/up (fc1) by the MLP width, the MLP activation with them; attention runs on
   each chip's heads. KV heads: kv_heads/tp per chip when tp divides them, else one KV head per chip (the KV
-  heads replicated tp/kv_heads times, as tt-metal and vLLM do); tp must divide the query heads.
+  heads replicated tp/kv_heads times, as tt-metal and vLLM do). When tp does not divide the query heads (or
+  the KV heads, when there are at least tp of them), the heads are **padded** to the next multiple of tp, as
+  AWS Neuron's NxD Inference and tt-metal pad them: every chip runs ceil(heads / tp) heads (ceil(kv_heads / tp)
+  KV heads), the padding heads' work is real work and their weights are stored (MLA keeps the divisibility
+  requirement).
 - **Row splits** (input features over the chips, partial sums): o_proj and down_proj (fc2), each followed by
   one **all_reduce** of the block's output activations (t x hidden). We use all_reduce, not reduce_scatter +
   all_gather: a ring all_reduce *is* a reduce_scatter followed by an all_gather (the same 2(n-1)/n bytes per
@@ -22,7 +26,7 @@ Every chip compiles its share with the T10/Elk compiler on one chip's view; the 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from elk_dse.compiler.parallel.base import (
     CollectivePoint,
@@ -70,18 +74,21 @@ class TensorParallel(Parallelism):
         heads, kv_heads = meta_int(graph, "heads"), meta_int(graph, "kv_heads")
         if not heads:
             return Infeasible("parallelism", f"tp needs a transformer's heads; {graph.name} has none")
-        if heads % degree:
-            return Infeasible("parallelism", f"tp={degree} does not divide the {heads} attention heads")
-        if kv_heads % degree and degree % kv_heads:
-            return Infeasible("parallelism", f"tp={degree} and the {kv_heads} KV heads: one must divide the other")
-        kv_split = min(degree, kv_heads)  # kv_heads / kv_split KV heads per chip (1 when fewer than tp)
+        mla = meta_int(graph, "kv_lora_rank") > 0
+        if mla and heads % degree:
+            return Infeasible("parallelism", f"tp={degree} does not divide the {heads} attention heads (MLA)")
+        kv_heads = kv_heads or heads
+        heads_pc = -(-heads // degree)  # query heads per chip (padded to a multiple of tp when tp does not divide)
+        kv_pc = -(-kv_heads // degree) if kv_heads >= degree else 1  # KV heads per chip (replicated when fewer)
+        kv_split = min(degree, kv_heads)
+        pad = _HeadPad(degree, heads, kv_heads, heads_pc, kv_pc)
         group = ring_order(system)
         layers: list[Layer] = []
         parts: dict[tuple[int, int], int] = {}
         for li, layer in enumerate(graph.layers):
             ops = []
             for k, op in enumerate(layer.ops):
-                split, parts[(li, k)] = self._split(op, degree, kv_split, graph)
+                split, parts[(li, k)] = self._split(op, degree, kv_split, graph, pad)
                 ops.append(split)
             layers.append(replace(layer, ops=tuple(ops)))
         per_chip_layers = tuple(layers)
@@ -106,10 +113,14 @@ class TensorParallel(Parallelism):
                                    tuple(points)),))
 
     @staticmethod
-    def _split(op: Operator, tp: int, kv_split: int, graph: Graph) -> tuple[Operator, int]:
+    def _split(op: Operator, tp: int, kv_split: int, graph: Graph, pad: _HeadPad) -> tuple[Operator, int]:
         """One chip's part of ``op`` and the number of parts it was cut into (1: replicated)."""
         dims = dict(op.dims)
         mla = meta_int(graph, "kv_lora_rank") > 0
+        if tp >= 2 and not mla and pad.padded:
+            padded = pad.split(op)
+            if padded is not None:
+                return padded, tp
         factors: dict[str, int] = {}
         if op.name in KV_COLUMN and "o" in dims:
             factors = {"o": kv_split}
@@ -133,6 +144,51 @@ class TensorParallel(Parallelism):
         for f in factors.values():
             n *= f
         return split_dims(op, factors), n
+
+
+@dataclass(frozen=True)
+class _HeadPad:
+    """Heads per chip when tp does not divide them: ``heads_pc`` query and ``kv_pc`` KV heads on every chip."""
+
+    tp: int
+    heads: int
+    kv_heads: int
+    heads_pc: int
+    kv_pc: int
+
+    @property
+    def padded(self) -> bool:
+        """Whether tp divides neither the query heads nor (when there are at least tp of them) the KV heads;
+        the exact cases keep the integer splits of TensorParallel._split."""
+        return self.heads % self.tp != 0 or (self.kv_heads >= self.tp and self.kv_heads % self.tp != 0)
+
+    def split(self, op: Operator) -> Operator | None:
+        """One chip's part of a head-indexed operator (None: not head-indexed; the integer splits apply)."""
+        dims = dict(op.dims)
+
+        def scaled(n: int, per_chip: int, total: int) -> int:
+            return -(-n * per_chip // total)
+
+        new: dict[str, int] = {}
+        if op.name in ("q_proj", "q_split", "q_raw_split") and "o" in dims:
+            new["o"] = scaled(dims["o"], self.heads_pc, self.heads)
+        elif op.name in KV_COLUMN | {"k_split", "v_split", "k_raw_split"} and "o" in dims:
+            new["o"] = scaled(dims["o"], self.kv_pc, self.kv_heads)
+        elif op.name == "qkv_proj" and "o" in dims:
+            width = self.heads + 2 * self.kv_heads
+            new["o"] = scaled(dims["o"], self.heads_pc + 2 * self.kv_pc, width)
+        elif op.name == "o_proj" and "h" in dims:
+            new["h"] = scaled(dims["h"], self.heads_pc, self.heads)
+        elif op.name == "q_norm" and "t" in dims:
+            new["t"] = scaled(dims["t"], self.heads_pc, self.heads)
+        elif op.name == "k_norm" and "t" in dims:
+            new["t"] = scaled(dims["t"], self.kv_pc, self.kv_heads)
+        elif op.name in HEAD_OPS and "g" in dims and "r" in dims:
+            new["g"] = self.kv_pc
+            new["r"] = -(-self.heads_pc // self.kv_pc)
+        if not new:
+            return None
+        return replace(op, dims=tuple((d, new.get(d, n)) for d, n in op.dims))
 
 
 def _stored_bytes(graph: Graph, per_chip: tuple[Layer, ...]) -> float:
