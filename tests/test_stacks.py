@@ -5,7 +5,6 @@ stack, and two stacks never share a sweep folder."""
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from pathlib import Path
 
