@@ -25,8 +25,11 @@ its reason (docs/elk_reconciliation.md, "conventions=paper"):
   the artifact's convention with its constants, not tuned: a load takes max(HBM time, idle bytes per core /
   (GBPS_PER_CORE x threshold)), the rate per design as its source has it (ARTIFACT_DELIVERY below, each with
   its file:line in platformxlab/elk@8c6e814); its on-chip delivery occupies the network for bytes per core /
-  GBPS_PER_CORE (cost/network.py, the one place the rule is computed). It gives each scheduler a different
-  delivery rate on one chip: that is the artifact's modelling, kept under ``paper`` only.
+  GBPS_PER_CORE (cost/network.py, the one place the rule is computed). Its contention mode per design too:
+  only ICBM (elk_full) may delay a load instead of slowing the running operator (sim/analytic.py). It gives
+  each scheduler a different delivery rate on one chip: that is the artifact's modelling, kept under
+  ``paper`` only, and only the analytic simulator (and the compiler's estimates) follow it; the event-driven
+  simulator keeps its routed link model.
 
 Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's RMSNorm as 7 operators
 with a 17 us cross-core Sum and its 15 RoPE operators (its operator cost model, not a convention); its idle
@@ -44,18 +47,23 @@ from elk_dse.ir.graph import Graph, Layer, Operator
 HBM_PAPER_SCALE = 2**20 / 1e6  # X GB/s read as X * 2^20 B/ms: bytes/s = X * 1.048576e9
 
 GBPS_PER_CORE = 5.5  # platformxlab/elk@8c6e814 DNNProgram.py:34
-# Per scheduler of ours (the artifact's design): the (GBPS_PER_CORE used, LOAD_NOC_THRESHOLD) variants it runs;
-# with several, the artifact keeps the fastest (so does evaluate). Schedulers absent here (sequential, ideal:
+# Per scheduler of ours (the artifact's design): the (GBPS_PER_CORE used, LOAD_NOC_THRESHOLD, delay_comp) variants
+# it runs; with several, the artifact keeps the fastest (so does evaluate). delay_comp True: a preload's network
+# use slows the running operator; False: the load is delayed instead. Schedulers absent here (sequential, ideal:
 # ideal's loads skip the network) keep the routed network model.
-ARTIFACT_DELIVERY: dict[str, tuple[tuple[float, float], ...]] = {
-    # Naive: int(GBPS_PER_CORE) (DNNProgram.py:1565), LOAD_NOC_THRESHOLD_NAIVE = 0.7 (DNNProgram.py:24)
-    "basic": ((float(int(GBPS_PER_CORE)), 0.7),),
-    # Static: int(GBPS_PER_CORE) (DNNProgram.py:899), LOAD_NOC_THRESHOLD_BASE = 0.7 (DNNProgram.py:25)
-    "static": ((float(int(GBPS_PER_CORE)), 0.7),),
-    # ICBM Ordered: int(GBPS_PER_CORE) (DNNProgram.py:617), run with thresholds 0.9, 0.7, 0.5 (launch.py:399-407)
-    "elk_dyn": tuple((float(int(GBPS_PER_CORE)), t) for t in (0.9, 0.7, 0.5)),
-    # ICBM: GBPS_PER_CORE (DNNProgram.py:1136), LOAD_NOC_THRESHOLD_REORDER = 0.99 (DNNProgram.py:27)
-    "elk_full": ((GBPS_PER_CORE, 0.99),),
+ARTIFACT_DELIVERY: dict[str, tuple[tuple[float, float, bool], ...]] = {
+    # Naive: int(GBPS_PER_CORE) (DNNProgram.py:1565), LOAD_NOC_THRESHOLD_NAIVE = 0.7 (DNNProgram.py:24),
+    # DELAY_COMP_NAIVE = True (DNNProgram.py:29)
+    "basic": ((float(int(GBPS_PER_CORE)), 0.7, True),),
+    # Static: int(GBPS_PER_CORE) (DNNProgram.py:899), LOAD_NOC_THRESHOLD_BASE = 0.7 (DNNProgram.py:25),
+    # DELAY_COMP_BASE = True (DNNProgram.py:30)
+    "static": ((float(int(GBPS_PER_CORE)), 0.7, True),),
+    # ICBM Ordered: int(GBPS_PER_CORE) (DNNProgram.py:617), run with thresholds 0.9, 0.7, 0.5 and
+    # delay_comp=True (launch.py:399-407)
+    "elk_dyn": tuple((float(int(GBPS_PER_CORE)), t, True) for t in (0.9, 0.7, 0.5)),
+    # ICBM: GBPS_PER_CORE (DNNProgram.py:1136), LOAD_NOC_THRESHOLD_REORDER = 0.99 (DNNProgram.py:27); every
+    # order run with delay_comp False (the load waits) and True, the better kept (DNNModels.py:57-58)
+    "elk_full": ((GBPS_PER_CORE, 0.99, False), (GBPS_PER_CORE, 0.99, True)),
 }
 
 
@@ -78,8 +86,9 @@ class Conventions:
         if not rates or chip.hbm is None:
             return (chip,)
         hbm = chip.hbm
-        return tuple(replace(chip, hbm=replace(hbm, delivery_gb_s_per_core=gb * HBM_PAPER_SCALE, delivery_share=t))
-                     for gb, t in rates)
+        return tuple(replace(chip, hbm=replace(hbm, delivery_gb_s_per_core=gb * HBM_PAPER_SCALE, delivery_share=t,
+                                               delivery_delays_load=not delay_comp))
+                     for gb, t, delay_comp in rates)
 
     def chip(self, chip: Chip) -> Chip:
         """``chip`` under these conventions (the description itself for ``default``)."""

@@ -170,6 +170,7 @@ class HbmSpec:
     # over the routed network; 0 (the default): the routed network model of cost/network.py.
     delivery_gb_s_per_core: float = 0.0
     delivery_share: float = 1.0
+    delivery_delays_load: bool = False  # the artifact's delay_comp=False: contention lengthens the load instead
 
     def __post_init__(self) -> None:
         if self.delivery_gb_s_per_core < 0 or not 0.0 < self.delivery_share <= 1.0:
@@ -548,7 +549,8 @@ class Chip:
         """The description as written plus the derived figures, for reports and JSON output."""
         out = asdict(self)
         if out["hbm"] is not None and not out["hbm"]["delivery_gb_s_per_core"]:  # only under conventions=paper
-            del out["hbm"]["delivery_gb_s_per_core"], out["hbm"]["delivery_share"]
+            for key in ("delivery_gb_s_per_core", "delivery_share", "delivery_delays_load"):
+                del out["hbm"][key]
         out["derived"] = {
             "num_cores": self.num_cores,
             "total_sram_bytes": self.total_sram_bytes,

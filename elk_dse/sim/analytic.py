@@ -71,7 +71,24 @@ class AnalyticSimulator(Simulator):
             overlap[i] = 0.0  # its own load finished before it started
             shared = float((load_net * overlap / dur).sum())
             stretch[i] = max(0.0, own_net[i] + shared - (exec_s[i] - coll_s[i]))
-        if stretch.any():
+        if stretch.any() and chip.hbm is not None and chip.hbm.delivery_delays_load:
+            # conventions=paper, the artifact's ICBM with delay_comp=False (platformxlab/elk@8c6e814
+            # DNNProgram.py:1318-1340): the excess lengthens the overlapping loads (by their share of the overlap)
+            # instead of the running operator.
+            extra = np.zeros(n)
+            for i in np.flatnonzero(stretch):
+                overlap = np.clip(np.minimum(load_end, end[i] - coll_s[i]) - np.maximum(load_start, start[i]), 0.0,
+                                  None)
+                overlap[i] = 0.0
+                weight = load_net * overlap / dur
+                if weight.sum() > 0:
+                    extra += stretch[i] * weight / weight.sum()
+                else:  # nothing of a load overlaps: the operator's own network excess
+                    exec_s[i] += stretch[i]
+                    noc_s[i] += stretch[i]
+            load_s = load_s + extra
+            load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order)
+        elif stretch.any():
             exec_s = exec_s + stretch
             noc_s = noc_s + stretch
             load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order)
