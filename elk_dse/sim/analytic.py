@@ -76,7 +76,7 @@ class AnalyticSimulator(Simulator):
             # DNNProgram.py:1318-1340): the excess lengthens the overlapping loads (by their share of the overlap)
             # instead of the running operator.
             extra = np.zeros(n)
-            for i in np.flatnonzero(stretch):
+            for i in (int(k) for k in np.flatnonzero(stretch)):
                 overlap = np.clip(np.minimum(load_end, end[i] - coll_s[i]) - np.maximum(load_start, start[i]), 0.0,
                                   None)
                 overlap[i] = 0.0
