@@ -2,7 +2,9 @@
 
 Two resources: the HBM path (loads run one at a time, in the Program's load order) and the cores (operators
 execute one at a time, in program order); the timing rule is cost/timeline.py's. HBM data crossing the on-chip network during an operator's execution
-competes with the operator's own traffic: the operator is stretched by the excess (one re-timing pass). Contention between a load and a running operator's network traffic is not
+competes with the operator's own traffic: the operator is stretched by the excess (one re-timing pass), or,
+on a chip carrying the Elk artifact's ``hbm.delivery_delays_load`` (conventions=paper, elk_full only), the
+overlapping loads are lengthened by it instead. Contention between a load and a running operator's network traffic is not
 modelled here (the event-driven simulator of issue 5 does).
 """
 
