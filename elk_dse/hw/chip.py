@@ -173,9 +173,10 @@ class HbmSpec:
     delivery_delays_load: bool = False  # the artifact's delay_comp=False: contention lengthens the load instead
 
     def __post_init__(self) -> None:
-        if self.delivery_gb_s_per_core < 0 or not 0.0 < self.delivery_share <= 1.0:
-            raise ConfigError("delivery_gb_s_per_core", (self.delivery_gb_s_per_core, self.delivery_share),
-                              ">= 0 GB/s per core with a delivery_share in (0, 1]")
+        if self.delivery_gb_s_per_core < 0:
+            raise ConfigError("delivery_gb_s_per_core", self.delivery_gb_s_per_core, ">= 0 GB/s per core")
+        if not 0.0 < self.delivery_share <= 1.0:
+            raise ConfigError("delivery_share", self.delivery_share, "a fraction in (0, 1]")
         at_least("bandwidth_gb_s", self.bandwidth_gb_s, 1e-3, "GB/s")  # a floor: tiny values overflow times
         if not 0.05 <= self.efficiency <= 1.0:
             raise ConfigError("efficiency", self.efficiency, "the achievable fraction of the peak, in [0.05, 1]")
