@@ -87,12 +87,15 @@ def ours(name: str, conv: Conventions = CONVENTIONS["default"]
          ) -> tuple[float, dict[str, tuple[float, float, float, float]]]:
     """Step latency (s) and, for layer LAYER, per operator: (exec us, load us, sync us, exec KiB), under
     ``conv`` (elk_dse/conventions.py: the one place each convention is switched)."""
-    chip = conv.chip(chip_from_dict(yaml.safe_load((ROOT / "conf" / "chip" / "ipu_pod4.yaml").read_text())))
+    base = chip_from_dict(yaml.safe_load((ROOT / "conf" / "chip" / "ipu_pod4.yaml").read_text()))
     graph = conv.graph(build_model(ModelConfig("llama2_13b", batch=32, kv_len=2048)))
-    program = compile_graph(graph, chip, SchedulerConfig(name=name))
-    if not isinstance(program, Program):
-        raise SystemExit(f"{name}: {program}")
-    result = simulate(program)
+    runs = []
+    for chip in conv.chips(base, name):  # the artifact's delivery-rate variants (paper): keep the fastest
+        program = compile_graph(graph, chip, SchedulerConfig(name=name))
+        if not isinstance(program, Program):
+            raise SystemExit(f"{name}: {program}")
+        runs.append((simulate(program), program))
+    result, program = min(runs, key=lambda r: r[0].latency_s)
     per = {}
     for op, t in zip(program.ops, result.timings, strict=True):
         if op.repetition == LAYER:
@@ -146,7 +149,9 @@ LADDER = [("ours (default)", CONVENTIONS["default"]),
           ("+ HBM GB/s as 2^20 B/ms", Conventions("units", hbm_units=True)),
           ("+ no chip-link latency (barriers, transfers)", Conventions("sync", hbm_units=True,
                                                                          chip_link_latency=False)),
-          ("+ the artifact's operator shapes (= conventions=paper)", CONVENTIONS["paper"])]
+          ("+ the artifact's operator shapes", Conventions("shapes", hbm_units=True, chip_link_latency=False,
+                                                            fused_projections=True, softmax_rows=True)),
+          ("+ its per-design delivery rates and contention modes (= conventions=paper)", CONVENTIONS["paper"])]
 
 
 def ladder(ref: dict[str, dict[int, Row]]) -> list[str]:

@@ -21,11 +21,19 @@ its reason (docs/elk_reconciliation.md, "conventions=paper"):
   (one element per row: the key axis collapsed); ours on [batch, heads, 1, kv_len]. A shape convention of the
   artifact's operator list (its softmax is 2,048x smaller at KV 2,048).
 
+- ``artifact_delivery``: the artifact's per-design load delivery rule (issue 18, second attempt), adopted as
+  the artifact's convention with its constants, not tuned: a load takes max(HBM time, idle bytes per core /
+  (GBPS_PER_CORE x threshold)), the rate per design as its source has it (ARTIFACT_DELIVERY below, each with
+  its file:line in platformxlab/elk@8c6e814); its on-chip delivery occupies the network for bytes per core /
+  GBPS_PER_CORE (cost/network.py, the one place the rule is computed). Its contention mode per design too:
+  only ICBM (elk_full) may delay a load instead of slowing the running operator (sim/analytic.py). It gives
+  each scheduler a different delivery rate on one chip: that is the artifact's modelling, kept under
+  ``paper`` only, and only the analytic simulator (and the compiler's estimates) follow it; the event-driven
+  simulator keeps its routed link model.
+
 Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's RMSNorm as 7 operators
-with a 17 us cross-core Sum and its 15 RoPE operators (its operator cost model, not a convention); its
-per-design NoC delivery rates for loads (int(5.5) GiB/s x 0.7 per core for Naive and Static, x 0.5-0.9 for
-ICBM Ordered, 5.5 x 0.99 for ICBM) and per-design contention modes, which would give schedulers different
-hardware on one chip; its idle ("cold") layouts holding replicas.
+with a 17 us cross-core Sum and its 15 RoPE operators (its operator cost model, not a convention); its idle
+("cold") layouts holding replicas.
 """
 
 from __future__ import annotations
@@ -38,6 +46,26 @@ from elk_dse.ir.graph import Graph, Layer, Operator
 
 HBM_PAPER_SCALE = 2**20 / 1e6  # X GB/s read as X * 2^20 B/ms: bytes/s = X * 1.048576e9
 
+GBPS_PER_CORE = 5.5  # platformxlab/elk@8c6e814 DNNProgram.py:34
+# Per scheduler of ours (the artifact's design): the (GBPS_PER_CORE used, LOAD_NOC_THRESHOLD, delay_comp) variants
+# it runs; with several, the artifact keeps the fastest (so does evaluate). delay_comp True: a preload's network
+# use slows the running operator; False: the load is delayed instead. Schedulers absent here (sequential, ideal:
+# ideal's loads skip the network) keep the routed network model.
+ARTIFACT_DELIVERY: dict[str, tuple[tuple[float, float, bool], ...]] = {
+    # Naive: int(GBPS_PER_CORE) (DNNProgram.py:1565), LOAD_NOC_THRESHOLD_NAIVE = 0.7 (DNNProgram.py:24),
+    # DELAY_COMP_NAIVE = True (DNNProgram.py:29)
+    "basic": ((float(int(GBPS_PER_CORE)), 0.7, True),),
+    # Static: int(GBPS_PER_CORE) (DNNProgram.py:899), LOAD_NOC_THRESHOLD_BASE = 0.7 (DNNProgram.py:25),
+    # DELAY_COMP_BASE = True (DNNProgram.py:30)
+    "static": ((float(int(GBPS_PER_CORE)), 0.7, True),),
+    # ICBM Ordered: int(GBPS_PER_CORE) (DNNProgram.py:617), run with thresholds 0.9, 0.7, 0.5 and
+    # delay_comp=True (launch.py:399-407)
+    "elk_dyn": tuple((float(int(GBPS_PER_CORE)), t, True) for t in (0.9, 0.7, 0.5)),
+    # ICBM: GBPS_PER_CORE (DNNProgram.py:1136), LOAD_NOC_THRESHOLD_REORDER = 0.99 (DNNProgram.py:27); every
+    # order run with delay_comp False (the load waits) and True, the better kept (DNNModels.py:57-58)
+    "elk_full": ((GBPS_PER_CORE, 0.99, False), (GBPS_PER_CORE, 0.99, True)),
+}
+
 
 @dataclass(frozen=True)
 class Conventions:
@@ -48,6 +76,19 @@ class Conventions:
     chip_link_latency: bool = True
     fused_projections: bool = False
     softmax_rows: bool = False
+    artifact_delivery: bool = False
+
+    def chips(self, chip: Chip, scheduler: str) -> tuple[Chip, ...]:
+        """``chip`` under these conventions for ``scheduler``: one chip, or (``artifact_delivery``) one per
+        delivery-rate variant the artifact runs for that design (the caller keeps the fastest result)."""
+        chip = self.chip(chip)
+        rates = ARTIFACT_DELIVERY.get(scheduler, ()) if self.artifact_delivery and chip.hbm is not None else ()
+        if not rates or chip.hbm is None:
+            return (chip,)
+        hbm = chip.hbm
+        return tuple(replace(chip, hbm=replace(hbm, delivery_gb_s_per_core=gb * HBM_PAPER_SCALE, delivery_share=t,
+                                               delivery_delays_load=not delay_comp))
+                     for gb, t, delay_comp in rates)
 
     def chip(self, chip: Chip) -> Chip:
         """``chip`` under these conventions (the description itself for ``default``)."""
@@ -111,7 +152,7 @@ def _softmax_rows(op: Operator) -> Operator:
 CONVENTIONS: dict[str, Conventions] = {
     "default": Conventions("default"),
     "paper": Conventions("paper", hbm_units=True, chip_link_latency=False, fused_projections=True,
-                         softmax_rows=True),
+                         softmax_rows=True, artifact_delivery=True),
 }
 
 

@@ -88,8 +88,12 @@ def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = N
     def rebuild(batch: int) -> Graph:  # the model at another batch (data parallelism, micro-batches)
         return conv.graph(build_model(replace(point.model, batch=batch)))
 
-    out = evaluate_graph(graph, conv.chip(point.system), point.scheduler, point.sim, dtype=point.model.dtype,
-                         include_ops=include_ops, t0=t0, trace=trace, rebuild=rebuild)
+    # One chip, or under conventions=paper one per delivery-rate variant the artifact runs for this design
+    # (its ICBM Ordered: three thresholds), keeping the fastest feasible result as it does (launch.py:399-407).
+    outs = [evaluate_graph(graph, chip, point.scheduler, point.sim, dtype=point.model.dtype,
+                           include_ops=include_ops, t0=t0, trace=trace, rebuild=rebuild)
+            for chip in conv.chips(point.system, point.scheduler.name)]
+    out = min(outs, key=lambda o: (not o["feasible"], o["latency_s"] if o["feasible"] else 0.0))
     out["conventions"] = conv.name  # issue 18: the modelling conventions the numbers are in
     out["stack"] = stack.to_dict()  # issue 17: the JSON names the software stack and its values
     return out

@@ -98,6 +98,9 @@ def hbm_time_s(chip: Chip, hbm_bytes, delivered_bytes):
             raise ValueError(f"chip {chip.name} has no HBM but {float(np.max(hbm))} bytes must cross it")
         return 0.0 * hbm
     t_hbm = hbm / chip.hbm_achievable_bytes_per_s  # the achievable fraction of the peak (hbm.efficiency)
+    if chip.hbm.delivery_gb_s_per_core:  # the Elk artifact's rule (conventions=paper): DNNProgram.py:637-644
+        return np.maximum(t_hbm, _artifact_delivery_s(chip.num_cores, chip.hbm.delivery_gb_s_per_core, delivered)
+                          / chip.hbm.delivery_share)
     if _hbm_is_local(chip):
         return t_hbm  # every core reads through its own HBM port: nothing crosses the network
     t_inject = delivered / chip.hbm_injection_bytes_per_s  # every delivered copy leaves an attach core
@@ -117,6 +120,14 @@ def _cut_time_s(chip: Chip, delivered):
     return np.maximum(t_cut, delivered * share / chip.link_bytes_per_s)
 
 
+def _artifact_delivery_s(num_cores: int, gb_s_per_core: float, delivered):
+    """The Elk artifact's on-chip delivery time of a load (conventions=paper only): bytes per receiving core
+    over ``hbm.delivery_gb_s_per_core``. Its ``noc_time = hbm_time x broadcast_ratio / noc_hbm_bw_ratio`` with
+    ``noc_hbm_bw_ratio = GBPS_PER_CORE x cores / hbm_GBps`` (platformxlab/elk@8c6e814 DNNProgram.py:617-644)
+    is cold bytes per core / GBPS_PER_CORE; its load takes max(hbm_time, noc_time / threshold)."""
+    return delivered / num_cores / (gb_s_per_core * 1e9)
+
+
 def _hbm_is_local(chip: Chip) -> bool:
     """HBM attached at every core of a network whose cores' own ports bypass it (mesh/torus/ring): data needs
     no network hop to reach its core. (On all_to_all the exchange port stays the way in, as on the IPU.)"""
@@ -128,6 +139,8 @@ def hbm_network_time_s(chip: Chip, delivered_bytes):
     attach cores to their destinations (link capacity over the mean distance, and the receivers' ports).
     This is the traffic that competes with a running operator's own network use."""
     delivered = np.asarray(delivered_bytes, dtype=np.float64)
+    if chip.hbm is not None and chip.hbm.delivery_gb_s_per_core:  # the artifact's NoC time (no share)
+        return _artifact_delivery_s(chip.num_cores, chip.hbm.delivery_gb_s_per_core, delivered)
     if chip.hbm is None or _hbm_is_local(chip):
         return 0.0 * delivered
     link_capacity = directed_links(chip) * chip.link_bytes_per_s * chip.num_chips

@@ -165,8 +165,18 @@ class HbmSpec:
     channels: int = 8
     attach: str | tuple[int, ...] = "edge"
     efficiency: float = 1.0
+    # The Elk artifact's delivery convention (set only by conventions=paper, elk_dse/conventions.py): > 0, a
+    # load's on-chip delivery runs at this rate per receiving core (GB/s) times ``delivery_share`` instead of
+    # over the routed network; 0 (the default): the routed network model of cost/network.py.
+    delivery_gb_s_per_core: float = 0.0
+    delivery_share: float = 1.0
+    delivery_delays_load: bool = False  # the artifact's delay_comp=False: contention lengthens the load instead
 
     def __post_init__(self) -> None:
+        if self.delivery_gb_s_per_core < 0:
+            raise ConfigError("delivery_gb_s_per_core", self.delivery_gb_s_per_core, ">= 0 GB/s per core")
+        if not 0.0 < self.delivery_share <= 1.0:
+            raise ConfigError("delivery_share", self.delivery_share, "a fraction in (0, 1]")
         at_least("bandwidth_gb_s", self.bandwidth_gb_s, 1e-3, "GB/s")  # a floor: tiny values overflow times
         if not 0.05 <= self.efficiency <= 1.0:
             raise ConfigError("efficiency", self.efficiency, "the achievable fraction of the peak, in [0.05, 1]")
@@ -539,6 +549,9 @@ class Chip:
     def resolved(self) -> dict[str, Any]:
         """The description as written plus the derived figures, for reports and JSON output."""
         out = asdict(self)
+        if out["hbm"] is not None and not out["hbm"]["delivery_gb_s_per_core"]:  # only under conventions=paper
+            for key in ("delivery_gb_s_per_core", "delivery_share", "delivery_delays_load"):
+                del out["hbm"][key]
         out["derived"] = {
             "num_cores": self.num_cores,
             "total_sram_bytes": self.total_sram_bytes,

@@ -2,7 +2,9 @@
 
 Two resources: the HBM path (loads run one at a time, in the Program's load order) and the cores (operators
 execute one at a time, in program order); the timing rule is cost/timeline.py's. HBM data crossing the on-chip network during an operator's execution
-competes with the operator's own traffic: the operator is stretched by the excess (one re-timing pass). Contention between a load and a running operator's network traffic is not
+competes with the operator's own traffic: the operator is stretched by the excess (one re-timing pass), or,
+on a chip carrying the Elk artifact's ``hbm.delivery_delays_load`` (conventions=paper, elk_full only), the
+overlapping loads are lengthened by it instead. Contention between a load and a running operator's network traffic is not
 modelled here (the event-driven simulator of issue 5 does).
 """
 
@@ -71,7 +73,24 @@ class AnalyticSimulator(Simulator):
             overlap[i] = 0.0  # its own load finished before it started
             shared = float((load_net * overlap / dur).sum())
             stretch[i] = max(0.0, own_net[i] + shared - (exec_s[i] - coll_s[i]))
-        if stretch.any():
+        if stretch.any() and chip.hbm is not None and chip.hbm.delivery_delays_load:
+            # conventions=paper, the artifact's ICBM with delay_comp=False (platformxlab/elk@8c6e814
+            # DNNProgram.py:1318-1340): the excess lengthens the overlapping loads (by their share of the overlap)
+            # instead of the running operator.
+            extra = np.zeros(n)
+            for i in (int(k) for k in np.flatnonzero(stretch)):
+                overlap = np.clip(np.minimum(load_end, end[i] - coll_s[i]) - np.maximum(load_start, start[i]), 0.0,
+                                  None)
+                overlap[i] = 0.0
+                weight = load_net * overlap / dur
+                if weight.sum() > 0:
+                    extra += stretch[i] * weight / weight.sum()
+                else:  # nothing of a load overlaps: the operator's own network excess
+                    exec_s[i] += stretch[i]
+                    noc_s[i] += stretch[i]
+            load_s = load_s + extra
+            load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order)
+        elif stretch.any():
             exec_s = exec_s + stretch
             noc_s = noc_s + stretch
             load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order)
