@@ -29,7 +29,7 @@ its reason (docs/elk_reconciliation.md, "conventions=paper"):
   only ICBM (elk_full) may delay a load instead of slowing the running operator (sim/analytic.py). It gives
   each scheduler a different delivery rate on one chip: that is the artifact's modelling, kept under
   ``paper`` only, and only the analytic simulator (and the compiler's estimates) follow it; the event-driven
-  simulator keeps its routed link model.
+  simulator refuses such chips (one line, sim/event.py) rather than answer with its routed link model.
 
 Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's RMSNorm as 7 operators
 with a 17 us cross-core Sum and its 15 RoPE operators (its operator cost model, not a convention); its idle

@@ -163,6 +163,17 @@ def test_paper_on_the_command_line(capsys):
     assert not any(op["name"] in ("q_proj", "gate_proj") for op in out["ops"])
 
 
+def test_paper_with_the_event_simulator_is_one_line_exit_2(capsys):
+    # The artifact's per-design delivery rule is an analytic convention: the event simulator refuses it
+    # instead of answering under the same name with its routed loads.
+    from elk_dse.cli import main
+
+    code = main(["evaluate", "+chip=mesh64", "model=llama3_2_1b", "conventions=paper", "scheduler=elk_full",
+                 "sim=event"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "analytic simulator only" in err[0]
+
+
 def test_conventions_enter_the_design_only_when_not_default():
     """Default designs keep their config hashes (sweep folders, reused rows); paper designs differ."""
     from elk_dse.cli import _design, compose_config

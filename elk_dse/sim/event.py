@@ -269,6 +269,13 @@ class EventSimulator(Simulator):
                               f"link and port as a resource (~5 per core on a mesh, ~750 bytes each in its "
                               f"matrices: 3 GiB at 850,000 cores) and takes at most {EVENT_MAX_CORES:,} cores; "
                               "use sim=analytic, whose regular-network figures are closed forms at any scale")
+        if chip.hbm is not None and chip.hbm.delivery_gb_s_per_core > 0:
+            # The Elk artifact's per-design load delivery rule (conventions=paper, cost/network.py) is an
+            # analytic convention; the event simulator routes loads over the links instead, so it would answer
+            # a different question under the same name.
+            raise ConfigError("sim", "event", "conventions=paper (the Elk artifact's per-design delivery rates, "
+                              "hbm.delivery_gb_s_per_core) is defined for the analytic simulator only; use "
+                              "sim=analytic")
 
     def run(self, program: Program) -> SimResult:
         chip = program.chip
