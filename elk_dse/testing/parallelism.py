@@ -37,6 +37,7 @@ from elk_dse.compiler.parallel import (
     assemble,
     degree_of,
     get_parallelism,
+    plan_workload,
 )
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.cost.collectives import collective_cost
@@ -114,12 +115,12 @@ def check_plan(name: str, case: Case) -> ParallelPlan | Infeasible:
     work, system = case.workload(), case.system(name)
     strategy = get_parallelism(name)
     degree = degree_of(system, name)
-    plan = strategy.plan(work, system, degree)
+    plan = plan_workload(strategy, work, system, degree)
     if isinstance(plan, Infeasible):
         if not plan.reason or not plan.detail:
             raise _fail(name, case, "an Infeasible answer needs a reason and a sentence")
         return plan
-    if strategy.plan(work, system, degree) != plan:
+    if plan_workload(strategy, work, system, degree) != plan:
         raise _fail(name, case, "two plans of the same workload differ")
     n = system.num_chips
     used: set[int] = set()

@@ -24,6 +24,7 @@ from elk_dse.compiler.parallel.base import (
     Stage,
     Workload,
     get_parallelism,
+    plan_workload,
     register_parallelism,
 )
 from elk_dse.compiler.schedulers import SchedulerConfig
@@ -32,7 +33,8 @@ from elk_dse.hw.chip import Chip
 from elk_dse.program import Infeasible, OpWork, Plan, Program, ProgramOp
 
 __all__ = ["PARALLELISMS", "CollectivePoint", "ParallelPlan", "Parallelism", "Stage", "Workload",
-           "assemble", "compile_parallel", "degree_of", "get_parallelism", "register_parallelism"]
+           "assemble", "compile_parallel", "degree_of", "get_parallelism", "plan_workload",
+           "register_parallelism"]
 
 # A function giving a Program's latency in seconds (the evaluator passes its simulator's): ``auto`` compares
 # candidates with it. The compiler never imports a simulator; without one, ``auto`` uses its lower bounds.
@@ -53,7 +55,7 @@ def compile_parallel(work: Workload, system: Chip, scheduler: SchedulerConfig,
         from elk_dse.compiler.parallel.auto import choose
 
         return choose(work, system, scheduler, timer)
-    plan = strategy.plan(work, system, degree_of(system, name))
+    plan = plan_workload(strategy, work, system, degree_of(system, name))
     if isinstance(plan, Infeasible):
         return plan
     return assemble(plan, scheduler)

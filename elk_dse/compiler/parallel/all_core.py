@@ -13,6 +13,8 @@ from elk_dse.program import Infeasible
 class AllCore(Parallelism):
     """The whole system compiles as one chip; no collectives (the partition's traffic is in the operators)."""
 
+    trains = True  # the compiler's training graph, partitioned like any other
+
     def plan(self, work: Workload, system: Chip, degree: int) -> ParallelPlan | Infeasible:
         n = work.graph.num_op_instances
         # One view (the system) runs every operator in full: share 1 of the view, which spans all chips.

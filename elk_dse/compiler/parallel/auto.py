@@ -20,6 +20,7 @@ from elk_dse.compiler.parallel.base import (
     Parallelism,
     ParallelPlan,
     Workload,
+    plan_workload,
     register_parallelism,
 )
 from elk_dse.compiler.schedulers import SCHEDULERS, SchedulerConfig
@@ -35,6 +36,8 @@ from elk_dse.program import Infeasible, Program
 @register_parallelism("auto")
 class Auto(Parallelism):
     """Chooses among the other strategies (module docstring); ``plan`` gives the best plan by lower bound."""
+
+    trains = True  # its candidates answer for themselves (plan_workload on each)
 
     def plan(self, work: Workload, system: Chip, degree: int) -> ParallelPlan | Infeasible:
         ranked = [c for c in candidates(work, system) if isinstance(c[2], ParallelPlan)]
@@ -89,7 +92,7 @@ def candidates(work: Workload, system: Chip, overlap: bool = True) -> list[tuple
             continue
         strategy: Parallelism = cls()
         degree = int(getattr(system.chips, name, 0) or system.num_chips)
-        plan = strategy.plan(work, system, degree)
+        plan = plan_workload(strategy, work, system, degree)
         if isinstance(plan, ParallelPlan):
             plan = _fits(plan)
         out.append((lower_bound_s(plan, overlap) if isinstance(plan, ParallelPlan) else math.inf, name, plan))

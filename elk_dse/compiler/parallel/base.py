@@ -115,15 +115,26 @@ class Parallelism(ABC):
     description loads (hw/chip.py); a choice that does not fit this workload (tp not dividing the heads, a
     training step, no experts) is an Infeasible with the reason, so sweeps and ``auto`` go on; so is a share that
     does not fit one chip's HBM, which the compiler reports when it compiles the stage.
-    ``needs_rebuild``: it builds per-chip graphs at another batch (DP, EP, micro-batches).
+    ``needs_rebuild``: it builds per-chip graphs at another batch (DP, EP, micro-batches). ``trains``: it
+    plans a training step too; callers go through :func:`plan_workload`, which refuses a training step to the
+    strategies that do not (their backward pass and gradient collectives are not modelled).
     """
 
     name: ClassVar[str] = ""
     needs_rebuild: ClassVar[bool] = False
+    trains: ClassVar[bool] = False
 
     @abstractmethod
     def plan(self, work: Workload, system: Chip, degree: int) -> ParallelPlan | Infeasible:
         ...
+
+
+def plan_workload(strategy: Parallelism, work: Workload, system: Chip, degree: int) -> ParallelPlan | Infeasible:
+    """``strategy.plan``, or an Infeasible naming the strategy for a training step it does not model."""
+    if work.graph.phase == "train" and not strategy.trains:
+        return Infeasible("parallelism", f"{strategy.name} for a training step is not modelled (its backward pass "
+                          "and gradient collectives): use all_core")
+    return strategy.plan(work, system, degree)
 
 
 def get_parallelism(name: str) -> Parallelism:

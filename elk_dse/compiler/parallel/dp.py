@@ -24,8 +24,6 @@ class DataParallel(Parallelism):
 
     def plan(self, work: Workload, system: Chip, degree: int) -> ParallelPlan | Infeasible:
         graph = work.graph
-        if graph.phase == "train":
-            return Infeasible("parallelism", "dp for training needs a gradient all_reduce, not modelled: use tp")
         if graph.batch % degree:
             return Infeasible("parallelism", f"dp={degree} does not divide the batch of {graph.batch}")
         part = work.at_batch(graph.batch // degree)

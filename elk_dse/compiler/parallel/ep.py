@@ -45,9 +45,6 @@ class ExpertParallel(Parallelism):
 
     def plan(self, work: Workload, system: Chip, degree: int) -> ParallelPlan | Infeasible:
         graph = work.graph
-        if graph.phase == "train":
-            return Infeasible("parallelism", "ep for a training step is not modelled (its backward pass and "
-                              "gradient collectives): use all_core")
         experts, top_k = meta_int(graph, "experts"), meta_int(graph, "top_k")
         if not experts:
             return Infeasible("parallelism", f"ep needs a mixture-of-experts model; {graph.name} has no experts")

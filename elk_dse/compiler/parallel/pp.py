@@ -39,9 +39,6 @@ class PipelineParallel(Parallelism):
 
     def plan(self, work: Workload, system: Chip, degree: int) -> ParallelPlan | Infeasible:
         graph = work.graph
-        if graph.phase == "train":
-            return Infeasible("parallelism", "pp for a training step is not modelled (its backward pass and "
-                              "gradient collectives): use all_core")
         m = microbatches(graph.batch, degree) if work.rebuild is not None else 1
         micro = work.at_batch(graph.batch // m)
         if micro is None or micro.num_op_instances != graph.num_op_instances:

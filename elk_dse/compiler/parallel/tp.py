@@ -68,9 +68,6 @@ class TensorParallel(Parallelism):
 
     def plan(self, work: Workload, system: Chip, degree: int) -> ParallelPlan | Infeasible:
         graph = work.graph
-        if graph.phase == "train":
-            return Infeasible("parallelism", "tp for a training step is not modelled (its backward pass and "
-                              "gradient collectives): use all_core")
         heads, kv_heads = meta_int(graph, "heads"), meta_int(graph, "kv_heads")
         if not heads:
             return Infeasible("parallelism", f"tp needs a transformer's heads; {graph.name} has none")
