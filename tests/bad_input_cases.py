@@ -233,4 +233,9 @@ CASES += [
 # --- issue 18: modelling conventions ---
 CASES += [
     ("unknown conventions", ["evaluate", "+chip=mesh64", "conventions=papr"], "default or paper"),
+    ("negative artifact delivery rate", ["evaluate", "+chip=mesh64", "+chip.hbm.delivery_gb_s_per_core=-1"],
+     "delivery_gb_s_per_core"),
+    ("artifact delivery share of zero", ["evaluate", "+chip=mesh64", "+chip.hbm.delivery_share=0"], "delivery_share"),
+    ("paper conventions with the event simulator", ["evaluate", "+chip=mesh64", "conventions=paper",
+                                                    "scheduler=elk_full", "sim=event"], "sim=analytic"),
 ]
