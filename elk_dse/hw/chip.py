@@ -531,11 +531,10 @@ class Chip:
         from elk_dse.hw.resources import routed, routing_key
 
         def compute() -> float:
+            from elk_dse.hw.patterns import chip_pair_flows
+
             res = self.resources
-            src, dst = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-            distinct = src != dst
-            cpc = self.cores_per_chip
-            ids, amounts = res.demand(src[distinct] * cpc, dst[distinct] * cpc, 1.0 / (n * (n - 1)))
+            ids, amounts = res.demand(*chip_pair_flows(n, self.cores_per_chip))
             ports = (ids >= res.chip_link_base) & (ids < res.hbm_base)
             return float(amounts[ports].max())
 

@@ -217,20 +217,21 @@ class Topology(ABC):
         ring neighbour, rings of ``length`` cores ``stride`` apart (compute-shift plans)."""
         if length < 2 or cores < 2:
             return 0.0
-        c = np.arange(cores, dtype=np.int64)
-        pos = (c // stride) % length
-        nxt = np.clip(np.where(pos == length - 1, c - stride * (length - 1), c + stride), 0, self.num_cores - 1)
-        return self.busiest_link_share(c, nxt)
+        from elk_dse.hw.patterns import ring_shift_flows
+
+        return self.busiest_link_share(*ring_shift_flows(stride, length, cores, self.num_cores))
 
     def delivery_share(self, sources: np.ndarray) -> float:
         """Bytes on the busiest link per byte delivered when every entry of ``sources`` (HBM channels' attach
         cores; repeats count) sends equally to every core. One source at a time: bounded memory."""
+        from elk_dse.hw.patterns import delivery_flows
+
         sources = np.asarray(sources, dtype=np.int64)
         dst = np.arange(self.num_cores)
         counts = np.zeros(self.num_directed_links)
         uniq, repeats = np.unique(sources, return_counts=True)
         for a, k in zip(uniq.tolist(), repeats.tolist(), strict=True):
-            counts += k * self.link_loads(np.full(dst.size, a), dst, 1.0)  # integer flow counts
+            counts += k * self.link_loads(*delivery_flows(np.array([a]), dst), 1.0)  # integer flow counts
         if not counts.size or not sources.size:
             return 0.0
         return float((counts / self.link_capacity()).max() * (1.0 / (sources.size * dst.size)))

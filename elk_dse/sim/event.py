@@ -23,7 +23,6 @@ from __future__ import annotations
 import heapq
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -40,15 +39,14 @@ from elk_dse.cost.network import (
 from elk_dse.cost.timeline import TimingRule
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import GB, Chip
+from elk_dse.hw.patterns import TrafficPatterns
 from elk_dse.hw.resources import CLASS_NAMES, Resources
 from elk_dse.program import Program, ProgramOp
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 
 EXACT_MAX_CORES = 1024
 EVENT_MAX_CORES = 262_144  # 512 x 512: ~1.3 M resources, ~1 GiB at the ~750 B per resource measured at 850k cores
-UNIFORM_SOURCES = 32  # sampled sources per receiving core for redistribution traffic on big chips
 TRACE_MAX_TRACKS = 64  # trace tracks per resource class (cores, links, chip links, HBM channels): more are grouped
-EXACT_UNIFORM = 256  # chips up to this many cores route redistribution from every other core
 # Resource classes: hw/resources.py's, plus the directed chip-to-chip links collectives route over (appended
 # by _CollectiveLinks when a Program has collectives).
 EVENT_CLASSES = (*CLASS_NAMES, "chip_wire")
@@ -84,91 +82,6 @@ class OpRun:
                                                              "stream": 0.0})
 
 
-class Patterns:
-    """Per-resource demand patterns per byte (or per second of compute), cached by their shape."""
-
-    def __init__(self, res: Resources):
-        self.res = res
-        self._ring = lru_cache(maxsize=4096)(self._ring_pattern)
-        self._uniform = lru_cache(maxsize=1024)(self._uniform_pattern)
-        self._load = lru_cache(maxsize=1024)(self._load_pattern)
-
-    def ring(self, stride: int, length: int, cores: int):
-        return self._ring(stride, length, cores)
-
-    def _ring_pattern(self, stride: int, length: int, cores: int):
-        c = np.arange(cores, dtype=np.int64)
-        pos = (c // stride) % length
-        nxt = np.where(pos == length - 1, c - stride * (length - 1), c + stride)
-        nxt = np.clip(nxt, 0, self.res.num_cores - 1)
-        return self.res.demand(c, nxt, 1.0)
-
-    def uniform(self, cores: int):
-        return self._uniform(cores)
-
-    def _uniform_pattern(self, cores: int):
-        # Each receiving core gets equal shares from the other cores of its chip: all of them on chips up to
-        # EXACT_UNIFORM cores, else a deterministic sample. (The Program's noc bytes already exclude the local
-        # share, so a core never sources its own data.)
-        res = self.res
-        others = res.cpc - 1
-        if others < 1:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        k_count = others if res.cpc <= EXACT_UNIFORM else UNIFORM_SOURCES
-        dst = np.repeat(np.arange(cores, dtype=np.int64), k_count)
-        k = np.tile(np.arange(k_count, dtype=np.int64), cores)
-        offset = 1 + (k if k_count == others else (dst * 7919 + (k + 1) * 104729) % others)
-        src = (dst // res.cpc) * res.cpc + (dst % res.cpc + offset) % res.cpc
-        return res.demand(src, dst, 1.0 / (cores * k_count))
-
-    def chip_ports(self, cores: int):
-        """Per byte crossing chips: spread evenly over the output and input ports of the chips in use."""
-        res = self.res
-        # Evenly spread chip-to-chip traffic: route one unit between every ordered pair of chips.
-        chips = np.arange(res.num_chips)
-        src = np.repeat(chips, chips.size) * res.cpc
-        dst = np.tile(chips, chips.size) * res.cpc
-        keep = src != dst
-        return res.demand(src[keep], dst[keep], 1.0 / keep.sum())
-
-    def load(self, cores: int):
-        return self._load(cores)
-
-    def _load_pattern(self, cores: int):
-        """Per delivered byte: links from each chip's channels to that chip's destination cores; and per HBM
-        byte: the channels (returned separately)."""
-        res = self.res
-        ch = res.channels_per_chip
-        dst_all = np.arange(cores, dtype=np.int64)
-        chips_used = sorted({int(c) for c in np.unique(dst_all // res.cpc)})
-        chan = np.concatenate([res.hbm_base + c * ch + np.arange(ch) for c in chips_used])
-        hbm = res.chip.hbm
-        if hbm is None:  # a load job is built only for a program that reads HBM
-            raise ValueError("an HBM load on a chip without HBM")
-        if hbm.attach == "all":
-            # Every core has its own HBM port: data crosses only the links the topology says a core's own
-            # port uses (all_to_all: the destination's ejection port; none on a mesh).
-            local = res.topology.local_port_links(dst_all % res.cpc)
-            if local.size:
-                port = res.link_base + (dst_all // res.cpc) * res.links_per_chip + local
-                links = (port, np.full(port.size, 1.0 / port.size))
-            else:
-                links = (np.zeros(0, dtype=np.int64), np.zeros(0))
-            return links, (chan, np.full(chan.size, 1.0 / chan.size))
-        srcs, dsts = [], []
-        for chip in range(res.num_chips):
-            dst = dst_all[dst_all // res.cpc == chip]
-            if dst.size == 0:
-                continue
-            attach = chip * res.cpc + res.channel_attach
-            srcs.append(np.repeat(attach, dst.size))
-            dsts.append(np.tile(dst, ch))
-        src = np.concatenate(srcs)
-        dst = np.concatenate(dsts)
-        ids, amounts = res.demand(src, dst, 1.0 / src.size)
-        return (ids, amounts), (chan, np.full(chan.size, 1.0 / chan.size))
-
-
 def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     amounts = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
@@ -195,7 +108,7 @@ class EventSimulator(Simulator):
         self.stats: dict[str, float | str] = {}
 
     # ---- decomposition ---------------------------------------------------------------------------
-    def _exec_stages(self, op: ProgramOp, chip, pat: Patterns, layer_sync_s: float = 0.0,
+    def _exec_stages(self, op: ProgramOp, chip, pat: TrafficPatterns, layer_sync_s: float = 0.0,
                      coll: _CollectiveLinks | None = None) -> list[list[Job]]:
         w = op.work
         cores = op.plan.cores_used
@@ -246,7 +159,7 @@ class EventSimulator(Simulator):
             stages.append([Job(f"{op.name}.sync", "sync", np.zeros(0, np.int64), np.zeros(0), delay_s=sync)])
         return stages
 
-    def _load_job(self, op: ProgramOp, pat: Patterns) -> Job | None:
+    def _load_job(self, op: ProgramOp, pat: TrafficPatterns) -> Job | None:
         """The load phase: all HBM traffic, or the first pass's share of a streamed plan."""
         w = op.work
         if w.hbm_read_bytes + w.hbm_write_bytes <= 0 and w.hbm_delivered_bytes <= 0:
@@ -254,7 +167,7 @@ class EventSimulator(Simulator):
         return self._hbm_job(op, pat, 1.0 / max(int(w.stream_passes), 1), f"{op.name}.load")
 
     @staticmethod
-    def _hbm_job(op: ProgramOp, pat: Patterns, share: float, name: str) -> Job:
+    def _hbm_job(op: ProgramOp, pat: TrafficPatterns, share: float, name: str) -> Job:
         """``share`` of the operator's HBM traffic, through the channels and over the routes to its cores."""
         w = op.work
         hbm = w.hbm_read_bytes + w.hbm_write_bytes
@@ -281,7 +194,7 @@ class EventSimulator(Simulator):
         chip = program.chip
         self.check(chip)
         res = Resources(chip)
-        pat = Patterns(res)
+        pat = TrafficPatterns(res)
         ops = program.ops
         n = len(ops)
         system = program.whole_system
