@@ -19,7 +19,9 @@ from elk_dse.models import MODELS, ModelConfig, build_model, model_config_from_d
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b", "mixtral_8x7b", "llama3_1_8b",
-            "llama3_1_70b", "llama3_2_1b", "llama3_2_3b", "mistral_7b")
+            "llama3_1_70b", "llama3_2_1b", "llama3_2_3b", "mistral_7b",
+            "mistral_7b_v0_2", "qwen2_5_7b", "qwen2_5_32b", "qwen2_5_72b", "qwen3_32b",
+            "phi3_5_mini")  # issue 17 validation points (2026-11-29)
 ENCODERS = ("bert_large", "bert_base", "vit_large", "dit_xl")
 
 

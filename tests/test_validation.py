@@ -4,6 +4,7 @@ calibration sees only calibration points, and the shipped descriptions carry the
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 from dataclasses import replace
@@ -13,8 +14,9 @@ import pytest
 from elk_dse.cli import main
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import chip_from_dict
-from elk_dse.hw.stack import load_stack
+from elk_dse.hw.stack import load_stack, stack_names
 from elk_dse.models import build_model, model_config_from_dict
+from elk_dse.models.zoo import zoo_arches
 from elk_dse.validation import COLUMNS, fit, load_suite, points, write
 from elk_dse.validation import suite as suite_mod
 from elk_dse.validation.suite import chip_data
@@ -180,3 +182,52 @@ def test_held_out_points_cover_the_issue_17_systems():
     systems = {p.chip: _chip_and_degrees(p)[0].chips.count for p in held}
     assert len(held) >= 20 and len(systems) >= 4
     assert sum(n > 1 for n in systems.values()) >= 3 and systems.get("wormhole_n300") == 2
+
+
+# --- issue 17 (2026-11-29): fresh held-out points; every point names shipped files and no condition twice ----------
+
+def _condition(point):
+    """What a point's measurement ran (chip with its overrides, stack, the model mapping with batch, context and
+    formats, scheduler, metric) as one comparable key: two points with the same key would be one condition."""
+    return json.dumps([point.chip, point.chip_overrides, point.stack, point.model, point.scheduler, point.metric],
+                      sort_keys=True)
+
+
+def test_every_held_out_point_names_a_shipped_chip_model_stack_and_a_pinned_source():
+    suite = load_suite()
+    shipped_models = set(zoo_arches())
+    for p in points(suite):
+        if p.role != "held-out":
+            continue
+        assert chip_data(p.chip)["name"] == p.chip, p.id
+        assert p.model["name"] in shipped_models, p.id
+        assert p.stack in stack_names(), p.id
+        src = suite["sources"][p.source]
+        assert {"repo", "path", "commit", "read"} <= set(src), p.id
+        assert re.fullmatch(r"[0-9a-f]{40}", src["commit"]) and re.fullmatch(r"\d{4}-\d\d-\d\d", src["read"]), p.id
+        assert p.conditions and p.measured > 0, p.id
+
+
+def test_no_condition_is_declared_twice():
+    pts = points()
+    seen: dict[str, str] = {}
+    for p in pts:
+        key = _condition(p)
+        assert key not in seen, f"{p.id} repeats the condition of {seen.get(key)}"
+        seen[key] = p.id
+    # The key tells points apart by what differs between real ones: formats, batch and context.
+    by_id = {p.id: p for p in pts}
+    assert _condition(by_id["n150_llama3.1-8b_b1_bfp4"]) != _condition(by_id["n150_llama3.1-8b_b1_bfp8"])
+    assert _condition(by_id["galaxy_llama3.3-70b_b1_in4k_tp32"]) != _condition(by_id["galaxy_llama3.3-70b_b1_in8k_tp32"])
+    twin = replace(by_id["n300_llama3.1-8b_b32_tp2"], id="copy", model=dict(by_id["n300_llama3.1-8b_b32_tp2"].model))
+    assert _condition(twin) == _condition(by_id["n300_llama3.1-8b_b32_tp2"])
+
+
+def test_points_declared_2026_11_29_are_held_out_on_four_systems_three_multi_chip():
+    """The fresh block (issue 17): at least 25 held-out points on at least 4 systems, 3 of them multi-chip."""
+    pts = points()
+    start = next(i for i, p in enumerate(pts) if p.id == "n300_llama3.2-1b_b32_tp2")
+    fresh = pts[start:]
+    assert all(p.role == "held-out" for p in fresh)
+    systems = {p.chip: _chip_and_degrees(p)[0].chips.count for p in fresh}
+    assert len(fresh) >= 25 and len(systems) >= 4 and sum(n > 1 for n in systems.values()) >= 3
