@@ -40,7 +40,7 @@ def help_text() -> str:
         "usage: python -m elk_dse evaluate +chip=<chip> [model=<model>] [key=value ...] [format=json]",
         "       python -m elk_dse sweep +chip=<chip> [sweep=<space>] [search.n_trials=N] [out=<folder>] ...",
         "       python -m elk_dse report <sweep folder> [<sweep folder> ...]",
-        "       python -m elk_dse validate [fit=true|false] [points=<id>,<id>] [out=docs/validation.md]",
+        "       python -m elk_dse validate [fit=true|false] [points=<id>,<id>] [workers=1] [out=docs/validation.md]",
         "",
         "config groups (choose with group=<option>; the chip with +chip=<option>; stack: default the chip's):",
     ]
@@ -365,12 +365,17 @@ def cmd_validate(overrides: list[str]) -> int:
 
     opts = dict(o.split("=", 1) for o in overrides)
     for key in opts:
-        if key not in ("fit", "points", "out"):
-            raise ConfigError(key, opts[key], "validate takes fit=true|false, points=<id>,<id>, out=<file.md>")
+        if key not in ("fit", "points", "out", "workers"):
+            raise ConfigError(key, opts[key],
+                              "validate takes fit=true|false, points=<id>,<id>, workers=<n>, out=<file.md>")
     if opts.get("fit", "true") not in ("true", "false"):
         raise ConfigError("fit", opts["fit"], "true or false")
+    workers_text = opts.get("workers", "1")
+    if not workers_text.isdigit() or not 1 <= int(workers_text) <= 64:
+        raise ConfigError("workers", workers_text, "an integer from 1 to 64 (processes for fits and points)")
     selected = [p for p in opts.get("points", "").split(",") if p]
-    rows, cals = run(selected, calibrate=opts.get("fit", "true") == "true")
+    rows, cals = run(selected, calibrate=opts.get("fit", "true") == "true", workers=int(workers_text),
+                     progress=lambda line: print(f"validate: {line}", file=sys.stderr, flush=True))
     out = Path(opts.get("out", "docs/validation.md"))
     figure = Path("img") / f"{out.stem}.png"  # beside the document, as docs/img/ holds the other pictures
     table = markdown(rows, load_suite()["sources"], cals, figure=figure.as_posix())

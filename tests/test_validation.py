@@ -50,8 +50,21 @@ def test_validate_rejects_bad_options_in_one_line(capsys):
     assert main(["validate", "fit=maybe"]) == 2
     assert main(["validate", "fit=false", "points=nope"]) == 2
     assert main(["validate", "colour=red"]) == 2
+    assert main(["validate", "workers=0"]) == 2
     errs = capsys.readouterr().err.strip().splitlines()
-    assert len(errs) == 3 and "fit" in errs[0] and "points" in errs[1] and "colour" in errs[2]
+    assert len(errs) == 4 and "fit" in errs[0] and "points" in errs[1] and "colour" in errs[2]
+    assert "workers" in errs[3] and "1 to 64" in errs[3]
+
+
+def test_workers_give_the_same_rows_in_the_same_order():
+    """Fits and points in 2 processes (spawned: real pickling of points and profiles) give the rows of one."""
+    ids = ["n150_llama3.2-1b_b1", "n150_llama3.1-8b_b1_bfp4"]
+    one, _ = suite_mod.run(ids, calibrate=False)
+    lines: list[str] = []
+    two, _ = suite_mod.run(ids, calibrate=False, workers=2, progress=lines.append)
+    assert [r.point.id for r in two] == [r.point.id for r in one] == [p.id for p in points() if p.id in ids]
+    assert [r.predicted for r in two] == [r.predicted for r in one]
+    assert sorted(lines) == sorted(f"predicted {i}" for i in ids)
 
 
 def test_every_point_has_a_complete_source():

@@ -206,23 +206,65 @@ def fit(calibration_points: Sequence[Point], profile: StackProfile) -> Calibrati
     return Calibration(profile.name, d, e, errors, tuple(fitted), tuple(p.id for p in calibration_points))
 
 
-def run(selected: Sequence[str] = (), calibrate: bool = True) -> tuple[list[Row], list[Calibration]]:
+def _fit_task(name: str, pts: list[Point]) -> Calibration:
+    return fit(pts, load_stack(name))
+
+
+def run(selected: Sequence[str] = (), calibrate: bool = True, workers: int = 1,
+        progress: Callable[[str], None] | None = None) -> tuple[list[Row], list[Calibration]]:
     """Predict every point (or those whose id is in ``selected``). With ``calibrate`` each stack that declares
     calibration points is first fitted on its own calibration points; without, every stack's profile is used
-    as shipped."""
+    as shipped. ``workers`` > 1 runs the fits and predictions in that many processes (a stack's points start as
+    soon as its fit ends); the rows are the same, in points.yaml's order. ``progress`` gets one line per
+    finished fit or point."""
     suite = load_suite()
     all_points = points(suite)
     unknown = set(selected) - {p.id for p in all_points}
     if unknown:
         raise ConfigError("points", sorted(unknown)[0], "one of " + ", ".join(p.id for p in all_points))
-    sets = calibration_sets(all_points)
-    cals = [fit(pts, load_stack(name)) for name, pts in sets.items()] if calibrate else []
-    profiles = {c.stack: c.profile() for c in cals}
+    if workers < 1:
+        raise ConfigError("workers", str(workers), "an integer >= 1")
+    sets = calibration_sets(all_points) if calibrate else {}
+    todo = [p for p in all_points if not selected or p.id in selected]
+    values: dict[str, float] = {}
+    cal_of: dict[str, Calibration] = {}
+    say = progress or (lambda line: None)
+    if workers == 1:
+        for name, pts in sets.items():
+            cal_of[name] = _fit_task(name, pts)
+            say(f"fitted {name}")
+        for p in todo:
+            values[p.id] = predict(p, cal_of[p.stack].profile() if p.stack in cal_of else None)
+            say(f"predicted {p.id}")
+    else:
+        import concurrent.futures as cf
+        import multiprocessing
+
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending: dict[cf.Future, tuple[str, str]] = {}
+
+            def submit_points(stack: str | None, profile: StackProfile | None) -> None:
+                for p in todo:
+                    if (p.stack == stack) if stack is not None else (p.stack not in sets):
+                        pending[pool.submit(predict, p, profile)] = ("point", p.id)
+
+            for name, pts in sets.items():
+                pending[pool.submit(_fit_task, name, pts)] = ("fit", name)
+            submit_points(None, None)
+            while pending:
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    kind, key = pending.pop(fut)
+                    if kind == "fit":
+                        cal_of[key] = fut.result()
+                        submit_points(key, cal_of[key].profile())
+                        say(f"fitted {key}")
+                    else:
+                        values[key] = fut.result()
+                        say(f"predicted {key}")
     rows = []
-    for p in all_points:
-        if selected and p.id not in selected:
-            continue
-        value = predict(p, profiles.get(p.stack))
+    for p in todo:
+        value = values[p.id]
         note = "" if math.isfinite(value) else "infeasible on the modelled chip"
         rows.append(Row(p, value, value / p.measured - 1 if math.isfinite(value) else math.nan, note))
-    return rows, cals
+    return rows, [cal_of[name] for name in sets]
