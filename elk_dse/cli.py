@@ -149,9 +149,15 @@ def _with_stack(overrides: list[str]) -> list[str]:
     ``chip.default_stack=`` override), else ``none``, so the composed config always names the stack it runs."""
     import yaml
 
-    out = ["+" + o if o.startswith("stack=") else o for o in overrides]
-    if any(o.startswith("+stack=") for o in out):
-        return out
+    # stack.name=<name> chooses the profile like stack=<name> (a field override would keep the chip's default
+    # stack's values under another name).
+    out = ["+stack=" + o.split("=", 1)[1] if o.startswith(("stack.name=", "+stack.name="))
+           else "+" + o if o.startswith("stack=") else o for o in overrides]
+    chosen = {o.split("=", 1)[1] for o in out if o.startswith("+stack=")}
+    if len(chosen) > 1:
+        raise ConfigError("stack", ", ".join(sorted(chosen)), "choose one stack (stack=<name> or stack.name=<name>)")
+    if chosen:
+        return list(dict.fromkeys(out))
     chip = next((o.split("=", 1)[1] for o in out if o.startswith("+chip=")), None)
     if chip is None or chip not in group_choices("chip"):
         return out  # no chip (the command says so) or an unknown one (the group check says so)

@@ -44,3 +44,38 @@ def test_searched_model_name_keeps_searched_arch_fields() -> None:
     # 32 is llama2_7b's own layer count, searched explicitly: llama2_13b with 32 layers, not 40
     direct = compose_config(["+chip=mesh64", "model=llama2_13b", "model.arch.num_hidden_layers=32"])["model"]
     assert _flops(design["model"]) == _flops(direct)
+
+
+# --- the same for the software stack (issue 17): stack.name chooses the profile, never relabels another ------
+
+
+def test_cli_stack_name_chooses_the_profile() -> None:
+    by_group = compose_config(["+chip=wormhole_n150", "stack=neuron"])["stack"]
+    by_name = compose_config(["+chip=wormhole_n150", "stack.name=neuron"])["stack"]
+    assert by_name == by_group and by_name["name"] == "neuron"
+    shipped = compose_config(["+chip=wormhole_n150"])["stack"]
+    assert shipped["name"] == "tt_transformers" and shipped["dispatch_us_per_op"] != by_name["dispatch_us_per_op"]
+
+
+def test_searched_stack_name_runs_each_profile_with_searched_fields() -> None:
+    from elk_dse.hw.stack import load_stack, stack_from_dict
+
+    base = compose_config(["+chip=wormhole_n150"])
+    for name in ("neuron", "none", "tt_transformers"):
+        design = apply_params(base, {"stack.name": name})
+        assert stack_from_dict(design["stack"]) == load_stack(name), name
+    design = apply_params(base, {"stack.name": "neuron", "stack.dispatch_us_per_op": 1.5})
+    assert design["stack"]["dispatch_us_per_op"] == 1.5
+    assert design["stack"]["collective_startup_us"] == load_stack("neuron").collective_startup_us
+
+
+def test_bad_stack_names_are_one_line_errors() -> None:
+    import pytest
+
+    from elk_dse.errors import ConfigError
+
+    base = compose_config(["+chip=wormhole_n150"])
+    with pytest.raises(ConfigError, match="params.stack.name"):
+        apply_params(base, {"stack.name": "nope"})
+    with pytest.raises(ConfigError, match="choose one stack"):
+        compose_config(["+chip=wormhole_n150", "stack=neuron", "stack.name=none"])

@@ -288,6 +288,15 @@ def apply_params(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
 
         out["model"] = renamed_model(base["model"], out["model"],
                                      [k.split(".", 2)[2] for k in params if k.startswith("model.arch.")])
+    if "stack.name" in params and isinstance(out.get("stack"), dict):
+        # A searched stack name runs that profile (conf/stack/<name>.yaml), not the base stack's values under a
+        # new name; stack.<field> parameters searched beside it still apply.
+        from elk_dse.hw.stack import check_stack_name, load_stack
+
+        name = params["stack.name"]
+        check_stack_name(str(name), "params.stack.name")
+        explicit = {k.split(".", 1)[1] for k in params if k.startswith("stack.") and k != "stack.name"}
+        out["stack"] = {**load_stack(str(name)).to_dict(), **{k: out["stack"][k] for k in explicit}}
     for section in ("cores", "chips"):  # a searched count reshapes its grid (cores per chip; chips)
         if f"chip.{section}.count" in params and f"chip.{section}.grid" not in params:
             _grid_follows_count(out, section)
