@@ -30,18 +30,25 @@ LAYER = 20
 DESIGNS = {  # ours: artifact sections (static: the better of the two static variants, as the artifact does)
     "basic": ["Naive"], "static": ["Min Cold", "Max Cold"], "elk_dyn": ["ICBM Ordered"], "elk_full": ["ICBM"],
     "ideal": ["Ideal"]}
+# Our operators under conventions=paper with the artifact's operator list (elk_dse/conventions.py,
+# ``artifact_ops``): one of ours per artifact operator.
+RMS_PARTS = ("square", "sum", "mean", "eps", "sqrt", "divide", "scale")
+ROPE = ["v_slice", "q_slice", *[f"{x}_rope_{p}" for x in "qk" for p in ("cos", "hi", "lo", "neg", "sin", "add")],
+        "k_slice"]
 GROUPS = [  # (name, artifact operator indices, our operators)
-    ("attention RMSNorm", range(960, 967), ["attn_norm"]),
+    ("attention RMSNorm", range(960, 967), ["attn_norm", *[f"attn_norm_{p}" for p in RMS_PARTS]]),
     ("Q, K, V projections", [967], ["q_proj", "k_proj", "v_proj", "qkv_proj"]),
-    ("QKV slices + RoPE", range(968, 983), []),
+    ("QKV slices + RoPE", range(968, 983), ROPE),
     ("scores Q K^T", [983], ["attn_score"]),
-    ("scale, mask, softmax", range(984, 990), ["attn_softmax"]),
+    ("scale, mask, softmax", range(984, 990), ["attn_scale", "attn_mask", "attn_softmax_max", "attn_softmax_exp",
+                                                "attn_softmax_sum", "attn_softmax"]),
     ("probabilities x V", [990], ["attn_value"]),
     ("output projection", [991], ["o_proj"]),
     ("residual add", [992], ["attn_residual"]),
-    ("MLP RMSNorm", range(993, 1000), ["mlp_norm"]),
+    ("MLP RMSNorm", range(993, 1000), ["mlp_norm", *[f"mlp_norm_{p}" for p in RMS_PARTS]]),
     ("gate, up projections", [1000], ["gate_proj", "up_proj", "gate_up_proj"]),
-    ("SwiGLU (slices, sigmoid, products)", range(1001, 1006), ["swiglu"]),
+    ("SwiGLU (slices, sigmoid, products)", range(1001, 1006),
+     ["up_slice", "gate_slice", "gate_sigmoid", "gate_silu", "swiglu"]),
     ("down projection", [1006], ["down_proj"]),
     ("residual add", [1007], ["mlp_residual"]),
 ]
@@ -151,6 +158,9 @@ LADDER = [("ours (default)", CONVENTIONS["default"]),
                                                                          chip_link_latency=False)),
           ("+ the artifact's operator shapes", Conventions("shapes", hbm_units=True, chip_link_latency=False,
                                                             fused_projections=True, softmax_rows=True)),
+          ("+ the artifact's operator list (48 per layer: RMSNorm, RoPE, Slices, softmax, SiLU split)",
+           Conventions("ops", hbm_units=True, chip_link_latency=False, fused_projections=True, softmax_rows=True,
+                       artifact_ops=True)),
           ("+ its per-design delivery rates and contention modes (= conventions=paper)", CONVENTIONS["paper"])]
 
 
