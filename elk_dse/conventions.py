@@ -31,9 +31,14 @@ its reason (docs/elk_reconciliation.md, "conventions=paper"):
   ``paper`` only, and only the analytic simulator (and the compiler's estimates) follow it; the event-driven
   simulator refuses such chips (one line, sim/event.py) rather than answer with its routed link model.
 
-Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's RMSNorm as 7 operators
-with a 17 us cross-core Sum and its 15 RoPE operators (its operator cost model, not a convention); its idle
-("cold") layouts holding replicas.
+- ``artifact_ops`` (issue 18, third attempt): the artifact's operator list of a multi-head Llama decoder layer,
+  48 operators (RMSNorm as 7 with a Sum over the hidden axis, Slices and RoPE as 15, scale / mask / softmax as
+  6, the SwiGLU as Slices, Sigmoid and two Multiply), each one of ours, cited below (ARTIFACT_LAYER_OPS) and
+  costed by our own model: the Sum's partial sums cross cores as our planner and network model price them.
+
+Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's cost of its RMSNorm
+Sum (16.98 us: its rotation-only cross-core reduction, an execution model rather than a convention); its idle
+("cold") layouts holding replicas (a scheduling decision our schedulers do not make).
 """
 
 from __future__ import annotations
