@@ -278,11 +278,11 @@ def _artifact_ops(ops: list[Operator]) -> list[Operator]:
         if op.name in ("attn_norm", "mlp_norm"):
             out += rms(op)
         elif op.name == "qkv_proj":
-            out += [replace(op, output=ten("qkv", *op.output.axes)), v_slice, q_slice, *rope_q, k_slice, *rope_k]
+            out += [replace(op, output=replace(op.output, name="qkv")), v_slice, q_slice, *rope_q, k_slice, *rope_k]
         elif op.name == "attn_softmax":
             out += softmax
         elif op.name == "gate_up_proj":
-            out.append(replace(op, output=ten("gate_up", *op.output.axes)))
+            out.append(replace(op, output=replace(op.output, name="gate_up")))
         elif op.name == "swiglu":
             out += mlp
         else:
