@@ -200,6 +200,39 @@ def frontiers() -> list[str]:
     return lines
 
 
+def max_cold() -> list[str]:
+    """Issue 18 item (b) sized: per weight/KV operator of a decoder layer under conventions=paper, its compact
+    idle layout against a max-cold one (the active weight layout of its fastest plan, replicas included: what
+    the artifact's Max Cold preloads, DNNProgram.py:566-589), and the artifact's delivery rule over each."""
+    from elk_dse.compiler.elk import op_choices
+    from elk_dse.conventions import GBPS_PER_CORE, HBM_PAPER_SCALE
+    from elk_dse.ir.graph import HBM_ROLES
+
+    conv = CONVENTIONS["paper"]
+    chip = conv.chip(chip_from_dict(yaml.safe_load((ROOT / "conf" / "chip" / "ipu_pod4.yaml").read_text())))
+    layer = next(la for la in conv.graph(build_model(ModelConfig("llama2_13b", batch=32, kv_len=2048))).layers
+                 if la.repeat > 1)
+    lines = ["| our operator | compact idle KiB | fastest plan's active weights KiB | HBM us |", "|---|---|---|---|"]
+    rows = []
+    for op in layer.ops:
+        weight = sum(op.bytes_by_role(r) for r in HBM_ROLES)
+        if not weight:
+            continue
+        c = op_choices(op, chip, True)
+        rows.append((c.idle_bytes, float(c.table.weight_active_bytes[c.rows[-1]]), weight / chip.hbm_bytes_per_s))
+        lines.append(f"| {op.name} | {rows[-1][0] / 1024:.1f} | {rows[-1][1] / 1024:.1f} | {rows[-1][2] * 1e6:.1f} |")
+    lines.append(f"| **layer** | {sum(r[0] for r in rows) / 1024:.1f} | {sum(r[1] for r in rows) / 1024:.1f} | "
+                 f"{sum(r[2] for r in rows) * 1e6:.1f} |")
+    lines.append("")
+    for label, gb, share in (("basic, static", float(int(GBPS_PER_CORE)), 0.7),
+                             ("elk_dyn at 0.5", float(int(GBPS_PER_CORE)), 0.5), ("elk_full", GBPS_PER_CORE, 0.99)):
+        rate = gb * HBM_PAPER_SCALE * 1e9 * share
+        loads = [sum(max(r[2], r[k] / rate) for r in rows) * 1e6 for k in (0, 1)]
+        lines.append(f"- {label}: the artifact's delivery rule gives {loads[0]:.1f} us per layer over compact "
+                     f"idle layouts, {loads[1]:.1f} over max-cold ones.")
+    return lines
+
+
 def main(argv: list[str]) -> None:
     ref_path = Path(argv[0]) if argv else REFERENCE
     doc = Path(argv[1]) if len(argv) > 1 else None
@@ -224,6 +257,7 @@ def main(argv: list[str]) -> None:
     out += ["Conventions switched on cumulatively (step ms / per-layer exe us (vs artifact) / per-layer load us "
             "(vs artifact)):", ""] + ladder(ref)
     out += ["", "Our plan frontiers at the reference point (compact idle layout, preloaded mode):", ""] + frontiers()
+    out += ["", "Max-cold idle layouts sized (conventions=paper, layer of the reference point):", ""] + max_cold()
     text = "\n".join(out)
     print(text)
     if doc is not None:
