@@ -361,6 +361,9 @@ def main() -> None:
     if sys.argv[1:] == ["parallel"]:
         parallelism()
         return
+    if sys.argv[1:] == ["schedulers"]:  # issue 18: the per-scheduler rows alone
+        schedulers_per_point()
+        return
     wafer_scale()
     parallelism()
     report_build(int(os.environ.get("BENCH_REPORT_TRIALS", "2000")))

@@ -30,26 +30,33 @@ LAYER = 20
 DESIGNS = {  # ours: artifact sections (static: the better of the two static variants, as the artifact does)
     "basic": ["Naive"], "static": ["Min Cold", "Max Cold"], "elk_dyn": ["ICBM Ordered"], "elk_full": ["ICBM"],
     "ideal": ["Ideal"]}
+# Our operators under conventions=paper with the artifact's operator list (elk_dse/conventions.py,
+# ``artifact_ops``): one of ours per artifact operator.
+RMS_PARTS = ("square", "sum", "mean", "eps", "sqrt", "divide", "scale")
+ROPE = ["v_slice", "q_slice", *[f"{x}_rope_{p}" for x in "qk" for p in ("cos", "hi", "lo", "neg", "sin", "add")],
+        "k_slice"]
 GROUPS = [  # (name, artifact operator indices, our operators)
-    ("attention RMSNorm", range(960, 967), ["attn_norm"]),
+    ("attention RMSNorm", range(960, 967), ["attn_norm", *[f"attn_norm_{p}" for p in RMS_PARTS]]),
     ("Q, K, V projections", [967], ["q_proj", "k_proj", "v_proj", "qkv_proj"]),
-    ("QKV slices + RoPE", range(968, 983), []),
+    ("QKV slices + RoPE", range(968, 983), ROPE),
     ("scores Q K^T", [983], ["attn_score"]),
-    ("scale, mask, softmax", range(984, 990), ["attn_softmax"]),
+    ("scale, mask, softmax", range(984, 990), ["attn_scale", "attn_mask", "attn_softmax_max", "attn_softmax_exp",
+                                                "attn_softmax_sum", "attn_softmax"]),
     ("probabilities x V", [990], ["attn_value"]),
     ("output projection", [991], ["o_proj"]),
     ("residual add", [992], ["attn_residual"]),
-    ("MLP RMSNorm", range(993, 1000), ["mlp_norm"]),
+    ("MLP RMSNorm", range(993, 1000), ["mlp_norm", *[f"mlp_norm_{p}" for p in RMS_PARTS]]),
     ("gate, up projections", [1000], ["gate_proj", "up_proj", "gate_up_proj"]),
-    ("SwiGLU (slices, sigmoid, products)", range(1001, 1006), ["swiglu"]),
+    ("SwiGLU (slices, sigmoid, products)", range(1001, 1006),
+     ["up_slice", "gate_slice", "gate_sigmoid", "gate_silu", "swiglu"]),
     ("down projection", [1006], ["down_proj"]),
     ("residual add", [1007], ["mlp_residual"]),
 ]
 
 
-# Groups whose cost is the artifact's own operator model, not a convention: its RMSNorm is 7 operators with a
-# cross-core Sum of 16.98 us of shift (ours: one norm operator, 0.5-0.7 us) and RoPE is 15 operators (ours: not
-# modelled). The "core" sums leave them out.
+# Groups whose cost in the artifact is its own execution model: its RMSNorm Sum rotates partial sums across cores
+# (16.98 us of shift; ours by default one norm operator, 0.5-0.7 us; under conventions=paper its 7 operators,
+# the Sum 0.63 us) and RoPE (15 operators; ours only under conventions=paper). The "core" sums leave them out.
 NOT_CORE = ("attention RMSNorm", "MLP RMSNorm", "QKV slices + RoPE")
 
 
@@ -151,6 +158,9 @@ LADDER = [("ours (default)", CONVENTIONS["default"]),
                                                                          chip_link_latency=False)),
           ("+ the artifact's operator shapes", Conventions("shapes", hbm_units=True, chip_link_latency=False,
                                                             fused_projections=True, softmax_rows=True)),
+          ("+ the artifact's operator list (48 per layer: RMSNorm, RoPE, Slices, softmax, SiLU split)",
+           Conventions("ops", hbm_units=True, chip_link_latency=False, fused_projections=True, softmax_rows=True,
+                       artifact_ops=True)),
           ("+ its per-design delivery rates and contention modes (= conventions=paper)", CONVENTIONS["paper"])]
 
 
@@ -190,6 +200,39 @@ def frontiers() -> list[str]:
     return lines
 
 
+def max_cold() -> list[str]:
+    """Issue 18 item (b) sized: per weight/KV operator of a decoder layer under conventions=paper, its compact
+    idle layout against a max-cold one (the active weight layout of its fastest plan, replicas included: what
+    the artifact's Max Cold preloads, DNNProgram.py:566-589), and the artifact's delivery rule over each."""
+    from elk_dse.compiler.elk import op_choices
+    from elk_dse.conventions import GBPS_PER_CORE, HBM_PAPER_SCALE
+    from elk_dse.ir.graph import HBM_ROLES
+
+    conv = CONVENTIONS["paper"]
+    chip = conv.chip(chip_from_dict(yaml.safe_load((ROOT / "conf" / "chip" / "ipu_pod4.yaml").read_text())))
+    layer = next(la for la in conv.graph(build_model(ModelConfig("llama2_13b", batch=32, kv_len=2048))).layers
+                 if la.repeat > 1)
+    lines = ["| our operator | compact idle KiB | fastest plan's active weights KiB | HBM us |", "|---|---|---|---|"]
+    rows = []
+    for op in layer.ops:
+        weight = sum(op.bytes_by_role(r) for r in HBM_ROLES)
+        if not weight:
+            continue
+        c = op_choices(op, chip, True)
+        rows.append((c.idle_bytes, float(c.table.weight_active_bytes[c.rows[-1]]), weight / chip.hbm_bytes_per_s))
+        lines.append(f"| {op.name} | {rows[-1][0] / 1024:.1f} | {rows[-1][1] / 1024:.1f} | {rows[-1][2] * 1e6:.1f} |")
+    lines.append(f"| **layer** | {sum(r[0] for r in rows) / 1024:.1f} | {sum(r[1] for r in rows) / 1024:.1f} | "
+                 f"{sum(r[2] for r in rows) * 1e6:.1f} |")
+    lines.append("")
+    for label, gb, share in (("basic, static", float(int(GBPS_PER_CORE)), 0.7),
+                             ("elk_dyn at 0.5", float(int(GBPS_PER_CORE)), 0.5), ("elk_full", GBPS_PER_CORE, 0.99)):
+        rate = gb * HBM_PAPER_SCALE * 1e9 * share
+        loads = [sum(max(r[2], r[k] / rate) for r in rows) * 1e6 for k in (0, 1)]
+        lines.append(f"- {label}: the artifact's delivery rule gives {loads[0]:.1f} us per layer over compact "
+                     f"idle layouts, {loads[1]:.1f} over max-cold ones.")
+    return lines
+
+
 def main(argv: list[str]) -> None:
     ref_path = Path(argv[0]) if argv else REFERENCE
     doc = Path(argv[1]) if len(argv) > 1 else None
@@ -214,6 +257,7 @@ def main(argv: list[str]) -> None:
     out += ["Conventions switched on cumulatively (step ms / per-layer exe us (vs artifact) / per-layer load us "
             "(vs artifact)):", ""] + ladder(ref)
     out += ["", "Our plan frontiers at the reference point (compact idle layout, preloaded mode):", ""] + frontiers()
+    out += ["", "Max-cold idle layouts sized (conventions=paper, layer of the reference point):", ""] + max_cold()
     text = "\n".join(out)
     print(text)
     if doc is not None:
