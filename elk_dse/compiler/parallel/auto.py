@@ -34,7 +34,7 @@ from elk_dse.compiler.parallel.base import (
 )
 from elk_dse.compiler.schedulers import SCHEDULERS, SchedulerConfig
 from elk_dse.cost.collectives import Collective, collective_cost
-from elk_dse.cost.network import barrier_time_s
+from elk_dse.cost.network import barrier_time_s, op_sync_time_s
 from elk_dse.cost.pipeline import pipeline_latency_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.hw.chip import Chip
@@ -83,64 +83,123 @@ def as_all_core(system: Chip) -> Chip:
                                      all_core_sync_us_per_layer=0.0))
 
 
-def op_floor_s(op: Operator, chip: Chip, rotation: bool) -> tuple[float, float]:
-    """(fastest execution, in seconds, of any plan in ``op``'s plan table on ``chip``, in either load mode;
-    the memory per core of its smallest plan in the worse mode). The compiler's cached choices
-    (compile._op_choices, keyed by operator signature, chip and rotation) hold both frontiers; each frontier's
-    last plan is the fastest of the whole table. A chosen plan's cross-operator traffic (traffic.account) only
-    adds HBM bytes, which do not shorten execution."""
+def op_floor_s(op: Operator, chip: Chip, rotation: bool) -> tuple[float, float, float]:
+    """For every plan in ``op``'s plan table on ``chip``, in either load mode: (the fastest execution,
+    cost/op_time.exec_time's total; the least compute + barriers + dispatch; the memory per core of the smallest
+    plan in the worse mode), seconds and bytes. The compiler's cached choices (compile._op_choices, keyed by
+    operator signature, chip and rotation) hold both modes' work of every plan; each frontier's last plan is the
+    fastest of the whole table. A chosen plan's cross-operator traffic (traffic.account) only adds HBM bytes,
+    which do not shorten execution."""
     from elk_dse.compiler.compile import _op_choices
 
     c = _op_choices(op, chip, rotation, {"hits": 0, "computed": 0})
-    floor = min(min(c.exec_s, default=math.inf), min(c.ideal_exec_s, default=math.inf))
+    fastest = min(min(c.exec_s, default=math.inf), min(c.ideal_exec_s, default=math.inf))
+    fixed = math.inf
+    for w in (c.work, c.ideal_work):
+        if w is not None and len(np.atleast_1d(w.compute_cycles)):
+            cs = np.asarray(w.compute_cycles, dtype=np.float64) / chip.clock_hz + op_sync_time_s(chip, w.barriers)
+            fixed = min(fixed, float(np.min(cs)))
     smallest = max(c.mem[0] if c.mem else math.inf, c.ideal_mem[0] if c.ideal_mem else math.inf)
-    return float(floor), float(smallest)
+    return float(fastest), fixed, float(smallest)
 
 
-def _tight_graph_bound_s(graph: Graph, chip: Chip, rotation: bool, serial_s: float = 0.0,
-                         overlap: bool = True) -> float:
-    """_graph_bound_s with each operator instance's charge raised to the fastest plan it can get (op_floor_s)
-    where that is known to bound it: an instance whose smallest plan may not fit the SRAM left by the most
-    activations the compiler can keep live across it (no residency variant keeps more than keeping them all)
-    may be streamed in passes (a plan outside the table), and keeps the cheap charge. Chips without HBM (no
-    scheduler choices) keep the cheap bound."""
-    if chip.hbm is None:
-        return _graph_bound_s(graph, chip, serial_s, overlap)
-    from elk_dse.compiler.traffic import residency
+class Tightener:
+    """The tight lower bound of one plan, computed operator by operator (the bound only rises, and every
+    intermediate value is itself a lower bound), so that auto stops as soon as a candidate is ruled out.
 
-    roof = roofline_bound(chip, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
-                          graph.kv_cache_write_bytes)
-    ops = [op for _, _, op in graph.instances()]
-    live = residency(ops, chip.sram_bytes_per_core, chip.num_cores, can_spill=False).live_bytes
-    free_min = chip.sram_bytes_per_core - np.asarray(live, dtype=np.float64) / chip.num_cores
-    fixed = chip.overheads.dispatch_s + float(barrier_time_s(chip, 1))
-    peak = chip.peak_flops_per_s
-    floors: dict[tuple, tuple[float, float]] = {}
-    total = 0.0
-    for i, op in enumerate(ops):
-        key = op.signature
-        if key not in floors:
-            floors[key] = op_floor_s(op, chip, rotation)
-        floor, smallest = floors[key]
-        cheap = op.flops / peak + fixed
-        total += max(floor, cheap) if smallest <= free_min[i] else cheap
-    layers = sum(layer.repeat for layer in graph.layers)
-    executed = total + layers * chip.overheads.layer_sync_s + serial_s
-    return max(roof.hbm_s, executed) if overlap else roof.hbm_s + executed
+    Start: the cheap bound (each instance charged its compute roofline + dispatch + one barrier). Each
+    ``step`` raises the charge of every instance of one more distinct operator (the largest FLOPs x instances
+    first) to the least any plan of its table executes in (op_floor_s): with ``exec_floor`` (a simulator that
+    times each operator at least cost/op_time.exec_time, the analytic one) the whole execution, otherwise only
+    compute + barriers + dispatch, which every physical simulator charges one after another. An instance whose
+    smallest plan may not fit the SRAM left by the most activations the compiler can keep live across it (no
+    residency variant keeps more than keeping them all) may be streamed in passes (a plan outside the table)
+    and keeps the cheap charge. A view without HBM (no scheduler choices) keeps the cheap bound."""
+
+    def __init__(self, plan: ParallelPlan, overlap: bool, rotation: bool, exec_floor: bool = True) -> None:
+        from elk_dse.compiler.traffic import residency
+
+        self.plan, self.overlap, self.rotation, self.exec_floor = plan, overlap, rotation, exec_floor
+        view = plan.view
+        costs: dict[Collective, float] = {}
+
+        def cost(c: Collective) -> float:
+            if c not in costs:
+                costs[c] = collective_cost(c, plan.system).time_s
+            return costs[c]
+
+        fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
+        self._hbm: list[float] = []
+        self._rest: list[float] = []  # per stage: layer syncs + collectives (not operator charges)
+        self._total: list[float] = []  # per stage: the operator instances' charges so far
+        self._pending: list[tuple[float, int, int, Operator, np.ndarray, np.ndarray]] = []
+        for s, stage in enumerate(plan.stages):
+            graph = stage.graph
+            roof = roofline_bound(view, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
+                                  graph.kv_cache_write_bytes)
+            serial = 0.0
+            if plan.view is not plan.system:
+                serial = sum(cost(p.collective) for p in stage.collectives)
+                if stage.handoff is not None:
+                    serial += cost(stage.handoff)
+            layers = sum(layer.repeat for layer in graph.layers)
+            self._hbm.append(roof.hbm_s)
+            self._rest.append(layers * view.overheads.layer_sync_s + serial)
+            self._total.append(roof.compute_s + graph.num_op_instances * fixed)
+            if view.hbm is None:
+                continue
+            ops = [op for _, _, op in graph.instances()]
+            live = residency(ops, view.sram_bytes_per_core, view.num_cores, can_spill=False).live_bytes
+            free_min = view.sram_bytes_per_core - np.asarray(live, dtype=np.float64) / view.num_cores
+            groups: dict[tuple, list[int]] = {}
+            for i, op in enumerate(ops):
+                groups.setdefault(op.signature, []).append(i)
+            for k, idx in enumerate(groups.values()):
+                op = ops[idx[0]]
+                at = np.asarray(idx)
+                self._pending.append((-op.flops * len(idx), s, k, op, free_min[at], np.full(len(idx), op.flops)))
+        self._pending.sort(key=lambda p: (p[0], p[1], p[2]))
+        self._pending.reverse()  # pop() takes the largest first
+        self._fixed = fixed
+
+    @property
+    def done(self) -> bool:
+        return not self._pending
+
+    def bound_s(self) -> float:
+        stage_s = [max(h, t + r) if self.overlap else h + t + r
+                   for h, t, r in zip(self._hbm, self._total, self._rest, strict=True)]
+        if self.plan.view is self.plan.system:
+            return sum(stage_s)
+        return pipeline_latency_s(stage_s, self.plan.microbatches)
+
+    def step(self) -> float:
+        """Tighten one more distinct operator; the new bound."""
+        _, s, _, op, free_min, flops = self._pending.pop()
+        fastest, fixed, smallest = op_floor_s(op, self.plan.view, self.rotation)
+        floor = fastest if self.exec_floor else fixed
+        cheap = flops / self.plan.view.peak_flops_per_s + self._fixed
+        self._total[s] += float(np.where(smallest <= free_min, np.maximum(floor, cheap) - cheap, 0.0).sum())
+        return self.bound_s()
+
+    def tighten(self, until_s: float = math.inf) -> float:
+        """Step until the bound exceeds ``until_s`` or nothing is left; the bound."""
+        bound = self.bound_s()
+        while self._pending and bound <= until_s:
+            bound = self.step()
+        return bound
 
 
-def lower_bound_s(plan: ParallelPlan, overlap: bool = True, rotation: bool | None = None) -> float:
+def lower_bound_s(plan: ParallelPlan, overlap: bool = True, rotation: bool | None = None,
+                  exec_floor: bool = True) -> float:
     """A latency no simulator can beat for ``plan`` (module docstring); ``overlap``: see _graph_bound_s;
     ``rotation`` (whether plans may rotate, SchedulerConfig.plans == "t10"): given, the tight bound
-    (_tight_graph_bound_s), which reads (and fills) the compiler's plan tables; None, the cheap one."""
-
-    def graph_bound(graph: Graph, serial_s: float = 0.0) -> float:
-        if rotation is None:
-            return _graph_bound_s(graph, plan.view, serial_s, overlap)
-        return _tight_graph_bound_s(graph, plan.view, rotation, serial_s, overlap)
-
+    (:class:`Tightener`, ``exec_floor`` as there), which reads (and fills) the compiler's plan tables; None,
+    the cheap one."""
+    if rotation is not None:
+        return Tightener(plan, overlap, rotation, exec_floor).tighten()
     if plan.view is plan.system:
-        return sum(graph_bound(stage.graph) for stage in plan.stages)
+        return sum(_graph_bound_s(stage.graph, plan.view, overlap=overlap) for stage in plan.stages)
     costs: dict[Collective, float] = {}
 
     def cost(c: Collective) -> float:
@@ -153,7 +212,7 @@ def lower_bound_s(plan: ParallelPlan, overlap: bool = True, rotation: bool | Non
         coll = sum(cost(p.collective) for p in stage.collectives)
         if stage.handoff is not None:
             coll += cost(stage.handoff)
-        stage_s.append(graph_bound(stage.graph, coll))
+        stage_s.append(_graph_bound_s(stage.graph, plan.view, coll, overlap))
     return pipeline_latency_s(stage_s, plan.microbatches)
 
 
@@ -211,8 +270,11 @@ def choose(work: Workload, system: Chip, scheduler: SchedulerConfig, timer: Any 
     best: tuple[float, Program] | None = None
     report: list[dict[str, Any]] = []
     failures: list[str] = []
-    # (bound, tight?, tie-break, name, plan, report entry); a tight bound sorts after an equal cheap one.
-    heap: list[tuple[float, bool, int, str, ParallelPlan, dict[str, Any]]] = []
+    # Best first: (bound, tie-break, name, plan, tightener, report entry). A popped candidate is tightened
+    # until its bound passes the next one (or the best latency): then it goes back, or, fully tightened, it is
+    # compiled and timed. Bounds only rise, so the first popped bound >= the best latency ends the search.
+    exec_floor = bool(getattr(timer, "exec_floor", False))
+    heap: list[tuple[float, int, str, ParallelPlan, Tightener | None, dict[str, Any]]] = []
     for bound, name, plan in cands:
         entry: dict[str, Any] = {"strategy": name, "bound_s": bound if math.isfinite(bound) else None,
                                  "latency_s": None}
@@ -221,16 +283,18 @@ def choose(work: Workload, system: Chip, scheduler: SchedulerConfig, timer: Any 
             entry["reason"] = plan.detail
             failures.append(f"{name}: {plan.detail}")
             continue
-        heap.append((bound, False, order.get(name, len(order)), name, plan, entry))
+        heap.append((bound, order.get(name, len(order)), name, plan, None, entry))
     heapq.heapify(heap)
     while heap:
-        bound, tight, rank, name, plan, entry = heapq.heappop(heap)
+        bound, rank, name, plan, tight, entry = heapq.heappop(heap)
         if best is not None and (timer is None or bound >= best[0]):
             break  # nothing left can beat what was found
-        if timer is not None and not tight:
-            tighter = max(bound, lower_bound_s(plan, overlap, rotation))
-            entry["bound_s"] = tighter
-            heapq.heappush(heap, (tighter, True, rank, name, plan, entry))
+        if timer is not None and (tight is None or not tight.done) and (heap or best is not None):
+            tight = tight or Tightener(plan, overlap, rotation, exec_floor)
+            limit = min(heap[0][0] if heap else math.inf, best[0] if best is not None else math.inf)
+            bound = max(bound, tight.tighten(limit))
+            entry["bound_s"] = bound
+            heapq.heappush(heap, (bound, rank, name, plan, tight, entry))
             continue
         program = assemble(plan, scheduler)
         if isinstance(program, Infeasible):
