@@ -312,15 +312,17 @@ def wafer_scale() -> None:
     print()
 
 
-def _clear_compile_caches() -> None:
-    """Empty every cache compiling and timing a design point fills (plans, preloading choices, T10 tables,
-    routes): a cold evaluation."""
+def _clear_compile_caches(routes: bool = True) -> None:
+    """Empty every cache compiling and timing a design point fills (plans, preloading choices, T10 tables and,
+    with ``routes``, the figures derived from routes): a cold evaluation. Without ``routes``: a new design
+    point of a sweep on a topology already seen (plans and tables are keyed by the chip, routes by topology)."""
     from elk_dse.compiler.t10 import clear_tables
     from elk_dse.hw import resources
 
     clear_plan_cache()
     clear_tables()
-    resources._ROUTED.clear()
+    if routes:
+        resources._ROUTED.clear()
 
 
 def parallelism(cold_reps: int = 3, warm_reps: int = 5) -> None:
@@ -328,8 +330,9 @@ def parallelism(cold_reps: int = 3, warm_reps: int = 5) -> None:
     picks (target: auto <= 2x), measured the same way, interleaved: cold (every compile cache emptied before
     each evaluation; median of ``cold_reps``) and warm (caches filled; median of ``warm_reps``), wall and CPU
     seconds. Cases: a small one (a 4-layer decoder on 4 16-core chips, elk_full), Llama-3.1-70B decode b32 on
-    wormhole_t3k and wormhole_galaxy (tt-metal's formats, sequential). Generic over the strategy registry: the
-    fixed row is whatever auto chose."""
+    wormhole_t3k and wormhole_galaxy (tt-metal's formats, sequential). "new" columns: plan caches and tables
+    emptied but routes kept (the next design point of a sweep on the same topology). Generic over the strategy
+    registry: the fixed row is whatever auto chose."""
     from elk_dse.models import model_config_from_dict
     from elk_dse.testing.parallelism import conformance_cases
 
@@ -349,7 +352,7 @@ def parallelism(cold_reps: int = 3, warm_reps: int = 5) -> None:
         return time.perf_counter() - w0, time.process_time() - c0, result
 
     print(f"{'evaluate one design point (issue 17)':<44} {'strategy':>9} {'cold s':>7} {'cold CPU':>8} "
-          f"{'warm s':>7} {'warm CPU':>8} {'latency ms':>11} {'compiled':>9}")
+          f"{'new s':>7} {'new CPU':>8} {'warm s':>7} {'warm CPU':>8} {'latency ms':>11} {'compiled':>9}")
     for label, base, model, sched in cases:
         def point(strategy: str, base: dict = base, model: ModelConfig = model,
                   sched: SchedulerConfig = sched) -> DesignPoint:
@@ -360,27 +363,30 @@ def parallelism(cold_reps: int = 3, warm_reps: int = 5) -> None:
         chosen = evaluate(auto, include_ops=False)["parallelism"]["strategy"]
         points = {"auto": auto, chosen: point(chosen)}
         cold: dict[str, list[tuple[float, float]]] = {k: [] for k in points}
+        new: dict[str, list[tuple[float, float]]] = {k: [] for k in points}
         warm: dict[str, list[tuple[float, float]]] = {k: [] for k in points}
         results: dict[str, dict] = {}
         for rep in range(cold_reps):
-            for name in (list(points) if rep % 2 else list(points)[::-1]):
-                _clear_compile_caches()
-                wall, cpu, results[name] = timed(points[name])
-                cold[name].append((wall, cpu))
+            for routes, series in ((True, cold), (False, new)):
+                for name in (list(points) if rep % 2 else list(points)[::-1]):
+                    _clear_compile_caches(routes)
+                    wall, cpu, results[name] = timed(points[name])
+                    series[name].append((wall, cpu))
         for rep in range(warm_reps):
             for name in (list(points) if rep % 2 else list(points)[::-1]):
                 wall, cpu, _ = timed(points[name])
                 warm[name].append((wall, cpu))
-        med = {name: [statistics.median(x[i] for x in series[name]) for series in (cold, warm) for i in (0, 1)]
+        med = {name: [statistics.median(x[i] for x in series[name]) for series in (cold, new, warm) for i in (0, 1)]
                for name in points}
         for name in (chosen, "auto"):
             cands = results[name]["parallelism"].get("candidates", [])
             compiled = sum(c["latency_s"] is not None for c in cands) if cands else 1
-            print(f"  {label:<42} {name:>9} {med[name][0]:>7.3f} {med[name][1]:>8.3f} {med[name][2]:>7.3f} "
-                  f"{med[name][3]:>8.3f} {results[name]['latency_s'] * 1e3:>11.3f} {compiled:>9}", flush=True)
-        ratio = [med["auto"][i] / med[chosen][i] for i in range(4)]
-        print(f"  {'auto / ' + chosen:<42} {'':>9} {ratio[0]:>6.2f}x {ratio[1]:>7.2f}x {ratio[2]:>6.2f}x "
-              f"{ratio[3]:>7.2f}x", flush=True)
+            cells = " ".join(f"{v:>7.3f} {c:>8.3f}" for v, c in zip(med[name][::2], med[name][1::2], strict=True))
+            print(f"  {label:<42} {name:>9} {cells} {results[name]['latency_s'] * 1e3:>11.3f} {compiled:>9}",
+                  flush=True)
+        ratio = [med["auto"][i] / med[chosen][i] for i in range(6)]
+        cells = " ".join(f"{r:>6.2f}x" + (" " if i % 2 else "") for i, r in enumerate(ratio))
+        print(f"  {'auto / ' + chosen:<42} {'':>9} {cells}", flush=True)
     print()
 
 
