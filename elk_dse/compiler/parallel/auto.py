@@ -4,13 +4,14 @@ Every other registered strategy plans the workload at the chip count (planning r
 compile). Each feasible plan gets a cheap lower bound on its latency: per stage the roofline of its graph on the
 view (cost/roofline.py), plus the fixed dispatch and barrier charges of its operator instances and layers,
 composed over micro-batches as cost/pipeline.py does, plus the time of its collectives (cost/collectives.py;
-identical collectives costed once). Best-first search (a heap ordered by bound): a candidate popped with its
-cheap bound gets its **tight** bound and goes back; one popped with its tight bound is compiled and timed (with
-the evaluator's simulator, ``timer``); the search stops when the next bound is no better than the best latency
-found. The tight bound replaces each operator instance's fixed charge by the fastest execution any plan the
-compiler could give it has (``op_floor_s``: the minimum over its plan table in both load modes, from the
-compiler's cached choices, which the compile of that candidate then reuses). So a clearly best strategy costs
-one compile plus plan tables. Without a timer the cheap bound ranks them. The chosen Program's
+identical collectives costed once). Best-first search (a heap ordered by bound): a popped candidate whose bound
+is not yet tight is tightened (:class:`Tightener`, operator by operator) until it passes the next bound or the
+best latency found, and goes back; one popped fully tightened is compiled and timed (with the evaluator's
+simulator, ``timer``); the search stops when the next bound is no better than the best latency found. The tight
+bound raises each operator instance's fixed charge to the fastest execution any plan the compiler could give it
+has (``op_floor_s``: the minimum over its plan table in both load modes, from the compiler's cached choices,
+which the compile of that candidate then reuses). So a clearly best strategy costs one compile plus some plan
+tables. Without a timer the cheap bound ranks them. The chosen Program's
 ``meta["parallel_candidates"]`` lists every candidate with its bound, latency (None: not compiled) or reason.
 """
 
