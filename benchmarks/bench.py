@@ -312,44 +312,81 @@ def wafer_scale() -> None:
     print()
 
 
-def parallelism() -> None:
-    """Issue 17: seconds to evaluate a design point with ``chips.parallelism=auto`` against a fixed choice (target:
-    auto <= 2x the fixed choice's time), cold (plan caches empty) and warm (median of 3), on Llama-3.1-70B decode
-    b32 on wormhole_t3k (tt-metal's formats, sequential) and a small case (a 4-layer decoder on 4 16-core chips)."""
+def _clear_compile_caches(routes: bool = True) -> None:
+    """Empty every cache compiling and timing a design point fills (plans, preloading choices, T10 tables and,
+    with ``routes``, the figures derived from routes): a cold evaluation. Without ``routes``: a new design
+    point of a sweep on a topology already seen (plans and tables are keyed by the chip, routes by topology)."""
     from elk_dse.compiler.t10 import clear_tables
+    from elk_dse.hw import resources
+
+    clear_plan_cache()
+    clear_tables()
+    if routes:
+        resources._ROUTED.clear()
+
+
+def parallelism(cold_reps: int = 3, warm_reps: int = 5) -> None:
+    """Issue 17: seconds to evaluate a design point with ``chips.parallelism=auto`` against the fixed choice auto
+    picks (target: auto <= 2x), measured the same way, interleaved: cold (every compile cache emptied before
+    each evaluation; median of ``cold_reps``) and warm (caches filled; median of ``warm_reps``), wall and CPU
+    seconds. Cases: a small one (a 4-layer decoder on 4 16-core chips, elk_full), Llama-3.1-70B decode b32 on
+    wormhole_t3k and wormhole_galaxy (tt-metal's formats, sequential). "new" columns: plan caches and tables
+    emptied but routes kept (the next design point of a sweep on the same topology). Generic over the strategy
+    registry: the fixed row is whatever auto chose."""
     from elk_dse.models import model_config_from_dict
     from elk_dse.testing.parallelism import conformance_cases
 
     perf = {"weights": "bfp8", "mlp_weights": "bfp4", "attention_weights": "bfp8", "kv_cache": "bfp8",
             "activations": "bf16"}
-    t3k = yaml.safe_load((CONF / "wormhole_t3k.yaml").read_text())
+    llama = model_config_from_dict({"name": "llama3_1_70b", "batch": 32, "kv_len": 128, "formats": perf})
     small = next(c for c in conformance_cases() if c.name == "decoder_mesh4")
-    cases = (("wormhole_t3k llama3_1_70b decode b32", t3k,
-              model_config_from_dict({"name": "llama3_1_70b", "batch": 32, "kv_len": 128, "formats": perf}),
-              SchedulerConfig(name="sequential")),
-             ("4 x 16-core chips, 4-layer decoder b8", small.chip, small.model, SchedulerConfig(name="elk_full")))
-    print(f"{'evaluate one design point (issue 17)':<44} {'strategy':>9} {'cold s':>8} {'warm s':>8} "
-          f"{'latency ms':>11} {'chosen':>9}")
+    cases = (("4 x 16-core chips, 4-layer decoder b8", small.chip, small.model, SchedulerConfig(name="elk_full")),
+             ("wormhole_t3k llama3_1_70b decode b32", yaml.safe_load((CONF / "wormhole_t3k.yaml").read_text()),
+              llama, SchedulerConfig(name="sequential")),
+             ("wormhole_galaxy llama3_1_70b decode b32",
+              yaml.safe_load((CONF / "wormhole_galaxy.yaml").read_text()), llama, SchedulerConfig(name="sequential")))
+
+    def timed(point: DesignPoint) -> tuple[float, float, dict]:
+        w0, c0 = time.perf_counter(), time.process_time()
+        result = evaluate(point, include_ops=False)
+        return time.perf_counter() - w0, time.process_time() - c0, result
+
+    print(f"{'evaluate one design point (issue 17)':<44} {'strategy':>9} {'cold s':>7} {'cold CPU':>8} "
+          f"{'new s':>7} {'new CPU':>8} {'warm s':>7} {'warm CPU':>8} {'latency ms':>11} {'compiled':>9}")
     for label, base, model, sched in cases:
-        times = {}
-        for strategy in ("tp", "all_core", "auto"):
-            point = DesignPoint(chip_from_dict({**base, "chips": {**base["chips"], "parallelism": strategy}}),
-                                model, sched)
-            clear_plan_cache()
-            clear_tables()
-            t0 = time.perf_counter()
-            result = evaluate(point, include_ops=False)
-            cold = time.perf_counter() - t0
-            warm = []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                evaluate(point, include_ops=False)
-                warm.append(time.perf_counter() - t0)
-            times[strategy] = (cold, statistics.median(warm))
-            print(f"  {label:<42} {strategy:>9} {cold:>8.3f} {times[strategy][1]:>8.3f} "
-                  f"{result['latency_s'] * 1e3:>11.3f} {result['parallelism']['strategy']:>9}", flush=True)
-        print(f"  {'auto / tp (cold, warm)':<42} {'':>9} {times['auto'][0] / times['tp'][0]:>7.2f}x "
-              f"{times['auto'][1] / times['tp'][1]:>7.2f}x")
+        def point(strategy: str, base: dict = base, model: ModelConfig = model,
+                  sched: SchedulerConfig = sched) -> DesignPoint:
+            return DesignPoint(chip_from_dict({**base, "chips": {**base["chips"], "parallelism": strategy}}),
+                               model, sched)
+
+        auto = point("auto")
+        chosen = evaluate(auto, include_ops=False)["parallelism"]["strategy"]
+        points = {"auto": auto, chosen: point(chosen)}
+        cold: dict[str, list[tuple[float, float]]] = {k: [] for k in points}
+        new: dict[str, list[tuple[float, float]]] = {k: [] for k in points}
+        warm: dict[str, list[tuple[float, float]]] = {k: [] for k in points}
+        results: dict[str, dict] = {}
+        for rep in range(cold_reps):
+            for routes, series in ((True, cold), (False, new)):
+                for name in (list(points) if rep % 2 else list(points)[::-1]):
+                    _clear_compile_caches(routes)
+                    wall, cpu, results[name] = timed(points[name])
+                    series[name].append((wall, cpu))
+        for rep in range(warm_reps):
+            for name in (list(points) if rep % 2 else list(points)[::-1]):
+                wall, cpu, _ = timed(points[name])
+                warm[name].append((wall, cpu))
+        med = {name: [statistics.median(x[i] for x in series[name]) for series in (cold, new, warm) for i in (0, 1)]
+               for name in points}
+        for name in (chosen, "auto"):
+            cands = results[name]["parallelism"].get("candidates", [])
+            compiled = sum(c["latency_s"] is not None for c in cands) if cands else 1
+            cells = " ".join(f"{v:>7.3f} {c:>8.3f}" for v, c in zip(med[name][::2], med[name][1::2], strict=True))
+            print(f"  {label:<42} {name:>9} {cells} {results[name]['latency_s'] * 1e3:>11.3f} {compiled:>9}",
+                  flush=True)
+        ratio = [med["auto"][i] / med[chosen][i] for i in range(6)]
+        cells = " ".join(f"{r:>6.2f}x" + (" " if i % 2 else "") for i, r in enumerate(ratio))
+        print(f"  {'auto / ' + chosen:<42} {'':>9} {cells}", flush=True)
     print()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from elk_dse import __version__
 from elk_dse.breakdown import PARTS, latency_breakdown
 from elk_dse.compiler.compile import compile_graph
+from elk_dse.compiler.parallel import SimTimer
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.conventions import conventions
 from elk_dse.cost.area import area_mm2, area_proxy_mm2, static_power_w
@@ -28,7 +29,7 @@ from elk_dse.ir.graph import Graph
 from elk_dse.models import ModelConfig, build_model
 from elk_dse.program import Infeasible, Program
 from elk_dse.sim import SimConfig, check_simulator, simulate
-from elk_dse.sim.base import SimResult
+from elk_dse.sim.base import SIMULATORS, SimResult
 
 PARALLEL_METRICS = ("parallel_tp", "parallel_pp", "parallel_ep", "parallel_dp", "collectives_per_step")
 
@@ -155,10 +156,12 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
     check_simulator(chip, sim.name, **sim.options())
     timed: dict[int, tuple[Program, SimResult]] = {}
 
-    def timer(candidate: Program) -> float:  # parallelism=auto compares candidates with this simulator
+    def time_program(candidate: Program) -> float:  # parallelism=auto compares candidates with this simulator
         run = simulate(candidate, sim.name, **sim.options())
         timed[id(candidate)] = (candidate, run)
         return run.latency_s
+
+    timer = SimTimer(time_program, SIMULATORS[sim.name].exec_floor)
 
     out["parallelism"] = {"strategy": chip.chips.parallelism if chip.num_chips > 1 else "single_chip", "degrees": {},
                           "collectives_per_step": 0, "cross_chip_bytes": math.nan}

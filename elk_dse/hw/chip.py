@@ -273,16 +273,21 @@ class OverheadSpec:
     ``collective_startup_us``: fixed cost of starting one collective across chips (handshakes, semaphores,
     kernel launch on every chip), microseconds per collective (cost/collectives.py).
     A software stack (hw/stack.py, ``stack=<name>``) adds its own values to these.
+    ``all_core_sync_us_per_layer``: on a ``chips.parallelism: auto`` system, the stack's cross-chip sync per
+    layer (``chip_sync_us_per_layer``), held back until ``auto`` compiles its all_core candidate, which pays
+    it as ``sync_us_per_layer`` exactly as a fixed all_core point does (compiler/parallel/auto.py); 0 elsewhere.
     """
 
     dispatch_us_per_op: float = 0.0
     sync_us_per_layer: float = 0.0
     collective_startup_us: float = 0.0
+    all_core_sync_us_per_layer: float = 0.0  # issue 17x: see the class docstring
 
     def __post_init__(self) -> None:
         in_range("dispatch_us_per_op", self.dispatch_us_per_op, 0.0, 1e6)
         in_range("sync_us_per_layer", self.sync_us_per_layer, 0.0, 1e6)
         in_range("collective_startup_us", self.collective_startup_us, 0.0, 1e6)
+        in_range("all_core_sync_us_per_layer", self.all_core_sync_us_per_layer, 0.0, 1e6)
 
     @property
     def dispatch_s(self) -> float:
@@ -551,6 +556,8 @@ class Chip:
         if out["hbm"] is not None and not out["hbm"]["delivery_gb_s_per_core"]:  # only under conventions=paper
             for key in ("delivery_gb_s_per_core", "delivery_share", "delivery_delays_load"):
                 del out["hbm"][key]
+        if not out["overheads"]["all_core_sync_us_per_layer"]:  # only on a parallelism=auto system of chips
+            del out["overheads"]["all_core_sync_us_per_layer"]
         out["derived"] = {
             "num_cores": self.num_cores,
             "total_sram_bytes": self.total_sram_bytes,

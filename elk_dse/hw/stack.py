@@ -168,10 +168,13 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
+    # parallelism=auto: held back for auto's all_core candidate (OverheadSpec.all_core_sync_us_per_layer)
+    held = stack.chip_sync_us_per_layer if chip.num_chips > 1 and chip.chips.parallelism == "auto" else 0.0
     overheads = dataclasses.replace(
         o, dispatch_us_per_op=o.dispatch_us_per_op + stack.dispatch_us_per_op,
         sync_us_per_layer=o.sync_us_per_layer + stack.sync_us_per_layer + chip_sync,
-        collective_startup_us=o.collective_startup_us + stack.collective_startup_us)
+        collective_startup_us=o.collective_startup_us + stack.collective_startup_us,
+        all_core_sync_us_per_layer=o.all_core_sync_us_per_layer + held)
     hbm = chip.hbm
     if hbm is not None and stack.dram_efficiency != 1.0:
         efficiency = hbm.efficiency * stack.dram_efficiency

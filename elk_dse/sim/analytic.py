@@ -28,6 +28,8 @@ from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 class AnalyticSimulator(Simulator):
     """Closed-form per-operator times, scheduled by the Program's dependencies."""
 
+    exec_floor = True  # every operator executes for exec_time(...).total_s or longer, one after another
+
     def __init__(self, **_options: Any) -> None:
         self.stats: dict = {}
 

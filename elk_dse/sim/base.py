@@ -62,10 +62,14 @@ class SimConfig:
 class Simulator(ABC):
     """Protocol: ``run(program)`` returns a SimResult; it reads only the Program and its chip. ``physical``:
     False for a simulator whose times are not the chip's (the null simulator: fixed costs for compiler tests),
-    which a sweep's ``sim.name`` may not select and the physics checks skip."""
+    which a sweep's ``sim.name`` may not select and the physics checks skip. ``exec_floor``: True for a
+    simulator that runs a Program's operators one after another, each for at least
+    cost/op_time.exec_time(work).total_s (the analytic one): parallelism=auto may then bound a candidate by its
+    plans' whole execution times (compiler/parallel/auto.Tightener), otherwise by their compute and sync only."""
 
     name: ClassVar[str] = ""
     physical: bool = True
+    exec_floor: ClassVar[bool] = False
 
     @abstractmethod
     def run(self, program: Program) -> SimResult:

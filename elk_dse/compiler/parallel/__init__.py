@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from elk_dse.compiler.parallel.base import (
@@ -32,13 +32,25 @@ from elk_dse.cost.collectives import Collective
 from elk_dse.hw.chip import Chip
 from elk_dse.program import Infeasible, OpWork, Plan, Program, ProgramOp
 
-__all__ = ["PARALLELISMS", "CollectivePoint", "ParallelPlan", "Parallelism", "Stage", "Workload",
+__all__ = ["PARALLELISMS", "CollectivePoint", "ParallelPlan", "Parallelism", "SimTimer", "Stage", "Workload",
            "assemble", "compile_parallel", "degree_of", "get_parallelism", "plan_workload",
            "register_parallelism"]
 
 # A function giving a Program's latency in seconds (the evaluator passes its simulator's): ``auto`` compares
 # candidates with it. The compiler never imports a simulator; without one, ``auto`` uses its lower bounds.
 Timer = Callable[[Program], float]
+
+
+@dataclass(frozen=True)
+class SimTimer:
+    """A Timer that also says which lower bounds hold for its simulator: ``exec_floor`` (the simulator's
+    ``Simulator.exec_floor``) lets ``auto`` bound a candidate by its plans' whole execution times."""
+
+    time: Timer
+    exec_floor: bool = False
+
+    def __call__(self, program: Program) -> float:
+        return self.time(program)
 
 
 def degree_of(system: Chip, name: str) -> int:

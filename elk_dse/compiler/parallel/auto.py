@@ -1,19 +1,29 @@
 """``auto``: the fastest feasible strategy, found cheaply (branch and bound).
 
 Every other registered strategy plans the workload at the chip count (planning reshapes graphs; it does not
-compile). Each feasible plan gets a lower bound on its latency: per stage the roofline of its graph on the view
-(cost/roofline.py), plus the fixed dispatch and barrier charges of its operator instances and layers, composed over micro-batches as
-cost/pipeline.py does, plus the time of its collectives (cost/collectives.py; identical collectives costed
-once). Candidates are compiled and timed (with the evaluator's simulator, ``timer``) in increasing order of
-bound; the search stops when the next bound is no better than the best latency found, so a clearly best strategy
-costs one compile. Without a timer the bound itself ranks them. The chosen Program's
+compile). Each feasible plan gets a cheap lower bound on its latency: per stage the roofline of its graph on the
+view (cost/roofline.py), plus the fixed dispatch and barrier charges of its operator instances and layers,
+composed over micro-batches as cost/pipeline.py does, plus the time of its collectives (cost/collectives.py;
+identical collectives costed once). Best-first search (a heap ordered by bound): a popped candidate whose bound
+is not yet tight is tightened (:class:`Tightener`, operator by operator) until it passes the next bound or the
+best latency found, and goes back; one popped fully tightened is compiled and timed (with the evaluator's
+simulator, ``timer``); the search stops when the next bound is no better than the best latency found. The tight
+bound raises each operator instance's fixed charge to the fastest execution any plan the compiler could give it
+has (``op_floor_s``: the minimum over its plan table in both load modes, from the compiler's cached choices,
+which the compile of that candidate then reuses). So a clearly best strategy costs one compile plus some plan
+tables. Without a timer the cheap bound ranks them. The chosen Program's
 ``meta["parallel_candidates"]`` lists every candidate with its bound, latency (None: not compiled) or reason.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
+from dataclasses import replace
+from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from elk_dse.compiler.parallel.base import (
     PARALLELISMS,
@@ -25,11 +35,11 @@ from elk_dse.compiler.parallel.base import (
 )
 from elk_dse.compiler.schedulers import SCHEDULERS, SchedulerConfig
 from elk_dse.cost.collectives import Collective, collective_cost
-from elk_dse.cost.network import barrier_time_s
+from elk_dse.cost.network import barrier_time_s, op_sync_time_s
 from elk_dse.cost.pipeline import pipeline_latency_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.hw.chip import Chip
-from elk_dse.ir.graph import Graph
+from elk_dse.ir.graph import Graph, Operator
 from elk_dse.program import Infeasible, Program
 
 
@@ -63,8 +73,132 @@ def _graph_bound_s(graph: Graph, chip: Chip, serial_s: float = 0.0, overlap: boo
     return max(roof.hbm_s, executed) if overlap else roof.hbm_s + executed
 
 
-def lower_bound_s(plan: ParallelPlan, overlap: bool = True) -> float:
-    """A latency no simulator can beat for ``plan`` (module docstring); ``overlap``: see _graph_bound_s."""
+def as_all_core(system: Chip) -> Chip:
+    """``system`` as a fixed ``all_core`` point sees it: parallelism all_core (no degrees), and the stack's
+    cross-chip sync per layer that apply_stack holds back on an auto system paid per layer (hw/chip.OverheadSpec)."""
+    o = system.overheads
+    if system.chips.parallelism == "all_core" and not o.all_core_sync_us_per_layer:
+        return system
+    return replace(system, chips=replace(system.chips, parallelism="all_core", tp=0, pp=0, ep=0, dp=0),
+                   overheads=replace(o, sync_us_per_layer=o.sync_us_per_layer + o.all_core_sync_us_per_layer,
+                                     all_core_sync_us_per_layer=0.0))
+
+
+def op_floor_s(op: Operator, chip: Chip, rotation: bool) -> tuple[float, float, float]:
+    """For every plan in ``op``'s plan table on ``chip``, in either load mode: (the fastest execution,
+    cost/op_time.exec_time's total; the least compute + barriers + dispatch; the memory per core of the smallest
+    plan in the worse mode), seconds and bytes. The compiler's cached choices (compile._op_choices, keyed by
+    operator signature, chip and rotation) hold both modes' work of every plan; each frontier's last plan is the
+    fastest of the whole table. A chosen plan's cross-operator traffic (traffic.account) only adds HBM bytes,
+    which do not shorten execution."""
+    from elk_dse.compiler.compile import _op_choices
+
+    c = _op_choices(op, chip, rotation, {"hits": 0, "computed": 0})
+    fastest = min(min(c.exec_s, default=math.inf), min(c.ideal_exec_s, default=math.inf))
+    fixed = math.inf
+    for w in (c.work, c.ideal_work):
+        if w is not None and len(np.atleast_1d(w.compute_cycles)):
+            cs = np.asarray(w.compute_cycles, dtype=np.float64) / chip.clock_hz + op_sync_time_s(chip, w.barriers)
+            fixed = min(fixed, float(np.min(cs)))
+    smallest = max(c.mem[0] if c.mem else math.inf, c.ideal_mem[0] if c.ideal_mem else math.inf)
+    return float(fastest), fixed, float(smallest)
+
+
+class Tightener:
+    """The tight lower bound of one plan, computed operator by operator (the bound only rises, and every
+    intermediate value is itself a lower bound), so that auto stops as soon as a candidate is ruled out.
+
+    Start: the cheap bound (each instance charged its compute roofline + dispatch + one barrier). Each
+    ``step`` raises the charge of every instance of one more distinct operator (the largest FLOPs x instances
+    first) to the least any plan of its table executes in (op_floor_s): with ``exec_floor`` (a simulator that
+    times each operator at least cost/op_time.exec_time, the analytic one) the whole execution, otherwise only
+    compute + barriers + dispatch, which every physical simulator charges one after another. An instance whose
+    smallest plan may not fit the SRAM left by the most activations the compiler can keep live across it (no
+    residency variant keeps more than keeping them all) may be streamed in passes (a plan outside the table)
+    and keeps the cheap charge. A view without HBM (no scheduler choices) keeps the cheap bound."""
+
+    def __init__(self, plan: ParallelPlan, overlap: bool, rotation: bool, exec_floor: bool = True) -> None:
+        from elk_dse.compiler.traffic import residency
+
+        self.plan, self.overlap, self.rotation, self.exec_floor = plan, overlap, rotation, exec_floor
+        view = plan.view
+        costs: dict[Collective, float] = {}
+
+        def cost(c: Collective) -> float:
+            if c not in costs:
+                costs[c] = collective_cost(c, plan.system).time_s
+            return costs[c]
+
+        fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
+        self._hbm: list[float] = []
+        self._rest: list[float] = []  # per stage: layer syncs + collectives (not operator charges)
+        self._total: list[float] = []  # per stage: the operator instances' charges so far
+        self._pending: list[tuple[float, int, int, Operator, np.ndarray, np.ndarray]] = []
+        for s, stage in enumerate(plan.stages):
+            graph = stage.graph
+            roof = roofline_bound(view, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
+                                  graph.kv_cache_write_bytes)
+            serial = 0.0
+            if plan.view is not plan.system:
+                serial = sum(cost(p.collective) for p in stage.collectives)
+                if stage.handoff is not None:
+                    serial += cost(stage.handoff)
+            layers = sum(layer.repeat for layer in graph.layers)
+            self._hbm.append(roof.hbm_s)
+            self._rest.append(layers * view.overheads.layer_sync_s + serial)
+            self._total.append(roof.compute_s + graph.num_op_instances * fixed)
+            if view.hbm is None:
+                continue
+            ops = [op for _, _, op in graph.instances()]
+            live = residency(ops, view.sram_bytes_per_core, view.num_cores, can_spill=False).live_bytes
+            free_min = view.sram_bytes_per_core - np.asarray(live, dtype=np.float64) / view.num_cores
+            groups: dict[tuple, list[int]] = {}
+            for i, op in enumerate(ops):
+                groups.setdefault(op.signature, []).append(i)
+            for k, idx in enumerate(groups.values()):
+                op = ops[idx[0]]
+                at = np.asarray(idx)
+                self._pending.append((-op.flops * len(idx), s, k, op, free_min[at], np.full(len(idx), op.flops)))
+        self._pending.sort(key=lambda p: (p[0], p[1], p[2]))
+        self._pending.reverse()  # pop() takes the largest first
+        self._fixed = fixed
+
+    @property
+    def done(self) -> bool:
+        return not self._pending
+
+    def bound_s(self) -> float:
+        stage_s = [max(h, t + r) if self.overlap else h + t + r
+                   for h, t, r in zip(self._hbm, self._total, self._rest, strict=True)]
+        if self.plan.view is self.plan.system:
+            return sum(stage_s)
+        return pipeline_latency_s(stage_s, self.plan.microbatches)
+
+    def step(self) -> float:
+        """Tighten one more distinct operator; the new bound."""
+        _, s, _, op, free_min, flops = self._pending.pop()
+        fastest, fixed, smallest = op_floor_s(op, self.plan.view, self.rotation)
+        floor = fastest if self.exec_floor else fixed
+        cheap = flops / self.plan.view.peak_flops_per_s + self._fixed
+        self._total[s] += float(np.where(smallest <= free_min, np.maximum(floor, cheap) - cheap, 0.0).sum())
+        return self.bound_s()
+
+    def tighten(self, until_s: float = math.inf) -> float:
+        """Step until the bound exceeds ``until_s`` or nothing is left; the bound."""
+        bound = self.bound_s()
+        while self._pending and bound <= until_s:
+            bound = self.step()
+        return bound
+
+
+def lower_bound_s(plan: ParallelPlan, overlap: bool = True, rotation: bool | None = None,
+                  exec_floor: bool = True) -> float:
+    """A latency no simulator can beat for ``plan`` (module docstring); ``overlap``: see _graph_bound_s;
+    ``rotation`` (whether plans may rotate, SchedulerConfig.plans == "t10"): given, the tight bound
+    (:class:`Tightener`, ``exec_floor`` as there), which reads (and fills) the compiler's plan tables; None,
+    the cheap one."""
+    if rotation is not None:
+        return Tightener(plan, overlap, rotation, exec_floor).tighten()
     if plan.view is plan.system:
         return sum(_graph_bound_s(stage.graph, plan.view, overlap=overlap) for stage in plan.stages)
     costs: dict[Collective, float] = {}
@@ -92,7 +226,7 @@ def candidates(work: Workload, system: Chip, overlap: bool = True) -> list[tuple
             continue
         strategy: Parallelism = cls()
         degree = int(getattr(system.chips, name, 0) or system.num_chips)
-        plan = plan_workload(strategy, work, system, degree)
+        plan = plan_workload(strategy, work, as_all_core(system) if name == "all_core" else system, degree)
         if isinstance(plan, ParallelPlan):
             plan = _fits(plan)
         out.append((lower_bound_s(plan, overlap) if isinstance(plan, ParallelPlan) else math.inf, name, plan))
@@ -122,16 +256,26 @@ def _reasons(cands: list[tuple[float, str, ParallelPlan | Infeasible]]) -> str:
 
 
 def choose(work: Workload, system: Chip, scheduler: SchedulerConfig, timer: Any = None) -> Program | Infeasible:
-    """The fastest feasible strategy's Program (module docstring)."""
+    """The fastest feasible strategy's Program (module docstring): best-first over the candidates' bounds,
+    cheap bounds tightened before a candidate is compiled."""
     from elk_dse.compiler.parallel import assemble
 
     # A scheduler without plan choices loads every operator straight into the SRAM it runs in (DIRECT plans):
     # its loads cannot overlap other operators' execution.
     overlap = SCHEDULERS[scheduler.name].needs_choices
+    rotation = scheduler.plans == "t10"
+    if work.rebuild is not None:  # dp and pp's micro-batches often rebuild the same batch: build it once
+        work = Workload(work.graph, lru_cache(maxsize=None)(work.rebuild))
     cands = candidates(work, system, overlap)
+    order = {n: i for i, n in enumerate(("tp", "pp", "ep", "dp", "all_core"))}
     best: tuple[float, Program] | None = None
     report: list[dict[str, Any]] = []
     failures: list[str] = []
+    # Best first: (bound, tie-break, name, plan, tightener, report entry). A popped candidate is tightened
+    # until its bound passes the next one (or the best latency): then it goes back, or, fully tightened, it is
+    # compiled and timed. Bounds only rise, so the first popped bound >= the best latency ends the search.
+    exec_floor = bool(getattr(timer, "exec_floor", False))
+    heap: list[tuple[float, int, str, ParallelPlan, Tightener | None, dict[str, Any]]] = []
     for bound, name, plan in cands:
         entry: dict[str, Any] = {"strategy": name, "bound_s": bound if math.isfinite(bound) else None,
                                  "latency_s": None}
@@ -140,8 +284,19 @@ def choose(work: Workload, system: Chip, scheduler: SchedulerConfig, timer: Any 
             entry["reason"] = plan.detail
             failures.append(f"{name}: {plan.detail}")
             continue
+        heap.append((bound, order.get(name, len(order)), name, plan, None, entry))
+    heapq.heapify(heap)
+    while heap:
+        bound, rank, name, plan, tight, entry = heapq.heappop(heap)
         if best is not None and (timer is None or bound >= best[0]):
-            continue  # cannot beat what was found
+            break  # nothing left can beat what was found
+        if timer is not None and (tight is None or not tight.done) and (heap or best is not None):
+            tight = tight or Tightener(plan, overlap, rotation, exec_floor)
+            limit = min(heap[0][0] if heap else math.inf, best[0] if best is not None else math.inf)
+            bound = max(bound, tight.tighten(limit))
+            entry["bound_s"] = bound
+            heapq.heappush(heap, (bound, rank, name, plan, tight, entry))
+            continue
         program = assemble(plan, scheduler)
         if isinstance(program, Infeasible):
             entry["reason"] = program.detail
