@@ -122,9 +122,11 @@ def test_fingerprint_is_order_independent_and_differences_name_keys():
     assert differences(a, c) == "design.model.batch: 1 -> 2"
 
 
-def test_a_killed_driver_leaves_no_ray_process_of_its_own_after_10_s(tmp_path):
-    """SIGKILL a sweep driver running a local Ray: within 10 s nothing it started (GCS, raylet, agents,
-    workers) is alive; the watchdog (elk_dse/search/reaper.py) touches only that family."""
+def test_a_killed_driver_leaves_no_ray_process_of_its_own(tmp_path):
+    """SIGKILL a sweep driver running a local Ray: soon nothing it started (GCS, raylet, agents, workers) is
+    alive; the watchdog (elk_dse/search/reaper.py) touches only that family. Unloaded this takes 1-3 s (the
+    watchdog polls every POLL_S, then waits GRACE_S); the test allows 120 s so that a busy machine cannot fail
+    it (it failed at 10 s under a load of 8 on 2 cores): without the watchdog ray::DashboardAgent lives on."""
     import time
 
     from elk_dse.search.reaper import _stat, family
@@ -144,7 +146,7 @@ def test_a_killed_driver_leaves_no_ray_process_of_its_own_after_10_s(tmp_path):
         proc.kill()
         proc.wait()
     started.pop(proc.pid)
-    deadline = time.time() + 10
+    deadline = time.time() + 120
     alive = started
     while time.time() < deadline:
         alive = {p: s for p, s in started.items() if (i := _stat(p)) is not None and i[1] == s and i[2] != "Z"}
