@@ -150,3 +150,17 @@ def test_tp2d_refusals_are_results_with_a_reason():
     odd = PARALLELISMS["tp2d"]().plan(Workload(build_model(ModelConfig("llama3_2_3b", batch=8, kv_len=128))),
                                       wide, 32)
     assert isinstance(odd, Infeasible) and "heads" in odd.detail
+
+
+@pytest.mark.parametrize("scheduler", ["sequential", "elk_full"])
+def test_event_and_analytic_agree_on_llama70b_tp2d_galaxy(scheduler):
+    from elk_dse.compiler.parallel import assemble
+    from elk_dse.program import Program
+    from elk_dse.sim import simulate
+
+    cfg = ModelConfig("llama3_1_70b", batch=32, kv_len=128)
+    plan = PARALLELISMS["tp2d"]().plan(Workload(build_model(cfg)), _chip("wormhole_galaxy"), 32)
+    program = assemble(plan, SchedulerConfig(name=scheduler))
+    assert isinstance(program, Program)
+    analytic, event = simulate(program, "analytic").latency_s, simulate(program, "event").latency_s
+    assert event == pytest.approx(analytic, rel=0.05)
