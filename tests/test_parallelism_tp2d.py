@@ -45,7 +45,7 @@ def test_llama70b_tp2d_galaxy_collectives_equal_the_hand_count():
     assert mesh_axes(galaxy) == (ROWS, COLS)
     cfg = ModelConfig("llama3_1_70b", batch=32, kv_len=128)  # bf16 activations: 2 B per element
     plan = PARALLELISMS["tp2d"]().plan(Workload(build_model(cfg)), galaxy, 32)
-    assert dict(plan.degrees) == {"tp_a": 8, "tp_b": 4}
+    assert dict(plan.degrees) == {"tp": 32, "tp_a": 8, "tp_b": 4}
     got = Counter((c.kind, c.bytes_per_chip, (c.group, *c.replicas)) for c in plan.collectives)
     # Per layer (80), t = 32 tokens, hidden 8192 = 4 x 2048 per chip, 64 query / 8 KV heads of 128, FFN 28672:
     hand = {
@@ -74,7 +74,7 @@ def test_llama70b_tp2d_galaxy_collectives_equal_the_hand_count():
     assert sum(c.link_bytes * n for c, n in zip(line, hand.values(), strict=True)) == pytest.approx(hand_bytes)
     out = evaluate_graph(build_model(cfg), galaxy, SchedulerConfig(name="sequential"), include_ops=False)
     assert out["feasible"] and out["parallelism"]["strategy"] == "tp2d"
-    assert out["parallelism"]["degrees"] == {"tp_a": 8, "tp_b": 4}
+    assert out["parallelism"]["degrees"] == {"tp": 32, "tp_a": 8, "tp_b": 4} and out["parallel_tp"] == 32
     assert out["parallelism"]["collectives_per_step"] == 722
     assert out["chip_link_bytes"] == pytest.approx(hand_bytes, rel=1e-12)
     assert out["latency_s"] >= out["roofline_latency_s"]

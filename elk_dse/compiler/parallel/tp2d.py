@@ -63,6 +63,7 @@ QKV = frozenset({"q_proj", "k_proj", "v_proj", "qkv_proj"})  # one fused reduce_
 UP = frozenset({"gate_proj", "up_proj", "gate_up_proj", "fc1"})  # F over A, H over B: reduce_scatter over B each
 DOWN = frozenset({"o_proj", "down_proj", "fc2"})  # input over A, H over B: all_reduce over A
 FRACTURED = frozenset({"norm", "elementwise"})  # kinds of the residual stream's ops: H over B
+MLP_ACT = MLP_WIDTH - {"gate_split", "up_split"}  # the activation, after which the MLP width is all_gathered
 STATS_BYTES_PER_TOKEN = 32 * 2  # a norm's statistics per token and chip: one bf16 tile row of 32 (the demo's
 #                                 padded_shape (1, 1, t, 32) in tt_distributed_rmsnorm)
 
@@ -134,7 +135,7 @@ class TensorParallel2D(Parallelism):
                 found.append((_collective("all_reduce", op.output_bytes, a_groups), "output"))
             elif op.name == "lm_head":
                 found.append((_collective("all_reduce", op.output_bytes, b_groups), "output"))
-            elif op.name in MLP_WIDTH or op.name in ("attn_value", "attention"):
+            elif op.name in MLP_ACT or op.name in ("attn_value", "attention"):
                 found.append((_collective("all_gather", op.output_bytes * nb, b_groups), "output"))
             elif op.kind == "norm" and parts[(li, k)] > 1:
                 tokens = dict(op.dims).get("t", 1)
@@ -144,7 +145,9 @@ class TensorParallel2D(Parallelism):
         chip_graph = rebuilt(graph, per_chip, stored)
         stage = Stage(chip_graph, tuple(range(system.num_chips)), tuple(range(len(chip_instances))), tuple(share),
                       tuple(points))
-        return ParallelPlan("tp2d", (("tp_a", na), ("tp_b", nb)), one_chip_view(system), system, (stage,),
+        # "tp": the chips every weight matrix is split over (the Parquet metric parallel_tp); tp_a / tp_b: the axes.
+        return ParallelPlan("tp2d", (("tp", na * nb), ("tp_a", na), ("tp_b", nb)), one_chip_view(system), system,
+                            (stage,),
                             note=f"heads and MLP width over {na} chips, hidden over {nb} (tt-metal Galaxy demo)")
 
 
