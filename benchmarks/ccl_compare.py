@@ -10,10 +10,10 @@ Measured: tenstorrent/tt-metal tech_reports/CCLs/results/SUMMARY_wormhole_b0_bfl
 buffers, `size` = nccl-tests' bytes (all_reduce: the buffer; all_gather: each chip's output; reduce_scatter:
 each chip's input; all_to_all: what each chip sends). n=2 and n=4 ran as a line of chips, n=8 as a ring (T3K).
 
-Predicted: the shipped conf/chip/wormhole_t3k.yaml (link_gb_s 62.5 per chip and direction from 12.5 GB/s line
-rate x 2 links per neighbour x 2.5 neighbours on average, link_latency_ns 5250) as a 2x4 mesh for n=8; for n=4 a
-1x4 mesh (a line) and for n=2 two chips, with link_gb_s from the same assumption (25 GB/s per neighbour x the
-mean neighbours: 37.5 and 25); collective_startup_us 0 ("hw": the hardware alone) and
+Predicted: the shipped conf/chip/wormhole_t3k.yaml (link_gb_s per chip and direction = its 2.5 neighbours on
+average x the bandwidth per neighbour; link_latency_ns) as a 2x4 mesh for n=8; for n=4 a 1x4 mesh (a line) and
+for n=2 two chips, with link_gb_s = the same bandwidth per neighbour x the mean neighbours (1.5 and 1);
+collective_startup_us 0 ("hw": the hardware alone) and
 with the startup constant the same report fits per collective ("+startup": 9.07 / 4.47 / 3.23 / 2.99 us; it is
 derived from this table, so that column is not an independent check of the latency term).
 """
@@ -42,18 +42,18 @@ MEASURED = {
     "all_to_all": {2: (9.47, 87.27, 1322.93, 21389.25), 4: (17.70, 102.36, 1472.35, 23395.42),
                    8: (27.02, 138.96, 2049.34, 32602.88)},
 }
+T3K_MEAN_NEIGHBOURS = 2.5  # a 2x4 mesh: corners 2 neighbours, inner chips 3
 REPORT_STARTUP_US = {"all_reduce": 9.07, "all_gather": 4.47, "reduce_scatter": 3.23, "all_to_all": 2.99}
 
 
 def system(n: int, startup_us: float):
     d = yaml.safe_load((CONF / "wormhole_t3k.yaml").read_text())
     chips = dict(d["chips"])
-    if n == 8:
-        pass
-    elif n == 4:  # a line: 1.5 neighbours on average
-        chips.update(count=4, topology="mesh", grid=[1, 4], link_gb_s=12.5 * 2 * 1.5)
-    else:  # one neighbour
-        chips.update(count=2, topology="ring", grid=None, link_gb_s=12.5 * 2 * 1)
+    per_neighbour = chips["link_gb_s"] / T3K_MEAN_NEIGHBOURS
+    if n == 4:  # a line: 1.5 neighbours on average
+        chips.update(count=4, topology="mesh", grid=[1, 4], link_gb_s=per_neighbour * 1.5)
+    elif n == 2:  # one neighbour
+        chips.update(count=2, topology="ring", grid=None, link_gb_s=per_neighbour * 1)
     d["chips"] = {k: v for k, v in chips.items() if v is not None}
     d["overheads"] = {**d.get("overheads", {}), "collective_startup_us": startup_us}
     return chip_from_dict(d)

@@ -62,13 +62,12 @@ def test_llama70b_tp8_t3k_cross_chip_bytes_equal_the_hand_count():
     hand_ring = 80 * 2 * 524_288 * 2 * 7 / 8 * 8 + 8_208_384 * 7 / 8 * 8
     assert hand_ring == 1_231_863_808
     assert program.chip_link_bytes == pytest.approx(hand_ring, rel=1e-12)
-    # As compiled (algorithm auto): on the 2x4 mesh the direct algorithm is the fastest all-reduce (2 steps: a
-    # reduce-scatter and an all-gather, every chip sending 1/8 of the buffer to each other chip over the
-    # dimension-ordered route). Hops summed over the 56 ordered chip pairs of a 2x4 mesh: columns 4 x 20 = 80,
-    # rows 16 x 2 = 32, 112 in all; each pair carries 1/8 of the buffer per phase: 2 x 112 / 8 = 28 buffers.
-    # The all_gather goes over the bidirectional ring (7 of the 8 buffer-eighths, both ways: 7 buffers).
+    # As compiled (algorithm auto): with the measured Wormhole links (11.1 GB/s, one per neighbour; 2.91 us
+    # per step, conf/chip/wormhole_t3k.yaml) the bidirectional ring is the fastest all-reduce and all_gather on
+    # the 2x4 mesh's Hamiltonian cycle: two rings of half the buffer, the same bytes as one ring, every step
+    # one hop. (With the 5.25 us per hop shipped before issue 17t, the 2-step direct all-reduce was.)
     out = evaluate_graph(build_model(cfg), t3k, SchedulerConfig(name="sequential"), include_ops=False)
-    hand_auto = 80 * 2 * 524_288 * 28 + 8_208_384 * 7
+    hand_auto = hand_ring
     assert out["feasible"] and out["parallelism"]["strategy"] == "tp"
     assert out["parallelism"]["collectives_per_step"] == 161 and out["parallel_tp"] == 8
     assert out["chip_link_bytes"] == pytest.approx(hand_auto, rel=1e-12)

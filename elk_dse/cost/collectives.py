@@ -47,12 +47,17 @@ class Collective:
     ``bytes_per_chip``: all_reduce / broadcast: the buffer each chip holds; reduce_scatter: each chip's input;
     all_gather: each chip's output; all_to_all: what each chip sends in total; send_recv: what the sender sends.
     ``algorithm``: a registered algorithm name or ``auto`` (the fastest for this size on this system).
+    ``replicas``: further groups, each as long as ``group`` and disjoint from it and each other, that run the
+    same collective at the same time on their own buffers (2-D tensor parallelism reduces along every row of a
+    mesh of chips at once, compiler/parallel/tp2d.py): their flows share the links with the group's, so the cost
+    sees their contention and the link bytes count every group.
     """
 
     kind: str
     bytes_per_chip: float
     group: tuple[int, ...]
     algorithm: str = "auto"
+    replicas: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -66,6 +71,17 @@ class Collective:
         if self.algorithm != "auto" and self.algorithm not in ALGORITHMS:
             raise ConfigError("collective.algorithm", self.algorithm,
                               "auto or one of " + ", ".join(ALGORITHMS))
+        if self.replicas:
+            every = [i for g in (self.group, *self.replicas) for i in g]
+            if any(len(g) != len(self.group) for g in self.replicas) or len(set(every)) != len(every) \
+                    or min(every) < 0:
+                raise ConfigError("collective.replicas", self.replicas,
+                                  f"groups of {len(self.group)} distinct chip ids >= 0, disjoint from the group")
+
+    @property
+    def chips(self) -> tuple[int, ...]:
+        """Every chip taking part: the group, then the replicas' groups."""
+        return tuple(i for g in (self.group, *self.replicas) for i in g)
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,22 @@ def bidir_ring(kind: str, n: int, shape: tuple[int, int]) -> Schedule | None:
     _, bwd = _shift(n, -1)
     steps = 2 * (n - 1) if kind == "all_reduce" else n - 1
     return (Phase(s + s, fwd + bwd, 0.5 / n, steps),)
+
+
+@register_algorithm("line")
+def line(kind: str, n: int, shape: tuple[int, int]) -> Schedule | None:
+    """A line (a chain without the wrap-around link) in group order, both directions at once: what tt-metal's
+    ``line_reduce_scatter`` / ``line_all_gather`` / ``line_all_reduce`` run along one axis of a mesh of chips
+    (models/demos/llama3_70b_galaxy/tt/llama_ccl.py; ccl Topology.Linear). reduce_scatter and all_gather: n-1
+    steps, in each every chip passes 1/n of the buffer to each neighbour it has (a piece travels one hop per
+    step, so the farthest chip is reached after n-1); all_reduce: both (2(n-1) steps). On a ring or a torus
+    axis ``ring``/``bidir_ring`` use the wrap link as well; on a mesh axis their wrap edge crosses n-1 links."""
+    if n < 2 or kind not in ("reduce_scatter", "all_gather", "all_reduce"):
+        return None
+    right = tuple(range(n - 1))
+    left = tuple(range(1, n))
+    steps = 2 * (n - 1) if kind == "all_reduce" else n - 1
+    return (Phase(right + left, left + right, 1.0 / n, steps),)
 
 
 @register_algorithm("ring_2d")
@@ -328,6 +360,8 @@ def members(system: Chip, c: Collective, name: str) -> tuple[int, ...]:
     (:func:`grid_ring`) when its edges cross fewer links on the chips' topology than id order does (on a 2x4
     mesh id order's 3 -> 4 edge crosses 4 links; on a ring of chips id order is already the ring); else the
     group as given."""
+    if c.replicas:
+        return c.chips
     grid = system.chips.grid
     if name not in ("ring", "bidir_ring") or c.kind not in ORDER_FREE or grid is None:
         return c.group
@@ -346,11 +380,18 @@ def members(system: Chip, c: Collective, name: str) -> tuple[int, ...]:
 
 
 def _schedule(c: Collective, name: str, shape: tuple[int, int]) -> Schedule | None:
-    return ALGORITHMS[name](c.kind, len(c.group), shape)
+    """The algorithm's schedule over the group; with replicas, every phase repeated on each replica's positions
+    (members() lists the group, then the replicas)."""
+    sched = ALGORITHMS[name](c.kind, len(c.group), shape)
+    if sched is None or not c.replicas:
+        return sched
+    n, k = len(c.group), 1 + len(c.replicas)
+    return tuple(Phase(tuple(p + r * n for r in range(k) for p in ph.src),
+                       tuple(p + r * n for r in range(k) for p in ph.dst), ph.fraction, ph.steps) for ph in sched)
 
 
 def _routed(system: Chip, c: Collective, name: str, shape: tuple[int, int]) -> _Routed | None:
-    key = (*routing_key(system), "collective", c.kind, name, c.group, shape)
+    key = (*routing_key(system), "collective", c.kind, name, c.group, c.replicas, shape)
 
     def compute() -> _Routed | None:
         sched = _schedule(c, name, shape)
@@ -365,7 +406,7 @@ def collective_cost(c: Collective, system: Chip) -> CollectiveCost:
     fastest applicable one (ties: registration order). ConfigError if the group names a chip the system lacks
     or the named algorithm does not do this kind."""
     n = len(c.group)
-    if max(c.group) >= system.num_chips:
+    if max(c.chips) >= system.num_chips:
         raise ConfigError("collective.group", c.group, f"chip ids in [0, {system.num_chips - 1}]")
     if n < 2 or c.bytes_per_chip <= 0:
         return CollectiveCost(c.algorithm if c.algorithm != "auto" else "none", 0.0, 0.0, 0.0, 0)

@@ -391,7 +391,7 @@ class _CollectiveLinks:
 
     def _phases(self, c: Collective, algorithm: str) -> list[list[tuple[np.ndarray, np.ndarray, int]]]:
         """Per phase, per sending chip: (resource ids, bytes per byte of bytes_per_chip per step, max hops)."""
-        key = (c.kind, c.group, algorithm)
+        key = (c.kind, c.group, c.replicas, algorithm)
         if key in self._cache:
             return self._cache[key]
         topo = self.topology

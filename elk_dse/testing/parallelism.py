@@ -9,14 +9,16 @@ naming the strategy, the case and the rule:
 1. determinism: the same workload and system give the same plan;
 2. structure: stages on distinct, existing chips; ``origin`` / ``share`` cover every stage instance; every
    collective names an existing instance and existing chips; an operator whose reduction dim is split over
-   the chips is followed by an all_reduce or reduce_scatter (its partial sums must meet);
+   the chips is followed by an all_reduce or reduce_scatter (its partial sums must meet), right after it or,
+   fused, after later operators none of which reads its output;
 3. FLOPs conserved: each stage instance computes at least ``share`` and at most all of the instance it comes
    from (of the graph at the micro-batch size), every workload instance is covered (shares x chips >= 1),
    and the chips together compute at least the workload's FLOPs;
 4. weights conserved: each stage instance reads at most the weights of its origin and the chips together at
    least all of them; the chips together store at least the model's stored bytes;
 5. HBM: a compiled plan respects one view's HBM capacity in every stage;
-6. collectives: the bytes a collective moves are its operator's output (all_reduce, all_gather, send_recv), and
+6. collectives: the bytes a collective moves are its operator's output (all_reduce, all_gather, send_recv;
+   not for a ``stats`` payload, a norm's statistics), and
    the Program carries exactly the plan's collectives: its chip-link bytes equal the sum of their link bytes
    (cost/collectives.py), each at least the closed form of a one-hop ring (all_reduce 2(n-1)B, all_gather,
    reduce_scatter and all_to_all (n-1)B, send_recv B, for B bytes per chip);
@@ -155,8 +157,7 @@ def check_plan(name: str, case: Case) -> ParallelPlan | Infeasible:
             if op.bytes_by_role(Role.WEIGHT) > orig.bytes_by_role(Role.WEIGHT) * (1 + REL):
                 raise _fail(name, case, f"stage {s} op {i} {op.name}: reads more weights than {orig.name} has")
             cut = [d for d in orig.reduction_dims if op.sizes.get(d, 0) < orig.sizes[d]]
-            if cut and copies > 1 and not any(p.after == i and p.collective.kind in ("all_reduce", "reduce_scatter")
-                                              for p in stage.collectives):
+            if cut and copies > 1 and not _partials_meet(stage, i):
                 raise _fail(name, case, f"stage {s} op {i} {op.name}: reduction dim {cut[0]} is split over the "
                             "chips but no all_reduce / reduce_scatter follows: its partial sums never meet")
             covered[o] += share * copies
@@ -171,6 +172,18 @@ def check_plan(name: str, case: Case) -> ParallelPlan | Infeasible:
     if stored < work.graph.parameter_bytes * (1 - REL):
         raise _fail(name, case, f"the chips store {stored:.6g} bytes of the model's {work.graph.parameter_bytes:.6g}")
     return plan
+
+
+def _partials_meet(stage: Any, i: int) -> bool:
+    """Whether the first collective after stage instance ``i`` (at ``i`` or later) is an all_reduce or a
+    reduce_scatter and no instance before it reads ``i``'s output (a fused reduce_scatter may follow the last of
+    several projections, as tp2d's after q/k/v)."""
+    later = sorted((p for p in stage.collectives if p.after >= i and p.payload == "output"), key=lambda p: p.after)
+    if not later or later[0].collective.kind not in ("all_reduce", "reduce_scatter"):
+        return False
+    instances = [op for _, _, op in stage.graph.instances()]
+    out = instances[i].output.name
+    return not any(t.name == out for op in instances[i + 1:later[0].after + 1] for t in op.inputs)
 
 
 def _micro_graph(work: Workload, plan: ParallelPlan) -> Graph:
@@ -206,6 +219,8 @@ def check_program(name: str, case: Case, plan: ParallelPlan) -> Program | Infeas
     for stage in plan.stages:
         instances = [op for _, _, op in stage.graph.instances()]
         for point in stage.collectives:
+            if point.payload != "output":
+                continue
             c, op = point.collective, instances[point.after]
             # all_reduce: each chip's buffer is the operator's (partial) output; all_gather: every chip ends
             # with all chips' outputs.

@@ -64,10 +64,14 @@ class Workload:
 @dataclass(frozen=True)
 class CollectivePoint:
     """A collective that runs after operator instance ``after`` of its stage (index in Graph.instances() order)
-    and before the operators that consume that instance's output."""
+    and before the operators that consume that instance's output. ``payload``: ``output`` (it moves the
+    operator's output, or with a fused reduce_scatter the outputs of the operators since the previous
+    collective) or ``stats`` (a small side payload the operator needs from the other chips, e.g. a distributed
+    norm's per-token statistics, compiler/parallel/tp2d.py)."""
 
     after: int
     collective: Collective
+    payload: str = "output"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,181 @@
+"""2-D tensor parallelism on a 2-D mesh/torus of chips: the scheme of tt-metal's Llama-3 70B Galaxy demo.
+
+Source: tt-metal models/demos/llama3_70b_galaxy/tt/ (llama_attention.py @00d4c974, llama_mlp.py @0457767c,
+lm_head.py @04b34050, distributed_norm.py @0b50bdd8, llama_decoder.py @05a9b478; read 2026-11-28). The demo runs
+on the Galaxy's 32 chips as a (8, 4) mesh device: every weight matrix is sharded in 2-D with
+``ShardTensor2dMesh``, one matrix dimension over each mesh axis, and activations are reduced along one axis at a
+time. Here the axis the heads and the MLP width are spread over is ``A`` (the demo's cluster_axis 0, 8 chips)
+and the axis the hidden dimension is spread over is ``B`` (cluster_axis 1, 4 chips). On our ``chips.grid``
+[rows, cols] the longer side is A (Galaxy [4, 8]: the 8 chips of a row), the other B (the 4 of a column); a
+chip at (r, c) holds part (c, r) when A runs along the rows.
+
+Per decoder layer (t tokens, hidden H, ffn F, the residual stream "fractured": H/B per chip):
+
+- **Norms** (``DistributedNorm`` -> ``tt_distributed_rmsnorm``): each chip normalises its H/B slice; the
+  per-token statistics are all_gathered over B (``rms_norm_pre_all_gather``, ``all_gather`` on cluster_axis 1,
+  a stats tile of t x 32 bf16 per chip). Residual adds: H/B per chip. The embedding lookup stays replicated
+  (its table is stored whole on every chip, so a tied LM head's table is too, as in tp).
+- **QKV** (``wqkv`` dims (3, 2)): output columns (heads) over A, input H over B; the partial sums meet in one
+  **reduce_scatter over B** (``llama_rs_create_heads``, cluster_axis 1) that also scatters the users: each chip
+  gets t/B users of its heads (``batch_size_per_device_group`` = 32 / 4 = 8).
+- **Attention** (SDPA decode) on the chip's KV heads (heads / A; KV heads / A, one per chip on the Galaxy) and
+  its t/B users; then an **all_gather over B** of the context (``all_gather_concat``, cluster_axis 1).
+- **o_proj** (``wo`` dims (2, 3)): input (heads) over A, output H over B; **all_reduce over A**
+  (``line_all_reduce``, cluster_axis 0) of the t x H/B output.
+- **MLP** (w1/w3 dims (-1, -2), w2 dims (-2, -1)): gate and up with F over A and H over B, each followed by a
+  **reduce_scatter over B** (cluster_axis 1, scattering F: F/(A*B) per chip), the activation on that slice, an
+  **all_gather over B** (cluster_axis 1), down_proj with F over A and H over B, **all_reduce over A**.
+- **LM head** (dims (3, 2)): vocabulary over A, H over B, **all_reduce over B** (cluster_axis 1); the logits stay
+  split over A (sampling runs on the chips).
+
+Every collective runs at once in every row (or column) of the mesh: one Collective over the first group with
+the other groups as its ``replicas`` (cost/collectives.py prices their shared links). Collectives over a group
+of one chip (a 1 x n grid's B) are omitted. tp2d plans dense decoders and encoders whose heads A divides (the
+demo asserts it) and whose KV heads A divides or that A is a multiple of (KV heads replicated, as tp does);
+mixtures of experts and MLA are refused with the reason. Prefill uses the same splits as decode (the demo's
+prefill path reduces differently); the data here is the decode path's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from elk_dse.compiler.parallel.base import (
+    CollectivePoint,
+    Parallelism,
+    ParallelPlan,
+    Stage,
+    Workload,
+    instance_layers,
+    meta_int,
+    one_chip_view,
+    rebuilt,
+    register_parallelism,
+    split_dims,
+)
+from elk_dse.compiler.parallel.tp import HEAD_OPS, KV_COLUMN, LAYOUT_O, MLP_WIDTH, _stored_bytes
+from elk_dse.cost.collectives import Collective
+from elk_dse.hw.chip import Chip
+from elk_dse.ir.graph import Layer, Operator
+from elk_dse.program import Infeasible
+
+QKV = frozenset({"q_proj", "k_proj", "v_proj", "qkv_proj"})  # one fused reduce_scatter over B after the last
+UP = frozenset({"gate_proj", "up_proj", "gate_up_proj", "fc1"})  # F over A, H over B: reduce_scatter over B each
+DOWN = frozenset({"o_proj", "down_proj", "fc2"})  # input over A, H over B: all_reduce over A
+FRACTURED = frozenset({"norm", "elementwise"})  # kinds of the residual stream's ops: H over B
+MLP_ACT = MLP_WIDTH - {"gate_split", "up_split"}  # the activation, after which the MLP width is all_gathered
+STATS_BYTES_PER_TOKEN = 32 * 2  # a norm's statistics per token and chip: one bf16 tile row of 32 (the demo's
+#                                 padded_shape (1, 1, t, 32) in tt_distributed_rmsnorm)
+
+
+def mesh_axes(system: Chip) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]] | None:
+    """(A groups, B groups) of the chips' 2-D grid (ids row-major): A along the longer side (ties: the rows),
+    B along the other; None without a 2-D grid."""
+    grid = system.chips.grid
+    if grid is None or len(grid) != 2 or system.chips.topology not in ("mesh", "torus"):
+        return None
+    rows, cols = int(grid[0]), int(grid[1])
+    by_row = tuple(tuple(r * cols + c for c in range(cols)) for r in range(rows))
+    by_col = tuple(tuple(r * cols + c for r in range(rows)) for c in range(cols))
+    return (by_row, by_col) if cols >= rows else (by_col, by_row)
+
+
+def _collective(kind: str, nbytes: float, groups: tuple[tuple[int, ...], ...]) -> Collective | None:
+    if len(groups[0]) < 2:
+        return None
+    return Collective(kind, nbytes, groups[0], replicas=groups[1:])
+
+
+@register_parallelism("tp2d")
+class TensorParallel2D(Parallelism):
+    """2-D tensor parallelism over the chips' mesh (module docstring)."""
+
+    def plan(self, work: Workload, system: Chip, degree: int) -> ParallelPlan | Infeasible:
+        graph = work.graph
+        axes = mesh_axes(system)
+        if axes is None:
+            return Infeasible("parallelism", "tp2d needs a 2-D mesh or torus of chips (chips.grid [rows, cols])")
+        a_groups, b_groups = axes
+        na, nb = len(a_groups[0]), len(b_groups[0])
+        heads, kv_heads = meta_int(graph, "heads"), meta_int(graph, "kv_heads") or meta_int(graph, "heads")
+        if not heads:
+            return Infeasible("parallelism", f"tp2d needs a transformer's heads; {graph.name} has none")
+        if meta_int(graph, "experts") or meta_int(graph, "kv_lora_rank"):
+            return Infeasible("parallelism", "tp2d models dense attention and MLPs (the Galaxy demo's); "
+                              "mixtures of experts and MLA: use tp or ep")
+        if heads % na or (kv_heads % na and na % kv_heads):
+            return Infeasible("parallelism", f"tp2d: the {na} chips of a mesh axis must divide the {heads} heads "
+                              f"and divide or be a multiple of the {kv_heads} KV heads (use tp, which pads heads)")
+        kv_split = min(na, kv_heads)
+        layers: list[Layer] = []
+        parts: dict[tuple[int, int], int] = {}
+        for li, layer in enumerate(graph.layers):
+            ops = []
+            for k, op in enumerate(layer.ops):
+                split, parts[(li, k)] = _split(op, na, nb, kv_split)
+                ops.append(split)
+            layers.append(replace(layer, ops=tuple(ops)))
+        per_chip = tuple(layers)
+        chip_instances = instance_layers(replace(graph, layers=per_chip))
+        points: list[CollectivePoint] = []
+        share: list[float] = []
+        qkv_bytes = 0.0
+        for i, (li, k, op) in enumerate(chip_instances):
+            share.append(1.0 / parts[(li, k)])
+            nxt = chip_instances[i + 1][2] if i + 1 < len(chip_instances) else None
+            found: list[tuple[Collective | None, str]] = []
+            if op.name in QKV:
+                qkv_bytes += op.output_bytes
+                if nxt is None or nxt.name not in QKV:  # the fused reduce_scatter after the last projection
+                    found.append((_collective("reduce_scatter", qkv_bytes, b_groups), "output"))
+                    qkv_bytes = 0.0
+            elif op.name in UP:
+                found.append((_collective("reduce_scatter", op.output_bytes, b_groups), "output"))
+            elif op.name in DOWN:
+                found.append((_collective("all_reduce", op.output_bytes, a_groups), "output"))
+            elif op.name == "lm_head":
+                found.append((_collective("all_reduce", op.output_bytes, b_groups), "output"))
+            elif op.name in MLP_ACT or op.name in ("attn_value", "attention"):
+                found.append((_collective("all_gather", op.output_bytes * nb, b_groups), "output"))
+            elif op.kind == "norm" and parts[(li, k)] > 1:
+                tokens = dict(op.dims).get("t", 1)
+                found.append((_collective("all_gather", STATS_BYTES_PER_TOKEN * tokens * nb, b_groups), "stats"))
+            points += [CollectivePoint(i, c, payload) for c, payload in found if c is not None]
+        stored = _stored_bytes(graph, per_chip)
+        chip_graph = rebuilt(graph, per_chip, stored)
+        stage = Stage(chip_graph, tuple(range(system.num_chips)), tuple(range(len(chip_instances))), tuple(share),
+                      tuple(points))
+        # "tp": the chips every weight matrix is split over (the Parquet metric parallel_tp); tp_a / tp_b: the axes.
+        return ParallelPlan("tp2d", (("tp", na * nb), ("tp_a", na), ("tp_b", nb)), one_chip_view(system), system,
+                            (stage,),
+                            note=f"heads and MLP width over {na} chips, hidden over {nb} (tt-metal Galaxy demo)")
+
+
+def _split(op: Operator, na: int, nb: int, kv_split: int) -> tuple[Operator, int]:
+    """One chip's part of ``op`` and the number of parts it was cut into (1: replicated)."""
+    dims = dict(op.dims)
+    factors: dict[str, int] = {}
+    if op.name in KV_COLUMN and "o" in dims:
+        factors = {"o": kv_split, "h": nb}
+    elif op.name in QKV | UP | {"lm_head"} and "o" in dims:
+        factors = {"o": na, "h": nb}
+    elif op.name in DOWN and "h" in dims:
+        factors = {"h": na, "o": nb}
+    elif op.name in LAYOUT_O and "o" in dims:  # after the reduce_scatter: the chip's heads and users
+        width = kv_split if op.name in ("k_split", "v_split", "k_raw_split") else na
+        factors = {"o": width, "t": nb}
+    elif op.name in MLP_WIDTH and "f" in dims:  # after the reduce_scatter over B: F / (A * B)
+        factors = {"f": na * nb}
+    elif op.name in HEAD_OPS and "g" in dims and "r" in dims and "b" in dims:
+        g = dims["g"]
+        factors = {"g": na} if g % na == 0 else {"g": g, "r": na // g}
+        factors["b"] = nb
+    elif op.kind in FRACTURED and "h" in dims:
+        factors = {"h": nb}
+    factors = {d: f for d, f in factors.items() if f > 1}
+    if not factors:
+        return op, 1
+    n = 1
+    for f in factors.values():
+        n *= f
+    return split_dims(op, factors), n
