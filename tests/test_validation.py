@@ -183,8 +183,11 @@ def test_every_point_loads_and_multi_chip_points_declare_their_parallelism():
         chip, degrees = _chip_and_degrees(p)
         build_model(model_config_from_dict({"phase": "decode", **p.model}))
         if chip.chips.count > 1:
-            assert degrees.get("parallelism") in ("tp", "pp", "ep", "dp"), p.id
-            assert math.prod(v for k, v in degrees.items() if k != "parallelism") == chip.chips.count, p.id
+            assert degrees.get("parallelism") in ("tp", "tp2d", "pp", "ep", "dp"), p.id
+            if degrees["parallelism"] == "tp2d":  # degrees: the chips' mesh axes (compiler/parallel/tp2d.py)
+                assert chip.chips.grid is not None and math.prod(chip.chips.grid) == chip.chips.count, p.id
+            else:
+                assert math.prod(v for k, v in degrees.items() if k != "parallelism") == chip.chips.count, p.id
         else:
             assert not degrees, p.id
 
