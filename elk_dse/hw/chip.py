@@ -74,6 +74,11 @@ class CoreSpec:
     ``weight_double_buffer`` (systolic core model): the array holds a second set of weight registers, so the
     next weight tile loads while rows stream through the current one (AWS NeuronCore-v2's "background
     LoadStationary"); without it every tile's load, fill and drain is exposed (cost/core_models.py).
+    ``matrix_min_tile_cycles`` (systolic): the fewest cycles one weight tile's streaming takes, however few
+    rows stream (AWS NeuronCore-v2: a MultiplyMoving instruction's initiation interval is max(N, 64) TensorE
+    cycles); 0 = no floor. ``weight_load_speedup`` (systolic): a weight tile loads in
+    ``matrix_rows / weight_load_speedup`` cycles (NeuronCore-v2's "fast LoadStationary", up to 4x); 1 = one
+    row per cycle.
     """
 
     count: int
@@ -88,6 +93,8 @@ class CoreSpec:
     format_speedup: FormatSpeedup = field(default_factory=FormatSpeedup)
     die_cores: int | None = None
     weight_double_buffer: bool = False
+    matrix_min_tile_cycles: int = 0
+    weight_load_speedup: float = 1.0
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 4_000_000)  # a wafer-scale engine has ~10^6 cores
@@ -101,6 +108,8 @@ class CoreSpec:
         for name, high in (("matrix_rows", 1024), ("matrix_cols", 1024), ("vector_lanes", 65_536)):
             in_range(name, getattr(self, name), 1, high)
         in_range("op_overhead_cycles", self.op_overhead_cycles, 0, 10**9)
+        in_range("matrix_min_tile_cycles", self.matrix_min_tile_cycles, 0, 65_536)
+        in_range("weight_load_speedup", self.weight_load_speedup, 1.0, 64.0)
         if self.grid is not None:
             check_grid(self.grid, self.count)
 
