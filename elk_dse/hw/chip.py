@@ -281,17 +281,21 @@ class OverheadSpec:
     of all cores (all chips) between repeated layers, microseconds per layer instance.
     ``collective_startup_us``: fixed cost of starting one collective across chips (handshakes, semaphores,
     kernel launch on every chip), microseconds per collective (cost/collectives.py).
+    ``launch_us_per_step``: the host's cost of one execution of the whole compiled program (runtime call,
+    tensor allocation, framework overhead), during which the device idles, microseconds per step (sim/base).
     A software stack (hw/stack.py, ``stack=<name>``) adds its own values to these.
     """
 
     dispatch_us_per_op: float = 0.0
     sync_us_per_layer: float = 0.0
     collective_startup_us: float = 0.0
+    launch_us_per_step: float = 0.0
 
     def __post_init__(self) -> None:
         in_range("dispatch_us_per_op", self.dispatch_us_per_op, 0.0, 1e6)
         in_range("sync_us_per_layer", self.sync_us_per_layer, 0.0, 1e6)
         in_range("collective_startup_us", self.collective_startup_us, 0.0, 1e6)
+        in_range("launch_us_per_step", self.launch_us_per_step, 0.0, 1e6)
 
     @property
     def dispatch_s(self) -> float:
@@ -304,6 +308,10 @@ class OverheadSpec:
     @property
     def collective_startup_s(self) -> float:
         return self.collective_startup_us * 1e-6
+
+    @property
+    def launch_s(self) -> float:
+        return self.launch_us_per_step * 1e-6
 
 
 @dataclass(frozen=True)
