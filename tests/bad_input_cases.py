@@ -238,4 +238,12 @@ CASES += [
     ("artifact delivery share of zero", ["evaluate", "+chip=mesh64", "+chip.hbm.delivery_share=0"], "delivery_share"),
     ("paper conventions with the event simulator", ["evaluate", "+chip=mesh64", "conventions=paper",
                                                     "scheduler=elk_full", "sim=event"], "sim=analytic"),
+    # --- issue 17n: the neuron stack's launch cost and the systolic tile rule ---
+    ("negative stack launch cost", ["evaluate", "+chip=inferentia2", "stack.launch_us_per_step=-1"],
+     "stack.launch_us_per_step"),
+    ("stack launch cost without its source", ["evaluate", "+chip=mesh64", "stack=none",
+                                              "+stack.launch_us_per_step=5"], "stack.sources.launch_us_per_step"),
+    ("systolic weight load slower than one row per cycle", ["evaluate", "+chip=inferentia2",
+                                                            "chip.cores.weight_load_speedup=0.5"],
+     "weight_load_speedup"),
 ]

@@ -100,4 +100,8 @@ def test_why_slow_states_the_double_buffered_systolic_bound():
     config = {"model": {"phase": "decode", "batch": 4}, "chip": {"cores": cores}}
     assert "m/(m+rows+cols) = 1.0%" in diagnosis._low_utilisation_reason({}, config)  # 4 / 388
     config["chip"]["cores"] = {**cores, "weight_double_buffer": True}
-    assert "m/max(m, rows) = 3.1%" in diagnosis._low_utilisation_reason({}, config)  # 4 / 128
+    assert "m / 128 cycles per tile = 3.1%" in diagnosis._low_utilisation_reason({}, config)  # 4 / 128
+    # NeuronCore-v2's tile rule (issue 17n): a tile streams >= 64 cycles, loads in 128 / 4 = 32 in the background.
+    config["chip"]["cores"] = {**cores, "weight_double_buffer": True, "matrix_min_tile_cycles": 64,
+                               "weight_load_speedup": 4}
+    assert "m / 64 cycles per tile = 6.2%" in diagnosis._low_utilisation_reason({}, config)  # 4 / 64

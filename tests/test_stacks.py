@@ -34,6 +34,8 @@ def test_shipped_profiles_are_valid_and_every_value_has_a_source():
         p = load_stack(name)
         assert p.name == name
         for value, source in vars(p.sources).items():
+            if value == "launch_us_per_step" and not p.launch_us_per_step:
+                continue  # a launch cost of 0 needs no source (issue 17n); any other value does
             assert hasattr(p, value) and len(source.strip()) > 10, (name, value)
     none = load_stack("none")
     assert (none.dispatch_us_per_op, none.sync_us_per_layer, none.dram_efficiency) == (0.0, 0.0, 1.0)

@@ -87,26 +87,36 @@ class SystolicCore(CoreModel):
     """A weight-stationary systolic array of ``matrix_rows`` (k) x ``matrix_cols`` (n) MACs.
 
     Each k x n weight tile is loaded and m rows stream through it, plus rows + cols cycles of fill and drain.
-    Partial tiles waste the unused rows/cols (tile quantization).
+    Partial tiles waste the unused rows/cols (tile quantization). Per tile (docs/core_models.md):
 
-    With ``cores.weight_double_buffer`` the array holds a second set of weight registers: tile i+1 is shifted
-    in (``matrix_rows`` cycles, one row of weights per cycle) while the m rows of tile i stream, and the rows
-    of consecutive tiles follow each other without draining the pipeline. A tile then costs
-    max(m, matrix_rows) cycles, and the operator pays one fill and drain (rows + cols) and the first tile's
-    load (rows) once. This is AWS NeuronCore-v2's TensorE ("background LoadStationary": the next stationary
-    tensor loads in parallel with the computation on the current one; aws-neuron-sdk
-    nki/about/trainium_inferentia2_arch.rst @db1586c3, Tensor Engine, Performance Consideration). Its "fast
-    LoadStationary" (up to 4x faster than streaming) is not modelled: a load of ``matrix_rows`` cycles is the
-    conservative figure, and only decides anything when m < matrix_rows.
+    - streaming: max(m, ``matrix_min_tile_cycles``) cycles: the array cannot start the next tile sooner however
+      few rows stream (NeuronCore-v2: "the initiation interval between subsequent MM instructions is roughly
+      max(N, MM_INIT_LATENCY), where MM_INIT_LATENCY is 64 TensorE cycles", N the moving tensor's free size,
+      i.e. m here);
+    - the weight load: ``matrix_rows / weight_load_speedup`` cycles (one row of weights per cycle, or faster:
+      NeuronCore-v2's "fast LoadStationary" is "up to 4x faster than a MultiplyMoving with the same free axis
+      size").
+
+    Without ``cores.weight_double_buffer`` nothing overlaps: load + streaming + fill and drain (rows + cols) per
+    tile. With it the array holds a second set of weight registers: tile i+1 loads while the rows of tile i
+    stream, and the rows of consecutive tiles follow each other without draining the pipeline, so a tile costs
+    max(streaming, load) and the operator pays one fill and drain (rows + cols) and the first tile's load once.
+    This is NeuronCore-v2's TensorE ("background LoadStationary ... allows loading of the next stationary
+    tensor in parallel to the computation on the current stationary tensor"). Source of all three rules:
+    aws-neuron/aws-neuron-sdk nki/guides/architecture/trainium_inferentia2_arch.rst @81ce03ae (Tensor Engine,
+    Cost Model; earlier nki/about/... @db1586c3).
     """
 
     def matrix_cycles(self, op, sub):
-        rows, cols = self.core.matrix_rows, self.core.matrix_cols
+        core = self.core
+        rows, cols = core.matrix_rows, core.matrix_cols
         batch, m, n, k = matmul_shape(op, sub)
         tiles = batch * np.ceil(k / rows) * np.ceil(n / cols)
-        if self.core.weight_double_buffer:
-            return tiles * np.maximum(m, rows) + (2 * rows + cols)
-        return tiles * (m + rows + cols)
+        stream = np.maximum(m, core.matrix_min_tile_cycles)
+        load = rows / core.weight_load_speedup
+        if core.weight_double_buffer:
+            return tiles * np.maximum(stream, load) + (load + rows + cols)
+        return tiles * (stream + load + cols)
 
 
 @register_core_model("ipu_mk2")

@@ -74,6 +74,11 @@ class CoreSpec:
     ``weight_double_buffer`` (systolic core model): the array holds a second set of weight registers, so the
     next weight tile loads while rows stream through the current one (AWS NeuronCore-v2's "background
     LoadStationary"); without it every tile's load, fill and drain is exposed (cost/core_models.py).
+    ``matrix_min_tile_cycles`` (systolic): the fewest cycles one weight tile's streaming takes, however few
+    rows stream (AWS NeuronCore-v2: a MultiplyMoving instruction's initiation interval is max(N, 64) TensorE
+    cycles); 0 = no floor. ``weight_load_speedup`` (systolic): a weight tile loads in
+    ``matrix_rows / weight_load_speedup`` cycles (NeuronCore-v2's "fast LoadStationary", up to 4x); 1 = one
+    row per cycle.
     """
 
     count: int
@@ -88,6 +93,8 @@ class CoreSpec:
     format_speedup: FormatSpeedup = field(default_factory=FormatSpeedup)
     die_cores: int | None = None
     weight_double_buffer: bool = False
+    matrix_min_tile_cycles: int = 0
+    weight_load_speedup: float = 1.0
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 4_000_000)  # a wafer-scale engine has ~10^6 cores
@@ -101,6 +108,8 @@ class CoreSpec:
         for name, high in (("matrix_rows", 1024), ("matrix_cols", 1024), ("vector_lanes", 65_536)):
             in_range(name, getattr(self, name), 1, high)
         in_range("op_overhead_cycles", self.op_overhead_cycles, 0, 10**9)
+        in_range("matrix_min_tile_cycles", self.matrix_min_tile_cycles, 0, 65_536)
+        in_range("weight_load_speedup", self.weight_load_speedup, 1.0, 64.0)
         if self.grid is not None:
             check_grid(self.grid, self.count)
 
@@ -272,6 +281,8 @@ class OverheadSpec:
     of all cores (all chips) between repeated layers, microseconds per layer instance.
     ``collective_startup_us``: fixed cost of starting one collective across chips (handshakes, semaphores,
     kernel launch on every chip), microseconds per collective (cost/collectives.py).
+    ``launch_us_per_step``: the host's cost of one execution of the whole compiled program (runtime call,
+    tensor allocation, framework overhead), during which the device idles, microseconds per step (sim/base).
     A software stack (hw/stack.py, ``stack=<name>``) adds its own values to these.
     ``all_core_sync_us_per_layer``: on a ``chips.parallelism: auto`` system, the stack's cross-chip sync per
     layer (``chip_sync_us_per_layer``), held back until ``auto`` compiles its all_core candidate, which pays
@@ -282,12 +293,14 @@ class OverheadSpec:
     sync_us_per_layer: float = 0.0
     collective_startup_us: float = 0.0
     all_core_sync_us_per_layer: float = 0.0  # issue 17x: see the class docstring
+    launch_us_per_step: float = 0.0
 
     def __post_init__(self) -> None:
         in_range("dispatch_us_per_op", self.dispatch_us_per_op, 0.0, 1e6)
         in_range("sync_us_per_layer", self.sync_us_per_layer, 0.0, 1e6)
         in_range("collective_startup_us", self.collective_startup_us, 0.0, 1e6)
         in_range("all_core_sync_us_per_layer", self.all_core_sync_us_per_layer, 0.0, 1e6)
+        in_range("launch_us_per_step", self.launch_us_per_step, 0.0, 1e6)
 
     @property
     def dispatch_s(self) -> float:
@@ -300,6 +313,10 @@ class OverheadSpec:
     @property
     def collective_startup_s(self) -> float:
         return self.collective_startup_us * 1e-6
+
+    @property
+    def launch_s(self) -> float:
+        return self.launch_us_per_step * 1e-6
 
 
 @dataclass(frozen=True)

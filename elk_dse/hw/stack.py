@@ -12,6 +12,9 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   compiler): it stands in for the collectives a tensor-parallel stack runs per layer. Where the compiler
   places the collectives itself (another parallelism), their startups are ``collective_startup_us`` instead;
 - ``collective_startup_us``: the fixed cost of one collective (all-reduce, all-gather, ...), microseconds;
+- ``launch_us_per_step``: the host's cost of one execution of the compiled program (one decode step, one
+  inference: runtime call, tensor allocation, framework overhead), during which the device idles,
+  microseconds per step (a whole-graph compiler such as neuronx-cc pays it instead of a per-operator dispatch);
 - ``dram_efficiency``: the fraction of the DRAM bandwidth the stack's kernels achieve.
 
 Applying a profile to a chip (:func:`apply_stack`) *adds* its times to the chip's own ``overheads`` (silicon
@@ -35,7 +38,9 @@ from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import Chip
 from elk_dse.schema import build, in_range
 
-FITTABLE = ("dispatch_us_per_op", "dram_efficiency")  # what validation/suite.py can fit on calibration points
+FITTABLE = ("dispatch_us_per_op", "dram_efficiency", "collective_startup_us", "launch_us_per_step")
+TIMES = ("dispatch_us_per_op", "sync_us_per_layer", "chip_sync_us_per_layer", "collective_startup_us",
+         "launch_us_per_step")  # the profile's fixed costs, microseconds  # what validation/suite.py can fit on calibration points
 NONE = "none"
 
 
@@ -48,10 +53,11 @@ class StackSources:
     chip_sync_us_per_layer: str
     collective_startup_us: str
     dram_efficiency: str
+    launch_us_per_step: str = ""  # required only when the value is not 0 (StackProfile checks)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            if not getattr(self, f.name).strip():
+            if f.name != "launch_us_per_step" and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
 
@@ -59,7 +65,7 @@ class StackSources:
 @dataclass(frozen=True)
 class StackCalibration:
     """The profile's declared calibration points (ids in validation/points.yaml) and the parameters fitted on
-    them (a subset of ``dispatch_us_per_op``, ``dram_efficiency``); empty: the shipped values are used as is."""
+    them (a subset of FITTABLE); empty: the shipped values are used as is."""
 
     points: tuple[str, ...] = ()
     fit: tuple[str, ...] = ()
@@ -87,11 +93,12 @@ class StackProfile:
     collective_startup_us: float = 0.0
     dram_efficiency: float = 1.0
     calibration: StackCalibration = field(default_factory=StackCalibration)
+    launch_us_per_step: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             raise ConfigError("name", self.name, "a stack name is a word of letters, digits and _")
-        for name in ("dispatch_us_per_op", "sync_us_per_layer", "chip_sync_us_per_layer", "collective_startup_us"):
+        for name in TIMES:
             in_range(name, getattr(self, name), 0.0, 1e6)
         if not 0.05 <= self.dram_efficiency <= 1.0:
             raise ConfigError("dram_efficiency", self.dram_efficiency,
@@ -99,8 +106,7 @@ class StackProfile:
 
     def with_values(self, **values: float) -> StackProfile:
         """This profile with some numeric values replaced (the calibration fit's candidates), validated again."""
-        unknown = set(values) - {"dispatch_us_per_op", "sync_us_per_layer", "chip_sync_us_per_layer",
-                                 "collective_startup_us", "dram_efficiency"}
+        unknown = set(values) - {*TIMES, "dram_efficiency"}
         if unknown:
             raise ValueError(f"not a numeric value of a stack profile: {sorted(unknown)}")
         return dataclasses.replace(self, **values)  # type: ignore[arg-type]
@@ -111,8 +117,13 @@ class StackProfile:
 
 
 def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
-    """Build and validate a profile from a mapping; ConfigError (one line) naming the field."""
-    return build(StackProfile, data, path)
+    """Build and validate a profile from a mapping; ConfigError (one line) naming the field. A launch cost
+    other than 0 needs its source (``sources.launch_us_per_step``; optional while the value is 0)."""
+    profile = build(StackProfile, data, path)
+    if profile.launch_us_per_step and not profile.sources.launch_us_per_step.strip():
+        raise ConfigError(f"{path}.sources.launch_us_per_step", "", "say where the value comes from (a source, "
+                          "a fit on named calibration points, or 'assumption: ...')")
+    return profile
 
 
 def stack_names() -> list[str]:
@@ -163,8 +174,7 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
     """``chip`` running ``stack``: the profile's times added to the chip's overheads, its DRAM efficiency
     multiplied into ``hbm.efficiency`` (see the module doc). ConfigError if the product leaves the allowed
     range of ``hbm.efficiency``."""
-    if not (stack.dispatch_us_per_op or stack.sync_us_per_layer or stack.chip_sync_us_per_layer
-            or stack.collective_startup_us or stack.dram_efficiency != 1.0):
+    if not (any(getattr(stack, name) for name in TIMES) or stack.dram_efficiency != 1.0):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
@@ -174,7 +184,8 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
         o, dispatch_us_per_op=o.dispatch_us_per_op + stack.dispatch_us_per_op,
         sync_us_per_layer=o.sync_us_per_layer + stack.sync_us_per_layer + chip_sync,
         collective_startup_us=o.collective_startup_us + stack.collective_startup_us,
-        all_core_sync_us_per_layer=o.all_core_sync_us_per_layer + held)
+        all_core_sync_us_per_layer=o.all_core_sync_us_per_layer + held,
+        launch_us_per_step=o.launch_us_per_step + stack.launch_us_per_step)
     hbm = chip.hbm
     if hbm is not None and stack.dram_efficiency != 1.0:
         efficiency = hbm.efficiency * stack.dram_efficiency

@@ -106,9 +106,13 @@ def _low_utilisation_reason(row: Mapping[str, Any], config: Mapping[str, Any]) -
     m = int(batch)
     double = _lookup(config, row, "chip.cores.weight_double_buffer")
     if core_model in (None, "systolic") and isinstance(rows, int | float) and double is not None and bool(double):
-        ideal = m / max(m, float(rows))  # issue 17: the next tile loads while this one streams
+        floor = _lookup(config, row, "chip.cores.matrix_min_tile_cycles") or 0
+        speedup = _lookup(config, row, "chip.cores.weight_load_speedup") or 1.0
+        tile = max(m, float(floor), float(rows) / float(speedup))  # issue 17: the next tile loads while this one streams
+        ideal = m / tile
         return (f" (decode at batch {m}: {m} row{'s' if m != 1 else ''} per weight tile, so a {int(rows)}-row "
-                f"systolic unit with double-buffered weights is busy at most m/max(m, rows) = {ideal:.1%})")
+                f"systolic unit with double-buffered weights is busy at most m / {tile:g} cycles per tile "
+                f"= {ideal:.1%})")
     if core_model in (None, "systolic") and isinstance(rows, int | float) and isinstance(cols, int | float):
         ideal = m / (m + float(rows) + float(cols))
         return (f" (decode at batch {m}: {m} row{'s' if m != 1 else ''} per weight tile, so a {int(rows)}x{int(cols)} "

@@ -32,6 +32,10 @@ METRICS = ("tokens_per_s_per_user", "latency_ms")
 ROLES = ("calibration", "held-out")
 EFFICIENCY_RANGE = (0.5, 1.0)  # physically: a DRAM interface never exceeds its peak; below half is a bug
 DISPATCH_RANGE_US = (0.0, 200.0)
+# The fitted fixed costs and their ranges (microseconds; issue 17n): per operator, per collective, per step.
+TIME_RANGES_US = {"dispatch_us_per_op": DISPATCH_RANGE_US, "collective_startup_us": (0.0, 500.0),
+                  "launch_us_per_step": (0.0, 5000.0)}
+COORDINATE_ROUNDS = 3  # rounds of one golden-section search per fitted time when more than one is fitted
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,12 @@ class Calibration:
     errors: tuple[float, ...]
     fitted: tuple[str, ...] = ()
     points: tuple[str, ...] = ()
+    times_us: tuple[tuple[str, float], ...] = ()  # every fitted fixed cost (name, microseconds)
 
     def profile(self) -> StackProfile:
         """The stack's shipped profile with the fitted values."""
-        return load_stack(self.stack).with_values(dispatch_us_per_op=self.dispatch_us_per_op,
-                                                  dram_efficiency=self.hbm_efficiency)
+        return load_stack(self.stack).with_values(**{"dispatch_us_per_op": self.dispatch_us_per_op,
+                                                     **dict(self.times_us), "dram_efficiency": self.hbm_efficiency})
 
 
 @dataclass(frozen=True)
@@ -171,8 +176,9 @@ def _golden(f: Callable[[float], float], lo: float, hi: float, iters: int = 18) 
 
 def fit(calibration_points: Sequence[Point], profile: StackProfile) -> Calibration:
     """Fit ``profile``'s parameters named in ``calibration.fit`` to minimise the squared log errors of its
-    calibration points: a grid over the DRAM efficiency (step 0.01 in EFFICIENCY_RANGE) if it is fitted,
-    golden-section over the dispatch (in DISPATCH_RANGE_US) if it is fitted; the others keep their values.
+    calibration points: a grid over the DRAM efficiency (step 0.01 in EFFICIENCY_RANGE) if it is fitted, and
+    for each efficiency golden-section over each fitted fixed cost in its TIME_RANGES_US (one search if one is
+    fitted, COORDINATE_ROUNDS rounds of coordinate descent if more); the others keep their values.
 
     Only ``calibration_points`` are evaluated; raises ValueError if any is not a calibration point of this
     stack."""
@@ -180,30 +186,38 @@ def fit(calibration_points: Sequence[Point], profile: StackProfile) -> Calibrati
                                       for p in calibration_points):
         raise ValueError(f"fit() takes calibration points of stack {profile.name} only")
     fitted = profile.calibration.fit
+    times = [name for name in TIME_RANGES_US if name in fitted]
 
-    def loss(d: float, e: float) -> float:
-        stack = profile.with_values(dispatch_us_per_op=d, dram_efficiency=e)
+    def loss(values: dict[str, float], e: float) -> float:
+        stack = profile.with_values(**values, dram_efficiency=e)
         return sum(math.log(predict(p, stack) / p.measured) ** 2 for p in calibration_points)
 
-    def best_dispatch(e: float) -> float:
-        if "dispatch_us_per_op" not in fitted:
-            return profile.dispatch_us_per_op
-        return _golden(functools.partial(loss, e=e), *DISPATCH_RANGE_US)
+    def best_times(e: float) -> dict[str, float]:
+        values: dict[str, float] = {name: getattr(profile, name) for name in times}
+
+        def one(v: float, name: str) -> float:
+            return loss({**values, name: v}, e)
+
+        for _ in range(COORDINATE_ROUNDS if len(times) > 1 else 1):
+            for name in times:
+                values[name] = _golden(functools.partial(one, name=name), *TIME_RANGES_US[name])
+        return values
 
     lo, hi = EFFICIENCY_RANGE
     grid = ([round(lo + 0.01 * i, 2) for i in range(round((hi - lo) / 0.01) + 1)]
             if "dram_efficiency" in fitted else [profile.dram_efficiency])
-    best = (math.inf, profile.dispatch_us_per_op, profile.dram_efficiency)
+    best: tuple[float, dict[str, float], float] = (math.inf, {}, profile.dram_efficiency)
     for e in grid:
-        d = best_dispatch(e)
-        value = loss(d, e)
+        values = best_times(e)
+        value = loss(values, e)
         if value < best[0]:
-            best = (value, d, e)
-    _, d, e = best
-    d = round(d, 2)
-    stack = profile.with_values(dispatch_us_per_op=d, dram_efficiency=e)
+            best = (value, values, e)
+    _, values, e = best
+    values = {name: round(v, 2) for name, v in values.items()}
+    stack = profile.with_values(**values, dram_efficiency=e)
     errors = tuple(predict(p, stack) / p.measured - 1 for p in calibration_points)
-    return Calibration(profile.name, d, e, errors, tuple(fitted), tuple(p.id for p in calibration_points))
+    return Calibration(profile.name, stack.dispatch_us_per_op, e, errors, tuple(fitted),
+                       tuple(p.id for p in calibration_points), tuple(values.items()))
 
 
 def _fit_task(name: str, pts: list[Point]) -> Calibration:
