@@ -38,9 +38,11 @@ from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import Chip
 from elk_dse.schema import build, in_range
 
+# What validation/suite.py can fit on calibration points.
 FITTABLE = ("dispatch_us_per_op", "dram_efficiency", "collective_startup_us", "launch_us_per_step")
+# The profile's fixed costs, microseconds.
 TIMES = ("dispatch_us_per_op", "sync_us_per_layer", "chip_sync_us_per_layer", "collective_startup_us",
-         "launch_us_per_step")  # the profile's fixed costs, microseconds  # what validation/suite.py can fit on calibration points
+         "launch_us_per_step")
 NONE = "none"
 
 
