@@ -39,7 +39,7 @@ from elk_dse.cost.network import barrier_time_s, op_sync_time_s
 from elk_dse.cost.pipeline import pipeline_latency_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.hw.chip import Chip
-from elk_dse.ir.graph import Graph, Operator
+from elk_dse.ir.graph import Operator
 from elk_dse.program import Infeasible, Program
 
 
@@ -58,19 +58,45 @@ class Auto(Parallelism):
         return plan
 
 
-def _graph_bound_s(graph: Graph, chip: Chip, serial_s: float = 0.0, overlap: bool = True) -> float:
-    """Operators execute one after another, each paying its dispatch and at least one barrier, and every layer
-    instance its sync, while
-    HBM loads may overlap them: max(HBM roofline, compute roofline + dispatches + syncs + ``serial_s`` of
-    further executed time). ``overlap=False`` (a scheduler whose every plan loads straight into the SRAM its
-    operator runs in, so a load waits for the previous operator): the two add up."""
-    roof = roofline_bound(chip, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
-                          graph.kv_cache_write_bytes)
-    layers = sum(layer.repeat for layer in graph.layers)
-    # Every compiled operator synchronises its cores at least once (compiler/select.py, partition.py).
-    fixed = chip.overheads.dispatch_s + float(barrier_time_s(chip, 1))
-    executed = roof.compute_s + graph.num_op_instances * fixed + layers * chip.overheads.layer_sync_s + serial_s
-    return max(roof.hbm_s, executed) if overlap else roof.hbm_s + executed
+def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[float]]:
+    """Per stage of ``plan``: (HBM roofline, operator charges, rest), seconds. Operators execute one after
+    another, each charged its compute roofline share, its dispatch and at least one barrier (every compiled
+    operator synchronises its cores: compiler/select.py, partition.py); the rest is every layer instance's sync
+    plus, on a system of several views, the stage's collectives and hand-off (each distinct one costed once)."""
+    view = plan.view
+    costs: dict[Collective, float] = {}
+
+    def cost(c: Collective) -> float:
+        if c not in costs:
+            costs[c] = collective_cost(c, plan.system).time_s
+        return costs[c]
+
+    fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
+    hbm, total, rest = [], [], []
+    for stage in plan.stages:
+        graph = stage.graph
+        roof = roofline_bound(view, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
+                              graph.kv_cache_write_bytes)
+        serial = 0.0
+        if view is not plan.system:
+            serial = sum(cost(p.collective) for p in stage.collectives)
+            if stage.handoff is not None:
+                serial += cost(stage.handoff)
+        layers = sum(layer.repeat for layer in graph.layers)
+        hbm.append(roof.hbm_s)
+        total.append(roof.compute_s + graph.num_op_instances * fixed)
+        rest.append(layers * view.overheads.layer_sync_s + serial)
+    return hbm, total, rest
+
+
+def _compose_s(plan: ParallelPlan, overlap: bool, hbm: list[float], total: list[float], rest: list[float]) -> float:
+    """The plan's bound from its stages' parts: HBM loads may overlap execution (max of the two), or, with
+    ``overlap=False`` (a scheduler whose every plan loads straight into the SRAM its operator runs in, so a load
+    waits for the previous operator), the two add up; stages compose as cost/pipeline.py does."""
+    stage_s = [max(h, t + r) if overlap else h + t + r for h, t, r in zip(hbm, total, rest, strict=True)]
+    if plan.view is plan.system:
+        return sum(stage_s)
+    return pipeline_latency_s(stage_s, plan.microbatches)
 
 
 def as_all_core(system: Chip) -> Chip:
@@ -122,57 +148,30 @@ class Tightener:
 
         self.plan, self.overlap, self.rotation, self.exec_floor = plan, overlap, rotation, exec_floor
         view = plan.view
-        costs: dict[Collective, float] = {}
-
-        def cost(c: Collective) -> float:
-            if c not in costs:
-                costs[c] = collective_cost(c, plan.system).time_s
-            return costs[c]
-
-        fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
-        self._hbm: list[float] = []
-        self._rest: list[float] = []  # per stage: layer syncs + collectives (not operator charges)
-        self._total: list[float] = []  # per stage: the operator instances' charges so far
+        self._hbm, self._total, self._rest = _stage_parts(plan)  # _total: the operator charges so far
+        self._fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
         self._pending: list[tuple[float, int, int, Operator, np.ndarray, np.ndarray]] = []
-        for s, stage in enumerate(plan.stages):
-            graph = stage.graph
-            roof = roofline_bound(view, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
-                                  graph.kv_cache_write_bytes)
-            serial = 0.0
-            if plan.view is not plan.system:
-                serial = sum(cost(p.collective) for p in stage.collectives)
-                if stage.handoff is not None:
-                    serial += cost(stage.handoff)
-            layers = sum(layer.repeat for layer in graph.layers)
-            self._hbm.append(roof.hbm_s)
-            self._rest.append(layers * view.overheads.layer_sync_s + serial)
-            self._total.append(roof.compute_s + graph.num_op_instances * fixed)
-            if view.hbm is None:
-                continue
-            ops = [op for _, _, op in graph.instances()]
-            live = residency(ops, view.sram_bytes_per_core, view.num_cores, can_spill=False).live_bytes
-            free_min = view.sram_bytes_per_core - np.asarray(live, dtype=np.float64) / view.num_cores
-            groups: dict[tuple, list[int]] = {}
-            for i, op in enumerate(ops):
-                groups.setdefault(op.signature, []).append(i)
-            for k, idx in enumerate(groups.values()):
-                op = ops[idx[0]]
-                at = np.asarray(idx)
-                self._pending.append((-op.flops * len(idx), s, k, op, free_min[at], np.full(len(idx), op.flops)))
+        if view.hbm is not None:  # a view without HBM has no scheduler choices: it keeps the cheap bound
+            for s, stage in enumerate(plan.stages):
+                ops = [op for _, _, op in stage.graph.instances()]
+                live = residency(ops, view.sram_bytes_per_core, view.num_cores, can_spill=False).live_bytes
+                free_min = view.sram_bytes_per_core - np.asarray(live, dtype=np.float64) / view.num_cores
+                groups: dict[tuple, list[int]] = {}
+                for i, op in enumerate(ops):
+                    groups.setdefault(op.signature, []).append(i)
+                for k, idx in enumerate(groups.values()):
+                    op = ops[idx[0]]
+                    at = np.asarray(idx)
+                    self._pending.append((-op.flops * len(idx), s, k, op, free_min[at], np.full(len(idx), op.flops)))
         self._pending.sort(key=lambda p: (p[0], p[1], p[2]))
         self._pending.reverse()  # pop() takes the largest first
-        self._fixed = fixed
 
     @property
     def done(self) -> bool:
         return not self._pending
 
     def bound_s(self) -> float:
-        stage_s = [max(h, t + r) if self.overlap else h + t + r
-                   for h, t, r in zip(self._hbm, self._total, self._rest, strict=True)]
-        if self.plan.view is self.plan.system:
-            return sum(stage_s)
-        return pipeline_latency_s(stage_s, self.plan.microbatches)
+        return _compose_s(self.plan, self.overlap, self._hbm, self._total, self._rest)
 
     def step(self) -> float:
         """Tighten one more distinct operator; the new bound."""
@@ -193,33 +192,25 @@ class Tightener:
 
 def lower_bound_s(plan: ParallelPlan, overlap: bool = True, rotation: bool | None = None,
                   exec_floor: bool = True) -> float:
-    """A latency no simulator can beat for ``plan`` (module docstring); ``overlap``: see _graph_bound_s;
+    """A latency no simulator can beat for ``plan`` (module docstring); ``overlap``: see _compose_s;
     ``rotation`` (whether plans may rotate, SchedulerConfig.plans == "t10"): given, the tight bound
     (:class:`Tightener`, ``exec_floor`` as there), which reads (and fills) the compiler's plan tables; None,
     the cheap one."""
     if rotation is not None:
         return Tightener(plan, overlap, rotation, exec_floor).tighten()
-    if plan.view is plan.system:
-        return sum(_graph_bound_s(stage.graph, plan.view, overlap=overlap) for stage in plan.stages)
-    costs: dict[Collective, float] = {}
+    return _compose_s(plan, overlap, *_stage_parts(plan))
 
-    def cost(c: Collective) -> float:
-        if c not in costs:
-            costs[c] = collective_cost(c, plan.system).time_s
-        return costs[c]
 
-    stage_s = []
-    for stage in plan.stages:
-        coll = sum(cost(p.collective) for p in stage.collectives)
-        if stage.handoff is not None:
-            coll += cost(stage.handoff)
-        stage_s.append(_graph_bound_s(stage.graph, plan.view, coll, overlap))
-    return pipeline_latency_s(stage_s, plan.microbatches)
+_TIE_ORDER = ("tp", "pp", "ep", "dp", "all_core")  # among equal bounds, the deployed software's usual choice first
+
+
+def _rank(name: str) -> int:
+    return _TIE_ORDER.index(name) if name in _TIE_ORDER else len(_TIE_ORDER)
 
 
 def candidates(work: Workload, system: Chip, overlap: bool = True) -> list[tuple[float, str, ParallelPlan | Infeasible]]:
     """(lower bound, name, plan or Infeasible) of every other strategy, best bound first (Infeasible last);
-    ``overlap``: whether the scheduler may load one operator's data while another runs (_graph_bound_s)."""
+    ``overlap``: whether the scheduler may load one operator's data while another runs (_compose_s)."""
     out: list[tuple[float, str, ParallelPlan | Infeasible]] = []
     for name, cls in sorted(PARALLELISMS.items()):
         if name == "auto":
@@ -230,8 +221,7 @@ def candidates(work: Workload, system: Chip, overlap: bool = True) -> list[tuple
         if isinstance(plan, ParallelPlan):
             plan = _fits(plan)
         out.append((lower_bound_s(plan, overlap) if isinstance(plan, ParallelPlan) else math.inf, name, plan))
-    order = {n: i for i, n in enumerate(("tp", "pp", "ep", "dp", "all_core"))}
-    out.sort(key=lambda c: (c[0], order.get(c[1], len(order)), c[1]))
+    out.sort(key=lambda c: (c[0], _rank(c[1]), c[1]))
     return out
 
 
@@ -267,7 +257,6 @@ def choose(work: Workload, system: Chip, scheduler: SchedulerConfig, timer: Any 
     if work.rebuild is not None:  # dp and pp's micro-batches often rebuild the same batch: build it once
         work = Workload(work.graph, lru_cache(maxsize=None)(work.rebuild))
     cands = candidates(work, system, overlap)
-    order = {n: i for i, n in enumerate(("tp", "pp", "ep", "dp", "all_core"))}
     best: tuple[float, Program] | None = None
     report: list[dict[str, Any]] = []
     failures: list[str] = []
@@ -284,7 +273,7 @@ def choose(work: Workload, system: Chip, scheduler: SchedulerConfig, timer: Any 
             entry["reason"] = plan.detail
             failures.append(f"{name}: {plan.detail}")
             continue
-        heap.append((bound, order.get(name, len(order)), name, plan, None, entry))
+        heap.append((bound, _rank(name), name, plan, None, entry))
     heapq.heapify(heap)
     while heap:
         bound, rank, name, plan, tight, entry = heapq.heappop(heap)
