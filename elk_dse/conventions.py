@@ -196,29 +196,25 @@ def _artifact_ops(ops: list[Operator]) -> list[Operator]:
     def ten(name: str, *axes: str, like: Tensor = act) -> Tensor:
         return Tensor(name, tuple(axes), like.role, like.bytes_per_element, like.fmt)
 
-    def eop(name: str, kind: str, dims: tuple[tuple[str, int], ...], inputs: tuple[Tensor, ...], out: Tensor,
-            flops: float) -> Operator:
-        return Operator(name, kind, dims, inputs, out, flops)
-
     def rms(op: Operator) -> list[Operator]:
         n, x, gamma, y = op.name, op.inputs[0], op.inputs[1], op.output
         th, t1 = op.dims, (op.dims[0],)
         return [
-            eop(f"{n}_square", "elementwise", th, (x, x), ten(f"{n}_sq", "t", "h"), 1.0),
-            eop(f"{n}_sum", "reduce", th, (ten(f"{n}_sq", "t", "h"),), ten(f"{n}_ss", "t"), 1.0),
-            eop(f"{n}_mean", "elementwise", t1, (ten(f"{n}_ss", "t"),), ten(f"{n}_ms", "t"), 1.0),
-            eop(f"{n}_eps", "elementwise", t1, (ten(f"{n}_ms", "t"),), ten(f"{n}_var", "t"), 1.0),
-            eop(f"{n}_sqrt", "elementwise", t1, (ten(f"{n}_var", "t"),), ten(f"{n}_rms", "t"), 1.0),
-            eop(f"{n}_divide", "elementwise", th, (x, ten(f"{n}_rms", "t")), ten(f"{n}_xn", "t", "h"), 1.0),
-            eop(f"{n}_scale", "elementwise", th, (ten(f"{n}_xn", "t", "h"), gamma), y, 1.0),
+            Operator(f"{n}_square", "elementwise", th, (x, x), ten(f"{n}_sq", "t", "h"), 1.0),
+            Operator(f"{n}_sum", "reduce", th, (ten(f"{n}_sq", "t", "h"),), ten(f"{n}_ss", "t"), 1.0),
+            Operator(f"{n}_mean", "elementwise", t1, (ten(f"{n}_ss", "t"),), ten(f"{n}_ms", "t"), 1.0),
+            Operator(f"{n}_eps", "elementwise", t1, (ten(f"{n}_ms", "t"),), ten(f"{n}_var", "t"), 1.0),
+            Operator(f"{n}_sqrt", "elementwise", t1, (ten(f"{n}_var", "t"),), ten(f"{n}_rms", "t"), 1.0),
+            Operator(f"{n}_divide", "elementwise", th, (x, ten(f"{n}_rms", "t")), ten(f"{n}_xn", "t", "h"), 1.0),
+            Operator(f"{n}_scale", "elementwise", th, (ten(f"{n}_xn", "t", "h"), gamma), y, 1.0),
         ]
 
     t = qkv.sizes["t"]
     tw = (("t", t), ("o", width))
     qkv_out = ten("qkv", "t", "o")
     q_part, k_part = ten("q_part", "t", "o"), ten("k_part", "t", "o")
-    q_slice = eop("q_slice", "slice", tw, (qkv_out,), q_part, 0.0)
-    k_slice = eop("k_slice", "slice", tw, (qkv_out,), k_part, 0.0)
+    q_slice = Operator("q_slice", "slice", tw, (qkv_out,), q_part, 0.0)
+    k_slice = Operator("k_slice", "slice", tw, (qkv_out,), k_part, 0.0)
 
     def rope(x: str, src: Tensor, y: Tensor) -> list[Operator]:
         full = (("t", t), ("g", heads), ("d", d))
@@ -226,22 +222,22 @@ def _artifact_ops(ops: list[Operator]) -> list[Operator]:
         cos, sin = ten(f"rope_cos_{x}", "t", "d"), ten(f"rope_sin_{x}", "t", "d")
         xs = ten(src.name, "t", "g", "d")
         return [
-            eop(f"{x}_rope_cos", "elementwise", full, (xs, cos), ten(f"{x}_c", "t", "g", "d"), 1.0),
-            eop(f"{x}_rope_hi", "slice", half, (xs,), ten(f"{x}_hi", "t", "g", "d"), 0.0),
-            eop(f"{x}_rope_lo", "slice", half, (xs,), ten(f"{x}_lo", "t", "g", "d"), 0.0),
-            eop(f"{x}_rope_neg", "elementwise", half, (ten(f"{x}_hi", "t", "g", "d"),),
+            Operator(f"{x}_rope_cos", "elementwise", full, (xs, cos), ten(f"{x}_c", "t", "g", "d"), 1.0),
+            Operator(f"{x}_rope_hi", "slice", half, (xs,), ten(f"{x}_hi", "t", "g", "d"), 0.0),
+            Operator(f"{x}_rope_lo", "slice", half, (xs,), ten(f"{x}_lo", "t", "g", "d"), 0.0),
+            Operator(f"{x}_rope_neg", "elementwise", half, (ten(f"{x}_hi", "t", "g", "d"),),
                 ten(f"{x}_hi_neg", "t", "g", "d"), 1.0),
             # rotate_half's Concat is dropped by the artifact's parser: the Multiply reads both halves
-            eop(f"{x}_rope_sin", "elementwise", full,
+            Operator(f"{x}_rope_sin", "elementwise", full,
                 (ten(f"{x}_hi_neg", "t", "g", "d"), ten(f"{x}_lo", "t", "g", "d"), sin),
                 ten(f"{x}_s", "t", "g", "d"), 1.0),
-            eop(f"{x}_rope_add", "elementwise", full,
+            Operator(f"{x}_rope_add", "elementwise", full,
                 (ten(f"{x}_c", "t", "g", "d"), ten(f"{x}_s", "t", "g", "d")), y, 1.0),
         ]
 
     q_name = qkv.output.name  # what attention reads (q)
     rope_q = rope("q", q_part, ten(q_name, "t", "g", "d"))
-    v_slice = eop("v_slice", "slice", tw, (qkv_out,), ten("v_part", "t", "o"), 0.0)
+    v_slice = Operator("v_slice", "slice", tw, (qkv_out,), ten("v_part", "t", "o"), 0.0)
     rope_k = rope("k", k_part, ten("k_rot", "t", "g", "d"))  # the artifact's K/V go to no cache op
 
     sdims, x_in, y_out = sm.dims, sm.inputs[0], sm.output
@@ -249,14 +245,14 @@ def _artifact_ops(ops: list[Operator]) -> list[Operator]:
     axes = tuple(dn for dn, _ in sdims)
     raxes = tuple(dn for dn, _ in rows)
     softmax = [
-        eop("attn_scale", "elementwise", sdims, (x_in,), ten("scores_scaled", *axes), 1.0),
-        eop("attn_mask", "elementwise", sdims, (ten("scores_scaled", *axes), ten("attn_mask_in", "b", "l")),
+        Operator("attn_scale", "elementwise", sdims, (x_in,), ten("scores_scaled", *axes), 1.0),
+        Operator("attn_mask", "elementwise", sdims, (ten("scores_scaled", *axes), ten("attn_mask_in", "b", "l")),
             ten("scores_masked", *axes), 1.0),
-        eop("attn_softmax_max", "reduce", sdims, (ten("scores_masked", *axes),), ten("scores_max", *raxes), 1.0),
-        eop("attn_softmax_exp", "elementwise", sdims, (ten("scores_masked", *axes), ten("scores_max", *raxes)),
+        Operator("attn_softmax_max", "reduce", sdims, (ten("scores_masked", *axes),), ten("scores_max", *raxes), 1.0),
+        Operator("attn_softmax_exp", "elementwise", sdims, (ten("scores_masked", *axes), ten("scores_max", *raxes)),
             ten("scores_exp", *axes), 2.0),
-        eop("attn_softmax_sum", "reduce", sdims, (ten("scores_exp", *axes),), ten("scores_sum", *raxes), 1.0),
-        eop("attn_softmax", "elementwise", sdims, (ten("scores_exp", *axes), ten("scores_sum", *raxes)),
+        Operator("attn_softmax_sum", "reduce", sdims, (ten("scores_exp", *axes),), ten("scores_sum", *raxes), 1.0),
+        Operator("attn_softmax", "elementwise", sdims, (ten("scores_exp", *axes), ten("scores_sum", *raxes)),
             y_out, 1.0),
     ]
 
@@ -266,11 +262,11 @@ def _artifact_ops(ops: list[Operator]) -> list[Operator]:
     swiglu = by["swiglu"]
     gate, up = ten("gate", "t", "f"), ten("up", "t", "f")
     mlp = [  # the artifact's order: the up Slice (5756) before the gate Slice (5755)
-        eop("up_slice", "slice", tf, (gu_out,), up, 0.0),
-        eop("gate_slice", "slice", tf, (gu_out,), gate, 0.0),
-        eop("gate_sigmoid", "elementwise", tf, (gate,), ten("gate_sig", "t", "f"), 4.0),
-        eop("gate_silu", "elementwise", tf, (gate, ten("gate_sig", "t", "f")), ten("gate_act", "t", "f"), 1.0),
-        eop("swiglu", "elementwise", tf, (ten("gate_act", "t", "f"), up), swiglu.output, 1.0),
+        Operator("up_slice", "slice", tf, (gu_out,), up, 0.0),
+        Operator("gate_slice", "slice", tf, (gu_out,), gate, 0.0),
+        Operator("gate_sigmoid", "elementwise", tf, (gate,), ten("gate_sig", "t", "f"), 4.0),
+        Operator("gate_silu", "elementwise", tf, (gate, ten("gate_sig", "t", "f")), ten("gate_act", "t", "f"), 1.0),
+        Operator("swiglu", "elementwise", tf, (ten("gate_act", "t", "f"), up), swiglu.output, 1.0),
     ]
 
     out: list[Operator] = []
