@@ -21,8 +21,10 @@ CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b", "mixtral_8x7b", "llama3_1_8b",
             "llama3_1_70b", "llama3_2_1b", "llama3_2_3b", "mistral_7b",
             "mistral_7b_v0_2", "qwen2_5_7b", "qwen2_5_32b", "qwen2_5_72b", "qwen3_32b",
-            "phi3_5_mini")  # issue 17 validation points (2026-11-29)
-ENCODERS = ("bert_large", "bert_base", "vit_large", "dit_xl")
+            "phi3_5_mini",  # issue 17 validation points (2026-11-29)
+            "phi4")  # issue 17 validation points (2026-11-29, fourth session)
+ENCODERS = ("bert_large", "bert_base", "vit_large", "dit_xl",
+            "roberta_large")  # issue 17 validation points (2026-11-29, fourth session)
 
 
 def graph(name: str, **kw) -> Graph:
@@ -161,6 +163,34 @@ def test_bert_large_params_and_layer():
     assert g.layers[1].repeat == 24 and g.kv_cache_bytes == 0
     assert op(g, "attn_score").sizes == {"b": 2, "g": 16, "r": 1, "s": 384, "s2": 384, "d": 64}
 
+
+
+# --- issue 17 (2026-11-29, fourth session): the new validation points' models -----------------------------------
+
+
+def test_roberta_large_params_match_the_published_count():
+    """FacebookAI/roberta-large through the BERT graph: vocab 50265, 514 positions, one token type, with the
+    pooler (RobertaModel, as AutoModel loads it): 355,359,744 parameters."""
+    h, f = 1024, 4096
+    per_layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h
+    embeddings = 50265 * h + 514 * h + 1 * h + 2 * h  # word, position, token type, LayerNorm
+    expected = embeddings + 24 * per_layer + h * h + h  # + pooler
+    assert expected == 355_359_744
+    g = graph("roberta_large", phase="prefill", batch=8, seq_len=128)
+    assert dict(g.meta)["params"] == expected and g.layers[1].repeat == 24
+    assert op(g, "attn_score").sizes == {"b": 8, "g": 16, "r": 1, "s": 128, "s2": 128, "d": 64}
+
+
+def test_phi4_params_and_kv_cache_from_its_config():
+    """microsoft/phi-4 config.json: hidden 5120, 40 layers, 40 heads of 128, 10 KV heads, FFN 17920, vocab
+    100352, untied LM head, no biases: 14,659,507,200 parameters (the model card: "14B")."""
+    h, f, layers, vocab, kv_width = 5120, 17920, 40, 100352, 10 * 128
+    per_layer = h * (h + 2 * kv_width) + h * h + h * 2 * f + f * h + 2 * h  # qkv, o, gate_up, down, 2 RMSNorms
+    expected = layers * per_layer + h + 2 * vocab * h  # + final norm, embedding, LM head
+    assert expected == 14_659_507_200
+    g = graph("phi4", batch=1, kv_len=128)
+    assert dict(g.meta)["params"] == expected and g.layers[1].repeat == layers
+    assert g.kv_cache_read_bytes == 2 * layers * 1 * 128 * kv_width * 2  # K and V, bf16
 
 def test_vit_large_params_and_flops():
     h, f = 1024, 4096

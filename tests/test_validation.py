@@ -249,3 +249,19 @@ def test_points_declared_2026_11_29_are_held_out_on_four_systems_three_multi_chi
     assert all(p.role == "held-out" for p in fresh)
     systems = {p.chip: _chip_and_degrees(p)[0].chips.count for p in fresh}
     assert len(fresh) >= 25 and len(systems) >= 4 and sum(n > 1 for n in systems.values()) >= 3
+
+
+def test_points_declared_in_the_fourth_session_are_held_out_and_mostly_multi_chip():
+    """The fourth session's block (issue 17, 2026-11-29): 20-40 held-out points, at least half of them on systems
+    of chips, on at least 4 systems; no calibration point was added, so no stack's fit changes."""
+    pts = points()
+    start = next(i for i, p in enumerate(pts) if p.id == "galaxy_tt_llama3.2-1b_b1")
+    fresh = pts[start:]
+    assert 20 <= len(fresh) <= 40 and all(p.role == "held-out" for p in fresh)
+    chips = {p.id: _chip_and_degrees(p)[0].chips.count for p in fresh}
+    assert 2 * sum(n > 1 for n in chips.values()) >= len(fresh)
+    assert len({p.chip for p in fresh}) >= 4
+    suite = load_suite()
+    assert all(suite["sources"][p.source]["read"] == "2026-11-29" for p in fresh)
+    # The calibration sets are the ones declared before this block.
+    assert {p.id for p in pts if p.role == "calibration"} <= {p.id for p in pts[:start]}
