@@ -246,4 +246,7 @@ CASES += [
     ("systolic weight load slower than one row per cycle", ["evaluate", "+chip=inferentia2",
                                                             "chip.cores.weight_load_speedup=0.5"],
      "weight_load_speedup"),
+    # --- issue 17n (fourth session): the systolic tile width ---
+    ("systolic tile width that does not divide the array", ["evaluate", "+chip=inferentia2",
+                                                             "chip.cores.matrix_col_tile=100"], "matrix_col_tile"),
 ]

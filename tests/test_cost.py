@@ -29,10 +29,11 @@ def test_matmul_shape_classifies_dims():
 @pytest.mark.parametrize("model", sorted(CORE_MODELS))
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, 300), n=st.integers(1, 300), k=st.integers(1, 300), rows=st.sampled_from([4, 8, 16, 32]),
-       cols=st.sampled_from([4, 8, 16, 32]), lanes=st.sampled_from([8, 64, 512]), double=st.booleans())
-def test_core_models_never_beat_peak(model, m, n, k, rows, cols, lanes, double):
+       cols=st.sampled_from([4, 8, 16, 32]), lanes=st.sampled_from([8, 64, 512]), double=st.booleans(),
+       col_tile=st.sampled_from([0, 1, 2, 4]))
+def test_core_models_never_beat_peak(model, m, n, k, rows, cols, lanes, double, col_tile):
     core = CoreSpec(count=1, sram_kib=64, model=model, matrix_rows=rows, matrix_cols=cols, vector_lanes=lanes,
-                    weight_double_buffer=double)
+                    weight_double_buffer=double, matrix_col_tile=col_tile)
     cm = CORE_MODELS[model](core)
     for op in (matmul(m, n, k), Operator("relu", "elementwise", (("m", m), ("n", n)),
                                          (Tensor("a", ("m", "n"), Role.ACTIVATION),),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests_paths import CONF
 
 from elk_dse.cost.core_models import CORE_MODELS, matmul_shape
@@ -88,3 +90,53 @@ def test_without_double_buffering_the_load_is_exposed_per_tile():
 def test_bad_tile_rule_values_name_the_field(field, value):
     with pytest.raises(ConfigError, match=field):
         CoreSpec(count=1, sram_kib=64, **{field: value})
+
+
+# --- issue 17n (2026-11-29, fourth session): 128-column stationary tiles ---------------------------------------
+# TensorE is 128 x 128 PEs; a stationary (weight) tile's free axis is at most 128 ("Tile Size", same document).
+# Our 128 x 256 array at 1.45 GHz stands for two such tiles at 2.8 GHz, so an operand <= 128 columns wide uses one
+# of them: half a whole-array tile (streaming, load and drain scale with the columns).
+
+
+@pytest.mark.parametrize("chip", ["inferentia2", "inf2_48xlarge", "trn1_32xlarge"])
+def test_shipped_neuroncore_v2_chips_issue_128_column_tiles(chip):
+    assert _core(chip).matrix_col_tile == 128
+
+
+def test_attention_head_matmul_costs_half_a_whole_array_tile():
+    # Prefill attention scores of one head at seq 128: m = 128 queries, k = 64 (head dim), n = 128 keys.
+    # One 128-column tile = 0.5 of a 128 x 256 tile: 0.5 x max(128, 64) + the operator's load, fill and drain.
+    core = _core()
+    assert _cycles(core, _matmul(128, 128, 64)) == 0.5 * 128 + ONCE == 480
+    assert _cycles(core, _matmul(128, 64, 128)) == 480  # P x V: n = 64 (head dim), one 128-column tile too
+    whole = CoreSpec(count=1, sram_kib=24576, model="systolic", matrix_rows=128, matrix_cols=256,
+                     weight_double_buffer=True, matrix_min_tile_cycles=64, weight_load_speedup=4)
+    assert _cycles(whole, _matmul(128, 128, 64)) == 128 + ONCE == 544  # before: a whole 256-column tile
+
+
+def test_decode_attention_over_2112_keys_hand_count():
+    # Decode q.K^T of one head: m = 1, k = 128, n = 2112 keys: ceil(2112 / 128) = 17 tiles of 128 columns = 8.5
+    # whole tiles of max(1, 64) cycles; whole 256-column tiles would be ceil(2112 / 256) = 9.
+    assert _cycles(_core(), _matmul(1, 2112, 128)) == 8.5 * 64 + ONCE == 960
+
+
+def test_widths_that_fill_whole_tiles_are_unchanged():
+    # n a multiple of 256: 128-column tiles cover it exactly as 256-column ones do (the decode test above too).
+    core = _core()
+    assert _cycles(core, _matmul(200, 768, 768)) == 6 * 3 * 200 + ONCE
+    assert _cycles(core, _matmul(200, 384, 768)) == 6 * 1.5 * 200 + ONCE  # 3 x 128 columns, not 2 x 256
+
+
+@settings(max_examples=80, deadline=None)
+@given(m=st.integers(1, 600), n=st.integers(1, 600), k=st.integers(1, 600), batch=st.integers(1, 4))
+def test_neuroncore_tile_rule_never_beats_the_bf16_peak(m, n, k, batch):
+    op = Operator("bmm", "matmul", (("b", batch), ("m", m), ("n", n), ("k", k)),
+                  (Tensor("a", ("b", "m", "k"), Role.ACTIVATION), Tensor("w", ("b", "k", "n"), Role.ACTIVATION)),
+                  Tensor("c", ("b", "m", "n"), Role.ACTIVATION))
+    assert _cycles(_core(), op) >= op.flops / (2 * 128 * 256)  # bf16: 128 x 256 MACs per cycle
+
+
+@pytest.mark.parametrize("value", [100, -1, 512])
+def test_a_column_tile_that_does_not_divide_the_array_names_the_field(value):
+    with pytest.raises(ConfigError, match="matrix_col_tile"):
+        CoreSpec(count=1, sram_kib=64, matrix_rows=128, matrix_cols=256, matrix_col_tile=value)

@@ -97,12 +97,18 @@ class SystolicCore(CoreModel):
       NeuronCore-v2's "fast LoadStationary" is "up to 4x faster than a MultiplyMoving with the same free axis
       size").
 
+    - the tile width: with ``cores.matrix_col_tile`` g < cols the hardware issues weight tiles g columns wide, so n
+      weight columns take ceil(n / g) tiles of g / cols of a whole tile's cost each (streaming, load and drain all
+      scale with the tile's columns); NeuronCore-v2: "stationary tensor free axis size ... must never exceed 128,
+      due to the number of PE columns in TensorE" (same document, "Tile Size"), so a 64- or 128-wide operand
+      (an attention head) uses one 128-column tile, not a whole 256-column tile of our array.
+
     Without ``cores.weight_double_buffer`` nothing overlaps: load + streaming + fill and drain (rows + cols) per
     tile. With it the array holds a second set of weight registers: tile i+1 loads while the rows of tile i
     stream, and the rows of consecutive tiles follow each other without draining the pipeline, so a tile costs
     max(streaming, load) and the operator pays one fill and drain (rows + cols) and the first tile's load once.
     This is NeuronCore-v2's TensorE ("background LoadStationary ... allows loading of the next stationary
-    tensor in parallel to the computation on the current stationary tensor"). Source of all three rules:
+    tensor in parallel to the computation on the current stationary tensor"). Source of these rules:
     aws-neuron/aws-neuron-sdk nki/guides/architecture/trainium_inferentia2_arch.rst @81ce03ae (Tensor Engine,
     Cost Model; earlier nki/about/... @db1586c3).
     """
@@ -111,7 +117,8 @@ class SystolicCore(CoreModel):
         core = self.core
         rows, cols = core.matrix_rows, core.matrix_cols
         batch, m, n, k = matmul_shape(op, sub)
-        tiles = batch * np.ceil(k / rows) * np.ceil(n / cols)
+        width = core.matrix_col_tile or cols
+        tiles = batch * np.ceil(k / rows) * (np.ceil(n / width) * (width / cols))  # in whole-array tiles
         stream = np.maximum(m, core.matrix_min_tile_cycles)
         load = rows / core.weight_load_speedup
         if core.weight_double_buffer:

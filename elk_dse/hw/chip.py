@@ -79,6 +79,10 @@ class CoreSpec:
     cycles); 0 = no floor. ``weight_load_speedup`` (systolic): a weight tile loads in
     ``matrix_rows / weight_load_speedup`` cycles (NeuronCore-v2's "fast LoadStationary", up to 4x); 1 = one
     row per cycle.
+    ``matrix_col_tile`` (systolic): the width in columns of one weight tile as the hardware issues it, a divisor
+    of ``matrix_cols``; an operator with n weight columns occupies ceil(n / matrix_col_tile) such tiles, each
+    costing matrix_col_tile / matrix_cols of a whole-array tile (AWS NeuronCore-v2: 128-column stationary tiles;
+    our 128 x 256 array stands for two of them); 0 = ``matrix_cols`` (whole-array tiles).
     """
 
     count: int
@@ -95,6 +99,7 @@ class CoreSpec:
     weight_double_buffer: bool = False
     matrix_min_tile_cycles: int = 0
     weight_load_speedup: float = 1.0
+    matrix_col_tile: int = 0
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 4_000_000)  # a wafer-scale engine has ~10^6 cores
@@ -110,6 +115,9 @@ class CoreSpec:
         in_range("op_overhead_cycles", self.op_overhead_cycles, 0, 10**9)
         in_range("matrix_min_tile_cycles", self.matrix_min_tile_cycles, 0, 65_536)
         in_range("weight_load_speedup", self.weight_load_speedup, 1.0, 64.0)
+        if self.matrix_col_tile and (self.matrix_col_tile < 0 or self.matrix_cols % self.matrix_col_tile):
+            raise ConfigError("matrix_col_tile", self.matrix_col_tile,
+                              f"0 (whole-array tiles) or a divisor of matrix_cols={self.matrix_cols}")
         if self.grid is not None:
             check_grid(self.grid, self.count)
 
