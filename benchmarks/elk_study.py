@@ -198,7 +198,8 @@ def main(argv: list[str]) -> None:
         draw_study(plat, docs / "img" / "elk_study_paper.png", "paper")
         paper = ("\n## The same study under conventions=paper (the Elk artifact's conventions)\n\n"
                  "Sweep `results/elk_study_paper` (`conventions=paper`: HBM GB/s as 2^20 B/ms, no chip-link "
-                 "latency, fused QKV and gate/up, softmax rows; elk_dse/conventions.py).\n\n" + ptable
+                 "latency, fused QKV and gate/up, softmax rows, the artifact's per-design delivery rates, its Llama "
+                 "operator list and its planner's plan rules and sync counts; elk_dse/conventions.py).\n\n" + ptable
                  + "\n\n![study, paper conventions](img/elk_study_paper.png)\n")
         print(ptable)
     text = (docs / "elk_study.md").read_text() if (docs / "elk_study.md").exists() else ""

@@ -36,8 +36,17 @@ its reason (docs/elk_reconciliation.md, "conventions=paper"):
   6, the SwiGLU as Slices, Sigmoid and two Multiply), each one of ours, cited below (ARTIFACT_LAYER_OPS) and
   costed by our own model: the Sum's partial sums cross cores as our planner and network model price them.
 
-Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's cost of its RMSNorm
-Sum (16.98 us: its rotation-only cross-core reduction, an execution model rather than a convention); its idle
+- ``artifact_plans`` (issue 18, fourth attempt): the artifact planner's plan-space rules and sync counts, obeyed
+  by our T10 planner (``Chip.plan_rules = "artifact"``; the rules live in compiler/t10.py ``_prune_spatial`` and
+  compiler/select.py ``table_work``, each cited there by platformxlab/elk@8c6e814 TensorExpression.py:line):
+  a spatial plan must occupy at least CORE_UTIL_THRESHOLD (0.9) x a size ratio of the cores and pad at most
+  as DATA_PAD_THRESHOLD allows; a reduction split over r cores gathers its r partial sums with one sync each;
+  a rotation pays BUFFER_ITERS (2) syncs per shift of each rotating tensor. Our own model prices the plans:
+  a sync is our barrier (ipu_pod4: 118 cycles, the artifact's SYNC_CYCLES too), partial sums and rotations
+  move as our network model says.
+
+Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's x1.25 multi-chip
+penalty; its spatial factors of any integer (ours: powers of two and divisors of the core count); its idle
 ("cold") layouts holding replicas (a scheduling decision our schedulers do not make).
 """
 
@@ -83,6 +92,7 @@ class Conventions:
     softmax_rows: bool = False
     artifact_delivery: bool = False
     artifact_ops: bool = False
+    artifact_plans: bool = False
 
     def chips(self, chip: Chip, scheduler: str) -> tuple[Chip, ...]:
         """``chip`` under these conventions for ``scheduler``: one chip, or (``artifact_delivery``) one per
@@ -102,6 +112,8 @@ class Conventions:
             chip = replace(chip, hbm=replace(chip.hbm, bandwidth_gb_s=chip.hbm.bandwidth_gb_s * HBM_PAPER_SCALE))
         if not self.chip_link_latency and chip.chips.link_latency_ns:
             chip = replace(chip, chips=replace(chip.chips, link_latency_ns=0.0))
+        if self.artifact_plans:
+            chip = replace(chip, plan_rules="artifact")
         return chip
 
     def graph(self, graph: Graph) -> Graph:
@@ -290,7 +302,7 @@ CONVENTIONS: dict[str, Conventions] = {
     "default": Conventions("default"),
     "paper": Conventions("paper", hbm_units=True, chip_link_latency=False, fused_projections=True,
                          softmax_rows=True, artifact_delivery=True,
-                         artifact_ops=True),
+                         artifact_ops=True, artifact_plans=True),
 }
 
 

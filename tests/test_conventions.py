@@ -36,9 +36,6 @@ ARTIFACT_US = {
     "elk_full": (165.31, 119.07),  # ICBM
     "ideal": (165.31, 118.99),  # Ideal
 }
-# The same sums of execution without the artifact's RMSNorm (operators 960-966, 993-999: a 16.98 us cross-core
-# Sum each, its own operator cost model) and RoPE (968-982, not modelled by us); ours without attn_norm, mlp_norm.
-ARTIFACT_CORE_EXE_US = {"basic": 131.03, "static": 134.38, "elk_dyn": 119.67, "elk_full": 118.47, "ideal": 118.47}
 # Our operators in those groups: one norm each (default), or the artifact's operator list (paper: 7 per RMSNorm,
 # and the Slices + RoPE after the fused QKV).
 NORMS = ("attn_norm", "mlp_norm", "v_slice", "q_slice", "k_slice", "q_rope", "k_rope")
@@ -280,15 +277,14 @@ def test_paper_reference_point_loads_of_elk_full_and_ideal_match_the_artifact(pa
         assert paper_sums[name][2] == pytest.approx(ARTIFACT_US[name][1], rel=0.10), name
 
 
-def test_paper_reference_point_matched_operators_execute_as_in_the_artifact(paper_sums):
-    """Without the operators whose cost is the artifact's own model (RMSNorm's cross-core Sum, RoPE), execution
-    per layer under conventions=paper is within 10% of the artifact's where it charges no preload contention
-    (ICBM, ICBM Ordered, Ideal; measured -0.3% to -1.3%); basic and static miss (-10.1%, -12.1%: the artifact
-    slows their operators by preload traffic, docs/elk_reconciliation.md)."""
-    for name in ("elk_dyn", "elk_full", "ideal"):
-        assert paper_sums[name][3] == pytest.approx(ARTIFACT_CORE_EXE_US[name], rel=0.10), name
-    for name in ("basic", "static"):
-        assert paper_sums[name][3] < ARTIFACT_CORE_EXE_US[name]
+def test_paper_reference_point_execution_of_basic_and_elk_dyn_within_10_percent(paper_sums):
+    """With the artifact's plan rules (issue 18, fourth attempt) execution per layer is within 10% of the
+    artifact's for basic (measured +3%) and elk_dyn (-9%); static stays below it (-20%: the artifact's Max Cold
+    operators are slowed by preloads of replicated cold layouts, which we do not build). Without the plan rules:
+    -21% and -30% (docs/elk_reconciliation.md)."""
+    for name in ("basic", "elk_dyn"):
+        assert paper_sums[name][1] == pytest.approx(ARTIFACT_US[name][0], rel=0.10), name
+    assert paper_sums["static"][1] < 0.9 * ARTIFACT_US["static"][0]
 
 
 def test_paper_reference_point_keeps_basic_slowest_and_ideal_fastest(paper_sums):
@@ -297,20 +293,109 @@ def test_paper_reference_point_keeps_basic_slowest_and_ideal_fastest(paper_sums)
     assert lat["ideal"] <= min(lat.values())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 not met: with the artifact's 48 operators (costed by our model) "
-                   "execution is -16% (elk_full, ideal) to -38% (static): the artifact's RMSNorm Sum costs 16.98 us "
-                   "(its rotation-only cross-core reduction; ours 0.63 us), its static / elk_dyn operators are "
-                   "slowed by preloads of replicated cold layouts (not modelled; loads -17% / -26%). "
-                   "docs/elk_reconciliation.md")
+@pytest.mark.xfail(strict=True, reason="issue 18 not met: with the artifact's 48 operators and plan rules (costed by "
+                   "our model) execution is +3% (basic), -20% (static), -9% (elk_dyn), +10.3% (elk_full, ideal: "
+                   "our attention BatchMatMuls 58 us against 44); loads of basic / static / elk_dyn -17% / -17% / "
+                   "-26% (the artifact's replicated cold layouts, not built). docs/elk_reconciliation.md")
 def test_paper_reference_point_sums_within_10_percent_of_the_artifact(paper_sums):
     for name, (exe, load) in ARTIFACT_US.items():
         assert paper_sums[name][1] == pytest.approx(exe, rel=0.10), (name, "exe")
         assert paper_sums[name][2] == pytest.approx(load, rel=0.10), (name, "load")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 not met: static 5.757 < elk_full 5.765 < elk_dyn 5.789 ms "
-                   "(basic 10.06, ideal 5.646): every load is hidden with our compact idle layouts and every fastest "
+@pytest.mark.xfail(strict=True, reason="issue 18 not met: static 7.371 < elk_full 7.436 < elk_dyn 7.454 ms "
+                   "(basic 11.800, ideal 7.347): every load is hidden with our compact idle layouts and every fastest "
                    "plan fits, so the Elk schedulers have nothing to win over static. docs/elk_reconciliation.md")
 def test_paper_reference_point_reproduces_the_papers_ordering(paper_sums):
     lat = {name: s[0] for name, s in paper_sums.items()}
     assert lat["basic"] > lat["static"] > lat["elk_dyn"] > lat["elk_full"] >= lat["ideal"]
+
+
+# Issue 18, fourth attempt: the artifact planner's plan-space rules and sync counts (Chip.plan_rules = "artifact",
+# set by conventions=paper only). Each test fails without its rule.
+
+
+def _plan_rules(chip, rules: str):
+    return replace(chip, plan_rules=rules)
+
+
+def test_paper_chip_carries_the_artifacts_plan_rules_and_default_does_not():
+    chip = pod4()
+    assert chip.plan_rules == "t10" and CONVENTIONS["paper"].chip(chip).plan_rules == "artifact"
+    assert "plan_rules" not in chip.resolved()
+    with pytest.raises(ConfigError, match="plan_rules"):
+        replace(chip, plan_rules="roller")
+
+
+def test_artifact_thresholds_are_its_planners_for_the_rmsnorm_sum():
+    """The artifact's planner (platformxlab/elk@8c6e814, run on its TensorExpression of the Sum [32, 1, 5120] on
+    5,888 cores) printed util_th 0.8396501457725948 and pad_th 0.8687782805429864."""
+    from elk_dse.compiler.t10 import artifact_thresholds
+
+    op = next(o for o in CONVENTIONS["paper"].graph(build_model(REF_MODEL)).layers[1].ops if o.name == "attn_norm_sum")
+    util, pad = artifact_thresholds(op, 5888)
+    assert util == pytest.approx(0.8396501457725948, rel=1e-12)
+    assert pad == pytest.approx(0.8687782805429864, rel=1e-12)
+
+
+def test_artifact_core_floor_is_relative_to_all_cores_not_to_the_best_plan():
+    """A tiny operator on 64 cores: ours keeps plans on >= 90% of the best plan's cores (16 of 16 points);
+    the artifact's floor is 0.9 x min(16 / (16 + 128), 4 x 2 / 220) x 64 = 2.1 cores, so plans on 4 and 8
+    cores enter the plan set."""
+    from elk_dse.compiler.t10 import build_table
+    from elk_dse.ir.graph import Operator, Tensor
+
+    x = Tensor("x", ("a", "b"), Role.ACTIVATION, 2)
+    op = Operator("tiny", "elementwise", (("a", 4), ("b", 4)), (x,), Tensor("y", ("a", "b"), Role.ACTIVATION, 2), 1.0)
+    chip = chip_from_dict(yaml.safe_load((ROOT / "conf" / "chip" / "mesh64.yaml").read_text()))
+    ours = set(build_table(op, chip).cores_used.astype(int))
+    theirs = set(build_table(op, _plan_rules(chip, "artifact")).cores_used.astype(int))
+    assert min(ours) >= 15 and {4, 8} <= theirs
+
+
+def test_artifact_padding_floor_replaces_ours():
+    """Ours drops plans padding away more than 10%; the artifact keeps any plan whose true / padded points reach
+    0.9 x min(prod / (prod + cores), max(dims) x len(dims) / 220) (here [29, 4] on 64 cores: 0.237)."""
+    from elk_dse.compiler.t10 import artifact_thresholds, build_table
+    from elk_dse.ir.graph import Operator, Tensor
+
+    x = Tensor("x", ("a", "b"), Role.ACTIVATION, 2)
+    op = Operator("pad", "elementwise", (("a", 29), ("b", 4)), (x,), Tensor("y", ("a", "b"), Role.ACTIVATION, 2), 1.0)
+    chip = chip_from_dict(yaml.safe_load((ROOT / "conf" / "chip" / "mesh64.yaml").read_text()))
+    ours = build_table(op, chip).padding
+    theirs = build_table(op, _plan_rules(chip, "artifact")).padding
+    pad_floor = artifact_thresholds(op, 64)[1]
+    assert pad_floor == pytest.approx(0.9 * 29 * 2 / 220)
+    assert ours.max() <= 1.10 and 1.10 < theirs.max() <= 1 / pad_floor
+
+
+def test_artifact_sync_counts_gather_partial_sums_and_two_per_shift():
+    """Under the artifact's rules a reduction split over r cores pays 1 + r barriers (one per gathered partial sum,
+    TensorExpression.py:425-431) and a rotation 2 per shift (:399-407); ours: 1 + 1 and one per step (BSP)."""
+    from elk_dse.compiler.select import table_work
+    from elk_dse.compiler.t10 import build_table
+
+    chip = pod4()
+    layer = CONVENTIONS["paper"].graph(build_model(REF_MODEL)).layers[1]
+    qkv = next(o for o in layer.ops if o.name == "qkv_proj")
+    for rules in ("t10", "artifact"):
+        c = _plan_rules(chip, rules)
+        table = build_table(qkv, c)
+        b = table_work(table, c, pinned=False, preloaded=True).barriers
+        r, shifts = table.reduction_factor, table.shift_events
+        want = (1 + (r > 1) + table.steps) if rules == "t10" else (1 + (r > 1) * r + 2 * shifts)
+        assert (b == want).all(), rules
+        assert (r > 2).any() and (shifts > 0).any()
+
+
+def test_paper_rmsnorm_sum_costs_what_the_artifact_charges():
+    """The RMSNorm Sum at the reference point: the artifact 17.29 us (ICBM, Naive); ours 0.63 us without the plan
+    rules, with them (its 184 partial sums gathered one barrier each) within 10%."""
+    from elk_dse.compiler.elk import op_choices
+
+    conv = CONVENTIONS["paper"]
+    op = next(o for o in conv.graph(build_model(REF_MODEL)).layers[1].ops if o.name == "attn_norm_sum")
+    chip = conv.chips(pod4(), "elk_full")[0]
+    fastest = op_choices(op, chip, True).exec_s[-1] * 1e6
+    without = op_choices(op, _plan_rules(chip, "t10"), True).exec_s[-1] * 1e6
+    assert fastest == pytest.approx(17.29, rel=0.10) and without < 2.0

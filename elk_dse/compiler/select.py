@@ -43,6 +43,8 @@ def table_work(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False,
                 table.warm_maxlink_bytes)
     bsp = not chip.cores.overlap_compute_comm
     barriers = 1 + (table.reduction_factor > 1) + (table.steps if bsp else 0)
+    if chip.plan_rules == "artifact":
+        barriers = artifact_barriers(table)
     # Across chips, each chip needs at most one copy of the activations (replicated on chip afterwards) and
     # exchanges at most one copy of the partial sums: cap the evenly-spread estimate by that.
     per_chip_copy = table.act_unique_bytes + np.where(table.reduction_factor > 1, table.out_bytes, 0.0)
@@ -60,6 +62,24 @@ def table_work(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False,
         hbm_write_bytes=np.full(n, 0.0 if pinned else table.kv_write_bytes),
         hbm_delivered_bytes=(np.zeros(n) if pinned else np.full(n, table.hbm_weight_bytes) if preloaded
                              else table.weight_in_bytes), barriers=barriers)
+
+
+# The Elk artifact's sync counts (Chip.plan_rules == "artifact", conventions=paper only), platformxlab/elk@8c6e814
+# TensorExpression.py: SYNC_CYCLES x BUFFER_ITERS per shift of each rotating variable (get_sync_shift_time
+# :399-407, BUFFER_ITERS = 2 at :22), and partial sums of a reduction split over r cores gathered with one sync
+# per replica (get_shuffle_time :409-457: ``gather_time = num_output_replica * SYNC_CYCLES``, 2 syncs at r = 2).
+# Each sync is priced as one of our barriers (cost/network.barrier_time_s); the bytes keep our network's price.
+ARTIFACT_BUFFER_ITERS = 2  # TensorExpression.py:22
+
+
+def artifact_barriers(table: PlanTable) -> np.ndarray:
+    """Barriers per plan under the artifact's sync counts: one for the operator, one per partial-sum replica
+    when the reduction is split (r > 1), and BUFFER_ITERS per shift of each rotating tensor (replacing our one
+    barrier per step on a bulk-synchronous core)."""
+    if table.shift_events is None:
+        raise ValueError("this PlanTable has no shift_events (build it with t10.build_table)")
+    r = table.reduction_factor
+    return 1 + np.where(r > 1, r, 0) + ARTIFACT_BUFFER_ITERS * table.shift_events
 
 
 def table_seconds(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False):

@@ -84,6 +84,7 @@ class PlanTable:
     ring_shift_bytes: np.ndarray | None = None  # (P, T) bytes each core shifts per input, whole operator
     ring_warm_bytes: np.ndarray | None = None  # (P, T) bytes each core receives as warm-up copies
     ring_copies: np.ndarray | None = None  # (P, T) replicas of each piece (the warm-up ring's length)
+    shift_events: np.ndarray | None = None  # (P,) piece changes summed over the rotating tensors (shifts x tensors)
 
     def rings(self, i: int, warm: bool) -> tuple[tuple[str, int, int, float], ...]:
         """The rotation (and, if ``warm``, warm-up) rings of plan i: (kind, stride, length, bytes per core).
@@ -129,12 +130,39 @@ def _temporal_candidates(num_cores: int) -> tuple[int, ...]:
     return tuple(sorted(cands))
 
 
-def _prune_spatial(op: Operator, factors: np.ndarray, num_cores: int) -> np.ndarray:
+# The Elk artifact's plan-space rules (Chip.plan_rules == "artifact", set by conventions=paper only), from
+# platformxlab/elk@8c6e814 TensorExpression.py: CORE_UTIL_THRESHOLD = 0.9 and DATA_PAD_THRESHOLD = 0.9 (:15-16),
+# scaled by a size ratio of the operator (get_util_threshold :294-301, get_pad_threshold :303-313).
+ARTIFACT_CORE_UTIL_THRESHOLD = 0.9  # TensorExpression.py:15
+ARTIFACT_DATA_PAD_THRESHOLD = 0.9  # TensorExpression.py:16
+ARTIFACT_SIZE_RATIO_DIVISOR = 220.0  # TensorExpression.py:297, 308: min(ratio, max(dims) x len(dims) / 220)
+
+
+def artifact_thresholds(op: Operator, num_cores: int) -> tuple[float, float]:
+    """(core-utilization floor, padding floor) of the artifact's planner for ``op`` on ``num_cores`` cores.
+
+    A spatial plan is valid only if cores used / cores >= the first (TensorExpression.py:221-223) and true
+    points / padded points >= the second (:228-234). The ratios (:294-313): util = min(prod / (prod + 2 x
+    cores), max(dims) x len(dims) / 220) x 0.9; pad = min(prod / (prod + cores), the same bound) x 0.9, where
+    prod is the product of the operator's dim lengths."""
+    sizes = [n for _, n in op.dims]
+    prod = float(np.prod(sizes, dtype=np.float64))
+    bound = max(sizes) * len(sizes) / ARTIFACT_SIZE_RATIO_DIVISOR
+    util = min(prod / (prod + 2.0 * num_cores), bound) * ARTIFACT_CORE_UTIL_THRESHOLD
+    pad = min(prod / (prod + float(num_cores)), bound) * ARTIFACT_DATA_PAD_THRESHOLD
+    return util, pad
+
+
+def _prune_spatial(op: Operator, factors: np.ndarray, num_cores: int, rules: str = "t10") -> np.ndarray:
     used = factors.prod(axis=1)
     sizes = np.array([n for _, n in op.dims])
     padded = (-(-sizes // factors) * factors).prod(axis=1) / float(np.prod(sizes, dtype=np.float64))
     best_used = used.max()
     keep = (used >= UTILIZATION_FLOOR * best_used) & (padded <= PADDING_CEILING)
+    if rules == "artifact":  # the artifact's floors replace ours, relative to all cores (not to the best plan)
+        util_floor, pad_floor = artifact_thresholds(op, num_cores)
+        artifact = (used >= util_floor * num_cores) & (1.0 / padded >= pad_floor)
+        keep = artifact if artifact.any() else keep  # nothing passes (a shape its planner refuses): ours
     if not keep.any():
         keep = used >= UTILIZATION_FLOOR * best_used
     idx = np.flatnonzero(keep)
@@ -168,7 +196,7 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
     names = [d for d, _ in op.dims]
     sizes = dict(op.dims)
     num_cores = chip.num_cores
-    spatial = _prune_spatial(op, enumerate_spatial(op, num_cores), num_cores)
+    spatial = _prune_spatial(op, enumerate_spatial(op, num_cores), num_cores, chip.plan_rules)
     S = len(spatial)
     inputs = list(op.inputs)
     T = len(inputs)
@@ -339,7 +367,7 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         act_unique_bytes=float(sum(op.tensor_bytes(t) for t in inputs if t.role not in HBM_ROLES)),
         out_bytes=float(op.tensor_bytes(op.output)),
         ring_stride=ring_stride, ring_shift_bytes=ring_shift_bytes, ring_warm_bytes=ring_warm_bytes,
-        ring_copies=ring_copies,
+        ring_copies=ring_copies, shift_events=ch.sum(axis=1),
     )
 
 
@@ -349,7 +377,7 @@ _TABLES_MAX = 4096
 
 def table_key(op: Operator, chip: Chip, rotation: bool) -> tuple:
     """What a plan table depends on: the operator's shape and the core arrangement, not link/HBM figures."""
-    return (op.signature, chip.cores, chip.grid, chip.topology.key, chip.num_chips, rotation)
+    return (op.signature, chip.cores, chip.grid, chip.topology.key, chip.num_chips, rotation, chip.plan_rules)
 
 
 def plan_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:

@@ -327,6 +327,9 @@ class OverheadSpec:
         return self.launch_us_per_step * 1e-6
 
 
+PLAN_RULES = ("t10", "artifact")  # Chip.plan_rules: ours, or the Elk artifact's (conventions=paper)
+
+
 @dataclass(frozen=True)
 class Chip:
     """A chip (or a system of identical chips) as the compiler and simulators see it."""
@@ -342,9 +345,14 @@ class Chip:
     process: str = "n7"
     energy: EnergySpec = field(default_factory=EnergySpec)  # per-action energy overrides (hw/energy.py)
     default_stack: str = ""  # the software stack (conf/stack/<name>.yaml) run when none is chosen; "" = none
+    # Issue 18 (set only by conventions=paper, elk_dse/conventions.py): "artifact" makes the T10 planner obey the
+    # Elk artifact's plan-space rules and sync counts (compiler/t10.py, compiler/select.py); "t10" is ours.
+    plan_rules: str = "t10"
 
     def __post_init__(self) -> None:
         in_range("clock_ghz", self.clock_ghz, 1e-3, 100.0)
+        if self.plan_rules not in PLAN_RULES:
+            raise ConfigError("plan_rules", self.plan_rules, " or ".join(PLAN_RULES))
         if self.default_stack:
             from elk_dse.hw.stack import check_stack_name
 
@@ -581,6 +589,8 @@ class Chip:
         if out["hbm"] is not None and not out["hbm"]["delivery_gb_s_per_core"]:  # only under conventions=paper
             for key in ("delivery_gb_s_per_core", "delivery_share", "delivery_delays_load"):
                 del out["hbm"][key]
+        if out["plan_rules"] == "t10":  # "artifact" only under conventions=paper
+            del out["plan_rules"]
         if not out["overheads"]["all_core_sync_us_per_layer"]:  # only on a parallelism=auto system of chips
             del out["overheads"]["all_core_sync_us_per_layer"]
         out["derived"] = {
