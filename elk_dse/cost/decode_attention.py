@@ -52,10 +52,10 @@ def decode_attention_shape(op: Operator) -> tuple[int, int, int, int] | None:
     return s["b"], s["g"], s["r"], s["l"]
 
 
-def score_tiles_per_core(b: int, g: int, r: int, l: int, grid_cores: int, max_cores_per_head: int,
+def score_tiles_per_core(b: int, g: int, r: int, keys: int, grid_cores: int, max_cores_per_head: int,
                          k_chunk_tokens: int) -> int:
     """32x32 score tiles the kernel's busiest core processes (see the module doc; the vendor's core split)."""
-    if min(b, g, r, l, grid_cores, max_cores_per_head, k_chunk_tokens) < 1:
+    if min(b, g, r, keys, grid_cores, max_cores_per_head, k_chunk_tokens) < 1:
         raise ValueError("decode attention: every size, the grid and the chunk must be >= 1")
     if k_chunk_tokens % TILE:
         raise ValueError(f"decode attention: k_chunk_tokens={k_chunk_tokens} must be a multiple of {TILE}")
@@ -64,7 +64,7 @@ def score_tiles_per_core(b: int, g: int, r: int, l: int, grid_cores: int, max_co
     cores_per_batch = min(grid_cores, max_cores_per_head * users * g) // users
     cores_per_head = max(1, cores_per_batch // g)
     heads_per_core = max(1, math.ceil(g / cores_per_batch))
-    chunks = -(-l // k_chunk_tokens)
+    chunks = -(-keys // k_chunk_tokens)
     chunks_per_core = -(-chunks // cores_per_head)
     return waves * heads_per_core * chunks_per_core * (k_chunk_tokens // TILE) * -(-r // TILE)
 
