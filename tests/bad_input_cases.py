@@ -246,4 +246,11 @@ CASES += [
     ("systolic weight load slower than one row per cycle", ["evaluate", "+chip=inferentia2",
                                                             "chip.cores.weight_load_speedup=0.5"],
      "weight_load_speedup"),
+    # --- issue 17s: the decode-attention kernel of the tt stacks ---
+    ("SDPA key chunk not a whole tile", ["evaluate", "+chip=wormhole_n150", "stack.sdpa_k_chunk_tokens=48"],
+     "sdpa_k_chunk_tokens"),
+    ("SDPA kernel without its source", ["evaluate", "+chip=wormhole_n150", "stack.sources.sdpa=' '"],
+     "stack.sources.sdpa"),
+    ("negative SDPA tile time", ["evaluate", "+chip=wormhole_n150", "stack.sdpa_ns_per_score_tile=-1"],
+     "sdpa_ns_per_score_tile"),
 ]
