@@ -124,3 +124,13 @@ def test_kernel_values_are_validated_with_their_source():
         stack_from_dict({**base, "sdpa_k_chunk_tokens": 48})
     with pytest.raises(ConfigError, match="sdpa_grid_cores"):
         stack_from_dict({**base, "sdpa_grid_cores": -1})
+
+
+def test_a_system_compiled_as_one_spreads_the_kernel_over_every_chip_grid():
+    data = small_chip_dict()
+    data["chips"] = {"count": 2, "topology": "ring", "link_gb_s": 25.0, "parallelism": "all_core"}
+    system = apply_stack(chip_from_dict(data), load_stack("tt_transformers"))
+    grid = min(64, system.cores_per_chip) * 2
+    tiles = score_tiles_per_core(1, 8, 4, 8192, grid, 16, 32)
+    assert kernel_cycles(system, (1, 8, 4, 8192)) == pytest.approx(
+        tiles * load_stack("tt_transformers").sdpa_ns_per_score_tile * 1e-9 * system.clock_hz)

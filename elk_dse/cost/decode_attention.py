@@ -76,6 +76,8 @@ def kernel_cycles(chip: Chip, shape: tuple[int, int, int, int] | None) -> float:
     o = chip.overheads
     if shape is None or not o.sdpa_grid_cores or not o.sdpa_ns_per_score_tile:
         return 0.0
-    grid = min(o.sdpa_grid_cores, chip.cores_per_chip)
+    # Every chip runs the kernel on its own grid: on a system compiled as one (all_core) the operator's users and
+    # heads spread over the grids of all chips; a tp/tp2d/pp share is compiled on one chip (num_chips 1).
+    grid = min(o.sdpa_grid_cores, chip.cores_per_chip) * chip.num_chips
     tiles = score_tiles_per_core(*shape, grid, o.sdpa_max_cores_per_head, o.sdpa_k_chunk_tokens)
     return tiles * o.sdpa_ns_per_score_tile * 1e-9 * chip.clock_hz
