@@ -68,7 +68,7 @@ class Calibration:
     errors: tuple[float, ...]
     fitted: tuple[str, ...] = ()
     points: tuple[str, ...] = ()
-    times_us: tuple[tuple[str, float], ...] = ()  # every fitted fixed cost (name, microseconds)
+    times_us: tuple[tuple[str, float], ...] = ()  # every fitted fixed cost (name, us; ns for sdpa_ns_per_score_tile)
 
     def profile(self) -> StackProfile:
         """The stack's shipped profile with the fitted values."""
