@@ -249,4 +249,11 @@ CASES += [
     # --- issue 17n (fourth session): the systolic tile width ---
     ("systolic tile width that does not divide the array", ["evaluate", "+chip=inferentia2",
                                                              "chip.cores.matrix_col_tile=100"], "matrix_col_tile"),
+    # --- issue 17s: the decode-attention kernel of the tt stacks ---
+    ("SDPA key chunk not a whole tile", ["evaluate", "+chip=wormhole_n150", "stack.sdpa_k_chunk_tokens=48"],
+     "sdpa_k_chunk_tokens"),
+    ("SDPA kernel without its source", ["evaluate", "+chip=wormhole_n150", "stack.sources.sdpa=' '"],
+     "stack.sources.sdpa"),
+    ("negative SDPA tile time", ["evaluate", "+chip=wormhole_n150", "stack.sdpa_ns_per_score_tile=-1"],
+     "sdpa_ns_per_score_tile"),
 ]

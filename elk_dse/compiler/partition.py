@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from elk_dse.cost.core_models import core_model
+from elk_dse.cost.decode_attention import decode_attention_shape, kernel_cycles
 from elk_dse.cost.network import cross_chip_fraction, remote_fraction
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.hw.chip import Chip
@@ -150,7 +151,8 @@ def cost_plans(op: Operator, chip: Chip, factors: np.ndarray, pinned_weights: bo
     barriers = (1 + (reduction > 1)) * num_passes
 
     cm = core_model(chip.cores)
-    cycles = cm.cycles(op, per_pass) * num_passes
+    cycles = np.maximum(cm.cycles(op, per_pass) * num_passes,  # the stack's decode-attention kernel: a floor
+                        kernel_cycles(chip, decode_attention_shape(op)))
     return {
         "mem": mem, "noc": noc, "max_core": max_core, "hbm_read": hbm_read, "hbm_write": hbm_write,
         "delivered": delivered, "cycles": cycles, "barriers": barriers, "cores_used": cores_used,

@@ -14,6 +14,7 @@ import numpy as np
 
 from elk_dse.compiler.partition import NoFit, PlanChoice, stream_plan
 from elk_dse.compiler.t10 import PlanTable, plan_table
+from elk_dse.cost.decode_attention import kernel_cycles
 from elk_dse.cost.network import remote_fraction
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.hw.chip import Chip
@@ -52,8 +53,10 @@ def table_work(table: PlanTable, chip: Chip, pinned: bool, hot: bool = False,
         per_chip_copy = per_chip_copy + table.hbm_weight_bytes
     cross = np.minimum(noc * (chip.num_chips - 1) / chip.num_chips, per_chip_copy * (chip.num_chips - 1))
     hbm_read = np.full(n, 0.0 if pinned else table.hbm_weight_bytes)
+    # The stack's decode-attention kernel (cost/decode_attention.py): its busiest core's cycles are a floor.
+    cycles = np.maximum(table.compute_cycles, kernel_cycles(chip, table.decode_attention))
     return SimpleNamespace(
-        compute_cycles=table.compute_cycles, steps=table.steps, shift_bytes=table.shift_bytes,
+        compute_cycles=cycles, steps=table.steps, shift_bytes=table.shift_bytes,
         shift_core_bytes=table.shift_core_bytes, shift_link_bytes=table.shift_link_bytes,
         shift_cross_bytes=table.shift_cross_bytes, overlap=np.full(n, chip.cores.overlap_compute_comm),
         warm_bytes=warm[0], warm_core_bytes=warm[1], warm_link_bytes=warm[2], warm_cross_bytes=warm[3],

@@ -23,6 +23,7 @@ import numpy as np
 
 from elk_dse.compiler.partition import enumerate_spatial
 from elk_dse.cost.core_models import core_model
+from elk_dse.cost.decode_attention import decode_attention_shape
 from elk_dse.cost.network import ring_hops, ring_link_share
 from elk_dse.hw.chip import Chip
 from elk_dse.ir.graph import HBM_ROLES, Operator, Window
@@ -85,6 +86,7 @@ class PlanTable:
     ring_warm_bytes: np.ndarray | None = None  # (P, T) bytes each core receives as warm-up copies
     ring_copies: np.ndarray | None = None  # (P, T) replicas of each piece (the warm-up ring's length)
     shift_events: np.ndarray | None = None  # (P,) piece changes summed over the rotating tensors (shifts x tensors)
+    decode_attention: tuple[int, int, int, int] | None = None  # cost/decode_attention.py shape (issue 17s)
 
     def rings(self, i: int, warm: bool) -> tuple[tuple[str, int, int, float], ...]:
         """The rotation (and, if ``warm``, warm-up) rings of plan i: (kind, stride, length, bytes per core).
@@ -367,7 +369,7 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         act_unique_bytes=float(sum(op.tensor_bytes(t) for t in inputs if t.role not in HBM_ROLES)),
         out_bytes=float(op.tensor_bytes(op.output)),
         ring_stride=ring_stride, ring_shift_bytes=ring_shift_bytes, ring_warm_bytes=ring_warm_bytes,
-        ring_copies=ring_copies, shift_events=ch.sum(axis=1),
+        ring_copies=ring_copies, shift_events=ch.sum(axis=1), decode_attention=decode_attention_shape(op),
     )
 
 

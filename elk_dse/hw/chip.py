@@ -302,8 +302,20 @@ class OverheadSpec:
     collective_startup_us: float = 0.0
     all_core_sync_us_per_layer: float = 0.0  # issue 17x: see the class docstring
     launch_us_per_step: float = 0.0
+    # issue 17s: the stack's decode-attention kernel (cost/decode_attention.py; hw/stack.py sdpa_* fields).
+    # sdpa_grid_cores 0: no such kernel (the compiler's plans as they are).
+    sdpa_grid_cores: int = 0
+    sdpa_max_cores_per_head: int = 16
+    sdpa_k_chunk_tokens: int = 32
+    sdpa_ns_per_score_tile: float = 0.0
 
     def __post_init__(self) -> None:
+        in_range("sdpa_grid_cores", self.sdpa_grid_cores, 0, 100_000)
+        in_range("sdpa_max_cores_per_head", self.sdpa_max_cores_per_head, 1, 100_000)
+        in_range("sdpa_k_chunk_tokens", self.sdpa_k_chunk_tokens, 32, 1 << 20)
+        if self.sdpa_k_chunk_tokens % 32:
+            raise ConfigError("sdpa_k_chunk_tokens", self.sdpa_k_chunk_tokens, "a multiple of 32 (one tile)")
+        in_range("sdpa_ns_per_score_tile", self.sdpa_ns_per_score_tile, 0.0, 1e7)
         in_range("dispatch_us_per_op", self.dispatch_us_per_op, 0.0, 1e6)
         in_range("sync_us_per_layer", self.sync_us_per_layer, 0.0, 1e6)
         in_range("collective_startup_us", self.collective_startup_us, 0.0, 1e6)
@@ -593,6 +605,9 @@ class Chip:
             del out["plan_rules"]
         if not out["overheads"]["all_core_sync_us_per_layer"]:  # only on a parallelism=auto system of chips
             del out["overheads"]["all_core_sync_us_per_layer"]
+        if not out["overheads"]["sdpa_grid_cores"]:  # issue 17s: only under a stack with a decode-attention kernel
+            for name in ("sdpa_grid_cores", "sdpa_max_cores_per_head", "sdpa_k_chunk_tokens", "sdpa_ns_per_score_tile"):
+                del out["overheads"][name]
         out["derived"] = {
             "num_cores": self.num_cores,
             "total_sram_bytes": self.total_sram_bytes,

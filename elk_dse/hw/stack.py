@@ -16,6 +16,11 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   inference: runtime call, tensor allocation, framework overhead), during which the device idles,
   microseconds per step (a whole-graph compiler such as neuronx-cc pays it instead of a per-operator dispatch);
 - ``dram_efficiency``: the fraction of the DRAM bandwidth the stack's kernels achieve.
+- ``sdpa_grid_cores``, ``sdpa_max_cores_per_head``, ``sdpa_k_chunk_tokens``, ``sdpa_ns_per_score_tile`` (issue
+  17s): the stack's decode-attention kernel (tt-metal's ``scaled_dot_product_attention_decode``): the cores of its
+  grid per chip (0: no such kernel modelled), its cap on cores per (user, KV head), its key chunk, and one core's
+  nanoseconds per 32x32 score tile; cost/decode_attention.py, docs/stacks.md. Their source is
+  ``sources.sdpa`` (required when the grid is not 0).
 
 Applying a profile to a chip (:func:`apply_stack`) *adds* its times to the chip's own ``overheads`` (silicon
 or firmware costs a description may carry) and *multiplies* ``hbm.efficiency`` by ``dram_efficiency``, so a
@@ -39,7 +44,8 @@ from elk_dse.hw.chip import Chip
 from elk_dse.schema import build, in_range
 
 # What validation/suite.py can fit on calibration points.
-FITTABLE = ("dispatch_us_per_op", "dram_efficiency", "collective_startup_us", "launch_us_per_step")
+FITTABLE = ("dispatch_us_per_op", "dram_efficiency", "collective_startup_us", "launch_us_per_step",
+            "sdpa_ns_per_score_tile")
 # The profile's fixed costs, microseconds.
 TIMES = ("dispatch_us_per_op", "sync_us_per_layer", "chip_sync_us_per_layer", "collective_startup_us",
          "launch_us_per_step")
@@ -56,10 +62,11 @@ class StackSources:
     collective_startup_us: str
     dram_efficiency: str
     launch_us_per_step: str = ""  # required only when the value is not 0 (StackProfile checks)
+    sdpa: str = ""  # issue 17s: the decode-attention kernel's values; required when sdpa_grid_cores is not 0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            if f.name != "launch_us_per_step" and not getattr(self, f.name).strip():
+            if f.name not in ("launch_us_per_step", "sdpa") and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
 
@@ -96,8 +103,18 @@ class StackProfile:
     dram_efficiency: float = 1.0
     calibration: StackCalibration = field(default_factory=StackCalibration)
     launch_us_per_step: float = 0.0
+    sdpa_grid_cores: int = 0  # issue 17s (module doc): 0 = no decode-attention kernel modelled
+    sdpa_max_cores_per_head: int = 16
+    sdpa_k_chunk_tokens: int = 32
+    sdpa_ns_per_score_tile: float = 0.0
 
     def __post_init__(self) -> None:
+        in_range("sdpa_grid_cores", self.sdpa_grid_cores, 0, 100_000)
+        in_range("sdpa_max_cores_per_head", self.sdpa_max_cores_per_head, 1, 100_000)
+        in_range("sdpa_k_chunk_tokens", self.sdpa_k_chunk_tokens, 32, 1 << 20)
+        if self.sdpa_k_chunk_tokens % 32:
+            raise ConfigError("sdpa_k_chunk_tokens", self.sdpa_k_chunk_tokens, "a multiple of 32 (one tile)")
+        in_range("sdpa_ns_per_score_tile", self.sdpa_ns_per_score_tile, 0.0, 1e7)
         if not self.name.isidentifier():
             raise ConfigError("name", self.name, "a stack name is a word of letters, digits and _")
         for name in TIMES:
@@ -108,7 +125,7 @@ class StackProfile:
 
     def with_values(self, **values: float) -> StackProfile:
         """This profile with some numeric values replaced (the calibration fit's candidates), validated again."""
-        unknown = set(values) - {*TIMES, "dram_efficiency"}
+        unknown = set(values) - {*TIMES, "dram_efficiency", "sdpa_ns_per_score_tile"}
         if unknown:
             raise ValueError(f"not a numeric value of a stack profile: {sorted(unknown)}")
         return dataclasses.replace(self, **values)  # type: ignore[arg-type]
@@ -125,6 +142,10 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
     if profile.launch_us_per_step and not profile.sources.launch_us_per_step.strip():
         raise ConfigError(f"{path}.sources.launch_us_per_step", "", "say where the value comes from (a source, "
                           "a fit on named calibration points, or 'assumption: ...')")
+    if profile.sdpa_grid_cores and not profile.sources.sdpa.strip():
+        raise ConfigError(f"{path}.sources.sdpa", "", "say where the decode-attention kernel's values come from "
+                          "(the vendor's code with its commit, a fit on named calibration points, or "
+                          "'assumption: ...')")
     return profile
 
 
@@ -176,7 +197,7 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
     """``chip`` running ``stack``: the profile's times added to the chip's overheads, its DRAM efficiency
     multiplied into ``hbm.efficiency`` (see the module doc). ConfigError if the product leaves the allowed
     range of ``hbm.efficiency``."""
-    if not (any(getattr(stack, name) for name in TIMES) or stack.dram_efficiency != 1.0):
+    if not (any(getattr(stack, name) for name in TIMES) or stack.dram_efficiency != 1.0 or stack.sdpa_grid_cores):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
@@ -188,6 +209,10 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
         collective_startup_us=o.collective_startup_us + stack.collective_startup_us,
         all_core_sync_us_per_layer=o.all_core_sync_us_per_layer + held,
         launch_us_per_step=o.launch_us_per_step + stack.launch_us_per_step)
+    if stack.sdpa_grid_cores:  # the stack's decode-attention kernel replaces the chip's (issue 17s)
+        overheads = dataclasses.replace(
+            overheads, sdpa_grid_cores=stack.sdpa_grid_cores, sdpa_max_cores_per_head=stack.sdpa_max_cores_per_head,
+            sdpa_k_chunk_tokens=stack.sdpa_k_chunk_tokens, sdpa_ns_per_score_tile=stack.sdpa_ns_per_score_tile)
     hbm = chip.hbm
     if hbm is not None and stack.dram_efficiency != 1.0:
         efficiency = hbm.efficiency * stack.dram_efficiency

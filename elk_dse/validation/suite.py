@@ -34,7 +34,8 @@ EFFICIENCY_RANGE = (0.5, 1.0)  # physically: a DRAM interface never exceeds its 
 DISPATCH_RANGE_US = (0.0, 200.0)
 # The fitted fixed costs and their ranges (microseconds; issue 17n): per operator, per collective, per step.
 TIME_RANGES_US = {"dispatch_us_per_op": DISPATCH_RANGE_US, "collective_startup_us": (0.0, 500.0),
-                  "launch_us_per_step": (0.0, 5000.0)}
+                  "launch_us_per_step": (0.0, 5000.0),
+                  "sdpa_ns_per_score_tile": (0.0, 20000.0)}  # issue 17s: nanoseconds (not us) per score tile
 COORDINATE_ROUNDS = 3  # rounds of one golden-section search per fitted time when more than one is fitted
 
 
@@ -67,7 +68,7 @@ class Calibration:
     errors: tuple[float, ...]
     fitted: tuple[str, ...] = ()
     points: tuple[str, ...] = ()
-    times_us: tuple[tuple[str, float], ...] = ()  # every fitted fixed cost (name, microseconds)
+    times_us: tuple[tuple[str, float], ...] = ()  # every fitted fixed cost (name, us; ns for sdpa_ns_per_score_tile)
 
     def profile(self) -> StackProfile:
         """The stack's shipped profile with the fitted values."""

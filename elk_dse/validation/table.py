@@ -42,7 +42,8 @@ def markdown(rows: Sequence[Row], sources: dict[str, Any], cals: Sequence[Calibr
                      f"max |error| {s['max_abs_error']:.1%}.")
     for cal in cals:
         errs = ", ".join(f"{e:+.1%}" for e in cal.errors)
-        others = "".join(f", {name} {v:.2f} us" for name, v in cal.times_us if name != "dispatch_us_per_op")
+        others = "".join(f", {name} {v:.2f} {'ns' if '_ns_' in name else 'us'}"  # issue 17s: ns per score tile
+                         for name, v in cal.times_us if name != "dispatch_us_per_op")
         lines.append(f"Calibration of stack `{cal.stack}` (fitted {', '.join(cal.fitted)} on its "
                      f"{len(cal.points)} calibration points only): dispatch {cal.dispatch_us_per_op:.2f} us per "
                      f"operator, DRAM efficiency {cal.hbm_efficiency:.2f}{others}; calibration residuals {errs}.")
