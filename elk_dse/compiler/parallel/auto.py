@@ -30,6 +30,7 @@ from elk_dse.compiler.parallel.base import (
     Parallelism,
     ParallelPlan,
     Workload,
+    collective_work,
     plan_workload,
     register_parallelism,
 )
@@ -62,13 +63,15 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
     """Per stage of ``plan``: (HBM roofline, operator charges, rest), seconds. Operators execute one after
     another, each charged its compute roofline share, its dispatch and at least one barrier (every compiled
     operator synchronises its cores: compiler/select.py, partition.py); the rest is every layer instance's sync
-    plus, on a system of several views, the stage's collectives and hand-off (each distinct one costed once)."""
+    plus, on a system of several views, the stage's collectives and hand-off (each distinct one costed once):
+    each its time on the system (cost/collectives.collective_cost, which sees the replicas' shared links) and
+    the fixed charge (dispatch) of the operation that runs it (base.collective_work), as both simulators do."""
     view = plan.view
     costs: dict[Collective, float] = {}
 
-    def cost(c: Collective) -> float:
+    def cost(c: Collective) -> float:  # the collective's time, and the fixed charge of the operation running it
         if c not in costs:
-            costs[c] = collective_cost(c, plan.system).time_s
+            costs[c] = collective_cost(c, plan.system).time_s + float(op_sync_time_s(view, collective_work(c).barriers))
         return costs[c]
 
     fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
