@@ -138,8 +138,10 @@ class Tightener:
     intermediate value is itself a lower bound), so that auto stops as soon as a candidate is ruled out.
 
     Start: the cheap bound (each instance charged its compute roofline + dispatch + one barrier). Each
-    ``step`` raises the charge of every instance of one more distinct operator (the largest FLOPs x instances
-    first) to the least any plan of its table executes in (op_floor_s): with ``exec_floor`` (a simulator that
+    ``step`` raises the charge of every instance of one more distinct operator (the largest share of the cheap
+    bound first: instances x (compute roofline + fixed charge), so that operators run many times, whose fixed
+    costs dominate on many-chip views, come before a few large ones) to the least any plan of its table
+    executes in (op_floor_s): with ``exec_floor`` (a simulator that
     times each operator at least cost/op_time.exec_time, the analytic one) the whole execution, otherwise only
     compute + barriers + dispatch, which every physical simulator charges one after another. An instance whose
     smallest plan may not fit the SRAM left by the most activations the compiler can keep live across it (no
@@ -154,6 +156,7 @@ class Tightener:
         self._hbm, self._total, self._rest = _stage_parts(plan)  # _total: the operator charges so far
         self._fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
         self._pending: list[tuple[float, int, int, Operator, np.ndarray, np.ndarray]] = []
+        peak = view.peak_flops_per_s
         if view.hbm is not None:  # a view without HBM has no scheduler choices: it keeps the cheap bound
             for s, stage in enumerate(plan.stages):
                 ops = [op for _, _, op in stage.graph.instances()]
@@ -165,7 +168,8 @@ class Tightener:
                 for k, idx in enumerate(groups.values()):
                     op = ops[idx[0]]
                     at = np.asarray(idx)
-                    self._pending.append((-op.flops * len(idx), s, k, op, free_min[at], np.full(len(idx), op.flops)))
+                    share = len(idx) * (op.flops / peak + self._fixed)  # its instances' cheap charges
+                    self._pending.append((-share, s, k, op, free_min[at], np.full(len(idx), op.flops)))
         self._pending.sort(key=lambda p: (p[0], p[1], p[2]))
         self._pending.reverse()  # pop() takes the largest first
 
