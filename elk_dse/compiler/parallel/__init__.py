@@ -23,7 +23,6 @@ from elk_dse.compiler.parallel.base import (
     ParallelPlan,
     Stage,
     Workload,
-    collective_work,
     get_parallelism,
     plan_workload,
     register_parallelism,
@@ -31,7 +30,7 @@ from elk_dse.compiler.parallel.base import (
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.cost.collectives import Collective
 from elk_dse.hw.chip import Chip
-from elk_dse.program import Infeasible, Plan, Program, ProgramOp
+from elk_dse.program import Infeasible, OpWork, Plan, Program, ProgramOp
 
 __all__ = ["PARALLELISMS", "CollectivePoint", "ParallelPlan", "Parallelism", "SimTimer", "Stage", "Workload",
            "assemble", "compile_parallel", "degree_of", "get_parallelism", "plan_workload",
@@ -155,7 +154,7 @@ def _collective_op(index: int, c: Collective, follows: ProgramOp, after: int, vi
         index=index, name=c.kind, kind="collective", layer=follows.layer, repetition=follows.repetition, dims=(),
         flops=0.0, weight_bytes=0.0, kv_cache_bytes=0.0,
         plan=Plan(spatial=(), cores_used=view.num_cores, sram_bytes_per_core=0),
-        work=collective_work(c), load_after=(), exec_after=(after,))
+        work=OpWork(compute_cycles=0.0, collectives=(c,)), load_after=(), exec_after=(after,))
 
 
 for _module in pkgutil.iter_modules(__path__):

@@ -4,7 +4,7 @@ Every other registered strategy plans the workload at the chip count (planning r
 compile). Each feasible plan gets a cheap lower bound on its latency: per stage the roofline of its graph on the
 view (cost/roofline.py), plus the fixed dispatch and barrier charges of its operator instances and layers,
 composed over micro-batches as cost/pipeline.py does, plus the time of its collectives (cost/collectives.py;
-identical collectives costed once). Best-first search (a heap ordered by bound): a popped candidate whose bound
+identical collectives costed once) and the dispatch of the operations that run them. Best-first search (a heap ordered by bound): a popped candidate whose bound
 is not yet tight is tightened (:class:`Tightener`, operator by operator) until it passes the next bound or the
 best latency found, and goes back; one popped fully tightened is compiled and timed (with the evaluator's
 simulator, ``timer``); the search stops when the next bound is no better than the best latency found. The tight
@@ -30,7 +30,6 @@ from elk_dse.compiler.parallel.base import (
     Parallelism,
     ParallelPlan,
     Workload,
-    collective_work,
     plan_workload,
     register_parallelism,
 )
@@ -65,14 +64,18 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
     operator synchronises its cores: compiler/select.py, partition.py); the rest is every layer instance's sync
     plus, on a system of several views, the stage's collectives and hand-off (each distinct one costed once):
     each its time on the system (cost/collectives.collective_cost, which sees the replicas' shared links) and
-    the fixed charge (dispatch) of the operation that runs it (base.collective_work), as both simulators do."""
+    the fixed charge (dispatch) of the operation that runs it, as both simulators charge it."""
     view = plan.view
     costs: dict[Collective, float] = {}
 
     def cost(c: Collective) -> float:  # the collective's time, and the fixed charge of the operation running it
         if c not in costs:
-            costs[c] = collective_cost(c, plan.system).time_s + float(op_sync_time_s(view, collective_work(c).barriers))
+            costs[c] = collective_cost(c, plan.system).time_s + collective_op_s
         return costs[c]
+
+    # The operation that runs a collective in the assembled Program (compile_parallel's _collective_op) has no
+    # barrier; like every operation it pays op_sync_time_s in both simulators: its dispatch.
+    collective_op_s = float(op_sync_time_s(view, 0))
 
     fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
     hbm, total, rest = [], [], []

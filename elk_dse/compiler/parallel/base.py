@@ -31,7 +31,7 @@ from elk_dse.cost.collectives import Collective
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import Chip, ChipLinkSpec
 from elk_dse.ir.graph import Graph, Layer, Operator, Role
-from elk_dse.program import Infeasible, OpWork
+from elk_dse.program import Infeasible
 from elk_dse.registry import registrar
 
 PARALLELISMS: dict[str, type[Parallelism]] = {}
@@ -211,14 +211,6 @@ def rebuilt(graph: Graph, layers: tuple[Layer, ...], parameter_bytes: float, bat
     """``graph`` with other layers and stored bytes (a chip's share), its facts otherwise unchanged."""
     return replace(graph, layers=layers, parameter_bytes=float(parameter_bytes),
                    batch=graph.batch if batch is None else batch)
-
-
-def collective_work(c: Collective) -> OpWork:
-    """The work of the operation that runs collective ``c`` in an assembled Program (compile_parallel): no
-    compute, no HBM, no barrier. Like every operation it pays its fixed charge (cost/network.op_sync_time_s:
-    dispatch) in both simulators, besides the collective's own time (cost/collectives.py); ``auto``'s bounds
-    charge the same (auto._stage_parts)."""
-    return OpWork(compute_cycles=0.0, collectives=(c,))
 
 
 def meta_int(graph: Graph, key: str) -> int:
