@@ -58,13 +58,13 @@ class Auto(Parallelism):
         return plan
 
 
-def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[float]]:
-    """Per stage of ``plan``: (HBM roofline, operator charges, rest), seconds. Operators execute one after
-    another, each charged its compute roofline share, its dispatch and at least one barrier (every compiled
-    operator synchronises its cores: compiler/select.py, partition.py); the rest is every layer instance's sync
-    plus, on a system of several views, the stage's collectives and hand-off (each distinct one costed once):
-    each its time on the system (cost/collectives.collective_cost, which sees the replicas' shared links) and
-    the fixed charge (dispatch) of the operation that runs it, as both simulators charge it."""
+def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Per stage of ``plan``: (HBM roofline, operator charges, layer syncs, collectives), seconds. Operators
+    execute one after another, each charged its compute roofline share, its dispatch and at least one barrier
+    (every compiled operator synchronises its cores: compiler/select.py, partition.py), and every layer instance
+    its sync. On a system of several views, the stage's collectives and hand-off (each distinct one costed
+    once): each its time on the system (cost/collectives.collective_cost, which sees the replicas' shared links)
+    and the fixed charge (dispatch) of the operation that runs it, as both simulators charge it."""
     view = plan.view
     costs: dict[Collective, float] = {}
 
@@ -78,7 +78,7 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
     collective_op_s = float(op_sync_time_s(view, 0))
 
     fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
-    hbm, total, rest = [], [], []
+    hbm, total, rest, links = [], [], [], []
     for stage in plan.stages:
         graph = stage.graph
         roof = roofline_bound(view, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
@@ -91,15 +91,21 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
         layers = sum(layer.repeat for layer in graph.layers)
         hbm.append(roof.hbm_s)
         total.append(roof.compute_s + graph.num_op_instances * fixed)
-        rest.append(layers * view.overheads.layer_sync_s + serial)
-    return hbm, total, rest
+        rest.append(layers * view.overheads.layer_sync_s)
+        links.append(serial)
+    return hbm, total, rest, links
 
 
-def _compose_s(plan: ParallelPlan, overlap: bool, hbm: list[float], total: list[float], rest: list[float]) -> float:
+def _compose_s(plan: ParallelPlan, overlap: bool, hbm: list[float], total: list[float], rest: list[float],
+               links: list[float]) -> float:
     """The plan's bound from its stages' parts: HBM loads may overlap execution (max of the two), or, with
     ``overlap=False`` (a scheduler whose every plan loads straight into the SRAM its operator runs in, so a load
-    waits for the previous operator), the two add up; stages compose as cost/pipeline.py does."""
-    stage_s = [max(h, t + r) if overlap else h + t + r for h, t, r in zip(hbm, total, rest, strict=True)]
+    waits for the previous operator), loads and operator executions add up, but the collectives still overlap
+    loads: the operation after a collective waits for it, while its load waits only for the operator before
+    (compile_parallel), so each gap between two operators lasts at least the longer of the collective and the
+    load, and a sum of maxima is at least the max of the sums. Stages compose as cost/pipeline.py does."""
+    stage_s = [max(h, t + r + c) if overlap else t + r + max(h, c)
+               for h, t, r, c in zip(hbm, total, rest, links, strict=True)]
     if plan.view is plan.system:
         return sum(stage_s)
     return pipeline_latency_s(stage_s, plan.microbatches)
@@ -156,7 +162,7 @@ class Tightener:
 
         self.plan, self.overlap, self.rotation, self.exec_floor = plan, overlap, rotation, exec_floor
         view = plan.view
-        self._hbm, self._total, self._rest = _stage_parts(plan)  # _total: the operator charges so far
+        self._hbm, self._total, self._rest, self._links = _stage_parts(plan)  # _total: operator charges so far
         self._fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
         self._pending: list[tuple[float, int, int, Operator, np.ndarray, np.ndarray]] = []
         peak = view.peak_flops_per_s
@@ -181,7 +187,7 @@ class Tightener:
         return not self._pending
 
     def bound_s(self) -> float:
-        return _compose_s(self.plan, self.overlap, self._hbm, self._total, self._rest)
+        return _compose_s(self.plan, self.overlap, self._hbm, self._total, self._rest, self._links)
 
     def step(self) -> float:
         """Tighten one more distinct operator; the new bound."""
