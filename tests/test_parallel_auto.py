@@ -72,7 +72,8 @@ def _model(arch: str, batch: int) -> ModelConfig:
          scheduler="ideal", plans="t10", cross_op=True, sim="event")
 # Found by this property (issue 17a): with sequential (loads not overlapping operators) the bound added all
 # collectives to the loads, but the load of the operator after a collective runs beside it (tp2d, 32 KiB: bound
-# 50.13 us against 47.86 us compiled). Now t + syncs + max(HBM, collectives) (auto._compose_s).
+# 50.13 us against 47.86 us compiled). Now only collectives followed by an operator with HBM data may hide
+# HBM roofline time (auto._compose_s).
 @example(chips=4, topology="mesh", sram_kib=32, cores=16, link_gb_s=5.0, dispatch_us=0.0, arch="decoder", batch=2,
          scheduler="sequential", plans="t10", cross_op=False, sim="analytic")
 # tp2d on a 2 x 2 mesh of chips, 38 collectives per step each paying the 2 us dispatch (both simulators).

@@ -39,7 +39,7 @@ from elk_dse.cost.network import barrier_time_s, op_sync_time_s
 from elk_dse.cost.pipeline import pipeline_latency_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.hw.chip import Chip
-from elk_dse.ir.graph import Operator
+from elk_dse.ir.graph import HBM_ROLES, Operator
 from elk_dse.program import Infeasible, Program
 
 
@@ -58,8 +58,9 @@ class Auto(Parallelism):
         return plan
 
 
-def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[float], list[float]]:
-    """Per stage of ``plan``: (HBM roofline, operator charges, layer syncs, collectives), seconds. Operators
+def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+    """Per stage of ``plan``: (HBM roofline, operator charges, layer syncs, collectives, the collectives a load
+    may run beside: those followed by an operator with HBM data), seconds. Operators
     execute one after another, each charged its compute roofline share, its dispatch and at least one barrier
     (every compiled operator synchronises its cores: compiler/select.py, partition.py), and every layer instance
     its sync. On a system of several views, the stage's collectives and hand-off (each distinct one costed
@@ -78,14 +79,18 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
     collective_op_s = float(op_sync_time_s(view, 0))
 
     fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
-    hbm, total, rest, links = [], [], [], []
+    hbm, total, rest, links, beside = [], [], [], [], []
     for stage in plan.stages:
         graph = stage.graph
         roof = roofline_bound(view, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
                               graph.kv_cache_write_bytes)
-        serial = 0.0
+        serial = hideable = 0.0
         if view is not plan.system:
             serial = sum(cost(p.collective) for p in stage.collectives)
+            if stage.collectives:  # an operator without HBM data loads nothing beside the collective before it
+                ops = [op for _, _, op in graph.instances()]
+                hideable = sum(cost(p.collective) for p in stage.collectives
+                               if p.after + 1 < len(ops) and _has_hbm_data(ops[p.after + 1]))
             if stage.handoff is not None:
                 serial += cost(stage.handoff)
         layers = sum(layer.repeat for layer in graph.layers)
@@ -93,19 +98,28 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
         total.append(roof.compute_s + graph.num_op_instances * fixed)
         rest.append(layers * view.overheads.layer_sync_s)
         links.append(serial)
-    return hbm, total, rest, links
+        beside.append(hideable)
+    return hbm, total, rest, links, beside
+
+
+def _has_hbm_data(op: Operator) -> bool:
+    """Whether ``op`` reads or writes HBM-resident data (weights, KV cache, ...): only such an operator's load
+    carries bytes of the HBM roofline (activations spilled to HBM add bytes beyond it)."""
+    return any(t.role in HBM_ROLES for t in (*op.inputs, op.output))
 
 
 def _compose_s(plan: ParallelPlan, overlap: bool, hbm: list[float], total: list[float], rest: list[float],
-               links: list[float]) -> float:
+               links: list[float], beside: list[float]) -> float:
     """The plan's bound from its stages' parts: HBM loads may overlap execution (max of the two), or, with
     ``overlap=False`` (a scheduler whose every plan loads straight into the SRAM its operator runs in, so a load
     waits for the previous operator), loads and operator executions add up, but the collectives still overlap
-    loads: the operation after a collective waits for it, while its load waits only for the operator before
-    (compile_parallel), so each gap between two operators lasts at least the longer of the collective and the
-    load, and a sum of maxima is at least the max of the sums. Stages compose as cost/pipeline.py does."""
-    stage_s = [max(h, t + r + c) if overlap else t + r + max(h, c)
-               for h, t, r, c in zip(hbm, total, rest, links, strict=True)]
+    loads: the operator after a collective waits for it, while its load waits only for the operator before
+    (compile_parallel), so the gap between them lasts at least the longer of the collective and that load. Only
+    loads of operators with HBM data (``beside``: the collectives before them) carry the roofline's bytes, so at
+    most that much of the HBM roofline hides under collectives: operators + syncs + collectives + max(0, HBM
+    roofline - beside). Stages compose as cost/pipeline.py does."""
+    stage_s = [max(h, t + r + c) if overlap else t + r + c + max(0.0, h - b)
+               for h, t, r, c, b in zip(hbm, total, rest, links, beside, strict=True)]
     if plan.view is plan.system:
         return sum(stage_s)
     return pipeline_latency_s(stage_s, plan.microbatches)
@@ -162,7 +176,7 @@ class Tightener:
 
         self.plan, self.overlap, self.rotation, self.exec_floor = plan, overlap, rotation, exec_floor
         view = plan.view
-        self._hbm, self._total, self._rest, self._links = _stage_parts(plan)  # _total: operator charges so far
+        self._hbm, self._total, self._rest, self._links, self._beside = _stage_parts(plan)  # _total: so far
         self._fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
         self._pending: list[tuple[float, int, int, Operator, np.ndarray, np.ndarray]] = []
         peak = view.peak_flops_per_s
@@ -187,7 +201,7 @@ class Tightener:
         return not self._pending
 
     def bound_s(self) -> float:
-        return _compose_s(self.plan, self.overlap, self._hbm, self._total, self._rest, self._links)
+        return _compose_s(self.plan, self.overlap, self._hbm, self._total, self._rest, self._links, self._beside)
 
     def step(self) -> float:
         """Tighten one more distinct operator; the new bound."""
