@@ -59,8 +59,8 @@ class Auto(Parallelism):
 
 
 def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
-    """Per stage of ``plan``: (HBM roofline, operator charges, layer syncs, collectives, the collectives a load
-    may run beside: those followed by an operator with HBM data), seconds. Operators
+    """Per stage of ``plan``: (HBM roofline, operator charges, layer syncs, collectives, loads and collectives
+    when loads wait for the previous operator: _compose_s), seconds. Operators
     execute one after another, each charged its compute roofline share, its dispatch and at least one barrier
     (every compiled operator synchronises its cores: compiler/select.py, partition.py), and every layer instance
     its sync. On a system of several views, the stage's collectives and hand-off (each distinct one costed
@@ -79,18 +79,27 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
     collective_op_s = float(op_sync_time_s(view, 0))
 
     fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
-    hbm, total, rest, links, beside = [], [], [], [], []
+    hbm, total, rest, links, io = [], [], [], [], []
     for stage in plan.stages:
         graph = stage.graph
         roof = roofline_bound(view, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
                               graph.kv_cache_write_bytes)
-        serial = hideable = 0.0
+        serial = 0.0
+        blocking = math.nan  # HBM loads and collectives when loads wait for the previous operator: _compose_s
         if view is not plan.system:
             serial = sum(cost(p.collective) for p in stage.collectives)
-            if stage.collectives:  # an operator without HBM data loads nothing beside the collective before it
+            if stage.collectives and view.hbm is not None:
+                # Loads that wait for the previous operator (_compose_s): the load beside the collectives after
+                # instance i is instance i+1's, which carries its HBM data less what SRAM holds of it.
                 ops = [op for _, _, op in graph.instances()]
-                hideable = sum(cost(p.collective) for p in stage.collectives
-                               if p.after + 1 < len(ops) and _has_hbm_data(ops[p.after + 1]))
+                gaps: dict[int, float] = {}
+                for p in stage.collectives:
+                    gaps[p.after] = gaps.get(p.after, 0.0) + cost(p.collective)
+                data_s = [_hbm_data_bytes(op) / view.hbm_bytes_per_s for op in ops]
+                inner = {i: c for i, c in gaps.items() if i + 1 < len(ops)}
+                unpinned = sum(data_s) + sum(max(0.0, c - data_s[i + 1]) for i, c in inner.items())
+                pinned = view.total_sram_bytes / view.hbm_bytes_per_s
+                blocking = serial - sum(inner.values()) + max(unpinned - pinned, sum(inner.values()))
             if stage.handoff is not None:
                 serial += cost(stage.handoff)
         layers = sum(layer.repeat for layer in graph.layers)
@@ -98,28 +107,32 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
         total.append(roof.compute_s + graph.num_op_instances * fixed)
         rest.append(layers * view.overheads.layer_sync_s)
         links.append(serial)
-        beside.append(hideable)
-    return hbm, total, rest, links, beside
+        io.append(roof.hbm_s + serial if math.isnan(blocking) else blocking)
+    return hbm, total, rest, links, io
 
 
-def _has_hbm_data(op: Operator) -> bool:
-    """Whether ``op`` reads or writes HBM-resident data (weights, KV cache, ...): only such an operator's load
-    carries bytes of the HBM roofline (activations spilled to HBM add bytes beyond it)."""
-    return any(t.role in HBM_ROLES for t in (*op.inputs, op.output))
+def _hbm_data_bytes(op: Operator) -> float:
+    """The bytes of HBM-resident data (weights, KV cache, ...) ``op`` reads and writes: the most of the HBM
+    roofline's bytes its load can carry (activations spilled to HBM add bytes beyond the roofline)."""
+    return float(sum(op.bytes_by_role(r) for r in HBM_ROLES)
+                 + (op.tensor_bytes(op.output) if op.output.role in HBM_ROLES else 0.0))
 
 
 def _compose_s(plan: ParallelPlan, overlap: bool, hbm: list[float], total: list[float], rest: list[float],
-               links: list[float], beside: list[float]) -> float:
+               links: list[float], io: list[float]) -> float:
     """The plan's bound from its stages' parts: HBM loads may overlap execution (max of the two), or, with
     ``overlap=False`` (a scheduler whose every plan loads straight into the SRAM its operator runs in, so a load
     waits for the previous operator), loads and operator executions add up, but the collectives still overlap
     loads: the operator after a collective waits for it, while its load waits only for the operator before
-    (compile_parallel), so the gap between them lasts at least the longer of the collective and that load. Only
-    loads of operators with HBM data (``beside``: the collectives before them) carry the roofline's bytes, so at
-    most that much of the HBM roofline hides under collectives: operators + syncs + collectives + max(0, HBM
-    roofline - beside). Stages compose as cost/pipeline.py does."""
-    stage_s = [max(h, t + r + c) if overlap else t + r + c + max(0.0, h - b)
-               for h, t, r, c, b in zip(hbm, total, rest, links, beside, strict=True)]
+    (compile_parallel), so the gap between them lasts at least the longer of the collective and that load: ``io``
+    per stage (_stage_parts) is the least time loads and collectives can then take together. Each operator
+    loads its HBM data (weights, KV cache) less what SRAM holds; SRAM holds at most its capacity, the roofline's
+    assumption. With no pinning the loads and collectives take sum over gaps max(collectives, next load) + the
+    other loads; pinning a byte saves at most its HBM time, and nothing once a gap's load is under its
+    collectives: io = collectives after the last operator + max(that - SRAM's HBM time, collectives in gaps).
+    Without collectives io is the HBM roofline. Stages compose as cost/pipeline.py does."""
+    stage_s = [max(h, t + r + c) if overlap else t + r + b
+               for h, t, r, c, b in zip(hbm, total, rest, links, io, strict=True)]
     if plan.view is plan.system:
         return sum(stage_s)
     return pipeline_latency_s(stage_s, plan.microbatches)
@@ -176,7 +189,7 @@ class Tightener:
 
         self.plan, self.overlap, self.rotation, self.exec_floor = plan, overlap, rotation, exec_floor
         view = plan.view
-        self._hbm, self._total, self._rest, self._links, self._beside = _stage_parts(plan)  # _total: so far
+        self._hbm, self._total, self._rest, self._links, self._io = _stage_parts(plan)  # _total: so far
         self._fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
         self._pending: list[tuple[float, int, int, Operator, np.ndarray, np.ndarray]] = []
         peak = view.peak_flops_per_s
@@ -201,7 +214,7 @@ class Tightener:
         return not self._pending
 
     def bound_s(self) -> float:
-        return _compose_s(self.plan, self.overlap, self._hbm, self._total, self._rest, self._links, self._beside)
+        return _compose_s(self.plan, self.overlap, self._hbm, self._total, self._rest, self._links, self._io)
 
     def step(self) -> float:
         """Tighten one more distinct operator; the new bound."""
