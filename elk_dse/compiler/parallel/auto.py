@@ -88,20 +88,22 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
         blocking = math.nan  # HBM loads and collectives when loads wait for the previous operator: _compose_s
         if view is not plan.system:
             serial = sum(cost(p.collective) for p in stage.collectives)
+            if stage.handoff is not None:  # after the last operator: nothing loads beside it
+                serial += cost(stage.handoff)
             if stage.collectives and view.hbm is not None:
                 # Loads that wait for the previous operator (_compose_s): the load beside the collectives after
                 # instance i is instance i+1's, which carries its HBM data less what SRAM holds of it.
                 ops = [op for _, _, op in graph.instances()]
                 gaps: dict[int, float] = {}
                 for p in stage.collectives:
+                    if getattr(p, "overlap", False):  # one the next operator runs beside (17g's CollectivePoint
+                        continue  # .overlap) holds up nothing: left out here as from ``serial``
                     gaps[p.after] = gaps.get(p.after, 0.0) + cost(p.collective)
                 data_s = [_hbm_data_bytes(op) / view.hbm_bytes_per_s for op in ops]
                 inner = {i: c for i, c in gaps.items() if i + 1 < len(ops)}
                 unpinned = sum(data_s) + sum(max(0.0, c - data_s[i + 1]) for i, c in inner.items())
                 pinned = view.total_sram_bytes / view.hbm_bytes_per_s
                 blocking = serial - sum(inner.values()) + max(unpinned - pinned, sum(inner.values()))
-            if stage.handoff is not None:
-                serial += cost(stage.handoff)
         layers = sum(layer.repeat for layer in graph.layers)
         hbm.append(roof.hbm_s)
         total.append(roof.compute_s + graph.num_op_instances * fixed)
