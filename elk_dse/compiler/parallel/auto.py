@@ -4,7 +4,7 @@ Every other registered strategy plans the workload at the chip count (planning r
 compile). Each feasible plan gets a cheap lower bound on its latency: per stage the roofline of its graph on the
 view (cost/roofline.py), plus the fixed dispatch and barrier charges of its operator instances and layers,
 composed over micro-batches as cost/pipeline.py does, plus the time of its collectives (cost/collectives.py;
-identical collectives costed once). Best-first search (a heap ordered by bound): a popped candidate whose bound
+identical collectives costed once) and the dispatch of the operations that run them. Best-first search (a heap ordered by bound): a popped candidate whose bound
 is not yet tight is tightened (:class:`Tightener`, operator by operator) until it passes the next bound or the
 best latency found, and goes back; one popped fully tightened is compiled and timed (with the evaluator's
 simulator, ``timer``); the search stops when the next bound is no better than the best latency found. The tight
@@ -39,7 +39,7 @@ from elk_dse.cost.network import barrier_time_s, op_sync_time_s
 from elk_dse.cost.pipeline import pipeline_latency_s
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.hw.chip import Chip
-from elk_dse.ir.graph import Operator
+from elk_dse.ir.graph import HBM_ROLES, Operator
 from elk_dse.program import Infeasible, Program
 
 
@@ -58,42 +58,83 @@ class Auto(Parallelism):
         return plan
 
 
-def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[float]]:
-    """Per stage of ``plan``: (HBM roofline, operator charges, rest), seconds. Operators execute one after
-    another, each charged its compute roofline share, its dispatch and at least one barrier (every compiled
-    operator synchronises its cores: compiler/select.py, partition.py); the rest is every layer instance's sync
-    plus, on a system of several views, the stage's collectives and hand-off (each distinct one costed once)."""
+def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+    """Per stage of ``plan``: (HBM roofline, operator charges, layer syncs, collectives, loads and collectives
+    when loads wait for the previous operator: _compose_s), seconds. Operators
+    execute one after another, each charged its compute roofline share, its dispatch and at least one barrier
+    (every compiled operator synchronises its cores: compiler/select.py, partition.py), and every layer instance
+    its sync. On a system of several views, the stage's collectives and hand-off (each distinct one costed
+    once): each its time on the system (cost/collectives.collective_cost, which sees the replicas' shared links)
+    and the fixed charge (dispatch) of the operation that runs it, as both simulators charge it."""
     view = plan.view
     costs: dict[Collective, float] = {}
 
-    def cost(c: Collective) -> float:
+    def cost(c: Collective) -> float:  # the collective's time, and the fixed charge of the operation running it
         if c not in costs:
-            costs[c] = collective_cost(c, plan.system).time_s
+            costs[c] = collective_cost(c, plan.system).time_s + collective_op_s
         return costs[c]
 
+    # The operation that runs a collective in the assembled Program (compile_parallel's _collective_op) has no
+    # barrier; like every operation it pays op_sync_time_s in both simulators: its dispatch.
+    collective_op_s = float(op_sync_time_s(view, 0))
+
     fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
-    hbm, total, rest = [], [], []
+    hbm, total, rest, links, io = [], [], [], [], []
     for stage in plan.stages:
         graph = stage.graph
         roof = roofline_bound(view, graph.flops, graph.must_weight_bytes, graph.kv_cache_read_bytes,
                               graph.kv_cache_write_bytes)
         serial = 0.0
+        blocking = math.nan  # HBM loads and collectives when loads wait for the previous operator: _compose_s
         if view is not plan.system:
             serial = sum(cost(p.collective) for p in stage.collectives)
-            if stage.handoff is not None:
+            if stage.handoff is not None:  # after the last operator: nothing loads beside it
                 serial += cost(stage.handoff)
+            if stage.collectives and view.hbm is not None:
+                # Loads that wait for the previous operator (_compose_s): the load beside the collectives after
+                # instance i is instance i+1's, which carries its HBM data less what SRAM holds of it.
+                ops = [op for _, _, op in graph.instances()]
+                gaps: dict[int, float] = {}
+                for p in stage.collectives:
+                    if getattr(p, "overlap", False):  # one the next operator runs beside (17g's CollectivePoint
+                        continue  # .overlap) holds up nothing: left out here as from ``serial``
+                    gaps[p.after] = gaps.get(p.after, 0.0) + cost(p.collective)
+                data_s = [_hbm_data_bytes(op) / view.hbm_bytes_per_s for op in ops]
+                inner = {i: c for i, c in gaps.items() if i + 1 < len(ops)}
+                unpinned = sum(data_s) + sum(max(0.0, c - data_s[i + 1]) for i, c in inner.items())
+                pinned = view.total_sram_bytes / view.hbm_bytes_per_s
+                blocking = serial - sum(inner.values()) + max(unpinned - pinned, sum(inner.values()))
         layers = sum(layer.repeat for layer in graph.layers)
         hbm.append(roof.hbm_s)
         total.append(roof.compute_s + graph.num_op_instances * fixed)
-        rest.append(layers * view.overheads.layer_sync_s + serial)
-    return hbm, total, rest
+        rest.append(layers * view.overheads.layer_sync_s)
+        links.append(serial)
+        io.append(roof.hbm_s + serial if math.isnan(blocking) else blocking)
+    return hbm, total, rest, links, io
 
 
-def _compose_s(plan: ParallelPlan, overlap: bool, hbm: list[float], total: list[float], rest: list[float]) -> float:
+def _hbm_data_bytes(op: Operator) -> float:
+    """The bytes of HBM-resident data (weights, KV cache, ...) ``op`` reads and writes: the most of the HBM
+    roofline's bytes its load can carry (activations spilled to HBM add bytes beyond the roofline)."""
+    return float(sum(op.bytes_by_role(r) for r in HBM_ROLES)
+                 + (op.tensor_bytes(op.output) if op.output.role in HBM_ROLES else 0.0))
+
+
+def _compose_s(plan: ParallelPlan, overlap: bool, hbm: list[float], total: list[float], rest: list[float],
+               links: list[float], io: list[float]) -> float:
     """The plan's bound from its stages' parts: HBM loads may overlap execution (max of the two), or, with
     ``overlap=False`` (a scheduler whose every plan loads straight into the SRAM its operator runs in, so a load
-    waits for the previous operator), the two add up; stages compose as cost/pipeline.py does."""
-    stage_s = [max(h, t + r) if overlap else h + t + r for h, t, r in zip(hbm, total, rest, strict=True)]
+    waits for the previous operator), loads and operator executions add up, but the collectives still overlap
+    loads: the operator after a collective waits for it, while its load waits only for the operator before
+    (compile_parallel), so the gap between them lasts at least the longer of the collective and that load: ``io``
+    per stage (_stage_parts) is the least time loads and collectives can then take together. Each operator
+    loads its HBM data (weights, KV cache) less what SRAM holds; SRAM holds at most its capacity, the roofline's
+    assumption. With no pinning the loads and collectives take sum over gaps max(collectives, next load) + the
+    other loads; pinning a byte saves at most its HBM time, and nothing once a gap's load is under its
+    collectives: io = collectives after the last operator + max(that - SRAM's HBM time, collectives in gaps).
+    Without collectives io is the HBM roofline. Stages compose as cost/pipeline.py does."""
+    stage_s = [max(h, t + r + c) if overlap else t + r + b
+               for h, t, r, c, b in zip(hbm, total, rest, links, io, strict=True)]
     if plan.view is plan.system:
         return sum(stage_s)
     return pipeline_latency_s(stage_s, plan.microbatches)
@@ -135,8 +176,10 @@ class Tightener:
     intermediate value is itself a lower bound), so that auto stops as soon as a candidate is ruled out.
 
     Start: the cheap bound (each instance charged its compute roofline + dispatch + one barrier). Each
-    ``step`` raises the charge of every instance of one more distinct operator (the largest FLOPs x instances
-    first) to the least any plan of its table executes in (op_floor_s): with ``exec_floor`` (a simulator that
+    ``step`` raises the charge of every instance of one more distinct operator (the largest share of the cheap
+    bound first: instances x (compute roofline + fixed charge), so that operators run many times, whose fixed
+    costs dominate on many-chip views, come before a few large ones) to the least any plan of its table
+    executes in (op_floor_s): with ``exec_floor`` (a simulator that
     times each operator at least cost/op_time.exec_time, the analytic one) the whole execution, otherwise only
     compute + barriers + dispatch, which every physical simulator charges one after another. An instance whose
     smallest plan may not fit the SRAM left by the most activations the compiler can keep live across it (no
@@ -148,9 +191,10 @@ class Tightener:
 
         self.plan, self.overlap, self.rotation, self.exec_floor = plan, overlap, rotation, exec_floor
         view = plan.view
-        self._hbm, self._total, self._rest = _stage_parts(plan)  # _total: the operator charges so far
+        self._hbm, self._total, self._rest, self._links, self._io = _stage_parts(plan)  # _total: so far
         self._fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
         self._pending: list[tuple[float, int, int, Operator, np.ndarray, np.ndarray]] = []
+        peak = view.peak_flops_per_s
         if view.hbm is not None:  # a view without HBM has no scheduler choices: it keeps the cheap bound
             for s, stage in enumerate(plan.stages):
                 ops = [op for _, _, op in stage.graph.instances()]
@@ -162,7 +206,8 @@ class Tightener:
                 for k, idx in enumerate(groups.values()):
                     op = ops[idx[0]]
                     at = np.asarray(idx)
-                    self._pending.append((-op.flops * len(idx), s, k, op, free_min[at], np.full(len(idx), op.flops)))
+                    share = len(idx) * (op.flops / peak + self._fixed)  # its instances' cheap charges
+                    self._pending.append((-share, s, k, op, free_min[at], np.full(len(idx), op.flops)))
         self._pending.sort(key=lambda p: (p[0], p[1], p[2]))
         self._pending.reverse()  # pop() takes the largest first
 
@@ -171,7 +216,7 @@ class Tightener:
         return not self._pending
 
     def bound_s(self) -> float:
-        return _compose_s(self.plan, self.overlap, self._hbm, self._total, self._rest)
+        return _compose_s(self.plan, self.overlap, self._hbm, self._total, self._rest, self._links, self._io)
 
     def step(self) -> float:
         """Tighten one more distinct operator; the new bound."""
