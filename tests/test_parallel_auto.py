@@ -76,6 +76,10 @@ def _model(arch: str, batch: int) -> ModelConfig:
 # HBM roofline time (auto._compose_s).
 @example(chips=4, topology="mesh", sram_kib=32, cores=16, link_gb_s=5.0, dispatch_us=0.0, arch="decoder", batch=2,
          scheduler="sequential", plans="t10", cross_op=False, sim="analytic")
+# Found by this property on main before the per-gap bound (issue 17p's run, 2026-11-29): an encoder under
+# sequential with cross-operator plans, tp2d's bound 102.753 us against 102.669 us compiled.
+@example(chips=4, topology="mesh", sram_kib=32, cores=4, link_gb_s=5.0, dispatch_us=0.0, arch="encoder", batch=2,
+         scheduler="sequential", plans="t10", cross_op=True, sim="analytic")
 # tp2d on a 2 x 2 mesh of chips, 38 collectives per step each paying the 2 us dispatch (both simulators).
 @example(chips=4, topology="mesh", sram_kib=1024, cores=16, link_gb_s=5.0, dispatch_us=2.0, arch="decoder", batch=8,
          scheduler="elk_full", plans="t10", cross_op=True, sim="analytic")
