@@ -79,7 +79,8 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
                               graph.kv_cache_write_bytes)
         serial = 0.0
         if view is not plan.system:
-            serial = sum(cost(p.collective) for p in stage.collectives)
+            # an overlapped collective may hide under the next operator's charge (CollectivePoint.overlap)
+            serial = sum(cost(p.collective) for p in stage.collectives if not p.overlap)
             if stage.handoff is not None:
                 serial += cost(stage.handoff)
         layers = sum(layer.repeat for layer in graph.layers)
