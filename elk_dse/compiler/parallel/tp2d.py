@@ -23,7 +23,8 @@ Per decoder layer (t tokens, hidden H, ffn F, the residual stream "fractured": H
 - **o_proj** (``wo`` dims (2, 3)): input (heads) over A, output H over B; **all_reduce over A**
   (``line_all_reduce``, cluster_axis 0) of the t x H/B output.
 - **MLP** (w1/w3 dims (-1, -2), w2 dims (-2, -1)): gate and up with F over A and H over B, each followed by a
-  **reduce_scatter over B** (cluster_axis 1, scattering F: F/(A*B) per chip), the activation on that slice, an
+  **reduce_scatter over B** (cluster_axis 1, scattering F: F/(A*B) per chip; gate's is fused with up's matmul,
+  ``llama_rs_matmul``, and runs beside it: ``CollectivePoint.overlap``, issue 17g), the activation on that slice, an
   **all_gather over B** (cluster_axis 1), down_proj with F over A and H over B, **all_reduce over A**.
 - **LM head** (dims (3, 2)): vocabulary over A, H over B, **all_reduce over B** (cluster_axis 1); the logits stay
   split over A (sampling runs on the chips).
