@@ -107,11 +107,11 @@ def assemble(plan: ParallelPlan, scheduler: SchedulerConfig) -> Program | Infeas
         for op in program.ops:
             base[op.index] = new = len(ops)
             extra = {barrier} if barrier >= 0 else set()
-            joined = {join} if join >= 0 else set()
+            waits = {join} if join >= 0 else set()
             join, fused = fused, -1
             load_after = tuple(sorted({base[d] for d in op.load_after} | extra))
             exec_after = tuple(sorted({base[d] if follows.get(d) == join >= 0 else follows.get(d, base[d])
-                                       for d in op.exec_after} | extra | joined))
+                                       for d in op.exec_after} | extra | waits))
             ops.append(replace(op, index=new, load_after=load_after, exec_after=exec_after))
             for c, overlap in after.get(op.index, ()):
                 # A collective waits for the op it follows and for an overlapped collective still running on
