@@ -116,7 +116,10 @@ class ProgramOp:
     Its HBM load (if any) starts after the execution of every op in ``load_after`` has ended (and after the
     loads before it in the Program's load order); its execution starts after its own load and after the
     execution of every op in ``exec_after``. ``sram_exec_bytes`` / ``sram_preload_bytes``: the per-core SRAM
-    split while it runs (its active layout / idle layouts of operators preloaded meanwhile).
+    split while it runs (its active layout / idle layouts of operators preloaded meanwhile). ``concurrent``: it
+    runs beside the operators after it, which wait for its start but not its end (a collective fused with or
+    overlapped by the next operator's compute, e.g. tt-metal's ``llama_rs_matmul``; cost/timeline.py); the
+    operators that need its result, and the next collective on the chips' links, list it in ``exec_after``.
     """
 
     index: int
@@ -134,6 +137,7 @@ class ProgramOp:
     exec_after: tuple[int, ...] = ()
     sram_exec_bytes: float = 0.0
     sram_preload_bytes: float = 0.0
+    concurrent: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@
 Loads run one at a time on the HBM path in ``load_order``; a load waits for the previous load in that order and
 for the executions listed in its ``load_after`` (the operators whose end frees the SRAM it needs); an operator
 executes after its own load, after the previous operator, and after the executions in its ``exec_after``.
+A *concurrent* operator (a collective fused with or overlapped by the operators after it, issue 17g) starts
+by the same rule, but the operators after it wait only for its start, not for its end; whatever needs its
+result lists it in ``exec_after`` (so does the next collective on the same links: the Program says so).
 
 :class:`TimingRule` tracks which loads and executions have ended (and when) and says which load and which
 execution may start next and from when. ``asap_timeline`` drives it with known durations (the compiler scores
@@ -24,11 +27,13 @@ class TimingRule:
     Protocol: ``ready_load()`` / ``ready_exec()`` name the next load (in load order) / execution (in program
     order) whose dependencies have all ended, with the earliest time it may start (None: not yet); the caller
     then reports ``start_load(j)`` ... ``end_load(j, t, uses_hbm)`` and ``start_exec(i)`` ... ``end_exec(i, t)``.
-    A load with ``uses_hbm=False`` (no bytes) does not hold the HBM path.
+    A load with ``uses_hbm=False`` (no bytes) does not hold the HBM path. ``concurrent[i]``: operator i runs
+    beside the operators after it (they wait for its start, not its end); ``end_exec`` of a concurrent
+    operator may then come after later operators started.
     """
 
     def __init__(self, load_after: Sequence[Sequence[int]], exec_after: Sequence[Sequence[int]],
-                 load_order: Sequence[int] | None = None) -> None:
+                 load_order: Sequence[int] | None = None, concurrent: Sequence[bool] | None = None) -> None:
         self.n = n = len(exec_after)
         self.order = list(range(n)) if load_order is None else list(load_order)
         if sorted(self.order) != list(range(n)):
@@ -42,7 +47,13 @@ class TimingRule:
         self._load_issued = False
         self._exec_issued = False
         self._hbm_free = 0.0  # end of the last load that held the HBM path
-        self._prev_end = 0.0  # end of the previous execution
+        self._prev_end = 0.0  # end of the previous execution (of a non-concurrent operator)
+        self._prev_start = 0.0  # start of the previous execution (program order of starts)
+        self._ready_t = 0.0  # the start time ready_exec last answered
+        self.concurrent = [False] * n if concurrent is None else [bool(c) for c in concurrent]
+        if len(self.concurrent) != n:
+            raise ValueError("concurrent must name every operator")
+        self._ended = 0  # executions ended so far
 
     def ready_load(self) -> tuple[int, float] | None:
         """(operator, earliest start) of the next load if the previous load and its load_after have ended."""
@@ -84,28 +95,38 @@ class TimingRule:
             return None
         if self._prev_end > t:
             t = self._prev_end
+        if self._prev_start > t:
+            t = self._prev_start
         for m in self.exec_after[i]:
             e = self.exec_end[m]
             if e != e:
                 return None
             if e > t:
                 t = e
+        self._ready_t = t
         return i, t
 
     def start_exec(self, i: int) -> None:
         if i != self.next_exec or self._exec_issued:
             raise ValueError(f"operator {i} is not the next ready execution")
-        self._exec_issued = True
+        self._prev_start = self._ready_t
+        if self.concurrent[i]:  # the next operator may start now
+            self.next_exec += 1
+        else:
+            self._exec_issued = True
 
     def end_exec(self, i: int, t: float) -> None:
         self.exec_end[i] = t
-        self._prev_end = t
-        self.next_exec += 1
-        self._exec_issued = False
+        self._ended += 1
+        if not self.concurrent[i]:
+            self._prev_end = t
+            self.next_exec += 1
+            self._exec_issued = False
 
     @property
     def done(self) -> bool:
-        return self.next_exec >= self.n
+        """Every execution has ended (concurrent ones included)."""
+        return self._ended >= self.n
 
     def deadlock(self) -> ValueError:
         """The error for a Program whose dependencies cannot all be met."""
@@ -115,14 +136,14 @@ class TimingRule:
 
 def asap_timeline(load_s: Sequence[float] | np.ndarray, exec_s: Sequence[float] | np.ndarray,
                   load_after: Sequence[Sequence[int]], exec_after: Sequence[Sequence[int]],
-                  load_order: Sequence[int] | None = None
+                  load_order: Sequence[int] | None = None, concurrent: Sequence[bool] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(load_start, load_end, exec_start, exec_end) arrays in seconds: every load and execution as soon as
-    the timing rule allows, with the given durations.
+    the timing rule allows, with the given durations (``concurrent``: TimingRule's).
 
     Raises ValueError if the dependencies deadlock (a load waits for an execution that waits for it).
     """
-    rule = TimingRule(load_after, exec_after, load_order)
+    rule = TimingRule(load_after, exec_after, load_order, concurrent)
     n = rule.n
     load_start = np.zeros(n)
     start = np.zeros(n)

@@ -47,7 +47,8 @@ class AnalyticSimulator(Simulator):
         noc_s = np.array(np.broadcast_to(ex.noc_s + ex.shift_s + ex.warm_s, n), dtype=np.float64)
         layer_sync = layer_sync_time_s(chip, layer_starts(ops))  # the first op of a layer waits for the sync
         sync_s = np.broadcast_to(ex.sync_s, n) + layer_sync
-        # Chip-to-chip collectives run after the operator's compute, one after the other (cost/collectives.py).
+        # Chip-to-chip collectives run after the operator's compute, one after the other (cost/collectives.py);
+        # a collective op marked ``concurrent`` runs beside the operators after it (cost/timeline.py).
         system = program.whole_system
         coll_s = np.array([collectives_time_s(op.work.collectives, system) if op.work.collectives else 0.0
                            for op in ops])
@@ -58,7 +59,8 @@ class AnalyticSimulator(Simulator):
         load_after = [op.load_after for op in ops]
         exec_after = [op.exec_after for op in ops]
         order = program.load_order or None
-        load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order)
+        conc = [op.concurrent for op in ops]
+        load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order, conc)
         # Contention: HBM data crossing the network while an operator runs competes with that operator's own
         # network use. Stretch an operator whose network demand (its own plus its share of overlapping loads)
         # exceeds its execution time, then re-time once.
@@ -91,11 +93,11 @@ class AnalyticSimulator(Simulator):
                     exec_s[i] += stretch[i]
                     noc_s[i] += stretch[i]
             load_s = load_s + extra
-            load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order)
+            load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order, conc)
         elif stretch.any():
             exec_s = exec_s + stretch
             noc_s = noc_s + stretch
-            load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order)
+            load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order, conc)
         stream_s = np.broadcast_to(ex.stream_s, n)
         timings = tuple(
             OpTiming(i, float(load_start[i]), float(load_end[i]), float(start[i]), float(end[i]), float(load_s[i]),

@@ -202,7 +202,7 @@ class EventSimulator(Simulator):
                 else None)
         mode = self.mode if self.mode != "auto" else ("exact" if chip.num_cores <= EXACT_MAX_CORES else "aggregated")
         rule = TimingRule([op.load_after for op in ops], [op.exec_after for op in ops],
-                          list(program.load_order) or None)
+                          list(program.load_order) or None, [op.concurrent for op in ops])
         layer_sync = layer_sync_time_s(chip, layer_starts(ops))
         runs = [OpRun(self._exec_stages(op, chip, pat, float(ls), coll))
                 for op, ls in zip(ops, layer_sync, strict=True)]
@@ -281,7 +281,8 @@ class EventSimulator(Simulator):
             if delays:
                 dt = min(dt, max(delays[0][0] - now, 0.0))
             if not np.isfinite(dt):
-                raise RuntimeError(f"event simulation stalled at op {rule.next_exec} ({ops[rule.next_exec].name})")
+                stuck = min(rule.next_exec, n - 1)
+                raise RuntimeError(f"event simulation stalled at op {stuck} ({ops[stuck].name})")
             if dt > 0 and (active or groups is not None):
                 used = np.zeros(res.size)
                 for job in active:

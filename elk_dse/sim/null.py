@@ -31,7 +31,7 @@ class NullSimulator(Simulator):
         load = [self.load_s if op.work.hbm_bytes > 0 or op.work.hbm_delivered_bytes > 0 else 0.0 for op in ops]
         ex = [self.exec_s] * len(ops)
         ls, le, s, e = asap_timeline(load, ex, [op.load_after for op in ops], [op.exec_after for op in ops],
-                                     program.load_order or None)
+                                     program.load_order or None, [op.concurrent for op in ops])
         timings = tuple(OpTiming(i, float(ls[i]), float(le[i]), float(s[i]), float(e[i]), load[i], self.exec_s,
                                  0.0, 0.0) for i in range(len(ops)))
         return SimResult(float(e.max()) if len(ops) else 0.0, timings,

@@ -92,25 +92,35 @@ def assemble(plan: ParallelPlan, scheduler: SchedulerConfig) -> Program | Infeas
         if s == 0:
             meta = dict(program.meta)
         sram_used = max(sram_used, float(program.meta.get("sram_used_bytes_per_core", 0.0)))
-        after: dict[int, list[Collective]] = {}
+        after: dict[int, list[tuple[Collective, bool]]] = {}
         for point in stage.collectives:
-            after.setdefault(point.after, []).append(point.collective)
+            after.setdefault(point.after, []).append((point.collective, point.overlap))
         if stage.handoff is not None:
-            after.setdefault(len(program.ops) - 1, []).append(stage.handoff)
+            after.setdefault(len(program.ops) - 1, []).append((stage.handoff, False))
         barrier = len(ops) - 1  # the previous stage's last operation (-1: none)
         base: dict[int, int] = {}  # the stage's op index -> its index in the joined Program
         follows: dict[int, int] = {}  # the stage's op index -> the last collective inserted after it
         inserted: dict[int, list[int]] = {}  # the stage's op index -> the collectives inserted after it
+        side = -1  # the last overlapped (concurrent) collective not yet waited for by a later collective
+        fused = -1  # an overlapped collective the next operator runs beside (it waits for the op before only)
+        join = -1  # an overlapped collective the operator after that one waits for
         for op in program.ops:
             base[op.index] = new = len(ops)
             extra = {barrier} if barrier >= 0 else set()
+            waits = {join} if join >= 0 else set()
+            join, fused = fused, -1
             load_after = tuple(sorted({base[d] for d in op.load_after} | extra))
-            exec_after = tuple(sorted({follows.get(d, base[d]) for d in op.exec_after} | extra))
+            exec_after = tuple(sorted({base[d] if follows.get(d) == join >= 0 else follows.get(d, base[d])
+                                       for d in op.exec_after} | extra | waits))
             ops.append(replace(op, index=new, load_after=load_after, exec_after=exec_after))
-            for c in after.get(op.index, ()):
-                ops.append(_collective_op(len(ops), c, op, len(ops) - 1, plan.view))
+            for c, overlap in after.get(op.index, ()):
+                # A collective waits for the op it follows and for an overlapped collective still running on
+                # the links (collectives take the chips' links one at a time).
+                deps = (len(ops) - 1,) if side < 0 else tuple(sorted({len(ops) - 1, side}))
+                ops.append(_collective_op(len(ops), c, op, deps, plan.view, overlap))
                 follows[op.index] = len(ops) - 1
                 inserted.setdefault(op.index, []).append(len(ops) - 1)
+                side = fused = len(ops) - 1 if overlap else -1
         # A collective "loads" (nothing) right after the operator it follows.
         order = [k for j in program.load_order for k in (base[j], *inserted.get(j, ()))]
         load_order += order
@@ -147,14 +157,16 @@ def _check_joined(program: Program) -> None:
             raise ValueError(f"assembled op {op.index} {op.name}: a dependency is not earlier")
 
 
-def _collective_op(index: int, c: Collective, follows: ProgramOp, after: int, view: Chip) -> ProgramOp:
-    """A ProgramOp that runs collective ``c`` after operation ``after`` (of layer instance ``follows``): no
-    compute, no HBM; the simulators time it through cost/collectives.py on the Program's system."""
+def _collective_op(index: int, c: Collective, follows: ProgramOp, after: tuple[int, ...], view: Chip,
+                   concurrent: bool = False) -> ProgramOp:
+    """A ProgramOp that runs collective ``c`` after the operations ``after`` (the first: the one it follows, of
+    layer instance ``follows``): no compute, no HBM; the simulators time it through cost/collectives.py on the
+    Program's system. ``concurrent``: the operators after it do not wait for its end (CollectivePoint.overlap)."""
     return ProgramOp(
         index=index, name=c.kind, kind="collective", layer=follows.layer, repetition=follows.repetition, dims=(),
         flops=0.0, weight_bytes=0.0, kv_cache_bytes=0.0,
         plan=Plan(spatial=(), cores_used=view.num_cores, sram_bytes_per_core=0),
-        work=OpWork(compute_cycles=0.0, collectives=(c,)), load_after=(), exec_after=(after,))
+        work=OpWork(compute_cycles=0.0, collectives=(c,)), load_after=(), exec_after=after, concurrent=concurrent)
 
 
 for _module in pkgutil.iter_modules(__path__):

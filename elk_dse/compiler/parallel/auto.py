@@ -87,7 +87,8 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
         serial = 0.0
         blocking = math.nan  # HBM loads and collectives when loads wait for the previous operator: _compose_s
         if view is not plan.system:
-            serial = sum(cost(p.collective) for p in stage.collectives)
+            # an overlapped collective may hide under the next operator's charge (CollectivePoint.overlap)
+            serial = sum(cost(p.collective) for p in stage.collectives if not p.overlap)
             if stage.handoff is not None:  # after the last operator: nothing loads beside it
                 serial += cost(stage.handoff)
             if stage.collectives and view.hbm is not None:
@@ -96,8 +97,8 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
                 ops = [op for _, _, op in graph.instances()]
                 gaps: dict[int, float] = {}
                 for p in stage.collectives:
-                    if getattr(p, "overlap", False):  # one the next operator runs beside (17g's CollectivePoint
-                        continue  # .overlap) holds up nothing: left out here as from ``serial``
+                    if p.overlap:  # one the next operator runs beside (CollectivePoint.overlap) holds up
+                        continue  # nothing: left out here as from ``serial``
                     gaps[p.after] = gaps.get(p.after, 0.0) + cost(p.collective)
                 data_s = [_hbm_data_bytes(op) / view.hbm_bytes_per_s for op in ops]
                 inner = {i: c for i, c in gaps.items() if i + 1 < len(ops)}

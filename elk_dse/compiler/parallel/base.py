@@ -67,11 +67,16 @@ class CollectivePoint:
     and before the operators that consume that instance's output. ``payload``: ``output`` (it moves the
     operator's output, or with a fused reduce_scatter the outputs of the operators since the previous
     collective) or ``stats`` (a small side payload the operator needs from the other chips, e.g. a distributed
-    norm's per-token statistics, compiler/parallel/tp2d.py)."""
+    norm's per-token statistics, compiler/parallel/tp2d.py). ``overlap``: the collective runs beside the
+    operators after it instead of before them (fused into the next operator, as tt-metal's ``llama_rs_matmul``
+    runs the FF1 reduce_scatter beside the FF3 matmul): the Program marks its op ``concurrent``
+    (cost/timeline.py), so the step pays max(that compute, the collective) instead of their sum; its readers
+    and the next collective still wait for it."""
 
     after: int
     collective: Collective
     payload: str = "output"
+    overlap: bool = False
 
 
 @dataclass(frozen=True)

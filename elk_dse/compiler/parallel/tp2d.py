@@ -23,7 +23,8 @@ Per decoder layer (t tokens, hidden H, ffn F, the residual stream "fractured": H
 - **o_proj** (``wo`` dims (2, 3)): input (heads) over A, output H over B; **all_reduce over A**
   (``line_all_reduce``, cluster_axis 0) of the t x H/B output.
 - **MLP** (w1/w3 dims (-1, -2), w2 dims (-2, -1)): gate and up with F over A and H over B, each followed by a
-  **reduce_scatter over B** (cluster_axis 1, scattering F: F/(A*B) per chip), the activation on that slice, an
+  **reduce_scatter over B** (cluster_axis 1, scattering F: F/(A*B) per chip; gate's is fused with up's matmul,
+  ``llama_rs_matmul``, and runs beside it: ``CollectivePoint.overlap``, issue 17g), the activation on that slice, an
   **all_gather over B** (cluster_axis 1), down_proj with F over A and H over B, **all_reduce over A**.
 - **LM head** (dims (3, 2)): vocabulary over A, H over B, **all_reduce over B** (cluster_axis 1); the logits stay
   split over A (sampling runs on the chips).
@@ -64,6 +65,13 @@ UP = frozenset({"gate_proj", "up_proj", "gate_up_proj", "fc1"})  # F over A, H o
 DOWN = frozenset({"o_proj", "down_proj", "fc2"})  # input over A, H over B: all_reduce over A
 FRACTURED = frozenset({"norm", "elementwise"})  # kinds of the residual stream's ops: H over B
 MLP_ACT = MLP_WIDTH - {"gate_split", "up_split"}  # the activation, after which the MLP width is all_gathered
+# The one collective of a decoder layer the demo overlaps with compute: llama_mlp.py's decode path calls
+# tt_ccl.double_matmul_line_reduce_scatter(x, w1, w3), i.e. ttnn.experimental.llama_rs_matmul with
+# second_weight_tensor=w3 (llama_ccl.py @00ab7c95): one program computing the w1 and w3 matmuls whose fused
+# reduce_scatter of the w1 output runs while the w3 matmul computes. Every other CCL of the layer
+# (llama_rs_create_heads, all_gather_concat, line_all_reduce = all_reduce_async, the w3 line_reduce_scatter,
+# line_all_gather) runs on the worker sub-device between the ops that produce and consume its data.
+FUSED_RS_NEXT = {"gate_proj": "up_proj"}
 STATS_BYTES_PER_TOKEN = 32 * 2  # a norm's statistics per token and chip: one bf16 tile row of 32 (the demo's
 #                                 padded_shape (1, 1, t, 32) in tt_distributed_rmsnorm)
 
@@ -130,7 +138,9 @@ class TensorParallel2D(Parallelism):
                     found.append((_collective("reduce_scatter", qkv_bytes, b_groups), "output"))
                     qkv_bytes = 0.0
             elif op.name in UP:
-                found.append((_collective("reduce_scatter", op.output_bytes, b_groups), "output"))
+                # gate's reduce_scatter runs beside up's matmul when up follows (FUSED_RS_NEXT)
+                fused = op.name in FUSED_RS_NEXT and nxt is not None and nxt.name == FUSED_RS_NEXT[op.name]
+                found.append((_collective("reduce_scatter", op.output_bytes, b_groups), "fused" if fused else "output"))
             elif op.name in DOWN:
                 found.append((_collective("all_reduce", op.output_bytes, a_groups), "output"))
             elif op.name == "lm_head":
@@ -140,7 +150,8 @@ class TensorParallel2D(Parallelism):
             elif op.kind == "norm" and parts[(li, k)] > 1:
                 tokens = dict(op.dims).get("t", 1)
                 found.append((_collective("all_gather", STATS_BYTES_PER_TOKEN * tokens * nb, b_groups), "stats"))
-            points += [CollectivePoint(i, c, payload) for c, payload in found if c is not None]
+            points += [CollectivePoint(i, c, "output" if payload == "fused" else payload, overlap=payload == "fused")
+                       for c, payload in found if c is not None]
         stored = _stored_bytes(graph, per_chip)
         chip_graph = rebuilt(graph, per_chip, stored)
         stage = Stage(chip_graph, tuple(range(system.num_chips)), tuple(range(len(chip_instances))), tuple(share),
