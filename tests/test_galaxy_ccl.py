@@ -27,14 +27,19 @@ def load_conf_chip(name: str):
     return chip_from_dict(yaml.safe_load((CONF / "chip" / f"{name}.yaml").read_text()))
 
 BFP8 = 1088 / 1024  # bytes per element of bfloat8_b: a 32x32 tile of 1024 mantissas + 64 shared exponents
-# (case, kind, axis, bytes per chip in bf16 (docs/parallelism.md's hand count), vendor target us)
+# (case, kind, axis, bytes per chip in the unit test's own shape and dtype, vendor target us). Shapes: tt-metal
+# tests/ttnn/unit_tests/operations/ccl/test_ccl_async_TG_llama.py @0267671a (binary_mult: all_gather of a
+# (1, 1, 32, 3840) bfloat16 output over 4 chips; ff2: all_reduce of [1, 1, 32, 2048] bfloat8_b over the 8 chips
+# of cluster_axis 0), test_llama_reduce_scatter_async_TG.py @09079ab4 / _6U.py @2e4a7a0e (32 x 160 shards on 24
+# cores = 32 x 3840 bfloat8_b per chip, scattered over 4); rs_create_heads: our count of the fused QKV output
+# (32 x 1280, bfloat8_b; its unit test was not read).
 CASES = [
-    ("AllGatherAsync binary_mult", "all_gather", "B", 229_376, 12.54),
-    ("AllReduceAsync ff2", "all_reduce", "A", 131_072, 19.0),
-    ("LlamaReduceScatter", "reduce_scatter", "B", 229_376, 9.7),
-    ("rs_create_heads", "reduce_scatter", "B", 81_920, 9.6),
+    ("AllGatherAsync binary_mult", "all_gather", "B", 32 * 3840 * 2, 12.54),
+    ("AllReduceAsync ff2", "all_reduce", "A", 32 * 2048 * BFP8, 19.0),
+    ("LlamaReduceScatter", "reduce_scatter", "B", 32 * 3840 * BFP8, 9.7),
+    ("rs_create_heads", "reduce_scatter", "B", 32 * 1280 * BFP8, 9.6),
 ]
-TOLERANCE = 0.16  # the fit's worst residual is +14.9% (LlamaReduceScatter; -11.1% AllGather, 0.0% AllReduce, -0.8% rs_create_heads); stated in docs/stacks.md
+TOLERANCE = 0.11  # the fit's residuals: +2.2%, 0.0%, +7.3%, -10.4% (rs_create_heads); docs/stacks.md
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +47,11 @@ def galaxy():
     return apply_stack(load_conf_chip("wormhole_galaxy"), load_stack("tt_galaxy"))
 
 
-@pytest.mark.parametrize("name,kind,axis,bf16_bytes,target_us", CASES)
-def test_fit_reproduces_vendor_targets(galaxy, name, kind, axis, bf16_bytes, target_us):
+@pytest.mark.parametrize("name,kind,axis,nbytes,target_us", CASES)
+def test_fit_reproduces_vendor_targets(galaxy, name, kind, axis, nbytes, target_us):
     a_groups, b_groups = mesh_axes(galaxy)
     groups = a_groups if axis == "A" else b_groups
-    c = Collective(kind, bf16_bytes / 2 * galaxy.overheads.ccl_bytes_per_element, groups[0], replicas=groups[1:])
+    c = Collective(kind, nbytes, groups[0], replicas=groups[1:])
     ours_us = collective_cost(c, galaxy).time_s * 1e6
     assert abs(ours_us / target_us - 1) <= TOLERANCE, (name, ours_us, target_us)
 
@@ -57,15 +62,15 @@ def test_fit_mean_residual_is_small(galaxy):
     res = []
     for _, kind, axis, b, t in CASES:
         g = a_groups if axis == "A" else b_groups
-        c = Collective(kind, b / 2 * galaxy.overheads.ccl_bytes_per_element, g[0], replicas=g[1:])
+        c = Collective(kind, b, g[0], replicas=g[1:])
         res.append(collective_cost(c, galaxy).time_s * 1e6 - t)
     assert min(res) < 0 < max(res)
-    assert abs(sum(res)) / len(res) < 0.5  # us
+    assert abs(sum(res)) / len(res) < 0.1  # us (least squares with an intercept: the mean residual is 0)
 
 
 def test_stack_ccl_fields(galaxy):
     assert galaxy.overheads.ccl_bytes_per_element == pytest.approx(BFP8)
-    assert galaxy.chips.link_latency_ns == pytest.approx(636.3)
+    assert galaxy.chips.link_latency_ns == pytest.approx(719.8)
     assert load_conf_chip("wormhole_galaxy").chips.link_latency_ns == 2910  # the silicon's entry is untouched
 
 
