@@ -308,8 +308,12 @@ class OverheadSpec:
     sdpa_max_cores_per_head: int = 16
     sdpa_k_chunk_tokens: int = 32
     sdpa_ns_per_score_tile: float = 0.0
+    # issue 17c: the stack's CCL payload bytes per element (hw/stack.py ccl_bytes_per_element); 0 = the
+    # operators' own output dtype.
+    ccl_bytes_per_element: float = 0.0
 
     def __post_init__(self) -> None:
+        in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
         in_range("sdpa_grid_cores", self.sdpa_grid_cores, 0, 100_000)
         in_range("sdpa_max_cores_per_head", self.sdpa_max_cores_per_head, 1, 100_000)
         in_range("sdpa_k_chunk_tokens", self.sdpa_k_chunk_tokens, 32, 1 << 20)
@@ -608,6 +612,8 @@ class Chip:
         if not out["overheads"]["sdpa_grid_cores"]:  # issue 17s: only under a stack with a decode-attention kernel
             for name in ("sdpa_grid_cores", "sdpa_max_cores_per_head", "sdpa_k_chunk_tokens", "sdpa_ns_per_score_tile"):
                 del out["overheads"][name]
+        if not out["overheads"]["ccl_bytes_per_element"]:  # issue 17c: only under a stack with its CCL format
+            del out["overheads"]["ccl_bytes_per_element"]
         out["derived"] = {
             "num_cores": self.num_cores,
             "total_sram_bytes": self.total_sram_bytes,

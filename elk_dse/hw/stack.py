@@ -21,6 +21,11 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   grid per chip (0: no such kernel modelled), its cap on cores per (user, KV head), its key chunk, and one core's
   nanoseconds per 32x32 score tile; cost/decode_attention.py, docs/stacks.md. Their source is
   ``sources.sdpa`` (required when the grid is not 0).
+- ``ccl_link_latency_ns``, ``ccl_bytes_per_element`` (issue 17c): the stack's own collectives: the per-step, per-hop
+  latency they pay (replaces the chip's ``chips.link_latency_ns``; 0 keeps it) and the bytes per element of their
+  payload buffers (0: the operators' own output dtype; tp2d reads it through ``overheads.ccl_bytes_per_element``
+  for the collectives whose persistent buffers the stack keeps in that format). Their source is ``sources.ccl``
+  (required when either is not 0).
 
 Applying a profile to a chip (:func:`apply_stack`) *adds* its times to the chip's own ``overheads`` (silicon
 or firmware costs a description may carry) and *multiplies* ``hbm.efficiency`` by ``dram_efficiency``, so a
@@ -63,10 +68,11 @@ class StackSources:
     dram_efficiency: str
     launch_us_per_step: str = ""  # required only when the value is not 0 (StackProfile checks)
     sdpa: str = ""  # issue 17s: the decode-attention kernel's values; required when sdpa_grid_cores is not 0
+    ccl: str = ""  # issue 17c: ccl_link_latency_ns / ccl_bytes_per_element; required when either is not 0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            if f.name not in ("launch_us_per_step", "sdpa") and not getattr(self, f.name).strip():
+            if f.name not in ("launch_us_per_step", "sdpa", "ccl") and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
 
@@ -107,6 +113,8 @@ class StackProfile:
     sdpa_max_cores_per_head: int = 16
     sdpa_k_chunk_tokens: int = 32
     sdpa_ns_per_score_tile: float = 0.0
+    ccl_link_latency_ns: float = 0.0  # issue 17c (module doc): 0 = the chip's chips.link_latency_ns
+    ccl_bytes_per_element: float = 0.0  # issue 17c (module doc): 0 = the operators' output dtype
 
     def __post_init__(self) -> None:
         in_range("sdpa_grid_cores", self.sdpa_grid_cores, 0, 100_000)
@@ -115,6 +123,8 @@ class StackProfile:
         if self.sdpa_k_chunk_tokens % 32:
             raise ConfigError("sdpa_k_chunk_tokens", self.sdpa_k_chunk_tokens, "a multiple of 32 (one tile)")
         in_range("sdpa_ns_per_score_tile", self.sdpa_ns_per_score_tile, 0.0, 1e7)
+        in_range("ccl_link_latency_ns", self.ccl_link_latency_ns, 0.0, 1e9)
+        in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
         if not self.name.isidentifier():
             raise ConfigError("name", self.name, "a stack name is a word of letters, digits and _")
         for name in TIMES:
@@ -125,7 +135,7 @@ class StackProfile:
 
     def with_values(self, **values: float) -> StackProfile:
         """This profile with some numeric values replaced (the calibration fit's candidates), validated again."""
-        unknown = set(values) - {*TIMES, "dram_efficiency", "sdpa_ns_per_score_tile"}
+        unknown = set(values) - {*TIMES, "dram_efficiency", "sdpa_ns_per_score_tile", "ccl_link_latency_ns"}
         if unknown:
             raise ValueError(f"not a numeric value of a stack profile: {sorted(unknown)}")
         return dataclasses.replace(self, **values)  # type: ignore[arg-type]
@@ -146,6 +156,9 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
         raise ConfigError(f"{path}.sources.sdpa", "", "say where the decode-attention kernel's values come from "
                           "(the vendor's code with its commit, a fit on named calibration points, or "
                           "'assumption: ...')")
+    if (profile.ccl_link_latency_ns or profile.ccl_bytes_per_element) and not profile.sources.ccl.strip():
+        raise ConfigError(f"{path}.sources.ccl", "", "say where the collectives' latency and payload format come "
+                          "from (the vendor's code or micro-benchmarks with their commit, or 'assumption: ...')")
     return profile
 
 
@@ -197,7 +210,8 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
     """``chip`` running ``stack``: the profile's times added to the chip's overheads, its DRAM efficiency
     multiplied into ``hbm.efficiency`` (see the module doc). ConfigError if the product leaves the allowed
     range of ``hbm.efficiency``."""
-    if not (any(getattr(stack, name) for name in TIMES) or stack.dram_efficiency != 1.0 or stack.sdpa_grid_cores):
+    if not (any(getattr(stack, name) for name in TIMES) or stack.dram_efficiency != 1.0 or stack.sdpa_grid_cores
+            or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
@@ -213,6 +227,11 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
         overheads = dataclasses.replace(
             overheads, sdpa_grid_cores=stack.sdpa_grid_cores, sdpa_max_cores_per_head=stack.sdpa_max_cores_per_head,
             sdpa_k_chunk_tokens=stack.sdpa_k_chunk_tokens, sdpa_ns_per_score_tile=stack.sdpa_ns_per_score_tile)
+    if stack.ccl_bytes_per_element:  # issue 17c: the stack's CCL payload format (tp2d reads it)
+        overheads = dataclasses.replace(overheads, ccl_bytes_per_element=stack.ccl_bytes_per_element)
+    chips = chip.chips
+    if stack.ccl_link_latency_ns and chip.num_chips > 1:  # issue 17c: the stack's collectives' per-step latency
+        chips = dataclasses.replace(chips, link_latency_ns=stack.ccl_link_latency_ns)
     hbm = chip.hbm
     if hbm is not None and stack.dram_efficiency != 1.0:
         efficiency = hbm.efficiency * stack.dram_efficiency
@@ -220,4 +239,4 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
             raise ConfigError("stack.dram_efficiency", stack.dram_efficiency, f"times chip.hbm.efficiency="
                               f"{hbm.efficiency} gives {efficiency:.3g}; the product must be >= 0.05")
         hbm = dataclasses.replace(hbm, efficiency=efficiency)
-    return dataclasses.replace(chip, overheads=overheads, hbm=hbm)
+    return dataclasses.replace(chip, overheads=overheads, hbm=hbm, chips=chips)

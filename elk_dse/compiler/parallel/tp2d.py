@@ -128,24 +128,34 @@ class TensorParallel2D(Parallelism):
         points: list[CollectivePoint] = []
         share: list[float] = []
         qkv_bytes = 0.0
+        ccl_bpe = system.overheads.ccl_bytes_per_element  # issue 17c: the stack's persistent CCL buffers' format
+
+        def payload(op: Operator) -> float:
+            """Bytes of ``op``'s output in the stack's CCL buffer format (the demo's bfloat8_b: #2, #4, #6-#9 of
+            docs/parallelism.md's table), else in the operator's own dtype."""
+            own = op.output.bytes_per_element
+            return op.output_bytes * (ccl_bpe / own if ccl_bpe and own else 1.0)
+
         for i, (li, k, op) in enumerate(chip_instances):
             share.append(1.0 / parts[(li, k)])
             nxt = chip_instances[i + 1][2] if i + 1 < len(chip_instances) else None
             found: list[tuple[Collective | None, str]] = []
             if op.name in QKV:
-                qkv_bytes += op.output_bytes
+                qkv_bytes += payload(op)
                 if nxt is None or nxt.name not in QKV:  # the fused reduce_scatter after the last projection
                     found.append((_collective("reduce_scatter", qkv_bytes, b_groups), "output"))
                     qkv_bytes = 0.0
             elif op.name in UP:
                 # gate's reduce_scatter runs beside up's matmul when up follows (FUSED_RS_NEXT)
                 fused = op.name in FUSED_RS_NEXT and nxt is not None and nxt.name == FUSED_RS_NEXT[op.name]
-                found.append((_collective("reduce_scatter", op.output_bytes, b_groups), "fused" if fused else "output"))
+                found.append((_collective("reduce_scatter", payload(op), b_groups), "fused" if fused else "output"))
             elif op.name in DOWN:
-                found.append((_collective("all_reduce", op.output_bytes, a_groups), "output"))
+                found.append((_collective("all_reduce", payload(op), a_groups), "output"))
             elif op.name == "lm_head":
                 found.append((_collective("all_reduce", op.output_bytes, b_groups), "output"))
-            elif op.name in MLP_ACT or op.name in ("attn_value", "attention"):
+            elif op.name in MLP_ACT:  # the demo's line_all_gather into its bfloat8_b BINARY_MUL buffer
+                found.append((_collective("all_gather", payload(op) * nb, b_groups), "output"))
+            elif op.name in ("attn_value", "attention"):  # all_gather_concat: the attention's own dtype
                 found.append((_collective("all_gather", op.output_bytes * nb, b_groups), "output"))
             elif op.kind == "norm" and parts[(li, k)] > 1:
                 tokens = dict(op.dims).get("t", 1)
