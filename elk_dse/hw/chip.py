@@ -280,6 +280,17 @@ class ChipLinkSpec:
         in_range("link_latency_ns", self.link_latency_ns, 0, 10**9)
 
 
+def check_sdpa_kernel(spec: Any) -> None:
+    """The one range check of the decode-attention kernel fields (``sdpa_*``) shared by :class:`OverheadSpec` and
+    the stack profile (hw/stack.py) that fills it: raises ConfigError naming the field."""
+    in_range("sdpa_grid_cores", spec.sdpa_grid_cores, 0, 100_000)
+    in_range("sdpa_max_cores_per_head", spec.sdpa_max_cores_per_head, 1, 100_000)
+    in_range("sdpa_k_chunk_tokens", spec.sdpa_k_chunk_tokens, 32, 1 << 20)
+    if spec.sdpa_k_chunk_tokens % 32:
+        raise ConfigError("sdpa_k_chunk_tokens", spec.sdpa_k_chunk_tokens, "a multiple of 32 (one tile)")
+    in_range("sdpa_ns_per_score_tile", spec.sdpa_ns_per_score_tile, 0.0, 1e7)
+
+
 @dataclass(frozen=True)
 class OverheadSpec:
     """Fixed costs real chips pay that a roofline misses (physical meaning, seconds).
@@ -314,12 +325,7 @@ class OverheadSpec:
 
     def __post_init__(self) -> None:
         in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
-        in_range("sdpa_grid_cores", self.sdpa_grid_cores, 0, 100_000)
-        in_range("sdpa_max_cores_per_head", self.sdpa_max_cores_per_head, 1, 100_000)
-        in_range("sdpa_k_chunk_tokens", self.sdpa_k_chunk_tokens, 32, 1 << 20)
-        if self.sdpa_k_chunk_tokens % 32:
-            raise ConfigError("sdpa_k_chunk_tokens", self.sdpa_k_chunk_tokens, "a multiple of 32 (one tile)")
-        in_range("sdpa_ns_per_score_tile", self.sdpa_ns_per_score_tile, 0.0, 1e7)
+        check_sdpa_kernel(self)
         in_range("dispatch_us_per_op", self.dispatch_us_per_op, 0.0, 1e6)
         in_range("sync_us_per_layer", self.sync_us_per_layer, 0.0, 1e6)
         in_range("collective_startup_us", self.collective_startup_us, 0.0, 1e6)

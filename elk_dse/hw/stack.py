@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 
 from elk_dse.errors import ConfigError, nearest
-from elk_dse.hw.chip import Chip
+from elk_dse.hw.chip import Chip, check_sdpa_kernel
 from elk_dse.schema import build, in_range
 
 # What validation/suite.py can fit on calibration points.
@@ -117,12 +117,7 @@ class StackProfile:
     ccl_bytes_per_element: float = 0.0  # issue 17c (module doc): 0 = the operators' output dtype
 
     def __post_init__(self) -> None:
-        in_range("sdpa_grid_cores", self.sdpa_grid_cores, 0, 100_000)
-        in_range("sdpa_max_cores_per_head", self.sdpa_max_cores_per_head, 1, 100_000)
-        in_range("sdpa_k_chunk_tokens", self.sdpa_k_chunk_tokens, 32, 1 << 20)
-        if self.sdpa_k_chunk_tokens % 32:
-            raise ConfigError("sdpa_k_chunk_tokens", self.sdpa_k_chunk_tokens, "a multiple of 32 (one tile)")
-        in_range("sdpa_ns_per_score_tile", self.sdpa_ns_per_score_tile, 0.0, 1e7)
+        check_sdpa_kernel(self)
         in_range("ccl_link_latency_ns", self.ccl_link_latency_ns, 0.0, 1e9)
         in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
         if not self.name.isidentifier():
