@@ -256,4 +256,9 @@ CASES += [
      "stack.sources.sdpa"),
     ("negative SDPA tile time", ["evaluate", "+chip=wormhole_n150", "stack.sdpa_ns_per_score_tile=-1"],
      "sdpa_ns_per_score_tile"),
+    # --- issue 17c: the stack's CCL cost fields ---
+    ("negative CCL step latency", ["evaluate", "+chip=wormhole_galaxy", "stack.ccl_link_latency_ns=-1"],
+     "ccl_link_latency_ns"),
+    ("CCL payload wider than 16 bytes per element", ["evaluate", "+chip=wormhole_galaxy",
+                                                     "stack.ccl_bytes_per_element=32"], "ccl_bytes_per_element"),
 ]
