@@ -22,7 +22,8 @@ DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b", "m
             "llama3_1_70b", "llama3_2_1b", "llama3_2_3b", "mistral_7b",
             "mistral_7b_v0_2", "qwen2_5_7b", "qwen2_5_32b", "qwen2_5_72b", "qwen3_32b",
             "phi3_5_mini",  # issue 17 validation points (2026-11-29)
-            "phi4")  # issue 17 validation points (2026-11-29, fourth session)
+            "phi4",  # issue 17 validation points (2026-11-29, fourth session)
+            "qwen3_8b")  # issue 17 validation points (2026-11-29, fifth session)
 ENCODERS = ("bert_large", "bert_base", "vit_large", "dit_xl",
             "roberta_large")  # issue 17 validation points (2026-11-29, fourth session)
 
@@ -191,6 +192,23 @@ def test_phi4_params_and_kv_cache_from_its_config():
     g = graph("phi4", batch=1, kv_len=128)
     assert dict(g.meta)["params"] == expected and g.layers[1].repeat == layers
     assert g.kv_cache_read_bytes == 2 * layers * 1 * 128 * kv_width * 2  # K and V, bf16
+
+# --- issue 17 (2026-11-29, fifth session): the new validation points' model ----------------------------------------
+
+
+def test_qwen3_8b_params_and_kv_cache_from_its_config():
+    """Qwen/Qwen3-8B config.json: hidden 4096, 36 layers, 32 heads of 128, 8 KV heads, FFN 12288, vocab 151936,
+    untied LM head, no biases, RMS-norm on q and k (128 weights each): 8,190,735,360 parameters, the checkpoint's
+    index total_size 16,381,470,720 B / 2 B (bf16); the model card's 6.95B non-embedding."""
+    h, f, layers, vocab, q_width, kv_width = 4096, 12288, 36, 151936, 32 * 128, 8 * 128
+    per_layer = h * (q_width + 2 * kv_width) + q_width * h + 3 * h * f + 2 * h + 2 * 128  # + q/k norms
+    assert layers * per_layer + h == 6_946_075_648  # non-embedding: the card's "6.95B"
+    expected = layers * per_layer + h + 2 * vocab * h  # + final norm, embedding, LM head
+    assert expected == 8_190_735_360 == 16_381_470_720 // 2
+    g = graph("qwen3_8b", batch=1, kv_len=128)
+    assert dict(g.meta)["params"] == expected and g.layers[1].repeat == layers
+    assert g.kv_cache_read_bytes == 2 * layers * 1 * 128 * kv_width * 2  # K and V, bf16
+
 
 def test_vit_large_params_and_flops():
     h, f = 1024, 4096

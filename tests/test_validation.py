@@ -256,7 +256,8 @@ def test_points_declared_in_the_fourth_session_are_held_out_and_mostly_multi_chi
     of chips, on at least 4 systems; no calibration point was added, so no stack's fit changes."""
     pts = points()
     start = next(i for i, p in enumerate(pts) if p.id == "galaxy_tt_llama3.2-1b_b1")
-    fresh = pts[start:]
+    end = next(i for i, p in enumerate(pts) if p.id == _FIFTH_SESSION_FIRST)  # the next session's block
+    fresh = pts[start:end]
     assert 20 <= len(fresh) <= 40 and all(p.role == "held-out" for p in fresh)
     chips = {p.id: _chip_and_degrees(p)[0].chips.count for p in fresh}
     assert 2 * sum(n > 1 for n in chips.values()) >= len(fresh)
@@ -265,3 +266,35 @@ def test_points_declared_in_the_fourth_session_are_held_out_and_mostly_multi_chi
     assert all(suite["sources"][p.source]["read"] == "2026-11-29" for p in fresh)
     # The calibration sets are the ones declared before this block.
     assert {p.id for p in pts if p.role == "calibration"} <= {p.id for p in pts[:start]}
+
+
+# --- issue 17 (2026-11-29, fifth session): fresh held-out points, declared before any prediction of them -----------
+
+_FIFTH_SESSION_FIRST = "inf2x48_llama3-8b-int8_b1_s8192_in4096_tp24"
+
+
+def test_points_declared_in_the_fifth_session_are_held_out_new_and_mostly_multi_chip():
+    """The fifth session's block (issue 17, 2026-11-29): 20-40 held-out points at the end of the file, at least
+    half of them on systems of chips, on at least 4 systems, every source pinned and read on 2026-11-29; no
+    calibration point was added (no stack's fit changes) and no row of a source file is read twice (a point's
+    source, model, batch and context differ from every earlier point's)."""
+    pts = points()
+    start = next(i for i, p in enumerate(pts) if p.id == _FIFTH_SESSION_FIRST)
+    fresh, earlier = pts[start:], pts[:start]
+    assert 20 <= len(fresh) <= 40 and all(p.role == "held-out" for p in fresh)
+    chips = {p.id: _chip_and_degrees(p)[0].chips.count for p in fresh}
+    assert 2 * sum(n > 1 for n in chips.values()) >= len(fresh)
+    assert len({p.chip for p in fresh}) >= 4
+    suite = load_suite()
+    assert all(suite["sources"][p.source]["read"] == "2026-11-29" for p in fresh)
+    assert {p.id for p in pts if p.role == "calibration"} <= {p.id for p in earlier}
+
+    def row(p):  # the source file's row a point reads: file, model, batch, context (or sequence) and weights
+        src = suite["sources"][p.source]
+        m = p.model
+        return (src["repo"], src["path"], m["name"], m.get("batch"), m.get("kv_len", m.get("seq_len")),
+                json.dumps(m.get("formats"), sort_keys=True), p.chip)
+
+    rows_before = {row(p) for p in earlier}
+    for p in fresh:
+        assert row(p) not in rows_before, f"{p.id} reads a row an earlier point reads"
