@@ -267,6 +267,30 @@ def test_resnet50_relu_runs_in_the_conv_epilogue():
     assert conv_flops == pytest.approx(2 * macs + 2 * relu_elements, rel=1e-12)  # batch 2
 
 
+def test_resnet50_tensors_carry_the_model_format_so_bfp8_convs_run_at_hifi2():
+    """The ResNet builder names each tensor's format as the other builders do (Ops.for_config): a bfp8 conv
+    runs at the Tensix matrix engine's bfp8 rate (format_speedup 2.0, HiFi2) and a bf16 one at the base rate,
+    on the same bytes as before (bfloat8_b: 1.0625 B per element)."""
+    import numpy as np
+
+    from elk_dse.cost.core_models import core_model
+    from elk_dse.hw.chip import chip_from_dict
+
+    n150 = chip_from_dict(yaml.safe_load((Path(__file__).parents[1] / "conf/chip/wormhole_n150.yaml").read_text()))
+    cycles = {}
+    for dtype in ("bfp8", "bf16"):
+        g = graph("resnet50", phase="prefill", batch=1, dtype=dtype)
+        conv_b = op(g, "stage2.first.conv_b")
+        assert set(conv_b.formats) == {dtype}
+        sub = {d: np.array([float(n)]) for d, n in conv_b.dims}
+        cycles[dtype] = float(core_model(n150.cores).cycles(conv_b, sub)[0])
+        assert conv_b.tensor_bytes(conv_b.inputs[0]) == 128 * 56 * 56 * (1.0625 if dtype == "bfp8" else 2)
+    # 1 x 128 x 128 x 28 x 28 x 9: m = 784 (25 tiles of 32 rows), n = 128 (4), k = 1152 (36); 64 cycles per
+    # 32x32x32 tile at 512 MAC/cycle (HiFi4 base), halved by bfp8's speedup.
+    assert cycles["bf16"] == 25 * 4 * 36 * 64
+    assert cycles["bfp8"] == cycles["bf16"] / 2
+
+
 # --- Mixtral-8x7B (mixture of experts) --------------------------------------------------------------------
 
 MIX_H, MIX_F, MIX_E, MIX_L = 4096, 14336, 8, 32

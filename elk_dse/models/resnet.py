@@ -81,7 +81,7 @@ def resnet50_graph(cfg: ModelConfig, stages: tuple[tuple[int, int, int, int], ..
     (``seq_len`` and ``kv_len`` are ignored)."""
     if cfg.fused_attention:
         raise ConfigError("model.fused_attention", True, f"{cfg.name} has no attention")
-    o, n = Ops(cfg.bytes_per_element), cfg.batch
+    o, n = Ops.for_config(cfg), cfg.batch  # tensors carry their format: the matrix rate follows it
     stem_conv, size = conv(o, "conv1", n, channels, stem_channels, IMAGE, 7, 2, "image", "conv1_act", relu=True)
     pooled = out_size(size, 3, 2, 1)
     pool_dims = (("n", n), ("c", stem_channels), ("p", pooled), ("q", pooled), ("r", 3), ("s", 3))
