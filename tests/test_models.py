@@ -264,6 +264,51 @@ def test_resnet50_macs_and_params():
     assert conv_b.tensor_bytes(conv_b.inputs[0]) == 128 * 56 * 56 * 2  # the window is capped at the input
 
 
+def test_resnet50_relu_runs_in_the_conv_epilogue():
+    """As tt-metal's ResNet-50 runs it (ttnn.conv2d activation="relu"; the residual add with its ReLU as one
+    op): no standalone ReLU operator. Hand count: 53 convs (stem, 16 blocks x 3, 4 projection shortcuts), 16
+    add+ReLU, max- and average-pool, fc = 72 operator instances; the ReLUs' FLOPs stay counted (in the convs)."""
+    g = graph("resnet50", phase="prefill", batch=2)
+    kinds: dict[str, int] = {}
+    for layer in g.layers:
+        for o in layer.ops:
+            kinds[o.kind] = kinds.get(o.kind, 0) + layer.repeat
+    assert kinds == {"conv": 53, "elementwise": 16, "pool": 2, "matmul": 1}
+    assert not any("relu" in o.name and o.kind != "elementwise" for layer in g.layers for o in layer.ops)
+    assert [o.name for o in g.layers[0].ops] == ["conv1", "maxpool"]
+    # The ReLU elements each fused conv writes: stem 64 x 112^2, and per block conv_a's and conv_b's outputs.
+    stages = [(3, 64, 56, 56), (4, 128, 56, 28), (6, 256, 28, 14), (3, 512, 14, 7)]  # blocks, width, in, out size
+    relu_elements = 64 * 112 * 112 + sum(w * a * a + w * b * b + (n - 1) * (w * b * b + w * b * b)
+                                         for n, w, a, b in stages)
+    macs = sum(o.points * layer.repeat for layer in g.layers for o in layer.ops if o.kind == "conv")
+    conv_flops = sum(o.flops * layer.repeat for layer in g.layers for o in layer.ops if o.kind == "conv")
+    assert conv_flops == pytest.approx(2 * macs + 2 * relu_elements, rel=1e-12)  # batch 2
+
+
+def test_resnet50_tensors_carry_the_model_format_so_bfp8_convs_run_at_hifi2():
+    """The ResNet builder names each tensor's format as the other builders do (Ops.for_config): a bfp8 conv
+    runs at the Tensix matrix engine's bfp8 rate (format_speedup 2.0, HiFi2) and a bf16 one at the base rate,
+    on the same bytes as before (bfloat8_b: 1.0625 B per element)."""
+    import numpy as np
+
+    from elk_dse.cost.core_models import core_model
+    from elk_dse.hw.chip import chip_from_dict
+
+    n150 = chip_from_dict(yaml.safe_load((Path(__file__).parents[1] / "conf/chip/wormhole_n150.yaml").read_text()))
+    cycles = {}
+    for dtype in ("bfp8", "bf16"):
+        g = graph("resnet50", phase="prefill", batch=1, dtype=dtype)
+        conv_b = op(g, "stage2.first.conv_b")
+        assert set(conv_b.formats) == {dtype}
+        sub = {d: np.array([float(n)]) for d, n in conv_b.dims}
+        cycles[dtype] = float(core_model(n150.cores).cycles(conv_b, sub)[0])
+        assert conv_b.tensor_bytes(conv_b.inputs[0]) == 128 * 56 * 56 * (1.0625 if dtype == "bfp8" else 2)
+    # 1 x 128 x 128 x 28 x 28 x 9: m = 784 (25 tiles of 32 rows), n = 128 (4), k = 1152 (36); 64 cycles per
+    # 32x32x32 tile at 512 MAC/cycle (HiFi4 base), halved by bfp8's speedup.
+    assert cycles["bf16"] == 25 * 4 * 36 * 64
+    assert cycles["bfp8"] == cycles["bf16"] / 2
+
+
 # --- Mixtral-8x7B (mixture of experts) --------------------------------------------------------------------
 
 MIX_H, MIX_F, MIX_E, MIX_L = 4096, 14336, 8, 32

@@ -4,8 +4,12 @@ Phase ``prefill`` only: one forward of B 224x224x3 images. Every conv is kind ``
 k (out channels), c (in channels), p, q (out rows, cols), r, s (kernel rows, cols); its input is indexed by
 sliding windows over the unpadded input. Batch-norm is folded into the conv (scale into the weight, shift into
 a per-channel bias), so BN adds no ops and one bias per output channel instead of torchvision's 2 BN
-parameters per channel: 25,530,472 parameters instead of 25,557,032. ReLU and residual adds are elementwise,
-max- and average-pooling are kind ``pool``.
+parameters per channel: 25,530,472 parameters instead of 25,557,032. The ReLU after a conv is applied in the
+conv's epilogue (no operator of its own), as deployed inference stacks run it: tt-metal's ResNet-50 passes
+``activation="relu"`` to every ``ttnn.conv2d`` that a ReLU follows (the stem conv and each bottleneck's first
+two convs) and runs the residual add with its ReLU as one ``ttnn.add`` (tenstorrent/tt-metal
+models/demos/ttnn_resnet/tt/ttnn_functional_resnet50.py @00c030b8). The residual add + ReLU is one
+elementwise operator; max- and average-pooling are kind ``pool``.
 
 Layers: ``stem``, then per stage the first bottleneck block (with the projection shortcut) and a Layer of
 the stage's identical remaining blocks with ``repeat``, then ``head`` (global average pool + fc 2048 -> 1000).
@@ -35,10 +39,12 @@ def out_size(size: int, kernel: int, stride: int, pad: int) -> int:
 
 
 def conv(
-    o: Ops, name: str, n: int, c: int, k: int, size: int, kernel: int, stride: int, x: str, y: str
+    o: Ops, name: str, n: int, c: int, k: int, size: int, kernel: int, stride: int, x: str, y: str,
+    relu: bool = False,
 ) -> tuple[Operator, int]:
     """A BN-folded conv with 'same'-style padding (kernel // 2) on ``size`` x ``size`` inputs; returns the op
-    and its output size."""
+    and its output size. ``relu``: the ReLU that follows it is applied in the conv's epilogue (module doc),
+    its 1 FLOP per output element added to the op's FLOPs (1 / (c r s) per iteration point)."""
     p = out_size(size, kernel, stride, kernel // 2)
     dims = (("n", n), ("k", k), ("c", c), ("p", p), ("q", p), ("r", kernel), ("s", kernel))
     inputs = (
@@ -46,12 +52,8 @@ def conv(
         o.weight(f"{name}.weight", "k", "c", "r", "s"),
         o.weight(f"{name}.bias", "k"),  # the folded batch-norm shift
     )
-    return o.op(name, "conv", dims, inputs, o.act(y, "n", "k", "p", "q"), MATMUL_FLOPS), p
-
-
-def relu(o: Ops, name: str, n: int, k: int, p: int, x: str, y: str) -> Operator:
-    """ReLU over an n x k x p x p feature map (1 FLOP per element)."""
-    return o.elementwise(name, (("n", n), ("k", k), ("p", p), ("q", p)), (x,), y, RELU_FLOPS)
+    flops = MATMUL_FLOPS + (RELU_FLOPS / (c * kernel * kernel) if relu else 0.0)
+    return o.op(name, "conv", dims, inputs, o.act(y, "n", "k", "p", "q"), flops), p
 
 
 def bottleneck(
@@ -59,16 +61,10 @@ def bottleneck(
 ) -> tuple[tuple[Operator, ...], int]:
     """One bottleneck block (1x1 reduce, 3x3 with ``stride``, 1x1 expand, shortcut add + ReLU) on input
     ``x``; a projection shortcut (1x1 conv) when the shape changes. Returns the ops and the output size."""
-    a, _ = conv(o, f"{prefix}conv_a", n, c_in, width, size, 1, 1, "x", "a")
-    b, p = conv(o, f"{prefix}conv_b", n, width, width, size, 3, stride, "a_act", "b")
+    a, _ = conv(o, f"{prefix}conv_a", n, c_in, width, size, 1, 1, "x", "a_act", relu=True)
+    b, p = conv(o, f"{prefix}conv_b", n, width, width, size, 3, stride, "a_act", "b_act", relu=True)
     c, _ = conv(o, f"{prefix}conv_c", n, width, c_out, p, 1, 1, "b_act", "c")
-    ops = [
-        a,
-        relu(o, f"{prefix}relu_a", n, width, size, "a", "a_act"),
-        b,
-        relu(o, f"{prefix}relu_b", n, width, p, "b", "b_act"),
-        c,
-    ]
+    ops = [a, b, c]
     shortcut = "x"
     if stride != 1 or c_in != c_out:
         ops.append(conv(o, f"{prefix}downsample", n, c_in, c_out, size, 1, stride, "x", "shortcut")[0])
@@ -85,14 +81,13 @@ def resnet50_graph(cfg: ModelConfig, stages: tuple[tuple[int, int, int, int], ..
     (``seq_len`` and ``kv_len`` are ignored)."""
     if cfg.fused_attention:
         raise ConfigError("model.fused_attention", True, f"{cfg.name} has no attention")
-    o, n = Ops(cfg.bytes_per_element), cfg.batch
-    stem_conv, size = conv(o, "conv1", n, channels, stem_channels, IMAGE, 7, 2, "image", "conv1")
+    o, n = Ops.for_config(cfg), cfg.batch  # tensors carry their format: the matrix rate follows it
+    stem_conv, size = conv(o, "conv1", n, channels, stem_channels, IMAGE, 7, 2, "image", "conv1_act", relu=True)
     pooled = out_size(size, 3, 2, 1)
     pool_dims = (("n", n), ("c", stem_channels), ("p", pooled), ("q", pooled), ("r", 3), ("s", 3))
     pool_in = o.act("conv1_act", "n", "c", Window("p", "r", 2, 1, size), Window("q", "s", 2, 1, size))
     stem = (
         stem_conv,
-        relu(o, "relu1", n, stem_channels, size, "conv1", "conv1_act"),
         o.op("maxpool", "pool", pool_dims, (pool_in,), o.act("x", "n", "c", "p", "q"), 1.0),  # 1 compare/tap
     )
     layers = [Layer("stem", stem)]
