@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from test_parallel_auto import _model, _system
 
 from elk_dse.compiler import t10
 from elk_dse.compiler.compile import _op_choices
@@ -22,7 +23,6 @@ from elk_dse.compiler.parallel.auto import _unrouted_floor_s, candidates, op_flo
 from elk_dse.cost.network import op_sync_time_s
 from elk_dse.hw.chip import chip_from_dict
 from elk_dse.models import build_model
-from tests.test_parallel_auto import _model, _system
 
 
 def _routed_floor_s(op, chip, rotation):
