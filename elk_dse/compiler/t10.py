@@ -177,12 +177,14 @@ def _plain_dims(tensor) -> list[str]:
 
 
 def _ring_traffic(chip: Chip, per_core: np.ndarray, cores_used: np.ndarray, stride: np.ndarray,
-                  length: np.ndarray) -> np.ndarray:
+                  length: np.ndarray, routed: bool = True) -> np.ndarray:
     """(per core, total, total x hops, total across chips, on the busiest link) bytes of ``per_core`` bytes
-    sent by every core around rings of ``length`` cores ``stride`` apart, routed on the chip graph."""
+    sent by every core around rings of ``length`` cores ``stride`` apart, routed on the chip graph.
+    ``routed=False``: the busiest link's bytes are 0 (no routes read; see build_table)."""
     cores = cores_used.astype(np.int64)
     triples, inverse = np.unique(np.stack([stride, length, cores], axis=1), axis=0, return_inverse=True)
-    geo = np.array([(*ring_hops(chip, int(s), int(n)), ring_link_share(chip, int(s), int(n), int(c)))
+    geo = np.array([(*ring_hops(chip, int(s), int(n)),
+                     ring_link_share(chip, int(s), int(n), int(c)) if routed else 0.0)
                     for s, n, c in triples]).reshape(-1, 3)
     inverse = inverse.ravel()
     hops, cross, share = geo[inverse, 0], geo[inverse, 1], geo[inverse, 2]
@@ -190,10 +192,13 @@ def _ring_traffic(chip: Chip, per_core: np.ndarray, cores_used: np.ndarray, stri
     return np.stack([per_core, total, total * hops, total * cross, per_core * share])
 
 
-def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
+def build_table(op: Operator, chip: Chip, rotation: bool = True, routed: bool = True) -> PlanTable:
     """Enumerate and cost every T10 plan of ``op`` on ``chip``'s cores (vectorized).
 
-    ``rotation=False`` gives the replicate-everything baseline (spatial plans only).
+    ``rotation=False`` gives the replicate-everything baseline (spatial plans only). ``routed=False`` (issue
+    17a, for parallelism=auto's floors only): the same plans with the routed busiest-link bytes
+    (``shift_maxlink_bytes``, ``warm_maxlink_bytes``) 0, so that no route of the system is read; those
+    columns only enter a max in cost/network.shift_time_s, so every plan's time is at most its routed time.
     """
     names = [d for d, _ in op.dims]
     sizes = dict(op.dims)
@@ -311,7 +316,7 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
         stride = np.where(stride == np.iinfo(np.int64).max, 1, stride)
         ring_stride[:, j] = stride
         ring_shift_bytes[:, j] = ch[:, j] * piece_bytes[:, j]
-        shift += _ring_traffic(chip, ch[:, j] * piece_bytes[:, j], cores_used, stride, rot_f[:, j])
+        shift += _ring_traffic(chip, ch[:, j] * piece_bytes[:, j], cores_used, stride, rot_f[:, j], routed)
         if t.role in HBM_ROLES:
             # Warm-up from an aligned idle layout: every weight piece exists once; the other replicas are
             # copied around the ring of cores holding the same piece (stride * f apart, replicas / f of them).
@@ -319,7 +324,7 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
             ring_copies[:, j] = copies
             ring_warm_bytes[:, j] = piece_bytes[:, j] * (1.0 - 1.0 / copies)
             warm += _ring_traffic(chip, piece_bytes[:, j] * (1.0 - 1.0 / copies), cores_used,
-                                  stride * rot_f[:, j], copies)
+                                  stride * rot_f[:, j], copies, routed)
     shift_core, shift_bytes, shift_link, shift_cross, shift_maxlink = shift
     warm_core, warm_total, warm_link, warm_cross, warm_maxlink = warm
 
@@ -382,12 +387,12 @@ def table_key(op: Operator, chip: Chip, rotation: bool) -> tuple:
     return (op.signature, chip.cores, chip.grid, chip.topology.key, chip.num_chips, rotation, chip.plan_rules)
 
 
-def plan_table(op: Operator, chip: Chip, rotation: bool = True) -> PlanTable:
-    """The cached plan table of ``op`` for ``chip``'s cores (built on first use)."""
-    key = table_key(op, chip, rotation)
+def plan_table(op: Operator, chip: Chip, rotation: bool = True, routed: bool = True) -> PlanTable:
+    """The cached plan table of ``op`` for ``chip``'s cores (built on first use); ``routed``: build_table."""
+    key = table_key(op, chip, rotation) if routed else (*table_key(op, chip, rotation), "unrouted")
     table = _TABLES.get(key)
     if table is None:
-        table = build_table(op, chip, rotation)
+        table = build_table(op, chip, rotation, routed)
         _TABLES[key] = table
         if len(_TABLES) > _TABLES_MAX:
             _TABLES.popitem(last=False)

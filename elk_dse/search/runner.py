@@ -3,7 +3,9 @@
 Determinism: trials are asked in fixed-size batches (``batch_size``, one NSGA-II generation), evaluated in
 parallel, and told in trial order when the whole batch is back; the sampler is re-seeded per batch from
 (seed, batch index). So the same config and seed give the same rows whatever the worker count, and a resumed
-sweep continues exactly as an uninterrupted one would.
+sweep continues exactly as an uninterrupted one would. Nothing the sampler hears depends on timing: completion
+order only changes when a row is logged, and a trial whose Ray task failed (beyond Ray's own retries of a dead
+worker) is submitted again (``DRIVER_RESUBMITS``) before it may become a FAIL row (tests/test_sweep_determinism.py).
 
 Fault tolerance: each result row is logged (``pending_rows.jsonl``, flushed) the moment it arrives, and the
 batch's rows become one Parquet part before the study hears of them. A rerun of the same command first moves
@@ -38,6 +40,11 @@ STUDY_NAME = "elk_dse"
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
 MAX_SEED = 2**32 - 1
 WORKER_RETRIES = 3  # Ray re-runs a trial whose worker process died this many times before it is a FAIL row
+# Issue 17a: a trial whose Ray task still failed (worker died more often than WORKER_RETRIES, an object lost, a
+# raylet hiccup) is submitted again by the driver this many times before it becomes a FAIL row. A FAIL row is
+# told to the sampler as FAIL and so changes every later trial's parameters: a passing infrastructure failure
+# must not change the sampled sequence (the same config and seed give the same rows).
+DRIVER_RESUBMITS = 2
 
 
 @dataclass(frozen=True)
@@ -274,6 +281,7 @@ class _Evaluator:
         ray = self.ray
         queue = collections.deque(jobs)
         in_flight: dict[Any, tuple[int, dict[str, Any]]] = {}
+        failures: dict[int, int] = {}  # trial -> Ray failures so far
         while queue or in_flight:
             while queue and len(in_flight) < self._in_flight_limit:
                 number, params = queue.popleft()
@@ -284,7 +292,11 @@ class _Evaluator:
                 number, params = in_flight.pop(ref)
                 try:
                     row = ray.get(ref)
-                except Exception as err:  # worker died or the task raised: the trial fails, the sweep goes on
+                except Exception as err:  # the task failed in Ray (evaluate_trial itself never raises)
+                    failures[number] = failures.get(number, 0) + 1
+                    if failures[number] <= DRIVER_RESUBMITS:  # again, at the end of the queue
+                        queue.append((number, params))
+                        continue
                     row = _failed_row(number, params, seed, f"worker failure: {type(err).__name__}: "
                                       f"{str(err).splitlines()[0] if str(err) else ''}")
                 on_row(row)

@@ -158,7 +158,15 @@ def op_floor_s(op: Operator, chip: Chip, rotation: bool) -> tuple[float, float, 
     plan in the worse mode), seconds and bytes. The compiler's cached choices (compile._op_choices, keyed by
     operator signature, chip and rotation) hold both modes' work of every plan; each frontier's last plan is the
     fastest of the whole table. A chosen plan's cross-operator traffic (traffic.account) only adds HBM bytes,
-    which do not shorten execution."""
+    which do not shorten execution.
+
+    On a view of several chips (all_core on a system) the floors come from the same plans costed without the
+    routed busiest-link term (t10.build_table ``routed=False``; issue 17a): routing rings over the whole
+    system was most of a cold ``auto``'s excess on the Galaxy, spent only to rule all_core out. That term
+    enters cost/network.shift_time_s only inside a max, and exec_time is non-decreasing in the shift and
+    warm-up times, so each plan's time there is at most its routed time: the minimum stays a floor."""
+    if chip.num_chips > 1:
+        return _unrouted_floor_s(op, chip, rotation)
     from elk_dse.compiler.compile import _op_choices
 
     c = _op_choices(op, chip, rotation, {"hits": 0, "computed": 0})
@@ -170,6 +178,27 @@ def op_floor_s(op: Operator, chip: Chip, rotation: bool) -> tuple[float, float, 
             fixed = min(fixed, float(np.min(cs)))
     smallest = max(c.mem[0] if c.mem else math.inf, c.ideal_mem[0] if c.ideal_mem else math.inf)
     return float(fastest), fixed, float(smallest)
+
+
+def _unrouted_floor_s(op: Operator, chip: Chip, rotation: bool) -> tuple[float, float, float]:
+    """op_floor_s from the plan table without routes (elk.op_choices' two load modes, every plan)."""
+    from elk_dse.compiler.select import frontier, table_work
+    from elk_dse.compiler.t10 import plan_table
+    from elk_dse.cost.op_time import exec_time
+
+    table = plan_table(op, chip, rotation, routed=False)
+    fastest, fixed, smallest = math.inf, math.inf, 0.0
+    for preloaded in (True, False):
+        w = table_work(table, chip, pinned=False, preloaded=preloaded)
+        ex = np.asarray(exec_time(chip, w).total_s, dtype=np.float64)
+        if not len(ex):
+            return math.inf, math.inf, math.inf
+        fastest = min(fastest, float(ex.min()))
+        cs = np.asarray(w.compute_cycles, dtype=np.float64) / chip.clock_hz + op_sync_time_s(chip, w.barriers)
+        fixed = min(fixed, float(np.min(cs)))
+        idx = frontier(table.mem_bytes, ex)
+        smallest = max(smallest, float(table.mem_bytes[idx[0]]) if len(idx) else math.inf)
+    return fastest, fixed, smallest
 
 
 class Tightener:
