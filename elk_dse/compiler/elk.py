@@ -359,7 +359,7 @@ def best_of_cold_variants(run, choices: list[OpChoices], free_bytes: list[float]
     choices have cold layouts (conventions=paper, issue 18e), on the artifact's Max Cold layouts at each
     operator's free SRAM (``max_cold_choices``); the schedule of lower latency kept (the first on a tie)."""
     best = run(choices)
-    cold = max_cold_choices(choices, free_bytes)
+    cold = max_cold_choices(choices, free_bytes) if any(c.cold_mem is not None for c in choices) else None
     if cold is not None:
         cand = run(cold)
         if cand is not None and (best is None or cand.latency_s < best.latency_s - 1e-15):

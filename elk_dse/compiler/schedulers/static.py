@@ -60,8 +60,9 @@ class Static(Scheduler):
         depth = self.depth(problem, k.max_preload_depth)
         best = None
         seen: set[tuple] = set()
+        has_cold = any(c.cold_mem is not None for c in choices)  # conventions=paper only
         for x in self.sizes(problem):
-            cold = max_cold_choices(choices, [min(float(x), f) for f in free])
+            cold = max_cold_choices(choices, [min(float(x), f) for f in free]) if has_cold else None
             for variant, chosen in ((False, choices), (True, cold)):
                 if chosen is None:
                     continue
