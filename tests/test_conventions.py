@@ -528,3 +528,24 @@ def test_paper_static_preloads_max_cold_layouts(paper_sums):
     """At the reference point static keeps its Max Cold variant: its load per layer rises from the compact
     layouts' 117.8 us to 139.0 (the artifact's Max Cold: 141.1)."""
     assert paper_sums["static"][2] > 1.1 * 117.8
+
+
+@pytest.mark.parametrize("name", ["static", "elk_dyn"])
+def test_paper_max_cold_schedules_fit_sram_at_the_reference_point(name):
+    """The conformance suite's schedule rules (elk_dse.testing.schedulers: window ends never decrease, each plan
+    fits beside the preloads) on a schedule that keeps the Max Cold variant: its plan indices refer to its own
+    one-plan choices, whose idle layouts (replicas included) are what it preloads."""
+    from elk_dse.compiler.compile import scheduling_problem
+    from elk_dse.compiler.schedulers import SCHEDULERS
+
+    conv = CONVENTIONS["paper"]
+    chip = conv.chips(pod4(), name)[0]
+    problem = scheduling_problem(conv.graph(build_model(REF_MODEL)), chip, SchedulerConfig(name=name))
+    assert not isinstance(problem, type(None))
+    sched = SCHEDULERS[name].from_config(SchedulerConfig(name=name)).schedule(problem)
+    assert sched is not None and len(sched.choices) == problem.num_ops
+    assert any(c.idle_bytes > p.idle_bytes * 1.5 for c, p in zip(sched.choices, problem.choices, strict=True))
+    for i, c in enumerate(sched.choices):
+        assert i == 0 or sched.window_end[i] >= sched.window_end[i - 1]
+        if sched.plan_index[i] >= 0:
+            assert c.mem[sched.plan_index[i]] <= problem.free_bytes[i] - sched.preload_bytes[i] + 1e-6
