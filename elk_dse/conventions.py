@@ -50,9 +50,13 @@ its reason (docs/elk_reconciliation.md, "conventions=paper"):
   side, and its fitted per-block / per-column / per-call cycles (cost/core_models.py ``IpuMk2ElkCore``).
   A core model of the artifact's, switched only for chips whose core model is ``ipu_mk2``.
 
+Also under ``artifact_plans`` (issue 18e): its spatial factors of any integer within its utilization floor
+(compiler/t10.py ``artifact_factors``) and its Max Cold idle layouts, a plan's active layout with its replicas
+preloaded from HBM, which every preloading scheduler scores beside the compact layouts (compiler/elk.py
+``OpChoices.max_cold``); both follow from ``Chip.plan_rules = "artifact"``.
+
 Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's x1.25 multi-chip
-penalty; its spatial factors of any integer (ours: powers of two and divisors of the core count); its idle
-("cold") layouts holding replicas (a scheduling decision our schedulers do not make).
+penalty; its contention rule's counting of an operator's syncs as network time; its warm-up cost.
 """
 
 from __future__ import annotations
