@@ -45,9 +45,18 @@ its reason (docs/elk_reconciliation.md, "conventions=paper"):
   a sync is our barrier (ipu_pod4: 118 cycles, the artifact's SYNC_CYCLES too), partial sums and rotations
   move as our network model says.
 
+- ``artifact_core`` (issue 18e): the artifact's cost of a matmul on an IPU MK2 tile (its
+  ``get_comp_time_per_iter_helper``, TensorExpression.py:566-595): the longer free extent on the AMP's 6-row
+  side, and its fitted per-block / per-column / per-call cycles (cost/core_models.py ``IpuMk2ElkCore``).
+  A core model of the artifact's, switched only for chips whose core model is ``ipu_mk2``.
+
+Also under ``artifact_plans`` (issue 18e): its spatial factors of any integer within its utilization floor
+(compiler/t10.py ``artifact_factors``) and its Max Cold idle layouts, a plan's active layout with its replicas
+preloaded from HBM, which every preloading scheduler scores beside the compact layouts (compiler/elk.py
+``OpChoices.max_cold``); both follow from ``Chip.plan_rules = "artifact"``.
+
 Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's x1.25 multi-chip
-penalty; its spatial factors of any integer (ours: powers of two and divisors of the core count); its idle
-("cold") layouts holding replicas (a scheduling decision our schedulers do not make).
+penalty; its contention rule's counting of an operator's syncs as network time; its warm-up cost.
 """
 
 from __future__ import annotations
@@ -81,6 +90,11 @@ ARTIFACT_DELIVERY: dict[str, tuple[tuple[float, float, bool], ...]] = {
 }
 
 
+# Switch ``artifact_core`` (issue 18e): the artifact models the IPU's matmuls with its own fitted per-call cost
+# (platformxlab/elk@8c6e814 TensorExpression.py:566-595); chips of ours with the IPU MK2 core model take it.
+ARTIFACT_CORE_MODELS = {"ipu_mk2": "ipu_mk2_elk"}
+
+
 @dataclass(frozen=True)
 class Conventions:
     """Which of the artifact's conventions are on (see the module docstring for each one's reason)."""
@@ -93,6 +107,7 @@ class Conventions:
     artifact_delivery: bool = False
     artifact_ops: bool = False
     artifact_plans: bool = False
+    artifact_core: bool = False  # issue 18e: the artifact's IPU matmul cost (cost/core_models.py IpuMk2ElkCore)
 
     def chips(self, chip: Chip, scheduler: str) -> tuple[Chip, ...]:
         """``chip`` under these conventions for ``scheduler``: one chip, or (``artifact_delivery``) one per
@@ -114,6 +129,8 @@ class Conventions:
             chip = replace(chip, chips=replace(chip.chips, link_latency_ns=0.0))
         if self.artifact_plans:
             chip = replace(chip, plan_rules="artifact")
+        if self.artifact_core and chip.cores.model in ARTIFACT_CORE_MODELS:
+            chip = replace(chip, cores=replace(chip.cores, model=ARTIFACT_CORE_MODELS[chip.cores.model]))
         return chip
 
     def graph(self, graph: Graph) -> Graph:
@@ -302,7 +319,7 @@ CONVENTIONS: dict[str, Conventions] = {
     "default": Conventions("default"),
     "paper": Conventions("paper", hbm_units=True, chip_link_latency=False, fused_projections=True,
                          softmax_rows=True, artifact_delivery=True,
-                         artifact_ops=True, artifact_plans=True),
+                         artifact_ops=True, artifact_plans=True, artifact_core=True),
 }
 
 

@@ -283,7 +283,7 @@ def _scheduled_program(graph: Graph, chip: Chip, config: SchedulerConfig, instan
                 return _no_fit(op, direct, sram)
             plan_choices.append(direct)
             continue
-        c = choices[i]
+        c = (sched.choices or choices)[i]
         if fi < 0:
             if c.stream is None:
                 raise ValueError(f"{op.name}: plan index -1 (the streaming fallback) but it has none")

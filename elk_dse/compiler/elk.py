@@ -58,6 +58,14 @@ class OpChoices:
     stream: PlanChoice | None = None  # the streaming fallback when no plan fits at all
     work: SimpleNamespace | None = None  # resource demands of every plan, preloaded mode (select.table_work)
     ideal_work: SimpleNamespace | None = None  # the same, loaded straight into the active layout
+    # Max-cold idle layouts (issue 18e; chips with the artifact's plan rules, conventions=paper, only): the plans
+    # of the direct-load (ideal) frontier by memory ascending (``cold_mem``) and, per prefix, the table row the
+    # artifact's Max Cold picks among them (``cold_pick``: the largest cold layout, then the faster), with per-row
+    # load seconds (``cold_load_s``) and execution seconds without warm-up (``cold_exec_s``).
+    cold_mem: np.ndarray | None = None
+    cold_pick: np.ndarray | None = None
+    cold_load_s: np.ndarray | None = None
+    cold_exec_s: np.ndarray | None = None
 
     def work_of(self, fi: int, ideal: bool) -> OpWork:
         """The OpWork of frontier plan ``fi`` (ideal: loads free of network cost)."""
@@ -67,6 +75,25 @@ class OpChoices:
             raise ValueError("these OpChoices carry no plan work arrays (op_choices builds them)")
         work = work_of(arrays, row, self.table)
         return replace(work, hbm_delivered_bytes=0.0) if ideal else work
+
+    def max_cold(self, budget: float) -> OpChoices | None:
+        """This operator held in its Max Cold idle layout for an execution space of ``budget`` bytes per core
+        (platformxlab/elk@8c6e814 DNNProgram.py:566-581, ``baseline_cold_hot(use_largest_cold=True)``): the
+        largest cold layout whose plan fits, preloaded with its replicas, so that the plan starts without warm-up.
+        Our cold layout of a plan is its active weight layout (``weight_active_bytes``: pieces and replicas,
+        each delivered from HBM to its core); the artifact's cold layouts may also be finer temporal splits of a
+        plan's, with a warm-up to it (not built). One-plan choices (the plan index 0 is that plan); None when
+        no plan fits ``budget`` (the artifact: "exec size too small") or the chip has no cold layouts."""
+        if self.cold_mem is None or self.cold_pick is None or self.cold_load_s is None or self.cold_exec_s is None:
+            return None
+        k = int(np.searchsorted(self.cold_mem, budget, side="right")) - 1
+        if k < 0:
+            return None
+        row = int(self.cold_pick[k])
+        return replace(self, rows=[row], mem=[float(self.table.mem_bytes[row])],
+                       exec_s=[float(self.cold_exec_s[row])], load_s=float(self.cold_load_s[row]),
+                       idle_bytes=float(self.table.weight_active_bytes[row]), work=self.ideal_work,
+                       cold_mem=None, cold_pick=None, cold_load_s=None, cold_exec_s=None)
 
     def exec_at(self, budget: float, ideal: bool = False) -> tuple[float, int]:
         """(exec seconds, frontier index) of the fastest plan with memory <= budget; (inf, -1) if none."""
@@ -90,11 +117,22 @@ def op_choices(op: Operator, chip: Chip, rotation: bool) -> OpChoices:
     ex_i = np.asarray(w_direct, dtype=np.float64)
     idx_i = frontier(table.mem_bytes, ex_i)
     hbm_only = (weight_bytes + kv_write) / chip.hbm_bytes_per_s
+    cold: dict = {}
+    if chip.plan_rules == "artifact" and weight_bytes > 0:  # issue 18e: the artifact's Max Cold layouts
+        # Its cold-hot table pairs cold layouts with the plans of its hot frontier only (TensorExpression.py:
+        # 936-960, 1124-1147): ours is the frontier of plans loaded straight into their active layout.
+        cold_vals = table.weight_active_bytes[idx_i]
+        pick = np.zeros(len(idx_i), dtype=np.int64)
+        for j in range(1, len(idx_i)):  # the largest cold so far; on a tie the later (faster) plan
+            pick[j] = j if cold_vals[j] >= cold_vals[pick[j - 1]] else pick[j - 1]
+        cold = {"cold_mem": table.mem_bytes[idx_i], "cold_pick": idx_i[pick],
+                "cold_load_s": np.asarray(load_time_s(chip, wi), dtype=np.float64) * np.ones(len(table)),
+                "cold_exec_s": ex_i}
     return OpChoices(
         table=table, rows=[int(i) for i in idx], mem=[float(m) for m in table.mem_bytes[idx]],
         exec_s=[float(e) for e in ex[idx]], load_s=load, idle_bytes=weight_bytes / chip.num_cores,
         ideal_rows=[int(i) for i in idx_i], ideal_mem=[float(m) for m in table.mem_bytes[idx_i]],
-        ideal_exec_s=[float(e) for e in ex_i[idx_i]], ideal_load_s=hbm_only, work=w, ideal_work=wi)
+        ideal_exec_s=[float(e) for e in ex_i[idx_i]], ideal_load_s=hbm_only, work=w, ideal_work=wi, **cold)
 
 
 @dataclass(frozen=True)
@@ -109,6 +147,9 @@ class ElkSchedule:
     preload_bytes: tuple[float, ...]
     latency_s: float
     ideal: bool = False
+    # The choices the plan indices refer to when not the problem's (issue 18e: the Max Cold variant of
+    # basic / static under conventions=paper, one-plan choices per operator from ``OpChoices.max_cold``).
+    choices: tuple[OpChoices, ...] = ()
 
 
 def _positions(order: list[int]) -> tuple[list[int], list[int]]:
@@ -289,6 +330,41 @@ def fixed_window(choices: list[OpChoices], free_bytes: list[float], depth: int, 
         plan_index.append(fi)
     return ElkSchedule(tuple(plan_index), tuple(end.tolist()), tuple(range(n)), tuple(budget.tolist()),
                        tuple(resident.tolist()), 0.0)
+
+
+def max_cold_choices(choices: list[OpChoices], budgets: list[float]) -> list[OpChoices] | None:
+    """The artifact's Max Cold variant of ``choices`` (issue 18e, conventions=paper): each operator with cold
+    layouts held in its Max Cold layout for its execution space ``budgets[i]`` (``OpChoices.max_cold``), the
+    others unchanged; None when no operator has cold layouts, or one has no plan within its budget."""
+    out: list[OpChoices] = []
+    memo: dict[tuple[int, float], OpChoices | None] = {}
+    any_cold = False
+    for c, b in zip(choices, budgets, strict=True):
+        if c.cold_mem is None:
+            out.append(c)
+            continue
+        key = (id(c), b)
+        if key not in memo:
+            memo[key] = c.max_cold(b)
+        m = memo[key]
+        if m is None:
+            return None
+        any_cold = True
+        out.append(m)
+    return out if any_cold else None
+
+
+def best_of_cold_variants(run, choices: list[OpChoices], free_bytes: list[float]) -> ElkSchedule | None:
+    """``run(choices)`` (a scheduling of the operators' choices) on the compact idle layouts and, where the
+    choices have cold layouts (conventions=paper, issue 18e), on the artifact's Max Cold layouts at each
+    operator's free SRAM (``max_cold_choices``); the schedule of lower latency kept (the first on a tie)."""
+    best = run(choices)
+    cold = max_cold_choices(choices, free_bytes) if any(c.cold_mem is not None for c in choices) else None
+    if cold is not None:
+        cand = run(cold)
+        if cand is not None and (best is None or cand.latency_s < best.latency_s - 1e-15):
+            best = replace(cand, choices=tuple(cold))
+    return best
 
 
 def stream_fallbacks(choices: list[OpChoices], ops: list[Operator], chip: Chip, free_bytes: list[float]) -> bool:

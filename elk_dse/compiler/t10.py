@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from elk_dse.compiler.partition import enumerate_spatial
+from elk_dse.compiler.partition import _window_kernel_dims, enumerate_spatial
 from elk_dse.cost.core_models import core_model
 from elk_dse.cost.decode_attention import decode_attention_shape
 from elk_dse.cost.network import ring_hops, ring_link_share
@@ -172,6 +172,63 @@ def _prune_spatial(op: Operator, factors: np.ndarray, num_cores: int, rules: str
     return factors[idx[order[:MAX_SPATIAL]]]
 
 
+# --- issue 18e: the artifact's spatial factors (Chip.plan_rules == "artifact", conventions=paper only) ---
+ARTIFACT_MAX_SPATIAL = 4 * MAX_SPATIAL  # spatial plans kept per operator, by least per-core compute (see below)
+
+
+def artifact_factors(op: Operator, num_cores: int, min_used: float) -> np.ndarray:
+    """Every spatial plan (plans x dims) of the artifact's planner: a factor per dim of any integer from 1 to the
+    dim's length, the product at most ``num_cores`` and at least ``min_used`` (platformxlab/elk@8c6e814
+    OpPartitionSearch.py:73-90, ``generateSpatialSearchTreeIterative``: at each dim the factors run from
+    floor(cores x threshold / product so far / product of the remaining dims' lengths) up to the dim's length,
+    while the product stays within the cores). Kernel-window dims stay whole, as in ours. Enumerated by
+    ranges per partial product (vectorized), never as a full grid."""
+    fixed = _window_kernel_dims(op)
+    lengths = [1 if d in fixed else min(n, num_cores) for d, n in op.dims]
+    rest = [float(np.prod(lengths[i + 1:], dtype=np.float64)) for i in range(len(lengths))]
+    plans = np.ones((1, 0), dtype=np.int64)
+    prod = np.ones(1, dtype=np.int64)
+    for i, length in enumerate(lengths):
+        lo = np.maximum(1, np.ceil(min_used / (prod * rest[i]) - 1e-9)).astype(np.int64)
+        hi = np.minimum(length, num_cores // prod)
+        count = np.maximum(hi - lo + 1, 0)
+        row = np.repeat(np.arange(len(plans)), count)
+        start = np.repeat(lo, count)
+        offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        f = start + offset
+        plans = np.concatenate([plans[row], f[:, None]], axis=1)
+        prod = prod[row] * f
+    return plans
+
+
+def _artifact_spatial(op: Operator, chip: Chip) -> np.ndarray:
+    """The artifact's valid spatial plans of ``op`` (any integer factors, its utilization and padding floors,
+    TensorExpression.py:216-234). Its planner keeps all of them; ours costs rotation options per spatial plan,
+    so it keeps a bounded set: the plans our factors give under the same floors (``_prune_spatial``), plus the
+    ARTIFACT_MAX_SPATIAL of least per-core compute among the rest (the core model's cycles of one core's
+    block, then padding, then most cores). When no plan passes its floors: ours."""
+    num_cores = chip.num_cores
+    util_floor, pad_floor = artifact_thresholds(op, num_cores)
+    factors = artifact_factors(op, num_cores, util_floor * num_cores)
+    sizes = np.array([n for _, n in op.dims])
+    if len(factors):
+        padded = (-(-sizes // factors) * factors).prod(axis=1) / float(np.prod(sizes, dtype=np.float64))
+        factors = factors[1.0 / padded >= pad_floor]
+    ours = _prune_spatial(op, enumerate_spatial(op, num_cores), num_cores, "artifact")
+    if not len(factors):
+        return ours
+    used = factors.prod(axis=1)
+    padded = (-(-sizes // factors) * factors).prod(axis=1) / float(np.prod(sizes, dtype=np.float64))
+    sub = {d: -(-n // factors[:, k]) for k, (d, n) in enumerate(op.dims)}
+    cycles = np.asarray(core_model(chip.cores).cycles(op, sub), dtype=np.float64)
+    order = np.lexsort((np.arange(len(factors)), -used, padded, cycles))
+    extra = factors[order[:ARTIFACT_MAX_SPATIAL]]
+    # ours (powers of two, divisors of the cores, under the same floors) first, then the least-compute ones
+    both = np.concatenate([ours, extra])
+    _, first = np.unique(both, axis=0, return_index=True)
+    return both[np.sort(first)]
+
+
 def _plain_dims(tensor) -> list[str]:
     return [a for a in tensor.axes if not isinstance(a, Window)]
 
@@ -203,7 +260,10 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True, routed: bool = 
     names = [d for d, _ in op.dims]
     sizes = dict(op.dims)
     num_cores = chip.num_cores
-    spatial = _prune_spatial(op, enumerate_spatial(op, num_cores), num_cores, chip.plan_rules)
+    if chip.plan_rules == "artifact":
+        spatial = _artifact_spatial(op, chip)
+    else:
+        spatial = _prune_spatial(op, enumerate_spatial(op, num_cores), num_cores, chip.plan_rules)
     S = len(spatial)
     inputs = list(op.inputs)
     T = len(inputs)

@@ -145,6 +145,45 @@ class IpuMk2Core(CoreModel):
         return kn_blocks * (np.ceil(m / self.BLOCK_M) * block_cycles + self.KN_BLOCK_SETUP_CYCLES)
 
 
+# --- issue 18e: the Elk artifact's IPU matmul cost (conventions=paper switches ipu_mk2 chips to it) ---
+@register_core_model("ipu_mk2_elk")
+class IpuMk2ElkCore(IpuMk2Core):
+    """The Elk artifact's cost of a matmul on one IPU MK2 tile, as its code computes it (platformxlab/elk@8c6e814
+    TensorExpression.py:566-595, ``get_comp_time_per_iter_helper``, OP_TYPE_MATMUL); ``conventions=paper``
+    selects it for ``ipu_mk2`` chips (elk_dse/conventions.py ``artifact_core``). Two things differ from ours:
+
+    - orientation (:577-580): the larger of the two free extents goes to the AMP's 6-row side
+      (``if n > m: m, n = n, m``; back ``if m <= 16``). A decode matmul with one query row per core (attention:
+      m = 1, n = keys) thus streams its keys through 6-row blocks instead of paying one 16x16 k-n block setup
+      per 16 keys with 1 of 6 rows used, as ours does;
+    - its fitted constants (:588-589): per 16x16 k-n block 514 cycles of setup, per 16 n-columns 113, per call
+      173, beside 2 x 12 = 24 cycles per 6 x 16 x 16 block (fp16) -- the same block rate as ours
+      (1536 / macs_per_cycle, 24 on the MK2's 64 MAC/cycle; kept as 1536 / macs_per_cycle so that no core
+      beats its peak). Batch dims multiply the whole (:581-583). The call's 173 cycles stand for our
+      ``op_overhead_cycles``, which a matmul does not pay again here; vector work is ours.
+    """
+
+    KN_BLOCK_SETUP_CYCLES = 514  # TensorExpression.py:589
+    N_BLOCK_CYCLES = 113  # :589
+    CALL_CYCLES = 173  # :589
+
+    def cycles(self, op, sub):
+        if op.uses_matrix_unit:
+            return self.matrix_cycles(op, sub) / self.format_speedup(op)
+        return super().cycles(op, sub)
+
+    def matrix_cycles(self, op, sub):
+        batch, m, n, k = matmul_shape(op, sub)
+        big, small = np.maximum(m, n), np.minimum(m, n)
+        rows = np.where(big <= 16, small, big)  # the 6-row side (:577-580)
+        cols = np.where(big <= 16, big, small)
+        block_cycles = self.BLOCK_M * self.BLOCK_K * self.BLOCK_N / self.core.macs_per_cycle
+        kb, nb = np.ceil(k / self.BLOCK_K), np.ceil(cols / self.BLOCK_N)
+        per_call = (block_cycles * np.ceil(rows / self.BLOCK_M) * kb * nb + self.KN_BLOCK_SETUP_CYCLES * kb * nb
+                    + self.N_BLOCK_CYCLES * nb + self.CALL_CYCLES)
+        return batch * per_call
+
+
 @register_core_model("tensix")
 class TensixCore(CoreModel):
     """A Tenstorrent Tensix core: the matrix engine works on 32x32 tiles (tt-metal tiles every tensor so),

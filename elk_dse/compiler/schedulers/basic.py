@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from elk_dse.compiler.elk import INFEASIBLE, fixed_window_schedule
+from elk_dse.compiler.elk import INFEASIBLE, best_of_cold_variants, fixed_window_schedule
 from elk_dse.compiler.schedulers.base import Schedule, Scheduler, SchedulingProblem, register_scheduler
 
 
@@ -25,5 +25,8 @@ class Basic(Scheduler):
     Knobs = BasicKnobs
 
     def schedule(self, problem: SchedulingProblem) -> Schedule | None:
-        return fixed_window_schedule(list(problem.choices), list(problem.free_bytes), 1, INFEASIBLE,
-                                     self.knobs.margin)
+        free = list(problem.free_bytes)
+        # conventions=paper (choices with cold layouts, issue 18e): the artifact's Naive also runs with Max Cold
+        # layouts for an execution space of all SRAM (DNNProgram.py:1568) and keeps the faster (launch.py:199-204)
+        return best_of_cold_variants(lambda ch: fixed_window_schedule(ch, free, 1, INFEASIBLE, self.knobs.margin),
+                                     list(problem.choices), free)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from elk_dse.compiler.elk import ElkSchedule, induction
+from elk_dse.compiler.elk import ElkSchedule, best_of_cold_variants, induction
 from elk_dse.compiler.schedulers.base import Schedule, Scheduler, SchedulingProblem, register_scheduler
 from elk_dse.ir.graph import HBM_ROLES, Operator
 
@@ -37,9 +37,11 @@ class ElkFull(Scheduler):
 
     def schedule(self, problem: SchedulingProblem) -> Schedule | None:
         k = self.knobs
-        return search_orders(list(problem.choices), list(problem.free_bytes), problem.layers,
-                             self.depth(problem, k.max_preload_depth), k.margin, k.order_edit_distance,
-                             k.max_orders)
+        free, depth = list(problem.free_bytes), self.depth(problem, k.max_preload_depth)
+        # conventions=paper (issue 18e): on the compact and on the artifact's Max Cold layouts, faster kept
+        return best_of_cold_variants(
+            lambda ch: search_orders(ch, free, problem.layers, depth, k.margin, k.order_edit_distance,
+                                     k.max_orders), list(problem.choices), free)
 
 
 def layer_groups(ops: tuple[Operator, ...]) -> list[list[int]]:

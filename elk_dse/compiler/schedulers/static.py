@@ -2,9 +2,11 @@
 
 As the Elk paper defines its Static baseline: the sizes are swept in ``static_step_kib`` steps (10 KiB) from
 the largest minimal plan to all of SRAM, and the fastest schedule is kept. The artifact keeps the better of
-two variants, Min Cold and Max Cold (idle layouts without / with the replicas the plan needs); our idle
-layouts are always the compact ones (replicas are made by warm-up copies on chip), so ours is Min Cold only
-(docs/elk_reconciliation.md). ``static_step_kib = 0`` sweeps ``static_steps`` evenly spaced sizes instead.
+two variants, Min Cold and Max Cold (idle layouts without / with the replicas the plan needs). Under our
+default conventions idle layouts are always the compact ones (replicas are made by warm-up copies on chip), so
+ours is Min Cold only; under ``conventions=paper`` (choices with cold layouts, issue 18e) every size is also
+scored in its Max Cold variant (``elk.max_cold_choices``) and the faster kept (platformxlab/elk@8c6e814
+launch.py runs both). ``static_step_kib = 0`` sweeps ``static_steps`` evenly spaced sizes instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from elk_dse.compiler.elk import fixed_window, forward_latency
+from elk_dse.compiler.elk import fixed_window, forward_latency, max_cold_choices
 from elk_dse.compiler.schedulers.base import Schedule, Scheduler, SchedulingProblem, register_scheduler
 from elk_dse.hw.chip import KIB
 
@@ -58,15 +60,22 @@ class Static(Scheduler):
         depth = self.depth(problem, k.max_preload_depth)
         best = None
         seen: set[tuple] = set()
+        has_cold = any(c.cold_mem is not None for c in choices)  # conventions=paper only
         for x in self.sizes(problem):
-            cand = fixed_window(choices, free, depth, float(x), k.margin)
-            if cand is None:
-                continue
-            key = (cand.plan_index, cand.window_end)
-            if key in seen:
-                continue
-            seen.add(key)
-            cand = replace(cand, latency_s=forward_latency(choices, cand))
-            if best is None or cand.latency_s < best.latency_s:
-                best = cand
+            cold = max_cold_choices(choices, [min(float(x), f) for f in free]) if has_cold else None
+            for variant, chosen in ((False, choices), (True, cold)):
+                if chosen is None:
+                    continue
+                cand = fixed_window(chosen, free, depth, float(x), k.margin)
+                if cand is None:
+                    continue
+                key = (variant, cand.plan_index, cand.window_end,
+                       tuple(c.rows[0] for c in chosen) if variant else ())
+                if key in seen:
+                    continue
+                seen.add(key)
+                cand = replace(cand, latency_s=forward_latency(chosen, cand),
+                               choices=tuple(chosen) if variant else ())
+                if best is None or cand.latency_s < best.latency_s:
+                    best = cand
         return best
