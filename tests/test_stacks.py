@@ -36,6 +36,8 @@ def test_shipped_profiles_are_valid_and_every_value_has_a_source():
         for value, source in vars(p.sources).items():
             if value == "launch_us_per_step" and not p.launch_us_per_step:
                 continue  # a launch cost of 0 needs no source (issue 17n); any other value does
+            if value == "sdpa_padded_users" and not p.sdpa_padded_users:
+                continue  # issue 17k: no padded launch batch needs no source; any other value does
             if value == "sdpa":  # issue 17s: one source for the sdpa_* values, needed when the grid is not 0
                 assert not p.sdpa_grid_cores or len(source.strip()) > 10, name
                 continue
