@@ -261,4 +261,9 @@ CASES += [
      "ccl_link_latency_ns"),
     ("CCL payload wider than 16 bytes per element", ["evaluate", "+chip=wormhole_galaxy",
                                                      "stack.ccl_bytes_per_element=32"], "ccl_bytes_per_element"),
+    # --- issue 17k: the decode-attention kernel's launch batch ---
+    ("negative SDPA launch batch", ["evaluate", "+chip=wormhole_galaxy", "stack.sdpa_padded_users=-1"],
+     "sdpa_padded_users"),
+    ("SDPA launch batch without its source", ["evaluate", "+chip=wormhole_galaxy",
+                                              "stack.sources.sdpa_padded_users=' '"], "stack.sources.sdpa_padded_users"),
 ]

@@ -134,3 +134,63 @@ def test_a_system_compiled_as_one_spreads_the_kernel_over_every_chip_grid():
     tiles = score_tiles_per_core(1, 8, 4, 8192, grid, 16, 32)
     assert kernel_cycles(system, (1, 8, 4, 8192)) == pytest.approx(
         tiles * load_stack("tt_transformers").sdpa_ns_per_score_tile * 1e-9 * system.clock_hz)
+
+
+# --- issue 17k: the batch the kernel is launched for, and each stack's kernel values -----------------------------
+
+def test_padded_users_take_cores_but_no_tiles_by_hand():
+    # The Galaxy demo at batch 1: its model is built for 32 users, 8 per chip, the 7 idle ones skipped (cur_pos -1)
+    # but given their cores: min(32, 16 * 8) // 8 = 4 cores for the real user's 65 chunks of 256 keys at 16,448
+    # keys -> the busiest core takes ceil(65 / 4) = 17 chunks = 136 key tiles (40 with 16 cores, no padding).
+    assert score_tiles_per_core(1, 1, 8, 16448, 32, 16, 256, padded_users=8) == 17 * 8
+    assert score_tiles_per_core(1, 1, 8, 16448, 32, 16, 256) == 5 * 8
+    # 8 real users are what the padding launches anyway: nothing changes.
+    assert score_tiles_per_core(8, 1, 8, 16448, 32, 16, 256, padded_users=8) == \
+        score_tiles_per_core(8, 1, 8, 16448, 32, 16, 256) == 17 * 8
+    # tt_transformers on an n150 at 64K (Llama-3.2-1B: 8 KV heads of 4 queries, 64 cores, 256-key chunks, no
+    # padding): 8 cores per head share 256 chunks -> 32 chunks of 8 tiles.
+    assert score_tiles_per_core(1, 8, 4, 65536, 64, 16, 256) == 32 * 8
+    with pytest.raises(ValueError):
+        score_tiles_per_core(1, 1, 8, 1024, 32, 16, 256, padded_users=-1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(b=st.integers(1, 80), g=st.integers(1, 16), r=st.integers(1, 64), keys=st.integers(1, 200_000),
+       extra=st.integers(0, 50_000), grid=st.integers(1, 130), cap=st.integers(1, 32),
+       chunk=st.sampled_from([32, 64, 128, 256, 512]), pad=st.integers(0, 64))
+def test_padding_only_takes_cores_away_and_stays_monotone_in_context(b, g, r, keys, extra, grid, cap, chunk, pad):
+    padded = score_tiles_per_core(b, g, r, keys, grid, cap, chunk, padded_users=pad)
+    assert padded >= score_tiles_per_core(b, g, r, keys, grid, cap, chunk)
+    assert score_tiles_per_core(b, g, r, keys + extra, grid, cap, chunk, padded_users=pad) >= padded
+    if pad <= b:
+        assert padded == score_tiles_per_core(b, g, r, keys, grid, cap, chunk)
+
+
+def test_each_stack_kernel_by_hand_on_its_chip():
+    # The shipped stacks on their shipped chips: tt_galaxy's chip (one of the Galaxy's 32, as tp2d compiles it)
+    # launches 8 users on 32 cores; tt_transformers' n150 launches the real users on 64.
+    from elk_dse.validation.suite import chip_data
+
+    gal = load_stack("tt_galaxy")
+    ttt = load_stack("tt_transformers")
+    assert (gal.sdpa_padded_users, gal.sdpa_grid_cores, gal.sdpa_k_chunk_tokens) == (8, 32, 256)
+    assert (ttt.sdpa_padded_users, ttt.sdpa_grid_cores, ttt.sdpa_k_chunk_tokens) == (0, 64, 256)
+    # Same kernel, same compute configuration, same core: one tile time (docs/stacks.md, issue 17k).
+    assert ttt.sdpa_ns_per_score_tile == gal.sdpa_ns_per_score_tile > 0
+    n150 = apply_stack(chip_from_dict(chip_data("wormhole_n150")), ttt)
+    tiles = 32 * 8  # the hand case above: Llama-3.2-1B at 64K
+    assert kernel_cycles(n150, (1, 8, 4, 65536)) == pytest.approx(tiles * ttt.sdpa_ns_per_score_tile * 1e-9
+                                                                  * n150.clock_hz)
+    one_galaxy_chip = chip_from_dict({k: v for k, v in chip_data("wormhole_galaxy").items() if k != "chips"})
+    on = apply_stack(one_galaxy_chip, gal)
+    assert kernel_cycles(on, (1, 1, 8, 16448)) == pytest.approx(17 * 8 * gal.sdpa_ns_per_score_tile * 1e-9
+                                                                * on.clock_hz)
+
+
+def test_padded_users_are_validated_with_their_source():
+    base = load_stack("tt_galaxy").to_dict()
+    assert "max_batch_size=32" in base["sources"]["sdpa_padded_users"]
+    with pytest.raises(ConfigError, match="sources.sdpa_padded_users"):
+        stack_from_dict({**base, "sources": {**base["sources"], "sdpa_padded_users": ""}})
+    with pytest.raises(ConfigError, match="sdpa_padded_users"):
+        stack_from_dict({**base, "sdpa_padded_users": -1})

@@ -19,7 +19,20 @@ score tile whatever the group size. The busiest core therefore processes
     waves x heads_per_core x ceil(chunks / cores_per_head) x (k_chunk / 32) x ceil(r / 32)
 
 score tiles (``waves`` = ceil(B / grid): the kernel needs at least one core per user; more users than cores is
-our extension, run as successive launches). Each costs ``sdpa_ns_per_score_tile`` nanoseconds of one core (the
+our extension, run as successive launches).
+
+**The batch the kernel is launched for (issue 17k).** The split above uses the ``B`` of the kernel's Q tensor
+(``B = q_shape[1]``), which need not be the number of users decoding. tt-metal's Galaxy demo
+(``models/demos/llama3_70b_galaxy``) always builds its model for 32 users (``demo/text_demo.py``
+``create_tt_model``: ``TtModelArgs(..., max_batch_size=32)``), 8 per chip (``tt/llama_attention.py``
+@00d4c974: ``batch_size_per_device_group = max_batch_size // num_device_groups``, "consuming 8 users per chip"),
+and at batch 1 pads the positions of the 31 idle users with -1 (``text_demo.py``: "pad current_pos to 32 with
+-1s"); the compute kernel returns at once for such a user (``sdpa_flash_decode.cpp``: "cur_pos of -1 indicates
+that the user should be skipped") but the program factory has already given it its share of the grid. So one
+real user on a Galaxy chip runs on 32 / 8 = 4 cores, not 16. The stack's ``sdpa_padded_users`` (0: none) is
+that launch batch per chip: the split uses ``max(B, sdpa_padded_users)`` users, the tiles are the real
+users'. tt_transformers builds its model for the batch it runs (``simple_text_demo.py``:
+``max_batch_size=global_batch_size // data_parallel``), so its value is 0. Each costs ``sdpa_ns_per_score_tile`` nanoseconds of one core (the
 QK^T tile, the softmax's exp / max / sum on the SFPU and the PV tile, HiFi2 with exact exp as both demos configure
 it): a time per tile, fitted on the stack's declared calibration points (docs/stacks.md).
 
@@ -53,14 +66,18 @@ def decode_attention_shape(op: Operator) -> tuple[int, int, int, int] | None:
 
 
 def score_tiles_per_core(b: int, g: int, r: int, keys: int, grid_cores: int, max_cores_per_head: int,
-                         k_chunk_tokens: int) -> int:
-    """32x32 score tiles the kernel's busiest core processes (see the module doc; the vendor's core split)."""
+                         k_chunk_tokens: int, padded_users: int = 0) -> int:
+    """32x32 score tiles the kernel's busiest core processes (see the module doc; the vendor's core split).
+    ``padded_users``: the users the kernel is launched for when fewer are real (0: the real ``b``); the idle
+    ones take cores but no tiles."""
     if min(b, g, r, keys, grid_cores, max_cores_per_head, k_chunk_tokens) < 1:
         raise ValueError("decode attention: every size, the grid and the chunk must be >= 1")
     if k_chunk_tokens % TILE:
         raise ValueError(f"decode attention: k_chunk_tokens={k_chunk_tokens} must be a multiple of {TILE}")
+    if padded_users < 0:
+        raise ValueError(f"decode attention: padded_users={padded_users} must be >= 0")
     waves = -(-b // grid_cores)
-    users = min(b, grid_cores)
+    users = min(max(b, padded_users), grid_cores)  # the kernel's B (q_shape[1]) in one launch
     cores_per_batch = min(grid_cores, max_cores_per_head * users * g) // users
     cores_per_head = max(1, cores_per_batch // g)
     heads_per_core = max(1, math.ceil(g / cores_per_batch))
@@ -79,5 +96,6 @@ def kernel_cycles(chip: Chip, shape: tuple[int, int, int, int] | None) -> float:
     # Every chip runs the kernel on its own grid: on a system compiled as one (all_core) the operator's users and
     # heads spread over the grids of all chips; a tp/tp2d/pp share is compiled on one chip (num_chips 1).
     grid = min(o.sdpa_grid_cores, chip.cores_per_chip) * chip.num_chips
-    tiles = score_tiles_per_core(*shape, grid, o.sdpa_max_cores_per_head, o.sdpa_k_chunk_tokens)
+    tiles = score_tiles_per_core(*shape, grid, o.sdpa_max_cores_per_head, o.sdpa_k_chunk_tokens,
+                                 o.sdpa_padded_users * chip.num_chips)
     return tiles * o.sdpa_ns_per_score_tile * 1e-9 * chip.clock_hz

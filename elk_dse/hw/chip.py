@@ -289,6 +289,7 @@ def check_sdpa_kernel(spec: Any) -> None:
     if spec.sdpa_k_chunk_tokens % 32:
         raise ConfigError("sdpa_k_chunk_tokens", spec.sdpa_k_chunk_tokens, "a multiple of 32 (one tile)")
     in_range("sdpa_ns_per_score_tile", spec.sdpa_ns_per_score_tile, 0.0, 1e7)
+    in_range("sdpa_padded_users", spec.sdpa_padded_users, 0, 100_000)  # issue 17k
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,8 @@ class OverheadSpec:
     sdpa_max_cores_per_head: int = 16
     sdpa_k_chunk_tokens: int = 32
     sdpa_ns_per_score_tile: float = 0.0
+    # issue 17k: users per chip the kernel is launched for (idle ones skipped but given cores); 0 = the real users
+    sdpa_padded_users: int = 0
     # issue 17c: the stack's CCL payload bytes per element (hw/stack.py ccl_bytes_per_element); 0 = the
     # operators' own output dtype.
     ccl_bytes_per_element: float = 0.0
@@ -616,7 +619,8 @@ class Chip:
         if not out["overheads"]["all_core_sync_us_per_layer"]:  # only on a parallelism=auto system of chips
             del out["overheads"]["all_core_sync_us_per_layer"]
         if not out["overheads"]["sdpa_grid_cores"]:  # issue 17s: only under a stack with a decode-attention kernel
-            for name in ("sdpa_grid_cores", "sdpa_max_cores_per_head", "sdpa_k_chunk_tokens", "sdpa_ns_per_score_tile"):
+            for name in ("sdpa_grid_cores", "sdpa_max_cores_per_head", "sdpa_k_chunk_tokens", "sdpa_ns_per_score_tile",
+                         "sdpa_padded_users"):
                 del out["overheads"][name]
         if not out["overheads"]["ccl_bytes_per_element"]:  # issue 17c: only under a stack with its CCL format
             del out["overheads"]["ccl_bytes_per_element"]

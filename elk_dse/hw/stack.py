@@ -20,7 +20,9 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   17s): the stack's decode-attention kernel (tt-metal's ``scaled_dot_product_attention_decode``): the cores of its
   grid per chip (0: no such kernel modelled), its cap on cores per (user, KV head), its key chunk, and one core's
   nanoseconds per 32x32 score tile; cost/decode_attention.py, docs/stacks.md. Their source is
-  ``sources.sdpa`` (required when the grid is not 0).
+  ``sources.sdpa`` (required when the grid is not 0). ``sdpa_padded_users`` (issue 17k): the users per chip the
+  stack launches the kernel for whatever the real batch (tt-metal's Galaxy demo builds its model for 32 users,
+  8 per chip, and skips the idle ones, which keep their share of the cores); 0 = the real users.
 - ``ccl_link_latency_ns``, ``ccl_bytes_per_element`` (issue 17c): the stack's own collectives: the per-step, per-hop
   latency they pay (replaces the chip's ``chips.link_latency_ns``; 0 keeps it) and the bytes per element of their
   payload buffers (0: the operators' own output dtype; tp2d reads it through ``overheads.ccl_bytes_per_element``
@@ -69,10 +71,11 @@ class StackSources:
     launch_us_per_step: str = ""  # required only when the value is not 0 (StackProfile checks)
     sdpa: str = ""  # issue 17s: the decode-attention kernel's values; required when sdpa_grid_cores is not 0
     ccl: str = ""  # issue 17c: ccl_link_latency_ns / ccl_bytes_per_element; required when either is not 0
+    sdpa_padded_users: str = ""  # issue 17k: required when sdpa_padded_users is not 0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            if f.name not in ("launch_us_per_step", "sdpa", "ccl") and not getattr(self, f.name).strip():
+            if f.name not in ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users") and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
 
@@ -113,6 +116,7 @@ class StackProfile:
     sdpa_max_cores_per_head: int = 16
     sdpa_k_chunk_tokens: int = 32
     sdpa_ns_per_score_tile: float = 0.0
+    sdpa_padded_users: int = 0  # issue 17k (module doc): 0 = the kernel is launched for the real users only
     ccl_link_latency_ns: float = 0.0  # issue 17c (module doc): 0 = the chip's chips.link_latency_ns
     ccl_bytes_per_element: float = 0.0  # issue 17c (module doc): 0 = the operators' output dtype
 
@@ -151,6 +155,9 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
         raise ConfigError(f"{path}.sources.sdpa", "", "say where the decode-attention kernel's values come from "
                           "(the vendor's code with its commit, a fit on named calibration points, or "
                           "'assumption: ...')")
+    if profile.sdpa_padded_users and not profile.sources.sdpa_padded_users.strip():
+        raise ConfigError(f"{path}.sources.sdpa_padded_users", "", "say where the kernel's launch batch comes from "
+                          "(the vendor's demo code with its commit, or 'assumption: ...')")
     if (profile.ccl_link_latency_ns or profile.ccl_bytes_per_element) and not profile.sources.ccl.strip():
         raise ConfigError(f"{path}.sources.ccl", "", "say where the collectives' latency and payload format come "
                           "from (the vendor's code or micro-benchmarks with their commit, or 'assumption: ...')")
@@ -221,7 +228,8 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
     if stack.sdpa_grid_cores:  # the stack's decode-attention kernel replaces the chip's (issue 17s)
         overheads = dataclasses.replace(
             overheads, sdpa_grid_cores=stack.sdpa_grid_cores, sdpa_max_cores_per_head=stack.sdpa_max_cores_per_head,
-            sdpa_k_chunk_tokens=stack.sdpa_k_chunk_tokens, sdpa_ns_per_score_tile=stack.sdpa_ns_per_score_tile)
+            sdpa_k_chunk_tokens=stack.sdpa_k_chunk_tokens, sdpa_ns_per_score_tile=stack.sdpa_ns_per_score_tile,
+            sdpa_padded_users=stack.sdpa_padded_users)
     if stack.ccl_bytes_per_element:  # issue 17c: the stack's CCL payload format (tp2d reads it)
         overheads = dataclasses.replace(overheads, ccl_bytes_per_element=stack.ccl_bytes_per_element)
     chips = chip.chips
