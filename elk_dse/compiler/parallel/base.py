@@ -66,8 +66,10 @@ class CollectivePoint:
     """A collective that runs after operator instance ``after`` of its stage (index in Graph.instances() order)
     and before the operators that consume that instance's output. ``payload``: ``output`` (it moves the
     operator's output, or with a fused reduce_scatter the outputs of the operators since the previous
-    collective) or ``stats`` (a small side payload the operator needs from the other chips, e.g. a distributed
-    norm's per-token statistics, compiler/parallel/tp2d.py). ``overlap``: the collective runs beside the
+    collective), ``stats`` (a small side payload the operator needs from the other chips, e.g. a distributed
+    norm's per-token statistics, compiler/parallel/tp2d.py) or ``regather`` (issue 17t: an all_gather that gives
+    every chip the operator's whole output back after a reduce_scatter left 1/n of it on each, as tt_transformers
+    gathers its fractured residual stream before a norm). ``overlap``: the collective runs beside the
     operators after it instead of before them (fused into the next operator, as tt-metal's ``llama_rs_matmul``
     runs the FF1 reduce_scatter beside the FF3 matmul): the Program marks its op ``concurrent``
     (cost/timeline.py), so the step pays max(that compute, the collective) instead of their sum; its readers

@@ -92,14 +92,32 @@ class TensorParallel(Parallelism):
         points: list[CollectivePoint] = []
         origin, share = [], []
         chip_instances = instance_layers(replace(graph, layers=per_chip_layers))
+        # issue 17t: under a stack running tt-metal's tt_transformers (overheads.ccl_scheme), the collectives its code
+        # issues on a 1 x n mesh (n300, T3K), docs/parallelism.md: the residual stream stays fractured (hidden / n
+        # per chip); every norm first all_gathers it, every row split ends in a reduce_scatter, and the LM head's
+        # logits stay split (tt_all_reduce skips cluster_axis 1 on a 1 x n mesh; the host gathers them). Dense
+        # decoders only: its MoE layer (mixtral_moe.py) was not read.
+        tt = system.overheads.ccl_scheme == "tt_transformers" and not mla and not meta_int(graph, "experts")
+        gathered_first = False
         for i, ((li, k, op), (_, _, orig)) in enumerate(zip(chip_instances, instance_layers(graph), strict=True)):
             origin.append(i)
             share.append(1.0 / parts[(li, k)])
             if degree < 2:
                 continue
-            if op.name in ROW and op is not orig:
+            if tt and not gathered_first and op.kind == "norm" and op.name not in QK_NORM:
+                gathered_first = True  # the embedding's output enters fractured: gathered before the first norm
+                if i > 0:
+                    points.append(CollectivePoint(i - 1, Collective("all_gather", op.output_bytes, group),
+                                                  "regather"))
+            if op.name in ROW and op is not orig and tt:
+                # tt_all_reduce on a 1 x n mesh: reduce_scatter_minimal_async only (ccl.py); the next norm's
+                # all_gather_async (distributed_norm.py) regathers the residual stream
+                points.append(CollectivePoint(i, Collective("reduce_scatter", op.output_bytes, group)))
+                points.append(CollectivePoint(i, Collective("all_gather", op.output_bytes, group), "regather"))
+                gathered_first = True
+            elif op.name in ROW and op is not orig:
                 points.append(CollectivePoint(i, Collective("all_reduce", op.output_bytes, group)))
-            elif op.name == "lm_head" and op is not orig:
+            elif op.name == "lm_head" and op is not orig and not tt:
                 # bytes_per_chip of an all_gather: what every chip ends with, all chips' logits
                 points.append(CollectivePoint(i, Collective("all_gather", op.output_bytes * degree, group)))
         stored = _stored_bytes(graph, per_chip_layers)
