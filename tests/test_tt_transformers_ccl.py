@@ -1,0 +1,142 @@
+"""tt_transformers' collectives as its code runs them (issue 17t; stack field ``ccl_scheme``, docs/parallelism.md
+"tt_transformers' collectives"): hand counts of the collectives and their bytes per decode step for one n300 batch-32
+row and one Galaxy ("TG") row, the roofline never beaten, and the event and analytic simulators in agreement."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import yaml
+from tests_paths import CONF
+
+from elk_dse.compiler.parallel import PARALLELISMS, Workload, assemble
+from elk_dse.compiler.schedulers import SchedulerConfig
+from elk_dse.cost.collectives import collective_cost
+from elk_dse.errors import ConfigError
+from elk_dse.evaluate import evaluate_graph
+from elk_dse.hw.chip import chip_from_dict
+from elk_dse.hw.stack import apply_stack, load_stack, stack_from_dict
+from elk_dse.models import ModelConfig, build_model
+from elk_dse.program import Program
+from elk_dse.sim import simulate
+
+
+def _system(name: str, parallelism: str, stack: str = "tt_transformers"):
+    data = yaml.safe_load((CONF / "chip" / f"{name}.yaml").read_text())
+    data["chips"]["parallelism"] = parallelism
+    return apply_stack(chip_from_dict(data), load_stack(stack))
+
+
+def _plan(system, model: str, batch: int, parallelism: str, degree: int):
+    graph = build_model(ModelConfig(model, batch=batch, kv_len=128))
+    return graph, PARALLELISMS[parallelism]().plan(Workload(graph), system, degree)
+
+
+def test_n300_llama32_1b_b32_collectives_equal_the_hand_count():
+    """n300 (1 x 2 mesh), Llama-3.2-1B, batch 32 (the seen point n300_llama3.2-1b_b32_tp2). tt_transformers keeps
+    the residual stream fractured (hidden 2048 / 2 per chip): per layer (16) o_proj and down_proj each end in a
+    reduce_scatter of the chip's partial t x 2048 bf16 output (32 x 2048 x 2 = 131,072 B; tt_all_reduce on a
+    1 x n mesh), and the next norm all_gathers the residual back (131,072 B per chip at the end); one more
+    all_gather before layer 0's norm (the embedding's output enters fractured). The LM head's logits stay split:
+    no collective. 32 reduce_scatters + 33 all_gathers; on 2 chips each moves half of its 131,072 B from each
+    chip to the other: 65 x 131,072 = 8,519,680 B on the links per step (2 all-reduces per layer and a logits
+    all_gather before)."""
+    n300 = _system("wormhole_n300", "tp")
+    assert n300.overheads.ccl_scheme == "tt_transformers"
+    graph, plan = _plan(n300, "llama3_2_1b", 32, "tp", 2)
+    got = Counter((c.kind, c.bytes_per_chip) for c in plan.collectives)
+    assert got == {("reduce_scatter", 131_072): 32, ("all_gather", 131_072): 33}
+    link = sum(collective_cost(c, n300).link_bytes for c in plan.collectives)
+    assert link == 65 * 131_072 == 8_519_680
+    out = evaluate_graph(graph, n300, SchedulerConfig(name="sequential"), include_ops=False)
+    assert out["feasible"] and out["parallelism"]["collectives_per_step"] == 65
+    assert out["chip_link_bytes"] == pytest.approx(8_519_680, rel=1e-12)
+    assert out["latency_s"] >= out["roofline_latency_s"]
+    # Without the stack's scheme, the Megatron plan: 32 all-reduces + the logits' all_gather (33 collectives).
+    data = yaml.safe_load((CONF / "chip" / "wormhole_n300.yaml").read_text())
+    data["chips"]["parallelism"] = "tp"
+    _, megatron = _plan(chip_from_dict(data), "llama3_2_1b", 32, "tp", 2)
+    assert Counter(c.kind for c in megatron.collectives) == {"all_reduce": 32, "all_gather": 1}
+
+
+def test_galaxy_tt_llama32_1b_b1_collectives_equal_the_hand_count():
+    """Galaxy (4 x 8 mesh: A = the 8 chips of a row, B = the 4 of a column), Llama-3.2-1B, batch 1 (the seen point
+    galaxy_tt_llama3.2-1b_b1): hidden 2048 < 8192, so tt_transformers' all-reduces are all_gathers of whole
+    partial buffers + a local sum (line_gather), the MLP's gate and up outputs are all-reduced over B (not
+    scattered), and the CCL buffers are bfloat8_b (1.0625 B per element). t = 1 token; 32 heads / 8 KV heads of 64,
+    FFN 8192, vocab 128,256. Per layer (16):
+    - 2 norm-stats all_gathers over B (each chip's t x 32 bf16 stats: 4 x 64 = 256 B gathered), + the final norm;
+    - QKV partial sums all-reduced over B: (4 + 1 + 1) heads x 64 x 1.0625 = 408 B;
+    - the attention context all_gathered over B (bf16): 4 chips x 1 user x 4 heads x 64 x 2 = 2,048 B;
+    - o_proj and down_proj all-reduced over A: 2048 / 4 x 1.0625 = 544 B each;
+    - gate and up all-reduced over B: 8192 / 8 x 1.0625 = 1,088 B each;
+    and the LM head (vocabulary / 8 = 16,032 columns) reduce_scatter + all_gather over B: 17,034 B.
+    Link bytes, every row (column) at once: a line of n chips has 2(n-1) directed links; an all_gather /
+    reduce_scatter of B runs n-1 steps of B/n on each, a line_gather all-reduce n-1 steps of B on each."""
+    galaxy = _system("wormhole_galaxy", "tp2d")
+    _, plan = _plan(galaxy, "llama3_2_1b", 1, "tp2d", 32)
+    got = Counter((c.kind, c.algorithm, c.bytes_per_chip, len(c.group), 1 + len(c.replicas))
+                  for c in plan.collectives)
+    assert got == {
+        ("all_gather", "auto", 256, 4, 8): 33,
+        ("all_reduce", "line_gather", 408, 4, 8): 16,
+        ("all_gather", "auto", 2048, 4, 8): 16,
+        ("all_reduce", "line_gather", 544, 8, 4): 32,
+        ("all_reduce", "line_gather", 1088, 4, 8): 32,
+        ("reduce_scatter", "auto", 17034, 4, 8): 1,
+        ("all_gather", "auto", 17034, 4, 8): 1,
+    }
+    col, row = 8 * 3 * 6, 4 * 7 * 14  # groups x steps x directed links
+    hand = (33 * col * 256 / 4 + 16 * col * 2048 / 4 + 16 * col * 408 + 32 * col * 1088 + 32 * row * 544
+            + 2 * col * 17034 / 4)
+    assert hand == 15_487_696
+    link = sum(collective_cost(c, galaxy).link_bytes for c in plan.collectives)
+    assert link == pytest.approx(hand, rel=1e-12)
+    # The same point under the Galaxy demo's own stack keeps the demo's nine collectives per layer.
+    demo = _system("wormhole_galaxy", "tp2d", "tt_galaxy")
+    _, demo_plan = _plan(demo, "llama3_2_1b", 1, "tp2d", 32)
+    assert not any(c.algorithm == "line_gather" for c in demo_plan.collectives)
+    assert len(demo_plan.collectives) == 16 * 9 + 2
+
+
+@pytest.mark.parametrize("name,model,batch,parallelism,degree", [
+    ("wormhole_n300", "llama3_2_1b", 32, "tp", 2),
+    ("wormhole_t3k", "llama3_2_1b", 32, "tp", 8),
+    ("wormhole_galaxy", "llama3_2_1b", 1, "tp2d", 32),
+    ("wormhole_galaxy", "llama3_1_70b", 1, "tp2d", 32),
+])
+def test_simulators_agree_and_the_roofline_holds(name, model, batch, parallelism, degree):
+    system = _system(name, parallelism)
+    graph, plan = _plan(system, model, batch, parallelism, degree)
+    program = assemble(plan, SchedulerConfig(name="sequential"))
+    assert isinstance(program, Program)
+    analytic, event = simulate(program, "analytic").latency_s, simulate(program, "event").latency_s
+    assert event == pytest.approx(analytic, rel=0.05)
+    out = evaluate_graph(graph, system, SchedulerConfig(name="sequential"), include_ops=False)
+    assert out["feasible"] and out["latency_s"] >= out["roofline_latency_s"]
+
+
+def test_llama70b_on_the_galaxy_composes_reduce_scatter_and_all_gather():
+    """hidden 8192: attention.py / mlp.py take the composite path (use_composite, reduce_scatter_minimal_async then
+    all_gather_async) for o_proj and down_proj over A, and reduce_scatter gate / up over B then all_gather the
+    activation (no line_gather, no fused overlap: tt_transformers runs two plain reduce_scatters)."""
+    galaxy = _system("wormhole_galaxy", "tp2d")
+    _, plan = _plan(galaxy, "llama3_1_70b", 1, "tp2d", 32)
+    points = plan.stages[0].collectives
+    assert not any(p.overlap for p in points)
+    kinds = Counter((p.collective.kind, p.collective.algorithm, len(p.collective.group)) for p in points)
+    assert kinds[("all_reduce", "line_gather", 4)] == 80  # QKV only
+    assert kinds[("reduce_scatter", "auto", 8)] == kinds[("all_gather", "auto", 8)] == 160  # o_proj, down_proj
+    assert kinds[("reduce_scatter", "auto", 4)] == 2 * 80 + 1  # gate, up; the LM head
+
+
+def test_unknown_ccl_scheme_is_one_config_error():
+    data = yaml.safe_load((CONF / "stack" / "tt_transformers.yaml").read_text())
+    data["ccl_scheme"] = "megatron2"
+    with pytest.raises(ConfigError, match="ccl_scheme"):
+        stack_from_dict(data)
+    data["ccl_scheme"] = "tt_transformers"
+    del data["sources"]["ccl"]
+    with pytest.raises(ConfigError, match="sources.ccl"):
+        stack_from_dict(data)
