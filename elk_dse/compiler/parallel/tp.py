@@ -21,6 +21,11 @@
   expert_down_proj over its token-expert pairs). MLA (DeepSeek) splits its per-head operators by heads; the
   latent projections and the latent KV cache are replicated.
 
+Under a stack whose ``ccl_scheme`` is ``tt_transformers`` (issue 17t, fifth session; docs/parallelism.md) the
+collectives are the ones tt-metal's tt_transformers code issues on a 1 x n mesh instead: a reduce_scatter after each
+row split, an all_gather of the fractured residual before every norm, none for the LM head, and on 8 chips the
+attention output gathered inside o_proj (``all_gather_matmul``: o_proj split by columns, the gather overlapped).
+
 Every chip compiles its share with the T10/Elk compiler on one chip's view; the plan is one stage on all chips.
 """
 

@@ -35,6 +35,12 @@ of one chip (a 1 x n grid's B) are omitted. tp2d plans dense decoders and encode
 demo asserts it) and whose KV heads A divides or that A is a multiple of (KV heads replicated, as tp does);
 mixtures of experts and MLA are refused with the reason. Prefill uses the same splits as decode (the demo's
 prefill path reduces differently); the data here is the decode path's.
+
+Under a stack whose ``ccl_scheme`` is ``tt_transformers`` (issue 17t, fifth session) the collectives are those of
+tt-metal's generic tt_transformers code on the Galaxy instead of the demo's: its all-reduces are all_gathers of the
+whole partial buffers plus a local sum (``line_gather``) below hidden 8192, reduce_scatter + all_gather at 8192;
+below 8192 gate and up are all-reduced over B (the MLP width stays F / A) with no gather after the activation; no
+collective is fused with a matmul (docs/parallelism.md, "tt_transformers' collectives").
 """
 
 from __future__ import annotations
