@@ -49,6 +49,7 @@ from dataclasses import replace
 
 from elk_dse.compiler.parallel.base import (
     CollectivePoint,
+    DeviceOp,
     Parallelism,
     ParallelPlan,
     Stage,
@@ -191,7 +192,8 @@ class TensorParallel2D(Parallelism):
             elif op.kind == "norm" and parts[(li, k)] > 1:
                 tokens = dict(op.dims).get("t", 1)
                 found.append((_collective("all_gather", STATS_BYTES_PER_TOKEN * tokens * nb, b_groups), "stats"))
-            points += [CollectivePoint(i, c, "output" if payload == "fused" else payload, overlap=payload == "fused")
+            points += [CollectivePoint(i, c, "output" if payload == "fused" else payload, overlap=payload == "fused",
+                                       device_ops=tt_all_reduce_device_ops(c) if tt else ())
                        for c, payload in found if c is not None]
         stored = _stored_bytes(graph, per_chip)
         chip_graph = rebuilt(graph, per_chip, stored)
@@ -201,6 +203,22 @@ class TensorParallel2D(Parallelism):
         return ParallelPlan("tp2d", (("tp", na * nb), ("tp_a", na), ("tp_b", nb)), one_chip_view(system), system,
                             (stage,),
                             note=f"heads and MLP width over {na} chips, hidden over {nb} (tt-metal Galaxy demo)")
+
+
+def tt_all_reduce_device_ops(c: Collective) -> tuple[DeviceOp, ...]:
+    """The local device operations tt_transformers' Galaxy all-reduce runs beside its ``all_gather_async``
+    (issue 17t, second session; docs/parallelism.md "Device operations around the collectives"): tenstorrent/tt-metal
+    models/tt_transformers/tt/ccl.py @013eaee3 ``tt_all_reduce``, the TG branch without ``use_composite``. Whatever
+    ``sharded`` is, it runs one memory-config conversion (``sharded``, every decode call: ``to_memory_config`` of the
+    gathered buffer to L1 interleaved after the gather; else of the input to DRAM before it) and
+    ``fast_reduce_nc`` (the local sum of the n gathered buffers). Only ``line_gather`` all-reduces (the non-composite
+    branch) have them; the typecasts the branch runs when the input's dtype is not the call's CCL dtype depend on
+    the call site and are not charged. ``noc_bytes``: the sharded case (decode): the conversion reads and writes
+    the n buffers, the reduce reads them and writes one."""
+    if c.kind != "all_reduce" or c.algorithm != "line_gather":
+        return ()
+    gathered = c.bytes_per_chip * len(c.group)
+    return (DeviceOp("to_memory_config", 2.0 * gathered), DeviceOp("fast_reduce_nc", gathered + c.bytes_per_chip))
 
 
 def _split(op: Operator, na: int, nb: int, kv_split: int, mlp_scatter: bool = True) -> tuple[Operator, int]:
