@@ -5,12 +5,13 @@ row and one Galaxy ("TG") row, the roofline never beaten, and the event and anal
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 import yaml
 from tests_paths import CONF
 
-from elk_dse.compiler.parallel import PARALLELISMS, Workload, assemble
+from elk_dse.compiler.parallel import PARALLELISMS, DeviceOp, Workload, assemble
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.cost.collectives import Collective, collective_cost
 from elk_dse.errors import ConfigError
@@ -195,3 +196,83 @@ def test_t3k_gathers_the_attention_output_inside_o_proj():
     assert not any(p.overlap for p in plan3b.stages[0].collectives)
     assert Counter(p.collective.kind for p in plan3b.stages[0].collectives) == {"reduce_scatter": 56,
                                                                                  "all_gather": 57}
+
+
+# ---- issue 17t, second session: the device operations around the collectives ---------------------------------
+
+def _layer_ops(program: Program, rep: int = 1) -> list[tuple[str, str]]:
+    return [(op.name, op.kind) for op in program.ops if (op.layer, op.repetition) == ("decoder", rep)]
+
+
+def test_galaxy_tt_llama32_1b_b1_device_ops_per_layer_equal_the_hand_count():
+    """Galaxy, Llama-3.2-1B, batch 1 (the seen point galaxy_tt_llama3.2-1b_b1). ccl.py ``tt_all_reduce``, the TG
+    branch without use_composite, runs ``all_gather_async`` then, as every decode call passes sharded=True,
+    ``to_memory_config`` of the gathered buffer to L1 and ``fast_reduce_nc``: two device ops after each of the 5
+    line_gather all-reduces of a layer (QKV over B, o_proj over A, gate and up over B, down over A). Per layer:
+    15 graph operators (2 norms, q / k / v, score, softmax, value, o_proj, attention residual, gate, up, swiglu,
+    down, MLP residual) + 8 collectives (2 norm stats, QKV, attention gather, o_proj, gate, up, down) + 10 device
+    ops = 33. Bytes (sharded case): a buffer of b B gathered over n chips is n b B; the conversion reads and writes
+    it (2 n b), the reduce reads it and writes one buffer ((n + 1) b): QKV b = 408, n = 4: 3,264 and 2,040;
+    o_proj / down b = 544, n = 8: 8,704 and 4,896; gate / up b = 1,088, n = 4: 8,704 and 5,440."""
+    galaxy = _system("wormhole_galaxy", "tp2d")
+    _, plan = _plan(galaxy, "llama3_2_1b", 1, "tp2d", 32)
+    program = assemble(plan, SchedulerConfig(name="sequential"))
+    assert isinstance(program, Program)
+    layer = _layer_ops(program)
+    kinds = Counter(kind for _, kind in layer)
+    assert len(layer) == 33 and kinds["collective"] == 8 and kinds["device_op"] == 10
+    assert len(layer) - kinds["collective"] - kinds["device_op"] == 15
+    device = [(op.name, op.work.noc_bytes) for op in program.ops
+              if op.kind == "device_op" and (op.layer, op.repetition) == ("decoder", 1)]
+    assert device == [("to_memory_config", 3264), ("fast_reduce_nc", 2040),   # QKV
+                      ("to_memory_config", 8704), ("fast_reduce_nc", 4896),   # o_proj
+                      ("to_memory_config", 8704), ("fast_reduce_nc", 5440),   # gate
+                      ("to_memory_config", 8704), ("fast_reduce_nc", 5440),   # up
+                      ("to_memory_config", 8704), ("fast_reduce_nc", 4896)]   # down
+    # each runs right after its all_reduce (its only dependency is the op before it)
+    for i, op in enumerate(program.ops):
+        if op.kind == "device_op":
+            assert op.exec_after == (i - 1,) and program.ops[i - 1].kind in ("collective", "device_op")
+            assert op.flops == 0 and op.work.hbm_bytes == 0
+    assert sum(op.kind == "device_op" for op in program.ops) == 16 * 10
+    # Charged as every operator: the 160 ops, one after another, add their dispatch (25.55 us each) and their
+    # network time to the step, in both simulators.
+    bare = replace(plan, stages=tuple(replace(st, collectives=tuple(replace(p, device_ops=()) for p in st.collectives))
+                                      for st in plan.stages))
+    without = assemble(bare, SchedulerConfig(name="sequential"))
+    assert isinstance(without, Program) and len(without.ops) == len(program.ops) - 160
+    dispatch = galaxy.overheads.dispatch_s
+    assert dispatch == pytest.approx(25.55e-6)
+    for sim in ("analytic", "event"):
+        extra = simulate(program, sim).latency_s - simulate(without, sim).latency_s
+        assert 160 * dispatch * (1 - 1e-9) <= extra <= 160 * (dispatch + 1e-6), sim
+
+
+def test_n300_and_the_galaxy_70b_device_ops():
+    """n300 (1 x 2 mesh), Llama-3.2-1B, batch 32: ccl.py's "N300 and T3K" branch runs reduce_scatter_minimal_async
+    alone (its sharded_to_interleaved only when a sharded input is passed with sharded=False, not charged), so a
+    layer is 15 graph operators + 4 collectives (2 reduce_scatters, 2 residual all_gathers) = 19, no device op.
+    Galaxy Llama-3.1-70B (hidden 8192): o_proj and down take the composite path (reduce_scatter + all_gather, no
+    local reduce) and gate / up plain reduce_scatters, so only QKV's line_gather all-reduce brings its two ops."""
+    n300 = _system("wormhole_n300", "tp")
+    _, plan = _plan(n300, "llama3_2_1b", 32, "tp", 2)
+    program = assemble(plan, SchedulerConfig(name="sequential"))
+    assert isinstance(program, Program)
+    layer = _layer_ops(program)
+    assert len(layer) == 19 and Counter(k for _, k in layer)["collective"] == 4
+    assert not any(op.kind == "device_op" for op in program.ops)
+    galaxy = _system("wormhole_galaxy", "tp2d")
+    _, plan70 = _plan(galaxy, "llama3_1_70b", 1, "tp2d", 32)
+    device = Counter(d.name for p in plan70.stages[0].collectives for d in p.device_ops)
+    assert device == {"to_memory_config": 80, "fast_reduce_nc": 80}
+    # the Galaxy demo's own stack (tt_galaxy) has no such ops
+    demo = _system("wormhole_galaxy", "tp2d", "tt_galaxy")
+    _, demo_plan = _plan(demo, "llama3_2_1b", 1, "tp2d", 32)
+    assert not any(p.device_ops for p in demo_plan.stages[0].collectives)
+
+
+def test_device_op_needs_a_name_and_non_negative_bytes():
+    with pytest.raises(ValueError, match="noc_bytes"):
+        DeviceOp("fast_reduce_nc", -1.0)
+    with pytest.raises(ValueError):
+        DeviceOp("", 1.0)
