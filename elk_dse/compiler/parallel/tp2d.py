@@ -209,8 +209,9 @@ def tt_all_reduce_device_ops(c: Collective) -> tuple[DeviceOp, ...]:
     """The local device operations tt_transformers' Galaxy all-reduce runs beside its ``all_gather_async``
     (issue 17t, second session; docs/parallelism.md "Device operations around the collectives"): tenstorrent/tt-metal
     models/tt_transformers/tt/ccl.py @013eaee3 ``tt_all_reduce``, the TG branch without ``use_composite``. Whatever
-    ``sharded`` is, it runs one memory-config conversion (``sharded``, every decode call: ``to_memory_config`` of the
-    gathered buffer to L1 interleaved after the gather; else of the input to DRAM before it) and
+    ``sharded`` is, it runs one memory-config conversion (``sharded``, as mlp.py's decode calls and attention.py's QKV
+    call pass (o_proj's not read): ``to_memory_config`` of the gathered buffer to L1 interleaved after the gather;
+    else of the input to DRAM before it) and
     ``fast_reduce_nc`` (the local sum of the n gathered buffers). Only ``line_gather`` all-reduces (the non-composite
     branch) have them; the typecasts the branch runs when the input's dtype is not the call's CCL dtype depend on
     the call site and are not charged. ``noc_bytes``: the sharded case (decode): the conversion reads and writes
