@@ -10,7 +10,7 @@ from conftest import small_chip_dict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elk_dse.cost.collectives import ALGORITHMS, Collective, collective_cost
+from elk_dse.cost.collectives import ALGORITHMS, EXPLICIT_ONLY, Collective, collective_cost
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import chip_from_dict
 from elk_dse.program import OpWork, Plan, Program, ProgramOp
@@ -216,8 +216,8 @@ def test_auto_picks_latency_bound_algorithms_for_small_buffers_and_ring_ones_for
     large = collective_cost(Collective("all_reduce", 1e9, tuple(range(8))), ring8)
     assert small.algorithm in ("tree", "direct")
     assert large.algorithm in ("bidir_ring", "ring_2d")
-    for c in (small, large):  # auto is the fastest
-        for name in ALGORITHMS:
+    for c in (small, large):  # auto is the fastest of its candidates (not the stack-specific explicit ones)
+        for name in set(ALGORITHMS) - EXPLICIT_ONLY:
             try:
                 other = collective_cost(Collective("all_reduce", 1024.0 if c is small else 1e9, tuple(range(8)),
                                                    name), ring8)
@@ -359,3 +359,18 @@ def test_energy_counts_collective_link_bytes_including_standalone_collective_ops
     assert more - base == pytest.approx(2 * 2 * MB * prog.chip.energy_table.chip_link_pj_per_byte * PJ)
     with pytest.raises(ValueError, match="operator instances"):
         program_energy(replace(prog, ops=prog.ops[:-1]), graph, 1e-3)
+
+
+def test_line_gather_all_reduce_hand_count_and_never_picked_by_auto():
+    """issue 17t: tt_transformers' all_reduce on a mesh axis (an all_gather of whole partial buffers, then a local
+    sum). A line of 4 chips, B bytes each: 3 steps, every chip passes one whole buffer to each neighbour per step;
+    the 6 directed links carry 3 B each, 18 B in all; each chip receives 3 B (a ring all_reduce: 2 x 3/4 B)."""
+    line4 = system("mesh", 4, [1, 4], latency_ns=1000.0)
+    b = 65536.0
+    c = collective_cost(Collective("all_reduce", b, (0, 1, 2, 3), "line_gather"), line4)
+    assert c.algorithm == "line_gather" and c.steps == 3
+    assert c.link_bytes == pytest.approx(18 * b)
+    assert c.max_port_bytes == pytest.approx(2 * 3 * b)  # an inner chip sends 3 B to each of its 2 neighbours
+    assert "line_gather" in EXPLICIT_ONLY
+    for nbytes in (64.0, 1024.0, 1e6, 1e9):  # auto never picks it, even where it would be fastest
+        assert collective_cost(Collective("all_reduce", nbytes, (0, 1, 2, 3)), line4).algorithm != "line_gather"

@@ -118,13 +118,19 @@ class Phase:
 Schedule = tuple[Phase, ...]
 Algorithm = Callable[[str, int, tuple[int, int]], Schedule | None]
 ALGORITHMS: dict[str, Algorithm] = {}
+# issue 17t: algorithms ``auto`` never picks: they model one software stack's own choice (named explicitly by the
+# strategy that issues them under that stack), not a candidate for the fastest schedule.
+EXPLICIT_ONLY: set[str] = set()
 
 
-def register_algorithm(name: str) -> Callable[[Algorithm], Algorithm]:
-    """Register ``fn(kind, n, shape) -> Schedule | None`` under ``name`` (shape: the group as rows x cols)."""
+def register_algorithm(name: str, auto: bool = True) -> Callable[[Algorithm], Algorithm]:
+    """Register ``fn(kind, n, shape) -> Schedule | None`` under ``name`` (shape: the group as rows x cols).
+    ``auto=False``: only used when a Collective names it (``auto`` skips it)."""
 
     def deco(fn: Algorithm) -> Algorithm:
         ALGORITHMS[name] = fn
+        if not auto:
+            EXPLICIT_ONLY.add(name)
         return fn
 
     return deco
@@ -180,6 +186,22 @@ def line(kind: str, n: int, shape: tuple[int, int]) -> Schedule | None:
     left = tuple(range(1, n))
     steps = 2 * (n - 1) if kind == "all_reduce" else n - 1
     return (Phase(right + left, left + right, 1.0 / n, steps),)
+
+
+@register_algorithm("line_gather", auto=False)
+def line_gather(kind: str, n: int, shape: tuple[int, int]) -> Schedule | None:
+    """all_reduce as tt-metal's tt_transformers runs it on a 2-D mesh of chips (issue 17t): an all_gather of every
+    chip's whole partial buffer along a line (``ttnn.experimental.all_gather_async``, Topology.Linear), then a
+    local sum on each chip (``ttnn.experimental.fast_reduce_nc``): models/tt_transformers/tt/ccl.py
+    ``tt_all_reduce``, the ``not use_composite`` branch (docs/parallelism.md). n-1 steps, in each every chip
+    passes one whole buffer to each neighbour it has; each chip receives (n-1) buffers (a ring all_reduce:
+    2(n-1)/n of one). Not an ``auto`` candidate: fewer steps than ``line`` for tiny buffers, but it is this one
+    stack's choice."""
+    if n < 2 or kind != "all_reduce":
+        return None
+    right = tuple(range(n - 1))
+    left = tuple(range(1, n))
+    return (Phase(right + left, left + right, 1.0, n - 1),)
 
 
 @register_algorithm("ring_2d")
@@ -411,7 +433,7 @@ def collective_cost(c: Collective, system: Chip) -> CollectiveCost:
     if n < 2 or c.bytes_per_chip <= 0:
         return CollectiveCost(c.algorithm if c.algorithm != "auto" else "none", 0.0, 0.0, 0.0, 0)
     shape = group_shape(system, c.group)
-    names = list(ALGORITHMS) if c.algorithm == "auto" else [c.algorithm]
+    names = [k for k in ALGORITHMS if k not in EXPLICIT_ONLY] if c.algorithm == "auto" else [c.algorithm]
     best: CollectiveCost | None = None
     for name in names:
         r = _routed(system, c, name, shape)

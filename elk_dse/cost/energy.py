@@ -227,7 +227,7 @@ def program_energy(program: Program, graph: Graph, latency_s: float) -> EnergyRe
     j = 0  # the next graph operator instance
     for pop in program.ops:
         op = ops[j] if j < len(ops) else None
-        if pop.kind == "collective" and (op is None or op.name != pop.name):
+        if pop.kind in ("collective", "device_op") and (op is None or op.name != pop.name):
             # A collective the compiler placed on its own (no graph operator): its chip-link bytes only.
             acc = collective_accesses(pop, program.whole_system)
         else:
@@ -265,7 +265,7 @@ def system_energy(program: Program, latency_s: float, collective_link_bytes: lis
     per_op, accesses = [], []
     totals = dict.fromkeys(DYNAMIC_LEVELS, 0.0)
     for pop, link_bytes in zip(program.ops, collective_link_bytes, strict=True):
-        if pop.kind == "collective":
+        if pop.kind in ("collective", "device_op"):  # device_op (issue 17t): no graph operator, no link bytes
             acc = Accesses("fp16", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, link_bytes * repeats, 0.0, 0.0)  # no MACs
             joules = acc.energy_j(system)
         else:

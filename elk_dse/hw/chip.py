@@ -292,6 +292,15 @@ def check_sdpa_kernel(spec: Any) -> None:
     in_range("sdpa_padded_users", spec.sdpa_padded_users, 0, 100_000)  # issue 17k
 
 
+CCL_SCHEMES = ("", "tt_transformers")  # issue 17t: OverheadSpec.ccl_scheme / hw/stack.py ccl_scheme
+
+
+def check_ccl_scheme(field_name: str, value: str) -> None:
+    """ConfigError naming ``field_name`` unless ``value`` is a known collective scheme (issue 17t)."""
+    if value not in CCL_SCHEMES:
+        raise ConfigError(field_name, value, "'' (the strategy's own collectives) or tt_transformers")
+
+
 @dataclass(frozen=True)
 class OverheadSpec:
     """Fixed costs real chips pay that a roofline misses (physical meaning, seconds).
@@ -325,9 +334,13 @@ class OverheadSpec:
     # issue 17c: the stack's CCL payload bytes per element (hw/stack.py ccl_bytes_per_element); 0 = the
     # operators' own output dtype.
     ccl_bytes_per_element: float = 0.0
+    # issue 17t: which collectives the tensor-parallel strategies issue (hw/stack.py ccl_scheme); "" = their own
+    # (Megatron all-reduces; tp2d the Galaxy demo's), "tt_transformers" = tt-metal tt_transformers' code.
+    ccl_scheme: str = ""
 
     def __post_init__(self) -> None:
         in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
+        check_ccl_scheme("overheads.ccl_scheme", self.ccl_scheme)
         check_sdpa_kernel(self)
         in_range("dispatch_us_per_op", self.dispatch_us_per_op, 0.0, 1e6)
         in_range("sync_us_per_layer", self.sync_us_per_layer, 0.0, 1e6)
@@ -624,6 +637,8 @@ class Chip:
                 del out["overheads"][name]
         if not out["overheads"]["ccl_bytes_per_element"]:  # issue 17c: only under a stack with its CCL format
             del out["overheads"]["ccl_bytes_per_element"]
+        if not out["overheads"]["ccl_scheme"]:  # issue 17t: only under a stack with its own collectives
+            del out["overheads"]["ccl_scheme"]
         out["derived"] = {
             "num_cores": self.num_cores,
             "total_sram_bytes": self.total_sram_bytes,

@@ -28,6 +28,9 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   payload buffers (0: the operators' own output dtype; tp2d reads it through ``overheads.ccl_bytes_per_element``
   for the collectives whose persistent buffers the stack keeps in that format). Their source is ``sources.ccl``
   (required when either is not 0).
+- ``ccl_scheme`` (issue 17t): which collectives the tensor-parallel strategies issue under this stack: ``""`` their
+  own (tp: Megatron all-reduces; tp2d: the Galaxy demo's), ``tt_transformers``: what tt-metal's tt_transformers
+  code runs (compiler/parallel/tp.py and tp2d.py, docs/parallelism.md). Its source is ``sources.ccl``.
 
 Applying a profile to a chip (:func:`apply_stack`) *adds* its times to the chip's own ``overheads`` (silicon
 or firmware costs a description may carry) and *multiplies* ``hbm.efficiency`` by ``dram_efficiency``, so a
@@ -47,7 +50,7 @@ from typing import Any
 import yaml
 
 from elk_dse.errors import ConfigError, nearest
-from elk_dse.hw.chip import Chip, check_sdpa_kernel
+from elk_dse.hw.chip import Chip, check_ccl_scheme, check_sdpa_kernel
 from elk_dse.schema import build, in_range
 
 # What validation/suite.py can fit on calibration points.
@@ -119,8 +122,10 @@ class StackProfile:
     sdpa_padded_users: int = 0  # issue 17k (module doc): 0 = the kernel is launched for the real users only
     ccl_link_latency_ns: float = 0.0  # issue 17c (module doc): 0 = the chip's chips.link_latency_ns
     ccl_bytes_per_element: float = 0.0  # issue 17c (module doc): 0 = the operators' output dtype
+    ccl_scheme: str = ""  # issue 17t (module doc): "" = the strategies' own collectives
 
     def __post_init__(self) -> None:
+        check_ccl_scheme("ccl_scheme", self.ccl_scheme)
         check_sdpa_kernel(self)
         in_range("ccl_link_latency_ns", self.ccl_link_latency_ns, 0.0, 1e9)
         in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
@@ -158,7 +163,8 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
     if profile.sdpa_padded_users and not profile.sources.sdpa_padded_users.strip():
         raise ConfigError(f"{path}.sources.sdpa_padded_users", "", "say where the kernel's launch batch comes from "
                           "(the vendor's demo code with its commit, or 'assumption: ...')")
-    if (profile.ccl_link_latency_ns or profile.ccl_bytes_per_element) and not profile.sources.ccl.strip():
+    if (profile.ccl_link_latency_ns or profile.ccl_bytes_per_element or profile.ccl_scheme) and not \
+            profile.sources.ccl.strip():
         raise ConfigError(f"{path}.sources.ccl", "", "say where the collectives' latency and payload format come "
                           "from (the vendor's code or micro-benchmarks with their commit, or 'assumption: ...')")
     return profile
@@ -213,7 +219,7 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
     multiplied into ``hbm.efficiency`` (see the module doc). ConfigError if the product leaves the allowed
     range of ``hbm.efficiency``."""
     if not (any(getattr(stack, name) for name in TIMES) or stack.dram_efficiency != 1.0 or stack.sdpa_grid_cores
-            or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element):
+            or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element or stack.ccl_scheme):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
@@ -232,6 +238,8 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
             sdpa_padded_users=stack.sdpa_padded_users)
     if stack.ccl_bytes_per_element:  # issue 17c: the stack's CCL payload format (tp2d reads it)
         overheads = dataclasses.replace(overheads, ccl_bytes_per_element=stack.ccl_bytes_per_element)
+    if stack.ccl_scheme:  # issue 17t: the collectives the stack's code issues (tp and tp2d read it)
+        overheads = dataclasses.replace(overheads, ccl_scheme=stack.ccl_scheme)
     chips = chip.chips
     if stack.ccl_link_latency_ns and chip.num_chips > 1:  # issue 17c: the stack's collectives' per-step latency
         chips = dataclasses.replace(chips, link_latency_ns=stack.ccl_link_latency_ns)

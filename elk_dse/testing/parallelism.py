@@ -219,9 +219,14 @@ def check_program(name: str, case: Case, plan: ParallelPlan) -> Program | Infeas
     for stage in plan.stages:
         instances = [op for _, _, op in stage.graph.instances()]
         for point in stage.collectives:
+            c, op = point.collective, instances[point.after]
+            if point.payload == "regather":  # issue 17t: every chip ends with the operator's whole output
+                if c.kind != "all_gather" or abs(c.bytes_per_chip - op.output_bytes) > REL * op.output_bytes:
+                    raise _fail(name, case, f"a regather after {op.name} is a {c.kind} of {c.bytes_per_chip:.6g} B "
+                                f"per chip, not an all_gather of its output {op.output_bytes:.6g} B")
+                continue
             if point.payload != "output":
                 continue
-            c, op = point.collective, instances[point.after]
             # all_reduce: each chip's buffer is the operator's (partial) output; all_gather: every chip ends
             # with all chips' outputs.
             want = {"all_reduce": op.output_bytes, "all_gather": op.output_bytes * len(c.group)}.get(c.kind)

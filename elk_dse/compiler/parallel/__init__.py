@@ -19,6 +19,7 @@ from typing import Any
 from elk_dse.compiler.parallel.base import (
     PARALLELISMS,
     CollectivePoint,
+    DeviceOp,
     Parallelism,
     ParallelPlan,
     Stage,
@@ -92,11 +93,11 @@ def assemble(plan: ParallelPlan, scheduler: SchedulerConfig) -> Program | Infeas
         if s == 0:
             meta = dict(program.meta)
         sram_used = max(sram_used, float(program.meta.get("sram_used_bytes_per_core", 0.0)))
-        after: dict[int, list[tuple[Collective, bool]]] = {}
+        after: dict[int, list[tuple[Collective, bool, tuple[DeviceOp, ...]]]] = {}
         for point in stage.collectives:
-            after.setdefault(point.after, []).append((point.collective, point.overlap))
+            after.setdefault(point.after, []).append((point.collective, point.overlap, point.device_ops))
         if stage.handoff is not None:
-            after.setdefault(len(program.ops) - 1, []).append((stage.handoff, False))
+            after.setdefault(len(program.ops) - 1, []).append((stage.handoff, False, ()))
         barrier = len(ops) - 1  # the previous stage's last operation (-1: none)
         base: dict[int, int] = {}  # the stage's op index -> its index in the joined Program
         follows: dict[int, int] = {}  # the stage's op index -> the last collective inserted after it
@@ -113,7 +114,7 @@ def assemble(plan: ParallelPlan, scheduler: SchedulerConfig) -> Program | Infeas
             exec_after = tuple(sorted({base[d] if follows.get(d) == join >= 0 else follows.get(d, base[d])
                                        for d in op.exec_after} | extra | waits))
             ops.append(replace(op, index=new, load_after=load_after, exec_after=exec_after))
-            for c, overlap in after.get(op.index, ()):
+            for c, overlap, device_ops in after.get(op.index, ()):
                 # A collective waits for the op it follows and for an overlapped collective still running on
                 # the links (collectives take the chips' links one at a time).
                 deps = (len(ops) - 1,) if side < 0 else tuple(sorted({len(ops) - 1, side}))
@@ -121,6 +122,10 @@ def assemble(plan: ParallelPlan, scheduler: SchedulerConfig) -> Program | Infeas
                 follows[op.index] = len(ops) - 1
                 inserted.setdefault(op.index, []).append(len(ops) - 1)
                 side = fused = len(ops) - 1 if overlap else -1
+                for d in device_ops:  # issue 17t: the software's local ops around it, one after the other
+                    ops.append(_device_op(len(ops), d, op, (len(ops) - 1,), plan.view))
+                    follows[op.index] = len(ops) - 1
+                    inserted[op.index].append(len(ops) - 1)
         # A collective "loads" (nothing) right after the operator it follows.
         order = [k for j in program.load_order for k in (base[j], *inserted.get(j, ()))]
         load_order += order
@@ -167,6 +172,20 @@ def _collective_op(index: int, c: Collective, follows: ProgramOp, after: tuple[i
         flops=0.0, weight_bytes=0.0, kv_cache_bytes=0.0,
         plan=Plan(spatial=(), cores_used=view.num_cores, sram_bytes_per_core=0),
         work=OpWork(compute_cycles=0.0, collectives=(c,)), load_after=(), exec_after=after, concurrent=concurrent)
+
+
+def _device_op(index: int, d: DeviceOp, follows: ProgramOp, after: tuple[int, ...], view: Chip) -> ProgramOp:
+    """A ProgramOp (kind ``device_op``) that runs the local device operation ``d`` on every chip after the
+    operations ``after`` (issue 17t, second session): no FLOPs, no HBM; its on-chip bytes spread over the chip's
+    cores, so the simulators charge it what cost/op_time.py charges every operator: the per-operator dispatch
+    (``overheads.dispatch_us_per_op``) plus its network time."""
+    cores = view.num_cores
+    return ProgramOp(
+        index=index, name=d.name, kind="device_op", layer=follows.layer, repetition=follows.repetition, dims=(),
+        flops=0.0, weight_bytes=0.0, kv_cache_bytes=0.0,
+        plan=Plan(spatial=(), cores_used=cores, sram_bytes_per_core=0),
+        work=OpWork(compute_cycles=0.0, noc_bytes=d.noc_bytes, noc_max_core_bytes=d.noc_bytes / cores),
+        load_after=(), exec_after=after)
 
 
 for _module in pkgutil.iter_modules(__path__):

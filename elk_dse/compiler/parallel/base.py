@@ -62,12 +62,30 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class DeviceOp:
+    """A local device operation a stack's code runs on every chip around a collective (issue 17t, second session),
+    e.g. tt_transformers' ``to_memory_config`` and ``fast_reduce_nc`` around its Galaxy all-reduce (ccl.py
+    ``tt_all_reduce``). ``noc_bytes``: the bytes it moves over one chip's on-chip network (read and written, both
+    counted); it is charged as every operator is (cost/op_time.py: the stack's per-operator dispatch plus its
+    network time). Compute it may do is not charged (a local sum of a few buffers: below a microsecond)."""
+
+    name: str
+    noc_bytes: float
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.noc_bytes >= 0.0:
+            raise ValueError(f"device op {self.name!r}: a name and noc_bytes >= 0 are required")
+
+
+@dataclass(frozen=True)
 class CollectivePoint:
     """A collective that runs after operator instance ``after`` of its stage (index in Graph.instances() order)
     and before the operators that consume that instance's output. ``payload``: ``output`` (it moves the
     operator's output, or with a fused reduce_scatter the outputs of the operators since the previous
-    collective) or ``stats`` (a small side payload the operator needs from the other chips, e.g. a distributed
-    norm's per-token statistics, compiler/parallel/tp2d.py). ``overlap``: the collective runs beside the
+    collective), ``stats`` (a small side payload the operator needs from the other chips, e.g. a distributed
+    norm's per-token statistics, compiler/parallel/tp2d.py) or ``regather`` (issue 17t: an all_gather that gives
+    every chip the operator's whole output back after a reduce_scatter left 1/n of it on each, as tt_transformers
+    gathers its fractured residual stream before a norm). ``overlap``: the collective runs beside the
     operators after it instead of before them (fused into the next operator, as tt-metal's ``llama_rs_matmul``
     runs the FF1 reduce_scatter beside the FF3 matmul): the Program marks its op ``concurrent``
     (cost/timeline.py), so the step pays max(that compute, the collective) instead of their sum; its readers
@@ -77,6 +95,9 @@ class CollectivePoint:
     collective: Collective
     payload: str = "output"
     overlap: bool = False
+    # issue 17t (second session): the local device operations the software runs around this collective on every
+    # chip (DeviceOp), in the order they run after it; each becomes its own ProgramOp (compile_parallel's assemble).
+    device_ops: tuple[DeviceOp, ...] = ()
 
 
 @dataclass(frozen=True)

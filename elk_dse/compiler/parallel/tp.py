@@ -21,6 +21,11 @@
   expert_down_proj over its token-expert pairs). MLA (DeepSeek) splits its per-head operators by heads; the
   latent projections and the latent KV cache are replicated.
 
+Under a stack whose ``ccl_scheme`` is ``tt_transformers`` (issue 17t, fifth session; docs/parallelism.md) the
+collectives are the ones tt-metal's tt_transformers code issues on a 1 x n mesh instead: a reduce_scatter after each
+row split, an all_gather of the fractured residual before every norm, none for the LM head, and on 8 chips the
+attention output gathered inside o_proj (``all_gather_matmul``: o_proj split by columns, the gather overlapped).
+
 Every chip compiles its share with the T10/Elk compiler on one chip's view; the plan is one stage on all chips.
 """
 
@@ -80,26 +85,58 @@ class TensorParallel(Parallelism):
         kv_split = min(degree, kv_heads)
         pad = _HeadPad(degree, heads, kv_heads, heads_pc, kv_pc)
         group = ring_order(system)
+        # issue 17t: under tt_transformers' code (overheads.ccl_scheme; docs/parallelism.md) the residual stream stays
+        # fractured between blocks; on 8 chips (its ccl_topology() is Ring on a T3K) with hidden / 32 / 8 a multiple
+        # of 8 (model_config.py USE_FUSED_ALL_GATHER_MATMUL) the attention output is all_gathered inside the o_proj
+        # matmul (ttnn.experimental.all_gather_matmul, attention.py forward_decode) and o_proj is split by its output
+        # columns instead of its input rows. Dense decoders only (its MoE layer, mixtral_moe.py, was not read).
+        tt = system.overheads.ccl_scheme == "tt_transformers" and not mla and not meta_int(graph, "experts")
+        hidden = meta_int(graph, "hidden")
+        fused_o = tt and degree == 8 and hidden > 0 and (hidden // 32 // degree) % degree == 0 and not pad.padded
         layers: list[Layer] = []
         parts: dict[tuple[int, int], int] = {}
         for li, layer in enumerate(graph.layers):
             ops = []
             for k, op in enumerate(layer.ops):
-                split, parts[(li, k)] = self._split(op, degree, kv_split, graph, pad)
+                split, parts[(li, k)] = self._split(op, degree, kv_split, graph, pad, fused_o)
                 ops.append(split)
             layers.append(replace(layer, ops=tuple(ops)))
         per_chip_layers = tuple(layers)
         points: list[CollectivePoint] = []
         origin, share = [], []
         chip_instances = instance_layers(replace(graph, layers=per_chip_layers))
+        # issue 17t: the collectives tt_transformers' code issues on a 1 x n mesh (n300, T3K), docs/parallelism.md:
+        # the residual stream stays fractured (hidden / n per chip); every norm first all_gathers it, every row split
+        # ends in a reduce_scatter, and the LM head's logits stay split (tt_all_reduce skips cluster_axis 1 on a
+        # 1 x n mesh; the host gathers them).
+        gathered_first = False
         for i, ((li, k, op), (_, _, orig)) in enumerate(zip(chip_instances, instance_layers(graph), strict=True)):
             origin.append(i)
             share.append(1.0 / parts[(li, k)])
             if degree < 2:
                 continue
-            if op.name in ROW and op is not orig:
+            if tt and not gathered_first and op.kind == "norm" and op.name not in QK_NORM:
+                gathered_first = True  # the embedding's output enters fractured: gathered before the first norm
+                if i > 0:
+                    points.append(CollectivePoint(i - 1, Collective("all_gather", op.output_bytes, group),
+                                                  "regather"))
+            if op.name == "o_proj" and op is not orig and fused_o:
+                # all_gather_matmul: the attention output gathered while the o_proj matmul runs (overlap), o_proj's
+                # output (hidden / n columns) gathered back before the next norm
+                prev = chip_instances[i - 1][2]
+                points.append(CollectivePoint(i - 1, Collective("all_gather", prev.output_bytes * degree, group),
+                                              overlap=True))
+                points.append(CollectivePoint(i, Collective("all_gather", op.output_bytes * degree, group)))
+                gathered_first = True
+            elif op.name in ROW and op is not orig and tt:
+                # tt_all_reduce on a 1 x n mesh: reduce_scatter_minimal_async only (ccl.py); the next norm's
+                # all_gather_async (distributed_norm.py) regathers the residual stream
+                points.append(CollectivePoint(i, Collective("reduce_scatter", op.output_bytes, group)))
+                points.append(CollectivePoint(i, Collective("all_gather", op.output_bytes, group), "regather"))
+                gathered_first = True
+            elif op.name in ROW and op is not orig:
                 points.append(CollectivePoint(i, Collective("all_reduce", op.output_bytes, group)))
-            elif op.name == "lm_head" and op is not orig:
+            elif op.name == "lm_head" and op is not orig and not tt:
                 # bytes_per_chip of an all_gather: what every chip ends with, all chips' logits
                 points.append(CollectivePoint(i, Collective("all_gather", op.output_bytes * degree, group)))
         stored = _stored_bytes(graph, per_chip_layers)
@@ -110,8 +147,10 @@ class TensorParallel(Parallelism):
                                    tuple(points)),))
 
     @staticmethod
-    def _split(op: Operator, tp: int, kv_split: int, graph: Graph, pad: _HeadPad) -> tuple[Operator, int]:
-        """One chip's part of ``op`` and the number of parts it was cut into (1: replicated)."""
+    def _split(op: Operator, tp: int, kv_split: int, graph: Graph, pad: _HeadPad,
+               fused_o: bool = False) -> tuple[Operator, int]:
+        """One chip's part of ``op`` and the number of parts it was cut into (1: replicated). ``fused_o``: o_proj
+        split by its output columns (tt_transformers' all_gather_matmul on 8 chips, issue 17t)."""
         dims = dict(op.dims)
         mla = meta_int(graph, "kv_lora_rank") > 0
         if tp >= 2 and not mla and pad.padded:
@@ -125,6 +164,8 @@ class TensorParallel(Parallelism):
             factors = {"o": tp}
         elif op.name in MLP_WIDTH and "f" in dims:
             factors = {"f": tp}
+        elif op.name == "o_proj" and fused_o and "o" in dims:
+            factors = {"o": tp}
         elif op.name in ROW and "h" in dims:
             factors = {"h": tp}
         elif op.name in QK_NORM and "t" in dims:

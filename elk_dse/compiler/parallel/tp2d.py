@@ -35,6 +35,12 @@ of one chip (a 1 x n grid's B) are omitted. tp2d plans dense decoders and encode
 demo asserts it) and whose KV heads A divides or that A is a multiple of (KV heads replicated, as tp does);
 mixtures of experts and MLA are refused with the reason. Prefill uses the same splits as decode (the demo's
 prefill path reduces differently); the data here is the decode path's.
+
+Under a stack whose ``ccl_scheme`` is ``tt_transformers`` (issue 17t, fifth session) the collectives are those of
+tt-metal's generic tt_transformers code on the Galaxy instead of the demo's: its all-reduces are all_gathers of the
+whole partial buffers plus a local sum (``line_gather``) below hidden 8192, reduce_scatter + all_gather at 8192;
+below 8192 gate and up are all-reduced over B (the MLP width stays F / A) with no gather after the activation; no
+collective is fused with a matmul (docs/parallelism.md, "tt_transformers' collectives").
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from dataclasses import replace
 
 from elk_dse.compiler.parallel.base import (
     CollectivePoint,
+    DeviceOp,
     Parallelism,
     ParallelPlan,
     Stage,
@@ -88,10 +95,11 @@ def mesh_axes(system: Chip) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[in
     return (by_row, by_col) if cols >= rows else (by_col, by_row)
 
 
-def _collective(kind: str, nbytes: float, groups: tuple[tuple[int, ...], ...]) -> Collective | None:
+def _collective(kind: str, nbytes: float, groups: tuple[tuple[int, ...], ...],
+                algorithm: str = "auto") -> Collective | None:
     if len(groups[0]) < 2:
         return None
-    return Collective(kind, nbytes, groups[0], replicas=groups[1:])
+    return Collective(kind, nbytes, groups[0], algorithm, replicas=groups[1:])
 
 
 @register_parallelism("tp2d")
@@ -115,12 +123,20 @@ class TensorParallel2D(Parallelism):
             return Infeasible("parallelism", f"tp2d: the {na} chips of a mesh axis must divide the {heads} heads "
                               f"and divide or be a multiple of the {kv_heads} KV heads (use tp, which pads heads)")
         kv_split = min(na, kv_heads)
+        # issue 17t: tt_transformers' own code on a 2-D mesh (overheads.ccl_scheme; docs/parallelism.md, "tt_transformers
+        # on a Galaxy"): its all-reduces are all_gathers of whole partial buffers + a local sum (line_gather), except
+        # where the code composes reduce_scatter + all_gather (hidden 8192, `self.dim == 8192` / `use_composite` in
+        # attention.py and mlp.py); below hidden 8192 the MLP's gate and up outputs are all-reduced over B (no
+        # scatter of the MLP width, no all_gather after the activation).
+        tt = system.overheads.ccl_scheme == "tt_transformers"
+        composite = meta_int(graph, "hidden") == 8192
+        mlp_scatter = not tt or composite
         layers: list[Layer] = []
         parts: dict[tuple[int, int], int] = {}
         for li, layer in enumerate(graph.layers):
             ops = []
             for k, op in enumerate(layer.ops):
-                split, parts[(li, k)] = _split(op, na, nb, kv_split)
+                split, parts[(li, k)] = _split(op, na, nb, kv_split, mlp_scatter)
                 ops.append(split)
             layers.append(replace(layer, ops=tuple(ops)))
         per_chip = tuple(layers)
@@ -143,16 +159,32 @@ class TensorParallel2D(Parallelism):
             if op.name in QKV:
                 qkv_bytes += payload(op)
                 if nxt is None or nxt.name not in QKV:  # the fused reduce_scatter after the last projection
-                    found.append((_collective("reduce_scatter", qkv_bytes, b_groups), "output"))
+                    if tt:  # tt_all_reduce(cluster_axis=1) of xqkv_fused (attention.py forward_decode)
+                        found.append((_collective("all_reduce", qkv_bytes, b_groups, "line_gather"), "output"))
+                    else:
+                        found.append((_collective("reduce_scatter", qkv_bytes, b_groups), "output"))
                     qkv_bytes = 0.0
+            elif op.name in UP and tt and not composite:  # mlp.py: tt_all_reduce(w1_out / w3_out, cluster_axis=1)
+                found.append((_collective("all_reduce", payload(op), b_groups, "line_gather"), "output"))
             elif op.name in UP:
-                # gate's reduce_scatter runs beside up's matmul when up follows (FUSED_RS_NEXT)
-                fused = op.name in FUSED_RS_NEXT and nxt is not None and nxt.name == FUSED_RS_NEXT[op.name]
+                # gate's reduce_scatter runs beside up's matmul when up follows (FUSED_RS_NEXT; the demo's
+                # llama_rs_matmul; tt_transformers runs two plain reduce_scatter_minimal_async)
+                fused = op.name in FUSED_RS_NEXT and nxt is not None and nxt.name == FUSED_RS_NEXT[op.name] and not tt
                 found.append((_collective("reduce_scatter", payload(op), b_groups), "fused" if fused else "output"))
+            elif op.name in DOWN and tt and composite:  # tt_all_reduce(use_composite=True): RS + AG over A
+                found.append((_collective("reduce_scatter", payload(op), a_groups), "output"))
+                found.append((_collective("all_gather", payload(op), a_groups), "regather"))
+            elif op.name in DOWN and tt:  # tt_all_reduce(cluster_axis=0, dim=0): all_gather + fast_reduce_nc
+                found.append((_collective("all_reduce", payload(op), a_groups, "line_gather"), "output"))
             elif op.name in DOWN:
                 found.append((_collective("all_reduce", payload(op), a_groups), "output"))
+            elif op.name == "lm_head" and tt:  # lm_head.py: tt_all_reduce(cluster_axis=1, use_composite=True)
+                found.append((_collective("reduce_scatter", payload(op), b_groups), "output"))
+                found.append((_collective("all_gather", payload(op), b_groups), "regather"))
             elif op.name == "lm_head":
                 found.append((_collective("all_reduce", op.output_bytes, b_groups), "output"))
+            elif op.name in MLP_ACT and not mlp_scatter:  # the MLP width was all-reduced, not scattered
+                pass
             elif op.name in MLP_ACT:  # the demo's line_all_gather into its bfloat8_b BINARY_MUL buffer
                 found.append((_collective("all_gather", payload(op) * nb, b_groups), "output"))
             elif op.name in ("attn_value", "attention"):  # all_gather_concat: the attention's own dtype
@@ -160,7 +192,8 @@ class TensorParallel2D(Parallelism):
             elif op.kind == "norm" and parts[(li, k)] > 1:
                 tokens = dict(op.dims).get("t", 1)
                 found.append((_collective("all_gather", STATS_BYTES_PER_TOKEN * tokens * nb, b_groups), "stats"))
-            points += [CollectivePoint(i, c, "output" if payload == "fused" else payload, overlap=payload == "fused")
+            points += [CollectivePoint(i, c, "output" if payload == "fused" else payload, overlap=payload == "fused",
+                                       device_ops=tt_all_reduce_device_ops(c) if tt else ())
                        for c, payload in found if c is not None]
         stored = _stored_bytes(graph, per_chip)
         chip_graph = rebuilt(graph, per_chip, stored)
@@ -172,8 +205,26 @@ class TensorParallel2D(Parallelism):
                             note=f"heads and MLP width over {na} chips, hidden over {nb} (tt-metal Galaxy demo)")
 
 
-def _split(op: Operator, na: int, nb: int, kv_split: int) -> tuple[Operator, int]:
-    """One chip's part of ``op`` and the number of parts it was cut into (1: replicated)."""
+def tt_all_reduce_device_ops(c: Collective) -> tuple[DeviceOp, ...]:
+    """The local device operations tt_transformers' Galaxy all-reduce runs beside its ``all_gather_async``
+    (issue 17t, second session; docs/parallelism.md "Device operations around the collectives"): tenstorrent/tt-metal
+    models/tt_transformers/tt/ccl.py @013eaee3 ``tt_all_reduce``, the TG branch without ``use_composite``. Whatever
+    ``sharded`` is, it runs one memory-config conversion (``sharded``, as mlp.py's decode calls and attention.py's QKV
+    call pass (o_proj's not read): ``to_memory_config`` of the gathered buffer to L1 interleaved after the gather;
+    else of the input to DRAM before it) and
+    ``fast_reduce_nc`` (the local sum of the n gathered buffers). Only ``line_gather`` all-reduces (the non-composite
+    branch) have them; the typecasts the branch runs when the input's dtype is not the call's CCL dtype depend on
+    the call site and are not charged. ``noc_bytes``: the sharded case (decode): the conversion reads and writes
+    the n buffers, the reduce reads them and writes one."""
+    if c.kind != "all_reduce" or c.algorithm != "line_gather":
+        return ()
+    gathered = c.bytes_per_chip * len(c.group)
+    return (DeviceOp("to_memory_config", 2.0 * gathered), DeviceOp("fast_reduce_nc", gathered + c.bytes_per_chip))
+
+
+def _split(op: Operator, na: int, nb: int, kv_split: int, mlp_scatter: bool = True) -> tuple[Operator, int]:
+    """One chip's part of ``op`` and the number of parts it was cut into (1: replicated). ``mlp_scatter``: the MLP
+    width is reduce-scattered over B after gate/up (F / (A B) per chip); else all-reduced (F / A, issue 17t)."""
     dims = dict(op.dims)
     factors: dict[str, int] = {}
     if op.name in KV_COLUMN and "o" in dims:
@@ -186,7 +237,7 @@ def _split(op: Operator, na: int, nb: int, kv_split: int) -> tuple[Operator, int
         width = kv_split if op.name in ("k_split", "v_split", "k_raw_split") else na
         factors = {"o": width, "t": nb}
     elif op.name in MLP_WIDTH and "f" in dims:  # after the reduce_scatter over B: F / (A * B)
-        factors = {"f": na * nb}
+        factors = {"f": na * nb if mlp_scatter else na}
     elif op.name in HEAD_OPS and "g" in dims and "r" in dims and "b" in dims:
         g = dims["g"]
         factors = {"g": na} if g % na == 0 else {"g": g, "r": na // g}
