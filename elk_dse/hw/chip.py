@@ -291,6 +291,21 @@ def check_sdpa_kernel(spec: Any) -> None:
     in_range("sdpa_ns_per_score_tile", spec.sdpa_ns_per_score_tile, 0.0, 1e7)
 
 
+DECODE_SOFTMAX_RULES = ("", "neuron_v2")  # issue 17d: cost/neuron_attention.py ("" = none)
+
+
+def check_decode_attention(spec: Any) -> None:
+    """Issue 17d: the range check of the decode-attention bucket / softmax-rule fields shared by
+    :class:`OverheadSpec` (``decode_softmax``) and the stack profile (both fields); ConfigError naming the field."""
+    if spec.decode_softmax not in DECODE_SOFTMAX_RULES:
+        raise ConfigError("decode_softmax", spec.decode_softmax, "one of '' (none), 'neuron_v2' "
+                          "(NeuronCore-v2 VectorE/ScalarE, cost/neuron_attention.py)")
+    bucket = getattr(spec, "kv_bucket_min_tokens", 0)
+    in_range("kv_bucket_min_tokens", bucket, 0, 1 << 20)
+    if bucket & (bucket - 1):
+        raise ConfigError("kv_bucket_min_tokens", bucket, "0 (no buckets) or a power of two, e.g. 128")
+
+
 @dataclass(frozen=True)
 class OverheadSpec:
     """Fixed costs real chips pay that a roofline misses (physical meaning, seconds).
@@ -322,8 +337,11 @@ class OverheadSpec:
     # issue 17c: the stack's CCL payload bytes per element (hw/stack.py ccl_bytes_per_element); 0 = the
     # operators' own output dtype.
     ccl_bytes_per_element: float = 0.0
+    # issue 17d: the stack's decode softmax engine rule (cost/neuron_attention.py; hw/stack.py decode_softmax).
+    decode_softmax: str = ""
 
     def __post_init__(self) -> None:
+        check_decode_attention(self)
         in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
         check_sdpa_kernel(self)
         in_range("dispatch_us_per_op", self.dispatch_us_per_op, 0.0, 1e6)
