@@ -261,4 +261,10 @@ CASES += [
      "ccl_link_latency_ns"),
     ("CCL payload wider than 16 bytes per element", ["evaluate", "+chip=wormhole_galaxy",
                                                      "stack.ccl_bytes_per_element=32"], "ccl_bytes_per_element"),
+    # --- issue 17d: the Neuron stack's decode-attention fields ---
+    ("KV bucket not a power of two", ["evaluate", "+chip=inferentia2", "stack.kv_bucket_min_tokens=100"],
+     "kv_bucket_min_tokens"),
+    ("unknown decode softmax rule", ["evaluate", "+chip=inferentia2", "stack.decode_softmax=gpu"], "decode_softmax"),
+    ("decode-attention rule without its source", ["evaluate", "+chip=inferentia2",
+                                                  "stack.sources.decode_attention=' '"], "stack.sources.decode_attention"),
 ]
