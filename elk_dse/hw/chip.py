@@ -306,6 +306,17 @@ def check_decode_attention(spec: Any) -> None:
         raise ConfigError("kv_bucket_min_tokens", bucket, "0 (no buckets) or a power of two, e.g. 128")
 
 
+KV_HEAD_SHARDINGS = ("", "replicate_to_ranks")  # issue 17d: compiler/parallel/tp.py ("" = per chip)
+
+
+def check_kv_head_sharding(value: str) -> None:
+    """Issue 17d: ConfigError naming ``kv_head_sharding`` unless it is one of KV_HEAD_SHARDINGS."""
+    if value not in KV_HEAD_SHARDINGS:
+        raise ConfigError("kv_head_sharding", value, "one of '' (heads split over the chips) or "
+                          "'replicate_to_ranks' (transformers-neuronx: heads padded and KV heads replicated over "
+                          "the TP ranks = chips x cores per chip; compiler/parallel/tp.py)")
+
+
 @dataclass(frozen=True)
 class OverheadSpec:
     """Fixed costs real chips pay that a roofline misses (physical meaning, seconds).
@@ -339,9 +350,12 @@ class OverheadSpec:
     ccl_bytes_per_element: float = 0.0
     # issue 17d: the stack's decode softmax engine rule (cost/neuron_attention.py; hw/stack.py decode_softmax).
     decode_softmax: str = ""
+    # issue 17d: the stack's KV-head sharding over TP ranks (compiler/parallel/tp.py; hw/stack.py).
+    kv_head_sharding: str = ""
 
     def __post_init__(self) -> None:
         check_decode_attention(self)
+        check_kv_head_sharding(self.kv_head_sharding)
         in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
         check_sdpa_kernel(self)
         in_range("dispatch_us_per_op", self.dispatch_us_per_op, 0.0, 1e6)
