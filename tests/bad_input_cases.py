@@ -267,4 +267,9 @@ CASES += [
     ("unknown decode softmax rule", ["evaluate", "+chip=inferentia2", "stack.decode_softmax=gpu"], "decode_softmax"),
     ("decode-attention rule without its source", ["evaluate", "+chip=inferentia2",
                                                   "stack.sources.decode_attention=' '"], "stack.sources.decode_attention"),
+    # --- issue 17d: the Neuron stack's KV-head sharding over TP ranks ---
+    ("unknown KV-head sharding", ["evaluate", "+chip=inferentia2", "stack.kv_head_sharding=replicate"],
+     "kv_head_sharding"),
+    ("KV-head sharding without its source", ["evaluate", "+chip=inferentia2",
+                                             "stack.sources.kv_head_sharding=' '"], "stack.sources.kv_head_sharding"),
 ]
