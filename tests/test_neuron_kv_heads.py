@@ -19,6 +19,7 @@ from elk_dse.hw.chip import chip_from_dict
 from elk_dse.hw.stack import apply_stack, load_stack, stack_from_dict
 from elk_dse.models import ModelConfig, build_model
 from elk_dse.sim.base import SimConfig
+from elk_dse.testing.parallelism import check_parallelism, conformance_cases
 
 LAYERS, BATCH, KV, D, HIDDEN, BF16 = 2, 8, 4096, 128, 4096, 2
 
@@ -117,3 +118,13 @@ def test_field_is_validated_with_its_source():
         stack_from_dict({**base, "sources": {**base["sources"], "kv_head_sharding": ""}})
     with pytest.raises(ConfigError, match="kv_head_sharding"):
         stack_from_dict({**base, "kv_head_sharding": "replicate"})
+
+
+@pytest.mark.parametrize("case", conformance_cases(), ids=lambda c: c.name)
+def test_tp_conformance_with_the_layout_on_two_core_chips(case):
+    # The parallelism conformance suite (elk_dse/testing/parallelism.py) with the layout on, on chips of two cores
+    # (Inferentia2's / Trainium's). On chips of many cores the vendor's padding would give a chip more heads than
+    # the model has, which the suite's "at most the origin's FLOPs" rule rejects (docs/stacks.md).
+    chip = {**case.chip, "cores": {**case.chip["cores"], "count": 2, "grid": [2]},
+            "overheads": {**case.chip["overheads"], "kv_head_sharding": "replicate_to_ranks"}}
+    check_parallelism("tp", dataclasses.replace(case, chip=chip))
