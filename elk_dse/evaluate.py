@@ -21,6 +21,7 @@ from elk_dse.conventions import conventions
 from elk_dse.cost.area import area_mm2, area_proxy_mm2, static_power_w
 from elk_dse.cost.energy import LEVELS, program_energy, system_energy
 from elk_dse.cost.network import noc_bytes_per_s
+from elk_dse.cost.neuron_attention import kv_bucket
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import Chip
@@ -76,6 +77,15 @@ class DesignPoint:
         return apply_stack(self.chip, self.resolved_stack)
 
 
+def stack_model(model: ModelConfig, stack: StackProfile) -> ModelConfig:
+    """Issue 17d: the model as the stack runs it: a decode step of a stack with KV buckets
+    (``kv_bucket_min_tokens``, e.g. transformers-neuronx) attends over its bucket of cache positions, not
+    ``kv_len`` (cost/neuron_attention.kv_bucket); every other model as given."""
+    if model.phase != "decode" or not stack.kv_bucket_min_tokens:
+        return model
+    return replace(model, kv_len=kv_bucket(model.kv_len, stack.kv_bucket_min_tokens))
+
+
 def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = None) -> dict[str, Any]:
     """Evaluate one design point; infeasibility is a result (``feasible: false`` with a reason), not an error.
 
@@ -83,11 +93,12 @@ def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = N
     """
     t0 = time.perf_counter()
     conv = conventions(point.conventions)
-    graph = conv.graph(build_model(point.model))
     stack = point.resolved_stack
+    model = stack_model(point.model, stack)
+    graph = conv.graph(build_model(model))
 
     def rebuild(batch: int) -> Graph:  # the model at another batch (data parallelism, micro-batches)
-        return conv.graph(build_model(replace(point.model, batch=batch)))
+        return conv.graph(build_model(replace(model, batch=batch)))
 
     # One chip, or under conventions=paper one per delivery-rate variant the artifact runs for this design
     # (its ICBM Ordered: three thresholds), keeping the fastest feasible result as it does (launch.py:399-407).

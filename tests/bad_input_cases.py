@@ -266,4 +266,15 @@ CASES += [
      "sdpa_padded_users"),
     ("SDPA launch batch without its source", ["evaluate", "+chip=wormhole_galaxy",
                                               "stack.sources.sdpa_padded_users=' '"], "stack.sources.sdpa_padded_users"),
+    # --- issue 17d: the Neuron stack's decode-attention fields ---
+    ("KV bucket not a power of two", ["evaluate", "+chip=inferentia2", "stack.kv_bucket_min_tokens=100"],
+     "kv_bucket_min_tokens"),
+    ("unknown decode softmax rule", ["evaluate", "+chip=inferentia2", "stack.decode_softmax=gpu"], "decode_softmax"),
+    ("decode-attention rule without its source", ["evaluate", "+chip=inferentia2",
+                                                  "stack.sources.decode_attention=' '"], "stack.sources.decode_attention"),
+    # --- issue 17d: the Neuron stack's KV-head sharding over TP ranks ---
+    ("unknown KV-head sharding", ["evaluate", "+chip=inferentia2", "stack.kv_head_sharding=replicate"],
+     "kv_head_sharding"),
+    ("KV-head sharding without its source", ["evaluate", "+chip=inferentia2",
+                                             "stack.sources.kv_head_sharding=' '"], "stack.sources.kv_head_sharding"),
 ]

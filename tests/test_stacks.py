@@ -44,6 +44,12 @@ def test_shipped_profiles_are_valid_and_every_value_has_a_source():
             if value == "ccl":  # issue 17c: one source for ccl_link_latency_ns / ccl_bytes_per_element when set
                 assert not (p.ccl_link_latency_ns or p.ccl_bytes_per_element) or len(source.strip()) > 10, name
                 continue
+            if value == "decode_attention":  # issue 17d: one source for kv_bucket_min_tokens / decode_softmax
+                assert not (p.kv_bucket_min_tokens or p.decode_softmax) or len(source.strip()) > 10, name
+                continue
+            if value == "kv_head_sharding":  # issue 17d: its source, needed when the layout is set
+                assert not p.kv_head_sharding or len(source.strip()) > 10, name
+                continue
             assert hasattr(p, value) and len(source.strip()) > 10, (name, value)
     none = load_stack("none")
     assert (none.dispatch_us_per_op, none.sync_us_per_layer, none.dram_efficiency) == (0.0, 0.0, 1.0)

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 
+from elk_dse.cost import neuron_attention
 from elk_dse.hw.chip import Chip
 from elk_dse.ir.graph import Operator
 
@@ -91,6 +92,8 @@ def kernel_cycles(chip: Chip, shape: tuple[int, int, int, int] | None) -> float:
     chip's decode-attention kernel (its stack's ``sdpa_*`` values on ``chip.overheads``); 0 when ``shape`` is None
     or the chip runs no such kernel."""
     o = chip.overheads
+    if o.decode_softmax:  # issue 17d: the Neuron stack's softmax engines (cost/neuron_attention.py)
+        return neuron_attention.softmax_cycles(chip, shape)
     if shape is None or not o.sdpa_grid_cores or not o.sdpa_ns_per_score_tile:
         return 0.0
     # Every chip runs the kernel on its own grid: on a system compiled as one (all_core) the operator's users and

@@ -301,6 +301,32 @@ def check_ccl_scheme(field_name: str, value: str) -> None:
         raise ConfigError(field_name, value, "'' (the strategy's own collectives) or tt_transformers")
 
 
+DECODE_SOFTMAX_RULES = ("", "neuron_v2")  # issue 17d: cost/neuron_attention.py ("" = none)
+
+
+def check_decode_attention(spec: Any) -> None:
+    """Issue 17d: the range check of the decode-attention bucket / softmax-rule fields shared by
+    :class:`OverheadSpec` (``decode_softmax``) and the stack profile (both fields); ConfigError naming the field."""
+    if spec.decode_softmax not in DECODE_SOFTMAX_RULES:
+        raise ConfigError("decode_softmax", spec.decode_softmax, "one of '' (none), 'neuron_v2' "
+                          "(NeuronCore-v2 VectorE/ScalarE, cost/neuron_attention.py)")
+    bucket = getattr(spec, "kv_bucket_min_tokens", 0)
+    in_range("kv_bucket_min_tokens", bucket, 0, 1 << 20)
+    if bucket & (bucket - 1):
+        raise ConfigError("kv_bucket_min_tokens", bucket, "0 (no buckets) or a power of two, e.g. 128")
+
+
+KV_HEAD_SHARDINGS = ("", "replicate_to_ranks")  # issue 17d: compiler/parallel/tp.py ("" = per chip)
+
+
+def check_kv_head_sharding(value: str) -> None:
+    """Issue 17d: ConfigError naming ``kv_head_sharding`` unless it is one of KV_HEAD_SHARDINGS."""
+    if value not in KV_HEAD_SHARDINGS:
+        raise ConfigError("kv_head_sharding", value, "one of '' (heads split over the chips) or "
+                          "'replicate_to_ranks' (transformers-neuronx: heads padded and KV heads replicated over "
+                          "the TP ranks = chips x cores per chip; compiler/parallel/tp.py)")
+
+
 @dataclass(frozen=True)
 class OverheadSpec:
     """Fixed costs real chips pay that a roofline misses (physical meaning, seconds).
@@ -337,8 +363,14 @@ class OverheadSpec:
     # issue 17t: which collectives the tensor-parallel strategies issue (hw/stack.py ccl_scheme); "" = their own
     # (Megatron all-reduces; tp2d the Galaxy demo's), "tt_transformers" = tt-metal tt_transformers' code.
     ccl_scheme: str = ""
+    # issue 17d: the stack's decode softmax engine rule (cost/neuron_attention.py; hw/stack.py decode_softmax).
+    decode_softmax: str = ""
+    # issue 17d: the stack's KV-head sharding over TP ranks (compiler/parallel/tp.py; hw/stack.py).
+    kv_head_sharding: str = ""
 
     def __post_init__(self) -> None:
+        check_decode_attention(self)
+        check_kv_head_sharding(self.kv_head_sharding)
         in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
         check_ccl_scheme("overheads.ccl_scheme", self.ccl_scheme)
         check_sdpa_kernel(self)

@@ -31,6 +31,16 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
 - ``ccl_scheme`` (issue 17t): which collectives the tensor-parallel strategies issue under this stack: ``""`` their
   own (tp: Megatron all-reduces; tp2d: the Galaxy demo's), ``tt_transformers``: what tt-metal's tt_transformers
   code runs (compiler/parallel/tp.py and tp2d.py, docs/parallelism.md). Its source is ``sources.ccl``.
+- ``kv_bucket_min_tokens``, ``decode_softmax`` (issue 17d): the stack runs decode attention over a power-of-two
+  bucket of cache positions starting at ``kv_bucket_min_tokens`` (0: over ``kv_len`` itself; evaluate.py builds
+  the decode graph at the bucket), and its decode softmax's engine rule (``neuron_v2``: NeuronCore-v2's
+  VectorE/ScalarE floor; "": none); cost/neuron_attention.py, docs/stacks.md. Their source is
+  ``sources.decode_attention`` (required when either is set).
+- ``kv_head_sharding`` (issue 17d): how the stack lays attention heads over its tensor-parallel ranks.
+  "" (default): compiler/parallel/tp.py's per-chip split; ``replicate_to_ranks``: transformers-neuronx's
+  layout, one rank per core (TP degree = chips x cores per chip): query heads padded to a multiple of the
+  ranks, KV heads replicated to the query heads when the ranks do not divide them, so each core stores and
+  reads its own copy. Its source is ``sources.kv_head_sharding`` (required when set).
 
 Applying a profile to a chip (:func:`apply_stack`) *adds* its times to the chip's own ``overheads`` (silicon
 or firmware costs a description may carry) and *multiplies* ``hbm.efficiency`` by ``dram_efficiency``, so a
@@ -50,7 +60,7 @@ from typing import Any
 import yaml
 
 from elk_dse.errors import ConfigError, nearest
-from elk_dse.hw.chip import Chip, check_ccl_scheme, check_sdpa_kernel
+from elk_dse.hw.chip import Chip, check_ccl_scheme, check_decode_attention, check_kv_head_sharding, check_sdpa_kernel
 from elk_dse.schema import build, in_range
 
 # What validation/suite.py can fit on calibration points.
@@ -75,10 +85,14 @@ class StackSources:
     sdpa: str = ""  # issue 17s: the decode-attention kernel's values; required when sdpa_grid_cores is not 0
     ccl: str = ""  # issue 17c: ccl_link_latency_ns / ccl_bytes_per_element; required when either is not 0
     sdpa_padded_users: str = ""  # issue 17k: required when sdpa_padded_users is not 0
+    decode_attention: str = ""  # issue 17d: kv_bucket_min_tokens / decode_softmax; required when either is set
+    kv_head_sharding: str = ""  # issue 17d: required when kv_head_sharding is set
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            if f.name not in ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users") and not getattr(self, f.name).strip():
+            optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
+                        "kv_head_sharding")
+            if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
 
@@ -123,9 +137,14 @@ class StackProfile:
     ccl_link_latency_ns: float = 0.0  # issue 17c (module doc): 0 = the chip's chips.link_latency_ns
     ccl_bytes_per_element: float = 0.0  # issue 17c (module doc): 0 = the operators' output dtype
     ccl_scheme: str = ""  # issue 17t (module doc): "" = the strategies' own collectives
+    kv_bucket_min_tokens: int = 0  # issue 17d (module doc): 0 = decode attention over kv_len itself
+    decode_softmax: str = ""  # issue 17d (module doc): "" or "neuron_v2" (cost/neuron_attention.py)
+    kv_head_sharding: str = ""  # issue 17d (module doc): "" or "replicate_to_ranks" (compiler/parallel/tp.py)
 
     def __post_init__(self) -> None:
         check_ccl_scheme("ccl_scheme", self.ccl_scheme)
+        check_decode_attention(self)
+        check_kv_head_sharding(self.kv_head_sharding)
         check_sdpa_kernel(self)
         in_range("ccl_link_latency_ns", self.ccl_link_latency_ns, 0.0, 1e9)
         in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
@@ -163,6 +182,12 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
     if profile.sdpa_padded_users and not profile.sources.sdpa_padded_users.strip():
         raise ConfigError(f"{path}.sources.sdpa_padded_users", "", "say where the kernel's launch batch comes from "
                           "(the vendor's demo code with its commit, or 'assumption: ...')")
+    if (profile.kv_bucket_min_tokens or profile.decode_softmax) and not profile.sources.decode_attention.strip():
+        raise ConfigError(f"{path}.sources.decode_attention", "", "say where the decode attention's bucket and "
+                          "softmax rule come from (the vendor's code with its commit, or 'assumption: ...')")
+    if profile.kv_head_sharding and not profile.sources.kv_head_sharding.strip():
+        raise ConfigError(f"{path}.sources.kv_head_sharding", "", "say where the KV-head sharding comes from "
+                          "(the vendor's code with its commit, or 'assumption: ...')")
     if (profile.ccl_link_latency_ns or profile.ccl_bytes_per_element or profile.ccl_scheme) and not \
             profile.sources.ccl.strip():
         raise ConfigError(f"{path}.sources.ccl", "", "say where the collectives' latency and payload format come "
@@ -219,7 +244,8 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
     multiplied into ``hbm.efficiency`` (see the module doc). ConfigError if the product leaves the allowed
     range of ``hbm.efficiency``."""
     if not (any(getattr(stack, name) for name in TIMES) or stack.dram_efficiency != 1.0 or stack.sdpa_grid_cores
-            or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element or stack.ccl_scheme):
+            or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element or stack.ccl_scheme or stack.decode_softmax
+            or stack.kv_head_sharding):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
@@ -236,6 +262,10 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
             overheads, sdpa_grid_cores=stack.sdpa_grid_cores, sdpa_max_cores_per_head=stack.sdpa_max_cores_per_head,
             sdpa_k_chunk_tokens=stack.sdpa_k_chunk_tokens, sdpa_ns_per_score_tile=stack.sdpa_ns_per_score_tile,
             sdpa_padded_users=stack.sdpa_padded_users)
+    if stack.decode_softmax:  # issue 17d: the stack's decode softmax engine rule (cost/neuron_attention.py)
+        overheads = dataclasses.replace(overheads, decode_softmax=stack.decode_softmax)
+    if stack.kv_head_sharding:  # issue 17d: the stack's KV-head layout over TP ranks (compiler/parallel/tp.py)
+        overheads = dataclasses.replace(overheads, kv_head_sharding=stack.kv_head_sharding)
     if stack.ccl_bytes_per_element:  # issue 17c: the stack's CCL payload format (tp2d reads it)
         overheads = dataclasses.replace(overheads, ccl_bytes_per_element=stack.ccl_bytes_per_element)
     if stack.ccl_scheme:  # issue 17t: the collectives the stack's code issues (tp and tp2d read it)

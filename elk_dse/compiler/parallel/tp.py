@@ -27,6 +27,12 @@ row split, an all_gather of the fractured residual before every norm, none for t
 attention output gathered inside o_proj (``all_gather_matmul``: o_proj split by columns, the gather overlapped).
 
 Every chip compiles its share with the T10/Elk compiler on one chip's view; the plan is one stage on all chips.
+
+Issue 17d, the stack's ``kv_head_sharding: replicate_to_ranks`` (the ``neuron`` stack): transformers-neuronx
+runs one TP rank per core (TP degree = chips x cores per chip) and lays the heads out per rank, so every chip
+holds ``cores`` ranks' heads (:func:`rank_heads`): the query heads padded to a multiple of the ranks, and the
+KV heads, when the ranks do not divide them, replicated to the query heads (GQA ``REPLICATED_HEADS``) and
+padded with them, so each core stores and reads its own copy of its KV heads' cache and K/V weights.
 """
 
 from __future__ import annotations
@@ -83,7 +89,10 @@ class TensorParallel(Parallelism):
         heads_pc = -(-heads // degree)  # query heads per chip (padded to a multiple of tp when tp does not divide)
         kv_pc = -(-kv_heads // degree) if kv_heads >= degree else 1  # KV heads per chip (replicated when fewer)
         kv_split = min(degree, kv_heads)
-        pad = _HeadPad(degree, heads, kv_heads, heads_pc, kv_pc)
+        ranks_pc = system.cores.count if system.overheads.kv_head_sharding == "replicate_to_ranks" else 0
+        if ranks_pc and not mla and degree >= 2:  # issue 17d: the stack's per-rank layout (module docstring)
+            heads_pc, kv_pc = rank_heads(heads, kv_heads, degree * ranks_pc, ranks_pc)
+        pad = _HeadPad(degree, heads, kv_heads, heads_pc, kv_pc, by_ranks=ranks_pc > 0)
         group = ring_order(system)
         # issue 17t: under tt_transformers' code (overheads.ccl_scheme; docs/parallelism.md) the residual stream stays
         # fractured between blocks; on 8 chips (its ccl_topology() is Ring on a T3K) with hidden / 32 / 8 a multiple
@@ -193,12 +202,14 @@ class _HeadPad:
     kv_heads: int
     heads_pc: int
     kv_pc: int
+    by_ranks: bool = False  # issue 17d: heads per chip from the stack's per-rank layout (rank_heads)
 
     @property
     def padded(self) -> bool:
         """Whether tp divides neither the query heads nor (when there are at least tp of them) the KV heads;
-        the exact cases keep the integer splits of TensorParallel._split."""
-        return self.heads % self.tp != 0 or (self.kv_heads >= self.tp and self.kv_heads % self.tp != 0)
+        the exact cases keep the integer splits of TensorParallel._split. Always, under a per-rank layout."""
+        return (self.by_ranks or self.heads % self.tp != 0
+                or (self.kv_heads >= self.tp and self.kv_heads % self.tp != 0))
 
     def split(self, op: Operator) -> Operator | None:
         """One chip's part of a head-indexed operator (None: not head-indexed; the integer splits apply)."""
@@ -229,10 +240,29 @@ class _HeadPad:
         return replace(op, dims=tuple((d, new.get(d, n)) for d, n in op.dims))
 
 
+def rank_heads(heads: int, kv_heads: int, ranks: int, ranks_per_chip: int) -> tuple[int, int]:
+    """Issue 17d: (query heads, KV heads) one chip holds when transformers-neuronx lays ``heads`` query and
+    ``kv_heads`` KV heads over ``ranks`` TP ranks, ``ranks_per_chip`` of them on each chip (one per NeuronCore).
+
+    aws-neuron/transformers-neuronx @0623de20 (Neuron 2.18; the same rule at @c8d6bdc and @1ade6d7):
+    decoder.py:89-159 ``check_gqa_fallback``: with no GQA option given, a GQA model gets ``SHARD_OVER_HEADS``
+    and then, when ``n_kv_head % tp_degree != 0``, ``REPLICATED_HEADS``; decoder.py:954-998 ``to_neuron``:
+    the query heads are padded to ``round_up_to_divisor(n_heads, tp_degree)``, the K/V weights repeated
+    ``n_head // n_kv_head`` times (``n_kv_head = n_head``) and then padded like the queries; decoder.py:1147-1174
+    ``init_caches``: each rank's cache holds ``round_up_to_divisor(n_kv_head, tp_degree) // tp_degree`` heads;
+    layers/attention.py:323-326: a rank attends with its own ``n_heads_tp`` query and ``n_kv_heads_tp`` KV heads.
+    Every rank runs the same program (the padding heads' work is real work)."""
+    if kv_heads != heads and kv_heads % ranks == 0:  # SHARD_OVER_HEADS: whole KV heads, no copies
+        return ranks_per_chip * -(-heads // ranks), ranks_per_chip * (kv_heads // ranks)
+    per_rank = -(-heads // ranks)  # MHA, or REPLICATED_HEADS: KV heads = query heads, padded with them
+    return ranks_per_chip * per_rank, ranks_per_chip * per_rank
+
+
 def _stored_bytes(graph: Graph, per_chip: tuple[Layer, ...]) -> float:
     """Bytes one chip stores: the model's stored bytes less what the split weight tensors no longer hold. A
     weight tensor also read by a replicated operator (a tied embedding) stays whole. Stacked experts are
-    stored in full (all E experts), while the operator's tensor holds the loaded ones: scaled by E / loaded."""
+    stored in full (all E experts), while the operator's tensor holds the loaded ones: scaled by E / loaded.
+    A weight a chip holds more of than the model does (KV heads copied per rank, issue 17d) adds the excess."""
     experts, top_k = meta_int(graph, "experts"), meta_int(graph, "top_k")
     removed: dict[str, float] = {}
     replicated: set[str] = set()
@@ -242,7 +272,7 @@ def _stored_bytes(graph: Graph, per_chip: tuple[Layer, ...]) -> float:
                 if t.role != Role.WEIGHT:
                     continue
                 full, part = op.tensor_bytes(t), cop.tensor_bytes(ct)
-                if part >= full:
+                if part == full:
                     replicated.add(t.name)
                     continue
                 scale = 1.0
