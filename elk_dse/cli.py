@@ -202,18 +202,22 @@ def _has_key(cfg: Any, dotted: str) -> bool:
 
 
 def _schema_only_key(cfg: Any, dotted: str) -> bool:
-    """A chip key the schema defines (issue 20: ``chip.energy.<action>``) that the chosen chip's YAML omits."""
+    """A chip or stack key the schema defines (issue 20: ``chip.energy.<action>``; a stack field such as
+    ``stack.kv_head_sharding`` that the chosen stack's YAML leaves at its default) that the YAML omits."""
     from omegaconf import OmegaConf
 
     from elk_dse.hw.chip import Chip
+    from elk_dse.hw.stack import StackProfile
     from elk_dse.schema import schema_has_key, schema_section
 
     parts = dotted.split(".")
-    if parts[0] != "chip" or len(parts) < 2 or not cfg.get("chip") or OmegaConf.select(cfg, dotted) is not None:
+    roots: dict[str, type] = {"chip": Chip, "stack": StackProfile}
+    if parts[0] not in roots or len(parts) < 2 or not cfg.get(parts[0]) or OmegaConf.select(cfg, dotted) is not None:
         return False
-    if schema_has_key(Chip, parts[1:]):
+    cls = roots[parts[0]]
+    if schema_has_key(cls, parts[1:]):
         return True
-    section = schema_section(Chip, parts[1:-1])
+    section = schema_section(cls, parts[1:-1])
     if section is not None and OmegaConf.select(cfg, ".".join(parts[:-1])) is None:
         raise UnknownKeyError(dotted, section)  # a typo inside a section the YAML leaves out
     return False

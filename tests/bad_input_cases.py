@@ -277,4 +277,7 @@ CASES += [
      "kv_head_sharding"),
     ("KV-head sharding without its source", ["evaluate", "+chip=inferentia2",
                                              "stack.sources.kv_head_sharding=' '"], "stack.sources.kv_head_sharding"),
+    # --- fifth session: a stack field the chosen stack's file leaves at its default is still a field (cli) ---
+    ("stack field absent from the stack's file, bad value", ["evaluate", "+chip=wormhole_n150",
+                                                             "stack.kv_head_sharding=replicate"], "replicate_to_ranks"),
 ]

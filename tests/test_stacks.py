@@ -159,3 +159,18 @@ def test_two_stacks_never_share_a_sweep_folder(tmp_path, monkeypatch, capsys):
     assert main([*fast, f"out={out}", f"stack={other}"]) == 2
     err = capsys.readouterr().err
     assert "another configuration" in err and "design.stack" in err
+
+
+def test_a_stack_field_its_file_leaves_out_can_be_set_on_the_command_line(capsys):
+    """tt_transformers' file does not spell out ``sdpa_padded_users``; it is still a StackProfile field, so
+    ``stack.sdpa_padded_users=`` is accepted and reaches the profile (it was rejected as an unknown key)."""
+    import json
+
+    from elk_dse.cli import main
+
+    args = ["evaluate", "+chip=wormhole_n150", "model=llama3_2_1b", "model.kv_len=8192", "format=json"]
+    assert main(args) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*args, "stack.sdpa_padded_users=8", "+stack.sources.sdpa_padded_users='assumption: a test'"]) == 0
+    padded = json.loads(capsys.readouterr().out)
+    assert padded["latency_s"] > plain["latency_s"]  # 8 launch users: fewer cores per real user
