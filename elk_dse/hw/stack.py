@@ -60,7 +60,13 @@ from typing import Any
 import yaml
 
 from elk_dse.errors import ConfigError, nearest
-from elk_dse.hw.chip import Chip, check_ccl_scheme, check_decode_attention, check_kv_head_sharding, check_sdpa_kernel
+from elk_dse.hw.chip import (
+    Chip,
+    check_ccl_scheme,
+    check_decode_attention,
+    check_kv_head_sharding,
+    check_sdpa_kernel,
+)
 from elk_dse.schema import build, in_range
 
 # What validation/suite.py can fit on calibration points.
