@@ -257,15 +257,20 @@ def test_points_declared_in_the_fourth_session_are_held_out_and_mostly_multi_chi
     pts = points()
     start = next(i for i, p in enumerate(pts) if p.id == "galaxy_tt_llama3.2-1b_b1")
     end = next(i for i, p in enumerate(pts) if p.id == _FIFTH_SESSION_FIRST)  # the next session's block
-    fresh = pts[start:end]
+    _check_declared_block(pts, pts[start:end], pts[:start])
+
+
+def _check_declared_block(pts, fresh, earlier):
+    """A session's block of declared points: 20-40 held-out points, at least half of them on systems of chips,
+    on at least 4 systems, every source read on 2026-11-29; the calibration sets are the ones declared before
+    the block (no stack's fit changes)."""
     assert 20 <= len(fresh) <= 40 and all(p.role == "held-out" for p in fresh)
     chips = {p.id: _chip_and_degrees(p)[0].chips.count for p in fresh}
     assert 2 * sum(n > 1 for n in chips.values()) >= len(fresh)
     assert len({p.chip for p in fresh}) >= 4
     suite = load_suite()
     assert all(suite["sources"][p.source]["read"] == "2026-11-29" for p in fresh)
-    # The calibration sets are the ones declared before this block.
-    assert {p.id for p in pts if p.role == "calibration"} <= {p.id for p in pts[:start]}
+    assert {p.id for p in pts if p.role == "calibration"} <= {p.id for p in earlier}
 
 
 # --- issue 17 (2026-11-29, fifth session): fresh held-out points, declared before any prediction of them -----------
@@ -281,13 +286,8 @@ def test_points_declared_in_the_fifth_session_are_held_out_new_and_mostly_multi_
     pts = points()
     start = next(i for i, p in enumerate(pts) if p.id == _FIFTH_SESSION_FIRST)
     fresh, earlier = pts[start:], pts[:start]
-    assert 20 <= len(fresh) <= 40 and all(p.role == "held-out" for p in fresh)
-    chips = {p.id: _chip_and_degrees(p)[0].chips.count for p in fresh}
-    assert 2 * sum(n > 1 for n in chips.values()) >= len(fresh)
-    assert len({p.chip for p in fresh}) >= 4
+    _check_declared_block(pts, fresh, earlier)
     suite = load_suite()
-    assert all(suite["sources"][p.source]["read"] == "2026-11-29" for p in fresh)
-    assert {p.id for p in pts if p.role == "calibration"} <= {p.id for p in earlier}
 
     def row(p):  # the source file's row a point reads: file, model, batch, context (or sequence) and weights
         src = suite["sources"][p.source]
