@@ -119,7 +119,8 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
                     overrides = [("++" + x) if x == o else x for x in overrides]
                     continue
                 _check_key(base, bare)
-            cfg = compose(config_name="config", overrides=overrides)
+            # Nothing but groups: the second composition would repeat the first (Hydra composes from scratch).
+            cfg = base if overrides == group_ovr else compose(config_name="config", overrides=overrides)
         out: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
         if isinstance(out.get("model"), dict) and "model" in base:
             from elk_dse.models.zoo import renamed_model  # model.name=X keeps the group file's arch otherwise
