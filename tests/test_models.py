@@ -24,7 +24,8 @@ DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b", "m
             "phi3_5_mini",  # issue 17 validation points (2026-11-29)
             "phi4",  # issue 17 validation points (2026-11-29, fourth session)
             "qwen3_8b",  # issue 17 validation points (2026-11-29, fifth session)
-            "falcon3_1b", "falcon3_7b", "falcon_7b", "falcon_40b")  # issue 17 points (2026-11-29, sixth session)
+            "falcon3_1b", "falcon3_7b", "falcon_7b", "falcon_40b",  # issue 17 points (2026-11-29, sixth session)
+            "llama3_1_405b")
 ENCODERS = ("bert_large", "bert_base", "vit_large", "dit_xl",
             "roberta_large")  # issue 17 validation points (2026-11-29, fourth session)
 
@@ -233,6 +234,15 @@ def test_falcon3_params_from_their_configs(name, expected, published):
     assert expected == published
     g = graph(name, batch=1, kv_len=128)
     assert dict(g.meta)["params"] == expected
+
+
+def test_llama3_1_405b_params_from_its_config():
+    """meta-llama/Llama-3.1-405B config.json: 126 layers, hidden 16384, 128 heads of 128, 8 KV heads, FFN 53248,
+    vocabulary 128256, untied LM head: 405,853,388,800 parameters (the model card's "405B")."""
+    expected = _llama_params(16384, 126, 128, 8, 128, 53248, 128256, tied=False)
+    assert expected == 405_853_388_800
+    g = graph("llama3_1_405b", batch=1, kv_len=128)
+    assert dict(g.meta)["params"] == expected and g.layers[1].repeat == 126
 
 
 def test_falcon_7b_and_40b_params_from_their_configs():
