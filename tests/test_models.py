@@ -224,10 +224,10 @@ def _llama_params(h, layers, heads, kv_heads, head_dim, f, vocab, tied):
 
 @pytest.mark.parametrize("name, expected, published", [
     # tiiuae/Falcon3-1B-Instruct config.json: 18 layers, hidden 2048, 8 heads of 256, 4 KV heads, FFN 8192,
-    # vocabulary 131072, untied: the model card's "1.67B".
+    # vocabulary 131072, untied: x 2 B = the 3.34 GB bf16 model.safetensors of Falcon3-1B-Base (same architecture).
     ("falcon3_1b", _llama_params(2048, 18, 8, 4, 256, 8192, 131072, tied=False), 1_669_408_768),
     # tiiuae/Falcon3-7B-Instruct config.json @ca6ceed0: 28 layers, hidden 3072, 12 heads of 256, 4 KV heads, FFN
-    # 23040, vocabulary 131072, untied: the model card's "7.46B".
+    # 23040, vocabulary 131072, untied (7.46 billion).
     ("falcon3_7b", _llama_params(3072, 28, 12, 4, 256, 23040, 131072, tied=False), 7_455_550_464),
 ])
 def test_falcon3_params_from_their_configs(name, expected, published):
