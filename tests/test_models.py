@@ -23,7 +23,9 @@ DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b", "m
             "mistral_7b_v0_2", "qwen2_5_7b", "qwen2_5_32b", "qwen2_5_72b", "qwen3_32b",
             "phi3_5_mini",  # issue 17 validation points (2026-11-29)
             "phi4",  # issue 17 validation points (2026-11-29, fourth session)
-            "qwen3_8b")  # issue 17 validation points (2026-11-29, fifth session)
+            "qwen3_8b",  # issue 17 validation points (2026-11-29, fifth session)
+            "falcon3_1b", "falcon3_7b", "falcon_7b", "falcon_40b",  # issue 17 points (2026-11-29, sixth session)
+            "llama3_1_405b")
 ENCODERS = ("bert_large", "bert_base", "vit_large", "dit_xl",
             "roberta_large")  # issue 17 validation points (2026-11-29, fourth session)
 
@@ -208,6 +210,58 @@ def test_qwen3_8b_params_and_kv_cache_from_its_config():
     g = graph("qwen3_8b", batch=1, kv_len=128)
     assert dict(g.meta)["params"] == expected and g.layers[1].repeat == layers
     assert g.kv_cache_read_bytes == 2 * layers * 1 * 128 * kv_width * 2  # K and V, bf16
+
+
+# --- issue 17 (2026-11-29, sixth session): the new validation points' models ------------------------------------
+
+
+def _llama_params(h, layers, heads, kv_heads, head_dim, f, vocab, tied):
+    """A Llama-style checkpoint's tensors summed by hand: q/k/v/o, gate/up/down, two RMS-norms per layer, the
+    final norm, the embedding and (untied) the LM head; no biases."""
+    per_layer = h * heads * head_dim + 2 * h * kv_heads * head_dim + heads * head_dim * h + 3 * h * f + 2 * h
+    return layers * per_layer + h + vocab * h * (1 if tied else 2)
+
+
+@pytest.mark.parametrize("name, expected, published", [
+    # tiiuae/Falcon3-1B-Instruct config.json: 18 layers, hidden 2048, 8 heads of 256, 4 KV heads, FFN 8192,
+    # vocabulary 131072, untied: x 2 B = the 3.34 GB bf16 model.safetensors of Falcon3-1B-Base (same architecture).
+    ("falcon3_1b", _llama_params(2048, 18, 8, 4, 256, 8192, 131072, tied=False), 1_669_408_768),
+    # tiiuae/Falcon3-7B-Instruct config.json @ca6ceed0: 28 layers, hidden 3072, 12 heads of 256, 4 KV heads, FFN
+    # 23040, vocabulary 131072, untied (7.46 billion).
+    ("falcon3_7b", _llama_params(3072, 28, 12, 4, 256, 23040, 131072, tied=False), 7_455_550_464),
+])
+def test_falcon3_params_from_their_configs(name, expected, published):
+    assert expected == published
+    g = graph(name, batch=1, kv_len=128)
+    assert dict(g.meta)["params"] == expected
+
+
+def test_llama3_1_405b_params_from_its_config():
+    """meta-llama/Llama-3.1-405B config.json: 126 layers, hidden 16384, 128 heads of 128, 8 KV heads, FFN 53248,
+    vocabulary 128256, untied LM head: 405,853,388,800 parameters (the model card's "405B")."""
+    expected = _llama_params(16384, 126, 128, 8, 128, 53248, 128256, tied=False)
+    assert expected == 405_853_388_800
+    g = graph("llama3_1_405b", batch=1, kv_len=128)
+    assert dict(g.meta)["params"] == expected and g.layers[1].repeat == 126
+
+
+def test_falcon_7b_and_40b_params_from_their_configs():
+    """falcon-7b-instruct: multi-query (one K/V head of 64), fused QKV 4544 x 4672, one LayerNorm per layer,
+    GELU MLP 4544 <-> 18176, tied 65024-row embedding: 6,921,720,704 (as tests/test_hf.py's hand count).
+    falcon-40b-instruct (new decoder architecture): 128 query heads of 64 and 8 KV heads, fused QKV 8192 x
+    (8192 + 2 x 8 x 64), two LayerNorms per layer, MLP 8192 <-> 32768, 60 layers, tied embedding: 41,303,293,952
+    ("40B"; 41.3B by this count of the checkpoint's tensor shapes)."""
+    h, f = 4544, 4 * 4544
+    falcon7 = 65024 * h + 32 * (2 * h + h * (h + 2 * 64) + h * h + 2 * h * f) + 2 * h
+    assert falcon7 == 6_921_720_704
+    h, f = 8192, 4 * 8192
+    falcon40 = 65024 * h + 60 * (4 * h + h * (h + 2 * 8 * 64) + h * h + 2 * h * f) + 2 * h
+    assert falcon40 == 41_303_293_952
+    for name, expected in (("falcon_7b", falcon7), ("falcon_40b", falcon40)):
+        g = graph(name, batch=32, kv_len=128)
+        assert dict(g.meta)["params"] == expected and g.layers[1].repeat == (32 if name == "falcon_7b" else 60)
+    g = graph("falcon_40b", batch=1, kv_len=128)
+    assert g.kv_cache_read_bytes == 2 * 60 * 128 * 8 * 64 * 2  # K and V of 8 KV heads, bf16
 
 
 def test_vit_large_params_and_flops():

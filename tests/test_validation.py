@@ -260,11 +260,11 @@ def test_points_declared_in_the_fourth_session_are_held_out_and_mostly_multi_chi
     _check_declared_block(pts, pts[start:end], pts[:start])
 
 
-def _check_declared_block(pts, fresh, earlier):
-    """A session's block of declared points: 20-40 held-out points, at least half of them on systems of chips,
-    on at least 4 systems, every source read on 2026-11-29; the calibration sets are the ones declared before
-    the block (no stack's fit changes)."""
-    assert 20 <= len(fresh) <= 40 and all(p.role == "held-out" for p in fresh)
+def _check_declared_block(pts, fresh, earlier, sizes=(20, 40)):
+    """A session's block of declared points: 20-40 held-out points (``sizes``), at least half of them on systems
+    of chips, on at least 4 systems, every source read on 2026-11-29; the calibration sets are the ones declared
+    before the block (no stack's fit changes)."""
+    assert sizes[0] <= len(fresh) <= sizes[1] and all(p.role == "held-out" for p in fresh)
     chips = {p.id: _chip_and_degrees(p)[0].chips.count for p in fresh}
     assert 2 * sum(n > 1 for n in chips.values()) >= len(fresh)
     assert len({p.chip for p in fresh}) >= 4
@@ -276,6 +276,7 @@ def _check_declared_block(pts, fresh, earlier):
 # --- issue 17 (2026-11-29, fifth session): fresh held-out points, declared before any prediction of them -----------
 
 _FIFTH_SESSION_FIRST = "inf2x48_llama3-8b-int8_b1_s8192_in4096_tp24"
+_SIXTH_SESSION_FIRST = "n300_falcon3-1b_b1_tp2"  # issue 17, sixth session (its block follows the fifth's)
 
 
 def test_points_declared_in_the_fifth_session_are_held_out_new_and_mostly_multi_chip():
@@ -285,7 +286,8 @@ def test_points_declared_in_the_fifth_session_are_held_out_new_and_mostly_multi_
     source, model, batch and context differ from every earlier point's)."""
     pts = points()
     start = next(i for i, p in enumerate(pts) if p.id == _FIFTH_SESSION_FIRST)
-    fresh, earlier = pts[start:], pts[:start]
+    end = next(i for i, p in enumerate(pts) if p.id == _SIXTH_SESSION_FIRST)  # the next session's block
+    fresh, earlier = pts[start:end], pts[:start]
     _check_declared_block(pts, fresh, earlier)
     suite = load_suite()
 
@@ -298,3 +300,35 @@ def test_points_declared_in_the_fifth_session_are_held_out_new_and_mostly_multi_
     rows_before = {row(p) for p in earlier}
     for p in fresh:
         assert row(p) not in rows_before, f"{p.id} reads a row an earlier point reads"
+
+
+# --- issue 17 (2026-11-29, sixth session): fresh held-out points, declared before any prediction of them -----------
+
+
+def _source_row(suite, p):
+    """The source file's row a point reads: file, model, batch, context (or sequence), weights and chip."""
+    src = suite["sources"][p.source]
+    m = p.model
+    return (src["repo"], src["path"], m["name"], m.get("batch"), m.get("kv_len", m.get("seq_len")),
+            json.dumps(m.get("formats"), sort_keys=True), p.chip)
+
+
+def test_points_declared_in_the_sixth_session_are_held_out_new_and_mostly_multi_chip():
+    """The sixth session's block (issue 17, 2026-11-29): 15-30 held-out points at the end of the file (the
+    brief's range), at least half on systems of chips, on at least 4 systems (here 8), every source pinned and
+    read on 2026-11-29; no calibration point added and no source-file row read by an earlier point."""
+    pts = points()
+    start = next(i for i, p in enumerate(pts) if p.id == _SIXTH_SESSION_FIRST)
+    fresh, earlier = pts[start:], pts[:start]
+    _check_declared_block(pts, fresh, earlier, sizes=(15, 30))
+    suite = load_suite()
+    rows_before = {_source_row(suite, p) for p in earlier}
+    for p in fresh:
+        assert _source_row(suite, p) not in rows_before, f"{p.id} reads a row an earlier point reads"
+    systems = {p.chip for p in fresh}
+    assert {"trn2_48xlarge", "wormhole_n300", "wormhole_t3k", "wormhole_galaxy"} <= systems
+    # the new chip file: 16 Trainium2 chips in a 4x4 torus, as the SDK's trn2-arch.rst states
+    trn2 = _chip_and_degrees(next(p for p in fresh if p.chip == "trn2_48xlarge"))[0]
+    assert (trn2.chips.count, trn2.chips.topology, tuple(trn2.chips.grid)) == (16, "torus", (4, 4))
+    assert trn2.cores.count == 8 and trn2.hbm.bandwidth_gb_s == 2900
+

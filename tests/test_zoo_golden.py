@@ -27,4 +27,7 @@ def test_golden_covers_every_zoo_model():
 @pytest.mark.parametrize("key", sorted(GOLDEN))
 def test_zoo_model_numbers_unchanged(key):
     name, phase = key.split("/")
-    assert golden_mod.entry(name, phase) == GOLDEN[key]
+    got = golden_mod.entry(name, phase)
+    # An infeasible entry (llama3_1_405b does not fit the golden's 512 GiB) carries NaN latency and bytes, and
+    # NaN != NaN: compare the JSON text, which writes NaN as NaN on both sides.
+    assert json.dumps(got, sort_keys=True) == json.dumps(GOLDEN[key], sort_keys=True), (got, GOLDEN[key])
