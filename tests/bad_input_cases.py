@@ -280,4 +280,9 @@ CASES += [
     # --- fifth session: a stack field the chosen stack's file leaves at its default is still a field (cli) ---
     ("stack field absent from the stack's file, bad value", ["evaluate", "+chip=wormhole_n150",
                                                              "stack.kv_head_sharding=replicate"], "replicate_to_ranks"),
+    # --- issue 17g: a stack's matrix fidelity (tt_cnn: LoFi) ---
+    ("unknown matrix fidelity", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn", "stack.matrix_fidelity=hifi"],
+     "matrix_fidelity"),
+    ("matrix fidelity without its source", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
+                                            "stack.sources.matrix_fidelity=' '"], "stack.sources.matrix_fidelity"),
 ]

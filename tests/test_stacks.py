@@ -50,6 +50,9 @@ def test_shipped_profiles_are_valid_and_every_value_has_a_source():
             if value == "kv_head_sharding":  # issue 17d: its source, needed when the layout is set
                 assert not p.kv_head_sharding or len(source.strip()) > 10, name
                 continue
+            if value == "matrix_fidelity":  # issue 17g: its source, needed when the fidelity is set
+                assert not p.matrix_fidelity or len(source.strip()) > 10, name
+                continue
             assert hasattr(p, value) and len(source.strip()) > 10, (name, value)
     none = load_stack("none")
     assert (none.dispatch_us_per_op, none.sync_us_per_layer, none.dram_efficiency) == (0.0, 0.0, 1.0)
@@ -174,3 +177,52 @@ def test_a_stack_field_its_file_leaves_out_can_be_set_on_the_command_line(capsys
     assert main([*args, "stack.sdpa_padded_users=8", "+stack.sources.sdpa_padded_users='assumption: a test'"]) == 0
     padded = json.loads(capsys.readouterr().out)
     assert padded["latency_s"] > plain["latency_s"]  # 8 launch users: fewer cores per real user
+
+
+# --- issue 17g: a stack's matrix fidelity (tt_cnn runs every conv / matmul at LoFi) ---
+
+def test_tt_cnn_runs_every_matrix_operator_at_the_tensix_lofi_rate():
+    """tt-metal's CNN / ViT demos run their convs and matmuls at LoFi (conf/stack/tt_cnn.yaml's source): under
+    tt_cnn a bfp8 or a bf16 matmul on a Tensix chip runs at the LoFi rate (4x the HiFi4 base), under
+    tt_transformers bfp8 keeps HiFi2's 2x and bf16 the base rate. The peak (hence every roofline bound) is the
+    chip's own either way, and a non-Tensix core is left as it is."""
+    import numpy as np
+
+    from elk_dse.cost.core_models import CORE_MODELS
+    from elk_dse.ir.graph import Operator, Role, Tensor
+
+    assert load_stack("tt_cnn").matrix_fidelity == "lofi" and load_stack("tt_transformers").matrix_fidelity == ""
+
+    def mm(fmt):
+        return Operator("mm", "matmul", (("m", 224), ("n", 768), ("k", 768)),
+                        (Tensor("a", ("m", "k"), Role.ACTIVATION, fmt=fmt),
+                         Tensor("w", ("k", "n"), Role.WEIGHT, fmt=fmt)),
+                        Tensor("c", ("m", "n"), Role.ACTIVATION, fmt=fmt))
+
+    for name in ("wormhole_n150", "blackhole_p150", "wormhole_galaxy"):
+        c = chip(name)
+        cnn, llm = apply_stack(c, load_stack("tt_cnn")), apply_stack(c, load_stack("tt_transformers"))
+        assert cnn.cores.peak_flops_per_cycle == llm.cores.peak_flops_per_cycle == c.cores.peak_flops_per_cycle
+        for fmt, llm_speedup in (("bfp8", 2.0), ("bf16", 1.0)):
+            op = mm(fmt)
+            sub = {d: np.array([n]) for d, n in op.dims}
+            fast = float(CORE_MODELS["tensix"](cnn.cores).cycles(op, sub)[0])
+            slow = float(CORE_MODELS["tensix"](llm.cores).cycles(op, sub)[0])
+            assert slow / fast == pytest.approx(4.0 / llm_speedup), (name, fmt)
+            # hand count: 2*224*768*768 FLOP at 4 x 1024 FLOP/cycle is the floor of one core's cycles
+            assert fast >= 2 * 224 * 768 * 768 / (4 * 1024) and fast >= op.flops / cnn.cores.peak_flops_per_cycle
+    mesh = chip("mesh64")
+    assert apply_stack(mesh, load_stack("tt_cnn")).cores == mesh.cores  # no fidelity phases outside Tensix
+
+
+def test_matrix_fidelity_is_validated_and_needs_its_source():
+    base = {"name": "x", "sources": {k: "assumption: a test" for k in ("dispatch_us_per_op", "sync_us_per_layer",
+                                                                    "chip_sync_us_per_layer",
+                                                                    "collective_startup_us", "dram_efficiency")}}
+    with pytest.raises(ConfigError, match="matrix_fidelity"):
+        stack_from_dict({**base, "matrix_fidelity": "hifi"})
+    with pytest.raises(ConfigError, match="stack.sources.matrix_fidelity"):
+        stack_from_dict({**base, "matrix_fidelity": "lofi"})
+    ok = stack_from_dict({**base, "matrix_fidelity": "lofi",
+                          "sources": {**base["sources"], "matrix_fidelity": "assumption: a test"}})
+    assert ok.matrix_fidelity == "lofi"

@@ -41,6 +41,13 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   layout, one rank per core (TP degree = chips x cores per chip): query heads padded to a multiple of the
   ranks, KV heads replicated to the query heads when the ranks do not divide them, so each core stores and
   reads its own copy. Its source is ``sources.kv_head_sharding`` (required when set).
+- ``matrix_fidelity`` (issue 17g): the math fidelity the stack's kernels run every matrix-unit operator at,
+  whatever the operands' formats. "" (default): the rate of the operands' format (``cores.format_speedup``);
+  ``lofi``: the Tensix core's one-phase LoFi rate, which the Tenstorrent chip files give as their fastest
+  matrix mode (``format_speedup.best``, 4096 FLOP/cycle = 4x the HiFi4 base); tt-metal's CNN and ViT demos run
+  their convolutions and matmuls at LoFi (docs/stacks.md, tt_cnn). Fidelity phases exist on Tensix cores only
+  (``cores.model: tensix``); on other core models the field changes nothing. Its source is
+  ``sources.matrix_fidelity`` (required when set).
 
 Applying a profile to a chip (:func:`apply_stack`) *adds* its times to the chip's own ``overheads`` (silicon
 or firmware costs a description may carry) and *multiplies* ``hbm.efficiency`` by ``dram_efficiency``, so a
@@ -62,6 +69,7 @@ import yaml
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import (
     Chip,
+    FormatSpeedup,
     check_ccl_scheme,
     check_decode_attention,
     check_kv_head_sharding,
@@ -76,6 +84,8 @@ FITTABLE = ("dispatch_us_per_op", "dram_efficiency", "collective_startup_us", "l
 TIMES = ("dispatch_us_per_op", "sync_us_per_layer", "chip_sync_us_per_layer", "collective_startup_us",
          "launch_us_per_step")
 NONE = "none"
+# issue 17g: StackProfile.matrix_fidelity's values ("" = the rate of the operands' format).
+MATRIX_FIDELITIES = ("", "lofi")
 
 
 @dataclass(frozen=True)
@@ -93,11 +103,12 @@ class StackSources:
     sdpa_padded_users: str = ""  # issue 17k: required when sdpa_padded_users is not 0
     decode_attention: str = ""  # issue 17d: kv_bucket_min_tokens / decode_softmax; required when either is set
     kv_head_sharding: str = ""  # issue 17d: required when kv_head_sharding is set
+    matrix_fidelity: str = ""  # issue 17g: required when matrix_fidelity is set
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
-                        "kv_head_sharding")
+                        "kv_head_sharding", "matrix_fidelity")
             if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
@@ -146,9 +157,14 @@ class StackProfile:
     kv_bucket_min_tokens: int = 0  # issue 17d (module doc): 0 = decode attention over kv_len itself
     decode_softmax: str = ""  # issue 17d (module doc): "" or "neuron_v2" (cost/neuron_attention.py)
     kv_head_sharding: str = ""  # issue 17d (module doc): "" or "replicate_to_ranks" (compiler/parallel/tp.py)
+    matrix_fidelity: str = ""  # issue 17g (module doc): "" (by operand format) or "lofi"
 
     def __post_init__(self) -> None:
         check_ccl_scheme("ccl_scheme", self.ccl_scheme)
+        if self.matrix_fidelity not in MATRIX_FIDELITIES:
+            raise ConfigError("matrix_fidelity", self.matrix_fidelity, "one of '' (the rate of the operands' "
+                              "format, cores.format_speedup) or 'lofi' (every matrix operator at the Tensix "
+                              "core's LoFi rate)" + nearest(self.matrix_fidelity, MATRIX_FIDELITIES))
         check_decode_attention(self)
         check_kv_head_sharding(self.kv_head_sharding)
         check_sdpa_kernel(self)
@@ -193,6 +209,9 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
                           "softmax rule come from (the vendor's code with its commit, or 'assumption: ...')")
     if profile.kv_head_sharding and not profile.sources.kv_head_sharding.strip():
         raise ConfigError(f"{path}.sources.kv_head_sharding", "", "say where the KV-head sharding comes from "
+                          "(the vendor's code with its commit, or 'assumption: ...')")
+    if profile.matrix_fidelity and not profile.sources.matrix_fidelity.strip():
+        raise ConfigError(f"{path}.sources.matrix_fidelity", "", "say where the kernels' math fidelity comes from "
                           "(the vendor's code with its commit, or 'assumption: ...')")
     if (profile.ccl_link_latency_ns or profile.ccl_bytes_per_element or profile.ccl_scheme) and not \
             profile.sources.ccl.strip():
@@ -251,7 +270,7 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
     range of ``hbm.efficiency``."""
     if not (any(getattr(stack, name) for name in TIMES) or stack.dram_efficiency != 1.0 or stack.sdpa_grid_cores
             or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element or stack.ccl_scheme or stack.decode_softmax
-            or stack.kv_head_sharding):
+            or stack.kv_head_sharding or stack.matrix_fidelity):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
@@ -279,6 +298,12 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
     chips = chip.chips
     if stack.ccl_link_latency_ns and chip.num_chips > 1:  # issue 17c: the stack's collectives' per-step latency
         chips = dataclasses.replace(chips, link_latency_ns=stack.ccl_link_latency_ns)
+    cores = chip.cores
+    if stack.matrix_fidelity and cores.model == "tensix":  # issue 17g: every matrix operator at LoFi
+        # Fidelity phases are a Tensix notion; other core models keep their format rates (module doc).
+        lofi = cores.format_speedup.best  # the Tensix chip files' fastest matrix mode is LoFi (one phase)
+        cores = dataclasses.replace(cores, format_speedup=FormatSpeedup(
+            **{f.name: lofi for f in dataclasses.fields(FormatSpeedup)}))
     hbm = chip.hbm
     if hbm is not None and stack.dram_efficiency != 1.0:
         efficiency = hbm.efficiency * stack.dram_efficiency
@@ -286,4 +311,4 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
             raise ConfigError("stack.dram_efficiency", stack.dram_efficiency, f"times chip.hbm.efficiency="
                               f"{hbm.efficiency} gives {efficiency:.3g}; the product must be >= 0.05")
         hbm = dataclasses.replace(hbm, efficiency=efficiency)
-    return dataclasses.replace(chip, overheads=overheads, hbm=hbm, chips=chips)
+    return dataclasses.replace(chip, overheads=overheads, hbm=hbm, chips=chips, cores=cores)
