@@ -223,7 +223,7 @@ class Tightener:
         view = plan.view
         self._hbm, self._total, self._rest, self._links, self._io = _stage_parts(plan)  # _total: so far
         self._fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
-        self._pending: list[tuple[float, int, int, Operator, np.ndarray, np.ndarray]] = []
+        self._pending: list[tuple[bool, float, int, int, Operator, np.ndarray, np.ndarray]] = []
         peak = view.peak_flops_per_s
         if view.hbm is not None:  # a view without HBM has no scheduler choices: it keeps the cheap bound
             for s, stage in enumerate(plan.stages):
@@ -237,8 +237,13 @@ class Tightener:
                     op = ops[idx[0]]
                     at = np.asarray(idx)
                     share = len(idx) * (op.flops / peak + self._fixed)  # its instances' cheap charges
-                    self._pending.append((-share, s, k, op, free_min[at], np.full(len(idx), op.flops)))
-        self._pending.sort(key=lambda p: (p[0], p[1], p[2]))
+                    # On one chip's view, operators on the matrix unit first (issue 17a, sixth session): there a
+                    # vector operator's floor is its cheap charge within a few percent (dispatch and one barrier
+                    # dominate both), so its plan table buys almost nothing; on a view of several chips its
+                    # barriers and network cross chips and it can gain as much as a matmul (docs/parallelism.md).
+                    later = view.num_chips == 1 and not op.uses_matrix_unit
+                    self._pending.append((later, -share, s, k, op, free_min[at], np.full(len(idx), op.flops)))
+        self._pending.sort(key=lambda p: (p[0], p[1], p[2], p[3]))
         self._pending.reverse()  # pop() takes the largest first
 
     @property
@@ -250,7 +255,7 @@ class Tightener:
 
     def step(self) -> float:
         """Tighten one more distinct operator; the new bound."""
-        _, s, _, op, free_min, flops = self._pending.pop()
+        _, _, s, _, op, free_min, flops = self._pending.pop()
         fastest, fixed, smallest = op_floor_s(op, self.plan.view, self.rotation)
         floor = fastest if self.exec_floor else fixed
         cheap = flops / self.plan.view.peak_flops_per_s + self._fixed
