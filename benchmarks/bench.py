@@ -313,14 +313,17 @@ def wafer_scale() -> None:
 
 
 def _clear_compile_caches(routes: bool = True) -> None:
-    """Empty every cache compiling and timing a design point fills (plans, preloading choices, T10 tables and,
+    """Empty every cache compiling and timing a design point fills (plans, preloading choices, T10 tables, auto's
+    compute floors and,
     with ``routes``, the figures derived from routes): a cold evaluation. Without ``routes``: a new design
     point of a sweep on a topology already seen (plans and tables are keyed by the chip, routes by topology)."""
+    from elk_dse.compiler.parallel.auto import clear_compute_floors
     from elk_dse.compiler.t10 import clear_tables
     from elk_dse.hw import resources
 
     clear_plan_cache()
     clear_tables()
+    clear_compute_floors()  # auto's compute floors (keyed by the cores, as the tables are)
     if routes:
         resources._ROUTED.clear()
 
