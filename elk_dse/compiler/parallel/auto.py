@@ -204,8 +204,9 @@ def _unrouted_floor_s(op: Operator, chip: Chip, rotation: bool) -> tuple[float, 
 # Core models whose cycles never fall when one core's block is cut into sequential steps (t10.build_table's
 # rotation steps, partition.stream_plan's passes: cycles(ceil(sub / t)) x t >= cycles(sub) per dim, which their
 # ceilings, max(m, min tile) streaming and per-call overheads give; tests/test_parallel_auto_compute_floor.py
-# checks it on every shipped chip's cores). ``ipu_mk2_elk`` is not one: its orientation rule can make a stepped
-# block cheaper. A core model not named here gets no compute floor (compute_floor_s = 0): never unsound.
+# checks it on every shipped chip's cores). ``ipu_mk2_elk`` (conventions=paper) is left out, not analysed: its
+# orientation rule changes which extent is blocked by 6 as a block shrinks. A core model not named here gets no
+# compute floor (compute_floor_s = 0): never unsound.
 STEP_MONOTONE_CORES = frozenset({"systolic", "ipu_mk2", "tensix"})
 
 _COMPUTE_FLOORS: dict[tuple, float] = {}
