@@ -8,8 +8,9 @@ identical collectives costed once) and the dispatch of the operations that run t
 is not yet tight is tightened (:class:`Tightener`, operator by operator) until it passes the next bound or the
 best latency found, and goes back; one popped fully tightened is compiled and timed (with the evaluator's
 simulator, ``timer``); the search stops when the next bound is no better than the best latency found. The tight
-bound raises each operator instance's fixed charge to the fastest execution any plan the compiler could give it
-has (``op_floor_s``: the minimum over its plan table in both load modes, from the compiler's cached choices,
+bound first raises every operator instance's charge to its compute floor from the core model alone
+(``compute_floor_s``: no plan table; issue 17a, sixth session), then, operator by operator, to the fastest
+execution any plan the compiler could give it has (``op_floor_s``: the minimum over its plan table in both load modes, from the compiler's cached choices,
 which the compile of that candidate then reuses). So a clearly best strategy costs one compile plus some plan
 tables. Without a timer the cheap bound ranks them. The chosen Program's
 ``meta["parallel_candidates"]`` lists every candidate with its bound, latency (None: not compiled) or reason.
@@ -289,7 +290,7 @@ class Tightener:
                     # On one chip's view, operators on the matrix unit first (issue 17a, sixth session): there a
                     # vector operator's floor is its cheap charge within a few percent (dispatch and one barrier
                     # dominate both), so its plan table buys almost nothing; on a view of several chips its
-                    # barriers and network cross chips and it can gain as much as a matmul (docs/parallelism.md).
+                    # barriers and network cross chips and it can gain as much as a matmul (docs/parallelism.md, "auto").
                     later = view.num_chips == 1 and not op.uses_matrix_unit
                     self._pending.append((later, -share, s, k, op, free_min[at], np.full(len(idx), op.flops)))
         self._pending.sort(key=lambda p: (p[0], p[1], p[2], p[3]))
