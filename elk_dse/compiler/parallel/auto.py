@@ -210,7 +210,7 @@ def _unrouted_floor_s(op: Operator, chip: Chip, rotation: bool) -> tuple[float, 
 # compute floor (compute_floor_s = 0): never unsound.
 STEP_MONOTONE_CORES = frozenset({"systolic", "ipu_mk2", "tensix"})
 
-_COMPUTE_FLOORS: dict[tuple, float] = {}
+_COMPUTE_FLOORS: dict[tuple, tuple[float, int]] = {}
 _COMPUTE_FLOORS_MAX = 8192
 
 
@@ -224,17 +224,23 @@ def compute_floor_s(op: Operator, chip: Chip) -> float:
     plan computes faster. 0 (no floor) under the artifact's plan rules (any integer factors) or another core
     model. Cached by exactly what it reads: the operator's signature, the cores, their count, the clock and the
     plan rules."""
+    return _spatial_floor(op, chip)[0]
+
+
+def _spatial_floor(op: Operator, chip: Chip) -> tuple[float, int]:
+    """(compute_floor_s, the number of spatial splits it read: 1 where it reads none)."""
     from elk_dse.compiler.partition import enumerate_spatial
     from elk_dse.cost.core_models import core_model
 
     if chip.plan_rules == "artifact" or chip.cores.model not in STEP_MONOTONE_CORES:
-        return 0.0
+        return 0.0, 1
     key = (op.signature, chip.cores, chip.num_cores, chip.clock_hz, chip.plan_rules)
     hit = _COMPUTE_FLOORS.get(key)
     if hit is None:
         f = enumerate_spatial(op, chip.num_cores)
         sub = {d: -(-n // f[:, k]) for k, (d, n) in enumerate(op.dims)}
-        hit = float(np.min(np.asarray(core_model(chip.cores).cycles(op, sub), dtype=np.float64))) / chip.clock_hz
+        cycles = np.asarray(core_model(chip.cores).cycles(op, sub), dtype=np.float64)
+        hit = (float(np.min(cycles)) / chip.clock_hz, len(f))
         if len(_COMPUTE_FLOORS) >= _COMPUTE_FLOORS_MAX:
             _COMPUTE_FLOORS.clear()
         _COMPUTE_FLOORS[key] = hit
@@ -310,11 +316,16 @@ class Tightener:
         view = self.plan.view
         if self._compute_pass:
             self._compute_pass = False
+            spatial: dict[tuple[int, int], int] = {}
             for _, _, s, k, op, _, flops in self._pending:
                 cheap = op.flops / view.peak_flops_per_s + self._fixed
-                charge = max(cheap, compute_floor_s(op, view) + self._fixed)
+                floor, spatial[(s, k)] = _spatial_floor(op, view)
+                charge = max(cheap, floor + self._fixed)
                 self._charge[(s, k)] = charge
                 self._total[s] += (charge - cheap) * len(flops)
+            # Then the table steps by share per spatial split (a plan table's rows grow with its spatial splits):
+            # cheap tables with a large share first. The order changes only the work, never a bound.
+            self._pending.sort(key=lambda p: (p[0], p[1] / spatial[(p[2], p[3])], p[2], p[3]), reverse=True)
             return self.bound_s()
         _, _, s, k, op, free_min, flops = self._pending.pop()
         fastest, fixed, smallest = op_floor_s(op, view, self.rotation)
