@@ -313,23 +313,29 @@ def wafer_scale() -> None:
 
 
 def _clear_compile_caches(routes: bool = True) -> None:
-    """Empty every cache compiling and timing a design point fills (plans, preloading choices, T10 tables and,
+    """Empty every cache compiling and timing a design point fills (plans, preloading choices, T10 tables, auto's
+    compute floors and,
     with ``routes``, the figures derived from routes): a cold evaluation. Without ``routes``: a new design
     point of a sweep on a topology already seen (plans and tables are keyed by the chip, routes by topology)."""
+    from elk_dse.compiler.parallel.auto import clear_compute_floors
     from elk_dse.compiler.t10 import clear_tables
     from elk_dse.hw import resources
 
     clear_plan_cache()
     clear_tables()
+    clear_compute_floors()  # auto's compute floors (keyed by the cores, as the tables are)
     if routes:
         resources._ROUTED.clear()
 
 
-def parallelism(cold_reps: int = 3, warm_reps: int = 5) -> None:
+def parallelism(cold_reps: int = 5, warm_reps: int = 5, small_reps: int = 15) -> None:
     """Issue 17: seconds to evaluate a design point with ``chips.parallelism=auto`` against the fixed choice auto
     picks (target: auto <= 2x), measured the same way, interleaved: cold (every compile cache emptied before
     each evaluation; median of ``cold_reps``) and warm (caches filled; median of ``warm_reps``), wall and CPU
-    seconds. Cases: a small one (a 4-layer decoder on 4 16-core chips, elk_full), Llama-3.1-70B decode b32 on
+    seconds. The toy case takes tens of ms per evaluation, so it runs ``small_reps`` of each (issue 17a, sixth
+    session: its ratio moved by 0.4x between runs of 3). Two ratio rows: of the medians, and the median of the
+    ratios of each back-to-back pair (auto and the fixed point evaluated one after the other, in alternating
+    order), which a change of the machine's load between pairs does not move. Cases: a small one (a 4-layer decoder on 4 16-core chips, elk_full), Llama-3.1-70B decode b32 on
     wormhole_t3k and wormhole_galaxy (tt-metal's formats, sequential). "new" columns: plan caches and tables
     emptied but routes kept (the next design point of a sweep on the same topology). Generic over the strategy
     registry: the fixed row is whatever auto chose."""
@@ -340,11 +346,13 @@ def parallelism(cold_reps: int = 3, warm_reps: int = 5) -> None:
             "activations": "bf16"}
     llama = model_config_from_dict({"name": "llama3_1_70b", "batch": 32, "kv_len": 128, "formats": perf})
     small = next(c for c in conformance_cases() if c.name == "decoder_mesh4")
-    cases = (("4 x 16-core chips, 4-layer decoder b8", small.chip, small.model, SchedulerConfig(name="elk_full")),
+    cases = (("4 x 16-core chips, 4-layer decoder b8", small.chip, small.model, SchedulerConfig(name="elk_full"),
+              small_reps, small_reps),
              ("wormhole_t3k llama3_1_70b decode b32", yaml.safe_load((CONF / "wormhole_t3k.yaml").read_text()),
-              llama, SchedulerConfig(name="sequential")),
+              llama, SchedulerConfig(name="sequential"), cold_reps, warm_reps),
              ("wormhole_galaxy llama3_1_70b decode b32",
-              yaml.safe_load((CONF / "wormhole_galaxy.yaml").read_text()), llama, SchedulerConfig(name="sequential")))
+              yaml.safe_load((CONF / "wormhole_galaxy.yaml").read_text()), llama, SchedulerConfig(name="sequential"),
+              cold_reps, warm_reps))
 
     def timed(point: DesignPoint) -> tuple[float, float, dict]:
         w0, c0 = time.perf_counter(), time.process_time()
@@ -353,7 +361,7 @@ def parallelism(cold_reps: int = 3, warm_reps: int = 5) -> None:
 
     print(f"{'evaluate one design point (issue 17)':<44} {'strategy':>9} {'cold s':>7} {'cold CPU':>8} "
           f"{'new s':>7} {'new CPU':>8} {'warm s':>7} {'warm CPU':>8} {'latency ms':>11} {'compiled':>9}")
-    for label, base, model, sched in cases:
+    for label, base, model, sched, n_cold, n_warm in cases:
         def point(strategy: str, base: dict = base, model: ModelConfig = model,
                   sched: SchedulerConfig = sched) -> DesignPoint:
             return DesignPoint(chip_from_dict({**base, "chips": {**base["chips"], "parallelism": strategy}}),
@@ -366,13 +374,13 @@ def parallelism(cold_reps: int = 3, warm_reps: int = 5) -> None:
         new: dict[str, list[tuple[float, float]]] = {k: [] for k in points}
         warm: dict[str, list[tuple[float, float]]] = {k: [] for k in points}
         results: dict[str, dict] = {}
-        for rep in range(cold_reps):
+        for rep in range(n_cold):
             for routes, series in ((True, cold), (False, new)):
                 for name in (list(points) if rep % 2 else list(points)[::-1]):
                     _clear_compile_caches(routes)
                     wall, cpu, results[name] = timed(points[name])
                     series[name].append((wall, cpu))
-        for rep in range(warm_reps):
+        for rep in range(n_warm):
             for name in (list(points) if rep % 2 else list(points)[::-1]):
                 wall, cpu, _ = timed(points[name])
                 warm[name].append((wall, cpu))
@@ -387,6 +395,10 @@ def parallelism(cold_reps: int = 3, warm_reps: int = 5) -> None:
         ratio = [med["auto"][i] / med[chosen][i] for i in range(6)]
         cells = " ".join(f"{r:>6.2f}x" + (" " if i % 2 else "") for i, r in enumerate(ratio))
         print(f"  {'auto / ' + chosen:<42} {'':>9} {cells}", flush=True)
+        paired = [statistics.median(a[i] / f[i] for a, f in zip(series["auto"], series[chosen], strict=True))
+                  for series in (cold, new, warm) for i in (0, 1)]
+        cells = " ".join(f"{r:>6.2f}x" + (" " if i % 2 else "") for i, r in enumerate(paired))
+        print(f"  {'auto / ' + chosen + ', median of pairs':<42} {'':>9} {cells}", flush=True)
     print()
 
 

@@ -8,8 +8,9 @@ identical collectives costed once) and the dispatch of the operations that run t
 is not yet tight is tightened (:class:`Tightener`, operator by operator) until it passes the next bound or the
 best latency found, and goes back; one popped fully tightened is compiled and timed (with the evaluator's
 simulator, ``timer``); the search stops when the next bound is no better than the best latency found. The tight
-bound raises each operator instance's fixed charge to the fastest execution any plan the compiler could give it
-has (``op_floor_s``: the minimum over its plan table in both load modes, from the compiler's cached choices,
+bound first raises every operator instance's charge to its compute floor from the core model alone
+(``compute_floor_s``: no plan table; issue 17a, sixth session), then, operator by operator, to the fastest
+execution any plan the compiler could give it has (``op_floor_s``: the minimum over its plan table in both load modes, from the compiler's cached choices,
 which the compile of that candidate then reuses). So a clearly best strategy costs one compile plus some plan
 tables. Without a timer the cheap bound ranks them. The chosen Program's
 ``meta["parallel_candidates"]`` lists every candidate with its bound, latency (None: not compiled) or reason.
@@ -201,6 +202,56 @@ def _unrouted_floor_s(op: Operator, chip: Chip, rotation: bool) -> tuple[float, 
     return fastest, fixed, smallest
 
 
+# Core models whose cycles never fall when one core's block is cut into sequential steps (t10.build_table's
+# rotation steps, partition.stream_plan's passes: cycles(ceil(sub / t)) x t >= cycles(sub) per dim, which their
+# ceilings, max(m, min tile) streaming and per-call overheads give; tests/test_parallel_auto_compute_floor.py
+# checks it on every shipped chip's cores). ``ipu_mk2_elk`` (conventions=paper) is left out, not analysed: its
+# orientation rule changes which extent is blocked by 6 as a block shrinks. A core model not named here gets no
+# compute floor (compute_floor_s = 0): never unsound.
+STEP_MONOTONE_CORES = frozenset({"systolic", "ipu_mk2", "tensix"})
+
+_COMPUTE_FLOORS: dict[tuple, tuple[float, int]] = {}
+_COMPUTE_FLOORS_MAX = 8192
+
+
+def compute_floor_s(op: Operator, chip: Chip) -> float:
+    """The least compute time (seconds) of ``op`` in any plan the compiler can give it on ``chip``'s cores, from
+    the core model alone, without a plan table (issue 17a, sixth session): the minimum over every spatial split
+    of partition.enumerate_spatial (a superset of the plan table's spatial plans and of the streamed plans')
+    of the core model's cycles of one core's block, over the clock. A plan that steps (rotation) or streams in
+    passes computes ceil(sub / t) blocks t times, which costs at least the whole block on the models of
+    STEP_MONOTONE_CORES, and the stack's decode-attention kernel only raises cycles (select.table_work), so no
+    plan computes faster. 0 (no floor) under the artifact's plan rules (any integer factors) or another core
+    model. Cached by exactly what it reads: the operator's signature, the cores, their count, the clock and the
+    plan rules."""
+    return _spatial_floor(op, chip)[0]
+
+
+def _spatial_floor(op: Operator, chip: Chip) -> tuple[float, int]:
+    """(compute_floor_s, the number of spatial splits it read: 1 where it reads none)."""
+    from elk_dse.compiler.partition import enumerate_spatial
+    from elk_dse.cost.core_models import core_model
+
+    if chip.plan_rules == "artifact" or chip.cores.model not in STEP_MONOTONE_CORES:
+        return 0.0, 1
+    key = (op.signature, chip.cores, chip.num_cores, chip.clock_hz, chip.plan_rules)
+    hit = _COMPUTE_FLOORS.get(key)
+    if hit is None:
+        f = enumerate_spatial(op, chip.num_cores)
+        sub = {d: -(-n // f[:, k]) for k, (d, n) in enumerate(op.dims)}
+        cycles = np.asarray(core_model(chip.cores).cycles(op, sub), dtype=np.float64)
+        hit = (float(np.min(cycles)) / chip.clock_hz, len(f))
+        if len(_COMPUTE_FLOORS) >= _COMPUTE_FLOORS_MAX:
+            _COMPUTE_FLOORS.clear()
+        _COMPUTE_FLOORS[key] = hit
+    return hit
+
+
+def clear_compute_floors() -> None:
+    """Forget the cached compute floors (a cold evaluation; the benchmark's cold and new-point modes)."""
+    _COMPUTE_FLOORS.clear()
+
+
 class Tightener:
     """The tight lower bound of one plan, computed operator by operator (the bound only rises, and every
     intermediate value is itself a lower bound), so that auto stops as soon as a candidate is ruled out.
@@ -214,7 +265,12 @@ class Tightener:
     compute + barriers + dispatch, which every physical simulator charges one after another. An instance whose
     smallest plan may not fit the SRAM left by the most activations the compiler can keep live across it (no
     residency variant keeps more than keeping them all) may be streamed in passes (a plan outside the table)
-    and keeps the cheap charge. A view without HBM (no scheduler choices) keeps the cheap bound."""
+    and keeps the cheap charge. A view without HBM (no scheduler choices) keeps the cheap bound.
+
+    The first step (issue 17a, sixth session) raises every instance's charge at once to its compute floor
+    (compute_floor_s, from the core model without a plan table) + dispatch + one barrier, which holds for
+    streamed plans too: a few ms for a whole candidate where a plan table costs about as much per operator.
+    Later steps raise an instance to its table floor only where that is higher."""
 
     def __init__(self, plan: ParallelPlan, overlap: bool, rotation: bool, exec_floor: bool = True) -> None:
         from elk_dse.compiler.traffic import residency
@@ -223,7 +279,7 @@ class Tightener:
         view = plan.view
         self._hbm, self._total, self._rest, self._links, self._io = _stage_parts(plan)  # _total: so far
         self._fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
-        self._pending: list[tuple[float, int, int, Operator, np.ndarray, np.ndarray]] = []
+        self._pending: list[tuple[bool, float, int, int, Operator, np.ndarray, np.ndarray]] = []
         peak = view.peak_flops_per_s
         if view.hbm is not None:  # a view without HBM has no scheduler choices: it keeps the cheap bound
             for s, stage in enumerate(plan.stages):
@@ -237,30 +293,51 @@ class Tightener:
                     op = ops[idx[0]]
                     at = np.asarray(idx)
                     share = len(idx) * (op.flops / peak + self._fixed)  # its instances' cheap charges
-                    self._pending.append((-share, s, k, op, free_min[at], np.full(len(idx), op.flops)))
-        self._pending.sort(key=lambda p: (p[0], p[1], p[2]))
+                    # On one chip's view, operators on the matrix unit first (issue 17a, sixth session): there a
+                    # vector operator's floor is its cheap charge within a few percent (dispatch and one barrier
+                    # dominate both), so its plan table buys almost nothing; on a view of several chips its
+                    # barriers and network cross chips and it can gain as much as a matmul (docs/parallelism.md, "auto").
+                    later = view.num_chips == 1 and not op.uses_matrix_unit
+                    self._pending.append((later, -share, s, k, op, free_min[at], np.full(len(idx), op.flops)))
+        self._pending.sort(key=lambda p: (p[0], p[1], p[2], p[3]))
         self._pending.reverse()  # pop() takes the largest first
+        self._charge: dict[tuple[int, int], float] = {}  # (stage, group) -> its instances' charge after step 0
+        self._compute_pass = bool(self._pending)  # step 0 (compute floors) still to do
 
     @property
     def done(self) -> bool:
-        return not self._pending
+        return not self._pending and not self._compute_pass
 
     def bound_s(self) -> float:
         return _compose_s(self.plan, self.overlap, self._hbm, self._total, self._rest, self._links, self._io)
 
     def step(self) -> float:
-        """Tighten one more distinct operator; the new bound."""
-        _, s, _, op, free_min, flops = self._pending.pop()
-        fastest, fixed, smallest = op_floor_s(op, self.plan.view, self.rotation)
+        """Tighten one more distinct operator (the first step: every operator's compute floor); the new bound."""
+        view = self.plan.view
+        if self._compute_pass:
+            self._compute_pass = False
+            spatial: dict[tuple[int, int], int] = {}
+            for _, _, s, k, op, _, flops in self._pending:
+                cheap = op.flops / view.peak_flops_per_s + self._fixed
+                floor, spatial[(s, k)] = _spatial_floor(op, view)
+                charge = max(cheap, floor + self._fixed)
+                self._charge[(s, k)] = charge
+                self._total[s] += (charge - cheap) * len(flops)
+            # Then the table steps by share per spatial split (a plan table's rows grow with its spatial splits):
+            # cheap tables with a large share first. The order changes only the work, never a bound.
+            self._pending.sort(key=lambda p: (p[0], p[1] / spatial[(p[2], p[3])], p[2], p[3]), reverse=True)
+            return self.bound_s()
+        _, _, s, k, op, free_min, flops = self._pending.pop()
+        fastest, fixed, smallest = op_floor_s(op, view, self.rotation)
         floor = fastest if self.exec_floor else fixed
-        cheap = flops / self.plan.view.peak_flops_per_s + self._fixed
-        self._total[s] += float(np.where(smallest <= free_min, np.maximum(floor, cheap) - cheap, 0.0).sum())
+        base = self._charge.get((s, k), op.flops / view.peak_flops_per_s + self._fixed)
+        self._total[s] += float(np.where(smallest <= free_min, np.maximum(floor, base) - base, 0.0).sum())
         return self.bound_s()
 
     def tighten(self, until_s: float = math.inf) -> float:
         """Step until the bound exceeds ``until_s`` or nothing is left; the bound."""
         bound = self.bound_s()
-        while self._pending and bound <= until_s:
+        while not self.done and bound <= until_s:
             bound = self.step()
         return bound
 
