@@ -648,6 +648,8 @@ def test_paper_icbm_chooses_the_idle_layout_per_operator(name):
         max_cold = cold[1] + cold[2] / ARTIFACT_COLD_SCORE_BYTES_PER_S if cold is not None else float("inf")
         took_cold = c is not p
         assert took_cold == (max_cold < compact), (i, names[i])
+        assert c.mem[sched.plan_index[i]] <= budget + 1e-6  # the chosen plan fits beside the preloads
         if took_cold:
             cold_ops.add(names[i])
     assert "qkv_proj" in cold_ops and "gate_up_proj" not in cold_ops
+    assert all(b >= a for a, b in zip(sched.window_end, sched.window_end[1:]))  # window ends never decrease
