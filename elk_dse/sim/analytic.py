@@ -70,15 +70,15 @@ class AnalyticSimulator(Simulator):
         deliver_net = np.asarray(hbm_network_time_s(chip, work.hbm_delivered_bytes), dtype=np.float64)
         load_net = deliver_net / passes
         own_net = np.broadcast_to(ex.noc_s + ex.shift_s + ex.warm_s, n) + deliver_net * (passes - 1) / passes
-        artifact = chip.hbm is not None and chip.hbm.delivery_gb_s_per_core > 0
-        if artifact:
+        hbm = chip.hbm
+        if hbm is not None and hbm.delivery_gb_s_per_core > 0:
             # conventions=paper (the Elk artifact's delivery rule on this chip): its contention rule, which counts
             # the operator's syncs as network time and, in its delay_comp=False mode (``delivery_delays_load``),
             # shifts the overlapping loads later instead of slowing the operator (cost/timeline.py
             # ``artifact_contention``, the one place the rule lives).
             need = own_net + np.broadcast_to(ex.sync_s, n)
             stretch, delay = artifact_contention(load_start, load_end, load_net, start, end - coll_s, need,
-                                                 chip.hbm.delivery_delays_load)
+                                                 hbm.delivery_delays_load)
             if stretch.any() or delay.any():
                 exec_s = exec_s + stretch
                 noc_s = noc_s + stretch
