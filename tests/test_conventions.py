@@ -653,3 +653,31 @@ def test_paper_icbm_chooses_the_idle_layout_per_operator(name):
             cold_ops.add(names[i])
     assert "qkv_proj" in cold_ops and "gate_up_proj" not in cold_ops
     assert all(b >= a for a, b in zip(sched.window_end[:-1], sched.window_end[1:], strict=True))  # never decrease
+
+
+def test_per_operator_induction_is_elks_induction_without_cold_layouts():
+    """induction_per_op_cold (issue 18f) with no Max Cold layouts to choose (default conventions) is ``induction``
+    itself: the same plans, windows, budgets and latency, in the default load order and in a permuted one."""
+    from elk_dse.compiler.compile import scheduling_problem
+    from elk_dse.compiler.elk import induction, induction_per_op_cold
+    from elk_dse.compiler.schedulers.elk_full import group_permutations, layer_groups, permuted_order
+
+    graph = build_model(ModelConfig("llama3_2_1b", batch=2, kv_len=64))
+    problem = scheduling_problem(graph, chip_from_dict(yaml.safe_load((ROOT / "conf" / "chip" / "mesh64.yaml").read_text())),
+                                 SchedulerConfig(name="elk_dyn"))
+    choices, free = list(problem.choices), list(problem.free_bytes)
+    assert all(c.cold_mem is None for c in choices)
+    groups = [layer_groups(layer.ops) for layer in graph.layers]
+    perms = [group_permutations(len(g), 2, 3)[-1] if len(g) > 1 else None for g in groups]
+    swapped = permuted_order([(len(la.ops), la.repeat) for la in graph.layers],
+                             [None if p is None else [k for gi in p for k in g[gi]] for p, g in zip(perms, groups,
+                                                                                                    strict=True)])
+    assert swapped != list(range(problem.num_ops))
+    for order in (list(range(problem.num_ops)), swapped):
+        for depth in (0, 2, problem.num_ops):
+            a = induction(choices, free, order, depth, 0.01)
+            b = induction_per_op_cold(choices, free, order, depth, 0.01)
+            assert a is not None and b is not None and b.choices == ()
+            assert (b.plan_index, b.window_end, b.load_order) == (a.plan_index, a.window_end, a.load_order)
+            assert b.latency_s == pytest.approx(a.latency_s, rel=1e-12)
+            assert b.preload_bytes == pytest.approx(a.preload_bytes, rel=1e-9)
