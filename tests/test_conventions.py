@@ -215,6 +215,7 @@ def test_artifact_contention_modes_slow_the_operator_or_shift_the_load():
     # b's executions are not stretched: the timing rule with b's durations and no release times reproduces
     # b's executions' lengths, and the loads' durations are end - start (shifted, not lengthened)
     assert all(t.load_end_s - t.load_start_s == pytest.approx(t.load_s, abs=1e-15) for t in b.timings)
+    assert [t.load_s for t in b.timings] == [t.load_s for t in a.timings]  # (the old rule lengthened them)
     ops = program.ops
     _, _, _, free_end = asap_timeline([t.load_s for t in b.timings], exe(b), [op.load_after for op in ops],
                                       [op.exec_after for op in ops], program.load_order or None,
