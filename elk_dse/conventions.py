@@ -55,8 +55,14 @@ Also under ``artifact_plans`` (issue 18e): its spatial factors of any integer wi
 preloaded from HBM, which every preloading scheduler scores beside the compact layouts (compiler/elk.py
 ``OpChoices.max_cold``); both follow from ``Chip.plan_rules = "artifact"``.
 
+Also with ``artifact_delivery`` (issue 18f): the artifact's contention rule, which counts an operator's syncs as
+network time and, in ICBM's delay_comp=False mode, shifts the overlapping loads later instead of lengthening
+them (cost/timeline.py ``artifact_contention``, called by sim/analytic.py on chips with its delivery rule); and
+with ``artifact_plans``, elk_dyn / elk_full choose the idle layout (compact or Max Cold) per operator by its ICBM
+score (compiler/elk.py ``induction_per_op_cold``).
+
 Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's x1.25 multi-chip
-penalty; its contention rule's counting of an operator's syncs as network time; its warm-up cost.
+penalty; its warm-up cost; its backward (as-late-as-possible) placement of loads.
 """
 
 from __future__ import annotations

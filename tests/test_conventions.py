@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -14,6 +15,7 @@ from elk_dse.compiler.compile import compile_graph
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.conventions import ARTIFACT_DELIVERY, CONVENTIONS, HBM_PAPER_SCALE, Conventions, conventions
 from elk_dse.cost.network import hbm_network_time_s, hbm_time_s
+from elk_dse.cost.timeline import artifact_contention, asap_timeline
 from elk_dse.errors import ConfigError
 from elk_dse.evaluate import DesignPoint, evaluate
 from elk_dse.hw.chip import chip_from_dict
@@ -195,9 +197,11 @@ def test_artifact_delivery_rule_is_max_of_hbm_and_per_core_rate():
     assert "delivery_share" not in pod4().resolved()["hbm"]  # the default chip's JSON does not change
 
 
-def test_artifact_contention_modes_slow_the_operator_or_delay_the_load():
-    """The same program under the artifact's two contention modes (ICBM's delay_comp False / True): delaying
-    the load leaves every operator's execution no longer than slowing it, and lengthens the loads instead."""
+def test_artifact_contention_modes_slow_the_operator_or_shift_the_load():
+    """The same program under the artifact's two contention modes (ICBM's delay_comp True / False, issue 18f):
+    shifting the loads leaves every operator's execution at its duration without contention, where slowing the
+    operator stretches some; the shifted loads keep their durations (DNNProgram.py:1318-1345 moves a load, it
+    does not lengthen it) and start later than the timing rule alone would start them."""
     conv = CONVENTIONS["paper"]
     delay_load, slow_op = conv.chips(pod4(), "elk_full")
     graph = conv.graph(build_model(REF_MODEL))
@@ -207,9 +211,71 @@ def test_artifact_contention_modes_slow_the_operator_or_delay_the_load():
     b = simulate(replace(program, chip=delay_load))
     exe = lambda r: [t.end_s - t.start_s for t in r.timings]  # noqa: E731
     assert all(y <= x + 1e-15 for x, y in zip(exe(a), exe(b), strict=True))
-    stretched = sum(exe(a)) - sum(exe(b))
-    assert stretched > 0  # the preloads do contend at this point
-    assert sum(t.load_s for t in b.timings) == pytest.approx(sum(t.load_s for t in a.timings) + stretched)
+    assert sum(exe(a)) > sum(exe(b))  # the preloads do contend at this point
+    # b's executions are not stretched: the timing rule with b's durations and no release times reproduces
+    # b's executions' lengths, and the loads' durations are end - start (shifted, not lengthened)
+    assert all(t.load_end_s - t.load_start_s == pytest.approx(t.load_s, abs=1e-15) for t in b.timings)
+    assert [t.load_s for t in b.timings] == [t.load_s for t in a.timings]  # (the old rule lengthened them)
+    ops = program.ops
+    _, _, _, free_end = asap_timeline([t.load_s for t in b.timings], exe(b), [op.load_after for op in ops],
+                                      [op.exec_after for op in ops], program.load_order or None,
+                                      [op.concurrent for op in ops])
+    assert b.latency_s > float(free_end.max()) * (1 + 1e-9)  # the shifted loads cost time
+
+
+def _contend(loads, window, need, delays_load):
+    """artifact_contention for operator 0 (no load of its own, ``window`` (start, end), network ``need``)
+    beside the loads (start, end, network seconds) of operators 1.. (each running long after, needing nothing):
+    (operator 0's stretch, the loads' shifts)."""
+    k = len(loads)
+    ls = np.array([0.0] + [lo[0] for lo in loads])
+    le = np.array([0.0] + [lo[1] for lo in loads])
+    net = np.array([0.0] + [lo[2] for lo in loads])
+    s = np.array([window[0]] + [100.0 + j for j in range(k)])
+    e = np.array([window[1]] + [100.5 + j for j in range(k)])
+    stretch, delay = artifact_contention(ls, le, net, s, e, np.array([need] + [0.0] * k), delays_load)
+    assert not stretch[1:].any() and delay[0] == 0.0
+    return float(stretch[0]), [float(d) for d in delay[1:]]
+
+
+def test_artifact_contention_counts_syncs_as_network_time():
+    """An operator needing the network for 2 s (its syncs included) under a load that leaves 40% of the network
+    free takes 5 s (DNNProgram.py:756-789, mirrored in time): window 2 .. 4 ends at 7, stretch 3; beyond the
+    load the whole network is its own. (Our default rule, the excess of summed demand, would give 2 + 0.6 x 2.)"""
+    assert _contend([(0.0, 10.0, 6.0)], (2.0, 4.0), 2.0, False) == (pytest.approx(3.0), [0.0])
+    # 3.2 s fit under the load (8 s at 40%), the other 0.8 s after it: ends at 10.8
+    assert _contend([(0.0, 10.0, 6.0)], (2.0, 4.0), 4.0, False)[0] == pytest.approx(6.8)
+    # a gap before the load: the network is the operator's there (1 s), then 1 s at 40%
+    assert _contend([(3.0, 13.0, 6.0)], (2.0, 4.0), 2.0, False)[0] == pytest.approx(3.0 + 1.0 / 0.4 - 4.0)
+    # no network need (no syncs, no shifts), or no load overlapping: nothing to stretch
+    assert _contend([(0.0, 10.0, 6.0)], (2.0, 4.0), 0.0, False)[0] == 0.0
+    assert _contend([(5.0, 10.0, 6.0)], (2.0, 4.0), 2.0, False)[0] == 0.0
+
+
+def test_artifact_delay_mode_shifts_the_first_overflowing_load():
+    """delay_comp=False (DNNProgram.py:1318-1345, mirrored): loads may use the network only while the operator
+    computes (window 2 .. 4 minus 1 s of network need: 1 s); the first load whose network time in the window
+    exceeds that is shifted by the excess x duration / network time; the operator is not stretched."""
+    # 0 .. 10 with network 6: 1.2 s of it in the window, excess 0.2 s -> shifted 0.2 x 10 / 6
+    assert _contend([(0.0, 10.0, 6.0)], (2.0, 4.0), 1.0, True) == (0.0, [pytest.approx(0.2 * 10 / 6)])
+    # 0 .. 3 (network 1.5) then 3 .. 5 (network 2): 0.5 + 1.0 in the window, 1 s available: the second
+    # overflows by 0.5 and is shifted 0.5 x 2 / 2; the first stays
+    assert _contend([(0.0, 3.0, 1.5), (3.0, 5.0, 2.0)], (2.0, 4.0), 1.0, True) == (0.0, [0.0, pytest.approx(0.5)])
+    # enough compute for both: nothing moves
+    assert _contend([(0.0, 3.0, 1.5), (3.0, 5.0, 2.0)], (2.0, 4.0), 0.0, True) == (0.0, [0.0, 0.0])
+
+
+def test_timing_rule_release_time_shifts_a_load_without_lengthening_it():
+    """load_release (cost/timeline.py): the load starts at its release time, keeps its duration, the HBM path
+    idles meanwhile and the next load follows it."""
+    args = ([2.0, 1.0, 1.0], [1.0, 1.0, 1.0], [(), (), ()], [(), (0,), (1,)])
+    ls, le, _, _ = asap_timeline(*args)
+    assert list(ls) == [0.0, 2.0, 3.0]
+    ls, le, s, e = asap_timeline(*args, load_release=[0.0, 2.5, 0.0])
+    assert list(ls) == [0.0, 2.5, 3.5] and list(le - ls) == [2.0, 1.0, 1.0]
+    assert s[1] == 3.5 and e[2] == 5.5
+    with pytest.raises(ValueError, match="load_release"):
+        asap_timeline(*args, load_release=[0.0, float("nan"), 0.0])
 
 
 def test_paper_on_the_command_line(capsys):
@@ -270,26 +336,28 @@ def paper_sums():
     return {name: layer_sums(name) for name in ARTIFACT_US}
 
 
-def test_paper_reference_point_loads_within_10_percent_except_basic(paper_sums):
-    """Loads per layer within 10% of the artifact's for every preloading design but basic (measured: static -1%,
-    elk_dyn -1%, elk_full +3%, ideal -1%): static, elk_dyn and elk_full preload the artifact's Max Cold layouts
-    (issue 18e), whose replicas its delivery rule prices. basic keeps its compact layouts (-17%): with our
-    warm-up prices its Max Cold variant is slower (12.05 against 11.81 ms), so the faster is kept, as the
-    artifact's Naive keeps its faster variant."""
-    for name in ("static", "elk_dyn", "elk_full", "ideal"):
+def test_paper_reference_point_loads_within_10_percent_but_basic_and_elk_dyn(paper_sums):
+    """Loads per layer within 10% of the artifact's for static (-1%), elk_full (-1%) and ideal (-1%): static
+    preloads the artifact's Max Cold layouts (issue 18e), whose replicas its delivery rule prices. basic keeps
+    its compact layouts (-17%): with our warm-up prices its Max Cold variant is slower (12.05 against 11.81 ms),
+    so the faster is kept, as the artifact's Naive keeps its faster variant. elk_dyn (-12%) chooses per operator
+    by the artifact's score (issue 18f), which with our warm-up prices keeps gate/up compact (the artifact's
+    ICBM Ordered preloads its 94 KiB Max Cold layout at its 0.5 delivery threshold)."""
+    for name in ("static", "elk_full", "ideal"):
         assert paper_sums[name][2] == pytest.approx(ARTIFACT_US[name][1], rel=0.10), name
-    assert paper_sums["basic"][2] < 0.9 * ARTIFACT_US["basic"][1]
+    for name in ("basic", "elk_dyn"):
+        assert paper_sums[name][2] < 0.9 * ARTIFACT_US[name][1], name
 
 
-def test_paper_reference_point_execution_within_10_percent_for_basic_elk_full_ideal(paper_sums):
-    """With the artifact's matmul cost and spatial factors (issue 18e) execution per layer is within 10% of the
-    artifact's for basic (+3%), elk_full (+2%) and ideal (+2%); static and elk_dyn stay below it (-24% / -15%:
-    the artifact slows their operators by the network its preloads occupy, counting an operator's syncs as
-    network time, which our contention rule does not). docs/elk_reconciliation.md"""
-    for name in ("basic", "elk_full", "ideal"):
+def test_paper_reference_point_execution_within_10_percent_but_static(paper_sums):
+    """With the artifact's matmul cost and spatial factors (issue 18e) and its contention rule (issue 18f: an
+    operator's syncs count as network time, its delayed loads are shifted) execution per layer is within 10% of
+    the artifact's for basic (+4%), elk_dyn (-2%), elk_full (+4%) and ideal (+2%); static's stays below it
+    (-10.3%: our forward timeline starts its loads as soon as SRAM frees, so none overlaps the attention
+    RMSNorm, which the artifact's backward placement slows to 43.9 us; ours 16.9). docs/elk_reconciliation.md"""
+    for name in ("basic", "elk_dyn", "elk_full", "ideal"):
         assert paper_sums[name][1] == pytest.approx(ARTIFACT_US[name][0], rel=0.10), name
-    for name in ("static", "elk_dyn"):
-        assert paper_sums[name][1] < 0.9 * ARTIFACT_US[name][0], name
+    assert paper_sums["static"][1] < 0.9 * ARTIFACT_US["static"][0]
 
 
 def test_paper_reference_point_keeps_basic_slowest_and_ideal_fastest(paper_sums):
@@ -298,19 +366,20 @@ def test_paper_reference_point_keeps_basic_slowest_and_ideal_fastest(paper_sums)
     assert lat["ideal"] <= min(lat.values())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 not met: execution of static -24% and elk_dyn -15% (the artifact's "
-                   "preload contention counts syncs as network time), load of basic -17% (its Max Cold variant "
-                   "is slower with our warm-up prices); the rest within 10%. docs/elk_reconciliation.md")
+@pytest.mark.xfail(strict=True, reason="issue 18 not met: execution of static -10.3% (no load of ours overlaps its "
+                   "attention RMSNorm), loads of basic -17% and elk_dyn -12% (with our warm-up prices basic keeps "
+                   "compact layouts, elk_dyn's per-operator choice keeps gate/up compact); the rest within 10%. "
+                   "docs/elk_reconciliation.md")
 def test_paper_reference_point_sums_within_10_percent_of_the_artifact(paper_sums):
     for name, (exe, load) in ARTIFACT_US.items():
         assert paper_sums[name][1] == pytest.approx(exe, rel=0.10), (name, "exe")
         assert paper_sums[name][2] == pytest.approx(load, rel=0.10), (name, "load")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 not met: static 6.975 < elk_dyn 6.997 ms (basic 11.809 > ... > "
-                   "elk_full 6.877 > ideal 6.815): without the artifact's contention static's operators are not "
-                   "slowed by its preloads. docs/elk_reconciliation.md")
 def test_paper_reference_point_reproduces_the_papers_ordering(paper_sums):
+    """Issue 18f, with the artifact's contention rule and per-operator idle layouts: basic 11.809 > static 8.286
+    > elk_dyn 8.034 > elk_full 6.946 > ideal 6.815 ms (before them static 6.975 was below elk_dyn 6.997).
+    docs/elk_reconciliation.md"""
     lat = {name: s[0] for name, s in paper_sums.items()}
     assert lat["basic"] > lat["static"] > lat["elk_dyn"] > lat["elk_full"] >= lat["ideal"]
 
@@ -549,3 +618,67 @@ def test_paper_max_cold_schedules_fit_sram_at_the_reference_point(name):
         assert i == 0 or sched.window_end[i] >= sched.window_end[i - 1]
         if sched.plan_index[i] >= 0:
             assert c.mem[sched.plan_index[i]] <= problem.free_bytes[i] - sched.preload_bytes[i] + 1e-6
+
+
+@pytest.mark.parametrize("name", ["elk_dyn", "elk_full"])
+def test_paper_icbm_chooses_the_idle_layout_per_operator(name):
+    """Issue 18f: elk_dyn / elk_full (the artifact's ICBM Ordered / ICBM) choose compact or Max Cold per operator
+    by execution + idle bytes per core / (2 x 5.5 GiB/s) at the space the schedule leaves it
+    (DNNProgram.py:339-393, 400), not one variant for the whole program: at the reference point the QKV Dot
+    takes its Max Cold layout, gate/up its compact one (with our warm-up prices: 25.6 us + 47.0 KiB against
+    22.8 us + 94.5 KiB)."""
+    from elk_dse.compiler.compile import scheduling_problem
+    from elk_dse.compiler.elk import ARTIFACT_COLD_SCORE_BYTES_PER_S
+    from elk_dse.compiler.schedulers import SCHEDULERS
+
+    conv = CONVENTIONS["paper"]
+    chip = conv.chips(pod4(), name)[0]
+    graph = conv.graph(build_model(REF_MODEL))
+    problem = scheduling_problem(graph, chip, SchedulerConfig(name=name))
+    sched = SCHEDULERS[name].from_config(SchedulerConfig(name=name)).schedule(problem)
+    assert sched is not None and len(sched.choices) == problem.num_ops
+    names = [op.name for layer in graph.layers for _ in range(layer.repeat) for op in layer.ops]
+    cold_ops = set()
+    for i, (c, p) in enumerate(zip(sched.choices, problem.choices, strict=True)):
+        if p.cold_mem is None or sched.plan_index[i] < 0:
+            continue
+        budget = problem.free_bytes[i] - sched.preload_bytes[i]
+        e, fi = p.exec_at(budget)
+        cold = p.cold_at(budget)
+        compact = e + p.idle_bytes / ARTIFACT_COLD_SCORE_BYTES_PER_S if fi >= 0 else float("inf")
+        max_cold = cold[1] + cold[2] / ARTIFACT_COLD_SCORE_BYTES_PER_S if cold is not None else float("inf")
+        took_cold = c is not p
+        assert took_cold == (max_cold < compact), (i, names[i])
+        assert c.mem[sched.plan_index[i]] <= budget + 1e-6  # the chosen plan fits beside the preloads
+        if took_cold:
+            cold_ops.add(names[i])
+    assert "qkv_proj" in cold_ops and "gate_up_proj" not in cold_ops
+    assert all(b >= a for a, b in zip(sched.window_end[:-1], sched.window_end[1:], strict=True))  # never decrease
+
+
+def test_per_operator_induction_is_elks_induction_without_cold_layouts():
+    """induction_per_op_cold (issue 18f) with no Max Cold layouts to choose (default conventions) is ``induction``
+    itself: the same plans, windows, budgets and latency, in the default load order and in a permuted one."""
+    from elk_dse.compiler.compile import scheduling_problem
+    from elk_dse.compiler.elk import induction, induction_per_op_cold
+    from elk_dse.compiler.schedulers.elk_full import group_permutations, layer_groups, permuted_order
+
+    graph = build_model(ModelConfig("llama3_2_1b", batch=2, kv_len=64))
+    problem = scheduling_problem(graph, chip_from_dict(yaml.safe_load((ROOT / "conf" / "chip" / "mesh64.yaml").read_text())),
+                                 SchedulerConfig(name="elk_dyn"))
+    choices, free = list(problem.choices), list(problem.free_bytes)
+    assert all(c.cold_mem is None for c in choices)
+    groups = [layer_groups(layer.ops) for layer in graph.layers]
+    perms = [group_permutations(len(g), 2, 3)[-1] if len(g) > 1 else None for g in groups]
+    swapped = permuted_order([(len(la.ops), la.repeat) for la in graph.layers],
+                             [None if p is None else [k for gi in p for k in g[gi]] for p, g in zip(perms, groups,
+                                                                                                    strict=True)])
+    assert swapped != list(range(problem.num_ops))
+    for order in (list(range(problem.num_ops)), swapped):
+        for depth in (0, 2, problem.num_ops):
+            a = induction(choices, free, order, depth, 0.01)
+            b = induction_per_op_cold(choices, free, order, depth, 0.01)
+            assert a is not None and b is not None and b.choices == ()
+            assert (b.plan_index, b.window_end, b.load_order) == (a.plan_index, a.window_end, a.load_order)
+            assert b.latency_s == pytest.approx(a.latency_s, rel=1e-12)
+            assert b.preload_bytes == pytest.approx(a.preload_bytes, rel=1e-9)

@@ -95,6 +95,18 @@ class OpChoices:
                        idle_bytes=float(self.table.weight_active_bytes[row]), work=self.ideal_work,
                        cold_mem=None, cold_pick=None, cold_load_s=None, cold_exec_s=None)
 
+    def cold_at(self, budget: float) -> tuple[int, float, float, float] | None:
+        """(table row, execution s, idle bytes per core, load s) of ``max_cold(budget)`` without building its
+        choices; None where ``max_cold`` gives None."""
+        if self.cold_mem is None or self.cold_pick is None or self.cold_load_s is None or self.cold_exec_s is None:
+            return None
+        k = int(np.searchsorted(self.cold_mem, budget, side="right")) - 1
+        if k < 0:
+            return None
+        row = int(self.cold_pick[k])
+        return (row, float(self.cold_exec_s[row]), float(self.table.weight_active_bytes[row]),
+                float(self.cold_load_s[row]))
+
     def exec_at(self, budget: float, ideal: bool = False) -> tuple[float, int]:
         """(exec seconds, frontier index) of the fastest plan with memory <= budget; (inf, -1) if none."""
         mem, ex = (self.ideal_mem, self.ideal_exec_s) if ideal else (self.mem, self.exec_s)
@@ -241,6 +253,118 @@ def induction(choices: list[OpChoices], free_bytes: list[float], order: list[int
     latency = -min(LS[0], S[0])
     return ElkSchedule(tuple(plan_index), tuple(window), tuple(order), tuple(budgets), tuple(preload),
                        latency, ideal)
+
+
+# The artifact's ICBM picks each operator's cold-hot pair by its execution time plus its cold bytes per core
+# over GBPS_PER_CORE (read as GiB/s), halved: ``load_time_noc = cold / bw_per_core_byte_per_cycle / 2`` with
+# ``bw_per_core_byte_per_cycle = GBPS_PER_CORE * 1024**3 / 1.325e9`` (platformxlab/elk@8c6e814 DNNProgram.py:343,
+# 400; GBPS_PER_CORE = 5.5, DNNProgram.py:34). In bytes per second: 5.5 x 2^30 x 2.
+ARTIFACT_COLD_SCORE_BYTES_PER_S = 5.5 * 2**30 * 2
+
+
+class _PrefixSums:
+    """A Fenwick tree over load positions: add a value at a position, sum of positions 0..p."""
+
+    def __init__(self, n: int) -> None:
+        self.tree = [0.0] * (n + 1)
+
+    def add(self, p: int, v: float) -> None:
+        p += 1
+        while p < len(self.tree):
+            self.tree[p] += v
+            p += p & -p
+
+    def upto(self, p: int) -> float:
+        out, p = 0.0, p + 1
+        while p > 0:
+            out += self.tree[p]
+            p -= p & -p
+        return out
+
+
+def induction_per_op_cold(choices: list[OpChoices], free_bytes: list[float], order: list[int], max_depth: int,
+                          margin: float) -> ElkSchedule | None:
+    """``induction`` with the idle-layout variant chosen per operator, as the artifact's ICBM does (issue 18f;
+    conventions=paper, where choices carry Max Cold layouts): at each preload depth the operator runs either a
+    plan of its compact frontier (idle bytes compact, warm-up in its execution) or its Max Cold layout for the
+    space left (``OpChoices.cold_at``: replicas preloaded, no warm-up), the one of lower execution + idle bytes
+    per core / ARTIFACT_COLD_SCORE_BYTES_PER_S (its ``search_optimal_global_config_icbm``, DNNProgram.py:339-393,
+    called per overlap group by ICBM Ordered, DNNProgram.py:707, and ICBM, :1241); on a tie the compact. The
+    depth of the latest start is kept, as in ``induction``. The chosen variant's idle bytes then fill the windows of the earlier operators and its load
+    time enters their latest starts (the induction runs backwards, so every later operator's variant is known).
+    The schedule records the choices its plan indices refer to (``ElkSchedule.choices``) when any operator takes
+    its Max Cold layout. None if some operator fits no plan at depth 0."""
+    n = len(choices)
+    pos, last = _positions(order)
+    placed = _PrefixSums(n)  # idle bytes (margin included) of the operators placed so far, by load position
+    idle = [0.0] * n
+    load = [0.0] * n
+    cold_row = [-1] * n
+    S = [0.0] * (n + 1)
+    LS = [0.0] * (n + 1)
+    ready = n
+    plan_index = [0] * n
+    window = [0] * n
+    budgets = [0.0] * n
+    preload = [0.0] * n
+    next_end = n - 1
+    for i in range(n - 1, -1, -1):
+        while ready - 1 > last[i]:
+            p = ready - 1
+            o = order[p]
+            LS[p] = min(S[o], LS[p + 1]) - load[o]
+            ready = p
+        c = choices[i]
+        early = placed.upto(last[i])  # operators > i loaded at positions <= P_i
+        best = None
+        k_hi = min(max_depth, n - 1 - last[i], next_end - last[i])
+        ahead = 0.0
+        for k in range(0, max(k_hi, 0) + 1):
+            if k:
+                ahead += idle[order[last[i] + k]]
+            resident = early + ahead
+            budget = free_bytes[i] - resident
+            e, fi = c.exec_at(budget)
+            pick: tuple[float, int, int, float, float] | None = None  # (exec, plan index, cold row, idle, load)
+            if fi >= 0:
+                pick = (e, fi, -1, c.idle_bytes, c.load_s)
+            cold = c.cold_at(budget)
+            if cold is not None and (pick is None or cold[1] + cold[2] / ARTIFACT_COLD_SCORE_BYTES_PER_S
+                                     < e + c.idle_bytes / ARTIFACT_COLD_SCORE_BYTES_PER_S):
+                pick = (cold[1], 0, cold[0], cold[2], cold[3])
+            if pick is None:
+                if c.stream is not None and k == 0 and c.stream.plan.sram_bytes_per_core <= budget:
+                    pick = (c.stream.seconds, -1, -1, c.idle_bytes, c.load_s)
+                else:
+                    break
+            s = min(S[i + 1], LS[last[i] + k + 1]) - pick[0]
+            if best is None or s > best[0] + 1e-15:
+                best = (s, k, pick, budget, resident)
+        if best is None:
+            return None
+        S[i], k, pick, budgets[i], preload[i] = best
+        plan_index[i], cold_row[i] = pick[1], pick[2]
+        idle[i], load[i] = pick[3] * (1.0 + margin), pick[4]
+        placed.add(pos[i], idle[i])
+        window[i] = last[i] + k
+        next_end = window[i]
+    while ready > 0:
+        p = ready - 1
+        o = order[p]
+        LS[p] = min(S[o], LS[p + 1]) - load[o]
+        ready = p
+    latency = -min(LS[0], S[0])
+    picked: tuple[OpChoices, ...] = ()
+    if any(r >= 0 for r in cold_row):
+        out = []
+        for c, r, b in zip(choices, cold_row, budgets, strict=True):
+            m = c.max_cold(b) if r >= 0 else None
+            if r >= 0 and (m is None or m.rows != [r]):
+                raise ValueError("Max Cold choice does not reproduce the scheduled row")
+            out.append(m if m is not None else c)
+        picked = tuple(out)
+    return ElkSchedule(tuple(plan_index), tuple(window), tuple(order), tuple(budgets), tuple(preload), latency,
+                       choices=picked)
 
 
 def load_dependencies(window_end: tuple[int, ...], order: tuple[int, ...]) -> list[tuple[int, ...]]:

@@ -6,6 +6,10 @@ executes after its own load, after the previous operator, and after the executio
 A *concurrent* operator (a collective fused with or overlapped by the operators after it, issue 17g) starts
 by the same rule, but the operators after it wait only for its start, not for its end; whatever needs its
 result lists it in ``exec_after`` (so does the next collective on the same links: the Program says so).
+A load may carry a *release time* (``load_release``, seconds, default none): it starts no earlier, its duration
+unchanged, the HBM path idle meanwhile -- the Elk artifact's delayed load
+(conventions=paper only: platformxlab/elk@8c6e814 DNNProgram.py:797-832, a load whose network time does not
+fit into the running operator's compute is shifted later, not lengthened; ``artifact_contention`` below).
 
 :class:`TimingRule` tracks which loads and executions have ended (and when) and says which load and which
 execution may start next and from when. ``asap_timeline`` drives it with known durations (the compiler scores
@@ -29,11 +33,12 @@ class TimingRule:
     then reports ``start_load(j)`` ... ``end_load(j, t, uses_hbm)`` and ``start_exec(i)`` ... ``end_exec(i, t)``.
     A load with ``uses_hbm=False`` (no bytes) does not hold the HBM path. ``concurrent[i]``: operator i runs
     beside the operators after it (they wait for its start, not its end); ``end_exec`` of a concurrent
-    operator may then come after later operators started.
+    operator may then come after later operators started. Load j starts no earlier than ``load_release[j]`` (seconds; None: no release times).
     """
 
     def __init__(self, load_after: Sequence[Sequence[int]], exec_after: Sequence[Sequence[int]],
-                 load_order: Sequence[int] | None = None, concurrent: Sequence[bool] | None = None) -> None:
+                 load_order: Sequence[int] | None = None, concurrent: Sequence[bool] | None = None,
+                 load_release: Sequence[float] | None = None) -> None:
         self.n = n = len(exec_after)
         self.order = list(range(n)) if load_order is None else list(load_order)
         if sorted(self.order) != list(range(n)):
@@ -54,6 +59,10 @@ class TimingRule:
         if len(self.concurrent) != n:
             raise ValueError("concurrent must name every operator")
         self._ended = 0  # executions ended so far
+        self.load_release = None if load_release is None else [float(r) for r in load_release]
+        if self.load_release is not None and (len(self.load_release) != n
+                                              or any(r != r for r in self.load_release)):
+            raise ValueError("load_release must give every operator's load a release time in seconds")
 
     def ready_load(self) -> tuple[int, float] | None:
         """(operator, earliest start) of the next load if the previous load and its load_after have ended."""
@@ -70,6 +79,8 @@ class TimingRule:
                 return None
             if e > t:
                 t = e
+        if self.load_release is not None and self.load_release[j] > t:
+            t = self.load_release[j]
         return j, t
 
     def start_load(self, j: int) -> None:
@@ -136,14 +147,15 @@ class TimingRule:
 
 def asap_timeline(load_s: Sequence[float] | np.ndarray, exec_s: Sequence[float] | np.ndarray,
                   load_after: Sequence[Sequence[int]], exec_after: Sequence[Sequence[int]],
-                  load_order: Sequence[int] | None = None, concurrent: Sequence[bool] | None = None
+                  load_order: Sequence[int] | None = None, concurrent: Sequence[bool] | None = None,
+                  load_release: Sequence[float] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(load_start, load_end, exec_start, exec_end) arrays in seconds: every load and execution as soon as
-    the timing rule allows, with the given durations (``concurrent``: TimingRule's).
+    the timing rule allows, with the given durations (``concurrent``, ``load_release``: TimingRule's).
 
     Raises ValueError if the dependencies deadlock (a load waits for an execution that waits for it).
     """
-    rule = TimingRule(load_after, exec_after, load_order, concurrent)
+    rule = TimingRule(load_after, exec_after, load_order, concurrent, load_release)
     n = rule.n
     load_start = np.zeros(n)
     start = np.zeros(n)
@@ -169,3 +181,91 @@ def asap_timeline(load_s: Sequence[float] | np.ndarray, exec_s: Sequence[float] 
         if not progressed:
             raise rule.deadlock()
     return load_start, np.asarray(rule.load_end), start, np.asarray(rule.exec_end)
+
+
+def artifact_contention(load_start: np.ndarray, load_end: np.ndarray, load_net_s: np.ndarray,
+                        exec_start: np.ndarray, exec_end: np.ndarray, net_s: np.ndarray,
+                        delays_load: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The Elk artifact's contention rule between preloads and the running operator (conventions=paper only:
+    chips carrying its delivery rule, ``hbm.delivery_gb_s_per_core`` > 0), on a timeline already built:
+    (stretch of each execution, delay of each load), seconds.
+
+    A load j of duration D_j occupies the network for N_j (``load_net_s``: its on-chip delivery time) spread
+    evenly over its duration. Operator i (window ``exec_start[i]`` .. ``exec_end[i]``) needs the network for
+    ``net_s[i]``: its shifts and syncs, which the artifact counts as network time (``sss_cycles`` = sync/shift +
+    shuffle, platformxlab/elk@8c6e814 TensorExpression.py:640-650, read as ``cold_hot_table[..][1][1][3]``).
+    The artifact schedules backwards from the last operator; this is its rule mirrored in time (its
+    latest-first walk from an operator's deadline becomes an earliest-first walk from its start):
+
+    - ``delays_load`` False (its ``delay_comp=True``; DNNProgram.py:756-789 ICBM Ordered, 984-1013 Static,
+      1277-1311 ICBM, 1662-1691 Naive): operator i's network demand fits into the network time the loads
+      overlapping its window leave free (D_j - N_j of each, at the rate (D_j - N_j) / D_j), and at the full rate
+      beyond the last of them; it ends no earlier than that. Stretch = max(0, that time - its window).
+    - ``delays_load`` True (``delay_comp=False``; DNNProgram.py:797-832, 1318-1345): the operator is not
+      stretched; the overlapping loads may use the network only while it computes (its window minus
+      ``net_s[i]``). Walking them in time order, the first whose cumulative network time in the window exceeds
+      that is shifted later -- not lengthened -- by the excess x D_j / N_j (its network time spread over its
+      duration); the loads after it follow on the HBM path. The caller re-times with the shifted start as the
+      load's release time (``TimingRule``'s ``load_release``: its start in this timeline + the shift).
+
+    A load overlapping its own operator is ignored (it ended before the operator started). One pass on the
+    given timeline, as the artifact places each operator once."""
+    ls = np.asarray(load_start, dtype=np.float64)
+    le = np.asarray(load_end, dtype=np.float64)
+    net_load = np.asarray(load_net_s, dtype=np.float64)
+    s = np.asarray(exec_start, dtype=np.float64)
+    e = np.asarray(exec_end, dtype=np.float64)
+    need = np.asarray(net_s, dtype=np.float64)
+    n = len(s)
+    stretch = np.zeros(n)
+    delay = np.zeros(len(ls))
+    dur = le - ls
+    live = np.flatnonzero((dur > 0) & (net_load > 0))
+    live = live[np.argsort(ls[live], kind="stable")]
+    if not len(live):
+        return stretch, delay
+    l_start, l_end = ls[live], le[live]
+    for i in range(n):
+        window = e[i] - s[i]
+        if window <= 0:
+            continue
+        # loads overlapping the window, in time order (loads run one at a time on the HBM path)
+        lo = int(np.searchsorted(l_end, s[i], side="right"))
+        hi = int(np.searchsorted(l_start, e[i], side="left"))
+        js = [int(live[k]) for k in range(lo, hi) if int(live[k]) != i]
+        if not js:
+            continue
+        if delays_load:
+            avail = max(0.0, window - float(need[i]))
+            cum = 0.0
+            for j in js:
+                part = net_load[j] * (min(le[j], e[i]) - max(ls[j], s[i])) / dur[j]
+                cum += part
+                if cum > avail:
+                    delay[j] += (cum - avail) * dur[j] / net_load[j]
+                    break
+        else:
+            left = float(need[i])
+            t = s[i]
+            for j in js:
+                if left <= 0:
+                    break
+                if ls[j] > t:  # a gap between loads: the network is the operator's
+                    gap = ls[j] - t
+                    if left <= gap:
+                        t += left
+                        left = 0.0
+                        break
+                    left -= gap
+                    t = ls[j]
+                rate = 1.0 - net_load[j] / dur[j]  # the share of the network load j leaves free
+                span = le[j] - t
+                if rate > 0 and left <= span * rate:
+                    t += left / rate
+                    left = 0.0
+                    break
+                left -= max(0.0, span * rate)
+                t = le[j]
+            t += left  # past the overlapping loads: the whole network
+            stretch[i] = max(0.0, t - e[i])
+    return stretch, delay

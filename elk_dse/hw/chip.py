@@ -187,7 +187,7 @@ class HbmSpec:
     # over the routed network; 0 (the default): the routed network model of cost/network.py.
     delivery_gb_s_per_core: float = 0.0
     delivery_share: float = 1.0
-    delivery_delays_load: bool = False  # the artifact's delay_comp=False: contention lengthens the load instead
+    delivery_delays_load: bool = False  # the artifact's delay_comp=False: contention shifts the load later instead
 
     def __post_init__(self) -> None:
         if self.delivery_gb_s_per_core < 0:

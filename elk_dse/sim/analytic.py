@@ -2,9 +2,10 @@
 
 Two resources: the HBM path (loads run one at a time, in the Program's load order) and the cores (operators
 execute one at a time, in program order); the timing rule is cost/timeline.py's. HBM data crossing the on-chip network during an operator's execution
-competes with the operator's own traffic: the operator is stretched by the excess (one re-timing pass), or,
-on a chip carrying the Elk artifact's ``hbm.delivery_delays_load`` (conventions=paper, elk_full only), the
-overlapping loads are lengthened by it instead. Contention between a load and a running operator's network traffic is not
+competes with the operator's own traffic: the operator is stretched by the excess (one re-timing pass). On a
+chip carrying the Elk artifact's delivery rule (conventions=paper) the artifact's contention rule applies
+instead (cost/timeline.py ``artifact_contention``): the operator's syncs count as network time, and with
+``hbm.delivery_delays_load`` (elk_full's delay_comp=False variant) the overlapping loads start later instead. Contention between a load and a running operator's network traffic is not
 modelled here (the event-driven simulator of issue 5 does).
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 from elk_dse.cost.collectives import collectives_time_s
 from elk_dse.cost.network import hbm_network_time_s, layer_starts, layer_sync_time_s
 from elk_dse.cost.op_time import exec_time, load_time_s, stream_passes
-from elk_dse.cost.timeline import asap_timeline
+from elk_dse.cost.timeline import artifact_contention, asap_timeline
 from elk_dse.program import OpWork, Program
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 
@@ -69,35 +70,34 @@ class AnalyticSimulator(Simulator):
         deliver_net = np.asarray(hbm_network_time_s(chip, work.hbm_delivered_bytes), dtype=np.float64)
         load_net = deliver_net / passes
         own_net = np.broadcast_to(ex.noc_s + ex.shift_s + ex.warm_s, n) + deliver_net * (passes - 1) / passes
-        stretch = np.zeros(n)
-        dur = np.maximum(load_end - load_start, 1e-30)
-        for i in range(n):
-            # (within the op's own network phases: its collectives, last, use the chip-to-chip links)
-            overlap = np.clip(np.minimum(load_end, end[i] - coll_s[i]) - np.maximum(load_start, start[i]), 0.0, None)
-            overlap[i] = 0.0  # its own load finished before it started
-            shared = float((load_net * overlap / dur).sum())
-            stretch[i] = max(0.0, own_net[i] + shared - (exec_s[i] - coll_s[i]))
-        if stretch.any() and chip.hbm is not None and chip.hbm.delivery_delays_load:
-            # conventions=paper, the artifact's ICBM with delay_comp=False (platformxlab/elk@8c6e814
-            # DNNProgram.py:1318-1340): the excess lengthens the overlapping loads (by their share of the overlap)
-            # instead of the running operator.
-            extra = np.zeros(n)
-            for i in (int(k) for k in np.flatnonzero(stretch)):
+        hbm = chip.hbm
+        if hbm is not None and hbm.delivery_gb_s_per_core > 0:
+            # conventions=paper (the Elk artifact's delivery rule on this chip): its contention rule, which counts
+            # the operator's syncs as network time and, in its delay_comp=False mode (``delivery_delays_load``),
+            # shifts the overlapping loads later instead of slowing the operator (cost/timeline.py
+            # ``artifact_contention``, the one place the rule lives).
+            need = own_net + np.broadcast_to(ex.sync_s, n)
+            stretch, delay = artifact_contention(load_start, load_end, load_net, start, end - coll_s, need,
+                                                 hbm.delivery_delays_load)
+            if stretch.any() or delay.any():
+                exec_s = exec_s + stretch
+                noc_s = noc_s + stretch
+                load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order, conc,
+                                                                 load_release=load_start + delay if delay.any() else None)
+        else:
+            stretch = np.zeros(n)
+            dur = np.maximum(load_end - load_start, 1e-30)
+            for i in range(n):
+                # (within the op's own network phases: its collectives, last, use the chip-to-chip links)
                 overlap = np.clip(np.minimum(load_end, end[i] - coll_s[i]) - np.maximum(load_start, start[i]), 0.0,
                                   None)
-                overlap[i] = 0.0
-                weight = load_net * overlap / dur
-                if weight.sum() > 0:
-                    extra += stretch[i] * weight / weight.sum()
-                else:  # nothing of a load overlaps: the operator's own network excess
-                    exec_s[i] += stretch[i]
-                    noc_s[i] += stretch[i]
-            load_s = load_s + extra
-            load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order, conc)
-        elif stretch.any():
-            exec_s = exec_s + stretch
-            noc_s = noc_s + stretch
-            load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order, conc)
+                overlap[i] = 0.0  # its own load finished before it started
+                shared = float((load_net * overlap / dur).sum())
+                stretch[i] = max(0.0, own_net[i] + shared - (exec_s[i] - coll_s[i]))
+            if stretch.any():
+                exec_s = exec_s + stretch
+                noc_s = noc_s + stretch
+                load_start, load_end, start, end = asap_timeline(load_s, exec_s, load_after, exec_after, order, conc)
         stream_s = np.broadcast_to(ex.stream_s, n)
         timings = tuple(
             OpTiming(i, float(load_start[i]), float(load_end[i]), float(start[i]), float(end[i]), float(load_s[i]),

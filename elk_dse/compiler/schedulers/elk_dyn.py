@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from elk_dse.compiler.elk import best_of_cold_variants, induction
+from elk_dse.compiler.elk import induction, induction_per_op_cold
 from elk_dse.compiler.schedulers.base import Schedule, Scheduler, SchedulingProblem, register_scheduler
 
 
@@ -28,8 +28,9 @@ class ElkDyn(Scheduler):
 
     def schedule(self, problem: SchedulingProblem) -> Schedule | None:
         free, depth = list(problem.free_bytes), self.depth(problem, self.knobs.max_preload_depth)
-        # conventions=paper (issue 18e): the artifact's ICBM Ordered preloads replicated cold layouts too
-        # (reference layer: 52.3 KiB per core for the QKV Dot, its min cold 26.1); scored on both, faster kept.
-        return best_of_cold_variants(
-            lambda ch: induction(ch, free, list(range(problem.num_ops)), depth, self.knobs.margin),
-            list(problem.choices), free)
+        order = list(range(problem.num_ops))
+        if any(c.cold_mem is not None for c in problem.choices):
+            # conventions=paper (issues 18e, 18f): the artifact's ICBM Ordered preloads replicated cold layouts too
+            # (reference layer: 52.3 KiB per core for the QKV Dot, its min cold 26.1), chosen per operator.
+            return induction_per_op_cold(list(problem.choices), free, order, depth, self.knobs.margin)
+        return induction(list(problem.choices), free, order, depth, self.knobs.margin)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from elk_dse.compiler.elk import ElkSchedule, best_of_cold_variants, induction
+from elk_dse.compiler.elk import ElkSchedule, induction, induction_per_op_cold
 from elk_dse.compiler.schedulers.base import Schedule, Scheduler, SchedulingProblem, register_scheduler
 from elk_dse.ir.graph import HBM_ROLES, Operator
 
@@ -38,10 +38,10 @@ class ElkFull(Scheduler):
     def schedule(self, problem: SchedulingProblem) -> Schedule | None:
         k = self.knobs
         free, depth = list(problem.free_bytes), self.depth(problem, k.max_preload_depth)
-        # conventions=paper (issue 18e): on the compact and on the artifact's Max Cold layouts, faster kept
-        return best_of_cold_variants(
-            lambda ch: search_orders(ch, free, problem.layers, depth, k.margin, k.order_edit_distance,
-                                     k.max_orders), list(problem.choices), free)
+        # conventions=paper (issues 18e, 18f): the idle layout (compact or the artifact's Max Cold) per operator
+        per_op = any(c.cold_mem is not None for c in problem.choices)
+        return search_orders(list(problem.choices), free, problem.layers, depth, k.margin, k.order_edit_distance,
+                             k.max_orders, induction_per_op_cold if per_op else induction)
 
 
 def layer_groups(ops: tuple[Operator, ...]) -> list[list[int]]:
@@ -94,8 +94,10 @@ def permuted_order(layer_sizes: list[tuple[int, int]], layer_perms: list[list[in
             base += size
     return order
 
-def search_orders(choices, free_bytes, graph_layers, max_depth, margin, max_distance, limit) -> ElkSchedule | None:
-    """elk_full: inductive scheduling over per-layer group permutations; the best schedule found."""
+def search_orders(choices, free_bytes, graph_layers, max_depth, margin, max_distance, limit,
+                  run=induction) -> ElkSchedule | None:
+    """elk_full: inductive scheduling (``run``: ``induction`` or ``induction_per_op_cold``) over per-layer group
+    permutations; the best schedule found."""
     sizes = [(len(layer.ops), layer.repeat) for layer in graph_layers]
     per_layer: list[list[list[int] | None]] = []
     for layer in graph_layers:
@@ -110,7 +112,7 @@ def search_orders(choices, free_bytes, graph_layers, max_depth, margin, max_dist
         layer_perms = [p[idx % len(p)] if layer.repeat > 1 else p[0]
                        for p, layer in zip(per_layer, graph_layers, strict=True)]
         order = permuted_order(sizes, layer_perms)
-        sched = induction(choices, free_bytes, order, max_depth, margin)
+        sched = run(choices, free_bytes, order, max_depth, margin)
         if sched is not None and (best is None or sched.latency_s < best.latency_s - 1e-15):
             best = sched
     return best
