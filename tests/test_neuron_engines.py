@@ -53,7 +53,7 @@ def test_residual_add_is_one_two_input_vector_pass():
 def test_gelu_keeps_the_flop_rule_where_it_is_slower():
     gelu = OPS.elementwise("gelu", (("t", 1024), ("f", 3072)), ["x"], "y", 8.0)
     flop_rule = 1024 * 3072 * 8 / 512  # 49,152 cycles
-    scalar_pass = (1024 * 3072 / 128 + 100) / S * CLOCK  # one ScalarE activation: 25,560 cycles
+    scalar_pass = (1024 * 3072 / 128 + 100) / S * CLOCK  # one ScalarE activation: 25,557 cycles
     assert scalar_pass < flop_rule
     assert _cycles(gelu) == pytest.approx(flop_rule)
 
