@@ -277,6 +277,8 @@ CASES += [
      "kv_head_sharding"),
     ("KV-head sharding without its source", ["evaluate", "+chip=inferentia2",
                                              "stack.sources.kv_head_sharding=' '"], "stack.sources.kv_head_sharding"),
+    # --- issue 17n (sixth session): NeuronCore-v2's engine floor ---
+    ("unknown vector-engine rule", ["evaluate", "+chip=inferentia2", "chip.cores.vector_engine=gpu"], "vector_engine"),
     # --- fifth session: a stack field the chosen stack's file leaves at its default is still a field (cli) ---
     ("stack field absent from the stack's file, bad value", ["evaluate", "+chip=wormhole_n150",
                                                              "stack.kv_head_sharding=replicate"], "replicate_to_ranks"),

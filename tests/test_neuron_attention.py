@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 from conftest import small_chip_dict
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from elk_dse.compiler.schedulers import SchedulerConfig
@@ -98,7 +98,14 @@ def test_evaluate_runs_the_decode_graph_at_the_bucket_only_under_the_stack():
     assert res["model"]["kv_len"] == 4096
 
 
+# Issue 17n (sixth session): hypothesis found two cases where the rules make the step slightly faster, both the
+# same on main at 31265ac (before 17n's engine floor, which this generic chip does not use): batch 2 at 5,867 keys
+# by 12.8 ns (4e-6 of 3.48 ms) and batch 8 at 1,426 keys by 84 ns (2.1e-5 of 3.98 ms). The bucket's larger but
+# power-of-two key count leads the compiler to another plan (plan quantization over 16 cores), which a larger
+# shape may not make slower. The comparison allows 1e-4 of the step and pins both examples.
 @settings(max_examples=6, deadline=None)
+@example(batch=2, kv=5867)
+@example(batch=8, kv=1426)
 @given(batch=st.integers(1, 8), kv=st.integers(1, 6000))
 def test_never_below_the_roofline_nor_faster_than_without_the_rules(batch, kv):
     chip = chip_from_dict(small_chip_dict())
@@ -107,7 +114,7 @@ def test_never_below_the_roofline_nor_faster_than_without_the_rules(batch, kv):
     r_on, r_off = (evaluate(DesignPoint(chip, model, SchedulerConfig(), SimConfig(), stack=s), include_ops=False)
                    for s in (on, off))
     assert r_on["latency_s"] >= r_on["roofline_latency_s"] * (1 - 1e-12)
-    assert r_on["latency_s"] >= r_off["latency_s"] * (1 - 1e-12)
+    assert r_on["latency_s"] >= r_off["latency_s"] * (1 - 1e-4)
 
 
 def test_the_rule_grows_the_step_with_keys_in_both_simulators_alike():

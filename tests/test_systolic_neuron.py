@@ -22,6 +22,7 @@ from elk_dse.ir.graph import Operator, Role, Tensor
 from elk_dse.models.ops import Ops
 from elk_dse.models.resnet import conv
 
+CLOCK_HZ = 1.45e9  # the NeuronCore-v2 chips' clock (conf/chip/inferentia2.yaml); the engine floor needs it
 ONCE = 32 + 128 + 256  # first weight load (128 rows / 4) + fill (128 rows) + drain (256 cols)
 
 
@@ -31,7 +32,7 @@ def _core(name: str = "inferentia2") -> CoreSpec:
 
 def _cycles(core: CoreSpec, op: Operator) -> float:
     sub = {d: np.array([x]) for d, x in op.dims}
-    return float(CORE_MODELS[core.model](core).cycles(op, sub)[0])
+    return float(CORE_MODELS[core.model](core, CLOCK_HZ).cycles(op, sub)[0])
 
 
 def _matmul(m: int, n: int, k: int) -> Operator:

@@ -150,7 +150,7 @@ def cost_plans(op: Operator, chip: Chip, factors: np.ndarray, pinned_weights: bo
     max_core += partial
     barriers = (1 + (reduction > 1)) * num_passes
 
-    cm = core_model(chip.cores)
+    cm = core_model(chip.cores, chip.clock_hz)
     cycles = np.maximum(cm.cycles(op, per_pass) * num_passes,  # the stack's decode-attention kernel: a floor
                         kernel_cycles(chip, decode_attention_shape(op)))
     return {

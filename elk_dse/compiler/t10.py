@@ -220,7 +220,7 @@ def _artifact_spatial(op: Operator, chip: Chip) -> np.ndarray:
     used = factors.prod(axis=1)
     padded = (-(-sizes // factors) * factors).prod(axis=1) / float(np.prod(sizes, dtype=np.float64))
     sub = {d: -(-n // factors[:, k]) for k, (d, n) in enumerate(op.dims)}
-    cycles = np.asarray(core_model(chip.cores).cycles(op, sub), dtype=np.float64)
+    cycles = np.asarray(core_model(chip.cores, chip.clock_hz).cycles(op, sub), dtype=np.float64)
     order = np.lexsort((np.arange(len(factors)), -used, padded, cycles))
     extra = factors[order[:ARTIFACT_MAX_SPATIAL]]
     # ours (powers of two, divisors of the cores, under the same floors) first, then the least-compute ones
@@ -315,7 +315,7 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True, routed: bool = 
         steps_d[np.arange(P), dim] = np.where(has, np.maximum(cur, rot_f[:, j]), cur)
     steps = steps_d.prod(axis=1)
     step_sub = {d: -(-sub[d] // steps_d[:, k]) for k, d in enumerate(names)}
-    cm = core_model(chip.cores)
+    cm = core_model(chip.cores, chip.clock_hz)
     compute_cycles = cm.cycles(op, step_sub) * steps
 
     # Loop order: at most two dims carry steps when two inputs rotate on different dims. Try both nestings.

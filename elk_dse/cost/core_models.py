@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from elk_dse.cost import neuron_engines
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import CoreSpec
 from elk_dse.ir.graph import Operator
@@ -52,8 +53,11 @@ class CoreModel(ABC):
 
     name: ClassVar[str] = ""
 
-    def __init__(self, core: CoreSpec):
+    def __init__(self, core: CoreSpec, clock_hz: float = 0.0):
         self.core = core
+        self.clock_hz = clock_hz  # the chip's clock: needed only by engine rules timed in seconds (vector_engine)
+        if core.vector_engine and clock_hz <= 0:
+            raise ValueError(f"cores.vector_engine={core.vector_engine!r} needs the chip's clock (clock_hz > 0)")
 
     def cycles(self, op: Operator, sub: Mapping[str, np.ndarray]) -> np.ndarray:
         """Cycles for one core to compute the sub-operator with per-dim sizes ``sub`` (arrays, one per plan).
@@ -62,8 +66,12 @@ class CoreModel(ABC):
         (``cores.format_speedup``; e.g. LoFi for bfp4 weights on Tenstorrent): the one place where a numeric
         format changes a compute rate."""
         if op.uses_matrix_unit:
-            return self.matrix_cycles(op, sub) / self.format_speedup(op) + self.core.op_overhead_cycles
-        return self.vector_cycles(op, sub) + self.core.op_overhead_cycles
+            cycles = self.matrix_cycles(op, sub) / self.format_speedup(op)
+        else:
+            cycles = self.vector_cycles(op, sub)
+        if self.core.vector_engine:  # issue 17n: the NeuronCore-v2 engines' floor (cost/neuron_engines.py)
+            cycles = np.maximum(cycles, neuron_engines.floor_seconds(op, sub) * self.clock_hz)
+        return cycles + self.core.op_overhead_cycles
 
     def format_speedup(self, op: Operator) -> float:
         """Matrix-unit rate multiple of ``op``: the largest over its input formats (1.0 if none is named)."""
@@ -200,9 +208,10 @@ class TensixCore(CoreModel):
         return tiles * (t * t * t / self.core.macs_per_cycle)
 
 
-def core_model(core: CoreSpec) -> CoreModel:
-    """The registered cost model named by ``core.model`` (ConfigError naming ``chip.cores.model`` if unknown)."""
+def core_model(core: CoreSpec, clock_hz: float = 0.0) -> CoreModel:
+    """The registered cost model named by ``core.model`` (ConfigError naming ``chip.cores.model`` if unknown);
+    ``clock_hz``: the chip's clock (required when ``core.vector_engine`` names an engine rule)."""
     if core.model not in CORE_MODELS:
         raise ConfigError("chip.cores.model", core.model, "one of " + ", ".join(sorted(CORE_MODELS))
                           + nearest(core.model, CORE_MODELS))
-    return CORE_MODELS[core.model](core)
+    return CORE_MODELS[core.model](core, clock_hz)

@@ -83,6 +83,9 @@ class CoreSpec:
     of ``matrix_cols``; an operator with n weight columns occupies ceil(n / matrix_col_tile) such tiles, each
     costing matrix_col_tile / matrix_cols of a whole-array tile (AWS NeuronCore-v2: 128-column stationary tiles;
     our 128 x 256 array stands for two of them); 0 = ``matrix_cols`` (whole-array tiles).
+    ``vector_engine`` (issue 17n, any core model): "" = the FLOP rule (``vector_lanes``) alone; ``neuron_v2`` =
+    AWS NeuronCore-v2's VectorE / ScalarE instruction passes and the PSUM read-out of every matrix result as a
+    floor on each operator's cycles (cost/neuron_engines.py; timed at the engines' own clocks).
     """
 
     count: int
@@ -100,6 +103,7 @@ class CoreSpec:
     matrix_min_tile_cycles: int = 0
     weight_load_speedup: float = 1.0
     matrix_col_tile: int = 0
+    vector_engine: str = ""  # issue 17n: "" or "neuron_v2" (cost/neuron_engines.py)
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 4_000_000)  # a wafer-scale engine has ~10^6 cores
@@ -120,6 +124,9 @@ class CoreSpec:
                               f"0 (whole-array tiles) or a divisor of matrix_cols={self.matrix_cols}")
         if self.grid is not None:
             check_grid(self.grid, self.count)
+        if self.vector_engine not in ("", "neuron_v2"):  # issue 17n: cost/neuron_engines.VECTOR_ENGINE_RULES
+            raise ConfigError("vector_engine", self.vector_engine, "'' (the FLOP rule of vector_lanes) or "
+                              "'neuron_v2' (AWS NeuronCore-v2's engine passes, cost/neuron_engines.py)")
 
     @property
     def sram_bytes(self) -> int:
