@@ -280,4 +280,9 @@ CASES += [
     # --- fifth session: a stack field the chosen stack's file leaves at its default is still a field (cli) ---
     ("stack field absent from the stack's file, bad value", ["evaluate", "+chip=wormhole_n150",
                                                              "stack.kv_head_sharding=replicate"], "replicate_to_ranks"),
+    # --- issue 17c (sixth session): what an operation running a collective pays ---
+    ("negative collective-operation dispatch", ["evaluate", "+chip=wormhole_n300", "stack.ccl_dispatch_us_per_op=-1"],
+     "ccl_dispatch_us_per_op"),
+    ("collective-operation dispatch without its source", ["evaluate", "+chip=wormhole_n300",
+                                                           "stack.sources.ccl_dispatch=' '"], "stack.sources.ccl_dispatch"),
 ]

@@ -276,3 +276,64 @@ def test_device_op_needs_a_name_and_non_negative_bytes():
         DeviceOp("fast_reduce_nc", -1.0)
     with pytest.raises(ValueError):
         DeviceOp("", 1.0)
+
+
+# ---- issue 17c (sixth session): what an operation running a collective pays under trace ----------------------------
+def test_a_collective_operation_pays_the_stacks_ccl_dispatch_not_the_per_operator_dispatch():
+    """n300 (1 x 2), Llama-3.2-1B, batch 1, tt_transformers: 16 layers x 4 collectives (2 reduce_scatters, 2 residual
+    all_gathers) + the all_gather before layer 0 = 65 collective operations. Each pays the stack's
+    ``ccl_dispatch_us_per_op`` (0.75 us, the vendor's traced op-to-op gap of its CCL ops) instead of the
+    n150-fitted 25.23 us per operator; every other operation still pays 25.23 us. So the step is exactly
+    65 x (25.23 - 0.75) us = 1,591.2 us shorter than with the per-operator dispatch, in both simulators, and
+    never below the roofline."""
+    stack = load_stack("tt_transformers")
+    assert stack.ccl_dispatch_us_per_op == 0.75 and stack.dispatch_us_per_op == pytest.approx(25.23)
+    n300 = _system("wormhole_n300", "tp")
+    assert n300.overheads.ccl_dispatch_s == pytest.approx(0.75e-6)
+    assert n300.overheads.dispatch_s == pytest.approx(25.23e-6)
+    data = yaml.safe_load((CONF / "chip" / "wormhole_n300.yaml").read_text())
+    data["chips"]["parallelism"] = "tp"
+    old = apply_stack(chip_from_dict(data), replace(stack, ccl_dispatch_us_per_op=None))
+    assert old.overheads.ccl_dispatch_s == old.overheads.dispatch_s
+    graph = build_model(ModelConfig("llama3_2_1b", batch=1, kv_len=128))
+    programs = []
+    for system in (n300, old):
+        plan = PARALLELISMS["tp"]().plan(Workload(graph), system, 2)
+        program = assemble(plan, SchedulerConfig(name="sequential"))
+        assert isinstance(program, Program)
+        assert sum(op.work.collective_op for op in program.ops) == 65 == 16 * 4 + 1
+        assert all(op.work.collective_op == (op.kind == "collective") for op in program.ops)
+        programs.append(program)
+    for sim in ("analytic", "event"):
+        new_s, old_s = (simulate(p, sim).latency_s for p in programs)
+        assert old_s - new_s == pytest.approx(65 * (25.23 - 0.75) * 1e-6, rel=1e-6), sim
+    out = evaluate_graph(graph, n300, SchedulerConfig(name="sequential"), include_ops=False)
+    assert out["latency_s"] >= out["roofline_latency_s"]
+    assert out["chip"]["overheads"]["ccl_dispatch_us_per_op"] == pytest.approx(0.75)
+
+
+def test_op_sync_time_charges_collective_operations_their_own_dispatch():
+    """cost/network.op_sync_time_s, the one place: per operation, barriers + the per-operator dispatch, or for a
+    collective operation the stack's ccl dispatch; a stack that leaves it unset (tt_galaxy, neuron) charges every
+    operation alike."""
+    import numpy as np
+
+    from elk_dse.cost.network import barrier_time_s, op_sync_time_s
+
+    n300 = _system("wormhole_n300", "tp")
+    got = op_sync_time_s(n300, np.array([0, 1, 0]), np.array([False, False, True]))
+    barrier = float(barrier_time_s(n300, 1))
+    assert got == pytest.approx([25.23e-6, 25.23e-6 + barrier, 0.75e-6])
+    galaxy = _system("wormhole_galaxy", "tp2d", "tt_galaxy")
+    assert galaxy.overheads.ccl_dispatch_us_per_op is None
+    assert op_sync_time_s(galaxy, 0, True) == op_sync_time_s(galaxy, 0, False) == galaxy.overheads.dispatch_s
+
+
+def test_ccl_dispatch_needs_a_source_and_a_non_negative_value():
+    base = yaml.safe_load((CONF / "stack" / "tt_transformers.yaml").read_text())
+    data = dict(base, sources={k: v for k, v in base["sources"].items() if k != "ccl_dispatch"})
+    with pytest.raises(ConfigError, match="sources.ccl_dispatch"):
+        stack_from_dict(data)
+    with pytest.raises(ConfigError, match="ccl_dispatch_us_per_op"):
+        stack_from_dict(dict(base, ccl_dispatch_us_per_op=-1.0))
+    assert stack_from_dict(dict(base, ccl_dispatch_us_per_op=None)).ccl_dispatch_us_per_op is None
