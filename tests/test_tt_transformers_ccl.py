@@ -71,7 +71,8 @@ def test_galaxy_tt_llama32_1b_b1_collectives_equal_the_hand_count():
     - QKV partial sums all-reduced over B: (4 + 1 + 1) heads x 64 x 1.0625 = 408 B;
     - the attention context all_gathered over B (bf16): 4 chips x 1 user x 4 heads x 64 x 2 = 2,048 B;
     - o_proj and down_proj all-reduced over A: 2048 / 4 x 1.0625 = 544 B each;
-    - gate and up all-reduced over B: 8192 / 8 x 1.0625 = 1,088 B each;
+    - gate and up all-reduced over B: 8192 / 8 x 2 = 2,048 B each (bfloat16: mlp.py's two calls pass no ``dtype``,
+      so ccl.py casts the matmuls' bfloat8_b outputs to the default bfloat16 before gathering; issue 17c);
     and the LM head (vocabulary / 8 = 16,032 columns) reduce_scatter + all_gather over B: 17,034 B.
     Link bytes, every row (column) at once: a line of n chips has 2(n-1) directed links; an all_gather /
     reduce_scatter of B runs n-1 steps of B/n on each, a line_gather all-reduce n-1 steps of B on each."""
@@ -84,14 +85,14 @@ def test_galaxy_tt_llama32_1b_b1_collectives_equal_the_hand_count():
         ("all_reduce", "line_gather", 408, 4, 8): 16,
         ("all_gather", "auto", 2048, 4, 8): 16,
         ("all_reduce", "line_gather", 544, 8, 4): 32,
-        ("all_reduce", "line_gather", 1088, 4, 8): 32,
+        ("all_reduce", "line_gather", 2048, 4, 8): 32,
         ("reduce_scatter", "auto", 17034, 4, 8): 1,
         ("all_gather", "auto", 17034, 4, 8): 1,
     }
     col, row = 8 * 3 * 6, 4 * 7 * 14  # groups x steps x directed links
-    hand = (33 * col * 256 / 4 + 16 * col * 2048 / 4 + 16 * col * 408 + 32 * col * 1088 + 32 * row * 544
+    hand = (33 * col * 256 / 4 + 16 * col * 2048 / 4 + 16 * col * 408 + 32 * col * 2048 + 32 * row * 544
             + 2 * col * 17034 / 4)
-    assert hand == 15_487_696
+    assert hand == 19_911_376
     link = sum(collective_cost(c, galaxy).link_bytes for c in plan.collectives)
     assert link == pytest.approx(hand, rel=1e-12)
     # The same point under the Galaxy demo's own stack keeps the demo's nine collectives per layer.
@@ -208,44 +209,61 @@ def test_galaxy_tt_llama32_1b_b1_device_ops_per_layer_equal_the_hand_count():
     """Galaxy, Llama-3.2-1B, batch 1 (the seen point galaxy_tt_llama3.2-1b_b1). ccl.py ``tt_all_reduce``, the TG
     branch without use_composite, runs ``all_gather_async`` then, as every decode call passes sharded=True,
     ``to_memory_config`` of the gathered buffer to L1 and ``fast_reduce_nc``: two device ops after each of the 5
-    line_gather all-reduces of a layer (QKV over B, o_proj over A, gate and up over B, down over A). Per layer:
-    15 graph operators (2 norms, q / k / v, score, softmax, value, o_proj, attention residual, gate, up, swiglu,
-    down, MLP residual) + 8 collectives (2 norm stats, QKV, attention gather, o_proj, gate, up, down) + 10 device
-    ops = 33. Bytes (sharded case): a buffer of b B gathered over n chips is n b B; the conversion reads and writes
-    it (2 n b), the reduce reads it and writes one buffer ((n + 1) b): QKV b = 408, n = 4: 3,264 and 2,040;
-    o_proj / down b = 544, n = 8: 8,704 and 4,896; gate / up b = 1,088, n = 4: 8,704 and 5,440."""
+    line_gather all-reduces of a layer (QKV over B, o_proj over A, gate and up over B, down over A). Issue 17c
+    (tp2d.tg_extra_ops) adds the TG path's ops that have no n150 counterpart: the norm's second half
+    (``rms_norm_post_all_gather``) after each of the 2 stats gathers, the ``user_selection_matrix`` matmul after
+    the attention's users gather, and 2 typecasts before each of the gate / up all-reduces (mlp.py passes no dtype):
+    7 more. Per layer: 15 graph operators (2 norms, q / k / v, score, softmax, value, o_proj, attention residual,
+    gate, up, swiglu, down, MLP residual) + 8 collectives (2 norm stats, QKV, attention gather, o_proj, gate, up,
+    down) + 10 + 7 device ops = 40. Bytes (noc: read + written, unpadded): a buffer of b B gathered over n chips is
+    n b B; the conversion reads and writes it (2 n b), the reduce reads it and writes one buffer ((n + 1) b): QKV
+    b = 408, n = 4: 3,264 and 2,040; o_proj / down b = 544, n = 8: 8,704 and 4,896; gate / up b = 2,048 (bf16),
+    n = 4: 16,384 and 10,240, their typecast reads the 1,088 B bfloat8_b output and writes 2,048 (3,136) and the
+    conversion to the sharded config reads and writes 2,048 (4,096). The norm's post op reads the chip's slice (the
+    norm's output, 2048 / 4 x 2 = 1,024 B) and the 256 B of gathered stats and writes the slice: 2,304. The
+    selection matmul reads the gathered 2,048 B and writes one chip's 512: 2,560."""
     galaxy = _system("wormhole_galaxy", "tp2d")
     _, plan = _plan(galaxy, "llama3_2_1b", 1, "tp2d", 32)
     program = assemble(plan, SchedulerConfig(name="sequential"))
     assert isinstance(program, Program)
     layer = _layer_ops(program)
     kinds = Counter(kind for _, kind in layer)
-    assert len(layer) == 33 and kinds["collective"] == 8 and kinds["device_op"] == 10
+    assert len(layer) == 40 and kinds["collective"] == 8 and kinds["device_op"] == 17
     assert len(layer) - kinds["collective"] - kinds["device_op"] == 15
     device = [(op.name, op.work.noc_bytes) for op in program.ops
               if op.kind == "device_op" and (op.layer, op.repetition) == ("decoder", 1)]
-    assert device == [("to_memory_config", 3264), ("fast_reduce_nc", 2040),   # QKV
+    assert device == [("rms_norm_post_all_gather", 2304),                      # attention_norm
+                      ("to_memory_config", 3264), ("fast_reduce_nc", 2040),   # QKV
+                      ("matmul_user_selection", 2560),                          # users gather
                       ("to_memory_config", 8704), ("fast_reduce_nc", 4896),   # o_proj
-                      ("to_memory_config", 8704), ("fast_reduce_nc", 5440),   # gate
-                      ("to_memory_config", 8704), ("fast_reduce_nc", 5440),   # up
+                      ("rms_norm_post_all_gather", 2304),                      # ff_norm
+                      ("to_memory_config", 16384), ("fast_reduce_nc", 10240),  # gate
+                      ("typecast", 3136), ("to_memory_config", 4096),
+                      ("to_memory_config", 16384), ("fast_reduce_nc", 10240),  # up
+                      ("typecast", 3136), ("to_memory_config", 4096),
                       ("to_memory_config", 8704), ("fast_reduce_nc", 4896)]   # down
-    # each runs right after its all_reduce (its only dependency is the op before it)
+    # each runs right after its collective (its only dependency is the op before it)
     for i, op in enumerate(program.ops):
         if op.kind == "device_op":
             assert op.exec_after == (i - 1,) and program.ops[i - 1].kind in ("collective", "device_op")
             assert op.flops == 0 and op.work.hbm_bytes == 0
-    assert sum(op.kind == "device_op" for op in program.ops) == 16 * 10
-    # Charged as every operator: the 160 ops, one after another, add their dispatch (the stack's 25.23 us each) and their
-    # network time to the step, in both simulators.
+    # 16 layers x 17, and the final norm's post op (its stats gather before the LM head)
+    assert sum(op.kind == "device_op" for op in program.ops) == 16 * 17 + 1
+    # Charged as every operator: each of the 273 ops runs for the stack's dispatch (25.23 us) plus its network time,
+    # one after another, in both simulators. The step grows by that much, less what the longer chain hides of the
+    # next operators' weight loads (they prefetch while the device ops run): at most 1% of it here.
     bare = replace(plan, stages=tuple(replace(st, collectives=tuple(replace(p, device_ops=()) for p in st.collectives))
                                       for st in plan.stages))
     without = assemble(bare, SchedulerConfig(name="sequential"))
-    assert isinstance(without, Program) and len(without.ops) == len(program.ops) - 160
+    assert isinstance(without, Program) and len(without.ops) == len(program.ops) - 273
     dispatch = galaxy.overheads.dispatch_s
     assert dispatch == pytest.approx(25.23e-6)
     for sim in ("analytic", "event"):
-        extra = simulate(program, sim).latency_s - simulate(without, sim).latency_s
-        assert 160 * dispatch * (1 - 1e-9) <= extra <= 160 * (dispatch + 1e-6), sim
+        result = simulate(program, sim)
+        runs = [t.end_s - t.start_s for t in result.timings if program.ops[t.index].kind == "device_op"]
+        assert len(runs) == 273 and all(dispatch * (1 - 1e-9) <= r <= dispatch + 1e-6 for r in runs), sim
+        extra = result.latency_s - simulate(without, sim).latency_s
+        assert 0.99 * 273 * dispatch <= extra <= 273 * (dispatch + 1e-6), sim
 
 
 def test_n300_and_the_galaxy_70b_device_ops():
@@ -253,7 +271,10 @@ def test_n300_and_the_galaxy_70b_device_ops():
     alone (its sharded_to_interleaved only when a sharded input is passed with sharded=False, not charged), so a
     layer is 15 graph operators + 4 collectives (2 reduce_scatters, 2 residual all_gathers) = 19, no device op.
     Galaxy Llama-3.1-70B (hidden 8192): o_proj and down take the composite path (reduce_scatter + all_gather, no
-    local reduce) and gate / up plain reduce_scatters, so only QKV's line_gather all-reduce brings its two ops."""
+    local reduce) and gate / up plain reduce_scatters, so only QKV's line_gather all-reduce brings its two ops;
+    issue 17c's TG-only ops at hidden 8192 are 4 per layer (tp2d.tg_extra_ops): the 2 norms' post ops (+ the final
+    norm's), the users' selection matmul and mlp.py's ``to_memory_config(w2_in, L1)`` after the all_gather of the
+    MLP width (gate / up are bfloat8_b reduce_scatters there: no typecast)."""
     n300 = _system("wormhole_n300", "tp")
     _, plan = _plan(n300, "llama3_2_1b", 32, "tp", 2)
     program = assemble(plan, SchedulerConfig(name="sequential"))
@@ -264,7 +285,8 @@ def test_n300_and_the_galaxy_70b_device_ops():
     galaxy = _system("wormhole_galaxy", "tp2d")
     _, plan70 = _plan(galaxy, "llama3_1_70b", 1, "tp2d", 32)
     device = Counter(d.name for p in plan70.stages[0].collectives for d in p.device_ops)
-    assert device == {"to_memory_config": 80, "fast_reduce_nc": 80}
+    assert device == {"to_memory_config": 80 + 80, "fast_reduce_nc": 80, "matmul_user_selection": 80,
+                      "rms_norm_post_all_gather": 2 * 80 + 1}
     # the Galaxy demo's own stack (tt_galaxy) has no such ops
     demo = _system("wormhole_galaxy", "tp2d", "tt_galaxy")
     _, demo_plan = _plan(demo, "llama3_2_1b", 1, "tp2d", 32)
