@@ -100,6 +100,10 @@ class OpWork:
     rings: tuple[tuple[str, int, int, float], ...] = ()
     collectives: tuple[Collective, ...] = ()
     stream_passes: int = 1
+    # issue 17c (sixth session): the operation runs only chip-to-chip collectives (compile_parallel's collective
+    # ops): its fixed charge is the stack's ``overheads.ccl_dispatch_s``, not the per-operator dispatch
+    # (cost/network.op_sync_time_s).
+    collective_op: bool = False
 
     @property
     def hbm_bytes(self) -> float:

@@ -287,4 +287,9 @@ CASES += [
      "matrix_fidelity"),
     ("matrix fidelity without its source", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
                                             "stack.sources.matrix_fidelity=' '"], "stack.sources.matrix_fidelity"),
+    # --- issue 17c (sixth session): what an operation running a collective pays ---
+    ("negative collective-operation dispatch", ["evaluate", "+chip=wormhole_n300", "stack.ccl_dispatch_us_per_op=-1"],
+     "ccl_dispatch_us_per_op"),
+    ("collective-operation dispatch without its source", ["evaluate", "+chip=wormhole_n300",
+                                                           "stack.sources.ccl_dispatch=' '"], "stack.sources.ccl_dispatch"),
 ]

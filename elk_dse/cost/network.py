@@ -159,10 +159,15 @@ def barrier_time_s(chip: Chip, barriers):
     return b * per
 
 
-def op_sync_time_s(chip: Chip, barriers):
+def op_sync_time_s(chip: Chip, barriers, collective_op=False):
     """Fixed seconds of one operator instance: its ``barriers`` synchronizations plus its dispatch (launch)
-    cost ``chip.overheads.dispatch_us_per_op``."""
-    return barrier_time_s(chip, barriers) + chip.overheads.dispatch_s
+    cost ``chip.overheads.dispatch_us_per_op``. ``collective_op`` (bools like ``barriers``): the operation runs
+    only chip-to-chip collectives (OpWork.collective_op); it pays ``overheads.ccl_dispatch_s`` instead (issue
+    17c, sixth session: the stack's ``ccl_dispatch_us_per_op``, else the same dispatch)."""
+    o = chip.overheads
+    dispatch = o.dispatch_s if o.ccl_dispatch_us_per_op is None else np.where(collective_op, o.ccl_dispatch_s,
+                                                                               o.dispatch_s)
+    return barrier_time_s(chip, barriers) + dispatch
 
 
 def layer_starts(ops) -> np.ndarray:

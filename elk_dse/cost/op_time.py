@@ -56,7 +56,7 @@ def exec_time(chip: Chip, work) -> ExecTime:
     shift_s = shift_time_s(chip, work.shift_bytes, work.shift_core_bytes, work.shift_link_bytes,
                            work.shift_cross_bytes, work.steps, work.shift_maxlink_bytes)
     noc_s = noc_time_s(chip, work.noc_bytes, work.noc_max_core_bytes, work.chip_link_bytes)
-    sync_s = op_sync_time_s(chip, work.barriers)  # barriers + dispatch
+    sync_s = op_sync_time_s(chip, work.barriers, getattr(work, "collective_op", False))  # barriers + dispatch
     warm_s = shift_time_s(chip, work.warm_bytes, work.warm_core_bytes, work.warm_link_bytes, work.warm_cross_bytes,
                           np.ones_like(np.asarray(work.steps)), work.warm_maxlink_bytes)
     passes = stream_passes(work)

@@ -374,6 +374,10 @@ class OverheadSpec:
     decode_softmax: str = ""
     # issue 17d: the stack's KV-head sharding over TP ranks (compiler/parallel/tp.py; hw/stack.py).
     kv_head_sharding: str = ""
+    # issue 17c (sixth session): the fixed charge of an operation that runs only a collective (a ProgramOp of kind
+    # collective), microseconds, in place of ``dispatch_us_per_op``; None = it pays ``dispatch_us_per_op`` like
+    # every operation (cost/network.op_sync_time_s; hw/stack.py ccl_dispatch_us_per_op).
+    ccl_dispatch_us_per_op: float | None = None
 
     def __post_init__(self) -> None:
         check_decode_attention(self)
@@ -386,6 +390,8 @@ class OverheadSpec:
         in_range("collective_startup_us", self.collective_startup_us, 0.0, 1e6)
         in_range("all_core_sync_us_per_layer", self.all_core_sync_us_per_layer, 0.0, 1e6)
         in_range("launch_us_per_step", self.launch_us_per_step, 0.0, 1e6)
+        if self.ccl_dispatch_us_per_op is not None:
+            in_range("ccl_dispatch_us_per_op", self.ccl_dispatch_us_per_op, 0.0, 1e6)
 
     @property
     def dispatch_s(self) -> float:
@@ -402,6 +408,13 @@ class OverheadSpec:
     @property
     def launch_s(self) -> float:
         return self.launch_us_per_step * 1e-6
+
+    @property
+    def ccl_dispatch_s(self) -> float:
+        """Seconds an operation running only a collective pays in place of the per-operator dispatch (issue 17c,
+        sixth session): ``ccl_dispatch_us_per_op``, or ``dispatch_us_per_op`` when that is None."""
+        us = self.dispatch_us_per_op if self.ccl_dispatch_us_per_op is None else self.ccl_dispatch_us_per_op
+        return us * 1e-6
 
 
 PLAN_RULES = ("t10", "artifact")  # Chip.plan_rules: ours, or the Elk artifact's (conventions=paper)
@@ -678,6 +691,8 @@ class Chip:
             del out["overheads"]["ccl_bytes_per_element"]
         if not out["overheads"]["ccl_scheme"]:  # issue 17t: only under a stack with its own collectives
             del out["overheads"]["ccl_scheme"]
+        if out["overheads"]["ccl_dispatch_us_per_op"] is None:  # issue 17c (sixth session): only when a stack sets it
+            del out["overheads"]["ccl_dispatch_us_per_op"]
         out["derived"] = {
             "num_cores": self.num_cores,
             "total_sram_bytes": self.total_sram_bytes,

@@ -36,6 +36,12 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   the decode graph at the bucket), and its decode softmax's engine rule (``neuron_v2``: NeuronCore-v2's
   VectorE/ScalarE floor; "": none); cost/neuron_attention.py, docs/stacks.md. Their source is
   ``sources.decode_attention`` (required when either is set).
+- ``ccl_dispatch_us_per_op`` (issue 17c, sixth session): what an operation running only a collective pays in place
+  of ``dispatch_us_per_op`` (None: the same per-operator dispatch as every operation). Under tt-metal's trace a
+  CCL op's own device time is its kernel duration, which the collective cost already prices (the vendor's CCL
+  tables time device kernels), plus the device's op-to-op gap; the fitted per-operator dispatch, fitted on
+  single-chip points without collectives, says nothing about it. cost/network.op_sync_time_s charges it; its
+  source is ``sources.ccl_dispatch`` (required when set).
 - ``kv_head_sharding`` (issue 17d): how the stack lays attention heads over its tensor-parallel ranks.
   "" (default): compiler/parallel/tp.py's per-chip split; ``replicate_to_ranks``: transformers-neuronx's
   layout, one rank per core (TP degree = chips x cores per chip): query heads padded to a multiple of the
@@ -104,11 +110,12 @@ class StackSources:
     decode_attention: str = ""  # issue 17d: kv_bucket_min_tokens / decode_softmax; required when either is set
     kv_head_sharding: str = ""  # issue 17d: required when kv_head_sharding is set
     matrix_fidelity: str = ""  # issue 17g: required when matrix_fidelity is set
+    ccl_dispatch: str = ""  # issue 17c (sixth session): required when ccl_dispatch_us_per_op is set
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
-                        "kv_head_sharding", "matrix_fidelity")
+                        "kv_head_sharding", "matrix_fidelity", "ccl_dispatch")
             if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
@@ -158,6 +165,7 @@ class StackProfile:
     decode_softmax: str = ""  # issue 17d (module doc): "" or "neuron_v2" (cost/neuron_attention.py)
     kv_head_sharding: str = ""  # issue 17d (module doc): "" or "replicate_to_ranks" (compiler/parallel/tp.py)
     matrix_fidelity: str = ""  # issue 17g (module doc): "" (by operand format) or "lofi"
+    ccl_dispatch_us_per_op: float | None = None  # issue 17c, sixth session (module doc): None = dispatch_us_per_op
 
     def __post_init__(self) -> None:
         check_ccl_scheme("ccl_scheme", self.ccl_scheme)
@@ -170,6 +178,8 @@ class StackProfile:
         check_sdpa_kernel(self)
         in_range("ccl_link_latency_ns", self.ccl_link_latency_ns, 0.0, 1e9)
         in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
+        if self.ccl_dispatch_us_per_op is not None:
+            in_range("ccl_dispatch_us_per_op", self.ccl_dispatch_us_per_op, 0.0, 1e6)
         if not self.name.isidentifier():
             raise ConfigError("name", self.name, "a stack name is a word of letters, digits and _")
         for name in TIMES:
@@ -213,6 +223,9 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
     if profile.matrix_fidelity and not profile.sources.matrix_fidelity.strip():
         raise ConfigError(f"{path}.sources.matrix_fidelity", "", "say where the kernels' math fidelity comes from "
                           "(the vendor's code with its commit, or 'assumption: ...')")
+    if profile.ccl_dispatch_us_per_op is not None and not profile.sources.ccl_dispatch.strip():
+        raise ConfigError(f"{path}.sources.ccl_dispatch", "", "say where the charge of an operation running a "
+                          "collective comes from (the vendor's measurements with their commit, or 'assumption: ...')")
     if (profile.ccl_link_latency_ns or profile.ccl_bytes_per_element or profile.ccl_scheme) and not \
             profile.sources.ccl.strip():
         raise ConfigError(f"{path}.sources.ccl", "", "say where the collectives' latency and payload format come "
@@ -270,7 +283,8 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
     range of ``hbm.efficiency``."""
     if not (any(getattr(stack, name) for name in TIMES) or stack.dram_efficiency != 1.0 or stack.sdpa_grid_cores
             or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element or stack.ccl_scheme or stack.decode_softmax
-            or stack.kv_head_sharding or stack.matrix_fidelity):
+            or stack.kv_head_sharding or stack.matrix_fidelity
+            or stack.ccl_dispatch_us_per_op is not None):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
@@ -295,6 +309,10 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
         overheads = dataclasses.replace(overheads, ccl_bytes_per_element=stack.ccl_bytes_per_element)
     if stack.ccl_scheme:  # issue 17t: the collectives the stack's code issues (tp and tp2d read it)
         overheads = dataclasses.replace(overheads, ccl_scheme=stack.ccl_scheme)
+    if stack.ccl_dispatch_us_per_op is not None:  # issue 17c (sixth session): a collective operation's own charge,
+        # added to the chip's own per-operation cost as every stack time is
+        overheads = dataclasses.replace(overheads, ccl_dispatch_us_per_op=o.dispatch_us_per_op
+                                        + stack.ccl_dispatch_us_per_op)
     chips = chip.chips
     if stack.ccl_link_latency_ns and chip.num_chips > 1:  # issue 17c: the stack's collectives' per-step latency
         chips = dataclasses.replace(chips, link_latency_ns=stack.ccl_link_latency_ns)

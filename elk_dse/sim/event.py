@@ -154,7 +154,7 @@ class EventSimulator(Simulator):
         if w.collectives and coll is not None:
             for c in w.collectives:
                 stages.extend(coll.stages(op.name, c))
-        sync = float(op_sync_time_s(chip, w.barriers)) + layer_sync_s  # barriers, dispatch, layer sync
+        sync = float(op_sync_time_s(chip, w.barriers, w.collective_op)) + layer_sync_s  # barriers, dispatch, layer sync
         if sync > 0:
             stages.append([Job(f"{op.name}.sync", "sync", np.zeros(0, np.int64), np.zeros(0), delay_s=sync)])
         return stages

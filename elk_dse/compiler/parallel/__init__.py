@@ -171,7 +171,8 @@ def _collective_op(index: int, c: Collective, follows: ProgramOp, after: tuple[i
         index=index, name=c.kind, kind="collective", layer=follows.layer, repetition=follows.repetition, dims=(),
         flops=0.0, weight_bytes=0.0, kv_cache_bytes=0.0,
         plan=Plan(spatial=(), cores_used=view.num_cores, sram_bytes_per_core=0),
-        work=OpWork(compute_cycles=0.0, collectives=(c,)), load_after=(), exec_after=after, concurrent=concurrent)
+        work=OpWork(compute_cycles=0.0, collectives=(c,), collective_op=True), load_after=(), exec_after=after,
+        concurrent=concurrent)
 
 
 def _device_op(index: int, d: DeviceOp, follows: ProgramOp, after: tuple[int, ...], view: Chip) -> ProgramOp:

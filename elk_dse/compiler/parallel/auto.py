@@ -76,8 +76,9 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
         return costs[c]
 
     # The operation that runs a collective in the assembled Program (compile_parallel's _collective_op) has no
-    # barrier; like every operation it pays op_sync_time_s in both simulators: its dispatch.
-    collective_op_s = float(op_sync_time_s(view, 0))
+    # barrier; like every operation it pays op_sync_time_s in both simulators: its dispatch (a collective
+    # operation's: overheads.ccl_dispatch_s, issue 17c sixth session).
+    collective_op_s = float(op_sync_time_s(view, 0, True))
 
     fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
     hbm, total, rest, links, io = [], [], [], [], []

@@ -156,6 +156,7 @@ class TensorParallel2D(Parallelism):
             share.append(1.0 / parts[(li, k)])
             nxt = chip_instances[i + 1][2] if i + 1 < len(chip_instances) else None
             found: list[tuple[Collective | None, str]] = []
+            extra: dict[int, tuple[DeviceOp, ...]] = {}  # issue 17c: TG-only ops after found[k] (tg_extra_ops)
             if op.name in QKV:
                 qkv_bytes += payload(op)
                 if nxt is None or nxt.name not in QKV:  # the fused reduce_scatter after the last projection
@@ -165,7 +166,11 @@ class TensorParallel2D(Parallelism):
                         found.append((_collective("reduce_scatter", qkv_bytes, b_groups), "output"))
                     qkv_bytes = 0.0
             elif op.name in UP and tt and not composite:  # mlp.py: tt_all_reduce(w1_out / w3_out, cluster_axis=1)
-                found.append((_collective("all_reduce", payload(op), b_groups, "line_gather"), "output"))
+                # issue 17c: the call passes no dtype, so the gather runs in bfloat16 after two typecasts of the
+                # matmul's bfloat8_b output (tg_extra_ops)
+                bf16 = op.output_bytes / op.output.bytes_per_element * BF16_BYTES
+                extra[len(found)] = tg_extra_ops("typecast", bf16, payload(op))
+                found.append((_collective("all_reduce", bf16, b_groups, "line_gather"), "output"))
             elif op.name in UP:
                 # gate's reduce_scatter runs beside up's matmul when up follows (FUSED_RS_NEXT; the demo's
                 # llama_rs_matmul; tt_transformers runs two plain reduce_scatter_minimal_async)
@@ -186,15 +191,22 @@ class TensorParallel2D(Parallelism):
             elif op.name in MLP_ACT and not mlp_scatter:  # the MLP width was all-reduced, not scattered
                 pass
             elif op.name in MLP_ACT:  # the demo's line_all_gather into its bfloat8_b BINARY_MUL buffer
+                if tt:  # mlp.py (hidden 8192): to_memory_config(w2_in, L1) after the all_gather
+                    extra[len(found)] = tg_extra_ops("w2_input", payload(op) * nb, 0.0)
                 found.append((_collective("all_gather", payload(op) * nb, b_groups), "output"))
             elif op.name in ("attn_value", "attention"):  # all_gather_concat: the attention's own dtype
+                if tt:  # attention.py: the user_selection_matrix matmul after tt_all_gather
+                    extra[len(found)] = tg_extra_ops("user_selection", op.output_bytes * nb, op.output_bytes)
                 found.append((_collective("all_gather", op.output_bytes * nb, b_groups), "output"))
             elif op.kind == "norm" and parts[(li, k)] > 1:
                 tokens = dict(op.dims).get("t", 1)
-                found.append((_collective("all_gather", STATS_BYTES_PER_TOKEN * tokens * nb, b_groups), "stats"))
+                stats = STATS_BYTES_PER_TOKEN * tokens * nb
+                if tt:  # ccl.py tt_sharded_distributed_rmsnorm: rms_norm_pre_all_gather and _post_all_gather
+                    extra[len(found)] = tg_extra_ops("norm", op.output_bytes, stats)
+                found.append((_collective("all_gather", stats, b_groups), "stats"))
             points += [CollectivePoint(i, c, "output" if payload == "fused" else payload, overlap=payload == "fused",
-                                       device_ops=tt_all_reduce_device_ops(c) if tt else ())
-                       for c, payload in found if c is not None]
+                                       device_ops=tt_all_reduce_device_ops(c) + extra.get(j, ()) if tt else ())
+                       for j, (c, payload) in enumerate(found) if c is not None]
         stored = _stored_bytes(graph, per_chip)
         chip_graph = rebuilt(graph, per_chip, stored)
         stage = Stage(chip_graph, tuple(range(system.num_chips)), tuple(range(len(chip_instances))), tuple(share),
@@ -220,6 +232,50 @@ def tt_all_reduce_device_ops(c: Collective) -> tuple[DeviceOp, ...]:
         return ()
     gathered = c.bytes_per_chip * len(c.group)
     return (DeviceOp("to_memory_config", 2.0 * gathered), DeviceOp("fast_reduce_nc", gathered + c.bytes_per_chip))
+
+
+BF16_BYTES = 2.0  # bytes per bfloat16 element
+
+
+def tg_extra_ops(site: str, a: float, b: float) -> tuple[DeviceOp, ...]:
+    """The device operations tt_transformers' TG ("Galaxy", ``is_galaxy`` / ``self.TG``) decode path runs at one
+    collective's call site beyond what the single-chip path runs (issue 17c, sixth session, second helper;
+    docs/parallelism.md "What the TG rows run that we did not charge"). Read in tenstorrent/tt-metal
+    ``models/tt_transformers/tt/`` at the stored versions (ccl.py @013eaee3, mlp.py @03f118e6, attention.py
+    @00b769dd, distributed_norm.py and decoder.py @01229001, models/common/rmsnorm.py @01229001). Only the TG ops
+    that have no counterpart on the n150 are charged: the n150's own extra ops (memory conversions our graph has no
+    operator for) are inside the per-operator dispatch fitted on the n150 points, and where the TG path replaces one
+    of them by one op of its own the count does not change (docs/parallelism.md lists each pairing).
+
+    ``site`` and its bytes (``a``, ``b``; each op's ``noc_bytes`` = what it reads plus what it writes, unpadded):
+
+    - ``typecast`` (mlp.py: ``tt_all_reduce(w1_out / w3_out, ...)`` passes no ``dtype``, so ccl.py's "Cast to CCL
+      dtype" runs on the matmul's bfloat8_b output): ``to_memory_config(input, L1, bfloat16)`` (reads ``b``, the
+      bfloat8_b buffer, writes ``a``, its bfloat16 size) and, ``sharded`` with a ``memory_config``,
+      ``to_memory_config(input, memory_config, bfloat16)`` (reads and writes ``a``).
+    - ``user_selection`` (attention.py ``forward_decode``, ``if self.TG`` after ``tt_all_gather`` of the users):
+      ``ttnn.matmul(self.user_selection_matrix, attn_output)`` (reads the gathered ``a``, writes one chip's ``b``;
+      the 32 x 128 bfloat4_b selection matrix, a few KiB, not counted). The ``to_memory_config(attn_output, L1)``
+      before it pairs with the n150's ``to_memory_config(dense_out_reduced, ...)`` (``if not self.TG``).
+    - ``norm`` (distributed_norm.py ``DistributedNorm.forward`` -> ccl.py ``tt_sharded_distributed_rmsnorm``:
+      ``to_memory_config``, ``rms_norm_pre_all_gather``, the stats gather, ``rms_norm_post_all_gather``; the n150
+      runs ``to_memory_config`` and one ``rms_norm``): one op more, ``rms_norm_post_all_gather`` (reads the chip's
+      slice ``a`` and the gathered stats ``b``, writes ``a``).
+    - ``w2_input`` (mlp.py, hidden 8192: ``to_memory_config(w2_in, L1)`` after the all_gather of the MLP width):
+      reads and writes the gathered ``a``. (decoder.py's TG ``to_memory_config(hidden_states, MLP_ACT_MEMCFG)``
+      pairs with the n150's ``to_memory_config(w2_in, ...)`` in mlp.py, ``not TG``.)
+
+    The QKV ``slice_mat`` matmul (attention.py, ``if self.TG``) stands where the n150 runs
+    ``sharded_to_interleaved``: not charged."""
+    if site == "typecast":
+        return (DeviceOp("typecast", b + a), DeviceOp("to_memory_config", 2.0 * a))
+    if site == "user_selection":
+        return (DeviceOp("matmul_user_selection", a + b),)
+    if site == "norm":
+        return (DeviceOp("rms_norm_post_all_gather", 2.0 * a + b),)
+    if site == "w2_input":
+        return (DeviceOp("to_memory_config", 2.0 * a),)
+    raise ValueError(f"tg_extra_ops: unknown site {site!r} (typecast, user_selection, norm, w2_input)")
 
 
 def _split(op: Operator, na: int, nb: int, kv_split: int, mlp_scatter: bool = True) -> tuple[Operator, int]:
