@@ -121,7 +121,7 @@ CASES: list[tuple[str, list[str], str]] = [
      "+model.formats.kv_cache=<value>"),
     ("adding a key no config has", ["evaluate", "+chip=mesh64", "+model.foo=1"], "documented fields"),
     ("adding a key the config has", ["evaluate", "+chip=mesh64", "+model.batch=3"], "model.batch=..."),
-    ("system beyond the cost models' memory", ["evaluate", "+chip=ipu_pod4", "chip.chips.count=65536"],
+    ("system beyond the cost models' memory", ["evaluate", "+chip=wse2_like", "+chip.chips.count=8"],
      "at most 4,000,000"),
     ("event simulation beyond its memory", ["evaluate", "+chip=wse2_like", "sim=event"], "sim=analytic"),
     ("trace into a directory", ["evaluate", "+chip=mesh64", "sim=event", "trace=/tmp"], "is a directory"),
@@ -292,4 +292,7 @@ CASES += [
      "ccl_dispatch_us_per_op"),
     ("collective-operation dispatch without its source", ["evaluate", "+chip=wormhole_n300",
                                                            "stack.sources.ccl_dispatch=' '"], "stack.sources.ccl_dispatch"),
+    # --- sixth session: found by tests/test_fuzz_cli.py (chip.chips.count=36882 ran out of memory after minutes) ---
+    ("more chips than one system holds", ["evaluate", "+chip=mesh64", "chip.cores.count=16", "chip.cores.grid=[4,4]",
+                                          "chip.chips.count=36882"], "at most 1,024 chips"),
 ]

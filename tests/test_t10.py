@@ -200,3 +200,17 @@ def test_tables_are_reused_across_link_and_hbm_changes():
     c = chip_from_dict(small_chip_dict(cores={"count": 16, "grid": [4, 4], "sram_kib": 256, "matrix_rows": 8}))
     assert plan_table(op, a) is plan_table(op, b)
     assert plan_table(op, a) is not plan_table(op, c)  # a different core changes the compute cycles
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 70), st.integers(0, 70), st.integers(0, 3_000_000)), max_size=40))
+def test_packed_unique_triples_equal_numpy_unique_over_rows(rows):
+    """build_table's ring geometry dedup (one packed int64 key per row) gives np.unique(axis=0)'s rows, order and
+    inverse, also past the packing range (cores >= 2**21 falls back to np.unique over rows)."""
+    from elk_dse.compiler.t10 import _unique_triples
+
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    want, want_inv = np.unique(arr, axis=0, return_inverse=True)
+    got, got_inv = _unique_triples(arr[:, 0], arr[:, 1], arr[:, 2])
+    assert np.array_equal(got, want)
+    assert np.array_equal(np.ravel(got_inv), np.ravel(want_inv))

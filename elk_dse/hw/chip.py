@@ -20,6 +20,9 @@ from elk_dse.schema import at_least, at_most, build, in_range, positive
 
 KIB = 1024
 MAX_SYSTEM_CORES = 4_000_000  # cores of all chips together (a wafer-scale engine has ~10^6)
+# Chip-level routes are kept per pair of chips (quadratic): 1,024 chips of 16 cores took 9.4 s and 0.87 GB to
+# evaluate, 2,048 took 23 s and 3.3 GB, 4,096 took 88 s and 12.7 GB (2026-11-29; 36,882 ran out of memory).
+MAX_SYSTEM_CHIPS = 1024
 MIB = 1024**2
 GIB = 1024**3
 GB = 1e9
@@ -447,6 +450,10 @@ class Chip:
             from elk_dse.hw.stack import check_stack_name
 
             check_stack_name(self.default_stack, "default_stack")
+        if self.chips.count > MAX_SYSTEM_CHIPS:
+            raise ConfigError("chips.count", self.chips.count, f"at most {MAX_SYSTEM_CHIPS:,} chips in one system "
+                              "(routes between chips are kept per pair of chips: 0.87 GB at 1,024, 12.7 GB at "
+                              "4,096; docs/reliability.md)")
         total = self.cores.count * self.chips.count
         if total > MAX_SYSTEM_CORES:
             raise ConfigError("chips.count", self.chips.count, f"{self.cores.count:,} cores x {self.chips.count:,} "
