@@ -240,7 +240,7 @@ def _spatial_floor(op: Operator, chip: Chip) -> tuple[float, int]:
     if hit is None:
         f = enumerate_spatial(op, chip.num_cores)
         sub = {d: -(-n // f[:, k]) for k, (d, n) in enumerate(op.dims)}
-        cycles = np.asarray(core_model(chip.cores).cycles(op, sub), dtype=np.float64)
+        cycles = np.asarray(core_model(chip.cores, chip.clock_hz).cycles(op, sub), dtype=np.float64)
         hit = (float(np.min(cycles)) / chip.clock_hz, len(f))
         if len(_COMPUTE_FLOORS) >= _COMPUTE_FLOORS_MAX:
             _COMPUTE_FLOORS.clear()
