@@ -203,3 +203,34 @@ def test_auto_all_core_candidate_runs_on_the_fixed_all_core_system():
     program = assemble(plan, SchedulerConfig(name="sequential"))
     out = evaluate_graph(work.graph, fixed, SchedulerConfig(name="sequential"), "analytic", include_ops=False)
     assert simulate(program, "analytic").latency_s == pytest.approx(out["latency_s"], rel=1e-12)
+
+
+def test_bounds_with_device_ops_stay_below_the_compiled_latency_on_t3k():
+    """Lead, sixth session: auto's bound charges the device ops tt_transformers runs around a collective
+    (CollectivePoint.device_ops) at their dispatch; on the T3K (tt_transformers, tp2d issues 481 of them per
+    step) every candidate's bound stays <= its own compiled latency, and auto picks the fastest."""
+    import pathlib
+
+    import yaml
+
+    from elk_dse.compiler.schedulers import SchedulerConfig
+    from elk_dse.evaluate import DesignPoint, evaluate
+    from elk_dse.hw.chip import chip_from_dict
+    from elk_dse.models.config import model_config_from_dict
+
+    base = yaml.safe_load((pathlib.Path(__file__).parents[1] / "conf" / "chip" / "wormhole_t3k.yaml").read_text())
+    perf = {"weights": "bfp8", "mlp_weights": "bfp4", "attention_weights": "bfp8", "kv_cache": "bfp8",
+            "activations": "bf16"}
+    model = model_config_from_dict({"name": "llama3_1_70b", "batch": 32, "kv_len": 128, "formats": perf})
+
+    def run(strategy: str) -> dict:
+        chip = chip_from_dict({**base, "chips": {**base["chips"], "parallelism": strategy}})
+        return evaluate(DesignPoint(chip, model, SchedulerConfig(name="sequential")), include_ops=False)
+
+    auto = run("auto")
+    bounds = {c["strategy"]: c["bound_s"] for c in auto["parallelism"]["candidates"] if c["bound_s"] is not None}
+    compiled = {s: run(s)["latency_s"] for s in ("tp", "tp2d")}
+    for s, latency in compiled.items():
+        assert bounds[s] <= latency * (1 + 1e-9), (s, bounds[s], latency)
+    assert bounds["tp2d"] > bounds["tp"]  # the device ops' dispatch is in tp2d's bound
+    assert auto["latency_s"] == pytest.approx(min(compiled.values()), rel=1e-9)

@@ -28,6 +28,7 @@ import numpy as np
 
 from elk_dse.compiler.parallel.base import (
     PARALLELISMS,
+    CollectivePoint,
     Parallelism,
     ParallelPlan,
     Workload,
@@ -79,6 +80,13 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
     # barrier; like every operation it pays op_sync_time_s in both simulators: its dispatch (a collective
     # operation's: overheads.ccl_dispatch_s, issue 17c sixth session).
     collective_op_s = float(op_sync_time_s(view, 0, True))
+    # The software's local ops around a collective (CollectivePoint.device_ops: issue 17t / 17c) run one after
+    # another between it and the next operator, each an operation paying at least its dispatch in both
+    # simulators (compile_parallel's _device_op); the next operator waits for them as for the collective.
+    device_op_s = float(op_sync_time_s(view, 0, False))
+
+    def point_cost(p: CollectivePoint) -> float:  # a collective point: its collective, then its device ops
+        return cost(p.collective) + len(p.device_ops) * device_op_s
 
     fixed = view.overheads.dispatch_s + float(barrier_time_s(view, 1))
     hbm, total, rest, links, io = [], [], [], [], []
@@ -90,7 +98,7 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
         blocking = math.nan  # HBM loads and collectives when loads wait for the previous operator: _compose_s
         if view is not plan.system:
             # an overlapped collective may hide under the next operator's charge (CollectivePoint.overlap)
-            serial = sum(cost(p.collective) for p in stage.collectives if not p.overlap)
+            serial = sum(point_cost(p) for p in stage.collectives if not p.overlap)
             if stage.handoff is not None:  # after the last operator: nothing loads beside it
                 serial += cost(stage.handoff)
             if stage.collectives and view.hbm is not None:
@@ -101,7 +109,7 @@ def _stage_parts(plan: ParallelPlan) -> tuple[list[float], list[float], list[flo
                 for p in stage.collectives:
                     if p.overlap:  # one the next operator runs beside (CollectivePoint.overlap) holds up
                         continue  # nothing: left out here as from ``serial``
-                    gaps[p.after] = gaps.get(p.after, 0.0) + cost(p.collective)
+                    gaps[p.after] = gaps.get(p.after, 0.0) + point_cost(p)
                 data_s = [_hbm_data_bytes(op) / view.hbm_bytes_per_s for op in ops]
                 inner = {i: c for i, c in gaps.items() if i + 1 < len(ops)}
                 unpinned = sum(data_s) + sum(max(0.0, c - data_s[i + 1]) for i, c in inner.items())
