@@ -193,6 +193,17 @@ def _early_idle(order: list[int], last: list[int], idle: list[float]) -> list[fl
     return out
 
 
+def _latest_starts(order: list[int], S: list[float], LS: list[float], load: list[float], ready: int,
+                   down_to: int) -> int:
+    """Fill LS[p], the latest start of the load at position p, for p from ``ready`` - 1 down to ``down_to``: it
+    ends before its operator starts (S) and before the next position's load starts; returns the new ``ready``
+    (LS[p] is known for p >= ready). The one rule of both inductions."""
+    for p in range(ready - 1, down_to - 1, -1):
+        o = order[p]
+        LS[p] = min(S[o], LS[p + 1]) - load[o]
+    return min(ready, down_to)
+
+
 def induction(choices: list[OpChoices], free_bytes: list[float], order: list[int], max_depth: int,
               margin: float, ideal: bool = False) -> ElkSchedule | None:
     """Elk's inductive scheduling for a given load order; None if some operator fits no plan at depth 0."""
@@ -213,11 +224,8 @@ def induction(choices: list[OpChoices], free_bytes: list[float], order: list[int
     preload = [0.0] * n
     next_end = n - 1
     for i in range(n - 1, -1, -1):
-        while ready - 1 > last[i]:
-            p = ready - 1
-            o = order[p]
-            LS[p] = min(S[o], LS[p + 1]) - load[o]
-            ready = p
+        if ready - 1 > last[i]:
+            ready = _latest_starts(order, S, LS, load, ready, last[i] + 1)
         c = choices[i]
         best = None
         k_hi = min(max_depth, n - 1 - last[i], next_end - last[i])
@@ -245,11 +253,7 @@ def induction(choices: list[OpChoices], free_bytes: list[float], order: list[int
         S[i], k, plan_index[i], budgets[i], preload[i] = best
         window[i] = last[i] + k
         next_end = window[i]
-    while ready > 0:
-        p = ready - 1
-        o = order[p]
-        LS[p] = min(S[o], LS[p + 1]) - load[o]
-        ready = p
+    _latest_starts(order, S, LS, load, ready, 0)
     latency = -min(LS[0], S[0])
     return ElkSchedule(tuple(plan_index), tuple(window), tuple(order), tuple(budgets), tuple(preload),
                        latency, ideal)
@@ -309,11 +313,8 @@ def induction_per_op_cold(choices: list[OpChoices], free_bytes: list[float], ord
     preload = [0.0] * n
     next_end = n - 1
     for i in range(n - 1, -1, -1):
-        while ready - 1 > last[i]:
-            p = ready - 1
-            o = order[p]
-            LS[p] = min(S[o], LS[p + 1]) - load[o]
-            ready = p
+        if ready - 1 > last[i]:
+            ready = _latest_starts(order, S, LS, load, ready, last[i] + 1)
         c = choices[i]
         early = placed.upto(last[i])  # operators > i loaded at positions <= P_i
         best = None
@@ -348,11 +349,7 @@ def induction_per_op_cold(choices: list[OpChoices], free_bytes: list[float], ord
         placed.add(pos[i], idle[i])
         window[i] = last[i] + k
         next_end = window[i]
-    while ready > 0:
-        p = ready - 1
-        o = order[p]
-        LS[p] = min(S[o], LS[p + 1]) - load[o]
-        ready = p
+    _latest_starts(order, S, LS, load, ready, 0)
     latency = -min(LS[0], S[0])
     picked: tuple[OpChoices, ...] = ()
     if any(r >= 0 for r in cold_row):

@@ -244,7 +244,7 @@ def _unique_triples(stride: np.ndarray, length: np.ndarray, cores: np.ndarray) -
     if cols.size == 0 or cols.min() < 0 or cols.max() >= (1 << _KEY_BITS):
         return np.unique(cols, axis=0, return_inverse=True)
     key = (cols[:, 0] << (2 * _KEY_BITS)) | (cols[:, 1] << _KEY_BITS) | cols[:, 2]
-    keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     return cols[first], inverse
 
 
