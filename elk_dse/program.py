@@ -202,20 +202,35 @@ class Program:
 
     def check(self) -> None:
         """Verify the Program's invariants (dependencies point backwards, non-negative work, SRAM split within
-        SRAM, load order a permutation); raise AssertionError naming the first bad op."""
-        assert sorted(self.load_order) == list(range(len(self.ops))), "load order is not a permutation of the ops"
+        SRAM, load order a permutation); raise :class:`ProgramInvariantError` naming the first bad op.
+
+        A broken invariant is a compiler bug, not bad input: the CLI reports it as an internal error (exit 1).
+        """
+        if sorted(self.load_order) != list(range(len(self.ops))):
+            raise ProgramInvariantError("load order is not a permutation of the ops")
+        sram = self.chip.sram_bytes_per_core
+        cores = self.chip.num_cores
         for op in self.ops:
-            assert op.sram_exec_bytes + op.sram_preload_bytes <= self.chip.sram_bytes_per_core * (1 + 1e-9), (
-                f"op {op.index} {op.name}: SRAM split exceeds SRAM")
+            where = f"op {op.index} {op.name}"
+            if op.sram_exec_bytes + op.sram_preload_bytes > sram * (1 + 1e-9):
+                raise ProgramInvariantError(
+                    f"{where}: SRAM split {op.sram_exec_bytes} + {op.sram_preload_bytes} B exceeds {sram} B/core")
             for dep in (*op.load_after, *op.exec_after):
-                assert 0 <= dep < op.index, f"op {op.index} {op.name}: dependency {dep} is not earlier"
+                if not 0 <= dep < op.index:
+                    raise ProgramInvariantError(f"{where}: dependency {dep} is not an earlier op")
             bad = {f.name: v for f in _WORK_FIELDS if isinstance(v := getattr(op.work, f.name), int | float)
                    and not isinstance(v, bool) and v < 0}
-            assert not bad, f"op {op.index} {op.name}: negative work {bad}"
-            assert op.plan.sram_bytes_per_core <= self.chip.sram_bytes_per_core, (
-                f"op {op.index} {op.name}: plan uses {op.plan.sram_bytes_per_core} B/core > SRAM"
-            )
-            assert 1 <= op.plan.cores_used <= self.chip.num_cores, f"op {op.index} {op.name}: bad core count"
+            if bad:
+                raise ProgramInvariantError(f"{where}: negative work {bad}")
+            if op.plan.sram_bytes_per_core > sram:
+                raise ProgramInvariantError(
+                    f"{where}: plan uses {op.plan.sram_bytes_per_core} B/core > {sram} B/core of SRAM")
+            if not 1 <= op.plan.cores_used <= cores:
+                raise ProgramInvariantError(f"{where}: plan uses {op.plan.cores_used} cores; the chip has {cores}")
+
+
+class ProgramInvariantError(RuntimeError):
+    """A compiled :class:`Program` breaks one of its invariants (a compiler bug, never a user's input)."""
 
 
 @dataclass(frozen=True)

@@ -181,7 +181,8 @@ class ResultStore:
         return final
 
     def _to_table(self, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-        assert self.schema is not None
+        if self.schema is None:
+            raise RuntimeError(f"{self.path}: rows written before the results schema was set")
         arrays = []
         for field in self.schema:
             values = [row.get(field.name) for row in rows]
@@ -249,7 +250,8 @@ class ResultStore:
         if len(parts) <= 1:
             return None
         schema = self.schema if self.schema is not None else _unified_schema(parts)
-        assert schema is not None
+        if schema is None:
+            raise RuntimeError(f"{self.path}: no schema to compact the parts under")
         table = pa.concat_tables([_conform(pq.read_table(p), schema, p, strict=False) for p in parts])
         trials = np.asarray(table.column("trial").to_numpy())
         position = np.arange(len(trials))

@@ -183,7 +183,8 @@ def open_study(settings: SweepSettings):
         storage: Any = settings.storage
     else:
         journal = settings.journal
-        assert journal is not None
+        if journal is None:
+            raise RuntimeError("sweep settings name neither a storage nor a journal file")
         cut = repair_journal_tail(journal)
         if cut:
             print(f"warning: {journal}: dropped a partial last record ({cut} bytes, kept in {journal.name}.torn) "

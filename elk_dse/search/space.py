@@ -117,7 +117,8 @@ class ParamSpec:
     @property
     def ranked_choices(self) -> tuple[int | float | str, ...]:
         """The choices in the order the sampler sees them (ascending for numeric choices)."""
-        assert self.choices is not None
+        if self.choices is None:
+            raise RuntimeError("a range parameter has no ranked choices (only a parameter with choices has)")
         return tuple(sorted(set(self.choices))) if self.ordered else self.choices
 
     def optuna_name(self, key: str) -> str:

@@ -56,7 +56,8 @@ class Auto(Parallelism):
         if not ranked:
             return Infeasible("parallelism", "no strategy fits: " + _reasons(candidates(work, system)))
         plan = ranked[0][2]
-        assert isinstance(plan, ParallelPlan)
+        if not isinstance(plan, ParallelPlan):  # filtered above; kept for the type checker
+            raise RuntimeError("auto ranked a strategy that is not a ParallelPlan")
         return plan
 
 
