@@ -336,3 +336,30 @@ def test_points_declared_in_the_sixth_session_are_held_out_new_and_mostly_multi_
     assert (trn2.chips.count, trn2.chips.topology, tuple(trn2.chips.grid)) == (16, "torus", (4, 4))
     assert trn2.cores.count == 8 and trn2.hbm.bandwidth_gb_s == 2900
 
+
+
+# --- issue 17 (2026-11-29, seventh session): fresh points, declared before any prediction of them ----------------
+
+
+def test_points_declared_in_the_seventh_session_are_new_and_one_is_a_blackhole_calibration_point():
+    """The seventh session's block (issue 17, 2026-11-29), at the end of the file: first one tt_cnn calibration
+    point on a Blackhole (for the per-architecture fit), named by the stack profile too, then 12-25 held-out
+    points on at least 4 systems, 4 or more of them on systems of chips; every source pinned and read on
+    2026-11-29, and no point reads a source-file row (file, model, batch, context, formats, chip) an earlier
+    point reads."""
+    pts = points()
+    start = next(i for i, p in enumerate(pts) if p.id == _SEVENTH_SESSION_FIRST)
+    block, earlier = pts[start:], pts[:start]
+    cal, held = block[0], block[1:]
+    assert (cal.role, cal.stack, cal.chip) == ("calibration", "tt_cnn", "blackhole_p150")
+    assert cal.id in load_stack("tt_cnn").calibration.points
+    assert 12 <= len(held) <= 25 and all(p.role == "held-out" for p in held)
+    chips = {p.id: _chip_and_degrees(p)[0].chips.count for p in held}
+    assert sum(n > 1 for n in chips.values()) >= 4 and len({p.chip for p in held}) >= 4
+    suite = load_suite()
+    assert all(suite["sources"][p.source]["read"] == "2026-11-29" for p in block)
+    rows_before = {_source_row(suite, p) for p in earlier}
+    for p in block:
+        assert _source_row(suite, p) not in rows_before, f"{p.id} reads a row an earlier point reads"
+    # the calibration point is not a condition any held-out point measures (model, batch and chip differ)
+    assert all((p.chip, p.model.get("name"), p.model.get("batch")) != (cal.chip, "resnet50", 32) for p in held)
