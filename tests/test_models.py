@@ -25,7 +25,8 @@ DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b", "m
             "phi4",  # issue 17 validation points (2026-11-29, fourth session)
             "qwen3_8b",  # issue 17 validation points (2026-11-29, fifth session)
             "falcon3_1b", "falcon3_7b", "falcon_7b", "falcon_40b",  # issue 17 points (2026-11-29, sixth session)
-            "llama3_1_405b")
+            "llama3_1_405b",
+            "opt_13b", "opt_66b")  # issue 17 points (2026-11-29, seventh session)
 ENCODERS = ("bert_large", "bert_base", "vit_large", "dit_xl",
             "roberta_large")  # issue 17 validation points (2026-11-29, fourth session)
 
@@ -533,3 +534,29 @@ def test_config_files_match_registry():
         g = build_model(model_config_from_dict(data))
         assert g.phase == data["phase"]
         assert g.phase == ("decode" if stem in DECODERS else "prefill")
+
+
+# --- issue 17 (2026-11-29, seventh session): the new validation points' models -----------------------------------
+
+
+def _opt_params(h, layers, f, vocab=50272, positions=2050):
+    """An OPT checkpoint's tensors summed by hand: biased q/k/v/out and fc1/fc2, two LayerNorms per layer, the
+    final LayerNorm, the tied token embedding (counted once) and the learned positions (2048 + 2 offset rows)."""
+    per_layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h
+    return layers * per_layer + 2 * h + vocab * h + positions * h
+
+
+@pytest.mark.parametrize("name, h, layers, f, published", [
+    # facebook/opt-13b config.json / OPT paper Table 1: 40 layers, d_model 5120, 40 heads, FFN 4 x 5120.
+    ("opt_13b", 5120, 40, 20480, 12_853_473_280),
+    # facebook/opt-66b config.json / OPT paper Table 1: 64 layers, d_model 9216, 72 heads, FFN 4 x 9216.
+    ("opt_66b", 9216, 64, 36864, 65_719_701_504),
+])
+def test_opt_13b_and_66b_params_from_their_configs(name, h, layers, f, published):
+    expected = _opt_params(h, layers, f)
+    assert expected == published
+    assert expected == pytest.approx(13e9 if name == "opt_13b" else 66e9, rel=0.02)  # "OPT-13B", "OPT-66B"
+    g = graph(name, batch=1, kv_len=1024)
+    assert dict(g.meta)["params"] == expected
+    assert op(g, "lm_head").inputs[1].name == "embed_tokens"  # tied head
+

@@ -245,7 +245,8 @@ def test_points_declared_2026_11_29_are_held_out_on_four_systems_three_multi_chi
     """The fresh block (issue 17): at least 25 held-out points on at least 4 systems, 3 of them multi-chip."""
     pts = points()
     start = next(i for i, p in enumerate(pts) if p.id == "n300_llama3.2-1b_b32_tp2")
-    fresh = pts[start:]
+    end = next(i for i, p in enumerate(pts) if p.id == _SEVENTH_SESSION_FIRST)  # up to the block with calibration
+    fresh = pts[start:end]
     assert all(p.role == "held-out" for p in fresh)
     systems = {p.chip: _chip_and_degrees(p)[0].chips.count for p in fresh}
     assert len(fresh) >= 25 and len(systems) >= 4 and sum(n > 1 for n in systems.values()) >= 3
@@ -270,13 +271,15 @@ def _check_declared_block(pts, fresh, earlier, sizes=(20, 40)):
     assert len({p.chip for p in fresh}) >= 4
     suite = load_suite()
     assert all(suite["sources"][p.source]["read"] == "2026-11-29" for p in fresh)
-    assert {p.id for p in pts if p.role == "calibration"} <= {p.id for p in earlier}
+    # (the one calibration point declared since, in the seventh session's block, is the only one allowed)
+    assert {p.id for p in pts if p.role == "calibration"} - {p.id for p in earlier} <= {_SEVENTH_SESSION_FIRST}
 
 
 # --- issue 17 (2026-11-29, fifth session): fresh held-out points, declared before any prediction of them -----------
 
 _FIFTH_SESSION_FIRST = "inf2x48_llama3-8b-int8_b1_s8192_in4096_tp24"
 _SIXTH_SESSION_FIRST = "n300_falcon3-1b_b1_tp2"  # issue 17, sixth session (its block follows the fifth's)
+_SEVENTH_SESSION_FIRST = "p150_resnet50_b32"  # issue 17, seventh session (its block follows the sixth's)
 
 
 def test_points_declared_in_the_fifth_session_are_held_out_new_and_mostly_multi_chip():
@@ -319,7 +322,8 @@ def test_points_declared_in_the_sixth_session_are_held_out_new_and_mostly_multi_
     read on 2026-11-29; no calibration point added and no source-file row read by an earlier point."""
     pts = points()
     start = next(i for i, p in enumerate(pts) if p.id == _SIXTH_SESSION_FIRST)
-    fresh, earlier = pts[start:], pts[:start]
+    end = next(i for i, p in enumerate(pts) if p.id == _SEVENTH_SESSION_FIRST)  # the next session's block
+    fresh, earlier = pts[start:end], pts[:start]
     _check_declared_block(pts, fresh, earlier, sizes=(15, 30))
     suite = load_suite()
     rows_before = {_source_row(suite, p) for p in earlier}
@@ -332,3 +336,30 @@ def test_points_declared_in_the_sixth_session_are_held_out_new_and_mostly_multi_
     assert (trn2.chips.count, trn2.chips.topology, tuple(trn2.chips.grid)) == (16, "torus", (4, 4))
     assert trn2.cores.count == 8 and trn2.hbm.bandwidth_gb_s == 2900
 
+
+
+# --- issue 17 (2026-11-29, seventh session): fresh points, declared before any prediction of them ----------------
+
+
+def test_points_declared_in_the_seventh_session_are_new_and_one_is_a_blackhole_calibration_point():
+    """The seventh session's block (issue 17, 2026-11-29), at the end of the file: first one tt_cnn calibration
+    point on a Blackhole (for the per-architecture fit), named by the stack profile too, then 12-25 held-out
+    points on at least 4 systems, 4 or more of them on systems of chips; every source pinned and read on
+    2026-11-29, and no point reads a source-file row (file, model, batch, context, formats, chip) an earlier
+    point reads."""
+    pts = points()
+    start = next(i for i, p in enumerate(pts) if p.id == _SEVENTH_SESSION_FIRST)
+    block, earlier = pts[start:], pts[:start]
+    cal, held = block[0], block[1:]
+    assert (cal.role, cal.stack, cal.chip) == ("calibration", "tt_cnn", "blackhole_p150")
+    assert cal.id in load_stack("tt_cnn").calibration.points
+    assert 12 <= len(held) <= 25 and all(p.role == "held-out" for p in held)
+    chips = {p.id: _chip_and_degrees(p)[0].chips.count for p in held}
+    assert sum(n > 1 for n in chips.values()) >= 4 and len({p.chip for p in held}) >= 4
+    suite = load_suite()
+    assert all(suite["sources"][p.source]["read"] == "2026-11-29" for p in block)
+    rows_before = {_source_row(suite, p) for p in earlier}
+    for p in block:
+        assert _source_row(suite, p) not in rows_before, f"{p.id} reads a row an earlier point reads"
+    # the calibration point is not a condition any held-out point measures (model, batch and chip differ)
+    assert all((p.chip, p.model.get("name"), p.model.get("batch")) != (cal.chip, "resnet50", 32) for p in held)
