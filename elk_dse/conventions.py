@@ -61,8 +61,16 @@ them (cost/timeline.py ``artifact_contention``, called by sim/analytic.py on chi
 with ``artifact_plans``, elk_dyn / elk_full choose the idle layout (compact or Max Cold) per operator by its ICBM
 score (compiler/elk.py ``induction_per_op_cold``).
 
+Also with ``artifact_delivery`` (issue 18g): the artifact's placement of loads as late as possible (each ends at
+its operator's start or the next load's start, DNNProgram.py:1753-1756 and the same in each design), against
+which its delay_comp=True mode walks an operator's network need back from the operator's end (cost/timeline.py
+``latest_loads`` and ``artifact_contention(loads_latest=True)``); ICBM's delay_comp=False mode keeps 18f's
+mirrored placement.
+
 Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's x1.25 multi-chip
-penalty; its warm-up cost; its backward (as-late-as-possible) placement of loads.
+penalty; its warm-up cost and the cold-hot pairing of its min-cold layouts (a cold layout warms up only to hot
+plans of the same spatial partition with divisible temporal splits, TensorExpression.py:85-100); its choice
+between schedules by their contention-aware totals (ours by the contention-free forward latency).
 """
 
 from __future__ import annotations

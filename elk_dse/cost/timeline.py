@@ -183,9 +183,36 @@ def asap_timeline(load_s: Sequence[float] | np.ndarray, exec_s: Sequence[float] 
     return load_start, np.asarray(rule.load_end), start, np.asarray(rule.exec_end)
 
 
+def latest_loads(load_start: np.ndarray, load_end: np.ndarray, exec_start: np.ndarray,
+                 load_order: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(load_start, load_end), seconds: the loads of a timeline placed as late as possible with every execution
+    where it is -- the Elk artifact's placement (conventions=paper only; issue 18g). Its schedulers build the
+    schedule backwards from the last operator and end each load at ``min(its operator's execution start, the
+    start of the next load in load order)`` (platformxlab/elk@8c6e814 DNNProgram.py:1753-1756 Naive, 1077-1080
+    Static, 855-858 ICBM Ordered, 1390-1402 ICBM), so a load runs just before its operator, under the operators
+    right before it, where our ASAP timeline starts it as soon as the SRAM it needs is free.
+
+    Walks the load order backwards; a load of zero duration (no bytes) does not hold the HBM path and stays.
+    Each load keeps its duration and never ends earlier than in the given (ASAP) timeline, so every dependency
+    of the timing rule still holds and no execution moves."""
+    ls = np.array(load_start, dtype=np.float64)
+    le = np.array(load_end, dtype=np.float64)
+    s = np.asarray(exec_start, dtype=np.float64)
+    order = range(len(ls)) if load_order is None else load_order
+    nxt = math.inf  # start of the next load (in load order) that holds the HBM path
+    for j in reversed(list(order)):
+        dur = le[j] - ls[j]
+        if dur <= 0:
+            continue
+        end = max(min(s[j], nxt), le[j])
+        ls[j], le[j] = end - dur, end
+        nxt = ls[j]
+    return ls, le
+
+
 def artifact_contention(load_start: np.ndarray, load_end: np.ndarray, load_net_s: np.ndarray,
                         exec_start: np.ndarray, exec_end: np.ndarray, net_s: np.ndarray,
-                        delays_load: bool) -> tuple[np.ndarray, np.ndarray]:
+                        delays_load: bool, loads_latest: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The Elk artifact's contention rule between preloads and the running operator (conventions=paper only:
     chips carrying its delivery rule, ``hbm.delivery_gb_s_per_core`` > 0), on a timeline already built:
     (stretch of each execution, delay of each load), seconds.
@@ -209,7 +236,14 @@ def artifact_contention(load_start: np.ndarray, load_end: np.ndarray, load_net_s
       load's release time (``TimingRule``'s ``load_release``: its start in this timeline + the shift).
 
     A load overlapping its own operator is ignored (it ended before the operator started). One pass on the
-    given timeline, as the artifact places each operator once."""
+    given timeline, as the artifact places each operator once.
+
+    ``loads_latest`` (issue 18g; with ``delays_load`` False): the loads are placed as the artifact places them
+    (``latest_loads``), and the operator's walk is the artifact's own, backwards from its end through the
+    loads of later operators that start before it, latest first (DNNProgram.py:1662-1691 "start from the
+    latest overlapped op", 984-1013, 756-789): its need fits into their free network (gaps between them at
+    the full rate, as in the forward walk) and, past the earliest of them, at the full rate; the operator
+    starts no later than that, i.e. its stretch is max(0, end - that start - window)."""
     ls = np.asarray(load_start, dtype=np.float64)
     le = np.asarray(load_end, dtype=np.float64)
     net_load = np.asarray(load_net_s, dtype=np.float64)
@@ -235,6 +269,8 @@ def artifact_contention(load_start: np.ndarray, load_end: np.ndarray, load_net_s
         js = [int(live[k]) for k in range(lo, hi) if int(live[k]) != i]
         if not js:
             continue
+        if loads_latest and not delays_load:
+            continue  # walked backwards below
         if delays_load:
             avail = max(0.0, window - float(need[i]))
             cum = 0.0
@@ -268,4 +304,51 @@ def artifact_contention(load_start: np.ndarray, load_end: np.ndarray, load_net_s
                 t = le[j]
             t += left  # past the overlapping loads: the whole network
             stretch[i] = max(0.0, t - e[i])
+    if loads_latest and not delays_load:
+        stretch = _latest_first_stretch(ls, le, net_load, s, e, need, live)
     return stretch, delay
+
+
+def _latest_first_stretch(ls: np.ndarray, le: np.ndarray, net_load: np.ndarray, s: np.ndarray, e: np.ndarray,
+                          need: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """``artifact_contention``'s stretch with the loads placed as late as possible: each operator's network
+    need walked backwards from its end through the loads of later operators (``live``: loads that hold the
+    network, sorted by start) that start before that end, latest first."""
+    n = len(s)
+    stretch = np.zeros(n)
+    l_start = ls[live]
+    prefix_max = np.maximum.accumulate(live)  # the latest operator among the loads up to each one
+    for i in range(n):
+        window = e[i] - s[i]
+        left = float(need[i])
+        if window <= 0 or left <= 0:
+            continue
+        hi = int(np.searchsorted(l_start, e[i], side="left"))  # loads starting before the operator ends
+        t = e[i]
+        for k in range(hi - 1, -1, -1):
+            if prefix_max[k] <= i:  # no later operator's load starts this early
+                break
+            j = int(live[k])
+            if j <= i:  # its own load and earlier operators' loads: not preloaded while it runs
+                continue
+            top = min(le[j], t)
+            if top < t:  # a gap after this load: the network is the operator's
+                gap = t - top
+                if left <= gap:
+                    t -= left
+                    left = 0.0
+                    break
+                left -= gap
+                t = top
+            dur = le[j] - ls[j]
+            rate = 1.0 - net_load[j] / dur  # the share of the network load j leaves free
+            span = t - ls[j]
+            if rate > 0 and left <= span * rate:
+                t -= left / rate
+                left = 0.0
+                break
+            left -= max(0.0, span * rate)
+            t = ls[j]
+        t -= left  # before the loads: the whole network
+        stretch[i] = max(0.0, (e[i] - t) - window)
+    return stretch

@@ -20,7 +20,7 @@ import numpy as np
 from elk_dse.cost.collectives import collectives_time_s
 from elk_dse.cost.network import hbm_network_time_s, layer_starts, layer_sync_time_s
 from elk_dse.cost.op_time import exec_time, load_time_s, stream_passes
-from elk_dse.cost.timeline import artifact_contention, asap_timeline
+from elk_dse.cost.timeline import artifact_contention, asap_timeline, latest_loads
 from elk_dse.program import OpWork, Program
 from elk_dse.sim.base import OpTiming, SimResult, Simulator, register_simulator
 
@@ -77,8 +77,14 @@ class AnalyticSimulator(Simulator):
             # shifts the overlapping loads later instead of slowing the operator (cost/timeline.py
             # ``artifact_contention``, the one place the rule lives).
             need = own_net + np.broadcast_to(ex.sync_s, n)
-            stretch, delay = artifact_contention(load_start, load_end, load_net, start, end - coll_s, need,
-                                                 hbm.delivery_delays_load)
+            # In its delay_comp=True mode the artifact's loads sit as late as possible, each just before its
+            # operator (cost/timeline.py ``latest_loads``, issue 18g), and each operator's need is walked back
+            # from its end through them; its delay_comp=False mode keeps 18f's mirrored (ASAP) placement.
+            slow_op = not hbm.delivery_delays_load
+            c_start, c_end = (latest_loads(load_start, load_end, start, order) if slow_op
+                              else (load_start, load_end))
+            stretch, delay = artifact_contention(c_start, c_end, load_net, start, end - coll_s, need,
+                                                 hbm.delivery_delays_load, loads_latest=slow_op)
             if stretch.any() or delay.any():
                 exec_s = exec_s + stretch
                 noc_s = noc_s + stretch
