@@ -25,7 +25,7 @@ from elk_dse.cost.neuron_attention import kv_bucket
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import Chip
-from elk_dse.hw.stack import StackProfile, apply_stack, default_stack
+from elk_dse.hw.stack import StackProfile, apply_program, apply_stack, default_stack
 from elk_dse.ir.graph import Graph
 from elk_dse.models import ModelConfig, build_model
 from elk_dse.program import Infeasible, Program
@@ -102,9 +102,11 @@ def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = N
 
     # One chip, or under conventions=paper one per delivery-rate variant the artifact runs for this design
     # (its ICBM Ordered: three thresholds), keeping the fastest feasible result as it does (launch.py:399-407).
+    # issue 17s: the stack's program for this model (its grid, its operators' fidelities), hw/stack.py
+    system = apply_program(point.system, stack, model.name, {op.name for layer in graph.layers for op in layer.ops})
     outs = [evaluate_graph(graph, chip, point.scheduler, point.sim, dtype=point.model.dtype,
                            include_ops=include_ops, t0=t0, trace=trace, rebuild=rebuild)
-            for chip in conv.chips(point.system, point.scheduler.name)]
+            for chip in conv.chips(system, point.scheduler.name)]
     out = min(outs, key=lambda o: (not o["feasible"], o["latency_s"] if o["feasible"] else 0.0))
     out["conventions"] = conv.name  # issue 18: the modelling conventions the numbers are in
     out["stack"] = stack.to_dict()  # issue 17: the JSON names the software stack and its values

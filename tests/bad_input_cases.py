@@ -295,4 +295,15 @@ CASES += [
     # --- sixth session: found by tests/test_fuzz_cli.py (chip.chips.count=36882 ran out of memory after minutes) ---
     ("more chips than one system holds", ["evaluate", "+chip=mesh64", "chip.cores.count=16", "chip.cores.grid=[4,4]",
                                           "chip.chips.count=36882"], "at most 1,024 chips"),
+    # --- issue 17s: a stack's per-model program (tt_cnn: the Sentence-BERT demo's grid and FF1 fidelity) ---
+    ("program fidelity of an unknown operator", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn", "model=bert_base",
+                                                 "model.phase=prefill", "model.batch=1", "model.seq_len=128",
+                                                 "stack.programs=[{model:bert_base,op_fidelity:[[fc9,hifi2]]}]"],
+     "programs[bert_base].op_fidelity"),
+    ("unknown program fidelity", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
+                                  "stack.programs=[{model:bert_base,op_fidelity:[[fc1,hifi9]]}]"], "hifi2"),
+    ("unknown core operator fidelity", ["evaluate", "+chip=wormhole_n150", "+chip.cores.op_fidelity=[[fc1,hifi9]]"],
+     "chip.cores.op_fidelity"),
+    ("stack programs without their source", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
+                                             "stack.sources.programs=' '"], "stack.sources.programs"),
 ]

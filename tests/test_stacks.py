@@ -53,6 +53,9 @@ def test_shipped_profiles_are_valid_and_every_value_has_a_source():
             if value == "matrix_fidelity":  # issue 17g: its source, needed when the fidelity is set
                 assert not p.matrix_fidelity or len(source.strip()) > 10, name
                 continue
+            if value == "programs":  # issue 17s: its source, needed when the stack has per-model programs
+                assert not p.programs or len(source.strip()) > 10, name
+                continue
             if value == "ccl_dispatch":  # issue 17c (sixth session): its source, needed when the value is set
                 assert p.ccl_dispatch_us_per_op is None or len(source.strip()) > 10, name
                 continue
@@ -229,3 +232,77 @@ def test_matrix_fidelity_is_validated_and_needs_its_source():
     ok = stack_from_dict({**base, "matrix_fidelity": "lofi",
                           "sources": {**base["sources"], "matrix_fidelity": "assumption: a test"}})
     assert ok.matrix_fidelity == "lofi"
+
+
+# --- issue 17s: a stack's per-model program (tt_cnn: tt-metal's Sentence-BERT demo) ---
+
+def _bert(chip_name: str, stack: str, **over):
+    cfg = model_config_from_dict({"name": "bert_base", "phase": "prefill", "batch": 1, "seq_len": 128,
+                                  "dtype": "bf16", "formats": {"weights": "bfp8", "activations": "bf16"}})
+    return evaluate(DesignPoint(chip(chip_name, **over), cfg, SchedulerConfig(name="sequential"),
+                                stack=load_stack(stack)))
+
+
+def test_tt_cnn_runs_bert_base_on_the_sentence_bert_demos_grid_with_ff1_at_hifi2():
+    """The demo's program configs run every operator on a 6 x 8 grid (48 cores) and its FF1 at HiFi2, the
+    other matmuls at LoFi (conf/stack/tt_cnn.yaml, sources.programs): under tt_cnn bert_base's roofline is
+    the 48-core LoFi peak and fc1 (3072 x 768 per 384 tokens, the same FLOPs as fc2) takes twice fc2's compute.
+    Other models (the stack's ViT calibration point) keep the chip's whole grid."""
+    from elk_dse.hw.stack import apply_program, model_program
+
+    tt_cnn = load_stack("tt_cnn")
+    assert model_program(tt_cnn, "vit_base") is None and model_program(tt_cnn, "resnet50") is None
+    for name in ("wormhole_n150", "blackhole_p150"):
+        system = apply_program(apply_stack(chip(name), tt_cnn), tt_cnn, "bert_base", {"fc1", "fc2"})
+        assert (system.cores.count, system.cores.grid) == (48, (6, 8)), name
+        assert system.cores.op_fidelity == (("fc1", "hifi2"),)
+    out = _bert("wormhole_n150", "tt_cnn")
+    flops = out["flops"]
+    # hand count: 48 cores x 4096 FLOP/cycle (LoFi) x 1 GHz
+    assert out["roofline_compute_s"] == pytest.approx(flops / (48 * 4096 * 1e9))
+    ops = {o["name"]: o for o in out["ops"] if o["layer"] == "encoder" and o["repetition"] == 0}
+    assert ops["fc1"]["flops"] == ops["fc2"]["flops"] == 2 * 128 * 768 * 3072
+    assert ops["fc1"]["compute_s"] == pytest.approx(2 * ops["fc2"]["compute_s"], rel=0.02)
+    # tt_transformers has no program: the chip's 64 cores, fc1 and fc2 at the same (bfp8: HiFi2) rate
+    llm = _bert("wormhole_n150", "tt_transformers")
+    llm_ops = {o["name"]: o for o in llm["ops"] if o["layer"] == "encoder" and o["repetition"] == 0}
+    assert llm["roofline_compute_s"] == pytest.approx(flops / (64 * 4096 * 1e9))
+    assert llm_ops["fc1"]["compute_s"] == pytest.approx(llm_ops["fc2"]["compute_s"], rel=0.02)
+
+
+def test_a_program_is_clipped_to_the_chips_grid_and_fidelities_stay_on_tensix():
+    from elk_dse.hw.stack import apply_program
+
+    tt_cnn = load_stack("tt_cnn")
+    small = chip("wormhole_n150", cores={**yaml.safe_load((CONF / "chip" / "wormhole_n150.yaml").read_text())["cores"],
+                                         "count": 16, "grid": [4, 4]})
+    clipped = apply_program(small, tt_cnn, "bert_base", {"fc1"})
+    assert (clipped.cores.count, clipped.cores.grid) == (16, (4, 4))  # min(6, 4) x min(8, 4)
+    mesh = chip("mesh64")
+    other = apply_program(mesh, tt_cnn, "bert_base", {"fc1"})
+    assert other.cores.op_fidelity == () and other.cores.count == 48  # no fidelity phases outside Tensix
+    assert apply_program(mesh, tt_cnn, "vit_base", {"fc1"}) is mesh
+
+
+def test_stack_programs_are_validated_and_need_their_source():
+    base = {"name": "x", "sources": {k: "assumption: a test" for k in ("dispatch_us_per_op", "sync_us_per_layer",
+                                                                    "chip_sync_us_per_layer",
+                                                                    "collective_startup_us", "dram_efficiency")}}
+    program = {"model": "bert_base", "grid": [6, 8], "op_fidelity": [["fc1", "hifi2"]]}
+    with pytest.raises(ConfigError, match="stack.sources.programs"):
+        stack_from_dict({**base, "programs": [program]})
+    sourced = {**base, "sources": {**base["sources"], "programs": "assumption: a test"}}
+    with pytest.raises(ConfigError, match="hifi2"):
+        stack_from_dict({**sourced, "programs": [{**program, "op_fidelity": [["fc1", "hifi5"]]}]})
+    with pytest.raises(ConfigError, match="one entry per model"):
+        stack_from_dict({**sourced, "programs": [program, program]})
+    with pytest.raises(ConfigError, match="grid"):
+        stack_from_dict({**sourced, "programs": [{**program, "grid": [0, 8]}]})
+    with pytest.raises(ConfigError, match="each operator at most once"):
+        stack_from_dict({**sourced, "programs": [{**program, "op_fidelity": [["fc1", "hifi2"], ["fc1", "lofi"]]}]})
+    ok = stack_from_dict({**sourced, "programs": [program]})
+    assert ok.programs[0].grid == (6, 8) and ok.programs[0].op_fidelity == (("fc1", "hifi2"),)
+    unknown_op = dataclasses.replace(ok, programs=(dataclasses.replace(ok.programs[0], op_fidelity=(("fc9", "lofi"),)),))
+    cfg = model_config_from_dict({"name": "bert_base", "phase": "prefill", "batch": 1, "seq_len": 128})
+    with pytest.raises(ConfigError, match=r"programs\[bert_base\].op_fidelity"):  # names the operator
+        evaluate(DesignPoint(chip("wormhole_n150"), cfg, SchedulerConfig(name="sequential"), stack=unknown_op))

@@ -15,7 +15,7 @@ import numpy as np
 
 from elk_dse.cost import neuron_engines
 from elk_dse.errors import ConfigError, nearest
-from elk_dse.hw.chip import CoreSpec
+from elk_dse.hw.chip import FIDELITY_PHASES, CoreSpec
 from elk_dse.ir.graph import Operator
 from elk_dse.registry import registrar
 
@@ -200,6 +200,15 @@ class TensixCore(CoreModel):
     """
 
     TILE = 32
+
+    def format_speedup(self, op: Operator) -> float:
+        """Issue 17s: an operator named in ``cores.op_fidelity`` runs at that fidelity (4 / phases x the HiFi4
+        base rate: a stack's per-model program, hw/stack.py), never above the chip's fastest stated mode (the
+        peak every roofline bound uses); every other one at its format's rate."""
+        for name, fidelity in self.core.op_fidelity:
+            if name == op.name:
+                return min(4.0 / FIDELITY_PHASES[fidelity], self.core.format_speedup.best)
+        return super().format_speedup(op)
 
     def matrix_cycles(self, op, sub):
         batch, m, n, k = matmul_shape(op, sub)

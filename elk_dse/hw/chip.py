@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from elk_dse.errors import ConfigError
+from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.energy import EnergySpec, EnergyTable, energy_table
 from elk_dse.hw.topology import TOPOLOGIES, Ring, Topology, make_topology
 from elk_dse.schema import at_least, at_most, build, in_range, positive
@@ -58,6 +58,25 @@ class FormatSpeedup:
         return float(getattr(self, fmt, 1.0)) if fmt else 1.0
 
 
+# issue 17s: Tensix math fidelities and their phases (tt-metal tech_reports/GEMM_FLOPS/GEMM_FLOPS.md: LoFi one
+# phase, HiFi2 two, HiFi3 three, HiFi4 four; a matmul's rate is the LoFi rate divided by the phases).
+FIDELITY_PHASES = {"lofi": 1, "hifi2": 2, "hifi3": 3, "hifi4": 4}
+
+
+def check_op_fidelity(field_name: str, pairs: tuple[tuple[str, str], ...]) -> None:
+    """ConfigError naming ``field_name`` unless every pair is (a non-empty operator name, a fidelity of
+    :data:`FIDELITY_PHASES`), each operator at most once."""
+    names = [op for op, _ in pairs]
+    for op, fidelity in pairs:
+        if not op.strip():
+            raise ConfigError(field_name, op, "an operator name of the model's graph (e.g. fc1)")
+        if fidelity not in FIDELITY_PHASES:
+            raise ConfigError(f"{field_name}.{op}", fidelity, "one of " + ", ".join(FIDELITY_PHASES)
+                              + nearest(fidelity, FIDELITY_PHASES))
+    if len(set(names)) != len(names):
+        raise ConfigError(field_name, names, "each operator at most once")
+
+
 def check_grid(grid: tuple[int, ...], count: int) -> None:
     """ConfigError naming ``grid`` unless every dimension is >= 1 and their product is ``count``."""
     if any(g < 1 for g in grid):
@@ -86,6 +105,10 @@ class CoreSpec:
     of ``matrix_cols``; an operator with n weight columns occupies ceil(n / matrix_col_tile) such tiles, each
     costing matrix_col_tile / matrix_cols of a whole-array tile (AWS NeuronCore-v2: 128-column stationary tiles;
     our 128 x 256 array stands for two of them); 0 = ``matrix_cols`` (whole-array tiles).
+    ``op_fidelity`` (issue 17s, ``tensix`` cores only): (operator name, fidelity) pairs: the named matrix
+    operators run at that Tensix math fidelity (``lofi`` / ``hifi2`` / ``hifi3`` / ``hifi4``: 1-4 phases, i.e.
+    4 / phases x the HiFi4 base rate) instead of their format's rate; set from a stack's per-model program
+    (hw/stack.py ``programs``), not a property of the silicon.
     ``vector_engine`` (issue 17n, any core model): "" = the FLOP rule (``vector_lanes``) alone; ``neuron_v2`` =
     AWS NeuronCore-v2's VectorE / ScalarE instruction passes and the PSUM read-out of every matrix result as a
     floor on each operator's cycles (cost/neuron_engines.py; timed at the engines' own clocks).
@@ -107,6 +130,7 @@ class CoreSpec:
     weight_load_speedup: float = 1.0
     matrix_col_tile: int = 0
     vector_engine: str = ""  # issue 17n: "" or "neuron_v2" (cost/neuron_engines.py)
+    op_fidelity: tuple[tuple[str, str], ...] = ()  # issue 17s: (operator name, Tensix fidelity) pairs
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 4_000_000)  # a wafer-scale engine has ~10^6 cores
@@ -130,6 +154,7 @@ class CoreSpec:
         if self.vector_engine not in ("", "neuron_v2"):  # issue 17n: cost/neuron_engines.VECTOR_ENGINE_RULES
             raise ConfigError("vector_engine", self.vector_engine, "'' (the FLOP rule of vector_lanes) or "
                               "'neuron_v2' (AWS NeuronCore-v2's engine passes, cost/neuron_engines.py)")
+        check_op_fidelity("op_fidelity", self.op_fidelity)
 
     @property
     def sram_bytes(self) -> int:

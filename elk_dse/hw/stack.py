@@ -55,6 +55,12 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   (``cores.model: tensix``); on other core models the field changes nothing. Its source is
   ``sources.matrix_fidelity`` (required when set).
 
+- ``programs`` (issue 17s): what the stack's own code for one model sets beyond the stack-wide rules, one
+  :class:`ModelProgram` per model name: the compute grid its program configs run every operator on (e.g.
+  tt-metal's Sentence-BERT demo: 6 x 8 of the Wormhole's 8 x 8 cores) and the math fidelity of named matrix
+  operators (its FF1 matmul at HiFi2 while the stack's other matmuls run LoFi). :func:`apply_program` applies
+  the model's entry (evaluate.py); its source is ``sources.programs`` (required when set).
+
 Applying a profile to a chip (:func:`apply_stack`) *adds* its times to the chip's own ``overheads`` (silicon
 or firmware costs a description may carry) and *multiplies* ``hbm.efficiency`` by ``dram_efficiency``, so a
 chip override and a stack never silently replace each other. ``calibration`` names the profile's declared
@@ -67,6 +73,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
+import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +87,7 @@ from elk_dse.hw.chip import (
     check_ccl_scheme,
     check_decode_attention,
     check_kv_head_sharding,
+    check_op_fidelity,
     check_sdpa_kernel,
 )
 from elk_dse.schema import build, in_range
@@ -111,11 +120,12 @@ class StackSources:
     kv_head_sharding: str = ""  # issue 17d: required when kv_head_sharding is set
     matrix_fidelity: str = ""  # issue 17g: required when matrix_fidelity is set
     ccl_dispatch: str = ""  # issue 17c (sixth session): required when ccl_dispatch_us_per_op is set
+    programs: str = ""  # issue 17s: required when programs is set
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
-                        "kv_head_sharding", "matrix_fidelity", "ccl_dispatch")
+                        "kv_head_sharding", "matrix_fidelity", "ccl_dispatch", "programs")
             if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
@@ -137,6 +147,26 @@ class StackCalibration:
             raise ConfigError("fit", list(self.fit), "each parameter and point at most once")
         if self.fit and not self.points:
             raise ConfigError("fit", list(self.fit), "fitted parameters need calibration points (points: [...])")
+
+
+@dataclass(frozen=True)
+class ModelProgram:
+    """Issue 17s: what a stack's code for one model (``model``: the model config's name, e.g. ``bert_base``)
+    sets: ``grid``, the compute grid (cores per chip, as ``cores.grid``) every operator of the model runs on
+    (() = the chip's whole grid; clipped to the chip's grid dimension by dimension; chips without a grid or of
+    another rank keep theirs), and ``op_fidelity``, (operator name, fidelity) pairs for matrix operators the
+    code runs at another Tensix fidelity than the stack's (``cores.op_fidelity``; Tensix cores only)."""
+
+    model: str
+    grid: tuple[int, ...] = ()
+    op_fidelity: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.model.strip():
+            raise ConfigError("model", self.model, "the name of a model config (e.g. bert_base)")
+        for g in self.grid:
+            in_range("grid", g, 1, 4096)
+        check_op_fidelity("op_fidelity", self.op_fidelity)
 
 
 @dataclass(frozen=True)
@@ -166,9 +196,13 @@ class StackProfile:
     kv_head_sharding: str = ""  # issue 17d (module doc): "" or "replicate_to_ranks" (compiler/parallel/tp.py)
     matrix_fidelity: str = ""  # issue 17g (module doc): "" (by operand format) or "lofi"
     ccl_dispatch_us_per_op: float | None = None  # issue 17c, sixth session (module doc): None = dispatch_us_per_op
+    programs: tuple[ModelProgram, ...] = ()  # issue 17s (module doc): per-model grid and operator fidelities
 
     def __post_init__(self) -> None:
         check_ccl_scheme("ccl_scheme", self.ccl_scheme)
+        models = [p.model for p in self.programs]
+        if len(set(models)) != len(models):
+            raise ConfigError("programs", models, "one entry per model")
         if self.matrix_fidelity not in MATRIX_FIDELITIES:
             raise ConfigError("matrix_fidelity", self.matrix_fidelity, "one of '' (the rate of the operands' "
                               "format, cores.format_speedup) or 'lofi' (every matrix operator at the Tensix "
@@ -223,6 +257,9 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
     if profile.matrix_fidelity and not profile.sources.matrix_fidelity.strip():
         raise ConfigError(f"{path}.sources.matrix_fidelity", "", "say where the kernels' math fidelity comes from "
                           "(the vendor's code with its commit, or 'assumption: ...')")
+    if profile.programs and not profile.sources.programs.strip():
+        raise ConfigError(f"{path}.sources.programs", "", "say where the per-model grid and fidelities come from "
+                          "(the vendor's model code with its commit, or 'assumption: ...')")
     if profile.ccl_dispatch_us_per_op is not None and not profile.sources.ccl_dispatch.strip():
         raise ConfigError(f"{path}.sources.ccl_dispatch", "", "say where the charge of an operation running a "
                           "collective comes from (the vendor's measurements with their commit, or 'assumption: ...')")
@@ -330,3 +367,30 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
                               f"{hbm.efficiency} gives {efficiency:.3g}; the product must be >= 0.05")
         hbm = dataclasses.replace(hbm, efficiency=efficiency)
     return dataclasses.replace(chip, overheads=overheads, hbm=hbm, chips=chips, cores=cores)
+
+
+def model_program(stack: StackProfile, model: str) -> ModelProgram | None:
+    """The stack's program for the model named ``model`` (issue 17s), None if it has none."""
+    return next((p for p in stack.programs if p.model == model), None)
+
+
+def apply_program(chip: Chip, stack: StackProfile, model: str, op_names: Collection[str]) -> Chip:
+    """Issue 17s: ``chip`` as the stack's code for ``model`` uses it (the module doc's ``programs``): the
+    program's grid (clipped to the chip's, dimension by dimension; a chip without a grid, with a grid of another
+    rank or a ``graph`` network keeps its own) and, on Tensix cores, its operator fidelities. ConfigError (one
+    line) if the program names an operator the model's graph (``op_names``) does not have."""
+    program = model_program(stack, model)
+    if program is None:
+        return chip
+    for op, _ in program.op_fidelity:
+        if op not in op_names:
+            raise ConfigError(f"stack {stack.name}: programs[{model}].op_fidelity", op,
+                              f"an operator of model {model}" + nearest(op, sorted(op_names)))
+    cores = chip.cores
+    if program.grid and cores.grid is not None and len(cores.grid) == len(program.grid) \
+            and chip.interconnect.topology != "graph":
+        grid = tuple(min(g, c) for g, c in zip(program.grid, cores.grid, strict=True))
+        cores = dataclasses.replace(cores, grid=grid, count=math.prod(grid))
+    if program.op_fidelity and cores.model == "tensix":
+        cores = dataclasses.replace(cores, op_fidelity=program.op_fidelity)
+    return chip if cores is chip.cores else dataclasses.replace(chip, cores=cores)
