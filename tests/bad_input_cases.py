@@ -295,4 +295,8 @@ CASES += [
     # --- sixth session: found by tests/test_fuzz_cli.py (chip.chips.count=36882 ran out of memory after minutes) ---
     ("more chips than one system holds", ["evaluate", "+chip=mesh64", "chip.cores.count=16", "chip.cores.grid=[4,4]",
                                           "chip.chips.count=36882"], "at most 1,024 chips"),
+    # --- issue 17e (seventh session): neuronx-cc's --auto-cast mode of a stack ---
+    ("unknown auto-cast mode", ["evaluate", "+chip=inferentia2", "stack.auto_cast=matmul"], "auto_cast"),
+    ("auto-cast mode without its source", ["evaluate", "+chip=inferentia2", "stack.sources.auto_cast=' '"],
+     "stack.sources.auto_cast"),
 ]
