@@ -299,4 +299,5 @@ CASES += [
     ("unknown auto-cast mode", ["evaluate", "+chip=inferentia2", "stack.auto_cast=matmul"], "auto_cast"),
     ("auto-cast mode without its source", ["evaluate", "+chip=inferentia2", "stack.sources.auto_cast=' '"],
      "stack.sources.auto_cast"),
+    ("negative per-core DMA bandwidth", ["evaluate", "+chip=inferentia2", "chip.hbm.core_dma_gb_s=-1"], "core_dma_gb_s"),
 ]

@@ -187,3 +187,39 @@ def test_simulators_agree_and_decode_is_unchanged():
     d0 = _evaluate(2, "", phase="decode", name="llama3_2_1b")
     d1 = _evaluate(2, "matmult", phase="decode", name="llama3_2_1b")
     assert d1["latency_s"] == d0["latency_s"]
+
+
+# --- the per-NeuronCore DMA limit (hbm.core_dma_gb_s; same session) ---
+
+def _inf2(cores: int, **hbm):
+    data = yaml.safe_load((CONF / "chip" / "inferentia2.yaml").read_text())
+    data["cores"].update(count=cores, grid=[cores])
+    data["hbm"].update(hbm)
+    return chip_from_dict(data)
+
+
+def test_one_neuroncore_draws_at_most_its_dma_engines():
+    # 16 DMA engines x 27 GiB/s = 432 GiB/s = 463.9 GB/s per NeuronCore-v2 (arch guide lines 612-615): one core
+    # cannot use the chip's 880.5 GB/s; two cores can (2 x 463.9 > 880.5).
+    assert _inf2(1).hbm_bytes_per_s == pytest.approx(463.9e9)
+    assert _inf2(2).hbm_bytes_per_s == pytest.approx(880.5e9)
+    assert _inf2(1, core_dma_gb_s=0.0).hbm_bytes_per_s == pytest.approx(880.5e9)  # 0: no limit
+    assert _inf2(1, bandwidth_gb_s=440.25).hbm_bytes_per_s == pytest.approx(440.25e9)  # below the limit
+
+
+def test_the_dma_limit_bounds_a_memory_bound_step_and_its_roofline():
+    model = model_config_from_dict({"name": "llama3_2_1b", "batch": 1, "kv_len": 128, "dtype": "bf16"})
+    out = {}
+    for dma in (0.0, 463.9):
+        chip = _inf2(1, core_dma_gb_s=dma)
+        out[dma] = evaluate(DesignPoint(chip, model, SchedulerConfig(name="elk_full"), stack=load_stack("none")),
+                            include_ops=False)
+    assert out[463.9]["roofline_hbm_s"] == pytest.approx(out[0.0]["roofline_hbm_s"] * 880.5 / 463.9)
+    assert out[463.9]["latency_s"] > out[0.0]["latency_s"]
+    assert out[463.9]["latency_s"] >= out[463.9]["roofline_latency_s"]
+
+
+def test_the_three_neuroncore_v2_chips_set_the_dma_limit():
+    using = sorted(p.stem for p in (CONF / "chip").glob("*.yaml")
+                   if (yaml.safe_load(p.read_text()) or {}).get("hbm", {}).get("core_dma_gb_s"))
+    assert using == ["inf2_48xlarge", "inferentia2", "trn1_32xlarge"]
