@@ -217,6 +217,10 @@ def test_the_dma_limit_bounds_a_memory_bound_step_and_its_roofline():
     assert out[463.9]["roofline_hbm_s"] == pytest.approx(out[0.0]["roofline_hbm_s"] * 880.5 / 463.9)
     assert out[463.9]["latency_s"] > out[0.0]["latency_s"]
     assert out[463.9]["latency_s"] >= out[463.9]["roofline_latency_s"]
+    # the event simulator's HBM channels carry the same limit (hw/resources.py reads Chip.hbm_achievable_bytes_per_s)
+    event = evaluate(DesignPoint(_inf2(1), model, SchedulerConfig(name="elk_full"), SimConfig(name="event"),
+                                 stack=load_stack("none")), include_ops=False)
+    assert event["latency_s"] == pytest.approx(out[463.9]["latency_s"], rel=0.02)
 
 
 def test_the_three_neuroncore_v2_chips_set_the_dma_limit():

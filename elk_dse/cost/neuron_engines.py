@@ -41,9 +41,9 @@ spread on all 128 lanes (``ceil(E / 128)`` cycles per input tile, the best any l
 The engines run in parallel, so an operator's floor is the larger of its two engines' times (each pass paying
 the 100-cycle instruction overhead); a tensor input is one with two or more axes (a vector over one axis is a
 per-partition scalar of the instruction: a bias, gamma, a channel scale). Not charged (they may add, never
-subtract): the passes the compiler adds beyond these (casts, masks, transposes between engines' layouts: perf
-guide "Opt #8"), instruction splits over 64K-element free sizes, and lanes left idle when an operator's parallel
-axis is shorter than 128. The embedding gather is DMA work and keeps the FLOP rule.
+subtract): the passes the compiler adds beyond these (casts other than auto-cast's below, masks, transposes
+between engines' layouts: perf guide "Opt #8"), instruction splits over 64K-element free sizes, and lanes left
+idle when an operator's parallel axis is shorter than 128. The embedding gather is DMA work and keeps the FLOP rule.
 
 The cast row (issue 17e, seventh session; cost/neuron_autocast.py): under neuronx-cc's ``--auto-cast matmult`` a
 matrix operator whose activation operand is an FP32 tensor (one that other FP32 operations read too) reads it
