@@ -22,6 +22,7 @@ from elk_dse.cost.area import area_mm2, area_proxy_mm2, static_power_w
 from elk_dse.cost.energy import LEVELS, program_energy, system_energy
 from elk_dse.cost.network import noc_bytes_per_s
 from elk_dse.cost.neuron_attention import kv_bucket
+from elk_dse.cost.neuron_autocast import auto_cast_graph
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import Chip
@@ -95,10 +96,11 @@ def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = N
     conv = conventions(point.conventions)
     stack = point.resolved_stack
     model = stack_model(point.model, stack)
-    graph = conv.graph(build_model(model))
+    # issue 17e: the graph as the stack's compiler casts it (neuronx-cc --auto-cast; cost/neuron_autocast.py)
+    graph = auto_cast_graph(conv.graph(build_model(model)), stack.auto_cast)
 
     def rebuild(batch: int) -> Graph:  # the model at another batch (data parallelism, micro-batches)
-        return conv.graph(build_model(replace(model, batch=batch)))
+        return auto_cast_graph(conv.graph(build_model(replace(model, batch=batch))), stack.auto_cast)
 
     # One chip, or under conventions=paper one per delivery-rate variant the artifact runs for this design
     # (its ICBM Ordered: three thresholds), keeping the fastest feasible result as it does (launch.py:399-407).

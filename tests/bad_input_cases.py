@@ -306,4 +306,9 @@ CASES += [
      "chip.cores.op_fidelity"),
     ("stack programs without their source", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
                                              "stack.sources.programs=' '"], "stack.sources.programs"),
+    # --- issue 17e (seventh session): neuronx-cc's --auto-cast mode of a stack ---
+    ("unknown auto-cast mode", ["evaluate", "+chip=inferentia2", "stack.auto_cast=matmul"], "auto_cast"),
+    ("auto-cast mode without its source", ["evaluate", "+chip=inferentia2", "stack.sources.auto_cast=' '"],
+     "stack.sources.auto_cast"),
+    ("negative per-core DMA bandwidth", ["evaluate", "+chip=inferentia2", "chip.hbm.core_dma_gb_s=-1"], "core_dma_gb_s"),
 ]

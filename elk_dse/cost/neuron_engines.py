@@ -36,13 +36,21 @@ spread on all 128 lanes (``ceil(E / 128)`` cycles per input tile, the best any l
 | softmax | 1 (max over the free axis) | 2 (exp with the sum accumulated; scale by 1 / sum) |
 | pooling | 1 per point of the window | - |
 | matmul / convolution (TensorE) | - | 1 per output element (PSUM -> SBUF) |
+| ... reading an FP32 activation at a narrower format (auto-cast, issue 17e) | 1 per element of that input | - |
 
 The engines run in parallel, so an operator's floor is the larger of its two engines' times (each pass paying
 the 100-cycle instruction overhead); a tensor input is one with two or more axes (a vector over one axis is a
 per-partition scalar of the instruction: a bias, gamma, a channel scale). Not charged (they may add, never
-subtract): the passes the compiler adds beyond these (casts, masks, transposes between engines' layouts: perf
-guide "Opt #8"), instruction splits over 64K-element free sizes, and lanes left idle when an operator's parallel
-axis is shorter than 128. The embedding gather is DMA work and keeps the FLOP rule.
+subtract): the passes the compiler adds beyond these (casts other than auto-cast's below, masks, transposes
+between engines' layouts: perf guide "Opt #8"), instruction splits over 64K-element free sizes, and lanes left
+idle when an operator's parallel axis is shorter than 128. The embedding gather is DMA work and keeps the FLOP rule.
+
+The cast row (issue 17e, seventh session; cost/neuron_autocast.py): under neuronx-cc's ``--auto-cast matmult`` a
+matrix operator whose activation operand is an FP32 tensor (one that other FP32 operations read too) reads it
+through a cast to the matrix unit's format; the graph marks such an input (stored 4 bytes per element, its
+``fmt`` the narrower format: ``neuron_autocast.is_cast_input``) and the cast is one more VectorE pass over its
+elements, in parallel with the ScalarE's read-out (an engine "can perform data casting to- and from-FP32 at no
+throughput cost" only on its own input and output: the cast copy is an instruction of its own).
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from elk_dse.cost.neuron_attention import (
     SCALAR_ENGINE_HZ,
     VECTOR_ENGINE_HZ,
 )
+from elk_dse.cost.neuron_autocast import is_cast_input
 from elk_dse.ir.graph import Operator
 
 # The rules a core's ``vector_engine`` field may name ("" = the FLOP rule alone).
@@ -99,4 +108,8 @@ def floor_seconds(op: Operator, sub: Mapping[str, np.ndarray]) -> np.ndarray:
     # one VectorE instruction per tensor_tensor (2N) or per one-input pass (N); one ScalarE instruction per pass
     vec_s = (vector * cycles + np.ceil(vector / 2) * INSTRUCTION_OVERHEAD_CYCLES) / VECTOR_ENGINE_HZ if vector else 0.0
     sca_s = scalar * (cycles + INSTRUCTION_OVERHEAD_CYCLES) / SCALAR_ENGINE_HZ if scalar else 0.0
+    for t in op.inputs:  # issue 17e: an auto-cast operand's cast copy, one VectorE pass over its elements
+        if is_cast_input(op, t):
+            elements = np.asarray(t.elements(sub), dtype=np.float64)
+            vec_s = vec_s + (np.ceil(elements / ENGINE_LANES) + INSTRUCTION_OVERHEAD_CYCLES) / VECTOR_ENGINE_HZ
     return np.maximum(vec_s, sca_s)

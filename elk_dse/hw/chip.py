@@ -223,6 +223,10 @@ class HbmSpec:
     delivery_gb_s_per_core: float = 0.0
     delivery_share: float = 1.0
     delivery_delays_load: bool = False  # the artifact's delay_comp=False: contention shifts the load later instead
+    # Issue 17e (seventh session): the most one core's DMA engines move between HBM and its SRAM, GB/s (0: no
+    # limit). The chip then draws at most cores per chip x this from HBM (Chip.hbm_bytes_per_s): a NeuronCore-v2
+    # has 16 DMA engines of 27 GiB/s each, 463.9 GB/s, against the chip's 880.5 GB/s (conf/chip/inferentia2.yaml).
+    core_dma_gb_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.delivery_gb_s_per_core < 0:
@@ -233,6 +237,7 @@ class HbmSpec:
         if not 0.05 <= self.efficiency <= 1.0:
             raise ConfigError("efficiency", self.efficiency, "the achievable fraction of the peak, in [0.05, 1]")
         at_most("bandwidth_gb_s", self.bandwidth_gb_s, 10**6, "GB/s")
+        in_range("core_dma_gb_s", self.core_dma_gb_s, 0.0, 10**6)  # issue 17e: 0 = no per-core DMA limit
         positive("capacity_gib", self.capacity_gib, "GiB")
         at_most("capacity_gib", self.capacity_gib, 10**6, "GiB")
         in_range("channels", self.channels, 1, 65_536)
@@ -574,8 +579,15 @@ class Chip:
 
     @property
     def hbm_bytes_per_s(self) -> float:
-        """HBM bandwidth of the whole system (all chips), bytes/s; 0 without HBM."""
-        return self.hbm.bandwidth_gb_s * GB * self.num_chips if self.hbm else 0.0
+        """HBM bandwidth of the whole system (all chips), bytes/s; 0 without HBM. Per chip the smaller of
+        ``hbm.bandwidth_gb_s`` and what its cores' DMA engines move (``hbm.core_dma_gb_s`` x cores per chip, when
+        set; issue 17e)."""
+        if not self.hbm:
+            return 0.0
+        per_chip = self.hbm.bandwidth_gb_s
+        if self.hbm.core_dma_gb_s:
+            per_chip = min(per_chip, self.hbm.core_dma_gb_s * self.cores_per_chip)
+        return per_chip * GB * self.num_chips
 
     @property
     def hbm_achievable_bytes_per_s(self) -> float:

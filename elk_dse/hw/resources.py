@@ -60,7 +60,8 @@ class Resources:
         self.channels_per_chip = chip.hbm.channels if chip.hbm else 0
         n_channels = self.channels_per_chip * self.num_chips
         if chip.hbm:
-            caps.append(np.full(n_channels, chip.hbm.bandwidth_gb_s * GB * chip.hbm.efficiency / chip.hbm.channels))
+            # per chip, as the analytic model: Chip.hbm_achievable_bytes_per_s (issue 17e: with a per-core DMA limit)
+            caps.append(np.full(n_channels, chip.hbm_achievable_bytes_per_s / chip.num_chips / chip.hbm.channels))
             kinds.append(np.full(n_channels, HBM))
         self.capacity = np.concatenate(caps).astype(np.float64)
         self.kind = np.concatenate(kinds).astype(np.int64)

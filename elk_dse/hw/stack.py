@@ -54,6 +54,10 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   their convolutions and matmuls at LoFi (docs/stacks.md, tt_cnn). Fidelity phases exist on Tensix cores only
   (``cores.model: tensix``); on other core models the field changes nothing. Its source is
   ``sources.matrix_fidelity`` (required when set).
+- ``auto_cast`` (issue 17e, seventh session): neuronx-cc's ``--auto-cast`` mode the stack compiles traced FP32
+  models with: ``matmult`` (matrix operands at the model's declared format, every other operation and the
+  tensors between them in FP32, with a cast where an FP32 tensor feeds a matmul), ``none`` (all FP32), ``all`` or
+  "" (the graph as declared); cost/neuron_autocast.py. Its source is ``sources.auto_cast`` (required when set).
 
 - ``programs`` (issue 17s): what the stack's own code for one model sets beyond the stack-wide rules, one
   :class:`ModelProgram` per model name: the compute grid its program configs run every operator on (e.g.
@@ -101,6 +105,7 @@ TIMES = ("dispatch_us_per_op", "sync_us_per_layer", "chip_sync_us_per_layer", "c
 NONE = "none"
 # issue 17g: StackProfile.matrix_fidelity's values ("" = the rate of the operands' format).
 MATRIX_FIDELITIES = ("", "lofi")
+AUTO_CAST_MODES = ("", "none", "matmult", "all")  # issue 17e: neuronx-cc's --auto-cast (cost/neuron_autocast.py)
 
 
 @dataclass(frozen=True)
@@ -121,11 +126,12 @@ class StackSources:
     matrix_fidelity: str = ""  # issue 17g: required when matrix_fidelity is set
     ccl_dispatch: str = ""  # issue 17c (sixth session): required when ccl_dispatch_us_per_op is set
     programs: str = ""  # issue 17s: required when programs is set
+    auto_cast: str = ""  # issue 17e (seventh session): required when auto_cast is set
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
-                        "kv_head_sharding", "matrix_fidelity", "ccl_dispatch", "programs")
+                        "kv_head_sharding", "matrix_fidelity", "ccl_dispatch", "programs", "auto_cast")
             if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
@@ -197,6 +203,7 @@ class StackProfile:
     matrix_fidelity: str = ""  # issue 17g (module doc): "" (by operand format) or "lofi"
     ccl_dispatch_us_per_op: float | None = None  # issue 17c, sixth session (module doc): None = dispatch_us_per_op
     programs: tuple[ModelProgram, ...] = ()  # issue 17s (module doc): per-model grid and operator fidelities
+    auto_cast: str = ""  # issue 17e, seventh session (module doc): "", none, matmult or all (cost/neuron_autocast.py)
 
     def __post_init__(self) -> None:
         check_ccl_scheme("ccl_scheme", self.ccl_scheme)
@@ -208,6 +215,9 @@ class StackProfile:
                               "format, cores.format_speedup) or 'lofi' (every matrix operator at the Tensix "
                               "core's LoFi rate)" + nearest(self.matrix_fidelity, MATRIX_FIDELITIES))
         check_decode_attention(self)
+        if self.auto_cast not in AUTO_CAST_MODES:  # issue 17e
+            raise ConfigError("auto_cast", self.auto_cast, "one of '' (the graph as declared), 'none', 'matmult' or "
+                              "'all' (neuronx-cc's --auto-cast)" + nearest(self.auto_cast, AUTO_CAST_MODES))
         check_kv_head_sharding(self.kv_head_sharding)
         check_sdpa_kernel(self)
         in_range("ccl_link_latency_ns", self.ccl_link_latency_ns, 0.0, 1e9)
@@ -263,6 +273,10 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
     if profile.ccl_dispatch_us_per_op is not None and not profile.sources.ccl_dispatch.strip():
         raise ConfigError(f"{path}.sources.ccl_dispatch", "", "say where the charge of an operation running a "
                           "collective comes from (the vendor's measurements with their commit, or 'assumption: ...')")
+    if profile.auto_cast and not profile.sources.auto_cast.strip():  # issue 17e
+        raise ConfigError(f"{path}.sources.auto_cast", "", "say where the compiler's auto-cast mode comes from "
+                          "(the vendor's benchmark configuration or compiler reference with its commit, or "
+                          "'assumption: ...')")
     if (profile.ccl_link_latency_ns or profile.ccl_bytes_per_element or profile.ccl_scheme) and not \
             profile.sources.ccl.strip():
         raise ConfigError(f"{path}.sources.ccl", "", "say where the collectives' latency and payload format come "
