@@ -17,6 +17,7 @@ from elk_dse.compiler.select import choose_plan, plan_of, table_work, work_of
 from elk_dse.compiler.t10 import plan_table
 from elk_dse.compiler.tradeoff import GroupOptions, group_options, trade_off
 from elk_dse.compiler.traffic import Residency, account, residency
+from elk_dse.cost.host_io import host_logits_bytes
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import KIB, Chip
 from elk_dse.ir.graph import Graph, Operator, Role
@@ -88,8 +89,16 @@ def compile_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = 
         raise ConfigError("scheduler.name", scheduler.name,
                           "one of " + ", ".join(SCHEDULERS) + nearest(scheduler.name, SCHEDULERS))
     if chip.num_chips > 1 and chip.chips.parallelism != "all_core":
-        return compile_parallel(Workload(graph, rebuild), chip, scheduler, timer)
-    return compile_single(graph, chip, scheduler)
+        program = compile_parallel(Workload(graph, rebuild), chip, scheduler, timer)
+    else:
+        program = compile_single(graph, chip, scheduler)
+    # issue 17t (seventh session): the logits the host reads back per step to sample on the host (cost/host_io.py);
+    # one read of the whole batch's logits from one chip: not modelled for data parallelism (each copy's own read)
+    if isinstance(program, Program) and chip.chips.parallelism not in ("dp", "auto"):
+        logits = host_logits_bytes(graph, chip.overheads)
+        if logits:
+            program.meta["host_logits_bytes"] = logits
+    return program
 
 
 def compile_single(graph: Graph, chip: Chip, scheduler: SchedulerConfig) -> Program | Infeasible:

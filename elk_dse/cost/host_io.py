@@ -1,0 +1,45 @@
+"""The host's part of a decode step: the logits read back for host sampling (issue 17t, seventh session).
+
+tt-metal's tt_transformers demo samples on the device only at batch 1 (``simple_text_demo.py``: "Argmax on
+device is only supported for batch_size=1 (per submesh)"); from batch 2 on, every decode step ends with the
+device's logits read back to the host (``ttnn.to_torch`` in ``Transformer.process_output_decode``), inside the
+timed iteration, while the device waits for the next step's tokens. What is read: one chip's whole logits
+tensor (on a mesh the vocabulary shards are first all-gathered on the device, compiler/parallel/tp.py, and the
+host reads device 0's copy), untilized to row-major bfloat16, its rows padded to a whole 32-row tile (the decode
+input is padded to 32 users). docs/parallelism.md "The logits at batch > 1" cites the code.
+
+The rule lives here once; ``compile_graph`` records the bytes in ``Program.meta["host_logits_bytes"]`` from the
+workload's graph and ``sim/base.simulate`` adds :func:`host_readback_s` to both simulators' latency.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+TILE_ROWS = 32  # a Tensix tile's rows: the decode batch is padded to them (model.py prepare_decode_inputs_host)
+LOGIT_BYTES = 2  # bfloat16: the untilized logits the host reads (ttnn.untilize before ttnn.to_torch)
+
+
+def host_logits_bytes(graph: Any, overheads: Any) -> float:
+    """Bytes the host reads back per decode step to sample the next tokens: 0 unless ``graph`` is a decode step
+    whose batch is at least ``overheads.host_sampling_min_batch`` (0 = sampling on the device); else the LM
+    head's output, rows padded to 32, times the vocabulary, in bfloat16."""
+    min_batch = int(getattr(overheads, "host_sampling_min_batch", 0))
+    if not min_batch or graph.phase != "decode" or graph.batch < min_batch:
+        return 0.0
+    heads = [op for layer in graph.layers for op in layer.ops if op.name == "lm_head"]
+    if not heads:
+        return 0.0
+    dims = dict(heads[-1].dims)
+    rows = math.ceil(dims["t"] / TILE_ROWS) * TILE_ROWS
+    return float(rows * dims["o"] * LOGIT_BYTES)
+
+
+def host_readback_s(program: Any) -> float:
+    """Seconds the host spends reading ``program``'s logits back per step (the device idles meanwhile): the bytes
+    ``compile_graph`` recorded over the stack's read rate ``overheads.host_read_gb_per_s``."""
+    read = float(program.meta.get("host_logits_bytes", 0.0))
+    if not read:
+        return 0.0
+    return read / program.chip.overheads.host_read_bytes_per_s
