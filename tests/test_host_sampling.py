@@ -23,6 +23,7 @@ from elk_dse.evaluate import evaluate_graph
 from elk_dse.hw.chip import OverheadSpec, chip_from_dict
 from elk_dse.hw.stack import apply_stack, load_stack
 from elk_dse.models import ModelConfig, build_model
+from elk_dse.models.config import TensorFormats
 from elk_dse.program import Program
 from elk_dse.sim import simulate
 
@@ -111,3 +112,23 @@ def test_host_sampling_needs_a_read_rate():
         OverheadSpec(host_sampling_min_batch=-1, host_read_gb_per_s=1.0)
     with pytest.raises(ConfigError, match="host_read_gb_per_s"):
         dataclasses.replace(load_stack("tt_transformers"), host_read_gb_per_s=0.0)
+
+
+def test_data_parallel_copies_each_read_their_own_logits():
+    """Falcon 7B (vocabulary 65,024) with 32 users per chip, DP=8 on a T3K (the seen point t3k_falcon7b_b256_dp8):
+    the host reads every copy's logits (the Falcon demo's tt_tensors_to_torch_tensors, ConcatMeshToTensor over every
+    device; simple_text_demo per submesh): 8 x 32 x 65,024 x 2 B = 33,292,288 B per step, 12.904 ms at 2.58 GB/s.
+    Llama-3.1-8B batch 8 at DP=8 has one user per copy: argmax on the device, nothing read back."""
+    t3k = _system("wormhole_t3k", parallelism="dp")
+
+    def falcon(batch: int):  # the point's formats: matmul weights bfloat8_b (the demo's model_config.py)
+        return build_model(ModelConfig("falcon_7b", batch=batch, kv_len=128, formats=TensorFormats(weights="bfp8")))
+
+    graph = falcon(256)
+    program = compile_graph(graph, t3k, SEQ, rebuild=falcon)
+    assert isinstance(program, Program) and dict(program.meta["parallel_degrees"]) == {"dp": 8}
+    assert program.meta["host_logits_bytes"] == 8 * 32 * 65_024 * 2 == 33_292_288
+    assert host_readback_s(program) == pytest.approx(33_292_288 / 2.58e9, rel=1e-12)
+    small = build_model(ModelConfig("llama3_1_8b", batch=8, kv_len=128))
+    assert host_logits_bytes(small, t3k.overheads, copies=8) == 0.0
+    assert host_logits_bytes(small, t3k.overheads, copies=1) == 32 * 128_256 * 2

@@ -92,10 +92,11 @@ def compile_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = 
         program = compile_parallel(Workload(graph, rebuild), chip, scheduler, timer)
     else:
         program = compile_single(graph, chip, scheduler)
-    # issue 17t (seventh session): the logits the host reads back per step to sample on the host (cost/host_io.py);
-    # one read of the whole batch's logits from one chip: not modelled for data parallelism (each copy's own read)
-    if isinstance(program, Program) and chip.chips.parallelism not in ("dp", "auto"):
-        logits = host_logits_bytes(graph, chip.overheads)
+    # issue 17t (seventh session): the logits the host reads back per step to sample on the host (cost/host_io.py),
+    # every data-parallel copy's own (the strategy compiled, auto's choice included)
+    if isinstance(program, Program):
+        copies = int(dict(program.meta.get("parallel_degrees", {})).get("dp", 1))
+        logits = host_logits_bytes(graph, chip.overheads, copies)
         if logits:
             program.meta["host_logits_bytes"] = logits
     return program

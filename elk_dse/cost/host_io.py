@@ -6,7 +6,8 @@ device's logits read back to the host (``ttnn.to_torch`` in ``Transformer.proces
 timed iteration, while the device waits for the next step's tokens. What is read: one chip's whole logits
 tensor (on a mesh the vocabulary shards are first all-gathered on the device, compiler/parallel/tp.py, and the
 host reads device 0's copy), untilized to row-major bfloat16, its rows padded to a whole 32-row tile (the decode
-input is padded to 32 users). docs/parallelism.md "The logits at batch > 1" cites the code.
+input is padded to 32 users). Data-parallel copies each read their own logits (per submesh). docs/parallelism.md
+"The logits at batch > 1" cites the code.
 
 The rule lives here once; ``compile_graph`` records the bytes in ``Program.meta["host_logits_bytes"]`` from the
 workload's graph and ``sim/base.simulate`` adds :func:`host_readback_s` to both simulators' latency.
@@ -21,19 +22,25 @@ TILE_ROWS = 32  # a Tensix tile's rows: the decode batch is padded to them (mode
 LOGIT_BYTES = 2  # bfloat16: the untilized logits the host reads (ttnn.untilize before ttnn.to_torch)
 
 
-def host_logits_bytes(graph: Any, overheads: Any) -> float:
-    """Bytes the host reads back per decode step to sample the next tokens: 0 unless ``graph`` is a decode step
-    whose batch is at least ``overheads.host_sampling_min_batch`` (0 = sampling on the device); else the LM
-    head's output, rows padded to 32, times the vocabulary, in bfloat16."""
+def host_logits_bytes(graph: Any, overheads: Any, copies: int = 1) -> float:
+    """Bytes the host reads back per decode step to sample the next tokens, for ``graph`` (the whole workload) run
+    as ``copies`` data-parallel copies (each on its own chip or submesh with batch / copies users): 0 unless it is a
+    decode step whose batch per copy is at least ``overheads.host_sampling_min_batch`` (0 = sampling on the device;
+    the demo's rule is per submesh); else every copy's LM-head output, its rows padded to 32, times the vocabulary,
+    in bfloat16 (the host reads each copy's logits: simple_text_demo per submesh, the Falcon demos'
+    tt_tensors_to_torch_tensors from every device)."""
     min_batch = int(getattr(overheads, "host_sampling_min_batch", 0))
-    if not min_batch or graph.phase != "decode" or graph.batch < min_batch:
+    if not min_batch or graph.phase != "decode" or copies < 1:
         return 0.0
     heads = [op for layer in graph.layers for op in layer.ops if op.name == "lm_head"]
     if not heads:
         return 0.0
     dims = dict(heads[-1].dims)
-    rows = math.ceil(dims["t"] / TILE_ROWS) * TILE_ROWS
-    return float(rows * dims["o"] * LOGIT_BYTES)
+    rows_per_copy = math.ceil(dims["t"] / copies)
+    if rows_per_copy < min_batch:
+        return 0.0
+    rows = math.ceil(rows_per_copy / TILE_ROWS) * TILE_ROWS
+    return float(copies * rows * dims["o"] * LOGIT_BYTES)
 
 
 def host_readback_s(program: Any) -> float:
