@@ -91,6 +91,7 @@ def test_host_sampling_starts_at_batch_2_and_reads_whole_32_row_tiles():
     assert "host_logits_bytes" not in _program(n150, 32, phase="prefill").meta
     graph = build_model(ModelConfig("llama3_2_1b", batch=33, kv_len=128))
     assert host_logits_bytes(graph, n150.overheads) == 64 * VOCAB * 2
+    assert host_logits_bytes(graph, n150.overheads, copies=3) == 3 * 64 * VOCAB * 2  # three copies of 33 users
     assert host_logits_bytes(graph, OverheadSpec()) == 0.0  # a stack without host sampling
 
 
@@ -129,6 +130,13 @@ def test_data_parallel_copies_each_read_their_own_logits():
     assert isinstance(program, Program) and dict(program.meta["parallel_degrees"]) == {"dp": 8}
     assert program.meta["host_logits_bytes"] == 8 * 32 * 65_024 * 2 == 33_292_288
     assert host_readback_s(program) == pytest.approx(33_292_288 / 2.58e9, rel=1e-12)
-    small = build_model(ModelConfig("llama3_1_8b", batch=8, kv_len=128))
-    assert host_logits_bytes(small, t3k.overheads, copies=8) == 0.0
-    assert host_logits_bytes(small, t3k.overheads, copies=1) == 32 * 128_256 * 2
+    # host_logits_bytes takes what one copy runs: Llama-3.1-8B batch 8 at DP=8 is 8 copies of batch 1
+    one_user = build_model(ModelConfig("llama3_1_8b", batch=1, kv_len=128))
+    assert host_logits_bytes(one_user, t3k.overheads, copies=8) == 0.0
+    eight = build_model(ModelConfig("llama3_1_8b", batch=8, kv_len=128))
+    assert host_logits_bytes(eight, t3k.overheads, copies=1) == 32 * 128_256 * 2
+    def llama(batch: int):  # bfloat8_b weights: one copy fits a Wormhole's 12 GiB
+        return build_model(ModelConfig("llama3_1_8b", batch=batch, kv_len=128, formats=TensorFormats(weights="bfp8")))
+
+    dp8 = compile_graph(llama(8), t3k, SEQ, rebuild=llama)
+    assert isinstance(dp8, Program) and "host_logits_bytes" not in dp8.meta

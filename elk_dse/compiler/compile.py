@@ -89,22 +89,17 @@ def compile_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = 
         raise ConfigError("scheduler.name", scheduler.name,
                           "one of " + ", ".join(SCHEDULERS) + nearest(scheduler.name, SCHEDULERS))
     if chip.num_chips > 1 and chip.chips.parallelism != "all_core":
-        program = compile_parallel(Workload(graph, rebuild), chip, scheduler, timer)
-    else:
-        program = compile_single(graph, chip, scheduler)
-    # issue 17t (seventh session): the logits the host reads back per step to sample on the host (cost/host_io.py),
-    # every data-parallel copy's own (the strategy compiled, auto's choice included)
-    if isinstance(program, Program):
-        copies = int(dict(program.meta.get("parallel_degrees", {})).get("dp", 1))
-        logits = host_logits_bytes(graph, chip.overheads, copies)
-        if logits:
-            program.meta["host_logits_bytes"] = logits
-    return program
+        return compile_parallel(Workload(graph, rebuild), chip, scheduler, timer)
+    return compile_single(graph, chip, scheduler)
 
 
 def compile_single(graph: Graph, chip: Chip, scheduler: SchedulerConfig) -> Program | Infeasible:
     """Compile ``graph`` for ``chip`` as one chip (all its cores, of all its chips): the T10/Elk compiler."""
     program, _ = compile_with_stats(graph, chip, scheduler)
+    if isinstance(program, Program):  # issue 17t (seventh session): the logits the host reads back per step
+        logits = host_logits_bytes(graph, chip.overheads)  # (cost/host_io.py; 0 when it samples on the device)
+        if logits:
+            program.meta["host_logits_bytes"] = logits
     return program
 
 

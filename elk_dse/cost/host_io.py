@@ -9,8 +9,9 @@ host reads device 0's copy), untilized to row-major bfloat16, its rows padded to
 input is padded to 32 users). Data-parallel copies each read their own logits (per submesh). docs/parallelism.md
 "The logits at batch > 1" cites the code.
 
-The rule lives here once; ``compile_graph`` records the bytes in ``Program.meta["host_logits_bytes"]`` from the
-workload's graph and ``sim/base.simulate`` adds :func:`host_readback_s` to both simulators' latency.
+The rule lives here once; the compiler records the bytes in ``Program.meta["host_logits_bytes"]`` (compile_single
+for one chip or all_core, assemble for a parallel plan, so auto's candidates carry it too) and
+``sim/base.simulate`` adds :func:`host_readback_s` to both simulators' latency.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ LOGIT_BYTES = 2  # bfloat16: the untilized logits the host reads (ttnn.untilize 
 
 
 def host_logits_bytes(graph: Any, overheads: Any, copies: int = 1) -> float:
-    """Bytes the host reads back per decode step to sample the next tokens, for ``graph`` (the whole workload) run
-    as ``copies`` data-parallel copies (each on its own chip or submesh with batch / copies users): 0 unless it is a
-    decode step whose batch per copy is at least ``overheads.host_sampling_min_batch`` (0 = sampling on the device;
-    the demo's rule is per submesh); else every copy's LM-head output, its rows padded to 32, times the vocabulary,
-    in bfloat16 (the host reads each copy's logits: simple_text_demo per submesh, the Falcon demos'
-    tt_tensors_to_torch_tensors from every device)."""
+    """Bytes the host reads back per decode step to sample the next tokens, for ``graph`` (what one copy of the
+    workload runs: the whole graph, or a data-parallel copy's share) run as ``copies`` data-parallel copies (each
+    on its own chip or submesh): 0 unless it is a decode step whose LM head has at least
+    ``overheads.host_sampling_min_batch`` rows (users per copy; 0 = sampling on the device; the demo's rule is per
+    submesh); else every copy's logits, its rows padded to 32, times the vocabulary (the graph's ``vocab``, else
+    the LM head's columns), in bfloat16 (the host reads each copy's logits: simple_text_demo per submesh, the
+    Falcon demos' tt_tensors_to_torch_tensors from every device)."""
     min_batch = int(getattr(overheads, "host_sampling_min_batch", 0))
     if not min_batch or graph.phase != "decode" or copies < 1:
         return 0.0
@@ -36,16 +38,16 @@ def host_logits_bytes(graph: Any, overheads: Any, copies: int = 1) -> float:
     if not heads:
         return 0.0
     dims = dict(heads[-1].dims)
-    rows_per_copy = math.ceil(dims["t"] / copies)
-    if rows_per_copy < min_batch:
+    if dims["t"] < min_batch:
         return 0.0
-    rows = math.ceil(rows_per_copy / TILE_ROWS) * TILE_ROWS
-    return float(copies * rows * dims["o"] * LOGIT_BYTES)
+    vocab = int(dict(graph.meta).get("vocab", 0) or dims["o"])
+    rows = math.ceil(dims["t"] / TILE_ROWS) * TILE_ROWS
+    return float(copies * rows * vocab * LOGIT_BYTES)
 
 
 def host_readback_s(program: Any) -> float:
     """Seconds the host spends reading ``program``'s logits back per step (the device idles meanwhile): the bytes
-    ``compile_graph`` recorded over the stack's read rate ``overheads.host_read_gb_per_s``."""
+    the compiler recorded over the stack's read rate ``overheads.host_read_gb_per_s``."""
     read = float(program.meta.get("host_logits_bytes", 0.0))
     if not read:
         return 0.0
