@@ -211,6 +211,8 @@ def evaluate_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None =
     out.update({f"breakdown_{k}": v for k, v in breakdown.total.to_dict().items()})
     out["breakdown"] = breakdown.to_dict()
     out["parallelism"] = totals.choice
+    # issue 17t (seventh session): the logits the host reads back per step to sample (cost/host_io.py; 0: none)
+    out["host_read_bytes"] = float(program.meta.get("host_logits_bytes", 0.0))
     out.update({f"parallel_{k}": float(totals.choice["degrees"].get(k, 1)) for k in ("tp", "pp", "ep", "dp")},
                collectives_per_step=float(totals.choice["collectives_per_step"]))
     energy = (program_energy(program, graph, latency) if program.system is None

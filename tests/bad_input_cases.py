@@ -292,6 +292,13 @@ CASES += [
      "ccl_dispatch_us_per_op"),
     ("collective-operation dispatch without its source", ["evaluate", "+chip=wormhole_n300",
                                                            "stack.sources.ccl_dispatch=' '"], "stack.sources.ccl_dispatch"),
+    # --- issue 17t (seventh session): the host's sampling and its read rate of the logits ---
+    ("negative host-sampling batch", ["evaluate", "+chip=wormhole_n300", "stack.host_sampling_min_batch=-1"],
+     "host_sampling_min_batch"),
+    ("host sampling without a read rate", ["evaluate", "+chip=wormhole_n300", "stack.host_read_gb_per_s=0"],
+     "host_read_gb_per_s"),
+    ("host sampling without its source", ["evaluate", "+chip=wormhole_n300", "stack.sources.host_sampling=' '"],
+     "stack.sources.host_sampling"),
     # --- sixth session: found by tests/test_fuzz_cli.py (chip.chips.count=36882 ran out of memory after minutes) ---
     ("more chips than one system holds", ["evaluate", "+chip=mesh64", "chip.cores.count=16", "chip.cores.grid=[4,4]",
                                           "chip.chips.count=36882"], "at most 1,024 chips"),

@@ -62,6 +62,9 @@ def test_shipped_profiles_are_valid_and_every_value_has_a_source():
             if value == "auto_cast":  # issue 17e (seventh session): its source, needed when the mode is set
                 assert not p.auto_cast or len(source.strip()) > 10, name
                 continue
+            if value == "host_sampling":  # issue 17t (seventh session): its source, needed when host sampling is set
+                assert not p.host_sampling_min_batch or len(source.strip()) > 10, name
+                continue
             assert hasattr(p, value) and len(source.strip()) > 10, (name, value)
     none = load_stack("none")
     assert (none.dispatch_us_per_op, none.sync_us_per_layer, none.dram_efficiency) == (0.0, 0.0, 1.0)

@@ -39,20 +39,22 @@ def test_n300_llama32_1b_b32_collectives_equal_the_hand_count():
     the residual stream fractured (hidden 2048 / 2 per chip): per layer (16) o_proj and down_proj each end in a
     reduce_scatter of the chip's partial t x 2048 bf16 output (32 x 2048 x 2 = 131,072 B; tt_all_reduce on a
     1 x n mesh), and the next norm all_gathers the residual back (131,072 B per chip at the end); one more
-    all_gather before layer 0's norm (the embedding's output enters fractured). The LM head's logits stay split:
-    no collective. 32 reduce_scatters + 33 all_gathers; on 2 chips each moves half of its 131,072 B from each
-    chip to the other: 65 x 131,072 = 8,519,680 B on the links per step (2 all-reduces per layer and a logits
-    all_gather before)."""
+    all_gather before layer 0's norm (the embedding's output enters fractured). 32 reduce_scatters + 33
+    all_gathers; on 2 chips each moves half of its 131,072 B from each chip to the other: 65 x 131,072 = 8,519,680
+    B on the links per step. Issue 17t (seventh session): at decode the LM head's vocabulary shards (64,128 columns
+    per chip) are all_gathered on the device before the host reads them (model.py ttnn_decode_forward,
+    all_gather_async dim 3 when num_devices > 1): one all_gather of 32 x 128,256 x 2 = 8,208,384 B, each chip
+    sending its half to the other, 8,208,384 B on the links; 16,728,064 B per step in all."""
     n300 = _system("wormhole_n300", "tp")
     assert n300.overheads.ccl_scheme == "tt_transformers"
     graph, plan = _plan(n300, "llama3_2_1b", 32, "tp", 2)
     got = Counter((c.kind, c.bytes_per_chip) for c in plan.collectives)
-    assert got == {("reduce_scatter", 131_072): 32, ("all_gather", 131_072): 33}
+    assert got == {("reduce_scatter", 131_072): 32, ("all_gather", 131_072): 33, ("all_gather", 8_208_384): 1}
     link = sum(collective_cost(c, n300).link_bytes for c in plan.collectives)
-    assert link == 65 * 131_072 == 8_519_680
+    assert link == 65 * 131_072 + 8_208_384 == 16_728_064
     out = evaluate_graph(graph, n300, SchedulerConfig(name="sequential"), include_ops=False)
-    assert out["feasible"] and out["parallelism"]["collectives_per_step"] == 65
-    assert out["chip_link_bytes"] == pytest.approx(8_519_680, rel=1e-12)
+    assert out["feasible"] and out["parallelism"]["collectives_per_step"] == 66
+    assert out["chip_link_bytes"] == pytest.approx(16_728_064, rel=1e-12)
     assert out["latency_s"] >= out["roofline_latency_s"]
     # Without the stack's scheme, the Megatron plan: 32 all-reduces + the logits' all_gather (33 collectives).
     data = yaml.safe_load((CONF / "chip" / "wormhole_n300.yaml").read_text())
@@ -185,18 +187,18 @@ def test_t3k_gathers_the_attention_output_inside_o_proj():
     (32 x 4 heads x 64 x 2 B per chip) is all_gathered while o_proj runs (overlap), o_proj is split by its output
     columns and its t x 256 output gathered back (131,072 B); down_proj ends in a reduce_scatter and the residual
     all_gather. Llama-3.2-3B (3072 / 32 / 8 = 12, not a multiple of 8) keeps reduce_scatter + all_gather after
-    o_proj."""
+    o_proj. Both end with the decode logits' all_gather (32 x 128,256 x 2 B; issue 17t, seventh session)."""
     t3k = _system("wormhole_t3k", "tp")
     _, plan = _plan(t3k, "llama3_2_1b", 32, "tp", 8)
     got = Counter((p.collective.kind, p.collective.bytes_per_chip, p.overlap) for p in plan.stages[0].collectives)
     assert got == {("all_gather", 131_072, True): 16, ("all_gather", 131_072, False): 33,
-                   ("reduce_scatter", 131_072, False): 16}
+                   ("reduce_scatter", 131_072, False): 16, ("all_gather", 8_208_384, False): 1}
     o_proj = [op for _, _, op in plan.stages[0].graph.instances() if op.name == "o_proj"][0]
     assert dict(o_proj.dims)["o"] == 2048 // 8 and dict(o_proj.dims)["h"] == 2048
     _, plan3b = _plan(t3k, "llama3_2_3b", 32, "tp", 8)
     assert not any(p.overlap for p in plan3b.stages[0].collectives)
     assert Counter(p.collective.kind for p in plan3b.stages[0].collectives) == {"reduce_scatter": 56,
-                                                                                 "all_gather": 57}
+                                                                                 "all_gather": 58}
 
 
 # ---- issue 17t, second session: the device operations around the collectives ---------------------------------
@@ -303,11 +305,11 @@ def test_device_op_needs_a_name_and_non_negative_bytes():
 # ---- issue 17c (sixth session): what an operation running a collective pays under trace ----------------------------
 def test_a_collective_operation_pays_the_stacks_ccl_dispatch_not_the_per_operator_dispatch():
     """n300 (1 x 2), Llama-3.2-1B, batch 1, tt_transformers: 16 layers x 4 collectives (2 reduce_scatters, 2 residual
-    all_gathers) + the all_gather before layer 0 = 65 collective operations. Each pays the stack's
-    ``ccl_dispatch_us_per_op`` (0.75 us, the vendor's traced op-to-op gap of its CCL ops) instead of the
-    n150-fitted 25.23 us per operator; every other operation still pays 25.23 us. So the step is exactly
-    65 x (25.23 - 0.75) us = 1,591.2 us shorter than with the per-operator dispatch, in both simulators, and
-    never below the roofline."""
+    all_gathers) + the all_gather before layer 0 + the decode logits' all_gather (issue 17t, seventh session) = 66
+    collective operations. Each pays the stack's ``ccl_dispatch_us_per_op`` (0.75 us, the vendor's traced op-to-op
+    gap of its CCL ops) instead of the n150-fitted 25.23 us per operator; every other operation still pays 25.23
+    us. So the step is exactly 66 x (25.23 - 0.75) us = 1,615.7 us shorter than with the per-operator dispatch, in
+    both simulators, and never below the roofline."""
     stack = load_stack("tt_transformers")
     assert stack.ccl_dispatch_us_per_op == 0.75 and stack.dispatch_us_per_op == pytest.approx(25.23)
     n300 = _system("wormhole_n300", "tp")
@@ -323,12 +325,12 @@ def test_a_collective_operation_pays_the_stacks_ccl_dispatch_not_the_per_operato
         plan = PARALLELISMS["tp"]().plan(Workload(graph), system, 2)
         program = assemble(plan, SchedulerConfig(name="sequential"))
         assert isinstance(program, Program)
-        assert sum(op.work.collective_op for op in program.ops) == 65 == 16 * 4 + 1
+        assert sum(op.work.collective_op for op in program.ops) == 66 == 16 * 4 + 2
         assert all(op.work.collective_op == (op.kind == "collective") for op in program.ops)
         programs.append(program)
     for sim in ("analytic", "event"):
         new_s, old_s = (simulate(p, sim).latency_s for p in programs)
-        assert old_s - new_s == pytest.approx(65 * (25.23 - 0.75) * 1e-6, rel=1e-6), sim
+        assert old_s - new_s == pytest.approx(66 * (25.23 - 0.75) * 1e-6, rel=1e-6), sim
     out = evaluate_graph(graph, n300, SchedulerConfig(name="sequential"), include_ops=False)
     assert out["latency_s"] >= out["roofline_latency_s"]
     assert out["chip"]["overheads"]["ccl_dispatch_us_per_op"] == pytest.approx(0.75)

@@ -17,6 +17,7 @@ from elk_dse.compiler.select import choose_plan, plan_of, table_work, work_of
 from elk_dse.compiler.t10 import plan_table
 from elk_dse.compiler.tradeoff import GroupOptions, group_options, trade_off
 from elk_dse.compiler.traffic import Residency, account, residency
+from elk_dse.cost.host_io import host_logits_bytes
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import KIB, Chip
 from elk_dse.ir.graph import Graph, Operator, Role
@@ -95,6 +96,10 @@ def compile_graph(graph: Graph, chip: Chip, scheduler: SchedulerConfig | None = 
 def compile_single(graph: Graph, chip: Chip, scheduler: SchedulerConfig) -> Program | Infeasible:
     """Compile ``graph`` for ``chip`` as one chip (all its cores, of all its chips): the T10/Elk compiler."""
     program, _ = compile_with_stats(graph, chip, scheduler)
+    if isinstance(program, Program):  # issue 17t (seventh session): the logits the host reads back per step
+        logits = host_logits_bytes(graph, chip.overheads)  # (cost/host_io.py; 0 when it samples on the device)
+        if logits:
+            program.meta["host_logits_bytes"] = logits
     return program
 
 

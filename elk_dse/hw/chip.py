@@ -367,6 +367,16 @@ def check_kv_head_sharding(value: str) -> None:
                           "the TP ranks = chips x cores per chip; compiler/parallel/tp.py)")
 
 
+def check_host_sampling(min_batch: int, read_gb_per_s: float, prefix: str = "") -> None:
+    """Issue 17t (seventh session): ConfigError (one line) unless ``min_batch`` is 0 or a batch >= 1 and, when it
+    is set, the host's read rate of the logits is a positive GB/s."""
+    in_range(prefix + "host_sampling_min_batch", min_batch, 0, 1_000_000)
+    in_range(prefix + "host_read_gb_per_s", read_gb_per_s, 0.0, 10_000.0)
+    if min_batch and not read_gb_per_s > 0:
+        raise ConfigError(prefix + "host_read_gb_per_s", read_gb_per_s, "the host's read rate of the logits, GB/s "
+                          "> 0, is needed when host_sampling_min_batch is set (0 = sampling on the device)")
+
+
 @dataclass(frozen=True)
 class OverheadSpec:
     """Fixed costs real chips pay that a roofline misses (physical meaning, seconds).
@@ -411,8 +421,14 @@ class OverheadSpec:
     # collective), microseconds, in place of ``dispatch_us_per_op``; None = it pays ``dispatch_us_per_op`` like
     # every operation (cost/network.op_sync_time_s; hw/stack.py ccl_dispatch_us_per_op).
     ccl_dispatch_us_per_op: float | None = None
+    # issue 17t (seventh session): the host samples the next tokens from logits read back from the device when the
+    # batch is at least ``host_sampling_min_batch`` (0: sampling on the device at every batch), reading them at
+    # ``host_read_gb_per_s`` (GB/s, 1e9 B/s); cost/host_io.py, sim/base.simulate; hw/stack.py.
+    host_sampling_min_batch: int = 0
+    host_read_gb_per_s: float = 0.0
 
     def __post_init__(self) -> None:
+        check_host_sampling(self.host_sampling_min_batch, self.host_read_gb_per_s)
         check_decode_attention(self)
         check_kv_head_sharding(self.kv_head_sharding)
         in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
@@ -441,6 +457,11 @@ class OverheadSpec:
     @property
     def launch_s(self) -> float:
         return self.launch_us_per_step * 1e-6
+
+    @property
+    def host_read_bytes_per_s(self) -> float:
+        """The host's read rate of the logits, bytes per second (issue 17t, seventh session)."""
+        return self.host_read_gb_per_s * 1e9
 
     @property
     def ccl_dispatch_s(self) -> float:

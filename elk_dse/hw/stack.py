@@ -42,6 +42,12 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   tables time device kernels), plus the device's op-to-op gap; the fitted per-operator dispatch, fitted on
   single-chip points without collectives, says nothing about it. cost/network.op_sync_time_s charges it; its
   source is ``sources.ccl_dispatch`` (required when set).
+- ``host_sampling_min_batch``, ``host_read_gb_per_s`` (issue 17t, seventh session): from this batch on (0: never)
+  the stack's decode loop samples the next tokens on the host: every step the device's logits (tile rows x
+  vocabulary, bfloat16 after the device's untilize) are read back to the host at ``host_read_gb_per_s`` (GB/s)
+  while the device idles (tt-metal's simple_text_demo: "Argmax on device is only supported for batch_size=1";
+  docs/parallelism.md, "The logits at batch > 1"). cost/host_io.py prices it, sim/base.simulate charges it in
+  both simulators. Its source is ``sources.host_sampling`` (required when set).
 - ``kv_head_sharding`` (issue 17d): how the stack lays attention heads over its tensor-parallel ranks.
   "" (default): compiler/parallel/tp.py's per-chip split; ``replicate_to_ranks``: transformers-neuronx's
   layout, one rank per core (TP degree = chips x cores per chip): query heads padded to a multiple of the
@@ -90,6 +96,7 @@ from elk_dse.hw.chip import (
     FormatSpeedup,
     check_ccl_scheme,
     check_decode_attention,
+    check_host_sampling,
     check_kv_head_sharding,
     check_op_fidelity,
     check_sdpa_kernel,
@@ -127,11 +134,13 @@ class StackSources:
     ccl_dispatch: str = ""  # issue 17c (sixth session): required when ccl_dispatch_us_per_op is set
     programs: str = ""  # issue 17s: required when programs is set
     auto_cast: str = ""  # issue 17e (seventh session): required when auto_cast is set
+    host_sampling: str = ""  # issue 17t (seventh session): required when host_sampling_min_batch is set
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
-                        "kv_head_sharding", "matrix_fidelity", "ccl_dispatch", "programs", "auto_cast")
+                        "kv_head_sharding", "matrix_fidelity", "ccl_dispatch", "programs", "auto_cast",
+                        "host_sampling")
             if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
@@ -204,12 +213,15 @@ class StackProfile:
     ccl_dispatch_us_per_op: float | None = None  # issue 17c, sixth session (module doc): None = dispatch_us_per_op
     programs: tuple[ModelProgram, ...] = ()  # issue 17s (module doc): per-model grid and operator fidelities
     auto_cast: str = ""  # issue 17e, seventh session (module doc): "", none, matmult or all (cost/neuron_autocast.py)
+    host_sampling_min_batch: int = 0  # issue 17t, seventh session (module doc): 0 = sampling on the device
+    host_read_gb_per_s: float = 0.0  # issue 17t, seventh session (module doc): the host's read rate, GB/s
 
     def __post_init__(self) -> None:
         check_ccl_scheme("ccl_scheme", self.ccl_scheme)
         models = [p.model for p in self.programs]
         if len(set(models)) != len(models):
             raise ConfigError("programs", models, "one entry per model")
+        check_host_sampling(self.host_sampling_min_batch, self.host_read_gb_per_s)
         if self.matrix_fidelity not in MATRIX_FIDELITIES:
             raise ConfigError("matrix_fidelity", self.matrix_fidelity, "one of '' (the rate of the operands' "
                               "format, cores.format_speedup) or 'lofi' (every matrix operator at the Tensix "
@@ -277,6 +289,10 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
         raise ConfigError(f"{path}.sources.auto_cast", "", "say where the compiler's auto-cast mode comes from "
                           "(the vendor's benchmark configuration or compiler reference with its commit, or "
                           "'assumption: ...')")
+    if profile.host_sampling_min_batch and not profile.sources.host_sampling.strip():
+        raise ConfigError(f"{path}.sources.host_sampling", "", "say where the batch from which the host samples and "
+                          "its read rate come from (the vendor's code and measurements with their commit, or "
+                          "'assumption: ...')")
     if (profile.ccl_link_latency_ns or profile.ccl_bytes_per_element or profile.ccl_scheme) and not \
             profile.sources.ccl.strip():
         raise ConfigError(f"{path}.sources.ccl", "", "say where the collectives' latency and payload format come "
@@ -335,7 +351,7 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
     if not (any(getattr(stack, name) for name in TIMES) or stack.dram_efficiency != 1.0 or stack.sdpa_grid_cores
             or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element or stack.ccl_scheme or stack.decode_softmax
             or stack.kv_head_sharding or stack.matrix_fidelity
-            or stack.ccl_dispatch_us_per_op is not None):
+            or stack.ccl_dispatch_us_per_op is not None or stack.host_sampling_min_batch):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
@@ -364,6 +380,9 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
         # added to the chip's own per-operation cost as every stack time is
         overheads = dataclasses.replace(overheads, ccl_dispatch_us_per_op=o.dispatch_us_per_op
                                         + stack.ccl_dispatch_us_per_op)
+    if stack.host_sampling_min_batch:  # issue 17t (seventh session): the stack's host sampling (cost/host_io.py)
+        overheads = dataclasses.replace(overheads, host_sampling_min_batch=stack.host_sampling_min_batch,
+                                        host_read_gb_per_s=stack.host_read_gb_per_s)
     chips = chip.chips
     if stack.ccl_link_latency_ns and chip.num_chips > 1:  # issue 17c: the stack's collectives' per-step latency
         chips = dataclasses.replace(chips, link_latency_ns=stack.ccl_link_latency_ns)

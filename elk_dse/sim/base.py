@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from elk_dse.cost.host_io import host_readback_s
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.program import Program
 from elk_dse.registry import registrar
@@ -91,7 +92,8 @@ def simulate(program: Program, name: str = "analytic", **options) -> SimResult:
     """Run the simulator registered as ``name`` (with its options, e.g. ``trace=`` for ``event``);
     ConfigError for an unknown name. Both simulators' latency then gets the pipeline composition (pipeline
     parallelism) and the host's launch of the program (``overheads.launch_us_per_step``, once per step: the
-    device idles meanwhile, so the breakdown counts it as idle)."""
+    device idles meanwhile, so the breakdown counts it as idle), and the host's read-back of the logits when the
+    stack samples on the host (cost/host_io.py, issue 17t seventh session), likewise once per step."""
     if name not in SIMULATORS:
         raise ConfigError("sim.name", name, "one of " + ", ".join(sorted(SIMULATORS)) + nearest(name, SIMULATORS))
     result = SIMULATORS[name](**options).run(program)
@@ -103,6 +105,8 @@ def simulate(program: Program, name: str = "analytic", **options) -> SimResult:
         result = SimResult(max(result.latency_s, pipeline_latency_s(stages, microbatches)), result.timings,
                            result.busy_s)
     launch_s = program.chip.overheads.launch_s
+    if "host_logits_bytes" in program.meta:  # issue 17t (seventh session): the host reads the logits back to sample
+        launch_s += host_readback_s(program)
     if launch_s:  # the host launches the compiled program once per step; the device idles meanwhile (issue 17n)
         result = SimResult(result.latency_s + launch_s, result.timings, result.busy_s)
     return result

@@ -30,6 +30,7 @@ from elk_dse.compiler.parallel.base import (
 )
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.cost.collectives import Collective
+from elk_dse.cost.host_io import host_logits_bytes
 from elk_dse.hw.chip import Chip
 from elk_dse.program import Infeasible, OpWork, Plan, Program, ProgramOp
 
@@ -141,6 +142,11 @@ def assemble(plan: ParallelPlan, scheduler: SchedulerConfig) -> Program | Infeas
     })
     if len(plan.stages) == 1 and not plan.stages[0].collectives and plan.view is plan.system:
         meta["parallel_copies"] = 1  # all_core: the view is the system
+    # issue 17t (seventh session): the logits the host reads back per step (cost/host_io.py), from the stage with the
+    # LM head; every data-parallel copy reads its own
+    logits = host_logits_bytes(plan.stages[-1].graph, plan.system.overheads, int(dict(plan.degrees).get("dp", 1)))
+    if logits:
+        meta["host_logits_bytes"] = logits
     graph = plan.stages[0].graph
     # What one chip runs, stage after stage, in the Program's order (collectives aside): the energy model's
     # per-operator input (cost/energy.system_energy).

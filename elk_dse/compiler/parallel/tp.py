@@ -116,8 +116,8 @@ class TensorParallel(Parallelism):
         chip_instances = instance_layers(replace(graph, layers=per_chip_layers))
         # issue 17t: the collectives tt_transformers' code issues on a 1 x n mesh (n300, T3K), docs/parallelism.md:
         # the residual stream stays fractured (hidden / n per chip); every norm first all_gathers it, every row split
-        # ends in a reduce_scatter, and the LM head's logits stay split (tt_all_reduce skips cluster_axis 1 on a
-        # 1 x n mesh; the host gathers them).
+        # ends in a reduce_scatter; the LM head's tt_all_reduce is skipped on a 1 x n mesh, and at decode the logits
+        # are all_gathered on the device before the host reads one chip's copy (issue 17t, seventh session).
         gathered_first = False
         for i, ((li, k, op), (_, _, orig)) in enumerate(zip(chip_instances, instance_layers(graph), strict=True)):
             origin.append(i)
@@ -145,8 +145,10 @@ class TensorParallel(Parallelism):
                 gathered_first = True
             elif op.name in ROW and op is not orig:
                 points.append(CollectivePoint(i, Collective("all_reduce", op.output_bytes, group)))
-            elif op.name == "lm_head" and op is not orig and not tt:
-                # bytes_per_chip of an all_gather: what every chip ends with, all chips' logits
+            elif op.name == "lm_head" and op is not orig and (not tt or graph.phase == "decode"):
+                # bytes_per_chip of an all_gather: what every chip ends with, all chips' logits. tt_transformers'
+                # decode gathers them on the device too (model.py ttnn_decode_forward: all_gather_async dim 3 when
+                # num_devices > 1, then untilize; issue 17t, seventh session); its prefill reads the shards instead
                 points.append(CollectivePoint(i, Collective("all_gather", op.output_bytes * degree, group)))
         stored = _stored_bytes(graph, per_chip_layers)
         chip_graph = rebuilt(graph, per_chip_layers, stored)
