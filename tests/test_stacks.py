@@ -232,3 +232,17 @@ def test_matrix_fidelity_is_validated_and_needs_its_source():
     ok = stack_from_dict({**base, "matrix_fidelity": "lofi",
                           "sources": {**base["sources"], "matrix_fidelity": "assumption: a test"}})
     assert ok.matrix_fidelity == "lofi"
+
+
+# --- issue 17b (seventh session): tt_cnn's dispatch per chip architecture ---
+
+def test_tt_cnn_ships_its_fitted_dispatch_per_architecture():
+    """tt_cnn's two calibration points, one per architecture, each fit that architecture's dispatch (validate's
+    fit, docs/stacks.md "tt_cnn on Blackhole"): Wormhole 21.47 us (n150 ViT-base b8), Blackhole 30.64 us (p150
+    ResNet-50 b32); the Tenstorrent chips' default stacks carry no per-architecture value."""
+    cnn = load_stack("tt_cnn")
+    assert (cnn.dispatch_for("wormhole_b0"), cnn.dispatch_for("blackhole")) == (21.47, 30.64)
+    assert apply_stack(chip("blackhole_p150"), cnn).overheads.dispatch_us_per_op == pytest.approx(30.64)
+    assert apply_stack(chip("wormhole_t3k"), cnn).overheads.dispatch_us_per_op == pytest.approx(21.47)
+    for name in ("tt_transformers", "tt_galaxy", "neuron", "poplar", "none"):
+        assert load_stack(name).dispatch_us_per_op_by_arch.set() == {}, name
