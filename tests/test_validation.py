@@ -241,11 +241,17 @@ def test_no_condition_is_declared_twice():
     assert _condition(twin) == _condition(by_id["n300_llama3.1-8b_b32_tp2"])
 
 
+# issue 17b (seventh session): calibration points declared after every block below (a published measurement not in
+# points.yaml, declared before it was predicted; docs/stacks.md "tt_cnn on Blackhole"). They end no block and are
+# not part of one; each block's calibration check is "declared before the block, or one of these".
+_LATER_CALIBRATION = frozenset({"p150_resnet50_b32"})
+
+
 def test_points_declared_2026_11_29_are_held_out_on_four_systems_three_multi_chip():
     """The fresh block (issue 17): at least 25 held-out points on at least 4 systems, 3 of them multi-chip."""
     pts = points()
     start = next(i for i, p in enumerate(pts) if p.id == "n300_llama3.2-1b_b32_tp2")
-    fresh = pts[start:]
+    fresh = [p for p in pts[start:] if p.id not in _LATER_CALIBRATION]
     assert all(p.role == "held-out" for p in fresh)
     systems = {p.chip: _chip_and_degrees(p)[0].chips.count for p in fresh}
     assert len(fresh) >= 25 and len(systems) >= 4 and sum(n > 1 for n in systems.values()) >= 3
@@ -270,7 +276,7 @@ def _check_declared_block(pts, fresh, earlier, sizes=(20, 40)):
     assert len({p.chip for p in fresh}) >= 4
     suite = load_suite()
     assert all(suite["sources"][p.source]["read"] == "2026-11-29" for p in fresh)
-    assert {p.id for p in pts if p.role == "calibration"} <= {p.id for p in earlier}
+    assert {p.id for p in pts if p.role == "calibration"} - _LATER_CALIBRATION <= {p.id for p in earlier}
 
 
 # --- issue 17 (2026-11-29, fifth session): fresh held-out points, declared before any prediction of them -----------
@@ -319,7 +325,7 @@ def test_points_declared_in_the_sixth_session_are_held_out_new_and_mostly_multi_
     read on 2026-11-29; no calibration point added and no source-file row read by an earlier point."""
     pts = points()
     start = next(i for i, p in enumerate(pts) if p.id == _SIXTH_SESSION_FIRST)
-    fresh, earlier = pts[start:], pts[:start]
+    fresh, earlier = [p for p in pts[start:] if p.id not in _LATER_CALIBRATION], pts[:start]
     _check_declared_block(pts, fresh, earlier, sizes=(15, 30))
     suite = load_suite()
     rows_before = {_source_row(suite, p) for p in earlier}
