@@ -299,6 +299,15 @@ CASES += [
      "host_read_gb_per_s"),
     ("host sampling without its source", ["evaluate", "+chip=wormhole_n300", "stack.sources.host_sampling=' '"],
      "stack.sources.host_sampling"),
+    # --- issue 17b (seventh session): a chip's architecture and a stack's dispatch per architecture ---
+    ("unknown chip architecture", ["evaluate", "+chip=blackhole_p150", "chip.architecture=blackhol"], "blackhole"),
+    ("dispatch for an unknown architecture", ["evaluate", "+chip=blackhole_p150", "stack=tt_cnn",
+                                              "stack.dispatch_us_per_op_by_arch.grayskull=5"], "grayskull"),
+    ("negative dispatch of an architecture", ["evaluate", "+chip=blackhole_p150", "stack=tt_cnn",
+                                              "stack.dispatch_us_per_op_by_arch.blackhole=-1"], "blackhole"),
+    ("dispatch per architecture without its source", ["evaluate", "+chip=blackhole_p150", "stack=tt_cnn",
+                                                      "stack.sources.dispatch_by_arch=' '"],
+     "stack.sources.dispatch_by_arch"),
     # --- sixth session: found by tests/test_fuzz_cli.py (chip.chips.count=36882 ran out of memory after minutes) ---
     ("more chips than one system holds", ["evaluate", "+chip=mesh64", "chip.cores.count=16", "chip.cores.grid=[4,4]",
                                           "chip.chips.count=36882"], "at most 1,024 chips"),

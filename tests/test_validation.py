@@ -154,14 +154,14 @@ def test_shipped_profiles_hold_the_fitted_values():
     checked = []
     for name, cal_points in suite_mod.calibration_sets(points()).items():
         shipped = load_stack(name)
-        if not any(getattr(shipped.sources, f).startswith("fitted") for f in shipped.calibration.fit):
+        if not any(shipped.sources.of(f).startswith("fitted") for f in shipped.calibration.fit):
             continue  # shipped as an assumption until its fit is run (docs/stacks.md)
         checked.append(name)
         cal = fit(cal_points, shipped)
         assert math.isclose(shipped.dispatch_us_per_op, cal.dispatch_us_per_op, abs_tol=0.05), name
         assert shipped.dram_efficiency == cal.hbm_efficiency, name
         for field, value in cal.times_us:  # every fitted fixed cost (issue 17n: the neuron collective startup)
-            assert math.isclose(getattr(shipped, field), value, abs_tol=0.05), (name, field)
+            assert math.isclose(shipped.value(field), value, abs_tol=0.05), (name, field)  # issue 17b: per arch too
     assert "tt_transformers" in checked
 
 
@@ -239,6 +239,12 @@ def test_no_condition_is_declared_twice():
     assert _condition(by_id["galaxy_llama3.3-70b_b1_in4k_tp32"]) != _condition(by_id["galaxy_llama3.3-70b_b1_in8k_tp32"])
     twin = replace(by_id["n300_llama3.1-8b_b32_tp2"], id="copy", model=dict(by_id["n300_llama3.1-8b_b32_tp2"].model))
     assert _condition(twin) == _condition(by_id["n300_llama3.1-8b_b32_tp2"])
+
+
+# issue 17b (seventh session): calibration points declared after every block below (a published measurement not in
+# points.yaml, declared before it was predicted; docs/stacks.md "tt_cnn on Blackhole"). They end no block and are
+# not part of one; each block's calibration check is "declared before the block, or one of these".
+_LATER_CALIBRATION = frozenset({"p150_resnet50_b32"})
 
 
 def test_points_declared_2026_11_29_are_held_out_on_four_systems_three_multi_chip():

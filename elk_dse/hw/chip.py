@@ -472,6 +472,10 @@ class OverheadSpec:
 
 
 PLAN_RULES = ("t10", "artifact")  # Chip.plan_rules: ours, or the Elk artifact's (conventions=paper)
+# issue 17b (seventh session): the silicon architectures a software stack may price differently
+# (Chip.architecture; StackProfile.dispatch_us_per_op_by_arch, hw/stack.py). Tenstorrent's names, as tt-metal's
+# soc descriptors spell them (wormhole_b0_80_arch.yaml, blackhole_140_arch.yaml). "" = not named.
+ARCHITECTURES = ("wormhole_b0", "blackhole")
 
 
 @dataclass(frozen=True)
@@ -492,9 +496,15 @@ class Chip:
     # Issue 18 (set only by conventions=paper, elk_dse/conventions.py): "artifact" makes the T10 planner obey the
     # Elk artifact's plan-space rules and sync counts (compiler/t10.py, compiler/select.py); "t10" is ours.
     plan_rules: str = "t10"
+    # issue 17b (seventh session): the silicon architecture (one of ARCHITECTURES, "" = not named); a stack's
+    # per-architecture values (hw/stack.py dispatch_us_per_op_by_arch) are picked by it in apply_stack.
+    architecture: str = ""
 
     def __post_init__(self) -> None:
         in_range("clock_ghz", self.clock_ghz, 1e-3, 100.0)
+        if self.architecture and self.architecture not in ARCHITECTURES:
+            raise ConfigError("architecture", self.architecture, "one of " + ", ".join(ARCHITECTURES)
+                              + " or '' (not named)" + nearest(self.architecture, ARCHITECTURES))
         if self.plan_rules not in PLAN_RULES:
             raise ConfigError("plan_rules", self.plan_rules, " or ".join(PLAN_RULES))
         if self.default_stack:

@@ -71,6 +71,13 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   operators (its FF1 matmul at HiFi2 while the stack's other matmuls run LoFi). :func:`apply_program` applies
   the model's entry (evaluate.py); its source is ``sources.programs`` (required when set).
 
+- ``dispatch_us_per_op_by_arch`` (issue 17b, seventh session): the per-operator dispatch on chips of a named
+  silicon architecture (``Chip.architecture``: ``wormhole_b0``, ``blackhole``), in place of
+  ``dispatch_us_per_op``; an architecture left out (and a chip naming none) pays ``dispatch_us_per_op``. Each entry
+  can be fitted (``calibration.fit: [dispatch_us_per_op.blackhole]``) on the stack's calibration points of that
+  architecture only (validation/suite.fit). Its source is ``sources.dispatch_by_arch`` (required when any entry
+  is set).
+
 Applying a profile to a chip (:func:`apply_stack`) *adds* its times to the chip's own ``overheads`` (silicon
 or firmware costs a description may carry) and *multiplies* ``hbm.efficiency`` by ``dram_efficiency``, so a
 chip override and a stack never silently replace each other. ``calibration`` names the profile's declared
@@ -92,6 +99,7 @@ import yaml
 
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import (
+    ARCHITECTURES,
     Chip,
     FormatSpeedup,
     check_ccl_scheme,
@@ -103,9 +111,11 @@ from elk_dse.hw.chip import (
 )
 from elk_dse.schema import build, in_range
 
+# issue 17b (seventh session): the fitted name of an architecture's own dispatch, e.g. dispatch_us_per_op.blackhole
+ARCH_DISPATCH = tuple(f"dispatch_us_per_op.{arch}" for arch in ARCHITECTURES)
 # What validation/suite.py can fit on calibration points.
 FITTABLE = ("dispatch_us_per_op", "dram_efficiency", "collective_startup_us", "launch_us_per_step",
-            "sdpa_ns_per_score_tile")
+            "sdpa_ns_per_score_tile", *ARCH_DISPATCH)
 # The profile's fixed costs, microseconds.
 TIMES = ("dispatch_us_per_op", "sync_us_per_layer", "chip_sync_us_per_layer", "collective_startup_us",
          "launch_us_per_step")
@@ -135,15 +145,42 @@ class StackSources:
     programs: str = ""  # issue 17s: required when programs is set
     auto_cast: str = ""  # issue 17e (seventh session): required when auto_cast is set
     host_sampling: str = ""  # issue 17t (seventh session): required when host_sampling_min_batch is set
+    dispatch_by_arch: str = ""  # issue 17b (seventh session): required when dispatch_us_per_op_by_arch has an entry
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
                         "kv_head_sharding", "matrix_fidelity", "ccl_dispatch", "programs", "auto_cast",
-                        "host_sampling")
+                        "host_sampling", "dispatch_by_arch")
             if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
+
+
+    def of(self, name: str) -> str:
+        """The source of a fitted parameter (a FITTABLE name; an architecture's dispatch: ``dispatch_by_arch``)."""
+        if name in ARCH_DISPATCH:
+            return self.dispatch_by_arch
+        return str(getattr(self, name, ""))
+
+
+@dataclass(frozen=True)
+class ArchDispatch:
+    """issue 17b (seventh session): the per-operator dispatch, microseconds, a stack charges on chips of each
+    silicon architecture (hw/chip.ARCHITECTURES, one field each); None = the stack's ``dispatch_us_per_op``."""
+
+    wormhole_b0: float | None = None
+    blackhole: float | None = None
+
+    def __post_init__(self) -> None:
+        for arch in ARCHITECTURES:
+            value = getattr(self, arch)
+            if value is not None:
+                in_range(arch, value, 0.0, 1e6)
+
+    def set(self) -> dict[str, float]:
+        """{architecture: dispatch us} of the entries given."""
+        return {arch: v for arch in ARCHITECTURES if (v := getattr(self, arch)) is not None}
 
 
 @dataclass(frozen=True)
@@ -215,6 +252,9 @@ class StackProfile:
     auto_cast: str = ""  # issue 17e, seventh session (module doc): "", none, matmult or all (cost/neuron_autocast.py)
     host_sampling_min_batch: int = 0  # issue 17t, seventh session (module doc): 0 = sampling on the device
     host_read_gb_per_s: float = 0.0  # issue 17t, seventh session (module doc): the host's read rate, GB/s
+    # issue 17b, seventh session (module doc): the dispatch per chip architecture; an entry left out (None) and a
+    # chip naming no architecture pay dispatch_us_per_op
+    dispatch_us_per_op_by_arch: ArchDispatch = field(default_factory=ArchDispatch)
 
     def __post_init__(self) -> None:
         check_ccl_scheme("ccl_scheme", self.ccl_scheme)
@@ -244,11 +284,30 @@ class StackProfile:
             raise ConfigError("dram_efficiency", self.dram_efficiency,
                               "the achievable fraction of the DRAM peak, in [0.05, 1]")
 
+    def dispatch_for(self, architecture: str) -> float:
+        """The per-operator dispatch, microseconds, on a chip of ``architecture`` (Chip.architecture; "" = none
+        named): its ``dispatch_us_per_op_by_arch`` entry, else ``dispatch_us_per_op``."""
+        own = getattr(self.dispatch_us_per_op_by_arch, architecture, None) if architecture else None
+        return self.dispatch_us_per_op if own is None else float(own)
+
+    def value(self, name: str) -> float:
+        """A numeric value by its fitted name (FITTABLE): a field, or ``dispatch_us_per_op.<architecture>`` (that
+        architecture's dispatch, ``dispatch_us_per_op`` where it has no entry)."""
+        if name in ARCH_DISPATCH:
+            return self.dispatch_for(name.split(".", 1)[1])
+        return float(getattr(self, name))
+
     def with_values(self, **values: float) -> StackProfile:
-        """This profile with some numeric values replaced (the calibration fit's candidates), validated again."""
-        unknown = set(values) - {*TIMES, "dram_efficiency", "sdpa_ns_per_score_tile", "ccl_link_latency_ns"}
+        """This profile with some numeric values replaced (the calibration fit's candidates), validated again;
+        ``dispatch_us_per_op.<architecture>`` sets that architecture's entry of dispatch_us_per_op_by_arch."""
+        unknown = set(values) - {*TIMES, "dram_efficiency", "sdpa_ns_per_score_tile", "ccl_link_latency_ns",
+                                 *ARCH_DISPATCH}
         if unknown:
             raise ValueError(f"not a numeric value of a stack profile: {sorted(unknown)}")
+        per_arch = {name.split(".", 1)[1]: values.pop(name) for name in list(values) if name in ARCH_DISPATCH}
+        if per_arch:
+            values["dispatch_us_per_op_by_arch"] = dataclasses.replace(  # type: ignore[assignment]
+                self.dispatch_us_per_op_by_arch, **per_arch)
         return dataclasses.replace(self, **values)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
@@ -293,6 +352,9 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
         raise ConfigError(f"{path}.sources.host_sampling", "", "say where the batch from which the host samples and "
                           "its read rate come from (the vendor's code and measurements with their commit, or "
                           "'assumption: ...')")
+    if profile.dispatch_us_per_op_by_arch.set() and not profile.sources.dispatch_by_arch.strip():
+        raise ConfigError(f"{path}.sources.dispatch_by_arch", "", "say where the per-architecture dispatch comes "
+                          "from (a fit on named calibration points of that architecture, or 'assumption: ...')")
     if (profile.ccl_link_latency_ns or profile.ccl_bytes_per_element or profile.ccl_scheme) and not \
             profile.sources.ccl.strip():
         raise ConfigError(f"{path}.sources.ccl", "", "say where the collectives' latency and payload format come "
@@ -351,14 +413,15 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
     if not (any(getattr(stack, name) for name in TIMES) or stack.dram_efficiency != 1.0 or stack.sdpa_grid_cores
             or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element or stack.ccl_scheme or stack.decode_softmax
             or stack.kv_head_sharding or stack.matrix_fidelity
-            or stack.ccl_dispatch_us_per_op is not None or stack.host_sampling_min_batch):
+            or stack.ccl_dispatch_us_per_op is not None or stack.host_sampling_min_batch
+            or stack.dispatch_us_per_op_by_arch.set()):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
     # parallelism=auto: held back for auto's all_core candidate (OverheadSpec.all_core_sync_us_per_layer)
     held = stack.chip_sync_us_per_layer if chip.num_chips > 1 and chip.chips.parallelism == "auto" else 0.0
-    overheads = dataclasses.replace(
-        o, dispatch_us_per_op=o.dispatch_us_per_op + stack.dispatch_us_per_op,
+    overheads = dataclasses.replace(  # issue 17b: the dispatch of the chip's architecture (stack.dispatch_for)
+        o, dispatch_us_per_op=o.dispatch_us_per_op + stack.dispatch_for(chip.architecture),
         sync_us_per_layer=o.sync_us_per_layer + stack.sync_us_per_layer + chip_sync,
         collective_startup_us=o.collective_startup_us + stack.collective_startup_us,
         all_core_sync_us_per_layer=o.all_core_sync_us_per_layer + held,

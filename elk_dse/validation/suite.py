@@ -25,7 +25,7 @@ from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.errors import ConfigError
 from elk_dse.evaluate import DesignPoint, evaluate
 from elk_dse.hw.chip import chip_from_dict
-from elk_dse.hw.stack import NONE, StackProfile, check_stack_name, load_stack, stack_names
+from elk_dse.hw.stack import ARCH_DISPATCH, NONE, StackProfile, check_stack_name, load_stack, stack_names
 from elk_dse.models import model_config_from_dict
 
 METRICS = ("tokens_per_s_per_user", "latency_ms")
@@ -35,7 +35,9 @@ DISPATCH_RANGE_US = (0.0, 200.0)
 # The fitted fixed costs and their ranges (microseconds; issue 17n): per operator, per collective, per step.
 TIME_RANGES_US = {"dispatch_us_per_op": DISPATCH_RANGE_US, "collective_startup_us": (0.0, 500.0),
                   "launch_us_per_step": (0.0, 5000.0),
-                  "sdpa_ns_per_score_tile": (0.0, 20000.0)}  # issue 17s: nanoseconds (not us) per score tile
+                  "sdpa_ns_per_score_tile": (0.0, 20000.0),  # issue 17s: nanoseconds (not us) per score tile
+                  # issue 17b (seventh session): one architecture's own dispatch (dispatch_us_per_op_by_arch)
+                  **{name: DISPATCH_RANGE_US for name in ARCH_DISPATCH}}
 COORDINATE_ROUNDS = 3  # rounds of one golden-section search per fitted time when more than one is fitted
 # issue 17k: then at most this many Gauss-Newton steps on the log residuals (finite differences), each kept only
 # if it lowers the loss: coordinate descent stops short when two fitted times trade off (tt_galaxy's dispatch
@@ -222,6 +224,11 @@ def fit(calibration_points: Sequence[Point], profile: StackProfile) -> Calibrati
                                       for p in calibration_points):
         raise ValueError(f"fit() takes calibration points of stack {profile.name} only")
     fitted = profile.calibration.fit
+    for name in fitted:  # issue 17b: an architecture's dispatch needs a calibration point of that architecture
+        arch = name.split(".", 1)[1] if name in ARCH_DISPATCH else ""
+        if arch and not any(chip_data(p.chip).get("architecture") == arch for p in calibration_points):
+            raise ConfigError(f"stack {profile.name}: calibration.fit", name, f"needs a calibration point on a "
+                              f"chip of architecture {arch} (none of {', '.join(p.id for p in calibration_points)})")
     times = [name for name in TIME_RANGES_US if name in fitted]
 
     def loss(values: dict[str, float], e: float) -> float:
@@ -229,7 +236,7 @@ def fit(calibration_points: Sequence[Point], profile: StackProfile) -> Calibrati
         return sum(math.log(predict(p, stack) / p.measured) ** 2 for p in calibration_points)
 
     def best_times(e: float) -> dict[str, float]:
-        values: dict[str, float] = {name: getattr(profile, name) for name in times}
+        values: dict[str, float] = {name: profile.value(name) for name in times}
 
         def one(v: float, name: str) -> float:
             return loss({**values, name: v}, e)
