@@ -241,12 +241,6 @@ def test_no_condition_is_declared_twice():
     assert _condition(twin) == _condition(by_id["n300_llama3.1-8b_b32_tp2"])
 
 
-# issue 17b (seventh session): calibration points declared after every block below (a published measurement not in
-# points.yaml, declared before it was predicted; docs/stacks.md "tt_cnn on Blackhole"). They end no block and are
-# not part of one; each block's calibration check is "declared before the block, or one of these".
-_LATER_CALIBRATION = frozenset({"p150_resnet50_b32"})
-
-
 def test_points_declared_2026_11_29_are_held_out_on_four_systems_three_multi_chip():
     """The fresh block (issue 17): at least 25 held-out points on at least 4 systems, 3 of them multi-chip."""
     pts = points()
