@@ -747,40 +747,38 @@ def test_min_cold_split_is_the_artifacts_rounded_temporal_split():
     replicas, each at most the dim, sizes rounded up) reach 10 elements (2 x 3 or 1 x 6); a plan rotating dim 0
     3 ways needs a cold split there that 3 divides (3 x 2 or 6 x 1: 12 elements), so it does not pair with the
     10-element Min Cold layout; 2 ways does."""
-    from elk_dse.compiler.elk import _min_cold_elems, _min_cold_elems_with
+    from elk_dse.compiler.t10 import min_cold_elems, min_cold_elems_with
 
-    assert _min_cold_elems((10, 6), 6) == 10
-    assert _min_cold_elems_with((10, 6), 6, 0, 3) == 12
-    assert _min_cold_elems_with((10, 6), 6, 0, 2) == 10
-    assert _min_cold_elems_with((10, 6), 6, 1, 6) == 10
-    assert _min_cold_elems_with((2, 6), 6, 0, 3) == -1  # no split of dim 0 (2 long) in a multiple of 3
+    assert min_cold_elems((10, 6), 6) == 10 == min_cold_elems_with((10, 6), 6, -1, 1)
+    assert min_cold_elems_with((10, 6), 6, 0, 3) == 12
+    assert min_cold_elems_with((10, 6), 6, 0, 2) == 10
+    assert min_cold_elems_with((10, 6), 6, 1, 6) == 10
+    assert min_cold_elems_with((2, 6), 6, 0, 3) == -1  # no split of dim 0 (2 long) in a multiple of 3
 
 
 def test_qkv_compact_layout_pairs_only_with_min_cold_partitions():
     """The fused QKV Dot under paper: the artifact's Min Cold is 26.1 KiB (its HBM bytes / 5,888 cores = 26,720
     B: h x o cut 64 x 92 ways), and its Min Cold row runs QKV at 69.01 us; our compact frontier before issue 18h
-    held a plan rotating the activation in h 46 x o 128 at 19.11 us, whose spatial partition cannot hold 26,720
-    B per core (13,440 elements at best). With the pairing every compact plan lies in a partition that holds the
-    Min Cold layout, and none is as fast as the unpaired one."""
-    from elk_dse.compiler.elk import min_cold_pairs, op_choices
+    held a plan rotating the activation in h 46 x o 128 at 19.11 us, whose spatial partition holds 26,880 B per
+    core at best. With the pairing the compact frontier holds only plans of the direct-load frontier whose
+    smallest paired cold layout is the smallest of them all (26,720 B), and none is as fast as the unpaired one."""
+    from elk_dse.compiler.elk import min_cold_bytes, op_choices
     from elk_dse.compiler.select import frontier, table_work
     from elk_dse.cost.op_time import exec_time
 
     chip = CONVENTIONS["paper"].chips(pod4(), "static")[0]
     op = _paper_layer_op("qkv_proj")
     c = op_choices(op, chip, True)
-    pairs = min_cold_pairs(op, c.table)
-    assert pairs is not None and 0 < pairs.sum() < len(pairs)
-    assert all(pairs[r] for r in c.rows)
-    # every paired plan's spatial partition cuts h x o into 64 x 92 with its temporal split (26,720 B per core)
-    sub = -(-np.array([32, 5120, 15360])[None, :] // c.table.factors[pairs])
-    t_split = c.table.factors[pairs][:, 0]  # replicas of the weight = the token factor
-    assert np.all(sub[:, 1] * sub[:, 2] * 2 <= 26720 * t_split + 1e-9)
+    cold = min_cold_bytes(op, c.table)
+    assert cold is not None
+    hot = np.asarray(c.ideal_rows)
+    assert cold[hot][cold[hot] >= 0].min() == 26720
+    assert set(c.rows) <= set(c.ideal_rows) and all(cold[r] == 26720 for r in c.rows)
     w = table_work(c.table, chip, pinned=False, preloaded=True)
     ex = np.asarray(exec_time(chip, w).total_s)
-    unpaired_best = ex[frontier(c.table.mem_bytes, ex)].min()
-    assert unpaired_best * 1e6 == pytest.approx(19.11, abs=0.05)
-    assert min(c.exec_s) > 1.5 * unpaired_best
+    best = frontier(c.table.mem_bytes, ex)[-1]
+    assert ex[best] * 1e6 == pytest.approx(19.11, abs=0.05) and cold[best] == 26880
+    assert min(c.exec_s) > 1.5 * ex[best]
     # default conventions: no pairing rule, the compact frontier reaches every plan
     default = CONVENTIONS["default"].chip(pod4())
     d = op_choices(op, default, True)

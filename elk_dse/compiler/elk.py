@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from types import SimpleNamespace
 
 import numpy as np
 
 from elk_dse.compiler.partition import NoFit, PlanChoice, stream_plan
 from elk_dse.compiler.select import frontier, table_work, work_of
-from elk_dse.compiler.t10 import PlanTable, plan_table
+from elk_dse.compiler.t10 import PlanTable, min_cold_elems_with, plan_table
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.cost.timeline import asap_timeline
 from elk_dse.hw.chip import Chip
@@ -115,48 +114,17 @@ class OpChoices:
         return (ex[k], k) if k >= 0 else (INFEASIBLE, -1)
 
 
-# --- issue 18h: the artifact's cold-hot pairing (Chip.plan_rules == "artifact", conventions=paper only) ---
-@lru_cache(maxsize=65536)
-def _divisors(n: int) -> tuple[int, ...]:
-    return tuple(d for d in range(1, n + 1) if n % d == 0)
-
-
-@lru_cache(maxsize=65536)
-def _min_cold_elems(sub: tuple[int, ...], replicas: int) -> int:
-    """Fewest elements per core of a tensor whose per-core block spans ``sub`` (one length per dim) when its
-    ``replicas`` copies are split temporally: a part count t_d per dim, t_d <= sub_d, the product dividing
-    ``replicas`` (the artifact's temporal factors, TensorExpression.py:736-745, 271), each dim rounded up
-    (``get_sub_op_var_sizes``, :323-334)."""
-    if not sub:
-        return 1
-    return min(-(-sub[0] // t) * _min_cold_elems(sub[1:], replicas // t)
-               for t in _divisors(replicas) if t <= sub[0])
-
-
-@lru_cache(maxsize=65536)
-def _min_cold_elems_with(sub: tuple[int, ...], replicas: int, pos: int, factor: int) -> int:
-    """``_min_cold_elems`` with the part count on dim ``pos`` a multiple of ``factor`` (a hot plan rotating
-    that dim ``factor`` ways must divide its cold layout's split there, TensorExpression.py:85-100); -1 when no
-    such split exists."""
-    rest = sub[:pos] + sub[pos + 1:]
-    vals = [-(-sub[pos] // t) * _min_cold_elems(rest, replicas // t)
-            for t in _divisors(replicas) if t % factor == 0 and t <= sub[pos]]
-    return min(vals) if vals else -1
-
-
-def min_cold_pairs(op: Operator, table: PlanTable) -> np.ndarray | None:
-    """Per plan of ``table``: can the operator's Min Cold idle layout warm up into it? The artifact's rule
-    (platformxlab/elk@8c6e814): an idle (cold) layout is itself a plan (spatial, temporal) whose size is its
-    weight bytes per core without buffers (TensorExpression.py:610-619; activations and the output are ignored
-    variables, :181 and models/model_parser.py:650-712); cold layouts are bucketed by exact bytes
-    (``search_optimal_config_cold``, :982-1062), the Min Cold one being the smallest bucket (DNNProgram.py:582);
-    a cold layout pairs only with a hot plan of the *same spatial partition* whose temporal parts divide its
-    own on every dim (``is_cold_hot_plan_compatible``, :85-100), paid by its warm-up (``get_warm_up_time``,
-    :687-701; here our own warm-up price, table_work(preloaded=True)). In our plan terms: plan p pairs with
-    the Min Cold layout iff, in p's spatial partition, some split of each weight/KV tensor's replicas into
-    per-dim parts that are multiples of p's rotation factor on its rotated dim reaches the operator's minimum
-    cold bytes over all plans of the table, exactly. None when the operator has no HBM tensor or one has a
-    kernel-window axis (the rule is not built for those: every plan pairs)."""
+def min_cold_bytes(op: Operator, table: PlanTable) -> np.ndarray | None:
+    """Per plan of ``table``: the smallest idle (cold) layout, in bytes per core, that can warm up into it under
+    the artifact's rule (platformxlab/elk@8c6e814), -1 where none can. There an idle layout is itself a plan
+    (spatial, temporal) whose size is its weight bytes per core without buffers (TensorExpression.py:610-619;
+    activations and the output are ignored variables, :181 and models/model_parser.py:650-712), bucketed by
+    exact bytes (``search_optimal_config_cold``, :982-1062); it pairs only with a hot plan of the *same spatial
+    partition* whose temporal parts divide its own on every dim (``is_cold_hot_plan_compatible``, :85-100),
+    paid by its warm-up (``get_warm_up_time``, :687-701). In our plan terms: the fewest bytes per core of a split
+    of each weight/KV tensor's replicas in the plan's spatial partition into per-dim parts (compiler/t10.py
+    ``min_cold_elems_with``) whose part on the plan's rotated dim is a multiple of its rotation factor. None when
+    the operator has no HBM tensor or one has a kernel-window axis (the rule is not built for those)."""
     hbm = [(j, t) for j, t in enumerate(op.inputs) if t.role in HBM_ROLES]
     if not hbm or any(not isinstance(a, str) for _, t in hbm for a in t.axes):  # a kernel-window axis
         return None
@@ -164,8 +132,7 @@ def min_cold_pairs(op: Operator, table: PlanTable) -> np.ndarray | None:
     sizes = np.array([n for _, n in op.dims], dtype=np.int64)
     sub = -(-sizes[None, :] // table.factors)
     n = len(table)
-    cold_min = np.zeros(n, dtype=np.int64)
-    cold_pair = np.zeros(n, dtype=np.int64)
+    cold = np.zeros(n, dtype=np.int64)
     paired = np.ones(n, dtype=bool)
     for j, t in hbm:
         tdims = [names.index(str(a)) for a in t.axes]
@@ -180,17 +147,11 @@ def min_cold_pairs(op: Operator, table: PlanTable) -> np.ndarray | None:
         uniq, inv = np.unique(keys, axis=0, return_inverse=True)
         inv = inv.ravel()
         m = len(tdims)
-        any_v = np.array([_min_cold_elems(tuple(int(x) for x in row[:m]), int(row[m])) for row in uniq],
-                         dtype=np.int64)
-        with_v = np.array([_min_cold_elems_with(tuple(int(x) for x in row[:m]), int(row[m]), int(row[m + 1]),
-                                                int(row[m + 2])) if row[m + 1] >= 0
-                           else _min_cold_elems(tuple(int(x) for x in row[:m]), int(row[m])) for row in uniq],
-                          dtype=np.int64)
-        bpe = float(t.bytes_per_element)
-        cold_min += np.round(any_v[inv] * bpe).astype(np.int64)
-        cold_pair += np.round(np.maximum(with_v[inv], 0) * bpe).astype(np.int64)
-        paired &= with_v[inv] >= 0
-    return paired & (cold_pair == cold_min.min())
+        vals = np.array([min_cold_elems_with(tuple(int(x) for x in row[:m]), int(row[m]), int(row[m + 1]),
+                                             int(row[m + 2])) for row in uniq], dtype=np.int64)[inv]
+        cold += np.round(np.maximum(vals, 0) * float(t.bytes_per_element)).astype(np.int64)
+        paired &= vals >= 0
+    return np.where(paired, cold, -1)
 
 
 def op_choices(op: Operator, chip: Chip, rotation: bool) -> OpChoices:
@@ -210,13 +171,15 @@ def op_choices(op: Operator, chip: Chip, rotation: bool) -> OpChoices:
     hbm_only = (weight_bytes + kv_write) / chip.hbm_bytes_per_s
     if chip.plan_rules == "artifact" and weight_bytes > 0:  # issue 18h: the artifact's Min Cold pairing
         # Its Min Cold row holds the plans of its hot frontier (ranked without warm-up, TensorExpression.py:
-        # 896-960; ours: the direct-load frontier) that pair with its Min Cold layout (min_cold_pairs), each at
+        # 896-960; ours: the direct-load frontier) that pair with its Min Cold layout (min_cold_bytes), each at
         # hot execution + warm-up (:1064-1071; ours: the preloaded-mode time); the compact frontier is theirs.
-        pairs = min_cold_pairs(op, table)
-        if pairs is not None:
-            cand = idx_i[pairs[idx_i]]
-            if len(cand):
-                idx = cand[frontier(table.mem_bytes[cand], ex[cand])]
+        # Its Min Cold layout is the smallest cold size with a pair (the cold-hot table's first key, DNNProgram.py:
+        # 582; a cold size enters the table only with a pair, TensorExpression.py:1111-1118).
+        cold_b = min_cold_bytes(op, table)
+        if cold_b is not None and (cold_b[idx_i] >= 0).any():
+            hot = idx_i[cold_b[idx_i] >= 0]
+            cand = hot[cold_b[hot] == cold_b[hot].min()]
+            idx = cand[frontier(table.mem_bytes[cand], ex[cand])]
     cold: dict = {}
     if chip.plan_rules == "artifact" and weight_bytes > 0:  # issue 18e: the artifact's Max Cold layouts
         # Its cold-hot table pairs cold layouts with the plans of its hot frontier only (TensorExpression.py:
