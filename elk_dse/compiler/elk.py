@@ -174,7 +174,7 @@ def op_choices(op: Operator, chip: Chip, rotation: bool) -> OpChoices:
         # 896-960; ours: the direct-load frontier) that pair with its Min Cold layout (min_cold_bytes), each at
         # hot execution + warm-up (:1064-1071; ours: the preloaded-mode time); the compact frontier is theirs.
         # Its Min Cold layout is the smallest cold size with a pair (the cold-hot table's first key, DNNProgram.py:
-        # 582; a cold size enters the table only with a pair, TensorExpression.py:1111-1118).
+        # 583; a cold size enters the table only with a pair, TensorExpression.py:1141-1158).
         cold_b = min_cold_bytes(op, table)
         if cold_b is not None and (cold_b[idx_i] >= 0).any():
             hot = idx_i[cold_b[idx_i] >= 0]
