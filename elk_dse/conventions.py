@@ -67,10 +67,16 @@ which its delay_comp=True mode walks an operator's network need back from the op
 ``latest_loads`` and ``artifact_contention(loads_latest=True)``); ICBM's delay_comp=False mode keeps 18f's
 mirrored placement.
 
+Also with ``artifact_plans`` (issue 18h): the artifact's cold-hot pairing for the compact idle layout. Its Min
+Cold layout is the smallest cold layout (weight bytes per core of a plan, exact) that pairs with a plan of its
+hot frontier, and it warms up only into plans of the same spatial partition whose temporal splits divide its own
+(TensorExpression.py:85-100, 1095-1158; DNNProgram.py:583). The compact frontier every preloading scheduler
+reads holds only those plans (compiler/elk.py ``min_cold_bytes`` in ``op_choices``), priced with our warm-up.
+
 Not switched (measured and sized in docs/elk_reconciliation.md instead): the artifact's x1.25 multi-chip
-penalty; its warm-up cost and the cold-hot pairing of its min-cold layouts (a cold layout warms up only to hot
-plans of the same spatial partition with divisible temporal splits, TensorExpression.py:85-100); its choice
-between schedules by their contention-aware totals (ours by the contention-free forward latency).
+penalty; its warm-up cost (``get_warm_up_time``: the whole hot piece shifted, ours the copies a ring makes);
+Naive / Static's pick of the *largest* hot layout of the Min Cold row that fits (ours: the fastest); its
+choice between schedules by their contention-aware totals (ours by the contention-free forward latency).
 """
 
 from __future__ import annotations

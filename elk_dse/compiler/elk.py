@@ -31,7 +31,7 @@ import numpy as np
 
 from elk_dse.compiler.partition import NoFit, PlanChoice, stream_plan
 from elk_dse.compiler.select import frontier, table_work, work_of
-from elk_dse.compiler.t10 import PlanTable, plan_table
+from elk_dse.compiler.t10 import PlanTable, min_cold_elems_with, plan_table
 from elk_dse.cost.op_time import exec_time, load_time_s
 from elk_dse.cost.timeline import asap_timeline
 from elk_dse.hw.chip import Chip
@@ -114,6 +114,46 @@ class OpChoices:
         return (ex[k], k) if k >= 0 else (INFEASIBLE, -1)
 
 
+def min_cold_bytes(op: Operator, table: PlanTable) -> np.ndarray | None:
+    """Per plan of ``table``: the smallest idle (cold) layout, in bytes per core, that can warm up into it under
+    the artifact's rule (platformxlab/elk@8c6e814), -1 where none can. There an idle layout is itself a plan
+    (spatial, temporal) whose size is its weight bytes per core without buffers (TensorExpression.py:610-619;
+    activations and the output are ignored variables, :181 and models/model_parser.py:650-712), bucketed by
+    exact bytes (``search_optimal_config_cold``, :982-1062); it pairs only with a hot plan of the *same spatial
+    partition* whose temporal parts divide its own on every dim (``is_cold_hot_plan_compatible``, :85-100),
+    paid by its warm-up (``get_warm_up_time``, :687-701). In our plan terms: the fewest bytes per core of a split
+    of each weight/KV tensor's replicas in the plan's spatial partition into per-dim parts (compiler/t10.py
+    ``min_cold_elems_with``) whose part on the plan's rotated dim is a multiple of its rotation factor. None when
+    the operator has no HBM tensor or one has a kernel-window axis (the rule is not built for those)."""
+    hbm = [(j, t) for j, t in enumerate(op.inputs) if t.role in HBM_ROLES]
+    if not hbm or any(not isinstance(a, str) for _, t in hbm for a in t.axes):  # a kernel-window axis
+        return None
+    names = list(table.dims)
+    sizes = np.array([n for _, n in op.dims], dtype=np.int64)
+    sub = -(-sizes[None, :] // table.factors)
+    n = len(table)
+    cold = np.zeros(n, dtype=np.int64)
+    paired = np.ones(n, dtype=bool)
+    for j, t in hbm:
+        tdims = [names.index(str(a)) for a in t.axes]
+        others = [k for k in range(len(names)) if k not in tdims]
+        replicas = np.prod(table.factors[:, others], axis=1, dtype=np.int64) if others else np.ones(n, np.int64)
+        rd = table.rot_dim[:, j]
+        pos = np.full(n, -1, dtype=np.int64)
+        for q, k in enumerate(tdims):
+            pos[rd == k] = q
+        fac = np.where(pos >= 0, table.rot_factor[:, j], 1).astype(np.int64)
+        keys = np.column_stack([sub[:, tdims], replicas, pos, fac])
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        inv = inv.ravel()
+        m = len(tdims)
+        vals = np.array([min_cold_elems_with(tuple(int(x) for x in row[:m]), int(row[m]), int(row[m + 1]),
+                                             int(row[m + 2])) for row in uniq], dtype=np.int64)[inv]
+        cold += np.round(np.maximum(vals, 0) * float(t.bytes_per_element)).astype(np.int64)
+        paired &= vals >= 0
+    return np.where(paired, cold, -1)
+
+
 def op_choices(op: Operator, chip: Chip, rotation: bool) -> OpChoices:
     """Preloaded-mode and ideal-mode frontiers of ``op`` on ``chip``."""
     table = plan_table(op, chip, rotation)
@@ -129,6 +169,17 @@ def op_choices(op: Operator, chip: Chip, rotation: bool) -> OpChoices:
     ex_i = np.asarray(w_direct, dtype=np.float64)
     idx_i = frontier(table.mem_bytes, ex_i)
     hbm_only = (weight_bytes + kv_write) / chip.hbm_bytes_per_s
+    if chip.plan_rules == "artifact" and weight_bytes > 0:  # issue 18h: the artifact's Min Cold pairing
+        # Its Min Cold row holds the plans of its hot frontier (ranked without warm-up, TensorExpression.py:
+        # 896-960; ours: the direct-load frontier) that pair with its Min Cold layout (min_cold_bytes), each at
+        # hot execution + warm-up (:1064-1071; ours: the preloaded-mode time); the compact frontier is theirs.
+        # Its Min Cold layout is the smallest cold size with a pair (the cold-hot table's first key, DNNProgram.py:
+        # 583; a cold size enters the table only with a pair, TensorExpression.py:1141-1158).
+        cold_b = min_cold_bytes(op, table)
+        if cold_b is not None and (cold_b[idx_i] >= 0).any():
+            hot = idx_i[cold_b[idx_i] >= 0]
+            cand = hot[cold_b[hot] == cold_b[hot].min()]
+            idx = cand[frontier(table.mem_bytes[cand], ex[cand])]
     cold: dict = {}
     if chip.plan_rules == "artifact" and weight_bytes > 0:  # issue 18e: the artifact's Max Cold layouts
         # Its cold-hot table pairs cold layouts with the plans of its hot frontier only (TensorExpression.py:

@@ -229,6 +229,37 @@ def _artifact_spatial(op: Operator, chip: Chip) -> np.ndarray:
     return both[np.sort(first)]
 
 
+# --- issue 18h: the artifact's cold layouts (Chip.plan_rules == "artifact", conventions=paper only) ---
+@lru_cache(maxsize=65536)
+def _divisors(n: int) -> tuple[int, ...]:
+    return tuple(d for d in range(1, n + 1) if n % d == 0)
+
+
+@lru_cache(maxsize=65536)
+def min_cold_elems(sub: tuple[int, ...], replicas: int) -> int:
+    """Fewest elements per core of a tensor whose per-core block spans ``sub`` (one length per dim) when its
+    ``replicas`` copies are split temporally: a part count t_d per dim, t_d <= sub_d, the product dividing
+    ``replicas`` (the artifact's temporal factors, TensorExpression.py:736-745, 271), each dim rounded up
+    (``get_sub_op_var_sizes``, :323-334)."""
+    if not sub:
+        return 1
+    return min(-(-sub[0] // t) * min_cold_elems(sub[1:], replicas // t)
+               for t in _divisors(replicas) if t <= sub[0])
+
+
+@lru_cache(maxsize=65536)
+def min_cold_elems_with(sub: tuple[int, ...], replicas: int, pos: int, factor: int) -> int:
+    """``_min_cold_elems`` with the part count on dim ``pos`` a multiple of ``factor`` (a hot plan rotating
+    that dim ``factor`` ways must divide its cold layout's split there, TensorExpression.py:85-100); -1 when no
+    such split exists; ``pos`` -1: no constraint."""
+    if pos < 0:
+        return min_cold_elems(sub, replicas)
+    rest = sub[:pos] + sub[pos + 1:]
+    vals = [-(-sub[pos] // t) * min_cold_elems(rest, replicas // t)
+            for t in _divisors(replicas) if t % factor == 0 and t <= sub[pos]]
+    return min(vals) if vals else -1
+
+
 def _plain_dims(tensor) -> list[str]:
     return [a for a in tensor.axes if not isinstance(a, Window)]
 
