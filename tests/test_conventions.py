@@ -782,3 +782,65 @@ def test_qkv_compact_layout_pairs_only_with_min_cold_partitions():
     d = op_choices(op, default, True)
     d_ex = np.asarray(exec_time(default, table_work(d.table, default, pinned=False, preloaded=True)).total_s)
     assert min(d.exec_s) == pytest.approx(float(d_ex.min()))
+
+
+# --- issue 18i: Naive's Max Cold sized for SRAM minus the preloaded next operator (DNNProgram.py:1643-1645) ---
+
+def _hand_choices(mem, weight, exec_us, compact_mem, compact_idle):
+    """One operator's OpChoices, sized by hand (bytes per core): its direct-load frontier (memory ascending,
+    execution descending) with each plan's active weight layout as its Max Cold layout, and a one-plan compact
+    frontier."""
+    from types import SimpleNamespace
+
+    from elk_dse.compiler.elk import OpChoices
+
+    table = SimpleNamespace(mem_bytes=np.array(mem, dtype=np.float64),
+                            weight_active_bytes=np.array(weight, dtype=np.float64))
+    pick = [0]
+    for j in range(1, len(mem)):
+        pick.append(j if weight[j] >= weight[pick[-1]] else pick[-1])
+    return OpChoices(table=table, rows=[0], mem=[float(compact_mem)], exec_s=[50e-6], load_s=1e-6,
+                     idle_bytes=float(compact_idle), cold_mem=np.array(mem, dtype=np.float64),
+                     cold_pick=np.array(pick), cold_load_s=np.full(len(mem), 2e-6),
+                     cold_exec_s=np.array(exec_us) * 1e-6)
+
+
+def test_naive_max_cold_is_sized_beside_the_preloaded_next_operator():
+    """Two operators, 400 B of free SRAM each. A's Max Cold candidates: 100 B (idle 50 B, 10 us) and 300 B (idle
+    250 B, 5 us); B (last) has one, 200 B with idle 150 B. B is sized for all its SRAM (DNNProgram.py:1568): idle
+    150 B. A preloads it, since 151.5 B (1% margin) fits beside A's smallest Min Cold plan (90 B; :1618, 1632),
+    and A's Max Cold layout is sized for 400 - 151.5 = 248.5 B (:1643-1645): the 100 B plan. Sized for all of
+    SRAM (issue 18e) A took the 300 B plan and nothing could be preloaded beside it. An operator with no Max
+    Cold layout within its space keeps its compact (Min Cold) choices, as ``baseline_cold_hot`` falls back to
+    the table's first key (:566-581)."""
+    from elk_dse.compiler.elk import (
+        INFEASIBLE,
+        fixed_window_schedule,
+        max_cold_choices,
+        naive_max_cold_choices,
+    )
+
+    a = _hand_choices([100.0, 300.0], [50.0, 250.0], [10.0, 5.0], compact_mem=90.0, compact_idle=40.0)
+    b = _hand_choices([200.0], [150.0], [20.0], compact_mem=180.0, compact_idle=100.0)
+    free = [400.0, 400.0]
+    cold = naive_max_cold_choices([a, b], free, 0.01)
+    assert cold is not None
+    assert cold[1].rows == [0] and cold[1].idle_bytes == 150.0  # the last operator: all of its SRAM
+    assert cold[0].rows == [0] and cold[0].mem == [100.0] and cold[0].idle_bytes == 50.0
+    sched = fixed_window_schedule(cold, free, 1, INFEASIBLE, 0.01)
+    assert sched is not None and sched.window_end == (1, 1)  # B's load runs under A
+    assert sched.exec_budget_bytes[0] == pytest.approx(400.0 - 151.5)
+    # issue 18e's sizing (all SRAM): A on its 300 B plan, nothing preloaded beside it
+    old = max_cold_choices([a, b], free)
+    assert old is not None and old[0].mem == [300.0]
+    assert fixed_window_schedule(old, free, 1, INFEASIBLE, 0.01).window_end == (0, 1)
+    # B's idle layout too large to preload beside A's smallest plan: A keeps all of SRAM (the 300 B plan)
+    big = _hand_choices([350.0], [340.0], [20.0], compact_mem=180.0, compact_idle=100.0)
+    assert naive_max_cold_choices([a, big], free, 0.01)[0].mem == [300.0]
+    # no Max Cold layout within the space left: the compact (Min Cold) choices are kept
+    tight = _hand_choices([260.0], [200.0], [5.0], compact_mem=90.0, compact_idle=40.0)
+    kept = naive_max_cold_choices([tight, b], free, 0.01)
+    assert kept[0] is tight and kept[1].rows == [0]
+    # default conventions (no cold layouts): no Max Cold variant
+    plain = replace(a, cold_mem=None, cold_pick=None, cold_load_s=None, cold_exec_s=None)
+    assert naive_max_cold_choices([plain, plain], free, 0.01) is None

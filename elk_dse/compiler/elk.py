@@ -526,12 +526,47 @@ def max_cold_choices(choices: list[OpChoices], budgets: list[float]) -> list[OpC
     return out if any_cold else None
 
 
-def best_of_cold_variants(run, choices: list[OpChoices], free_bytes: list[float]) -> ElkSchedule | None:
+def naive_max_cold_choices(choices: list[OpChoices], free_bytes: list[float], margin: float) -> list[OpChoices] | None:
+    """The artifact's Naive run with Max Cold layouts (issue 18i, conventions=paper; platformxlab/elk@8c6e814
+    ``naive_search_optimal_exe_load_config_all(use_largest_cold=True)``, DNNProgram.py:1556-1645), for our
+    ``basic`` (depth 1: only the next operator is preloaded). Built backwards from the last operator, whose
+    layout is sized for its whole free SRAM (:1568-1569): operator i preloads operator i + 1's idle layout as
+    already chosen (its cold bytes, ``cold_hot_list``, :1626; margin included, as ``fixed_window``) when
+    those fit beside i's smallest plan of its Min Cold row (``load_byte_per_core = SRAM - next_min_hot``,
+    :1613-1618, 1632; ours: the compact frontier's smallest plan, issue 18h's Min Cold row), and i's Max
+    Cold layout is then sized for its free SRAM minus the preloaded bytes (:1643-1645), not for all of it.
+    Where no Max Cold layout fits that space, ``baseline_cold_hot`` (:566-581) walks down the cold sizes to its
+    first key, the Min Cold row: ours keeps the compact choices. Operators without cold layouts keep theirs.
+    None when no operator has cold layouts."""
+    n = len(choices)
+    if not any(c.cold_mem is not None for c in choices):
+        return None
+    out: list[OpChoices] = list(choices)
+    memo: dict[tuple[int, float], OpChoices | None] = {}
+    for i in range(n - 1, -1, -1):
+        c = choices[i]
+        if c.cold_mem is None:
+            continue
+        budget = free_bytes[i]
+        if i + 1 < n:
+            ahead = out[i + 1].idle_bytes * (1.0 + margin)
+            if c.mem and ahead <= free_bytes[i] - c.mem[0]:
+                budget = free_bytes[i] - ahead
+        key = (id(c), budget)
+        if key not in memo:
+            memo[key] = c.max_cold(budget)
+        m = memo[key]
+        out[i] = m if m is not None else c
+    return out
+
+
+def best_of_cold_variants(run, choices: list[OpChoices], free_bytes: list[float], margin: float) -> ElkSchedule | None:
     """``run(choices)`` (a scheduling of the operators' choices) on the compact idle layouts and, where the
-    choices have cold layouts (conventions=paper, issue 18e), on the artifact's Max Cold layouts at each
-    operator's free SRAM (``max_cold_choices``); the schedule of lower latency kept (the first on a tie)."""
+    choices have cold layouts (conventions=paper, issue 18e), on the artifact's Naive Max Cold layouts, each
+    sized for its free SRAM minus the next operator's preloaded idle layout (``naive_max_cold_choices``, issue
+    18i); the schedule of lower latency kept (the first on a tie)."""
     best = run(choices)
-    cold = max_cold_choices(choices, free_bytes) if any(c.cold_mem is not None for c in choices) else None
+    cold = naive_max_cold_choices(choices, free_bytes, margin)
     if cold is not None:
         cand = run(cold)
         if cand is not None and (best is None or cand.latency_s < best.latency_s - 1e-15):

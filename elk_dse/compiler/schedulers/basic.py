@@ -27,6 +27,7 @@ class Basic(Scheduler):
     def schedule(self, problem: SchedulingProblem) -> Schedule | None:
         free = list(problem.free_bytes)
         # conventions=paper (choices with cold layouts, issue 18e): the artifact's Naive also runs with Max Cold
-        # layouts for an execution space of all SRAM (DNNProgram.py:1568) and keeps the faster (launch.py:199-204)
+        # layouts, each sized for SRAM minus the preloaded next operator's cold bytes (DNNProgram.py:1643-1645;
+        # the last operator: all SRAM, :1568; issue 18i), and keeps the faster (launch.py:199-204)
         return best_of_cold_variants(lambda ch: fixed_window_schedule(ch, free, 1, INFEASIBLE, self.knobs.margin),
-                                     list(problem.choices), free)
+                                     list(problem.choices), free, self.knobs.margin)
