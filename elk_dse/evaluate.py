@@ -26,7 +26,7 @@ from elk_dse.cost.neuron_autocast import auto_cast_graph
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import Chip
-from elk_dse.hw.stack import StackProfile, apply_program, apply_stack, default_stack
+from elk_dse.hw.stack import StackProfile, apply_program, apply_stack, default_stack, model_program
 from elk_dse.ir.graph import Graph
 from elk_dse.models import ModelConfig, build_model
 from elk_dse.program import Infeasible, Program
@@ -96,16 +96,20 @@ def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = N
     conv = conventions(point.conventions)
     stack = point.resolved_stack
     model = stack_model(point.model, stack)
-    # issue 17e: the graph as the stack's compiler casts it (neuronx-cc --auto-cast; cost/neuron_autocast.py)
-    graph = auto_cast_graph(conv.graph(build_model(model)), stack.auto_cast)
+    def build(m: ModelConfig) -> Graph:  # issue 17e: as the stack's compiler casts it (cost/neuron_autocast.py)
+        return auto_cast_graph(conv.graph(build_model(m)), stack.auto_cast)
 
     def rebuild(batch: int) -> Graph:  # the model at another batch (data parallelism, micro-batches)
-        return auto_cast_graph(conv.graph(build_model(replace(model, batch=batch))), stack.auto_cast)
+        return build(replace(model, batch=batch))
+
+    graph = build(model)
 
     # One chip, or under conventions=paper one per delivery-rate variant the artifact runs for this design
     # (its ICBM Ordered: three thresholds), keeping the fastest feasible result as it does (launch.py:399-407).
     # issue 17s: the stack's program for this model (its grid, its operators' fidelities), hw/stack.py
-    system = apply_program(point.system, stack, model.name, {op.name for layer in graph.layers for op in layer.ops})
+    system = point.system
+    if model_program(stack, model.name) is not None:  # the graph's operator names only when a program names some
+        system = apply_program(system, stack, model.name, {op.name for layer in graph.layers for op in layer.ops})
     outs = [evaluate_graph(graph, chip, point.scheduler, point.sim, dtype=point.model.dtype,
                            include_ops=include_ops, t0=t0, trace=trace, rebuild=rebuild)
             for chip in conv.chips(system, point.scheduler.name)]

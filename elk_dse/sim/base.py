@@ -104,9 +104,8 @@ def simulate(program: Program, name: str = "analytic", **options) -> SimResult:
         stages = stage_times_s([t.end_s for t in result.timings], program.meta["stage_ends"])
         result = SimResult(max(result.latency_s, pipeline_latency_s(stages, microbatches)), result.timings,
                            result.busy_s)
-    launch_s = program.chip.overheads.launch_s
-    if "host_logits_bytes" in program.meta:  # issue 17t (seventh session): the host reads the logits back to sample
-        launch_s += host_readback_s(program)
+    # + the host's read-back of the logits to sample (issue 17t, seventh session; 0 when the stack samples on device)
+    launch_s = program.chip.overheads.launch_s + host_readback_s(program)
     if launch_s:  # the host launches the compiled program once per step; the device idles meanwhile (issue 17n)
         result = SimResult(result.latency_s + launch_s, result.timings, result.busy_s)
     return result
