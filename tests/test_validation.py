@@ -280,6 +280,7 @@ def _check_declared_block(pts, fresh, earlier, sizes=(20, 40)):
 _FIFTH_SESSION_FIRST = "inf2x48_llama3-8b-int8_b1_s8192_in4096_tp24"
 _SIXTH_SESSION_FIRST = "n300_falcon3-1b_b1_tp2"  # issue 17, sixth session (its block follows the fifth's)
 _SEVENTH_SESSION_FIRST = "p150_resnet50_b32"  # issue 17, seventh session (its block follows the sixth's)
+_EIGHTH_SESSION_FIRST = "inf2x48_llama2-13b_b1_s256_in64_tp24"  # issue 17, eighth session (after the seventh's)
 
 
 def test_points_declared_in_the_fifth_session_are_held_out_new_and_mostly_multi_chip():
@@ -349,7 +350,8 @@ def test_points_declared_in_the_seventh_session_are_new_and_one_is_a_blackhole_c
     point reads."""
     pts = points()
     start = next(i for i, p in enumerate(pts) if p.id == _SEVENTH_SESSION_FIRST)
-    block, earlier = pts[start:], pts[:start]
+    end = next(i for i, p in enumerate(pts) if p.id == _EIGHTH_SESSION_FIRST)  # the next session's block
+    block, earlier = pts[start:end], pts[:start]
     cal, held = block[0], block[1:]
     assert (cal.role, cal.stack, cal.chip) == ("calibration", "tt_cnn", "blackhole_p150")
     assert cal.id in load_stack("tt_cnn").calibration.points
