@@ -365,3 +365,28 @@ def test_points_declared_in_the_seventh_session_are_new_and_one_is_a_blackhole_c
         assert _source_row(suite, p) not in rows_before, f"{p.id} reads a row an earlier point reads"
     # the calibration point is not a condition any held-out point measures (model, batch and chip differ)
     assert all((p.chip, p.model.get("name"), p.model.get("batch")) != (cal.chip, "resnet50", 32) for p in held)
+
+
+# --- issue 17 (2026-11-29, eighth session, 17w): fresh held-out points, declared before any prediction of them ------
+
+
+def test_points_declared_in_the_eighth_session_are_held_out_new_and_mostly_multi_chip():
+    """The eighth session's block (issue 17, 2026-11-29), at the end of the file: 12-25 held-out points (the
+    brief's range), at least half of them on systems of chips, on at least 4 systems, every source pinned to a
+    commit and read on 2026-11-29; no calibration point is added (none met the brief: docs/validation.md) and no
+    point reads a source-file row (file, model, batch, context, formats, chip) an earlier point reads."""
+    pts = points()
+    start = next(i for i, p in enumerate(pts) if p.id == _EIGHTH_SESSION_FIRST)
+    fresh, earlier = pts[start:], pts[:start]
+    _check_declared_block(pts, fresh, earlier, sizes=(12, 25))
+    assert {p.id for p in pts if p.role == "calibration"} == {p.id for p in earlier if p.role == "calibration"}
+    suite = load_suite()
+    for p in fresh:
+        src = suite["sources"][p.source]
+        assert len(src["commit"]) == 40 and int(src["commit"], 16) >= 0, p.id
+    rows_before = {_source_row(suite, p) for p in earlier}
+    for p in fresh:
+        assert _source_row(suite, p) not in rows_before, f"{p.id} reads a row an earlier point reads"
+    # the systems of chips this block adds: two Galaxies (64 chips) and two Blackhole p150s
+    counts = {p.id: _chip_and_degrees(p)[0].chips.count for p in fresh}
+    assert counts["tgg_resnet50_b1024_dp64"] == 64 and counts["bh2_llama3.1-8b_b64_dp2"] == 2
