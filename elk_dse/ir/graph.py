@@ -119,7 +119,7 @@ class Operator:
     inputs: tuple[Tensor, ...]
     output: Tensor
     flops_per_point: float = 2.0
-    in_place: str = ""
+    in_place: str = field(default="", repr=False)  # set by the compiler only; part of ``signature``
 
     def __post_init__(self) -> None:
         names = [d for d, _ in self.dims]
