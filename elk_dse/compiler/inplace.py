@@ -6,7 +6,8 @@ element, no reduction dims) and no later operator reads it, the output can take 
 by element (or row by row: a norm or softmax reads its row before writing it). tt-metal's encoder demos
 request it explicitly (``ttnn.transformer.attention_softmax_``, the in-place attention softmax, and
 ``LayerNormShardedMultiCoreProgramConfig(inplace=True)``; docs/core_models.md, issue 17j); XLA's buffer
-assignment shares an operand's buffer with an elementwise user when the operand has no other later use.
+assignment shares an operand's buffer with an elementwise user of the same shape when the operand is not live
+after it (``HloDataflowAnalysis::CanShareOperandBufferWithUser``, hlo_dataflow_analysis.cc @002b42c1).
 
 Without it every such operator's plan held its output block beside its input block, so an operator whose
 activations fill most of SRAM (BERT-large's attention softmax at batch 8 from sequence 448 on a Wormhole
