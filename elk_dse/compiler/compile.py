@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from elk_dse.compiler.elk import OpChoices, load_dependencies, op_choices, stream_fallbacks
+from elk_dse.compiler.inplace import in_place_graph
 from elk_dse.compiler.parallel import Workload, compile_parallel
 from elk_dse.compiler.partition import NoFit, PlanChoice
 from elk_dse.compiler.schedulers import DIRECT, SCHEDULERS, Scheduler, SchedulerConfig, SchedulingProblem
@@ -107,6 +108,7 @@ def compile_with_stats(graph: Graph, chip: Chip,
                        scheduler: SchedulerConfig) -> tuple[Program | Infeasible, CompileStats]:
     """Like compile_graph, and report how many plans were computed versus reused."""
     stats = {"hits": 0, "computed": 0}
+    graph = in_place_graph(graph, chip)  # issue 17j: outputs written over inputs that die with them
     instances = [(f"{graph.layers[li].name}", op) for li, _, op in graph.instances()]
     reps = [rep for _, rep, _ in graph.instances()]
 
@@ -256,6 +258,7 @@ def scheduling_problem(graph: Graph, chip: Chip, config: SchedulerConfig) -> Sch
     residency decision the compiler tries (for tests and the conformance suite)."""
     if chip.hbm is None:
         raise ValueError(f"chip {chip.name} has no HBM: nothing to schedule, T10's trade-off places everything")
+    graph = in_place_graph(graph, chip)
     ops = [op for _, _, op in graph.instances()]
     res = residency(ops, chip.sram_bytes_per_core, chip.num_cores, can_spill=True, cross_op=config.cross_op)
     needs = SCHEDULERS[config.name].needs_choices
@@ -329,6 +332,7 @@ def instance_groups(graph: Graph) -> dict[tuple[int, int], list[int]]:
 
 def tradeoff_groups(graph: Graph, chip: Chip, rotation: bool = True) -> list[GroupOptions]:
     """The T10 trade-off's option groups of ``graph`` on ``chip`` (one per (layer, position) operator)."""
+    graph = in_place_graph(graph, chip)
     instances = [op for _, _, op in graph.instances()]
     # Without HBM nothing spills: every activation stays on chip.
     live = residency(instances, chip.sram_bytes_per_core, chip.num_cores, can_spill=False).live_bytes

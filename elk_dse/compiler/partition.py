@@ -123,6 +123,8 @@ def cost_plans(op: Operator, chip: Chip, factors: np.ndarray, pinned_weights: bo
     for t in (*op.inputs, op.output):
         mem += t.nbytes(per_pass) * np.ones(rows)
         if t is op.output:
+            if op.in_place_input >= 0:  # issue 17j: each pass's output overwrites that input's pass block
+                mem -= np.minimum(t.nbytes(per_pass), op.inputs[op.in_place_input].nbytes(per_pass)) * np.ones(rows)
             continue
         rereads = np.ones(rows)
         if streamed:

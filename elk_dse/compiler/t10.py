@@ -452,6 +452,9 @@ def build_table(op: Operator, chip: Chip, rotation: bool = True, routed: bool = 
             act_core += piece_bytes[:, j]
     out_block = op.output.nbytes(sub) * np.ones(P)
     mem += out_block
+    shared = op.in_place_input
+    if shared >= 0:  # issue 17j: the output overwrites that input's block (held whole: it cannot rotate)
+        mem -= np.where(rot_f[:, shared] > 1, 0.0, np.minimum(out_block, piece_bytes[:, shared]))
     reduction = np.ones(P)
     for k, d in enumerate(names):
         if d in op.reduction_dims:

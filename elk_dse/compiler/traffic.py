@@ -77,8 +77,10 @@ def edges_of(ops: list[Operator]) -> dict[int, Edge]:
 
 
 def _own_activation_bytes(op: Operator) -> float:
+    # An output written in place (issue 17j) takes no room beside the input it overwrites.
+    own_out = op.output.role in _ON_CHIP_ROLES and op.in_place_input < 0
     return sum(op.tensor_bytes(t) for t in op.inputs if t.role in _ON_CHIP_ROLES) + (
-        op.output_bytes if op.output.role in _ON_CHIP_ROLES else 0.0)
+        op.output_bytes if own_out else 0.0)
 
 
 def residency(ops: list[Operator], sram_bytes_per_core: float, num_cores: int, *, cross_op: bool = True,

@@ -104,6 +104,13 @@ class Operator:
 
     ``kind`` names the operator class (matmul, conv, elementwise, norm, softmax, pool, embedding, ...);
     matmul/conv run on the matrix unit, everything else on the vector unit.
+
+    ``in_place`` (issue 17j): the name of an input activation whose buffer the output overwrites, so that a
+    plan holds the output block in that input's block instead of beside it. Only an input indexed exactly as
+    the output, of at least its bytes per element, of an operator without reduction dims (every output
+    element reads only the input elements at its own index, or its own row of them: elementwise, norm,
+    softmax) qualifies; whether its last use is this operator is the compiler's decision
+    (compiler/inplace.py sets the field), never the model's.
     """
 
     name: str
@@ -112,6 +119,7 @@ class Operator:
     inputs: tuple[Tensor, ...]
     output: Tensor
     flops_per_point: float = 2.0
+    in_place: str = field(default="", repr=False)  # set by the compiler only; part of ``signature``
 
     def __post_init__(self) -> None:
         names = [d for d, _ in self.dims]
@@ -124,6 +132,9 @@ class Operator:
             missing = t.dim_names - set(names)
             if missing:
                 raise ValueError(f"{self.name}: tensor {t.name} uses unknown dims {sorted(missing)}")
+        if self.in_place and self.in_place_input < 0:
+            raise ValueError(f"{self.name}: in_place={self.in_place!r} names no input the output can overwrite "
+                             "(an activation indexed as the output, of an operator without reduction dims)")
 
     @cached_property
     def sizes(self) -> dict[str, int]:
@@ -141,6 +152,24 @@ class Operator:
     @cached_property
     def reduction_dims(self) -> tuple[str, ...]:
         return tuple(d for d, _ in self.dims if d not in self.output.dim_names)
+
+    def can_overwrite(self, tensor: Tensor) -> bool:
+        """Whether the output could be written over input ``tensor``'s buffer element by element (issue 17j):
+        an activation indexed exactly as the output, at least as wide per element, and no reduction dims (a
+        core's output block then covers the same elements as its block of ``tensor``)."""
+        return (tensor.role == Role.ACTIVATION and self.output.role in (Role.ACTIVATION, Role.OUTPUT)
+                and tensor.axes == self.output.axes and not self.reduction_dims
+                and tensor.bytes_per_element >= self.output.bytes_per_element)
+
+    @cached_property
+    def in_place_input(self) -> int:
+        """Index of the input named by ``in_place`` (-1: none, or it cannot be overwritten)."""
+        if not self.in_place:
+            return -1
+        for j, t in enumerate(self.inputs):
+            if t.name == self.in_place and self.can_overwrite(t):
+                return j
+        return -1
 
     @cached_property
     def formats(self) -> tuple[str, ...]:
@@ -184,6 +213,7 @@ class Operator:
             tuple((t.axes, t.role, t.bytes_per_element, t.fmt) for t in self.inputs),
             (self.output.axes, self.output.role, self.output.bytes_per_element, self.output.fmt),
             self.flops_per_point,
+            self.in_place_input,
         )
 
 
