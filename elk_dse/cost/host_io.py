@@ -77,9 +77,10 @@ POSITION_INPUT_BYTES = 4
 
 def host_batch_bytes(graph: Any) -> tuple[float, float]:
     """(bytes the host writes, bytes it reads) per batch for ``graph`` (what one data-parallel copy runs): an
-    image model (graph meta ``image_size``) writes batch x 3 x size^2 bfloat16 values; a token model (first
-    operator an embedding) batch x seq x 12 B + seq x 4 B (ids, token types, masks, positions); any other graph
-    nothing (not modelled). The read is the last operator's output in bfloat16."""
+    image model (graph meta ``image_size``) writes batch x 3 x size^2 bfloat16 values; a token model's batch (first
+    operator an embedding, not a decode step) batch x seq x 12 B + seq x 4 B (ids, token types, masks, positions);
+    any other graph nothing (not modelled: a decode loop's tokens are 17t's business). The read is the last
+    operator's output in bfloat16."""
     meta = dict(graph.meta)
     ops = [op for layer in graph.layers for op in layer.ops]
     if not ops:
@@ -87,7 +88,7 @@ def host_batch_bytes(graph: Any) -> tuple[float, float]:
     if meta.get("image_size"):
         size = int(meta["image_size"])
         written = float(graph.batch * IMAGE_CHANNELS * size * size * HOST_INPUT_BYTES)
-    elif ops[0].kind == "embedding" and graph.seq_len:
+    elif ops[0].kind == "embedding" and graph.seq_len and graph.phase != "decode":  # an encoder's batch
         written = float(graph.batch * graph.seq_len * TOKEN_INPUT_BYTES + graph.seq_len * POSITION_INPUT_BYTES)
     else:
         written = 0.0
