@@ -48,6 +48,12 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   while the device idles (tt-metal's simple_text_demo: "Argmax on device is only supported for batch_size=1";
   docs/parallelism.md, "The logits at batch > 1"). cost/host_io.py prices it, sim/base.simulate charges it in
   both simulators. Its source is ``sources.host_sampling`` (required when set).
+- ``host_batch_io``, ``host_write_gb_per_s`` (issue 17g, eighth session): the stack's per-batch host I/O rule (""
+  none; ``trace_2cq``: tt-metal's tt_cnn executor writes the next batch's inputs on a second command queue while
+  the device computes and reads each output on the compute queue after it) and the host's measured write rate
+  (GB/s; reads at ``host_read_gb_per_s``). The chips behind one host link (``chips.host_links``) share it;
+  cost/host_io.host_batch_io prices it, sim/base.simulate charges it in both simulators. Its source is
+  ``sources.host_io`` (required when set); docs/parallelism.md "Host I/O per batch".
 - ``kv_head_sharding`` (issue 17d): how the stack lays attention heads over its tensor-parallel ranks.
   "" (default): compiler/parallel/tp.py's per-chip split; ``replicate_to_ranks``: transformers-neuronx's
   layout, one rank per core (TP degree = chips x cores per chip): query heads padded to a multiple of the
