@@ -327,4 +327,15 @@ CASES += [
     ("auto-cast mode without its source", ["evaluate", "+chip=inferentia2", "stack.sources.auto_cast=' '"],
      "stack.sources.auto_cast"),
     ("negative per-core DMA bandwidth", ["evaluate", "+chip=inferentia2", "chip.hbm.core_dma_gb_s=-1"], "core_dma_gb_s"),
+    # --- issue 17g (eighth session): the host's links and a stack's per-batch host I/O (cost/host_io.py) ---
+    ("more host links than chips", ["evaluate", "+chip=wormhole_t3k", "chip.chips.host_links=9"],
+     "chip.chips.host_links"),
+    ("negative host link rate", ["evaluate", "+chip=wormhole_galaxy", "chip.chips.host_link_gb_s=-1"],
+     "chip.chips.host_link_gb_s"),
+    ("unknown host I/O rule", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn", "stack.host_batch_io=trace_3cq"],
+     "trace_2cq"),
+    ("host I/O without a write rate", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
+                                       "stack.host_write_gb_per_s=0"], "host_write_gb_per_s"),
+    ("host I/O without its source", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn", "stack.sources.host_io=' '"],
+     "stack.sources.host_io"),
 ]

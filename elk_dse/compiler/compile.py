@@ -18,7 +18,7 @@ from elk_dse.compiler.select import choose_plan, plan_of, table_work, work_of
 from elk_dse.compiler.t10 import plan_table
 from elk_dse.compiler.tradeoff import GroupOptions, group_options, trade_off
 from elk_dse.compiler.traffic import Residency, account, residency
-from elk_dse.cost.host_io import host_logits_bytes
+from elk_dse.cost.host_io import host_logits_bytes, record_host_batch_io
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.hw.chip import KIB, Chip
 from elk_dse.ir.graph import Graph, Operator, Role
@@ -101,6 +101,8 @@ def compile_single(graph: Graph, chip: Chip, scheduler: SchedulerConfig) -> Prog
         logits = host_logits_bytes(graph, chip.overheads)  # (cost/host_io.py; 0 when it samples on the device)
         if logits:
             program.meta["host_logits_bytes"] = logits
+        # issue 17g (eighth session): what the host writes and reads per batch under the stack (cost/host_io.py)
+        record_host_batch_io(program.meta, graph, chip.overheads)
     return program
 
 

@@ -303,10 +303,18 @@ class ChipLinkSpec:
     pp: int = 0
     ep: int = 0
     dp: int = 0
+    # --- the host's links (issue 17g, eighth session; cost/host_io.py, docs/parallelism.md "Host I/O") ---
+    # host_links: chips with their own PCIe link to the host (0 = every chip); the others are reached through one
+    # of them over Ethernet (tunnelled), so ceil(count / host_links) chips share each link's transfers.
+    # host_link_gb_s: one link's rate per direction, GB/s (0 = not given: the stack's measured host rates alone).
+    host_links: int = 0
+    host_link_gb_s: float = 0.0
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 65_536)
         check_parallelism(self)
+        in_range("host_links", self.host_links, 0, self.count)  # issue 17g (eighth session)
+        in_range("host_link_gb_s", self.host_link_gb_s, 0.0, 1e6)
         if self.topology not in TOPOLOGIES or TOPOLOGIES[self.topology].needs_file:
             raise ConfigError("topology", self.topology, "one of " + ", ".join(
                 sorted(k for k, v in TOPOLOGIES.items() if not v.needs_file)))
@@ -377,6 +385,25 @@ def check_host_sampling(min_batch: int, read_gb_per_s: float, prefix: str = "") 
                           "> 0, is needed when host_sampling_min_batch is set (0 = sampling on the device)")
 
 
+HOST_BATCH_IO_RULES = ("", "trace_2cq")  # issue 17g (eighth session): cost/host_io.py ("" = not charged)
+
+
+def check_host_batch_io(rule: str, write_gb_per_s: float, read_gb_per_s: float, prefix: str = "") -> None:
+    """Issue 17g (eighth session): ConfigError (one line) unless ``rule`` is a known host I/O rule and, when it is
+    set, the host's write and read rates are positive GB/s."""
+    if rule not in HOST_BATCH_IO_RULES:
+        raise ConfigError(prefix + "host_batch_io", rule, "one of '' (no host I/O charged) or 'trace_2cq' (inputs "
+                          "written on a second command queue during the previous batch's compute, outputs read "
+                          "after it; cost/host_io.py)" + nearest(rule, HOST_BATCH_IO_RULES))
+    in_range(prefix + "host_write_gb_per_s", write_gb_per_s, 0.0, 10_000.0)
+    if rule and not write_gb_per_s > 0:
+        raise ConfigError(prefix + "host_write_gb_per_s", write_gb_per_s, "the host's measured write rate of a "
+                          "batch's inputs, GB/s > 0, is needed when host_batch_io is set")
+    if rule and not read_gb_per_s > 0:
+        raise ConfigError(prefix + "host_read_gb_per_s", read_gb_per_s, "the host's measured read rate of a "
+                          "batch's outputs, GB/s > 0, is needed when host_batch_io is set")
+
+
 @dataclass(frozen=True)
 class OverheadSpec:
     """Fixed costs real chips pay that a roofline misses (physical meaning, seconds).
@@ -427,8 +454,15 @@ class OverheadSpec:
     host_sampling_min_batch: int = 0
     host_read_gb_per_s: float = 0.0
 
+    # issue 17g (eighth session): the stack's per-batch host I/O rule ("" = not charged; "trace_2cq" = inputs
+    # written on a second command queue while the previous batch computes, outputs read after it on the compute
+    # queue) and its measured host-to-device write rate, GB/s; cost/host_io.py, sim/base.simulate; hw/stack.py.
+    host_batch_io: str = ""
+    host_write_gb_per_s: float = 0.0
+
     def __post_init__(self) -> None:
         check_host_sampling(self.host_sampling_min_batch, self.host_read_gb_per_s)
+        check_host_batch_io(self.host_batch_io, self.host_write_gb_per_s, self.host_read_gb_per_s)
         check_decode_attention(self)
         check_kv_head_sharding(self.kv_head_sharding)
         in_range("ccl_bytes_per_element", self.ccl_bytes_per_element, 0.0, 16.0)
@@ -457,6 +491,11 @@ class OverheadSpec:
     @property
     def launch_s(self) -> float:
         return self.launch_us_per_step * 1e-6
+
+    @property
+    def host_write_bytes_per_s(self) -> float:
+        """The host's measured write rate of a batch's inputs, bytes per second (issue 17g, eighth session)."""
+        return self.host_write_gb_per_s * 1e9
 
     @property
     def host_read_bytes_per_s(self) -> float:

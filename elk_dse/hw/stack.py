@@ -48,6 +48,12 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   while the device idles (tt-metal's simple_text_demo: "Argmax on device is only supported for batch_size=1";
   docs/parallelism.md, "The logits at batch > 1"). cost/host_io.py prices it, sim/base.simulate charges it in
   both simulators. Its source is ``sources.host_sampling`` (required when set).
+- ``host_batch_io``, ``host_write_gb_per_s`` (issue 17g, eighth session): the stack's per-batch host I/O rule (""
+  none; ``trace_2cq``: tt-metal's tt_cnn executor writes the next batch's inputs on a second command queue while
+  the device computes and reads each output on the compute queue after it) and the host's measured write rate
+  (GB/s; reads at ``host_read_gb_per_s``). The chips behind one host link (``chips.host_links``) share it;
+  cost/host_io.host_batch_io prices it, sim/base.simulate charges it in both simulators. Its source is
+  ``sources.host_io`` (required when set); docs/parallelism.md "Host I/O per batch".
 - ``kv_head_sharding`` (issue 17d): how the stack lays attention heads over its tensor-parallel ranks.
   "" (default): compiler/parallel/tp.py's per-chip split; ``replicate_to_ranks``: transformers-neuronx's
   layout, one rank per core (TP degree = chips x cores per chip): query heads padded to a multiple of the
@@ -104,6 +110,7 @@ from elk_dse.hw.chip import (
     FormatSpeedup,
     check_ccl_scheme,
     check_decode_attention,
+    check_host_batch_io,
     check_host_sampling,
     check_kv_head_sharding,
     check_op_fidelity,
@@ -146,12 +153,13 @@ class StackSources:
     auto_cast: str = ""  # issue 17e (seventh session): required when auto_cast is set
     host_sampling: str = ""  # issue 17t (seventh session): required when host_sampling_min_batch is set
     dispatch_by_arch: str = ""  # issue 17b (seventh session): required when dispatch_us_per_op_by_arch has an entry
+    host_io: str = ""  # issue 17g (eighth session): required when host_batch_io is set
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
                         "kv_head_sharding", "matrix_fidelity", "ccl_dispatch", "programs", "auto_cast",
-                        "host_sampling", "dispatch_by_arch")
+                        "host_sampling", "dispatch_by_arch", "host_io")
             if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
@@ -252,6 +260,8 @@ class StackProfile:
     auto_cast: str = ""  # issue 17e, seventh session (module doc): "", none, matmult or all (cost/neuron_autocast.py)
     host_sampling_min_batch: int = 0  # issue 17t, seventh session (module doc): 0 = sampling on the device
     host_read_gb_per_s: float = 0.0  # issue 17t, seventh session (module doc): the host's read rate, GB/s
+    host_batch_io: str = ""  # issue 17g, eighth session (module doc): "" = no per-batch host I/O charged
+    host_write_gb_per_s: float = 0.0  # issue 17g, eighth session (module doc): the host's write rate, GB/s
     # issue 17b, seventh session (module doc): the dispatch per chip architecture; an entry left out (None) and a
     # chip naming no architecture pay dispatch_us_per_op
     dispatch_us_per_op_by_arch: ArchDispatch = field(default_factory=ArchDispatch)
@@ -262,6 +272,7 @@ class StackProfile:
         if len(set(models)) != len(models):
             raise ConfigError("programs", models, "one entry per model")
         check_host_sampling(self.host_sampling_min_batch, self.host_read_gb_per_s)
+        check_host_batch_io(self.host_batch_io, self.host_write_gb_per_s, self.host_read_gb_per_s)
         if self.matrix_fidelity not in MATRIX_FIDELITIES:
             raise ConfigError("matrix_fidelity", self.matrix_fidelity, "one of '' (the rate of the operands' "
                               "format, cores.format_speedup) or 'lofi' (every matrix operator at the Tensix "
@@ -352,6 +363,9 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
         raise ConfigError(f"{path}.sources.host_sampling", "", "say where the batch from which the host samples and "
                           "its read rate come from (the vendor's code and measurements with their commit, or "
                           "'assumption: ...')")
+    if profile.host_batch_io and not profile.sources.host_io.strip():  # issue 17g (eighth session)
+        raise ConfigError(f"{path}.sources.host_io", "", "say where the host I/O rule and its write / read rates "
+                          "come from (the vendor's code and measurements with their commit, or 'assumption: ...')")
     if profile.dispatch_us_per_op_by_arch.set() and not profile.sources.dispatch_by_arch.strip():
         raise ConfigError(f"{path}.sources.dispatch_by_arch", "", "say where the per-architecture dispatch comes "
                           "from (a fit on named calibration points of that architecture, or 'assumption: ...')")
@@ -414,7 +428,7 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
             or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element or stack.ccl_scheme or stack.decode_softmax
             or stack.kv_head_sharding or stack.matrix_fidelity
             or stack.ccl_dispatch_us_per_op is not None or stack.host_sampling_min_batch
-            or stack.dispatch_us_per_op_by_arch.set()):
+            or stack.dispatch_us_per_op_by_arch.set() or stack.host_batch_io):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
@@ -445,6 +459,10 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
                                         + stack.ccl_dispatch_us_per_op)
     if stack.host_sampling_min_batch:  # issue 17t (seventh session): the stack's host sampling (cost/host_io.py)
         overheads = dataclasses.replace(overheads, host_sampling_min_batch=stack.host_sampling_min_batch,
+                                        host_read_gb_per_s=stack.host_read_gb_per_s)
+    if stack.host_batch_io:  # issue 17g (eighth session): the stack's per-batch host I/O (cost/host_io.py)
+        overheads = dataclasses.replace(overheads, host_batch_io=stack.host_batch_io,
+                                        host_write_gb_per_s=stack.host_write_gb_per_s,
                                         host_read_gb_per_s=stack.host_read_gb_per_s)
     chips = chip.chips
     if stack.ccl_link_latency_ns and chip.num_chips > 1:  # issue 17c: the stack's collectives' per-step latency

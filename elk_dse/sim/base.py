@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from elk_dse.cost.host_io import host_readback_s
+from elk_dse.cost.host_io import host_batch_io, host_readback_s
 from elk_dse.errors import ConfigError, nearest
 from elk_dse.program import Program
 from elk_dse.registry import registrar
@@ -105,7 +105,10 @@ def simulate(program: Program, name: str = "analytic", **options) -> SimResult:
         result = SimResult(max(result.latency_s, pipeline_latency_s(stages, microbatches)), result.timings,
                            result.busy_s)
     # + the host's read-back of the logits to sample (issue 17t, seventh session; 0 when the stack samples on device)
-    launch_s = program.chip.overheads.launch_s + host_readback_s(program)
+    # + what the batch's host input writes and output reads add to the device time (issue 17g, eighth session;
+    # cost/host_io.host_batch_io: 0 unless the stack charges host I/O)
+    launch_s = (program.chip.overheads.launch_s + host_readback_s(program)
+                + host_batch_io(program, result.latency_s).added_s)
     if launch_s:  # the host launches the compiled program once per step; the device idles meanwhile (issue 17n)
         result = SimResult(result.latency_s + launch_s, result.timings, result.busy_s)
     return result

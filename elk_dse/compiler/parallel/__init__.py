@@ -30,7 +30,7 @@ from elk_dse.compiler.parallel.base import (
 )
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.cost.collectives import Collective
-from elk_dse.cost.host_io import host_logits_bytes
+from elk_dse.cost.host_io import host_logits_bytes, record_host_batch_io
 from elk_dse.hw.chip import Chip
 from elk_dse.program import Infeasible, OpWork, Plan, Program, ProgramOp
 
@@ -147,6 +147,8 @@ def assemble(plan: ParallelPlan, scheduler: SchedulerConfig) -> Program | Infeas
     logits = host_logits_bytes(plan.stages[-1].graph, plan.system.overheads, int(dict(plan.degrees).get("dp", 1)))
     if logits:
         meta["host_logits_bytes"] = logits
+    # issue 17g (eighth session): the host's per-batch writes and reads, per data-parallel copy (cost/host_io.py)
+    record_host_batch_io(meta, plan.stages[0].graph, plan.system.overheads, int(dict(plan.degrees).get("dp", 1)))
     graph = plan.stages[0].graph
     # What one chip runs, stage after stage, in the Program's order (collectives aside): the energy model's
     # per-operator input (cost/energy.system_energy).
