@@ -81,7 +81,11 @@ class DesignPoint:
 def stack_model(model: ModelConfig, stack: StackProfile) -> ModelConfig:
     """Issue 17d: the model as the stack runs it: a decode step of a stack with KV buckets
     (``kv_bucket_min_tokens``, e.g. transformers-neuronx) attends over its bucket of cache positions, not
-    ``kv_len`` (cost/neuron_attention.kv_bucket); every other model as given."""
+    ``kv_len`` (cost/neuron_attention.kv_bucket); issue 17d (eighth session): a stack that splits fused
+    checkpoint projections at load (``split_fused_projections``) runs the decoder with separate ones; every other
+    model as given."""
+    if stack.split_fused_projections and not model.split_projections:
+        model = replace(model, split_projections=True)
     if model.phase != "decode" or not stack.kv_bucket_min_tokens:
         return model
     return replace(model, kv_len=kv_bucket(model.kv_len, stack.kv_bucket_min_tokens))

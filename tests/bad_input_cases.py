@@ -299,6 +299,13 @@ CASES += [
      "host_read_gb_per_s"),
     ("host sampling without its source", ["evaluate", "+chip=wormhole_n300", "stack.sources.host_sampling=' '"],
      "stack.sources.host_sampling"),
+    # --- issue 17d (eighth session): a stack that splits fused checkpoint projections at load ---
+    ("split projections not a bool", ["evaluate", "+chip=wormhole_n150", "stack.split_fused_projections=maybe"],
+     "split_fused_projections"),
+    ("split projections without their source", ["evaluate", "+chip=wormhole_n150",
+                                                "stack.sources.split_projections=' '"], "stack.sources.split_projections"),
+    ("model split projections not a bool", ["evaluate", "+chip=wormhole_n150", "model.split_projections=2"],
+     "split_projections"),
     # --- issue 17b (seventh session): a chip's architecture and a stack's dispatch per architecture ---
     ("unknown chip architecture", ["evaluate", "+chip=blackhole_p150", "chip.architecture=blackhol"], "blackhole"),
     ("dispatch for an unknown architecture", ["evaluate", "+chip=blackhole_p150", "stack=tt_cnn",

@@ -71,6 +71,9 @@ def test_shipped_profiles_are_valid_and_every_value_has_a_source():
             if value == "host_io":  # issue 17g (eighth session): its source, needed when host I/O is charged
                 assert not p.host_batch_io or len(source.strip()) > 10, name
                 continue
+            if value == "split_projections":  # issue 17d (eighth session): needed when the stack splits at load
+                assert not p.split_fused_projections or len(source.strip()) > 10, name
+                continue
             assert hasattr(p, value) and len(source.strip()) > 10, (name, value)
     none = load_stack("none")
     assert (none.dispatch_us_per_op, none.sync_us_per_layer, none.dram_efficiency) == (0.0, 0.0, 1.0)

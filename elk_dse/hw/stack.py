@@ -54,6 +54,11 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   (GB/s; reads at ``host_read_gb_per_s``). The chips behind one host link (``chips.host_links``) share it;
   cost/host_io.host_batch_io prices it, sim/base.simulate charges it in both simulators. Its source is
   ``sources.host_io`` (required when set); docs/parallelism.md "Host I/O per batch".
+- ``split_fused_projections`` (issue 17d, eighth session): the stack's runtime splits a checkpoint's fused
+  ``qkv_proj`` / ``gate_up_proj`` tensors into separate q/k/v and gate/up weights when it loads them (tt-metal's
+  tt_transformers: load_checkpoints.split_hf_keys), so a Phi-3 or Falcon decoder runs the same program as a Llama
+  one; evaluate.stack_model builds such a decoder with separate projections (ModelConfig.split_projections) and
+  every operator pays what a Llama operator pays. Its source is ``sources.split_projections`` (required when set).
 - ``kv_head_sharding`` (issue 17d): how the stack lays attention heads over its tensor-parallel ranks.
   "" (default): compiler/parallel/tp.py's per-chip split; ``replicate_to_ranks``: transformers-neuronx's
   layout, one rank per core (TP degree = chips x cores per chip): query heads padded to a multiple of the
@@ -154,12 +159,13 @@ class StackSources:
     host_sampling: str = ""  # issue 17t (seventh session): required when host_sampling_min_batch is set
     dispatch_by_arch: str = ""  # issue 17b (seventh session): required when dispatch_us_per_op_by_arch has an entry
     host_io: str = ""  # issue 17g (eighth session): required when host_batch_io is set
+    split_projections: str = ""  # issue 17d (eighth session): required when split_fused_projections is set
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
                         "kv_head_sharding", "matrix_fidelity", "ccl_dispatch", "programs", "auto_cast",
-                        "host_sampling", "dispatch_by_arch", "host_io")
+                        "host_sampling", "dispatch_by_arch", "host_io", "split_projections")
             if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
@@ -265,6 +271,7 @@ class StackProfile:
     # issue 17b, seventh session (module doc): the dispatch per chip architecture; an entry left out (None) and a
     # chip naming no architecture pay dispatch_us_per_op
     dispatch_us_per_op_by_arch: ArchDispatch = field(default_factory=ArchDispatch)
+    split_fused_projections: bool = False  # issue 17d, eighth session (module doc): fused checkpoint tensors split at load
 
     def __post_init__(self) -> None:
         check_ccl_scheme("ccl_scheme", self.ccl_scheme)
@@ -366,6 +373,9 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
     if profile.host_batch_io and not profile.sources.host_io.strip():  # issue 17g (eighth session)
         raise ConfigError(f"{path}.sources.host_io", "", "say where the host I/O rule and its write / read rates "
                           "come from (the vendor's code and measurements with their commit, or 'assumption: ...')")
+    if profile.split_fused_projections and not profile.sources.split_projections.strip():  # issue 17d
+        raise ConfigError(f"{path}.sources.split_projections", "", "say where the runtime's splitting of fused "
+                          "projections comes from (the vendor's loader code with its commit, or 'assumption: ...')")
     if profile.dispatch_us_per_op_by_arch.set() and not profile.sources.dispatch_by_arch.strip():
         raise ConfigError(f"{path}.sources.dispatch_by_arch", "", "say where the per-architecture dispatch comes "
                           "from (a fit on named calibration points of that architecture, or 'assumption: ...')")

@@ -72,6 +72,10 @@ class ModelConfig:
     ``arch``: Hugging Face config.json fields of a decoder (models/hf.py): the whole architecture of a zoo
     decoder (its conf/model file), or, for ``name=hf``, fields overriding those read from ``path`` (null: from
     the file). Stored as sorted (field, value) pairs so the record stays hashable.
+    ``split_projections`` (issue 17d, eighth session): a decoder's fused ``qkv_proj`` / ``gate_up_proj`` (Phi-3,
+    Falcon) built as the separate q/k/v and gate/up projections (the same FLOPs and weight bytes), as a runtime
+    that splits the fused checkpoint tensors when it loads them runs them; the stack sets it
+    (``StackProfile.split_fused_projections``, evaluate.stack_model).
     """
 
     name: str
@@ -88,6 +92,7 @@ class ModelConfig:
     weight_inputs: str = "auto"
     formats: TensorFormats = field(default_factory=TensorFormats)
     arch: Any = ()
+    split_projections: bool = False  # issue 17d, eighth session (class doc)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arch", freeze_arch(self.arch))

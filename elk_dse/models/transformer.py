@@ -28,7 +28,7 @@ projections and not modelled separately; so are Gemma-2's logit soft-capping and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from elk_dse.errors import ConfigError
 from elk_dse.ir.graph import Graph, Layer, Operator, Role, Tensor
@@ -450,6 +450,8 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
     """One decode step (B tokens, KV length ``kv_len``) or one prefill (B x ``seq_len`` tokens) of a decoder
     LLM; see the module docstring for what each phase reads and writes."""
     decode, train = cfg.phase == "decode", cfg.phase == "train"
+    if cfg.split_projections:  # issue 17d (eighth session): the fused checkpoint tensors split at load
+        spec = replace(spec, fused_qkv=False, fused_gate_up=False)
     # Decoders may run past their learned position table (the Elk study runs OPT-30B at KV 4096): the shapes
     # are what a performance study needs; the table keeps its published size in parameter_bytes.
     o, b, h = Ops.for_config(cfg), cfg.batch, spec.hidden
