@@ -52,7 +52,6 @@ import dataclasses
 from elk_dse.ir.graph import Graph, Operator, Role, Tensor
 
 
-
 def normalises_on_free_axis(op: Operator) -> bool:
     """Whether ``op`` leaves its output's last axis on the free axis (module doc): a softmax, or a norm with
     mean and variance (LayerNorm: gamma and beta; a plain norm: no weights), not an RMSNorm (gamma alone)."""
