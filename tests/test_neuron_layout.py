@@ -48,11 +48,14 @@ def test_bert_layer_marks_by_hand():
                                     ("encoder", "fc1", "h_norm")]
 
 
-def test_rmsnorm_is_not_transposed_softmax_is():
+def test_rmsnorm_is_not_transposed_softmax_and_k_cache_are():
     # Llama's RMSNorm sums across the partitions on the TensorE (perf guide, Opt #8, technique 2): no transpose;
-    # the softmax's probabilities still are, in prefill and in decode.
-    for phase in ("prefill", "decode"):
-        assert _marked("llama3_2_1b", phase) == [("decoder", "attn_value", "probs")]
+    # the softmax's probabilities still are, in prefill and in decode. In decode the K cache (d contiguous, as
+    # transformers-neuronx lays it out) is read by the score matmul contracting over d: transposed every step;
+    # the V cache (contracted over the positions) is not. In prefill K is the k projection's output (no mark).
+    assert _marked("llama3_2_1b", "prefill") == [("decoder", "attn_value", "probs")]
+    assert _marked("llama3_2_1b", "decode") == [("decoder", "attn_score", "k_cache"),
+                                                ("decoder", "attn_value", "probs")]
 
 
 def test_cnn_has_no_transpose():

@@ -31,6 +31,19 @@ must be where, and they conflict at two places in every transformer layer. Sourc
   120), so every transposed element is copied PSUM -> SBUF by the VectorE or ScalarE once more (line 591; "VectorE
   and ScalarE cannot access PSUM in parallel", line 597): one more PSUM read-out pass over the operand.
 
+The same conflict holds for a KV cache read by a contraction over its last axis: transformers-neuronx keeps the K
+cache as ``[n_positions, n_seqs, n_kv_heads, d_head]`` (or the BSH layout ``[n_seqs, n_positions, ...]``), d
+contiguous, and scores ``Q @ K`` contracting over that d (aws-neuron/transformers-neuronx @0623de20, the Neuron
+2.18 release of the decoder rows: ``layers/attention.py`` ``score``, lines 299-337, ``rhs_contracting_dimensions=[3]``;
+``decoder.py`` ``_hlo_layers_params`` line 610: the cache is a persistent buffer whose layout the HLO fixes). A K
+tile loaded contiguously has the keys on the partitions and d free; the score matmul needs d on the partitions, so
+every step transposes the K tiles it reads (on the TensorE as above, the cheaper of the two ways: a transposing DMA
+reads 2-byte elements at a stride, far below the DMA engines' rate: arch guide line 761,
+``nki/deep-dives/nki-dma-bandwidth-guide.rst``). The V cache is read by a contraction over the positions, its
+major axis: no transpose. Graphs model the cache as a tensor of role ``kv_cache`` with d last (models/ops.py
+``attention``), so the rule is: a ``kv_cache`` input whose last axis the reader contracts over; every read is
+marked (a step re-reads the cache).
+
 This module marks such inputs in a graph (:func:`mark_transposes`: ``Tensor.pf_transpose``); cost/neuron_engines.py
 charges them on chips with ``cores.vector_engine: neuron_v2`` (TensorE cycles added to the matmul's own, one more
 PSUM read-out pass in its engine floor) and nowhere else, so the mark changes no other chip's numbers.
@@ -66,9 +79,9 @@ def is_transposed_input(op: Operator, t: Tensor) -> bool:
 
 
 def mark_transposes(graph: Graph) -> Graph:
-    """``graph`` with ``pf_transpose`` set on every matrix operator input that a norm or softmax produced along
-    the axis the operator contracts over, on the first such reader of each production (module doc); every other
-    tensor unchanged. An operator of a repeated layer is marked if any of its repetitions reads such a production
+    """``graph`` with ``pf_transpose`` set on every matrix operator input that a LayerNorm or softmax produced
+    along the axis the operator contracts over, on the first such reader of each production, and on every KV
+    cache input the operator contracts over along its last axis (module doc); every other tensor unchanged. An operator of a repeated layer is marked if any of its repetitions reads such a production
     first."""
     # tensor name -> its last production so far (layer index, op index, repetition) if that producer normalised
     # it along the free axis, else None
@@ -80,9 +93,13 @@ def mark_transposes(graph: Graph) -> Graph:
             for oi, op in enumerate(layer.ops):
                 if op.uses_matrix_unit:
                     for ii, t in enumerate(op.inputs):
+                        if not (t.axes and isinstance(t.axes[-1], str) and t.axes[-1] in op.reduction_dims):
+                            continue
+                        if t.role == Role.KV_CACHE:  # a cache read contracting over its contiguous axis
+                            marked.add((li, oi, ii))
+                            continue
                         made = producer.get(t.name) if t.role == Role.ACTIVATION else None
-                        if (made is not None and made not in transposed and t.axes
-                                and isinstance(t.axes[-1], str) and t.axes[-1] in op.reduction_dims):
+                        if made is not None and made not in transposed:
                             marked.add((li, oi, ii))
                             transposed.add(made)
                 if op.output.role == Role.ACTIVATION:
