@@ -135,3 +135,18 @@ def test_bert_b8_with_transposes_above_roofline_simulators_agree():
     for r in out.values():
         assert r["feasible"] and r["latency_s"] >= r["roofline_latency_s"]
     assert out["event"]["latency_s"] == pytest.approx(out["analytic"]["latency_s"], rel=0.05)
+
+
+@pytest.mark.parametrize(("name", "phase"), [("bert_base", "prefill"), ("llama3_2_1b", "decode")])
+def test_repeated_layers_mark_as_if_unrolled(name, phase):
+    # mark_transposes walks two repetitions of a repeated layer: unrolling every layer into copies of repeat 1
+    # must give each copy exactly the repeated layer's marks.
+    cfg = model_config_from_dict({"name": name, "phase": phase, "batch": 2, "seq_len": 32, "kv_len": 64,
+                                  "dtype": "bf16"})
+    graph = auto_cast_graph(build_model(cfg), "matmult")
+    unrolled = dataclasses.replace(graph, layers=tuple(
+        dataclasses.replace(la, repeat=1) for la in graph.layers for _ in range(la.repeat)))
+    rolled = [[tuple(t.pf_transpose for t in op.inputs) for op in la.ops]
+              for la in mark_transposes(graph).layers for _ in range(la.repeat)]
+    flat = [[tuple(t.pf_transpose for t in op.inputs) for op in la.ops] for la in mark_transposes(unrolled).layers]
+    assert rolled == flat and any(any(m) for layer in flat for m in layer)

@@ -89,7 +89,9 @@ def mark_transposes(graph: Graph) -> Graph:
     transposed: set[tuple[int, int, int]] = set()  # productions already transposed: later readers reuse the copy
     marked: set[tuple[int, int, int]] = set()  # (layer index, op index, input index)
     for li, layer in enumerate(graph.layers):
-        for rep in range(layer.repeat):
+        # Two repetitions suffice: the first sees the tensors of the layers before, the second those of its own
+        # previous repetition, and every later repetition sees the same producers as the second.
+        for rep in range(min(layer.repeat, 2)):
             for oi, op in enumerate(layer.ops):
                 if op.uses_matrix_unit:
                     for ii, t in enumerate(op.inputs):

@@ -76,7 +76,7 @@ class Tensor:
     role: Role
     bytes_per_element: float = 2.0
     fmt: str = ""
-    pf_transpose: bool = False
+    pf_transpose: bool = field(default=False, repr=False)  # compared and hashed; repr (golden digests) unchanged
 
     @cached_property
     def dim_names(self) -> frozenset[str]:
