@@ -23,6 +23,7 @@ from elk_dse.cost.energy import LEVELS, program_energy, system_energy
 from elk_dse.cost.network import noc_bytes_per_s
 from elk_dse.cost.neuron_attention import kv_bucket
 from elk_dse.cost.neuron_autocast import auto_cast_graph
+from elk_dse.cost.neuron_layout import mark_transposes
 from elk_dse.cost.roofline import roofline_bound
 from elk_dse.errors import ConfigError
 from elk_dse.hw.chip import Chip
@@ -101,7 +102,9 @@ def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = N
     stack = point.resolved_stack
     model = stack_model(point.model, stack)
     def build(m: ModelConfig) -> Graph:  # issue 17e: as the stack's compiler casts it (cost/neuron_autocast.py)
-        return auto_cast_graph(conv.graph(build_model(m)), stack.auto_cast)
+        # issue 17n (eighth session): mark the matmul inputs a LayerNorm / softmax leaves in the other layout
+        # (cost/neuron_layout.py); only NeuronCore-v2's engine rule charges the mark
+        return mark_transposes(auto_cast_graph(conv.graph(build_model(m)), stack.auto_cast))
 
     def rebuild(batch: int) -> Graph:  # the model at another batch (data parallelism, micro-batches)
         return build(replace(model, batch=batch))

@@ -70,6 +70,8 @@ class CoreModel(ABC):
         else:
             cycles = self.vector_cycles(op, sub)
         if self.core.vector_engine:  # issue 17n: the NeuronCore-v2 engines' floor (cost/neuron_engines.py)
+            # eighth session: the TensorE's PF-transposes of a LayerNorm's / softmax's output (cost/neuron_layout.py)
+            cycles = cycles + neuron_engines.transpose_seconds(op, sub) * self.clock_hz
             cycles = np.maximum(cycles, neuron_engines.floor_seconds(op, sub) * self.clock_hz)
         return cycles + self.core.op_overhead_cycles
 

@@ -37,6 +37,7 @@ spread on all 128 lanes (``ceil(E / 128)`` cycles per input tile, the best any l
 | pooling | 1 per point of the window | - |
 | matmul / convolution (TensorE) | - | 1 per output element (PSUM -> SBUF) |
 | ... reading an FP32 activation at a narrower format (auto-cast, issue 17e) | 1 per element of that input | - |
+| ... reading a LayerNorm's / softmax's output PF-transposed (eighth session) | - | 1 per element of that input (PSUM -> SBUF) |
 
 The engines run in parallel, so an operator's floor is the larger of its two engines' times (each pass paying
 the 100-cycle instruction overhead); a tensor input is one with two or more axes (a vector over one axis is a
@@ -51,6 +52,11 @@ through a cast to the matrix unit's format; the graph marks such an input (store
 ``fmt`` the narrower format: ``neuron_autocast.is_cast_input``) and the cast is one more VectorE pass over its
 elements, in parallel with the ScalarE's read-out (an engine "can perform data casting to- and from-FP32 at no
 throughput cost" only on its own input and output: the cast copy is an instruction of its own).
+
+The transpose row (issue 17n, eighth session; cost/neuron_layout.py): a matrix operator reading a LayerNorm's
+or a softmax's output contracts over the axis that producer left on the free axis, so the TensorE PF-transposes
+it first (``ceil(E / 128)`` TensorE cycles at 2.8 GHz, :func:`transpose_seconds`, added to the operator's
+TensorE cycles in cost/core_models.py) and the transposed tiles leave PSUM through one more ScalarE pass.
 """
 
 from __future__ import annotations
@@ -66,7 +72,12 @@ from elk_dse.cost.neuron_attention import (
     VECTOR_ENGINE_HZ,
 )
 from elk_dse.cost.neuron_autocast import is_cast_input
+from elk_dse.cost.neuron_layout import is_transposed_input
 from elk_dse.ir.graph import Operator
+
+# TensorE clock (arch guide, the engines' table, lines 65-70): a PF-transpose is one MultiplyMoving per 128 x 128
+# block, 128 TensorE cycles for a full block (cost/neuron_layout.py), i.e. one TensorE cycle per 128 elements.
+TENSOR_ENGINE_HZ = 2.8e9
 
 # The rules a core's ``vector_engine`` field may name ("" = the FLOP rule alone).
 VECTOR_ENGINE_RULES = ("", "neuron_v2")
@@ -112,4 +123,18 @@ def floor_seconds(op: Operator, sub: Mapping[str, np.ndarray]) -> np.ndarray:
         if is_cast_input(op, t):
             elements = np.asarray(t.elements(sub), dtype=np.float64)
             vec_s = vec_s + (np.ceil(elements / ENGINE_LANES) + INSTRUCTION_OVERHEAD_CYCLES) / VECTOR_ENGINE_HZ
+        if is_transposed_input(op, t):  # eighth session: the transposed tiles' copy out of PSUM (neuron_layout.py)
+            elements = np.asarray(t.elements(sub), dtype=np.float64)
+            sca_s = sca_s + (np.ceil(elements / ENGINE_LANES) + INSTRUCTION_OVERHEAD_CYCLES) / SCALAR_ENGINE_HZ
     return np.maximum(vec_s, sca_s)
+
+
+def transpose_seconds(op: Operator, sub: Mapping[str, np.ndarray]) -> np.ndarray | float:
+    """Seconds of TensorE work one NeuronCore-v2 adds to matrix operator ``op``'s share ``sub`` for the
+    PF-transposes of its marked inputs (cost/neuron_layout.py): ``ceil(elements / 128)`` TensorE cycles each at
+    2.8 GHz, the full-block rate (a block of fewer than 64 partitions costs more: not charged); 0 otherwise."""
+    total: np.ndarray | float = 0.0
+    for t in op.inputs:
+        if is_transposed_input(op, t):
+            total = total + np.ceil(np.asarray(t.elements(sub), dtype=np.float64) / ENGINE_LANES) / TENSOR_ENGINE_HZ
+    return total

@@ -65,13 +65,18 @@ Axis = str | Window
 @dataclass(frozen=True)
 class Tensor:
     """A tensor of an operator: name, indexing axes, role and bytes per element; ``fmt`` names its numeric
-    format (ir/formats.py; "" = unnamed), which sets the matrix unit's rate on chips whose rate depends on it."""
+    format (ir/formats.py; "" = unnamed), which sets the matrix unit's rate on chips whose rate depends on it.
+    ``pf_transpose`` (issue 17n, eighth session; set on an operator's input only, by
+    cost/neuron_layout.mark_transposes): the tensor's producer normalised it along its last axis (a norm's
+    hidden axis, a softmax's keys), which this reader contracts over: a core whose reductions run along the
+    free axis and whose matrix unit contracts along the partition axis (NeuronCore-v2) must swap the two first."""
 
     name: str
     axes: tuple[Axis, ...]
     role: Role
     bytes_per_element: float = 2.0
     fmt: str = ""
+    pf_transpose: bool = field(default=False, repr=False)  # compared and hashed; repr (golden digests) unchanged
 
     @cached_property
     def dim_names(self) -> frozenset[str]:
@@ -210,7 +215,7 @@ class Operator:
         return (
             self.kind,
             self.dims,
-            tuple((t.axes, t.role, t.bytes_per_element, t.fmt) for t in self.inputs),
+            tuple((t.axes, t.role, t.bytes_per_element, t.fmt, t.pf_transpose) for t in self.inputs),
             (self.output.axes, self.output.role, self.output.bytes_per_element, self.output.fmt),
             self.flops_per_point,
             self.in_place_input,
