@@ -327,4 +327,13 @@ CASES += [
     ("auto-cast mode without its source", ["evaluate", "+chip=inferentia2", "stack.sources.auto_cast=' '"],
      "stack.sources.auto_cast"),
     ("negative per-core DMA bandwidth", ["evaluate", "+chip=inferentia2", "chip.hbm.core_dma_gb_s=-1"], "core_dma_gb_s"),
+    # --- issue 17k (eighth session): the Tensix matrix kernels' measured utilization ---
+    ("matmul utilization above the peak", ["evaluate", "+chip=wormhole_n150",
+                                           "+chip.cores.matmul_efficiency=[[64,0.5],[512,1.2]]"],
+     "chip.cores.matmul_efficiency"),
+    ("matmul utilization rows out of order", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
+                                              "stack.matmul_efficiency_by_arch.blackhole=[[512,0.5],[64,0.2]]"],
+     "ascending"),
+    ("matmul utilization without its source", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
+                                               "stack.sources.matmul_efficiency=' '"], "stack.sources.matmul_efficiency"),
 ]

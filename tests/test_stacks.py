@@ -224,7 +224,8 @@ def test_tt_cnn_runs_every_matrix_operator_at_the_tensix_lofi_rate():
         for fmt, llm_speedup in (("bfp8", 2.0), ("bf16", 1.0)):
             op = mm(fmt)
             sub = {d: np.array([n]) for d, n in op.dims}
-            fast = float(CORE_MODELS["tensix"](cnn.cores).cycles(op, sub)[0])
+            # the fidelity alone (issue 17k's measured utilization, which tt_cnn also sets, left out here)
+            fast = float(CORE_MODELS["tensix"](dataclasses.replace(cnn.cores, matmul_efficiency=())).cycles(op, sub)[0])
             slow = float(CORE_MODELS["tensix"](llm.cores).cycles(op, sub)[0])
             assert slow / fast == pytest.approx(4.0 / llm_speedup), (name, fmt)
             # hand count: 2*224*768*768 FLOP at 4 x 1024 FLOP/cycle is the floor of one core's cycles
