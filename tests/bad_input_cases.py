@@ -345,4 +345,13 @@ CASES += [
                                        "stack.host_write_gb_per_s=0"], "host_write_gb_per_s"),
     ("host I/O without its source", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn", "stack.sources.host_io=' '"],
      "stack.sources.host_io"),
+    # --- issue 17k (eighth session): the Tensix matrix kernels' measured utilization ---
+    ("matmul utilization above the peak", ["evaluate", "+chip=wormhole_n150",
+                                           "+chip.cores.matmul_efficiency=[[64,0.5],[512,1.2]]"],
+     "chip.cores.matmul_efficiency"),
+    ("matmul utilization rows out of order", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
+                                              "stack.matmul_efficiency_by_arch.blackhole=[[512,0.5],[64,0.2]]"],
+     "ascending"),
+    ("matmul utilization without its source", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
+                                               "stack.sources.matmul_efficiency=' '"], "stack.sources.matmul_efficiency"),
 ]

@@ -198,7 +198,9 @@ class IpuMk2ElkCore(IpuMk2Core):
 class TensixCore(CoreModel):
     """A Tenstorrent Tensix core: the matrix engine works on 32x32 tiles (tt-metal tiles every tensor so),
     so m, k and n are padded up to multiples of 32 (a decode matmul with one row computes a full 32-row tile),
-    at ``matrix_rows x matrix_cols`` MAC/cycle at the base fidelity (times the format speedup).
+    at ``matrix_rows x matrix_cols`` MAC/cycle at the base fidelity (times the format speedup), divided by the
+    vendor kernels' measured utilization at that per-core work when ``cores.matmul_efficiency`` is set (issue
+    17k, eighth session: :meth:`utilization`).
     """
 
     TILE = 32
@@ -212,11 +214,27 @@ class TensixCore(CoreModel):
                 return min(4.0 / FIDELITY_PHASES[fidelity], self.core.format_speedup.best)
         return super().format_speedup(op)
 
+    def __init__(self, core: CoreSpec, clock_hz: float = 0.0):
+        super().__init__(core, clock_hz)
+        table = core.matmul_efficiency  # issue 17k (eighth session): the measured utilization by per-core tiles
+        self._log_tiles = np.log(np.array([row[0] for row in table], dtype=np.float64))
+        self._utilization = np.array([row[1] for row in table], dtype=np.float64)
+
+    def utilization(self, tiles: np.ndarray) -> np.ndarray:
+        """Issue 17k (eighth session): the matrix engine's utilization for one core's share of ``tiles``
+        32x32x32 tile products: ``cores.matmul_efficiency`` interpolated linearly in log(tiles), held at its
+        first / last row outside them (tt-metal's GEMM_FLOPS tables, docs/core_models.md); 1.0 without a
+        table. Every value is in (0, 1] (hw/chip.check_matmul_efficiency): it only ever slows a kernel."""
+        if not len(self._utilization):
+            return np.ones_like(tiles, dtype=np.float64)
+        return np.interp(np.log(np.maximum(tiles, 1.0)), self._log_tiles, self._utilization)
+
     def matrix_cycles(self, op, sub):
         batch, m, n, k = matmul_shape(op, sub)
         t = self.TILE
         tiles = batch * np.ceil(m / t) * np.ceil(k / t) * np.ceil(n / t)
-        return tiles * (t * t * t / self.core.macs_per_cycle)
+        cycles = tiles * (t * t * t / self.core.macs_per_cycle)
+        return cycles / self.utilization(tiles) if len(self._utilization) else cycles
 
 
 def core_model(core: CoreSpec, clock_hz: float = 0.0) -> CoreModel:

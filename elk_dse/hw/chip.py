@@ -77,6 +77,22 @@ def check_op_fidelity(field_name: str, pairs: tuple[tuple[str, str], ...]) -> No
         raise ConfigError(field_name, names, "each operator at most once")
 
 
+def check_matmul_efficiency(field_name: str, table: tuple[tuple[float, float], ...]) -> None:
+    """Issue 17k (eighth session): ConfigError naming ``field_name`` unless ``table`` is empty or a list of
+    [per-core tiles, utilization] rows with tiles > 0 strictly ascending and each utilization in (0, 1] (a
+    kernel never beats the matrix engine's peak, so the table can only slow a kernel)."""
+    tiles = [row[0] for row in table]
+    for row in table:
+        if len(row) != 2:
+            raise ConfigError(field_name, list(row), "[per-core 32x32x32 tile products, utilization] pairs")
+        if not row[0] > 0:
+            raise ConfigError(field_name, list(row), "per-core tile products must be > 0")
+        if not 0 < row[1] <= 1:
+            raise ConfigError(field_name, list(row), "a utilization in (0, 1] of the matrix engine's peak")
+    if any(b <= a for a, b in zip(tiles, tiles[1:], strict=False)):
+        raise ConfigError(field_name, tiles, "rows in strictly ascending per-core tile products")
+
+
 def check_grid(grid: tuple[int, ...], count: int) -> None:
     """ConfigError naming ``grid`` unless every dimension is >= 1 and their product is ``count``."""
     if any(g < 1 for g in grid):
@@ -109,6 +125,11 @@ class CoreSpec:
     operators run at that Tensix math fidelity (``lofi`` / ``hifi2`` / ``hifi3`` / ``hifi4``: 1-4 phases, i.e.
     4 / phases x the HiFi4 base rate) instead of their format's rate; set from a stack's per-model program
     (hw/stack.py ``programs``), not a property of the silicon.
+    ``matmul_efficiency`` (issue 17k, eighth session; ``tensix`` cores only): the matrix engine's measured
+    utilization as a function of one core's work in 32x32x32 tile products (batch x m x k x n tiles): rows
+    [tiles, utilization in (0, 1]], ascending; a matrix operator takes its ideal cycles / the utilization
+    interpolated linearly in log(tiles) and held at the end rows (cost/core_models.TensixCore); () = the peak.
+    Set from a stack profile (``matmul_efficiency_by_arch``: the vendor's kernels on that silicon).
     ``vector_engine`` (issue 17n, any core model): "" = the FLOP rule (``vector_lanes``) alone; ``neuron_v2`` =
     AWS NeuronCore-v2's VectorE / ScalarE instruction passes and the PSUM read-out of every matrix result as a
     floor on each operator's cycles (cost/neuron_engines.py; timed at the engines' own clocks).
@@ -131,6 +152,8 @@ class CoreSpec:
     matrix_col_tile: int = 0
     vector_engine: str = ""  # issue 17n: "" or "neuron_v2" (cost/neuron_engines.py)
     op_fidelity: tuple[tuple[str, str], ...] = ()  # issue 17s: (operator name, Tensix fidelity) pairs
+    # issue 17k (eighth session): (per-core tile products, utilization) rows; () = the engine's peak
+    matmul_efficiency: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         in_range("count", self.count, 1, 4_000_000)  # a wafer-scale engine has ~10^6 cores
@@ -155,6 +178,7 @@ class CoreSpec:
             raise ConfigError("vector_engine", self.vector_engine, "'' (the FLOP rule of vector_lanes) or "
                               "'neuron_v2' (AWS NeuronCore-v2's engine passes, cost/neuron_engines.py)")
         check_op_fidelity("op_fidelity", self.op_fidelity)
+        check_matmul_efficiency("matmul_efficiency", self.matmul_efficiency)
 
     @property
     def sram_bytes(self) -> int:

@@ -82,6 +82,13 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   operators (its FF1 matmul at HiFi2 while the stack's other matmuls run LoFi). :func:`apply_program` applies
   the model's entry (evaluate.py); its source is ``sources.programs`` (required when set).
 
+- ``matmul_efficiency_by_arch`` (issue 17k, eighth session): the stack's matrix kernels' measured utilization on
+  chips of a named architecture, a table of [per-core 32x32x32 tile products, utilization] rows per
+  architecture (``wormhole_b0``, ``blackhole``): applied to Tensix cores as ``cores.matmul_efficiency``
+  (cost/core_models.TensixCore divides a matrix operator's ideal cycles by it; docs/core_models.md). An
+  architecture left out (and a chip naming none) runs at the peak. Its source is ``sources.matmul_efficiency``
+  (required when any table is set).
+
 - ``dispatch_us_per_op_by_arch`` (issue 17b, seventh session): the per-operator dispatch on chips of a named
   silicon architecture (``Chip.architecture``: ``wormhole_b0``, ``blackhole``), in place of
   ``dispatch_us_per_op``; an architecture left out (and a chip naming none) pays ``dispatch_us_per_op``. Each entry
@@ -118,6 +125,7 @@ from elk_dse.hw.chip import (
     check_host_batch_io,
     check_host_sampling,
     check_kv_head_sharding,
+    check_matmul_efficiency,
     check_op_fidelity,
     check_sdpa_kernel,
 )
@@ -160,12 +168,13 @@ class StackSources:
     dispatch_by_arch: str = ""  # issue 17b (seventh session): required when dispatch_us_per_op_by_arch has an entry
     host_io: str = ""  # issue 17g (eighth session): required when host_batch_io is set
     split_projections: str = ""  # issue 17d (eighth session): required when split_fused_projections is set
+    matmul_efficiency: str = ""  # issue 17k (eighth session): required when matmul_efficiency_by_arch has a table
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
                         "kv_head_sharding", "matrix_fidelity", "ccl_dispatch", "programs", "auto_cast",
-                        "host_sampling", "dispatch_by_arch", "host_io", "split_projections")
+                        "host_sampling", "dispatch_by_arch", "host_io", "split_projections", "matmul_efficiency")
             if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
@@ -195,6 +204,24 @@ class ArchDispatch:
     def set(self) -> dict[str, float]:
         """{architecture: dispatch us} of the entries given."""
         return {arch: v for arch in ARCHITECTURES if (v := getattr(self, arch)) is not None}
+
+
+@dataclass(frozen=True)
+class ArchEfficiency:
+    """issue 17k (eighth session): the stack's matrix kernels' measured utilization on chips of each silicon
+    architecture (hw/chip.ARCHITECTURES, one field each): [per-core 32x32x32 tile products, utilization] rows
+    (hw/chip.CoreSpec.matmul_efficiency); () = the matrix engine's peak."""
+
+    wormhole_b0: tuple[tuple[float, float], ...] = ()
+    blackhole: tuple[tuple[float, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        for arch in ARCHITECTURES:
+            check_matmul_efficiency(arch, getattr(self, arch))
+
+    def set(self) -> dict[str, tuple[tuple[float, float], ...]]:
+        """{architecture: table} of the tables given."""
+        return {arch: t for arch in ARCHITECTURES if (t := getattr(self, arch))}
 
 
 @dataclass(frozen=True)
@@ -272,6 +299,8 @@ class StackProfile:
     # chip naming no architecture pay dispatch_us_per_op
     dispatch_us_per_op_by_arch: ArchDispatch = field(default_factory=ArchDispatch)
     split_fused_projections: bool = False  # issue 17d, eighth session (module doc): fused checkpoint tensors split at load
+    # issue 17k, eighth session (module doc): the matrix kernels' utilization per architecture (Tensix cores)
+    matmul_efficiency_by_arch: ArchEfficiency = field(default_factory=ArchEfficiency)
 
     def __post_init__(self) -> None:
         check_ccl_scheme("ccl_scheme", self.ccl_scheme)
@@ -379,6 +408,9 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
     if profile.dispatch_us_per_op_by_arch.set() and not profile.sources.dispatch_by_arch.strip():
         raise ConfigError(f"{path}.sources.dispatch_by_arch", "", "say where the per-architecture dispatch comes "
                           "from (a fit on named calibration points of that architecture, or 'assumption: ...')")
+    if profile.matmul_efficiency_by_arch.set() and not profile.sources.matmul_efficiency.strip():  # issue 17k
+        raise ConfigError(f"{path}.sources.matmul_efficiency", "", "say where the matrix kernels' utilization "
+                          "comes from (the vendor's micro-benchmark tables with their commit, or 'assumption: ...')")
     if (profile.ccl_link_latency_ns or profile.ccl_bytes_per_element or profile.ccl_scheme) and not \
             profile.sources.ccl.strip():
         raise ConfigError(f"{path}.sources.ccl", "", "say where the collectives' latency and payload format come "
@@ -438,7 +470,7 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
             or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element or stack.ccl_scheme or stack.decode_softmax
             or stack.kv_head_sharding or stack.matrix_fidelity
             or stack.ccl_dispatch_us_per_op is not None or stack.host_sampling_min_batch
-            or stack.dispatch_us_per_op_by_arch.set() or stack.host_batch_io):
+            or stack.dispatch_us_per_op_by_arch.set() or stack.host_batch_io or stack.matmul_efficiency_by_arch.set()):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0
@@ -483,6 +515,9 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
         lofi = cores.format_speedup.best  # the Tensix chip files' fastest matrix mode is LoFi (one phase)
         cores = dataclasses.replace(cores, format_speedup=FormatSpeedup(
             **{f.name: lofi for f in dataclasses.fields(FormatSpeedup)}))
+    table = getattr(stack.matmul_efficiency_by_arch, chip.architecture, ()) if chip.architecture else ()
+    if table and cores.model == "tensix":  # issue 17k (eighth session): the stack's kernels' measured utilization
+        cores = dataclasses.replace(cores, matmul_efficiency=table)
     hbm = chip.hbm
     if hbm is not None and stack.dram_efficiency != 1.0:
         efficiency = hbm.efficiency * stack.dram_efficiency
