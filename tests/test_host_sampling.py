@@ -140,3 +140,33 @@ def test_data_parallel_copies_each_read_their_own_logits():
 
     dp8 = compile_graph(llama(8), t3k, SEQ, rebuild=llama)
     assert isinstance(dp8, Program) and "host_logits_bytes" not in dp8.meta
+
+
+def test_blackhole_dp2_reads_each_cards_logits_one_after_another():
+    """Two p150 cards (blackhole_quietbox with 2 chips), DP=2, Llama-3.2-1B, 32 users per card (the shape of the seen
+    point bh2_llama3.1-8b_b64_dp2, issue 17t2). tt-metal's Generator (models/tt_transformers/tt/generator.py,
+    stored version 000ec121) launches every submesh's decode trace with ``execute_trace(..., blocking=False)`` (the
+    cards compute at the same time), then ``read_decode_output`` loops over the submeshes, each
+    ``process_output_decode`` a blocking ``ttnn.to_torch``: the host reads 2 x 32 x 128,256 x 2 B = 16,416,768 B per
+    step one card after the other, although each card has a PCIe link of its own (chips.host_links 0), 6.3631 ms at
+    2.58 GB/s. So the DP=2 step is exactly one card's batch-32 step plus one more 8,208,384 B read (3.1815 ms), in
+    both simulators."""
+    data = yaml.safe_load((CONF / "chip" / "blackhole_quietbox.yaml").read_text())
+    data["chips"].update(count=2, grid=[1, 2], parallelism="dp", dp=2)
+    stack = load_stack("tt_transformers")
+    bh2 = apply_stack(chip_from_dict(data), stack)
+    assert bh2.chips.host_links == 0  # one PCIe link per card
+
+    def llama(batch: int):
+        return build_model(ModelConfig("llama3_2_1b", batch=batch, kv_len=128))
+
+    dp2 = compile_graph(llama(64), bh2, SEQ, rebuild=llama)
+    assert isinstance(dp2, Program) and dict(dp2.meta["parallel_degrees"]) == {"dp": 2}
+    assert dp2.meta["host_logits_bytes"] == 2 * 32 * 128_256 * 2 == 16_416_768
+    assert host_readback_s(dp2) == pytest.approx(16_416_768 / 2.58e9, rel=1e-12)
+    one = apply_stack(chip_from_dict(yaml.safe_load((CONF / "chip" / "blackhole_p150.yaml").read_text())), stack)
+    single = compile_graph(llama(32), one, SEQ)
+    assert isinstance(single, Program) and single.meta["host_logits_bytes"] == 8_208_384
+    for sim in ("analytic", "event"):
+        extra = simulate(dp2, sim).latency_s - simulate(single, sim).latency_s
+        assert extra == pytest.approx(8_208_384 / 2.58e9, rel=1e-9)
