@@ -128,7 +128,11 @@ class HostBatchIO:
 def host_batch_io(program: Any, device_s: float) -> HostBatchIO:
     """The host I/O of one batch of ``program`` whose device time is ``device_s`` seconds. Under ``trace_2cq``
     the write of the next batch runs beside this batch's compute (second command queue) and the read after it
-    (the compute queue): a batch takes max(device + read, write), so it adds max(read, write - device)."""
+    (the compute queue): a batch takes max(device + read, write), so it adds max(read, write - device). Under
+    ``trace_1cq`` (issue 17g2) the write, the trace and the read run in order on one command queue
+    (models/demos/ttnn_resnet/tests/perf_e2e_resnet50.py, run_trace_model: copy_host_to_device_tensor,
+    execute_trace and from_device all on CQ 0, the loop of ``test_perf_trace``): a batch takes write + device +
+    read, so it adds write + read."""
     meta = program.meta.get("host_batch_io")
     rule = program.chip.overheads.host_batch_io
     if not meta or not rule:
@@ -142,6 +146,9 @@ def host_batch_io(program: Any, device_s: float) -> HostBatchIO:
     read_rate = min(o.host_read_bytes_per_s, link) if link else o.host_read_bytes_per_s
     write_s = share * written / write_rate
     read_s = share * read / read_rate
-    if rule != "trace_2cq":  # check_host_batch_io admits no other rule; a new one is priced here
-        raise ValueError(f"host_batch_io rule {rule!r} has no price in cost/host_io.py")
-    return HostBatchIO(write_s, read_s, max(read_s, write_s - device_s))
+    if rule == "trace_2cq":
+        return HostBatchIO(write_s, read_s, max(read_s, write_s - device_s))
+    if rule == "trace_1cq":
+        return HostBatchIO(write_s, read_s, write_s + read_s)
+    # check_host_batch_io admits no other rule; a new one is priced here
+    raise ValueError(f"host_batch_io rule {rule!r} has no price in cost/host_io.py")

@@ -409,16 +409,16 @@ def check_host_sampling(min_batch: int, read_gb_per_s: float, prefix: str = "") 
                           "> 0, is needed when host_sampling_min_batch is set (0 = sampling on the device)")
 
 
-HOST_BATCH_IO_RULES = ("", "trace_2cq")  # issue 17g (eighth session): cost/host_io.py ("" = not charged)
+HOST_BATCH_IO_RULES = ("", "trace_2cq", "trace_1cq")  # issue 17g (eighth session; trace_1cq 17g2): cost/host_io.py
 
 
 def check_host_batch_io(rule: str, write_gb_per_s: float, read_gb_per_s: float, prefix: str = "") -> None:
     """Issue 17g (eighth session): ConfigError (one line) unless ``rule`` is a known host I/O rule and, when it is
     set, the host's write and read rates are positive GB/s."""
     if rule not in HOST_BATCH_IO_RULES:
-        raise ConfigError(prefix + "host_batch_io", rule, "one of '' (no host I/O charged) or 'trace_2cq' (inputs "
+        raise ConfigError(prefix + "host_batch_io", rule, "one of '' (no host I/O charged), 'trace_2cq' (inputs "
                           "written on a second command queue during the previous batch's compute, outputs read "
-                          "after it; cost/host_io.py)" + nearest(rule, HOST_BATCH_IO_RULES))
+                          "after it) or 'trace_1cq' (write, trace and read in order on one queue; cost/host_io.py)" + nearest(rule, HOST_BATCH_IO_RULES))
     in_range(prefix + "host_write_gb_per_s", write_gb_per_s, 0.0, 10_000.0)
     if rule and not write_gb_per_s > 0:
         raise ConfigError(prefix + "host_write_gb_per_s", write_gb_per_s, "the host's measured write rate of a "
@@ -480,7 +480,8 @@ class OverheadSpec:
 
     # issue 17g (eighth session): the stack's per-batch host I/O rule ("" = not charged; "trace_2cq" = inputs
     # written on a second command queue while the previous batch computes, outputs read after it on the compute
-    # queue) and its measured host-to-device write rate, GB/s; cost/host_io.py, sim/base.simulate; hw/stack.py.
+    # queue; issue 17g2: "trace_1cq" = write, trace and read in order on one command queue) and its measured
+    # host-to-device write rate, GB/s; cost/host_io.py, sim/base.simulate; hw/stack.py.
     host_batch_io: str = ""
     host_write_gb_per_s: float = 0.0
 

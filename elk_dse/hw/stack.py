@@ -50,7 +50,9 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   both simulators. Its source is ``sources.host_sampling`` (required when set).
 - ``host_batch_io``, ``host_write_gb_per_s`` (issue 17g, eighth session): the stack's per-batch host I/O rule (""
   none; ``trace_2cq``: tt-metal's tt_cnn executor writes the next batch's inputs on a second command queue while
-  the device computes and reads each output on the compute queue after it) and the host's measured write rate
+  the device computes and reads each output on the compute queue after it; ``trace_1cq`` (issue 17g2): the
+  inputs written, the trace run and the outputs read in order on one command queue, as tt-metal's ResNet-50
+  ``test_perf_trace`` does, so nothing overlaps) and the host's measured write rate
   (GB/s; reads at ``host_read_gb_per_s``). The chips behind one host link (``chips.host_links``) share it;
   cost/host_io.host_batch_io prices it, sim/base.simulate charges it in both simulators. Its source is
   ``sources.host_io`` (required when set); docs/parallelism.md "Host I/O per batch".
