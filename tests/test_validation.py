@@ -207,8 +207,8 @@ def test_held_out_points_cover_the_issue_17_systems():
 def _condition(point):
     """What a point's measurement ran (chip with its overrides, stack, the model mapping with batch, context and
     formats, scheduler, metric) as one comparable key: two points with the same key would be one condition."""
-    return json.dumps([point.chip, point.chip_overrides, point.stack, point.model, point.scheduler, point.metric],
-                      sort_keys=True)
+    return json.dumps([point.chip, point.chip_overrides, point.stack, point.stack_overrides, point.model,
+                       point.scheduler, point.metric], sort_keys=True)
 
 
 def test_every_held_out_point_names_a_shipped_chip_model_stack_and_a_pinned_source():
@@ -390,3 +390,24 @@ def test_points_declared_in_the_eighth_session_are_held_out_new_and_mostly_multi
     # the systems of chips this block adds: two Galaxies (64 chips) and two Blackhole p150s
     counts = {p.id: _chip_and_degrees(p)[0].chips.count for p in fresh}
     assert counts["tgg_resnet50_b1024_dp64"] == 64 and counts["bh2_llama3.1-8b_b64_dp2"] == 2
+
+
+# --- eighth session: a point's own host loop (stack_overrides), e.g. the two-Galaxy ResNet-50 test's one queue ------
+
+def test_a_point_may_override_its_stacks_host_loop_and_nothing_else():
+    """n300 ResNet-50 DP=2 under tt_cnn: the two-queue loop hides the input write under the compute; one queue
+    (a point's ``stack_overrides: {host_batch_io: trace_1cq}``) adds it whole: 2 chips x 4,816,896 B over the
+    n300's one host link at 6.93 GB/s = 1.3901 ms. Other fields and unknown rules are refused at load."""
+    base = next(p for p in points() if p.id == "n300_resnet50_b32_dp2")
+    one_queue = replace(base, stack_overrides={"host_batch_io": "trace_1cq"})
+    write_ms = 2 * 4_816_896 / 6.93e9 * 1e3
+    assert suite_mod.predict(one_queue) - suite_mod.predict(base) == pytest.approx(write_ms, rel=1e-6)
+    tgg = next(p for p in points() if p.id == "tgg_resnet50_b1024_dp64")
+    assert tgg.stack_overrides == {"host_batch_io": "trace_1cq"} and tgg.chip_overrides["chips"]["host_links"] == 8
+    suite = load_suite()
+    raw = next(r for r in suite["points"] if r["id"] == "n300_resnet50_b32_dp2")
+    for over, field in (({"dispatch_us_per_op": 1.0}, "stack_overrides.dispatch_us_per_op"),
+                        ({"host_batch_io": "trace_3cq"}, "host_batch_io")):
+        bad = {**suite, "points": [{**raw, "stack_overrides": over}]}
+        with pytest.raises(ConfigError, match=field):
+            points(bad)

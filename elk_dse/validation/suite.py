@@ -14,9 +14,10 @@ from __future__ import annotations
 import copy
 import functools
 import importlib.resources
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -30,6 +31,8 @@ from elk_dse.models import model_config_from_dict
 
 METRICS = ("tokens_per_s_per_user", "latency_ms")
 ROLES = ("calibration", "held-out")
+# eighth session: what a point may override of its stack (the host loop the measured program ran: issue 17g2)
+STACK_OVERRIDES = ("host_batch_io",)
 EFFICIENCY_RANGE = (0.5, 1.0)  # physically: a DRAM interface never exceeds its peak; below half is a bug
 DISPATCH_RANGE_US = (0.0, 200.0)
 # The fitted fixed costs and their ranges (microseconds; issue 17n): per operator, per collective, per step.
@@ -61,6 +64,8 @@ class Point:
     conditions: str
     chip_overrides: dict[str, Any]
     stack: str = NONE
+    # eighth session: how the measured program's host loop differs from its stack's (STACK_OVERRIDES only)
+    stack_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,13 @@ def points(suite: dict[str, Any] | None = None) -> list[Point]:
         stack = str(raw.get("stack") or chip_data(raw["chip"]).get("default_stack") or NONE)
         p = Point(raw["id"], raw["role"], raw["chip"], dict(raw["model"]), raw.get("scheduler", "elk_full"),
                   raw["metric"], float(raw["measured"]), raw["source"], " ".join(str(raw["conditions"]).split()),
-                  dict(raw.get("chip_overrides", {})), stack)
+                  dict(raw.get("chip_overrides", {})), stack, dict(raw.get("stack_overrides", {})))
+        odd = sorted(set(p.stack_overrides) - set(STACK_OVERRIDES))
+        if odd:
+            raise ConfigError(f"validation point {p.id}: stack_overrides.{odd[0]}", p.stack_overrides[odd[0]],
+                              f"a point may override only {', '.join(STACK_OVERRIDES)} of its stack")
+        if p.stack_overrides:  # checked at load: an unknown rule is refused here, not at prediction
+            dataclasses.replace(load_stack(p.stack), **p.stack_overrides)
         if p.role not in ROLES or p.metric not in METRICS or p.source not in suite["sources"]:
             raise ConfigError(f"validation point {p.id}", raw, "role, metric and source must be known")
         check_stack_name(p.stack, f"validation point {p.id}: stack")
@@ -150,6 +161,8 @@ def predict(point: Point, stack: StackProfile | None = None) -> float:
     shipped). NaN when the design is infeasible."""
     data = _merge(chip_data(point.chip), point.chip_overrides)
     stack = stack if stack is not None else load_stack(point.stack)
+    if point.stack_overrides:  # the point's own host loop (validated by StackProfile.__post_init__)
+        stack = dataclasses.replace(stack, **point.stack_overrides)
     cfg = model_config_from_dict({"phase": "decode", **point.model})
     result = evaluate(DesignPoint(chip_from_dict(data), cfg, SchedulerConfig(name=point.scheduler), stack=stack),
                       include_ops=False)
