@@ -12,9 +12,9 @@ stack's calibration points.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import importlib.resources
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
