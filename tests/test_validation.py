@@ -411,3 +411,19 @@ def test_a_point_may_override_its_stacks_host_loop_and_nothing_else():
         bad = {**suite, "points": [{**raw, "stack_overrides": over}]}
         with pytest.raises(ConfigError, match=field):
             points(bad)
+
+
+def test_a_subset_run_fits_only_the_stacks_its_points_run(monkeypatch):
+    """`validate points=<ids>` with the fit fits the selected points' stacks and no other (each fit is replaced
+    here by the shipped values, so only which stacks are fitted is under test), and predicts only those points."""
+    fitted = []
+
+    def shipped_fit(name, pts):
+        fitted.append(name)
+        s = load_stack(name)
+        return suite_mod.Calibration(name, s.dispatch_us_per_op, s.dram_efficiency, ())
+
+    monkeypatch.setattr(suite_mod, "_fit_task", shipped_fit)
+    rows, cals = suite_mod.run(["n300_resnet50_b32_dp2"], calibrate=True)
+    assert fitted == ["tt_cnn"] and [c.stack for c in cals] == ["tt_cnn"]
+    assert [r.point.id for r in rows] == ["n300_resnet50_b32_dp2"] and math.isfinite(rows[0].predicted)

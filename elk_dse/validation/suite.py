@@ -286,7 +286,7 @@ def _fit_task(name: str, pts: list[Point]) -> Calibration:
 def run(selected: Sequence[str] = (), calibrate: bool = True, workers: int = 1,
         progress: Callable[[str], None] | None = None) -> tuple[list[Row], list[Calibration]]:
     """Predict every point (or those whose id is in ``selected``). With ``calibrate`` each stack that declares
-    calibration points is first fitted on its own calibration points; without, every stack's profile is used
+    calibration points (and that a selected point runs) is first fitted on its own calibration points; without, every stack's profile is used
     as shipped. ``workers`` > 1 runs the fits and predictions in that many processes (a stack's points start as
     soon as its fit ends); the rows are the same, in points.yaml's order. ``progress`` gets one line per
     finished fit or point."""
@@ -299,6 +299,8 @@ def run(selected: Sequence[str] = (), calibrate: bool = True, workers: int = 1,
         raise ConfigError("workers", str(workers), "an integer >= 1")
     sets = calibration_sets(all_points) if calibrate else {}
     todo = [p for p in all_points if not selected or p.id in selected]
+    if selected:  # fit only the stacks the selected points run (a subset's run need not fit every stack)
+        sets = {name: pts for name, pts in sets.items() if any(p.stack == name for p in todo)}
     values: dict[str, float] = {}
     cal_of: dict[str, Calibration] = {}
     say = progress or (lambda line: None)
