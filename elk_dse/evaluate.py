@@ -103,8 +103,9 @@ def evaluate(point: DesignPoint, include_ops: bool = True, trace: str | None = N
     model = stack_model(point.model, stack)
     def build(m: ModelConfig) -> Graph:  # issue 17e: as the stack's compiler casts it (cost/neuron_autocast.py)
         # issue 17n (eighth session): mark the matmul inputs a LayerNorm / softmax leaves in the other layout
-        # (cost/neuron_layout.py); only NeuronCore-v2's engine rule charges the mark
-        return mark_transposes(auto_cast_graph(conv.graph(build_model(m)), stack.auto_cast))
+        # (cost/neuron_layout.py); only NeuronCore-v2's engine rule charges the mark, so no other chip walks it
+        graph = auto_cast_graph(conv.graph(build_model(m)), stack.auto_cast)
+        return mark_transposes(graph) if point.chip.cores.vector_engine else graph
 
     def rebuild(batch: int) -> Graph:  # the model at another batch (data parallelism, micro-batches)
         return build(replace(model, batch=batch))
