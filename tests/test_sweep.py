@@ -69,8 +69,9 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
     """SIGKILL the driver mid-sweep, rerun the same command: every trial once, rows as an uninterrupted run."""
     out, ref = tmp_path / "killed", tmp_path / "reference"
     n = 24  # six NSGA-II generations of 4; the kill lands after the third
+    small = "model=llama3_2_1b"  # a 16-layer decoder: the same sweep machinery at a third of the evaluate time
     cmd = [sys.executable, "-m", "elk_dse", *sweep_args(out, f"search.n_trials={n}", "search.workers=0",
-                                                      "report=false")]
+                                                      "report=false", small)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parts = out / "results.parquet"
@@ -88,7 +89,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
     kept = after.set_index("trial").loc[before["trial"]].reset_index()
     pd.testing.assert_frame_equal(kept.drop(columns=TIMING_COLUMNS), before.drop(columns=TIMING_COLUMNS))
     # The uninterrupted reference runs in this process: the same rows as the two driver processes above.
-    assert main(sweep_args(ref, f"search.n_trials={n}", "search.workers=0", "report=false")) == 0
+    assert main(sweep_args(ref, f"search.n_trials={n}", "search.workers=0", "report=false", small)) == 0
     pd.testing.assert_frame_equal(rows(out), rows(ref))
 
 
@@ -99,7 +100,8 @@ def test_driver_killed_mid_batch_keeps_its_logged_rows(tmp_path):
 
     out = tmp_path / "batch"
     cmd = [sys.executable, "-m", "elk_dse", "sweep", "+chip=mesh64", f"out={out}", "search.batch_size=24",
-           "search.n_trials=24", "search.workers=0", "progress=false", "report=false"]
+           "search.n_trials=24", "search.workers=0", "progress=false", "report=false",
+           "model=llama3_2_1b"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = out / "pending_rows.jsonl"
@@ -287,6 +289,27 @@ def test_retry_failed_reruns_fail_rows_on_resume(tmp_path, capsys):
     pd.testing.assert_frame_equal(after.drop(columns=TIMING_COLUMNS), good.drop(columns=TIMING_COLUMNS))
 
 
+def _wait_for_ray_head(port: int, temp: Path, head: subprocess.Popen, timeout_s: float = 120.0) -> None:
+    """Wait until the head's GCS accepts connections and its raylet's socket exists (a busy machine takes longer
+    than an idle one: poll instead of sleeping a fixed time); fail naming what never came up."""
+    import socket
+
+    deadline = time.time() + timeout_s
+    gcs = raylet = False
+    while time.time() < deadline:
+        if head.poll() is not None:
+            pytest.fail(f"ray start --head exited with {head.returncode}")
+        if not gcs:
+            with socket.socket() as s:
+                s.settimeout(0.5)
+                gcs = s.connect_ex(("127.0.0.1", port)) == 0
+        raylet = any(temp.glob("session_*/sockets/raylet"))
+        if gcs and raylet:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"Ray head not up after {timeout_s:.0f} s (GCS listening: {gcs}, raylet socket: {raylet})")
+
+
 def test_sweep_on_a_ray_cluster_started_by_the_test(tmp_path):
     """`ray start --head` on its own port and temp dir, the sweep joins it by address; only its processes stop."""
     import socket
@@ -305,7 +328,7 @@ def test_sweep_on_a_ray_cluster_started_by_the_test(tmp_path):
                              "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--block"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(8)  # GCS and raylet up
+        _wait_for_ray_head(port, temp, head)
         out = tmp_path / "cluster"
         proc = subprocess.run([sys.executable, "-m", "elk_dse", *sweep_args(out, "search.n_trials=4",
                                "search.workers=1", "report=false", f"ray.address=127.0.0.1:{port}")],
