@@ -28,7 +28,8 @@ DECODERS = ("llama2_7b", "llama2_13b", "llama2_70b", "opt_30b", "gemma2_27b", "m
             "llama3_1_405b",
             "opt_13b", "opt_66b")  # issue 17 points (2026-11-29, seventh session)
 ENCODERS = ("bert_large", "bert_base", "vit_large", "dit_xl",
-            "roberta_large")  # issue 17 validation points (2026-11-29, fourth session)
+            "roberta_large",  # issue 17 validation points (2026-11-29, fourth session)
+            "roberta_base")  # issue 17 validation points (2026-11-29, ninth session)
 
 
 def graph(name: str, **kw) -> Graph:
@@ -183,6 +184,20 @@ def test_roberta_large_params_match_the_published_count():
     g = graph("roberta_large", phase="prefill", batch=8, seq_len=128)
     assert dict(g.meta)["params"] == expected and g.layers[1].repeat == 24
     assert op(g, "attn_score").sizes == {"b": 8, "g": 16, "r": 1, "s": 128, "s2": 128, "d": 64}
+
+
+def test_roberta_base_params_match_the_published_count():
+    """FacebookAI/roberta-base through the BERT graph (issue 17, ninth session's points): hidden 768, 12 layers,
+    FFN 3072, vocab 50265, 514 positions, one token type, with the pooler (RobertaModel, as AutoModel loads it):
+    124,645,632 parameters."""
+    h, f = 768, 3072
+    per_layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h
+    embeddings = 50265 * h + 514 * h + 1 * h + 2 * h  # word, position, token type, LayerNorm
+    expected = embeddings + 12 * per_layer + h * h + h  # + pooler
+    assert expected == 124_645_632
+    g = graph("roberta_base", phase="prefill", batch=16, seq_len=128)
+    assert dict(g.meta)["params"] == expected and g.layers[1].repeat == 12
+    assert op(g, "attn_score").sizes == {"b": 16, "g": 12, "r": 1, "s": 128, "s2": 128, "d": 64}
 
 
 def test_phi4_params_and_kv_cache_from_its_config():

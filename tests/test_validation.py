@@ -281,6 +281,7 @@ _FIFTH_SESSION_FIRST = "inf2x48_llama3-8b-int8_b1_s8192_in4096_tp24"
 _SIXTH_SESSION_FIRST = "n300_falcon3-1b_b1_tp2"  # issue 17, sixth session (its block follows the fifth's)
 _SEVENTH_SESSION_FIRST = "p150_resnet50_b32"  # issue 17, seventh session (its block follows the sixth's)
 _EIGHTH_SESSION_FIRST = "inf2x48_llama2-13b_b1_s256_in64_tp24"  # issue 17, eighth session (after the seventh's)
+_NINTH_SESSION_FIRST = "inf2_roberta-base_s128_b8"  # issue 17, ninth session (17w3; after the eighth's)
 
 
 def test_points_declared_in_the_fifth_session_are_held_out_new_and_mostly_multi_chip():
@@ -377,7 +378,8 @@ def test_points_declared_in_the_eighth_session_are_held_out_new_and_mostly_multi
     point reads a source-file row (file, model, batch, context, formats, chip) an earlier point reads."""
     pts = points()
     start = next(i for i, p in enumerate(pts) if p.id == _EIGHTH_SESSION_FIRST)
-    fresh, earlier = pts[start:], pts[:start]
+    end = next(i for i, p in enumerate(pts) if p.id == _NINTH_SESSION_FIRST)  # the next session's block
+    fresh, earlier = pts[start:end], pts[:start]
     _check_declared_block(pts, fresh, earlier, sizes=(12, 25))
     assert {p.id for p in pts if p.role == "calibration"} == {p.id for p in earlier if p.role == "calibration"}
     suite = load_suite()
@@ -390,6 +392,32 @@ def test_points_declared_in_the_eighth_session_are_held_out_new_and_mostly_multi
     # the systems of chips this block adds: two Galaxies (64 chips) and two Blackhole p150s
     counts = {p.id: _chip_and_degrees(p)[0].chips.count for p in fresh}
     assert counts["tgg_resnet50_b1024_dp64"] == 64 and counts["bh2_llama3.1-8b_b64_dp2"] == 2
+
+
+# --- issue 17 (2026-11-29, ninth session, 17w3): fresh held-out points, declared before any prediction of them ------
+
+
+def test_points_declared_in_the_ninth_session_are_held_out_new_and_half_multi_chip():
+    """The ninth session's block (issue 17, 2026-11-29), at the end of the file: 10-20 held-out points (the
+    brief's range), at least half of them on systems of chips, on at least 4 systems, every source pinned to a
+    commit and read on 2026-11-29; no calibration point is added and no point reads a source-file row (file,
+    model, batch, context, formats, chip) an earlier point reads. Its new files: the p100a chip (120 Tensix, an
+    11 x 10 compute grid, 7 GDDR6 banks at 448 GB/s, as the vendor's table and tt-metal state) and RoBERTa-base."""
+    pts = points()
+    start = next(i for i, p in enumerate(pts) if p.id == _NINTH_SESSION_FIRST)
+    fresh, earlier = pts[start:], pts[:start]
+    _check_declared_block(pts, fresh, earlier, sizes=(10, 20))
+    assert {p.id for p in pts if p.role == "calibration"} == {p.id for p in earlier if p.role == "calibration"}
+    suite = load_suite()
+    for p in fresh:
+        assert re.fullmatch(r"[0-9a-f]{40}", suite["sources"][p.source]["commit"]), p.id
+    rows_before = {_source_row(suite, p) for p in earlier}
+    for p in fresh:
+        assert _source_row(suite, p) not in rows_before, f"{p.id} reads a row an earlier point reads"
+    p100 = _chip_and_degrees(next(p for p in fresh if p.chip == "blackhole_p100"))[0]
+    assert (p100.cores.count, tuple(p100.cores.grid), p100.cores.die_cores) == (110, (10, 11), 120)
+    assert (p100.hbm.bandwidth_gb_s, p100.hbm.capacity_gib, p100.hbm.channels) == (448, 28, 7)
+    assert {p.model["name"] for p in fresh} >= {"roberta_base", "llama2_70b", "llama3_1_8b"}
 
 
 # --- eighth session: a point's own host loop (stack_overrides), e.g. the two-Galaxy ResNet-50 test's one queue ------
