@@ -101,9 +101,9 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
 - ``dispatch_offset_us_by_arch`` (issue 17b3, ninth session): microseconds added to ``dispatch_us_per_op`` on chips
   of a named architecture (signed; the sum is never charged below 0): the difference the vendor measures between
   architectures in the part of the per-operator gap it measures (tt_cnn: the traced dispatch micro-benchmark),
-  so an architecture's gap follows the stack's fitted gap instead of being fitted on a point of its own. An
-  architecture may have an offset or an own entry in ``dispatch_us_per_op_by_arch``, not both. Its source is
-  ``sources.dispatch_offset`` (required when any offset is set).
+  so an architecture's gap follows the stack's fitted gap instead of being fitted on a point of its own. An own
+  entry in ``dispatch_us_per_op_by_arch`` takes precedence over the offset (e.g. ``stack.dispatch_us_per_op_by_arch
+  .blackhole=5`` on the command line). Its source is ``sources.dispatch_offset`` (required when any offset is set).
 
 Applying a profile to a chip (:func:`apply_stack`) *adds* its times to the chip's own ``overheads`` (silicon
 or firmware costs a description may carry) and *multiplies* ``hbm.efficiency`` by ``dram_efficiency``, so a
@@ -365,8 +365,7 @@ class StackProfile:
 
     def dispatch_for(self, architecture: str) -> float:
         """The per-operator dispatch, microseconds, on a chip of ``architecture`` (Chip.architecture; "" = none
-        named): its ``dispatch_us_per_op_by_arch`` entry (a fit's candidate may set one beside an offset: the own
-        entry wins), else ``dispatch_us_per_op`` plus the architecture's ``dispatch_offset_us_by_arch`` entry
+        named): its ``dispatch_us_per_op_by_arch`` entry (it takes precedence over an offset), else ``dispatch_us_per_op`` plus the architecture's ``dispatch_offset_us_by_arch`` entry
         (issue 17b3; never below 0)."""
         own = getattr(self.dispatch_us_per_op_by_arch, architecture, None) if architecture else None
         if own is not None:
@@ -445,11 +444,6 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
     if profile.dispatch_us_per_op_by_arch.set() and not profile.sources.dispatch_by_arch.strip():
         raise ConfigError(f"{path}.sources.dispatch_by_arch", "", "say where the per-architecture dispatch comes "
                           "from (a fit on named calibration points of that architecture, or 'assumption: ...')")
-    both = sorted(set(profile.dispatch_offset_us_by_arch.set()) & set(profile.dispatch_us_per_op_by_arch.set()))
-    if both:  # issue 17b3: a file gives an architecture either its own dispatch or the stack's plus an offset
-        raise ConfigError(f"{path}.dispatch_offset_us_by_arch.{both[0]}",
-                          profile.dispatch_offset_us_by_arch.set()[both[0]],
-                          f"either an offset or an own dispatch_us_per_op_by_arch.{both[0]}, not both")
     if profile.dispatch_offset_us_by_arch.set() and not profile.sources.dispatch_offset.strip():  # issue 17b3
         raise ConfigError(f"{path}.sources.dispatch_offset", "", "say where the per-architecture offset of the "
                           "dispatch comes from (the vendor's micro-benchmarks with their commit, or 'assumption: ...')")
