@@ -313,6 +313,7 @@ CASES += [
     ("negative dispatch of an architecture", ["evaluate", "+chip=blackhole_p150", "stack=tt_cnn",
                                               "stack.dispatch_us_per_op_by_arch.blackhole=-1"], "blackhole"),
     ("dispatch per architecture without its source", ["evaluate", "+chip=blackhole_p150", "stack=tt_cnn",
+                                                      "stack.dispatch_us_per_op_by_arch.wormhole_b0=5",
                                                       "stack.sources.dispatch_by_arch=' '"],
      "stack.sources.dispatch_by_arch"),
     # --- sixth session: found by tests/test_fuzz_cli.py (chip.chips.count=36882 ran out of memory after minutes) ---
@@ -354,4 +355,11 @@ CASES += [
      "ascending"),
     ("matmul utilization without its source", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
                                                "stack.sources.matmul_efficiency=' '"], "stack.sources.matmul_efficiency"),
+    # --- issue 17b3 (ninth session): a stack's dispatch offset per architecture ---
+    ("dispatch offset for an unknown architecture", ["evaluate", "+chip=blackhole_p150", "stack=tt_cnn",
+                                                     "stack.dispatch_offset_us_by_arch.grayskull=1"], "grayskull"),
+    ("dispatch offset not a number", ["evaluate", "+chip=blackhole_p150", "stack=tt_cnn",
+                                      "stack.dispatch_offset_us_by_arch.blackhole=fast"], "blackhole"),
+    ("dispatch offset without its source", ["evaluate", "+chip=blackhole_p150", "stack=tt_cnn",
+                                            "stack.sources.dispatch_offset=' '"], "stack.sources.dispatch_offset"),
 ]

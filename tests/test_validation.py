@@ -354,8 +354,10 @@ def test_points_declared_in_the_seventh_session_are_new_and_one_is_a_blackhole_c
     end = next(i for i, p in enumerate(pts) if p.id == _EIGHTH_SESSION_FIRST)  # the next session's block
     block, earlier = pts[start:end], pts[:start]
     cal, held = block[0], block[1:]
-    assert (cal.role, cal.stack, cal.chip) == ("calibration", "tt_cnn", "blackhole_p150")
-    assert cal.id in load_stack("tt_cnn").calibration.points
+    # issue 17b3 (ninth session): declared as calibration, now a check point (tt_cnn's Blackhole gap follows the
+    # Wormhole fit plus a sourced offset): never fitted, not held out
+    assert (cal.role, cal.stack, cal.chip) == ("check", "tt_cnn", "blackhole_p150")
+    assert cal.id not in load_stack("tt_cnn").calibration.points
     assert 12 <= len(held) <= 25 and all(p.role == "held-out" for p in held)
     chips = {p.id: _chip_and_degrees(p)[0].chips.count for p in held}
     assert sum(n > 1 for n in chips.values()) >= 4 and len({p.chip for p in held}) >= 4
@@ -455,3 +457,23 @@ def test_a_subset_run_fits_only_the_stacks_its_points_run(monkeypatch):
     rows, cals = suite_mod.run(["n300_resnet50_b32_dp2"], calibrate=True)
     assert fitted == ["tt_cnn"] and [c.stack for c in cals] == ["tt_cnn"]
     assert [r.point.id for r in rows] == ["n300_resnet50_b32_dp2"] and math.isfinite(rows[0].predicted)
+
+
+# --- issue 17b3 (ninth session): a check point is predicted, never fitted and not counted as held out -------------
+
+
+def test_a_check_point_is_predicted_but_never_fitted_nor_counted_as_held_out():
+    from elk_dse.validation.suite import Row
+    from elk_dse.validation.table import summary
+
+    pts = points()
+    check = [p for p in pts if p.role == "check"]
+    assert [p.id for p in check] == ["p150_resnet50_b32"]
+    sets = suite_mod.calibration_sets(pts)
+    assert all(p.role == "calibration" for cal in sets.values() for p in cal)
+    with pytest.raises(ValueError):  # the fit refuses it as it refuses a held-out point
+        fit(check, load_stack("tt_cnn"))
+    held = next(p for p in pts if p.role == "held-out")
+    rows = [Row(held, 1.1 * held.measured, 0.1), Row(check[0], 3.0 * check[0].measured, 2.0)]
+    s = summary(rows)
+    assert s["held_out"] == 1 and s["max_abs_error"] == pytest.approx(0.1)

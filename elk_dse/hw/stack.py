@@ -98,6 +98,13 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   architecture only (validation/suite.fit). Its source is ``sources.dispatch_by_arch`` (required when any entry
   is set).
 
+- ``dispatch_offset_us_by_arch`` (issue 17b3, ninth session): microseconds added to ``dispatch_us_per_op`` on chips
+  of a named architecture (signed; the sum is never charged below 0): the difference the vendor measures between
+  architectures in the part of the per-operator gap it measures (tt_cnn: the traced dispatch micro-benchmark),
+  so an architecture's gap follows the stack's fitted gap instead of being fitted on a point of its own. An own
+  entry in ``dispatch_us_per_op_by_arch`` takes precedence over the offset (e.g. ``stack.dispatch_us_per_op_by_arch
+  .blackhole=5`` on the command line). Its source is ``sources.dispatch_offset`` (required when any offset is set).
+
 Applying a profile to a chip (:func:`apply_stack`) *adds* its times to the chip's own ``overheads`` (silicon
 or firmware costs a description may carry) and *multiplies* ``hbm.efficiency`` by ``dram_efficiency``, so a
 chip override and a stack never silently replace each other. ``calibration`` names the profile's declared
@@ -171,12 +178,14 @@ class StackSources:
     host_io: str = ""  # issue 17g (eighth session): required when host_batch_io is set
     split_projections: str = ""  # issue 17d (eighth session): required when split_fused_projections is set
     matmul_efficiency: str = ""  # issue 17k (eighth session): required when matmul_efficiency_by_arch has a table
+    dispatch_offset: str = ""  # issue 17b3 (ninth session): required when dispatch_offset_us_by_arch has an entry
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
                         "kv_head_sharding", "matrix_fidelity", "ccl_dispatch", "programs", "auto_cast",
-                        "host_sampling", "dispatch_by_arch", "host_io", "split_projections", "matmul_efficiency")
+                        "host_sampling", "dispatch_by_arch", "host_io", "split_projections", "matmul_efficiency",
+                        "dispatch_offset")
             if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
@@ -205,6 +214,25 @@ class ArchDispatch:
 
     def set(self) -> dict[str, float]:
         """{architecture: dispatch us} of the entries given."""
+        return {arch: v for arch in ARCHITECTURES if (v := getattr(self, arch)) is not None}
+
+
+@dataclass(frozen=True)
+class ArchOffset:
+    """issue 17b3 (ninth session): microseconds a stack adds to its ``dispatch_us_per_op`` on chips of each silicon
+    architecture (hw/chip.ARCHITECTURES, one field each; signed); None = no offset."""
+
+    wormhole_b0: float | None = None
+    blackhole: float | None = None
+
+    def __post_init__(self) -> None:
+        for arch in ARCHITECTURES:
+            value = getattr(self, arch)
+            if value is not None:
+                in_range(arch, value, -1e6, 1e6)
+
+    def set(self) -> dict[str, float]:
+        """{architecture: offset us} of the entries given."""
         return {arch: v for arch in ARCHITECTURES if (v := getattr(self, arch)) is not None}
 
 
@@ -303,6 +331,8 @@ class StackProfile:
     split_fused_projections: bool = False  # issue 17d, eighth session (module doc): fused checkpoint tensors split at load
     # issue 17k, eighth session (module doc): the matrix kernels' utilization per architecture (Tensix cores)
     matmul_efficiency_by_arch: ArchEfficiency = field(default_factory=ArchEfficiency)
+    # issue 17b3, ninth session (module doc): us added to dispatch_us_per_op on chips of an architecture
+    dispatch_offset_us_by_arch: ArchOffset = field(default_factory=ArchOffset)
 
     def __post_init__(self) -> None:
         check_ccl_scheme("ccl_scheme", self.ccl_scheme)
@@ -335,9 +365,13 @@ class StackProfile:
 
     def dispatch_for(self, architecture: str) -> float:
         """The per-operator dispatch, microseconds, on a chip of ``architecture`` (Chip.architecture; "" = none
-        named): its ``dispatch_us_per_op_by_arch`` entry, else ``dispatch_us_per_op``."""
+        named): its ``dispatch_us_per_op_by_arch`` entry (it takes precedence over an offset), else ``dispatch_us_per_op`` plus the architecture's ``dispatch_offset_us_by_arch`` entry
+        (issue 17b3; never below 0)."""
         own = getattr(self.dispatch_us_per_op_by_arch, architecture, None) if architecture else None
-        return self.dispatch_us_per_op if own is None else float(own)
+        if own is not None:
+            return float(own)
+        offset = getattr(self.dispatch_offset_us_by_arch, architecture, None) if architecture else None
+        return self.dispatch_us_per_op if offset is None else max(0.0, self.dispatch_us_per_op + float(offset))
 
     def value(self, name: str) -> float:
         """A numeric value by its fitted name (FITTABLE): a field, or ``dispatch_us_per_op.<architecture>`` (that
@@ -410,6 +444,9 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
     if profile.dispatch_us_per_op_by_arch.set() and not profile.sources.dispatch_by_arch.strip():
         raise ConfigError(f"{path}.sources.dispatch_by_arch", "", "say where the per-architecture dispatch comes "
                           "from (a fit on named calibration points of that architecture, or 'assumption: ...')")
+    if profile.dispatch_offset_us_by_arch.set() and not profile.sources.dispatch_offset.strip():  # issue 17b3
+        raise ConfigError(f"{path}.sources.dispatch_offset", "", "say where the per-architecture offset of the "
+                          "dispatch comes from (the vendor's micro-benchmarks with their commit, or 'assumption: ...')")
     if profile.matmul_efficiency_by_arch.set() and not profile.sources.matmul_efficiency.strip():  # issue 17k
         raise ConfigError(f"{path}.sources.matmul_efficiency", "", "say where the matrix kernels' utilization "
                           "comes from (the vendor's micro-benchmark tables with their commit, or 'assumption: ...')")
@@ -472,7 +509,8 @@ def apply_stack(chip: Chip, stack: StackProfile) -> Chip:
             or stack.ccl_link_latency_ns or stack.ccl_bytes_per_element or stack.ccl_scheme or stack.decode_softmax
             or stack.kv_head_sharding or stack.matrix_fidelity
             or stack.ccl_dispatch_us_per_op is not None or stack.host_sampling_min_batch
-            or stack.dispatch_us_per_op_by_arch.set() or stack.host_batch_io or stack.matmul_efficiency_by_arch.set()):
+            or stack.dispatch_us_per_op_by_arch.set() or stack.host_batch_io or stack.matmul_efficiency_by_arch.set()
+            or stack.dispatch_offset_us_by_arch.set()):
         return chip  # nothing to add (the none profile): keep the chip and its cached routing figures
     o = chip.overheads
     chip_sync = stack.chip_sync_us_per_layer if chip.num_chips > 1 and all_core(chip) else 0.0

@@ -30,7 +30,7 @@ from elk_dse.hw.stack import ARCH_DISPATCH, NONE, StackProfile, check_stack_name
 from elk_dse.models import model_config_from_dict
 
 METRICS = ("tokens_per_s_per_user", "latency_ms")
-ROLES = ("calibration", "held-out")
+ROLES = ("calibration", "held-out", "check")  # check (issue 17b3): predicted, never fitted, not held out
 # eighth session: what a point may override of its stack (the host loop the measured program ran: issue 17g2)
 STACK_OVERRIDES = ("host_batch_io",)
 EFFICIENCY_RANGE = (0.5, 1.0)  # physically: a DRAM interface never exceeds its peak; below half is a bug
