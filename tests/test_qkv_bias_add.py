@@ -9,11 +9,12 @@ from dataclasses import replace
 
 import pytest
 
+from elk_dse.compiler.parallel import PARALLELISMS, Workload
 from elk_dse.compiler.schedulers import SchedulerConfig
 from elk_dse.errors import ConfigError
 from elk_dse.evaluate import DesignPoint, evaluate, stack_model
 from elk_dse.hw.chip import chip_from_dict
-from elk_dse.hw.stack import load_stack, stack_from_dict
+from elk_dse.hw.stack import apply_stack, load_stack, stack_from_dict
 from elk_dse.models import ModelConfig, build_model
 from elk_dse.validation.suite import chip_data
 
@@ -80,23 +81,20 @@ def test_only_tt_transformers_adds_the_bias_separately():
         assert not stack_model(cfg, load_stack(other)).qkv_bias_add, other
 
 
-@pytest.mark.parametrize("batch, rows", [(1, 32), (33, 64)])
-def test_tp2_hand_count_per_chip(batch, rows):
+def test_tp2_evaluate_per_chip_hand_count():
     """On an n300 at TP=2 each chip adds its 14 query heads' and 2 KV heads' columns: (14 + 2 x 2) x 128 = 2,304;
-    it reads the bias expanded to the tile-padded rows (32 per 32 users) x 2,304 x 2 B from DRAM, once per layer,
-    and no collective follows the add."""
+    it reads the bias expanded to one tile of 32 rows: 32 x 2,304 x 2 B = 147,456 B from DRAM per layer, and no
+    collective comes before or after the add."""
     tt = load_stack("tt_transformers")
-    cfg = ModelConfig("qwen2_5_7b", batch=batch, kv_len=128)
+    cfg = ModelConfig("qwen2_5_7b", batch=1, kv_len=128)
     out = evaluate(DesignPoint(_n300_tp2(), cfg, SCHED, stack=tt), include_ops=True)
     ops = out["ops"]
     adds = [o for o in ops if o["name"] == "qkv_bias"]
     assert len(adds) == LAYERS
-    per_chip = (HEADS // 2 + 2 * (KV_HEADS // 2)) * HEAD_DIM
-    assert per_chip == 2304
     for o in adds:
-        assert o["dims"] == {"t": batch, "o": per_chip}
-        assert o["hbm_bytes"] == rows * per_chip * 2  # the bias only: the projections' output stays on chip
-        assert o["flops"] == batch * per_chip
+        assert o["dims"] == {"t": 1, "o": 2304}
+        assert o["hbm_bytes"] == 147_456  # the bias only: the projections' output stays on chip
+        assert o["flops"] == 2304
     names = [o["name"] for o in ops]
     for i, name in enumerate(names):
         if name == "qkv_bias":
@@ -108,18 +106,35 @@ def test_tp2_hand_count_per_chip(batch, rows):
     assert out["latency_s"] >= out["roofline_latency_s"]
 
 
-def test_tp8_replicated_kv_heads_and_padding():
-    """Qwen2.5-32B (40 heads, 8 KV heads) on a T3K at TP=8: 5 query + 1 KV head per chip, (5 + 2) x 128 = 896
-    columns; Qwen2.5-7B at TP=8 (28 heads padded to 32, 4 KV heads replicated: 1 per chip): (4 + 2) x 128 = 768."""
-    data = chip_data("wormhole_t3k")
-    data["chips"] = {**data["chips"], "parallelism": "tp", "tp": 8}
-    chip = chip_from_dict(data)
-    tt = load_stack("tt_transformers")
-    for model, width in (("qwen2_5_32b", 896), ("qwen2_5_7b", 768)):
-        out = evaluate(DesignPoint(chip, ModelConfig(model, batch=1, kv_len=128), SCHED, stack=tt), include_ops=True)
-        adds = [o for o in out["ops"] if o["name"] == "qkv_bias"]
-        assert adds and all(o["dims"] == {"t": 1, "o": width} for o in adds), model
-        assert all(o["hbm_bytes"] == 32 * width * 2 for o in adds), model
+def _plan_adds(chip: str, parallelism: str, degree: int, model: str, batch: int):
+    data = chip_data(chip)
+    data["chips"] = {**data["chips"], "parallelism": parallelism}
+    system = apply_stack(chip_from_dict(data), load_stack("tt_transformers"))
+    cfg = stack_model(ModelConfig(model, batch=batch, kv_len=128), load_stack("tt_transformers"))
+    plan = PARALLELISMS[parallelism]().plan(Workload(build_model(cfg)), system, degree)
+    (layer,) = [layer for layer in plan.stages[0].graph.layers if layer.name == "decoder"]
+    by_name = {op.name: op for op in layer.ops}
+    add = by_name["qkv_bias"]
+    bias = next(t for t in add.inputs if t.name == "qkv_proj.bias")
+    width = sum(dict(by_name[n].dims)["o"] for n in ("q_proj", "k_proj", "v_proj"))
+    return dict(add.dims), add.tensor_bytes(bias), width, layer.repeat
+
+
+@pytest.mark.parametrize("chip, par, degree, model, batch, per_chip, rows", [
+    # n300 TP=2, 33 users: two tiles of rows, 2 x 32 x 2,304 x 2 B
+    ("wormhole_n300", "tp", 2, "qwen2_5_7b", 33, 2304, 64),
+    # T3K TP=8: Qwen2.5-32B (40 heads, 8 KV heads): 5 query + 1 KV head per chip, (5 + 2) x 128 = 896
+    ("wormhole_t3k", "tp", 8, "qwen2_5_32b", 1, 896, 32),
+    # T3K TP=8: Qwen2.5-7B (28 heads padded to 32, 4 KV heads replicated: 1 per chip): (4 + 2) x 128 = 768
+    ("wormhole_t3k", "tp", 8, "qwen2_5_7b", 1, 768, 32),
+    # Galaxy 2-D tp, columns over the 8-chip axis A: Qwen2.5-72B (64 heads, 8 KV): (64 + 2 x 8) x 128 / 8 = 1,280
+    ("wormhole_galaxy", "tp2d", 32, "qwen2_5_72b", 32, 1280, 32),
+])
+def test_split_with_the_fused_qkv_columns(chip, par, degree, model, batch, per_chip, rows):
+    dims, bias_bytes, proj_width, _ = _plan_adds(chip, par, degree, model, batch)
+    assert dims == {"t": batch, "o": per_chip}
+    assert proj_width == per_chip  # the chip's q/k/v projections' own columns
+    assert bias_bytes == rows * per_chip * 2  # bfloat16, the tile-padded rows
 
 
 def test_the_field_needs_its_source():
