@@ -83,10 +83,13 @@ def stack_model(model: ModelConfig, stack: StackProfile) -> ModelConfig:
     """Issue 17d: the model as the stack runs it: a decode step of a stack with KV buckets
     (``kv_bucket_min_tokens``, e.g. transformers-neuronx) attends over its bucket of cache positions, not
     ``kv_len`` (cost/neuron_attention.kv_bucket); issue 17d (eighth session): a stack that splits fused
-    checkpoint projections at load (``split_fused_projections``) runs the decoder with separate ones; every other
-    model as given."""
+    checkpoint projections at load (``split_fused_projections``) runs the decoder with separate ones; issue 17q
+    (ninth session): a stack that adds the q/k/v biases after the matmul (``separate_qkv_bias``) builds a Qwen2
+    decoder with that operator (ModelConfig.qkv_bias_add); every other model as given."""
     if stack.split_fused_projections and not model.split_projections:
         model = replace(model, split_projections=True)
+    if stack.separate_qkv_bias and not model.qkv_bias_add:  # issue 17q (ninth session): Qwen2's bias add
+        model = replace(model, qkv_bias_add=True)
     if model.phase != "decode" or not stack.kv_bucket_min_tokens:
         return model
     return replace(model, kv_len=kv_bucket(model.kv_len, stack.kv_bucket_min_tokens))

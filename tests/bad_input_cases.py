@@ -306,6 +306,12 @@ CASES += [
                                                 "stack.sources.split_projections=' '"], "stack.sources.split_projections"),
     ("model split projections not a bool", ["evaluate", "+chip=wormhole_n150", "model.split_projections=2"],
      "split_projections"),
+    # --- issue 17q (ninth session): a stack that adds a Qwen2 decoder's q/k/v biases in a separate operator ---
+    ("separate qkv bias not a bool", ["evaluate", "+chip=wormhole_n150", "stack.separate_qkv_bias=maybe"],
+     "separate_qkv_bias"),
+    ("separate qkv bias without its source", ["evaluate", "+chip=wormhole_n150", "stack.sources.qkv_bias=' '"],
+     "stack.sources.qkv_bias"),
+    ("model qkv bias add not a bool", ["evaluate", "+chip=wormhole_n150", "model.qkv_bias_add=2"], "qkv_bias_add"),
     # --- issue 17b (seventh session): a chip's architecture and a stack's dispatch per architecture ---
     ("unknown chip architecture", ["evaluate", "+chip=blackhole_p150", "chip.architecture=blackhol"], "blackhole"),
     ("dispatch for an unknown architecture", ["evaluate", "+chip=blackhole_p150", "stack=tt_cnn",

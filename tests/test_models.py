@@ -530,7 +530,8 @@ def test_config_files_match_registry():
         # Every file sets the sizes; only the ONNX importer's file sets its path and unsupported-op policy,
         # only an MoE model's its active experts.
         optional = {"path", "unsupported", "active_experts", "recompute", "fused_attention", "formats", "arch",
-                    "weight_inputs", "split_projections"}  # issue 17d: set by a stack, no model file sets it
+                    "weight_inputs", "split_projections",  # issue 17d: set by a stack, no model file sets it
+                    "qkv_bias_add"}  # issue 17q (ninth session): set by a stack too
         assert fields - optional <= set(data) <= fields, path
         assert ("weight_inputs" in data) == (stem == "onnx")
         assert ("path" in data) == (stem in ("onnx", "hf"))

@@ -80,6 +80,9 @@ def test_shipped_profiles_are_valid_and_every_value_has_a_source():
             if value == "dispatch_offset":  # issue 17b3 (ninth session): needed when an architecture has an offset
                 assert not p.dispatch_offset_us_by_arch.set() or len(source.strip()) > 10, name
                 continue
+            if value == "qkv_bias":  # issue 17q (ninth session): needed when the stack adds q/k/v biases separately
+                assert not p.separate_qkv_bias or len(source.strip()) > 10, name
+                continue
             assert hasattr(p, value) and len(source.strip()) > 10, (name, value)
     none = load_stack("none")
     assert (none.dispatch_us_per_op, none.sync_us_per_layer, none.dram_efficiency) == (0.0, 0.0, 1.0)

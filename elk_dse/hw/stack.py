@@ -61,6 +61,11 @@ else ``none``) holds the fixed costs a software stack adds on top of the silicon
   tt_transformers: load_checkpoints.split_hf_keys), so a Phi-3 or Falcon decoder runs the same program as a Llama
   one; evaluate.stack_model builds such a decoder with separate projections (ModelConfig.split_projections) and
   every operator pays what a Llama operator pays. Its source is ``sources.split_projections`` (required when set).
+- ``separate_qkv_bias`` (issue 17q, ninth session): the stack's attention adds a Qwen2 decoder's q/k/v biases in a
+  separate elementwise operator after the QKV matmul (its matmul kernel takes no bias), one per layer over the fused
+  q/k/v columns, its bias tensor expanded to the tile-padded rows at decode (tt-metal's tt_transformers:
+  attention.py forward_decode); evaluate.stack_model builds such a decoder with ``ModelConfig.qkv_bias_add``. Other
+  stacks keep the bias folded into the projections. Its source is ``sources.qkv_bias`` (required when set).
 - ``kv_head_sharding`` (issue 17d): how the stack lays attention heads over its tensor-parallel ranks.
   "" (default): compiler/parallel/tp.py's per-chip split; ``replicate_to_ranks``: transformers-neuronx's
   layout, one rank per core (TP degree = chips x cores per chip): query heads padded to a multiple of the
@@ -179,13 +184,14 @@ class StackSources:
     split_projections: str = ""  # issue 17d (eighth session): required when split_fused_projections is set
     matmul_efficiency: str = ""  # issue 17k (eighth session): required when matmul_efficiency_by_arch has a table
     dispatch_offset: str = ""  # issue 17b3 (ninth session): required when dispatch_offset_us_by_arch has an entry
+    qkv_bias: str = ""  # issue 17q (ninth session): required when separate_qkv_bias is set
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             optional = ("launch_us_per_step", "sdpa", "ccl", "sdpa_padded_users", "decode_attention",
                         "kv_head_sharding", "matrix_fidelity", "ccl_dispatch", "programs", "auto_cast",
                         "host_sampling", "dispatch_by_arch", "host_io", "split_projections", "matmul_efficiency",
-                        "dispatch_offset")
+                        "dispatch_offset", "qkv_bias")
             if f.name not in optional and not getattr(self, f.name).strip():
                 raise ConfigError(f.name, getattr(self, f.name), "say where the value comes from (a source, a "
                                   "fit on named calibration points, or 'assumption: ...')")
@@ -333,6 +339,7 @@ class StackProfile:
     matmul_efficiency_by_arch: ArchEfficiency = field(default_factory=ArchEfficiency)
     # issue 17b3, ninth session (module doc): us added to dispatch_us_per_op on chips of an architecture
     dispatch_offset_us_by_arch: ArchOffset = field(default_factory=ArchOffset)
+    separate_qkv_bias: bool = False  # issue 17q, ninth session (module doc): q/k/v biases added after the matmul
 
     def __post_init__(self) -> None:
         check_ccl_scheme("ccl_scheme", self.ccl_scheme)
@@ -441,6 +448,9 @@ def stack_from_dict(data: Any, path: str = "stack") -> StackProfile:
     if profile.split_fused_projections and not profile.sources.split_projections.strip():  # issue 17d
         raise ConfigError(f"{path}.sources.split_projections", "", "say where the runtime's splitting of fused "
                           "projections comes from (the vendor's loader code with its commit, or 'assumption: ...')")
+    if profile.separate_qkv_bias and not profile.sources.qkv_bias.strip():  # issue 17q (ninth session)
+        raise ConfigError(f"{path}.sources.qkv_bias", "", "say where the separate q/k/v bias add comes from (the "
+                          "vendor's attention code with its commit, or 'assumption: ...')")
     if profile.dispatch_us_per_op_by_arch.set() and not profile.sources.dispatch_by_arch.strip():
         raise ConfigError(f"{path}.sources.dispatch_by_arch", "", "say where the per-architecture dispatch comes "
                           "from (a fit on named calibration points of that architecture, or 'assumption: ...')")

@@ -76,6 +76,11 @@ class ModelConfig:
     Falcon) built as the separate q/k/v and gate/up projections (the same FLOPs and weight bytes), as a runtime
     that splits the fused checkpoint tensors when it loads them runs them; the stack sets it
     (``StackProfile.split_fused_projections``, evaluate.stack_model).
+    ``qkv_bias_add`` (issue 17q, ninth session): a decoder with q/k/v biases only (Qwen2) adds them in a separate
+    elementwise operator after the projections (one per layer, over the fused q/k/v columns; decode reads a bias
+    tensor expanded to the tile-padded rows) instead of folding them into the matmuls, as a runtime whose matmul
+    kernel takes no bias runs them (tt-metal's tt_transformers); the stack sets it
+    (``StackProfile.separate_qkv_bias``, evaluate.stack_model).
     """
 
     name: str
@@ -93,6 +98,7 @@ class ModelConfig:
     formats: TensorFormats = field(default_factory=TensorFormats)
     arch: Any = ()
     split_projections: bool = False  # issue 17d, eighth session (class doc)
+    qkv_bias_add: bool = False  # issue 17q, ninth session (class doc)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arch", freeze_arch(self.arch))

@@ -106,6 +106,9 @@ class TransformerSpec:
     qk_rope_dim: int = 0  # MLA: rotary part of each query/key head (head_dim is the non-rotary part)
     v_head_dim: int = 0  # MLA: value head width
     model_type: str = ""
+    # issue 17q (ninth session): the q/k/v biases (qkv_bias) added by one elementwise operator after the projections
+    # (ModelConfig.qkv_bias_add; attention_ops, qkv_bias_op)
+    qkv_bias_add: bool = False
 
     def __post_init__(self) -> None:
         if self.kv_heads < 1 or self.heads % self.kv_heads:
@@ -152,7 +155,8 @@ def attention_ops(
         return mla_ops(o, spec, b, s, kv_len, src, y, decode=decode, cache=cache)
     t, h, d = b * s, spec.hidden, spec.head_dim
     kv_role = Role.KV_CACHE if cache else Role.ACTIVATION
-    qkv_bias = spec.bias or spec.qkv_bias
+    # issue 17q: with qkv_bias_add the biases are not folded into the projections but added by qkv_bias_op
+    qkv_bias = spec.bias or (spec.qkv_bias and not spec.qkv_bias_add)
     # With a per-head q/k norm (Qwen3) the projections write q_raw / k_raw and the norms write q / k.
     qn, kn = ("q_raw", "k_raw") if spec.qk_norm else ("q", "k")
     k_role = Role.ACTIVATION if spec.qk_norm else kv_role
@@ -171,6 +175,8 @@ def attention_ops(
             o.linear("k_proj", t, h, spec.kv_heads * d, x=src, y=kn, bias=qkv_bias, out_role=k_role),
             o.linear("v_proj", t, h, spec.kv_heads * d, x=src, y="v", bias=qkv_bias, out_role=kv_role),
         ]
+    if spec.qkv_bias_add:
+        ops.append(qkv_bias_op(o, spec, t, decode=decode))
     if spec.qk_norm:  # per-head RMSNorm of q and k (Qwen3): one head_dim weight each
         for name, heads, role in (("q", spec.heads, Role.ACTIVATION), ("k", spec.kv_heads, kv_role)):
             dims = (("t", t * heads), ("d", d))
@@ -184,6 +190,30 @@ def attention_ops(
         ops += o.attention(b, g, r, d, kv_len, q_len=s)
     ops.append(o.linear("o_proj", t, spec.heads * d, h, x="ctx", y=y, bias=spec.bias))
     return ops
+
+
+# issue 17q (ninth session): rows of one Tensix tile; tt-metal's decode bias tensor is expanded to whole tiles of rows
+TILE_ROWS = 32
+BIAS_BYTES = 2.0  # bfloat16: the dtype tt-metal stores the q/k/v bias in (attention.py, ttnn.as_tensor dtype)
+
+
+def qkv_bias_op(o: Ops, spec: TransformerSpec, t: int, *, decode: bool) -> Operator:
+    """Issue 17q (ninth session): the q/k/v biases added by one elementwise operator over the fused q/k/v columns
+    (``(heads + 2 kv_heads) x head_dim``) of ``t`` tokens, as tt-metal's tt_transformers runs a Qwen2 decoder:
+    attention.py ``forward_decode`` (``# FIXME: File bug against dram-sharded matmuls with bias``): ``xqkv_fused_sharded
+    = xqkv_fused_sharded + self.wqkv_bias_decode[num_tiles - 1]``, whose bias is a bfloat16 tensor in DRAM
+    expanded to ``num_tiles`` x 32 rows (``Broadcasting does not seem to be supported inside execute_trace``) and
+    sharded over the devices with the fused QKV columns (``ShardTensorToMesh(dim=-1)``); prefill adds one broadcast
+    row (``wqkv_bias_prefill``). 1 FLOP per element. The bias weight is one ``o``-indexed tensor (the model's
+    parameters) whose bytes per element are scaled by the rows the kernel reads (decode: the tile-padded tokens).
+    It reads the projections' output where they leave it (the tensor ``q``, at the operator's fused width: the
+    vendor's one fused QKV output in L1) and writes ``qkv``; the attention reads the projections' tensors as before,
+    so the operator adds its dispatch, its bias read and its element work, nothing else (docs/parallelism.md,
+    "Per-model programs")."""
+    width = (spec.heads + 2 * spec.kv_heads) * spec.head_dim
+    rows = TILE_ROWS * -(-t // TILE_ROWS) if decode else 1
+    bias = Tensor("qkv_proj.bias", ("o",), Role.WEIGHT, BIAS_BYTES * rows, "bf16")
+    return o.elementwise("qkv_bias", (("t", t), ("o", width)), ("q", bias), "qkv", ADD_FLOPS)
 
 
 def mla_ops(
@@ -452,6 +482,8 @@ def decoder_graph(spec: TransformerSpec, cfg: ModelConfig) -> Graph:
     decode, train = cfg.phase == "decode", cfg.phase == "train"
     if cfg.split_projections:  # issue 17d (eighth session): the fused checkpoint tensors split at load
         spec = replace(spec, fused_qkv=False, fused_gate_up=False)
+    if cfg.qkv_bias_add and spec.qkv_bias and not spec.bias:  # issue 17q (ninth session): a separate bias add
+        spec = replace(spec, qkv_bias_add=True)
     # Decoders may run past their learned position table (the Elk study runs OPT-30B at KV 4096): the shapes
     # are what a performance study needs; the table keeps its published size in parameter_bytes.
     o, b, h = Ops.for_config(cfg), cfg.batch, spec.hidden

@@ -168,6 +168,10 @@ class TensorParallel(Parallelism):
             padded = pad.split(op)
             if padded is not None:
                 return padded, tp
+        if op.name == "qkv_bias" and "o" in dims and tp >= 2:
+            # issue 17q (ninth session): the bias add runs on each chip's fused q/k/v columns (its query heads and
+            # KV heads, replicated KV heads included), no collective
+            return pad.split(op) or op, tp
         factors: dict[str, int] = {}
         if op.name in KV_COLUMN and "o" in dims:
             factors = {"o": kv_split}
@@ -225,7 +229,7 @@ class _HeadPad:
             new["o"] = scaled(dims["o"], self.heads_pc, self.heads)
         elif op.name in KV_COLUMN | {"k_split", "v_split", "k_raw_split"} and "o" in dims:
             new["o"] = scaled(dims["o"], self.kv_pc, self.kv_heads)
-        elif op.name == "qkv_proj" and "o" in dims:
+        elif op.name in ("qkv_proj", "qkv_bias") and "o" in dims:  # issue 17q: the bias add with its columns
             width = self.heads + 2 * self.kv_heads
             new["o"] = scaled(dims["o"], self.heads_pc + 2 * self.kv_pc, width)
         elif op.name == "o_proj" and "h" in dims:

@@ -289,6 +289,8 @@ def _split(op: Operator, na: int, nb: int, kv_split: int, mlp_scatter: bool = Tr
         factors = {"o": na, "h": nb}
     elif op.name in DOWN and "h" in dims:
         factors = {"h": na, "o": nb}
+    elif op.name == "qkv_bias" and "o" in dims:  # issue 17q (ninth session): each chip's QKV columns (over A)
+        factors = {"o": na}
     elif op.name in LAYOUT_O and "o" in dims:  # after the reduce_scatter: the chip's heads and users
         width = kv_split if op.name in ("k_split", "v_split", "k_raw_split") else na
         factors = {"o": width, "t": nb}
