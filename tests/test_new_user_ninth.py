@@ -3,8 +3,6 @@ before its fix (docs/reliability.md, "New-user trial, ninth session")."""
 
 from __future__ import annotations
 
-import pytest
-
 import elk_dse
 from elk_dse.ir.graph import Graph
 
