@@ -354,4 +354,6 @@ CASES += [
      "ascending"),
     ("matmul utilization without its source", ["evaluate", "+chip=wormhole_n150", "stack=tt_cnn",
                                                "stack.sources.matmul_efficiency=' '"], "stack.sources.matmul_efficiency"),
+    # --- issue 17, ninth session (17u): a new user's trial ---
+    ("hybrid tp x pp degrees", ["evaluate", "+chip=wormhole_t3k", "chip.chips.tp=4", "chip.chips.pp=2"], "hybrids"),
 ]
