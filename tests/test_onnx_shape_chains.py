@@ -125,3 +125,50 @@ def test_multi_head_reshape_chains_at_opsets_before_14(tmp_path, opset):
     g2 = load(attention_heads(tmp_path, opset), batch=3, seq_len=8)
     assert sum(op.flops for layer in g2.layers for op in layer.ops if op.kind == "softmax") == \
         5 * 3 * heads * 8 * 8
+
+
+def ms_attention(tmp_path, hidden: int = 64, heads: int = 4, bias: bool = True, past: bool = False) -> str:
+    """onnxruntime's transformers optimizer output for BERT self-attention: one com.microsoft Attention (fused
+    QKV weights [H, 3H], bias, mask_index) and the output projection; dims batch_size / sequence_length."""
+    ins = ["x", "w_qkv", "b_qkv" if bias else "", "mask"] + (["past"] if past else [])
+    nodes = [helper.make_node("Attention", ins, ["ctx"], domain="com.microsoft", num_heads=heads, name="Attention_0"),
+             helper.make_node("MatMul", ["ctx", "wo"], ["y"])]
+    inits = [shape_only("w_qkv", [hidden, 3 * hidden]), shape_only("wo", [hidden, hidden])]
+    inits += [shape_only("b_qkv", [3 * hidden])] if bias else []
+    io = ["batch_size", "sequence_length", hidden]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, io),
+              helper.make_tensor_value_info("mask", TensorProto.INT32, ["batch_size", "sequence_length"])]
+    if past:
+        inputs.append(helper.make_tensor_value_info("past", TensorProto.FLOAT, [2, "batch_size", heads, 8, 16]))
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, io)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14), helper.make_opsetid("com.microsoft", 1)])
+    path = tmp_path / f"ms_attention_{bias}_{past}.onnx"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
+def test_onnxruntime_fused_attention_counts_as_the_unfused_graph(tmp_path):
+    """com.microsoft.Attention was refused ("does not model; set model.unsupported=passthrough", which would
+    count it as one FLOP per output element: 2,048 instead of 933,888 here). Now: the same matmul and softmax
+    FLOPs as the unfused export of the same layer, plus the bias add, and the fused weights as parameters."""
+    b, s, h, heads = 2, 16, 64, 4
+    fused = load(ms_attention(tmp_path, h, heads), batch=b, seq_len=s)
+    unfused = load(attention_heads(tmp_path, 14, h, heads), batch=b, seq_len=s)
+
+    def flops(g, kind):
+        return sum(op.flops for layer in g.layers for op in layer.ops if op.kind == kind)
+
+    for kind in ("matmul", "softmax"):
+        assert flops(fused, kind) == flops(unfused, kind)
+    assert flops(fused, "matmul") == 4 * 2 * b * s * h * h + 2 * 2 * b * heads * s * s * (h // heads)
+    assert flops(fused, "elementwise") == b * s * 3 * h  # the QKV bias add
+    assert fused.parameter_bytes == 2 * (h * 3 * h + 3 * h + h * h)
+    no_bias = load(ms_attention(tmp_path, h, heads, bias=False), batch=b, seq_len=s)
+    assert flops(no_bias, "elementwise") == 0 and flops(no_bias, "matmul") == flops(fused, "matmul")
+
+
+def test_onnxruntime_attention_with_past_is_one_line(tmp_path):
+    from elk_dse.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="past KV input"):
+        load(ms_attention(tmp_path, past=True))

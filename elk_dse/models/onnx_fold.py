@@ -209,3 +209,27 @@ def fold_shape_values(model: Any) -> bool:
             node.input[k] = new
             changed = True
     return changed
+
+
+def contrib_output_shapes(model: Any) -> bool:
+    """Give the output of each onnxruntime ``com.microsoft.Attention`` node (no schema in the onnx package, so
+    shape inference stops there) its shape [B, S, V] from its input [B, S, H] and weights [H, Q + K + V]
+    (``qkv_hidden_sizes``, else three equal blocks), as a value_info. True when one was added."""
+    from onnx import helper
+
+    g = model.graph
+    shapes = _static_shapes(model)
+    changed = False
+    for node in g.node:
+        if node.op_type != "Attention" or node.domain != "com.microsoft" or not node.output or \
+                node.output[0] in shapes or len(node.input) < 2:
+            continue
+        sx, sw = shapes.get(node.input[0]), shapes.get(node.input[1])
+        if sx is None or sw is None or len(sx) != 3 or len(sw) != 2:
+            continue
+        sizes = _attr(node, "qkv_hidden_sizes") or [sw[1] // 3] * 3
+        if len(sizes) != 3 or sizes[2] < 1:
+            continue
+        g.value_info.append(helper.make_tensor_value_info(node.output[0], 1, [sx[0], sx[1], int(sizes[2])]))
+        changed = True
+    return changed

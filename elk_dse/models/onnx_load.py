@@ -88,12 +88,16 @@ def load_onnx_bound(cfg: ModelConfig) -> tuple[Any, frozenset[str]]:
     # (int8 Conv), and a model it cannot fully infer strictly (an op without a schema) is inferred leniently:
     # every tensor the importer then uses must still have a static shape (onnx_import.py).
     inferred = _infer(model, path)
-    # Shape arithmetic ONNX's data propagation does not follow (opset <= 13): fold it and infer again, until
-    # nothing more folds (each round can give static shapes to the next chain's Shape nodes).
-    from elk_dse.models.onnx_fold import fold_shape_values, unshaped_outputs
+    # Shape arithmetic ONNX's data propagation does not follow (opset <= 13), and onnxruntime's Attention (no
+    # schema here): fold / shape them and infer again, until nothing more changes (each round can give static
+    # shapes to the next chain's Shape nodes).
+    from elk_dse.models.onnx_fold import contrib_output_shapes, fold_shape_values, unshaped_outputs
 
     for _ in range(MAX_FOLD_ROUNDS):
-        if not unshaped_outputs(inferred) or not fold_shape_values(inferred):
+        if not unshaped_outputs(inferred):
+            break
+        folded = fold_shape_values(inferred)
+        if not (contrib_output_shapes(inferred) or folded):
             break
         inferred = _infer(inferred, path)
     return inferred, frozenset(bound)
