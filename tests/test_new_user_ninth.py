@@ -3,6 +3,8 @@ before its fix (docs/reliability.md, "New-user trial, ninth session")."""
 
 from __future__ import annotations
 
+import pytest
+
 import elk_dse
 from elk_dse.ir.graph import Graph
 
@@ -49,3 +51,34 @@ def test_a_chip_file_that_is_not_a_chip_is_one_line(tmp_path, capsys):
     assert main(["evaluate", f"+chip={bad}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: chip='{bad}' is invalid: not UTF-8 text"]
+
+
+BERT_BASE = {"architectures": ["BertForMaskedLM"], "attention_probs_dropout_prob": 0.1, "hidden_act": "gelu",
+             "hidden_size": 768, "intermediate_size": 3072, "layer_norm_eps": 1e-12, "max_position_embeddings": 512,
+             "model_type": "bert", "num_attention_heads": 12, "num_hidden_layers": 12, "pad_token_id": 0,
+             "position_embedding_type": "absolute", "type_vocab_size": 2, "vocab_size": 30522}  # google-bert/bert-base-uncased
+ROBERTA_BASE = {**BERT_BASE, "architectures": ["RobertaForMaskedLM"], "model_type": "roberta", "layer_norm_eps": 1e-05,
+                "max_position_embeddings": 514, "type_vocab_size": 1, "vocab_size": 50265,
+                "pad_token_id": 1}  # FacebookAI/roberta-base
+
+
+@pytest.mark.parametrize("config, params", [
+    (BERT_BASE, 109_482_240),    # BertModel with pooler (the zoo's bert_base, same count)
+    (ROBERTA_BASE, 124_645_632),  # RobertaModel with pooler: 50265 + 514 + 1 embedding rows (hand count of the shapes)
+])
+def test_encoder_config_json_through_model_hf(tmp_path, config, params):
+    """model=hf took decoders only: a BERT / RoBERTa config.json as it ships on the Hub was refused
+    ("one of deepseek_v2, ..."), though the zoo reads the same fields. Now read by the zoo's encoder reader:
+    the checkpoint's parameter count; decode (hf.yaml's default phase) is one line naming model.phase."""
+    import json
+
+    from elk_dse.errors import ConfigError
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    from elk_dse.models import ModelConfig, build_model
+
+    with pytest.raises(ConfigError, match="model.phase"):
+        build_model(ModelConfig("hf", phase="decode", path=str(path)))
+    graph = build_model(ModelConfig("hf", phase="prefill", path=str(path), batch=1, seq_len=128))
+    assert graph.parameter_bytes == 2 * params  # fp16
