@@ -568,7 +568,7 @@ class _Importer:
         (+ bias), ``num_heads`` heads, output [B, S, V]. Counted as the unfused graph an exporter writes: the
         QKV projection, its bias add, zero-FLOP layout ops handing the Q / K / V column blocks on (as the zoo's
         fused projections), scores, softmax (the scale folded in, as the zoo's), context. The mask is added
-        inside the kernel and not counted (1 FLOP per score), as in the zoo. A ``past`` KV input (decode) is not
+        inside the kernel and not counted (1 FLOP per score). A ``past`` KV input (decode) is not
         modelled: one line."""
         ins = list(node.input) + [""] * 7
         x, w, bias, past = ins[0], ins[1], ins[2], ins[4]
