@@ -298,8 +298,8 @@ def check_parallelism(spec: ChipLinkSpec) -> None:
         if degree != spec.count:
             others = [f"{n}={d}" for n, d in used.items() if n != name]
             hybrid = (f" (with {', '.join(others)}: hybrids such as tp x pp are not modelled)" if others else "")
-            raise ConfigError(name, degree, f"0 (unset) or chips.count={spec.count}: one strategy spans all "
-                              f"chips{hybrid}")
+            raise ConfigError(name, degree, f"must equal chips.count={spec.count} or be 0 (unset): one strategy "
+                              f"spans all chips{hybrid}")
 
 
 @dataclass(frozen=True)
