@@ -1,6 +1,7 @@
 """Command line: ``python -m elk_dse <evaluate|sweep|report|validate> [key=value ...]``.
 
 Hydra composes the config (groups chip, model, scheduler, sim from conf/; ``+chip=<name>`` or ``chip=<name>``
+(or ``+chip=<file.yaml>``, a chip file of the user's)
 picks a chip); this is the only module that sees DictConfig. Every user error is one line on stderr and exit
 status 2 (``--debug`` shows the traceback).
 """
@@ -42,7 +43,8 @@ def help_text() -> str:
         "       python -m elk_dse report <sweep folder> [<sweep folder> ...]",
         "       python -m elk_dse validate [fit=true|false] [points=<id>,<id>] [workers=1] [out=docs/validation.md]",
         "",
-        "config groups (choose with group=<option>; the chip with +chip=<option>; stack: default the chip's):",
+        "config groups (choose with group=<option>; the chip with +chip=<option> or +chip=<your chip.yaml>;",
+        "               stack: default the chip's):",
     ]
     lines += [f"  {g:<10} {', '.join(group_choices(g))}" for g in GROUPS]
     lines += [
@@ -79,7 +81,31 @@ def _split_argv(argv: list[str]) -> tuple[str, list[str], list[str], set[str]]:
 def _check_choice(group: str, value: str) -> None:
     choices = group_choices(group)
     if value not in choices:
-        raise ConfigError(group, value, "one of " + ", ".join(choices) + nearest(value, choices))
+        hint = " or a chip file (+chip=path/to/chip.yaml)" if group == "chip" else ""
+        raise ConfigError(group, value, "one of " + ", ".join(choices) + hint + nearest(value, choices))
+
+
+# A chip described in a file of the user's (issue 17, ninth session, 17u): ``+chip=path/to/chip.yaml``. Hydra
+# composes it as the option USER_CHIP of a config directory made for this one composition.
+USER_CHIP = "user_chip_file"
+
+
+def is_chip_file(value: str) -> bool:
+    """Whether a ``chip=`` value names a file rather than a packaged chip: it ends in .yaml / .yml."""
+    return value.endswith((".yaml", ".yml"))
+
+
+def read_chip_file(value: str) -> dict[str, Any]:
+    """The mapping in a user's chip file; one line naming ``chip`` and the file when it is missing, empty, not
+    UTF-8, not YAML (or a YAML bomb, a duplicated key) or not a mapping."""
+    from elk_dse.files import load_yaml, read_text
+
+    text = read_text(Path(value), "chip")
+    data = load_yaml(text, "chip", value)
+    if not isinstance(data, dict) or not data:
+        raise ConfigError("chip", value, "a chip file holds a YAML mapping of chip fields (name, cores, interconnect, "
+                          "hbm, ...), e.g. a copy of conf/chip/mesh64.yaml")
+    return data
 
 
 def compose_config(overrides: list[str]) -> dict[str, Any]:
@@ -92,6 +118,7 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
 
     overrides = _with_stack(overrides)
     group_ovr, key_ovr = [], []
+    chip_file: dict[str, Any] | None = None
     for o in overrides:
         key, _, value = o.partition("=")
         bare = key.lstrip("+~")
@@ -99,11 +126,26 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
             raise ConfigError(bare, value, "printable text (no control characters)")
         if not o.isascii() and not value.startswith(("'", '"')):  # Hydra's lexer reads such text only quoted
             raise ConfigError(bare, value, f"text beyond ASCII must be quoted on the command line: {key}='{value}'")
-        if bare in GROUPS:
+        if bare == "chip" and is_chip_file(value):
+            chip_file = read_chip_file(value)
+            o = f"{key}={USER_CHIP}"
+            overrides = [o if x.partition("=")[0].lstrip("+~") == "chip" else x for x in overrides]
+            group_ovr.append(o)
+        elif bare in GROUPS:
             _check_choice(bare, value)
             group_ovr.append(o)
         else:
             key_ovr.append((bare, o))
+    tmp = None
+    if chip_file is not None:  # a config directory holding only the user's chip, on Hydra's search path
+        import tempfile
+
+        tmp = tempfile.TemporaryDirectory(prefix="elk_dse_chip_")
+        (Path(tmp.name) / "chip").mkdir()
+        (Path(tmp.name) / "chip" / f"{USER_CHIP}.yaml").write_text(yaml.safe_dump(chip_file), encoding="utf-8")
+        search = f"hydra.searchpath=[file://{tmp.name}]"
+        group_ovr.append(search)
+        overrides = [*overrides, search]
     try:
         with initialize_config_module(config_module="elk_dse.conf", version_base=None):
             base = compose(config_name="config", overrides=group_ovr)
@@ -137,6 +179,9 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
         where = f"{mark.name}, line {mark.line + 1}" if mark is not None else "a config file"
         problem = getattr(err, "problem", None) or type(err).__name__
         raise ConfigError("config file", where, f"not valid YAML ({problem})") from None
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
 
 
 _SCHEMA_ROOTS = {"chip": "elk_dse.hw.chip:Chip", "model": "elk_dse.models.config:ModelConfig",
@@ -160,9 +205,11 @@ def _with_stack(overrides: list[str]) -> list[str]:
     if chosen:
         return list(dict.fromkeys(out))
     chip = next((o.split("=", 1)[1] for o in out if o.startswith("+chip=")), None)
-    if chip is None or chip not in group_choices("chip"):
+    if chip is None or (chip not in group_choices("chip") and not is_chip_file(chip)):
         return out  # no chip (the command says so) or an unknown one (the group check says so)
     name = next((o.split("=", 1)[1] for o in out if o.startswith("chip.default_stack=")), None)
+    if name is None and is_chip_file(chip):
+        name = read_chip_file(chip).get("default_stack", "")
     if name is None:
         path = importlib.resources.files("elk_dse.conf") / "chip" / f"{chip}.yaml"
         try:

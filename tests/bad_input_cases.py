@@ -368,4 +368,20 @@ CASES += [
                                       "stack.dispatch_offset_us_by_arch.blackhole=fast"], "blackhole"),
     ("dispatch offset without its source", ["evaluate", "+chip=blackhole_p150", "stack=tt_cnn",
                                             "stack.sources.dispatch_offset=' '"], "stack.sources.dispatch_offset"),
+    # --- issue 17, ninth session (17u): a new user's trial ---
+    ("hybrid tp x pp degrees", ["evaluate", "+chip=wormhole_t3k", "chip.chips.tp=4", "chip.chips.pp=2"], "hybrids"),
+]
+# --- issue 17, ninth session (17u): a chip file of the user's (+chip=<file.yaml>) ---
+FILES.update({
+    "chip_empty": "",
+    "chip_list": "- name: mychip\n- cores: {count: 4}\n",
+    "chip_torn": "name: mychip\ncores: {count: 4, grid: [2, 2\n",
+    "chip_no_cores": "name: mychip\nclock_ghz: 1.0\n",
+})
+CASES += [
+    ("chip file missing", ["evaluate", "+chip=/nonexistent/mychip.yaml"], "no such file"),
+    ("chip file empty", ["evaluate", "+chip={file:chip_empty}"], "a chip file holds a YAML mapping"),
+    ("chip file a list", ["evaluate", "chip={file:chip_list}"], "a chip file holds a YAML mapping"),
+    ("chip file cut short", ["evaluate", "+chip={file:chip_torn}"], "not valid YAML"),
+    ("chip file without cores", ["evaluate", "+chip={file:chip_no_cores}"], "cores"),
 ]

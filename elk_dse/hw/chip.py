@@ -296,7 +296,10 @@ def check_parallelism(spec: ChipLinkSpec) -> None:
             raise ConfigError(name, degree, f"parallelism is {spec.parallelism}: set chips.{spec.parallelism} "
                               f"(or parallelism: {name}); one strategy spans all chips")
         if degree != spec.count:
-            raise ConfigError(name, degree, f"the product of the degrees in use must equal chips.count={spec.count}")
+            others = [f"{n}={d}" for n, d in used.items() if n != name]
+            hybrid = (f" (with {', '.join(others)}: hybrids such as tp x pp are not modelled)" if others else "")
+            raise ConfigError(name, degree, f"must equal chips.count={spec.count} or be 0 (unset): one strategy "
+                              f"spans all chips{hybrid}")
 
 
 @dataclass(frozen=True)

@@ -385,6 +385,8 @@ class _Importer:
             axes = [d for d, _ in dims]
             self.emit(name, "softmax", dims, [self.tensor(node.input[0], axes, node)],
                       self.out_tensor(y, axes), SOFTMAX_FLOPS)
+        elif t == "Attention" and node.domain == "com.microsoft":
+            self.ms_attention(name, node)
         elif t in ("LayerNormalization", "RMSNormalization", "SimplifiedLayerNormalization"):
             style = "layer" if t == "LayerNormalization" else "rms"
             self.norm(name, style, node.input[0], [n for n in node.input[1:] if n], node.output[0], node, 0)
@@ -559,6 +561,60 @@ class _Importer:
                    for n in data]
             self.emit(name if k == 0 else f"{name}.{k}", kind, [("e", out_elems)], ins,
                       self.out_tensor(y, ["e"]), flops)
+
+    def ms_attention(self, name: str, node: Any) -> None:
+        """onnxruntime's fused ``com.microsoft.Attention`` (what its transformers optimizer writes for BERT-style
+        encoders; contrib op spec, docs/ContribOperators.md): input [B, S, H_in] x weights [H_in, Q + K + V]
+        (+ bias), ``num_heads`` heads, output [B, S, V]. Counted as the unfused graph an exporter writes: the
+        QKV projection, its bias add, zero-FLOP layout ops handing the Q / K / V column blocks on (as the zoo's
+        fused projections), scores, softmax (the scale folded in, as the zoo's), context. The mask is added
+        inside the kernel and not counted (1 FLOP per score). A ``past`` KV input (decode) is not
+        modelled: one line."""
+        ins = list(node.input) + [""] * 7
+        x, w, bias, past = ins[0], ins[1], ins[2], ins[4]
+        if past:
+            raise onnx_error(self.path, f"node '{node.name}' (com.microsoft Attention) has a past KV input "
+                             "(decode): not modelled; import the encoder / prefill graph (phase prefill)")
+        heads = int(self.attr(node, "num_heads", 0))
+        sx, sw = self.shape(x, node), self.shape(w, node)
+        if heads < 1 or len(sx) != 3 or len(sw) != 2 or sw[0] != sx[2]:
+            raise onnx_error(self.path, f"node '{node.name}' (com.microsoft Attention): expected input [B, S, H], "
+                             f"weights [H, Q+K+V] and num_heads >= 1, got {sx}, {sw}, num_heads={heads}")
+        sizes = [int(v) for v in (self.attr(node, "qkv_hidden_sizes", None) or [sw[1] // 3] * 3)]
+        if len(sizes) != 3 or sum(sizes) != sw[1] or sizes[0] != sizes[1] or any(v % heads for v in sizes):
+            raise onnx_error(self.path, f"node '{node.name}' (com.microsoft Attention): qkv_hidden_sizes {sizes} "
+                             f"must sum to the weights' {sw[1]} columns, Q and K equal, each divisible by "
+                             f"num_heads={heads}")
+        b, seq, hin = sx
+        y = node.output[0]
+        qkv = f"{y}.qkv"
+        self.emit(f"{name}.qkv", "matmul", [("b0", b), ("m", seq), ("n", sw[1]), ("k", hin)],
+                  [self.tensor(x, ["b0", "m", "k"], node), self.tensor(w, ["k", "n"], node)],
+                  Tensor(qkv, ("b0", "m", "n"), Role.ACTIVATION, self.bpe), MATMUL_FLOPS)
+        if bias:
+            self.emit(f"{name}.bias", "elementwise", [("b0", b), ("m", seq), ("n", sw[1])],
+                      [Tensor(qkv, ("b0", "m", "n"), Role.ACTIVATION, self.bpe), self.tensor(bias, ["n"], node)],
+                      Tensor(qkv + "b", ("b0", "m", "n"), Role.ACTIVATION, self.bpe), ELEMENTWISE_FLOPS["Add"])
+            qkv += "b"
+        parts = {}
+        for part, width in zip("qkv", sizes, strict=True):
+            parts[part] = f"{y}.{part}"
+            self.emit(f"{name}.{part}", "layout", [("e", b * seq * width)],
+                      [Tensor(qkv, ("e",), Role.ACTIVATION, self.bpe)],
+                      Tensor(parts[part], ("e",), Role.ACTIVATION, self.bpe), 0.0)
+        dq, dv = sizes[0] // heads, sizes[2] // heads
+        scores, probs = f"{y}.scores", f"{y}.probs"
+        self.emit(f"{name}.scores", "matmul", [("b0", b), ("b1", heads), ("m", seq), ("n", seq), ("k", dq)],
+                  [Tensor(parts["q"], ("b0", "b1", "m", "k"), Role.ACTIVATION, self.bpe),
+                   Tensor(parts["k"], ("b0", "b1", "n", "k"), Role.ACTIVATION, self.bpe)],
+                  Tensor(scores, ("b0", "b1", "m", "n"), Role.ACTIVATION, self.bpe), MATMUL_FLOPS)
+        self.emit(f"{name}.softmax", "softmax", [("b0", b), ("b1", heads), ("m", seq), ("n", seq)],
+                  [Tensor(scores, ("b0", "b1", "m", "n"), Role.ACTIVATION, self.bpe)],
+                  Tensor(probs, ("b0", "b1", "m", "n"), Role.ACTIVATION, self.bpe), SOFTMAX_FLOPS)
+        self.emit(name, "matmul", [("b0", b), ("b1", heads), ("m", seq), ("n", dv), ("k", seq)],
+                  [Tensor(probs, ("b0", "b1", "m", "k"), Role.ACTIVATION, self.bpe),
+                   Tensor(parts["v"], ("b0", "b1", "k", "n"), Role.ACTIVATION, self.bpe)],
+                  self.out_tensor(y, ["b0", "m", "b1", "n"]), MATMUL_FLOPS)
 
     def parameters(self) -> int:
         """Elements of every weight initializer (each counted once, at its full size)."""

@@ -87,13 +87,34 @@ def load_onnx_bound(cfg: ModelConfig) -> tuple[Any, frozenset[str]]:
     # Gemm act_size) and integer convs. Shape inference checks what the import needs; types are not checked
     # (int8 Conv), and a model it cannot fully infer strictly (an op without a schema) is inferred leniently:
     # every tensor the importer then uses must still have a static shape (onnx_import.py).
+    inferred = _infer(model, path)
+    # Shape arithmetic ONNX's data propagation does not follow (opset <= 13), and onnxruntime's Attention (no
+    # schema here): fold / shape them and infer again, until nothing more changes (each round can give static
+    # shapes to the next chain's Shape nodes).
+    from elk_dse.models.onnx_fold import contrib_output_shapes, fold_shape_values, unshaped_outputs
+
+    for _ in range(MAX_FOLD_ROUNDS):
+        if not unshaped_outputs(inferred):
+            break
+        folded = fold_shape_values(inferred)
+        if not (contrib_output_shapes(inferred) or folded):
+            break
+        inferred = _infer(inferred, path)
+    return inferred, frozenset(bound)
+
+
+MAX_FOLD_ROUNDS = 32  # rounds of folding shape arithmetic; each unblocks at least one chain
+
+
+def _infer(model: Any, path: str) -> Any:
+    """ONNX shape inference with data propagation: strict, else lenient; a one-line error when both fail."""
+    import onnx
+
     try:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=True, data_prop=True), \
-            frozenset(bound)
+        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=True, data_prop=True)
     except Exception as strict_err:
         try:
-            return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True), \
-                frozenset(bound)
+            return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
         except Exception:
             raise onnx_error(path, f"ONNX shape inference failed ({type(strict_err).__name__}: {strict_err})") \
                 from None

@@ -90,12 +90,26 @@ def zoo_graph(name: str, cfg: ModelConfig) -> Graph:
     return decoder_graph(arch_spec(arch, "model.arch"), cfg)
 
 
+# Encoder config.json types model=hf reads with the zoo's readers (issue 17, ninth session, 17u): RoBERTa's
+# config has BERT's fields (its 514 position rows and 1 token type are read from the file).
+HF_ENCODER_TYPES = {"bert": "bert", "roberta": "bert", "vit": "vit"}
+
+
 def hf_graph(cfg: ModelConfig) -> Graph:
-    """The decoder described by the config.json at ``cfg.path``, with ``cfg.arch`` overriding its fields."""
+    """The model described by the config.json at ``cfg.path`` (a decoder LLM, or a BERT / RoBERTa / ViT
+    encoder), with ``cfg.arch`` overriding its fields."""
     arch = {**read_hf_config(cfg.path), **dict(cfg.arch)}
+    encoder = HF_ENCODER_TYPES.get(str(arch.get("model_type")))
     try:
+        if encoder is not None:
+            if cfg.phase not in ENCODER_PHASES:
+                raise ConfigError("model.phase", cfg.phase, f"{' or '.join(ENCODER_PHASES)} for a "
+                                  f"{arch['model_type']} encoder (model.phase=prefill); decode needs a decoder LLM")
+            return ARCH_BUILDERS[encoder][0]({**arch, "model_type": encoder}, cfg)
         spec = arch_spec(arch, "model.arch")
     except ConfigError as err:
+        if not err.field.startswith("model.arch"):
+            raise
         raise ConfigError(err.field, err.value, f"{err.allowed} (read from {cfg.path} or set as {err.field}=)") \
             from None
     return decoder_graph(spec, cfg)
