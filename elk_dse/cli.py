@@ -24,6 +24,7 @@ COMMANDS = ("evaluate", "sweep", "report", "validate")
 GROUPS = ("chip", "model", "scheduler", "sim", "stack")
 EXIT_USAGE = 2
 EXIT_IO = 74  # sysexits.h EX_IOERR: a sweep file cannot be written or read
+EXIT_PIPE = 141  # 128 + SIGPIPE: the status a shell shows for a Unix tool whose reader left (`seq 9999 | head -1`)
 
 
 def group_choices(group: str) -> list[str]:
@@ -442,53 +443,100 @@ def cmd_validate(overrides: list[str]) -> int:
     return 0
 
 
+def _run(argv: list[str]) -> int:
+    """The command ``argv`` names; its exit status (exceptions are main's)."""
+    if not argv or {"-h", "--help", "help"} & set(argv):
+        print(help_text())
+        return 0
+    command, positional, overrides, flags = _split_argv(argv)
+    unknown = flags - {"--cfg", "--debug", "--help"}
+    if unknown:
+        raise ConfigError("flag", sorted(unknown)[0], "one of --help, --cfg, --debug")
+    if command == "report":
+        return cmd_report(positional)
+    if command == "validate":
+        return cmd_validate(overrides)
+    cfg = compose_config(overrides)
+    if "--cfg" in flags:
+        import yaml
+
+        print(yaml.safe_dump(cfg, sort_keys=False))
+        return 0
+    return cmd_evaluate(cfg) if command == "evaluate" else cmd_sweep(cfg)
+
+
+def _reader_gone() -> bool:
+    """Whether the reader of stdout or stderr has left (a pipe whose read end is closed: ``| head``). Each such
+    stream is pointed at os.devnull, so what is still written or buffered (the interpreter's last flush
+    included) goes nowhere, quietly. False where it cannot be told (no poll(), a stream without a descriptor)."""
+    import select
+
+    gone = False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+            events = poller.poll(0)
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+            continue
+        if any(ev & select.POLLERR for _, ev in events):  # Linux, BSD: a pipe without readers polls POLLERR
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, fd)
+            finally:
+                os.close(devnull)
+            gone = True
+    return gone
+
+
+def _say(line: str) -> None:
+    """One line on stderr; nothing if its reader has left."""
+    try:
+        print(line, file=sys.stderr)
+    except BrokenPipeError:
+        _reader_gone()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input, 74 a file cannot be written or read,
-    1 internal error, 130 interrupted)."""
+    1 internal error, 130 interrupted, 141 the reader of stdout left: quietly, as a Unix tool under ``| head``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("ELK_DSE_DEBUG"))
     try:
-        if not argv or {"-h", "--help", "help"} & set(argv):
-            print(help_text())
-            return 0
-        command, positional, overrides, flags = _split_argv(argv)
-        unknown = flags - {"--cfg", "--debug", "--help"}
-        if unknown:
-            raise ConfigError("flag", sorted(unknown)[0], "one of --help, --cfg, --debug")
-        if command == "report":
-            return cmd_report(positional)
-        if command == "validate":
-            return cmd_validate(overrides)
-        cfg = compose_config(overrides)
-        if "--cfg" in flags:
-            import yaml
-
-            print(yaml.safe_dump(cfg, sort_keys=False))
-            return 0
-        return cmd_evaluate(cfg) if command == "evaluate" else cmd_sweep(cfg)
+        status = _run(argv)
+        sys.stdout.flush()  # a reader that left shows here, not in the interpreter's last flush (a traceback)
+        return status
+    except BrokenPipeError as err:
+        if _reader_gone():  # the reader's choice (`| head`), not a failure: no message (docs/reliability.md)
+            return EXIT_PIPE
+        return _io_error(err, debug)  # a pipe that is not ours (a subprocess, a socket): as any I/O error
     except StorageError as err:
         if debug:
             traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
+        _say(f"error: {err}")
         return EXIT_IO
     except ElkError as err:
         if debug:
             traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
+        _say(f"error: {err}")
         return EXIT_USAGE
     except OSError as err:  # the machine, not the input: a full disk, a read-only folder, a vanished file
-        if debug:
-            traceback.print_exc()
-        where = err.filename or "a file"
-        print(f"error: {where}: cannot write or read ({err.strerror or type(err).__name__}); free space or fix "
-              "permissions, then rerun the same command (a sweep keeps its finished rows and resumes)",
-              file=sys.stderr)
-        return EXIT_IO
+        return _io_error(err, debug)
     except KeyboardInterrupt:
-        print("interrupted: finished trials are saved; rerun the same command to resume", file=sys.stderr)
+        _say("interrupted: finished trials are saved; rerun the same command to resume")
         return 130
     except Exception as err:  # a bug: say so in one line, keep the traceback behind --debug
         if debug:
             traceback.print_exc()
-        print(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)", file=sys.stderr)
+        _say(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)")
         return 1
+
+
+def _io_error(err: OSError, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    where = err.filename or "a file"
+    _say(f"error: {where}: cannot write or read ({err.strerror or type(err).__name__}); free space or fix "
+         "permissions, then rerun the same command (a sweep keeps its finished rows and resumes)")
+    return EXIT_IO

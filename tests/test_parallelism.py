@@ -73,3 +73,21 @@ def test_suite_catches_a_chip_used_twice_and_missing_collectives(registered):
     # Without its all-reduces TP still conserves FLOPs and weights per chip, but o_proj's partial sums never meet.
     with pytest.raises(ConformanceError, match="o_proj: reduction dim h is split"):
         check_plan("no_collectives_test", CASES["decoder_mesh4"])
+
+
+def test_suite_lets_partial_sums_meet_after_a_linear_combine_only(registered):
+    # Issue 17x: tp all-reduces the experts' partial sums after expert_combine (linear in them: a router-weighted
+    # sum); one operator later, after the residual add (not linear in them), they would meet too late.
+    class LateMoeReduce(Parallelism):
+        def plan(self, work, system, degree):
+            plan = PARALLELISMS["tp"]().plan(work, system, degree)
+            stage = plan.stages[0]
+            names = [op.name for _, _, op in stage.graph.instances()]
+            points = tuple(replace(p, after=p.after + 1) if names[p.after] == "expert_combine" else p
+                           for p in stage.collectives)
+            return replace(plan, stages=(replace(stage, collectives=points),))
+
+    assert isinstance(check_plan("tp", CASES["moe_ring4"]), ParallelPlan)
+    registered("late_moe_reduce_test", LateMoeReduce)
+    with pytest.raises(ConformanceError, match="expert_down_proj: reduction dim h is split"):
+        check_plan("late_moe_reduce_test", CASES["moe_ring4"])

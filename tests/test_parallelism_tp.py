@@ -4,6 +4,7 @@ agreement on TP and PP programs."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -14,6 +15,7 @@ from elk_dse.cli import main
 from elk_dse.compiler.parallel import PARALLELISMS, Workload, assemble
 from elk_dse.compiler.parallel.base import meta_int, ring_order
 from elk_dse.compiler.schedulers import SchedulerConfig
+from elk_dse.cost.collectives import collective_cost
 from elk_dse.cost.pipeline import bubble_fraction, pipeline_latency_s
 from elk_dse.errors import ConfigError
 from elk_dse.evaluate import evaluate_graph
@@ -72,6 +74,48 @@ def test_llama70b_tp8_t3k_cross_chip_bytes_equal_the_hand_count():
     assert out["parallelism"]["collectives_per_step"] == 161 and out["parallel_tp"] == 8
     assert out["chip_link_bytes"] == pytest.approx(hand_auto, rel=1e-12)
     assert out["parallelism"]["cross_chip_bytes"] == out["chip_link_bytes"]
+    assert out["latency_s"] >= out["roofline_latency_s"]
+
+
+def test_mixtral_tp16_trn2_cross_chip_bytes_equal_the_hand_count(capsys):
+    """Issue 17x: Mixtral-8x7B decode, batch 16, tp over trn2.48xlarge's 16 chips (a 4x4 torus). A new user
+    (17u) saw 838,074,368 B per step where a ring estimate gave ~267 MB: tp all-reduced the experts' output
+    over the 2 x 16 token-expert pairs. The vendors all-reduce after the combine (tokens x hidden):
+    neuronx-distributed modules/moe/model.py @0598cd8b, tt-metal tt_transformers/tt/mixtral_moe.py @07fed00b."""
+    trn2 = _chip("trn2_48xlarge", parallelism="tp")
+    plan = PARALLELISMS["tp"]().plan(Workload(build_model(model_config_from_dict(
+        {"name": "mixtral_8x7b", "batch": 16}))), trn2, 16)
+    stage = plan.stages[0]
+    ops = [op for _, _, op in stage.graph.instances()]
+    after = [ops[p.after].name for p in stage.collectives]
+    # Per layer (32): an all_reduce after o_proj and one after expert_combine; the LM head's all_gather.
+    assert after == ["o_proj", "expert_combine"] * 32 + ["lm_head"]
+    kinds = [c.kind for c in plan.collectives]
+    assert kinds.count("all_reduce") == 64 and kinds == ["all_reduce"] * 64 + ["all_gather"]
+    # Every all_reduce: 16 tokens x 4096 hidden x 2 B = 131,072 B (not the 32 pairs' 262,144 B).
+    assert {c.bytes_per_chip for c in plan.collectives if c.kind == "all_reduce"} == {16 * 4096 * 2}
+    # All-gather: every chip ends with the 16 x 32,000 logits x 2 B = 1,024,000 B (2,000 vocabulary rows each).
+    assert plan.collectives[-1].bytes_per_chip == 16 * 32_000 * 2
+    assert plan.collectives[0].group == (0, 1, 2, 3, 7, 6, 5, 9, 10, 11, 15, 14, 13, 12, 8, 4)  # one hop per edge
+    # Ring (the trial's estimate): all_reduce 2 x 15/16 of the buffer per chip, all_gather 15/16, one hop each:
+    # 64 x 131,072 x 2 x 15/16 x 16 + 1,024,000 x 15/16 x 16 = 251,658,240 + 15,360,000 = 267,018,240 B.
+    ring = sum(collective_cost(replace(c, algorithm="ring"), trn2).link_bytes for c in plan.collectives)
+    assert ring == 64 * 131_072 * 2 * 15 / 16 * 16 + 1_024_000 * 15 / 16 * 16 == 267_018_240
+    # As compiled (auto): `direct` is the fastest for these sizes (2 steps of at most 4 hops against the ring's 30
+    # steps at 1 us per hop). Each chip sends 1/16 of the buffer to each of the other 15 chips, dimension-ordered:
+    # 0, 1, 2, 1 hops along each 4-chip torus axis, 4 x 4 + 4 x 4 = 32 hops over all destinations, so a phase
+    # puts 16 x 32 x B/16 = 32 B on the links (B the buffer; all_gather: the gathered 1,024,000 B), an
+    # all_reduce two phases: 64 x 131,072 x 64 + 1,024,000 x 32 = 536,870,912 + 32,768,000 = 569,638,912 B.
+    assert {collective_cost(c, trn2).algorithm for c in plan.collectives} == {"direct"}
+    hand_direct = 64 * 131_072 * 64 + 1_024_000 * 32
+    assert hand_direct == 569_638_912
+    # The new user's command, as the CLI reports it (the neuron stack, the chip file as shipped).
+    code = main(["evaluate", "+chip=trn2_48xlarge", "model=mixtral_8x7b", "model.batch=16",
+                 "chip.chips.parallelism=tp", "format=json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["parallelism"]["strategy"] == "tp" and out["parallelism"]["degrees"] == {"tp": 16}
+    assert out["parallelism"]["collectives_per_step"] == 65
+    assert out["chip_link_bytes"] == out["parallelism"]["cross_chip_bytes"] == hand_direct
     assert out["latency_s"] >= out["roofline_latency_s"]
 
 

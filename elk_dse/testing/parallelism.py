@@ -10,7 +10,7 @@ naming the strategy, the case and the rule:
 2. structure: stages on distinct, existing chips; ``origin`` / ``share`` cover every stage instance; every
    collective names an existing instance and existing chips; an operator whose reduction dim is split over
    the chips is followed by an all_reduce or reduce_scatter (its partial sums must meet), right after it or,
-   fused, after later operators none of which reads its output;
+   fused, after later operators none of which reads its output (or reads it linearly: ``LINEAR_READERS``);
 3. FLOPs conserved: each stage instance computes at least ``share`` and at most all of the instance it comes
    from (of the graph at the micro-batch size), every workload instance is covered (shares x chips >= 1),
    and the chips together compute at least the workload's FLOPs;
@@ -174,16 +174,29 @@ def check_plan(name: str, case: Case) -> ParallelPlan | Infeasible:
     return plan
 
 
+# Operators linear in the input that carries partial sums, with their other inputs whole on every chip: the
+# reduction of the partial sums may wait until after them (issue 17x). expert_combine: y[t, h] = sum over k of
+# p[t, k] x[t, k, h], the router weights p replicated, so sum over chips of y(x_c) = y(sum over chips of x_c).
+LINEAR_READERS = frozenset({"expert_combine"})
+
+
 def _partials_meet(stage: Any, i: int) -> bool:
     """Whether the first collective after stage instance ``i`` (at ``i`` or later) is an all_reduce or a
     reduce_scatter and no instance before it reads ``i``'s output (a fused reduce_scatter may follow the last of
-    several projections, as tp2d's after q/k/v)."""
+    several projections, as tp2d's after q/k/v). A reader linear in it (``LINEAR_READERS``: the MoE combine
+    before tp's all_reduce) passes the partial sums on: then no instance before the collective may read its
+    output either, unless it is linear too."""
     later = sorted((p for p in stage.collectives if p.after >= i and p.payload == "output"), key=lambda p: p.after)
     if not later or later[0].collective.kind not in ("all_reduce", "reduce_scatter"):
         return False
     instances = [op for _, _, op in stage.graph.instances()]
-    out = instances[i].output.name
-    return not any(t.name == out for op in instances[i + 1:later[0].after + 1] for t in op.inputs)
+    partial = {instances[i].output.name}  # tensors holding partial sums before the collective
+    for op in instances[i + 1:later[0].after + 1]:
+        if any(t.name in partial for t in op.inputs):
+            if op.name not in LINEAR_READERS:
+                return False
+            partial.add(op.output.name)
+    return True
 
 
 def _micro_graph(work: Workload, plan: ParallelPlan) -> Graph:

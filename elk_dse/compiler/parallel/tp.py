@@ -17,8 +17,14 @@
   layer, docs/validation.md).
 - **LM head** split over the vocabulary, followed by an all_gather of the logits.
 - Norms, residual adds, embeddings and the MoE router stay replicated (every chip computes them in full).
-  MoE experts are split like a dense MLP (each expert's width over the chips; the all_reduce follows
-  expert_down_proj over its token-expert pairs). MLA (DeepSeek) splits its per-head operators by heads; the
+  MoE experts are split like a dense MLP (each expert's width over the chips). Their partial sums are
+  all-reduced after the combine (the router-weighted sum over each token's k experts, replicated and linear,
+  so the reduction commutes with it): one all_reduce of tokens x hidden per MoE layer, as the vendors' code
+  runs it (issue 17x: aws-neuron/neuronx-distributed src/neuronx_distributed/modules/moe/model.py @0598cd8b,
+  ``MoE.forward``: ``reduce_from_tensor_model_parallel_region`` of the ExpertMLPs' combined (T, H) output;
+  tenstorrent/tt-metal models/tt_transformers/tt/mixtral_moe.py @07fed00b, ``TtMoeLayer.forward``: the expert
+  output times its router weight, then ``tt_all_reduce`` of the B x H result). Before, the all_reduce followed
+  expert_down_proj over the token-expert pairs: top_k times the bytes. MLA (DeepSeek) splits its per-head operators by heads; the
   latent projections and the latent KV cache are replicated.
 
 Under a stack whose ``ccl_scheme`` is ``tt_transformers`` (issue 17t, fifth session; docs/parallelism.md) the
@@ -144,7 +150,14 @@ class TensorParallel(Parallelism):
                 points.append(CollectivePoint(i, Collective("all_gather", op.output_bytes, group), "regather"))
                 gathered_first = True
             elif op.name in ROW and op is not orig:
-                points.append(CollectivePoint(i, Collective("all_reduce", op.output_bytes, group)))
+                nxt = chip_instances[i + 1][2] if i + 1 < len(chip_instances) else None
+                if op.name == "expert_down_proj" and nxt is not None and nxt.name == "expert_combine":
+                    # issue 17x: the combine (a weighted sum over the k chosen experts, router weights on every
+                    # chip) is linear, so the partial sums meet after it: one all_reduce of tokens x hidden,
+                    # not of the token-expert pairs (module docstring, "MoE experts")
+                    points.append(CollectivePoint(i + 1, Collective("all_reduce", nxt.output_bytes, group)))
+                else:
+                    points.append(CollectivePoint(i, Collective("all_reduce", op.output_bytes, group)))
             elif op.name == "lm_head" and op is not orig and (not tt or graph.phase == "decode"):
                 # bytes_per_chip of an all_gather: what every chip ends with, all chips' logits. tt_transformers'
                 # decode gathers them on the device too (model.py ttnn_decode_forward: all_gather_async dim 3 when
