@@ -363,3 +363,20 @@ def test_a_sweep_written_before_a_metric_existed_resumes(tmp_path, capsys):
     assert list(df["trial"]) == list(range(8))
     assert df.loc[df["trial"] < 4, "metric.breakdown_idle_s"].isna().all()
     assert df.loc[df["trial"] >= 4, "metric.breakdown_idle_s"].notna().all()
+
+
+def test_resume_removes_the_journal_lock_a_killed_driver_left(tmp_path, capsys):
+    """A driver SIGKILLed while appending to the Optuna journal leaves `optuna.journal.lock` (a symlink); under
+    the folder's sweep lock nobody else writes the journal, so the resume removes it and says so instead of
+    waiting out Optuna's 30 s grace period (every resume after a kill did: ninth session)."""
+    out = tmp_path / "locked"
+    args = ("search.workers=0", "report=false", "model=llama3_2_1b")
+    assert main(sweep_args(out, "search.n_trials=4", *args)) == 0
+    journal = out / "optuna.journal"
+    lock = out / "optuna.journal.lock"
+    os.symlink(journal, lock)  # what optuna's JournalFileSymlinkLock holds while appending
+    capsys.readouterr()
+    assert main(sweep_args(out, "search.n_trials=8", *args)) == 0
+    assert "removed the journal lock a killed sweep left behind" in capsys.readouterr().err
+    assert not os.path.lexists(lock)
+    assert list(ResultStore(out).read()["trial"]) == list(range(8))

@@ -16,6 +16,7 @@ parameters, skipping those whose rows exist), then continues to ``n_trials`` row
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -173,6 +174,19 @@ def grid_points(settings: SweepSettings) -> list[dict[str, Any]]:
     return points
 
 
+def drop_stale_journal_lock(journal: Path) -> bool:
+    """Remove ``<journal>.lock`` (Optuna's symlink lock) if it exists; True if it did. Call only under the folder's
+    ``sweep_lock``: only the sweep holding it writes the journal, so a lock found then was left by a driver killed
+    while appending; Optuna would wait out its 30 s grace period before breaking it, on every resume after a
+    kill (ninth session)."""
+    lock = journal.with_name(journal.name + ".lock")
+    if not os.path.lexists(lock):
+        return False
+    with contextlib.suppress(FileNotFoundError):
+        lock.unlink()
+    return True
+
+
 def open_study(settings: SweepSettings):
     """Create or load the sweep's Optuna study (journal file in the sweep folder unless a URL is given)."""
     import optuna
@@ -193,6 +207,8 @@ def open_study(settings: SweepSettings):
         if rolled_back:
             print(f"note: {journal}: rolled back a batch whose asking was interrupted ({rolled_back} bytes); it is "
                   "asked again exactly as before", file=sys.stderr)
+        if drop_stale_journal_lock(journal):
+            print(f"note: {journal}: removed the journal lock a killed sweep left behind", file=sys.stderr)
         storage = JournalStorage(JournalFileBackend(str(journal)))
     directions = [o.direction for o in settings.space.objectives]
     try:
