@@ -125,7 +125,7 @@ import importlib.resources
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -211,35 +211,25 @@ class ArchDispatch:
 
     wormhole_b0: float | None = None
     blackhole: float | None = None
+    LOWEST_US: ClassVar[float] = 0.0  # the smallest entry allowed (ArchOffset: signed)
 
     def __post_init__(self) -> None:
         for arch in ARCHITECTURES:
             value = getattr(self, arch)
             if value is not None:
-                in_range(arch, value, 0.0, 1e6)
+                in_range(arch, value, self.LOWEST_US, 1e6)
 
     def set(self) -> dict[str, float]:
-        """{architecture: dispatch us} of the entries given."""
+        """{architecture: microseconds} of the entries given."""
         return {arch: v for arch in ARCHITECTURES if (v := getattr(self, arch)) is not None}
 
 
 @dataclass(frozen=True)
-class ArchOffset:
+class ArchOffset(ArchDispatch):
     """issue 17b3 (ninth session): microseconds a stack adds to its ``dispatch_us_per_op`` on chips of each silicon
     architecture (hw/chip.ARCHITECTURES, one field each; signed); None = no offset."""
 
-    wormhole_b0: float | None = None
-    blackhole: float | None = None
-
-    def __post_init__(self) -> None:
-        for arch in ARCHITECTURES:
-            value = getattr(self, arch)
-            if value is not None:
-                in_range(arch, value, -1e6, 1e6)
-
-    def set(self) -> dict[str, float]:
-        """{architecture: offset us} of the entries given."""
-        return {arch: v for arch in ARCHITECTURES if (v := getattr(self, arch)) is not None}
+    LOWEST_US: ClassVar[float] = -1e6
 
 
 @dataclass(frozen=True)
